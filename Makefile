@@ -1,0 +1,10 @@
+.PHONY: demo test bench
+# Run the whole system on its embedded defaults with a simulated household.
+demo:
+	scripts/demo.sh
+# Install everything the tests need (venv, Debian packages) and run the whole suite.
+test:
+	scripts/test.sh
+# Run the benchmarks and print their figures.
+bench:
+	scripts/bootstrap.sh test && .venv/bin/python -m bench

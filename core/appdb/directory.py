@@ -1,0 +1,133 @@
+"""Who is who: patients and the device registry, read from the application database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from core.appdb.models import Device, Patient
+
+
+@dataclass(frozen=True, slots=True)
+class PatientInfo:
+    id: str
+    display_name: str
+    timezone: str
+    conditions: tuple[str, ...] = ()
+    targets: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBinding:
+    device_id: str
+    patient_id: str
+    kind: str
+    active: bool
+
+
+class DeviceRegistry(Protocol):
+    def binding(self, device_id: str) -> DeviceBinding | None: ...
+
+
+class PatientDirectory(Protocol):
+    def patients(self) -> list[PatientInfo]: ...
+
+    def patient(self, patient_id: str) -> PatientInfo | None: ...
+
+
+class SqlDirectory:
+    """Registry and patient directory over the application database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def binding(self, device_id: str) -> DeviceBinding | None:
+        with Session(self._engine) as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                return None
+            return DeviceBinding(device.id, device.patient_id, device.kind, device.active)
+
+    def patients(self) -> list[PatientInfo]:
+        with Session(self._engine) as session:
+            rows = session.scalars(select(Patient).order_by(Patient.id)).all()
+            return [_info(p) for p in rows]
+
+    def patient(self, patient_id: str) -> PatientInfo | None:
+        with Session(self._engine) as session:
+            found = session.get(Patient, patient_id)
+            return _info(found) if found else None
+
+    def devices_of(self, patient_id: str) -> list[DeviceBinding]:
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(Device).where(Device.patient_id == patient_id).order_by(Device.id)
+            ).all()
+            return [DeviceBinding(d.id, d.patient_id, d.kind, d.active) for d in rows]
+
+
+def _info(p: Patient) -> PatientInfo:
+    return PatientInfo(
+        id=p.id,
+        display_name=p.display_name,
+        timezone=p.timezone,
+        conditions=tuple(p.conditions or ()),
+        targets=dict(p.targets or {}),
+    )
+
+
+class CachedRegistry:
+    """Caches bindings for ``ttl`` seconds: a revocation takes effect within ttl."""
+
+    def __init__(
+        self,
+        inner: DeviceRegistry,
+        *,
+        ttl: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, DeviceBinding | None]] = {}
+        self._lock = threading.Lock()
+
+    def binding(self, device_id: str) -> DeviceBinding | None:
+        now = self._monotonic()
+        with self._lock:
+            hit = self._cache.get(device_id)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        found = self._inner.binding(device_id)
+        with self._lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[device_id] = (now, found)
+        return found
+
+
+def upsert_patient(session: Session, info: PatientInfo, *, birth_year: int | None = None) -> None:
+    patient = session.get(Patient, info.id) or Patient(id=info.id)
+    patient.display_name = info.display_name
+    patient.timezone = info.timezone
+    patient.birth_year = birth_year
+    patient.conditions = list(info.conditions)
+    patient.targets = dict(info.targets)
+    session.add(patient)
+
+
+def bind_devices(session: Session, patient_id: str, devices: Sequence[tuple[str, str]]) -> None:
+    """Register (device_id, kind) pairs for a patient; re-binding an id moves it."""
+    for device_id, kind in devices:
+        device = session.get(Device, device_id) or Device(id=device_id)
+        device.patient_id = patient_id
+        device.kind = kind
+        device.active = True
+        device.revoked_at = None
+        session.add(device)

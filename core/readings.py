@@ -1,0 +1,70 @@
+"""Domain types for readings inside Hearth (pydantic stays at the wire)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.metrics import Metric
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """A validated reading from a device, in the canonical unit, not yet bound to a person."""
+
+    device_id: str
+    metric: Metric
+    value: float
+    measured_at: datetime  # timezone-aware UTC
+    source: str  # glucose method ("cgm", "meter") or the kind of device
+    original_value: float
+    original_unit: str
+    context: str | None = None  # e.g. a meal tag: "fasting", "before_meal", "after_meal"
+    status: tuple[str, ...] = ()  # device status flags kept with the reading
+
+    def bind(self, patient_id: str) -> Reading:
+        return Reading(
+            patient_id=patient_id,
+            device_id=self.device_id,
+            metric=self.metric,
+            value=self.value,
+            measured_at=self.measured_at,
+            source=self.source,
+            original_value=self.original_value,
+            original_unit=self.original_unit,
+            context=self.context,
+            status=self.status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A stored reading. (device_id, metric, measured_at) identifies it."""
+
+    patient_id: str
+    device_id: str
+    metric: Metric
+    value: float
+    measured_at: datetime
+    source: str
+    original_value: float
+    original_unit: str
+    context: str | None = None
+    status: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, Metric, datetime]:
+        return (self.device_id, self.metric, self.measured_at)
+
+
+def to_epoch_us(when: datetime) -> int:
+    """Microseconds since the Unix epoch; naive datetimes are refused."""
+    if when.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_us(value: int) -> datetime:
+    seconds, micros = divmod(value, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)

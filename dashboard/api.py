@@ -1,0 +1,68 @@
+"""The JSON API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from core.metrics import CATALOGUE, Metric
+from core.timeseries import TimeSeriesStore
+from dashboard.access import require_patient, visible_patients
+from dashboard.schemas import PatientOut, ReadingOut, ReadingsOut
+
+router = APIRouter(prefix="/api", tags=["readings"])
+MAX_RANGE = timedelta(days=400)
+
+
+def _store(request: Request) -> TimeSeriesStore:
+    store: TimeSeriesStore = request.app.state.store
+    return store
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise HTTPException(422, f"{name} must carry a time zone, e.g. 2026-11-23T08:00:00Z")
+    return value.astimezone(UTC)
+
+
+@router.get("/patients", response_model=list[PatientOut])
+def list_patients(request: Request) -> list[PatientOut]:
+    return [
+        PatientOut(id=p.id, display_name=p.display_name, timezone=p.timezone,
+                   conditions=list(p.conditions))
+        for p in visible_patients(request)
+    ]
+
+
+@router.get("/patients/{patient_id}/readings", response_model=ReadingsOut)
+def readings(
+    request: Request,
+    patient_id: str,
+    metric: Metric,
+    start: Annotated[datetime | None, Query(description="inclusive; default: end - 24 h")] = None,
+    end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
+) -> ReadingsOut:
+    """A patient's readings of one metric in [start, end), in the canonical unit."""
+    require_patient(request, patient_id)
+    end_at = _aware(end, "end") if end else datetime.now(UTC)
+    start_at = _aware(start, "start") if start else end_at - timedelta(hours=24)
+    if start_at >= end_at:
+        raise HTTPException(422, "start must be before end")
+    if end_at - start_at > MAX_RANGE:
+        raise HTTPException(422, f"a range may span at most {MAX_RANGE.days} days")
+    unit = CATALOGUE[metric].unit
+    found = _store(request).read(patient_id, metric, start_at, end_at)
+    return ReadingsOut(
+        patient_id=patient_id, metric=str(metric), unit=unit, start=start_at, end=end_at,
+        readings=[ReadingOut.of(r, unit) for r in found],
+    )
+
+
+@router.get("/patients/{patient_id}/latest", response_model=dict[str, ReadingOut])
+def latest(request: Request, patient_id: str) -> dict[str, ReadingOut]:
+    """The newest reading of each metric the patient has."""
+    require_patient(request, patient_id)
+    found = _store(request).latest(patient_id)
+    return {str(m): ReadingOut.of(r, CATALOGUE[m].unit) for m, r in found.items()}

@@ -1,0 +1,21 @@
+"""`hearth dashboard`: the web app."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+def dashboard(host: str, port: int) -> None:
+    """Serve the dashboards and the JSON API."""
+    import uvicorn
+
+    from core.config import get_settings
+    from dashboard.app import create_app
+    from hearth import wiring
+
+    settings = get_settings()
+    app = create_app(store=wiring.timeseries(settings), directory=wiring.directory(settings))
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,148 @@
+"""Turn a batch of raw MQTT messages into readings to store and letters to send.
+
+No MQTT and no store here: the service feeds messages in and carries out the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from core import topics
+from core.appdb.directory import DeviceRegistry
+from core.contract import SCHEMA_VERSION, Rejection, decode_message
+from core.errors import ContractError
+from core.metrics import Metric
+from core.readings import Reading
+from ingest.deadletter import dead_letter_payload
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    readings: list[Reading] = field(default_factory=list)
+    dead_letters: list[tuple[str, bytes]] = field(default_factory=list)
+    handled_seqs: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    touched: dict[str, set[Metric]] = field(default_factory=lambda: defaultdict(set))
+    rejections: Counter[str] = field(default_factory=Counter)
+
+    def ack_messages(self) -> list[tuple[str, bytes]]:
+        """``hearth/v1/ack/{device}``: which of a device's messages are durably handled."""
+        return [
+            (
+                topics.ack(device_id),
+                json.dumps(
+                    {"schema": SCHEMA_VERSION, "device_id": device_id, "seqs": sorted(set(seqs))},
+                    separators=(",", ":"),
+                ).encode(),
+            )
+            for device_id, seqs in self.handled_seqs.items()
+        ]
+
+    def stored_events(self) -> list[tuple[str, bytes]]:
+        """``hearth/v1/stored/{patient}``: which metrics have new readings (no values)."""
+        return [
+            (
+                topics.stored(patient_id),
+                json.dumps(
+                    {
+                        "schema": SCHEMA_VERSION,
+                        "patient_id": patient_id,
+                        "metrics": sorted(str(m) for m in metrics),
+                    },
+                    separators=(",", ":"),
+                ).encode(),
+            )
+            for patient_id, metrics in self.touched.items()
+        ]
+
+
+def plan_batch(
+    messages: Sequence[Inbound],
+    *,
+    registry: DeviceRegistry,
+    now: datetime,
+    max_payload_bytes: int,
+    future_tolerance: timedelta,
+) -> BatchPlan:
+    plan = BatchPlan()
+    for message in messages:
+        _plan_one(message, plan, registry, now, max_payload_bytes, future_tolerance)
+    return plan
+
+
+def _plan_one(
+    message: Inbound,
+    plan: BatchPlan,
+    registry: DeviceRegistry,
+    now: datetime,
+    max_payload_bytes: int,
+    future_tolerance: timedelta,
+) -> None:
+    device_id = topics.last_level(message.topic, "up")
+    if device_id is None:
+        why = Rejection("bad_topic", "topic is not hearth/v1/up/{device_id}")
+        _reject(plan, message, "_invalid", why, now=now)
+        return
+    binding = registry.binding(device_id)
+    if binding is None or not binding.active:
+        state = "is not registered" if binding is None else "has been revoked"
+        why = Rejection("unknown_device", f"device {device_id!r} {state}")
+        _reject(plan, message, device_id, why, now=now)
+        return
+    try:
+        decoded = decode_message(
+            message.payload,
+            topic_device_id=device_id,
+            now=now,
+            max_bytes=max_payload_bytes,
+            future_tolerance=future_tolerance,
+        )
+    except ContractError as exc:
+        _reject(plan, message, device_id, Rejection(exc.code, exc.reason), now=now)
+        return
+    for measurement in decoded.measurements:
+        plan.readings.append(measurement.bind(binding.patient_id))
+        plan.touched[binding.patient_id].add(measurement.metric)
+    if decoded.rejections:
+        _reject(plan, message, device_id, *decoded.rejections, now=now)
+    plan.handled_seqs[device_id].append(decoded.seq)
+
+
+def _reject(
+    plan: BatchPlan, message: Inbound, device_id: str, *rejections: Rejection, now: datetime
+) -> None:
+    """Dead-letter the message; a sender may forget it (its payload lives on in the letter)."""
+    plan.rejections.update(r.code for r in rejections)
+    seq = _best_effort_seq(message.payload)
+    if seq is not None and device_id != "_invalid":
+        plan.handled_seqs[device_id].append(seq)
+    plan.dead_letters.append(
+        (
+            topics.dead(device_id),
+            dead_letter_payload(
+                device_id=device_id,
+                topic=message.topic,
+                payload=message.payload,
+                rejections=rejections,
+                received_at=now,
+            ),
+        )
+    )
+
+
+def _best_effort_seq(payload: bytes) -> int | None:
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    seq = data.get("seq") if isinstance(data, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None

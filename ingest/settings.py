@@ -1,0 +1,31 @@
+"""Ingest settings (env prefix HEARTH_INGEST_)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.contract import FUTURE_TOLERANCE, MAX_PAYLOAD_BYTES
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEARTH_INGEST_", extra="ignore")
+
+    client_id: str = "hearth-ingest"
+    # Set a group name to split the load between several ingest processes
+    # ($share/{group}/hearth/v1/up/+). Each process needs its own client_id.
+    shared_group: str | None = None
+    protocol: Literal["5", "3.1.1"] = "5"
+    # How long the broker keeps this session (and queues its messages) while
+    # ingest is down. Bounded, so that a member that never returns does not
+    # strand its share of a shared subscription forever.
+    session_expiry_s: int = Field(default=7 * 86_400, ge=0)
+    max_batch_readings: int = Field(default=5_000, ge=1)
+    max_payload_bytes: int = Field(default=MAX_PAYLOAD_BYTES, ge=1024)
+    future_tolerance_s: float = Field(default=FUTURE_TOLERANCE.total_seconds(), ge=0)
+    registry_cache_s: float = Field(default=30.0, ge=0)
+    publish_acks: bool = True  # hearth/v1/ack/{device}: gateways forget what is committed
+    publish_stored_events: bool = True  # hearth/v1/stored/{patient}: the coach's real-time path
+    shutdown_flush_s: float = Field(default=10.0, ge=0)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.appdb.directory import SqlDirectory
+from core.metrics import Metric
+from core.timeseries.sqlite import SqliteTimeSeriesStore
+from dashboard.app import create_app
+from tests.support.factories import T0, app_database, cgm_series, reading, register
+
+
+@pytest.fixture
+def client(tmp_path: Path):
+    engine = app_database(tmp_path / "app.db")
+    register(engine, "p1", [("d1", "cgm")], timezone="Europe/London", name="Pat One")
+    store = SqliteTimeSeriesStore(tmp_path / "ts.db")
+    store.write(cgm_series(24))
+    store.write([reading(metric=Metric.WEIGHT, value=70.5, device_id="scale", source="scale",
+                         unit="kg")])
+    yield TestClient(create_app(store=store, directory=SqlDirectory(engine)))
+    store.close()
+
+
+def test_readings_in_a_range_with_start_inclusive_and_end_exclusive(client) -> None:
+    r = client.get("/api/patients/p1/readings", params={
+        "metric": "glucose", "start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["unit"] == "mg/dL"
+    assert [x["time"] for x in body["readings"]][:2] == ["2026-03-01T00:00:00Z",
+                                                        "2026-03-01T00:05:00Z"]
+    assert len(body["readings"]) == 12
+
+
+def test_latest_has_each_metric(client) -> None:
+    body = client.get("/api/patients/p1/latest").json()
+    assert body["weight"]["value"] == 70.5
+    assert body["glucose"]["time"] == "2026-03-01T01:55:00Z"
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "words"),
+    [
+        ({"metric": "glucose", "start": "2026-03-01T02:00:00Z", "end": "2026-03-01T01:00:00Z"},
+         422, "start must be before end"),
+        ({"metric": "glucose", "start": "2026-03-01T00:00:00", "end": "2026-03-01T01:00:00Z"},
+         422, "time zone"),
+        ({"metric": "sugar"}, 422, "glucose"),
+        ({"metric": "glucose", "start": "2020-01-01T00:00:00Z", "end": "2026-03-01T01:00:00Z"},
+         422, "at most"),
+    ],
+)
+def test_bad_queries_get_clear_errors(client, params: dict, status: int, words: str) -> None:
+    r = client.get("/api/patients/p1/readings", params=params)
+    assert r.status_code == status
+    assert words in r.text
+
+
+def test_an_unknown_patient_is_not_found_on_every_route(client) -> None:
+    assert client.get("/api/patients/nobody/readings", params={"metric": "glucose"}).status_code == 404
+    assert client.get("/api/patients/nobody/latest").status_code == 404
+    assert client.get("/patients/nobody").status_code == 404
+
+
+def test_pages_and_openapi(client) -> None:
+    assert "Pat One" in client.get("/").text
+    page = client.get("/patients/p1").text
+    assert 'data-metric="glucose"' in page and 'data-metric="weight"' in page
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/patients/{patient_id}/readings" in paths
