@@ -1,0 +1,151 @@
+"""Analytics speed: one patient's CGM metrics + AGP, and the population summary from SQLite.
+
+Targets (issue 4): all CGM metrics plus the AGP for 14 days of one patient
+(about 4,000 readings) in at most 10 ms; the population summary for 1,000
+patients x 14 days read from SQLite in at most 5 s.
+
+The single patient is 14 days of the household simulator's CGM
+(devices/simulator.py).  The population store is filled with a fast numpy
+generator (meals, noise, a sensor gap a day), since what is measured is the
+reading and the arithmetic, not the physiology; it is built once and kept in
+--workdir between runs.
+
+Run:  .venv/bin/python -m bench.analytics [--patients 1000] [--days 14] [--repeat 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from bench.forecast import cgm_series, simulated_patient
+from coach.analytics.agp import agp_percentiles
+from coach.analytics.cgm import cgm_metrics
+from coach.analytics.population import population_summary
+from coach.analytics.summary import cgm_summary
+from coach.analytics.timebase import local_day_and_minute
+from core.metrics import Metric
+from core.readings import Reading, from_epoch_us, to_epoch_us
+from core.timeseries.sqlite import SqliteTimeSeriesStore
+
+
+def show(text: str) -> None:
+    """Benchmark figures go to standard output."""
+    sys.stdout.write(text + "\n")
+
+
+END = datetime(2026, 3, 16, tzinfo=UTC)
+
+
+def _ms(fn, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    fn()  # warm-up
+    runs = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - began) * 1000)
+    return statistics.median(runs), max(runs)
+
+
+def one_patient(repeat: int) -> None:
+    profile = simulated_patient(3)
+    t, v = cgm_series(profile, 14)
+    tz = profile.timezone
+    show(f"one patient: {t.size} CGM readings over 14 days ({tz})")
+    for name, fn in (
+        ("consensus metrics (ranges, GRI, GMI, CV, sufficiency)", lambda: cgm_metrics(t, v)),
+        (
+            "AGP percentiles (local time of day)",
+            lambda: agp_percentiles(v, local_day_and_minute(t, tz)[1]),
+        ),
+        ("ALL: metrics + events + AGP + daily + MAGE + MODD", lambda: cgm_summary(t, v, tz=tz)),
+    ):
+        median, worst = _ms(fn, repeat)
+        show(f"  {name:<55} median {median:6.2f} ms   max {worst:6.2f} ms")
+
+
+def _fake_cgm(rng: np.random.Generator, start_us: int, days: int) -> tuple[np.ndarray, np.ndarray]:
+    n = days * 288
+    t = start_us + np.arange(n, dtype=np.int64) * 300_000_000 + int(rng.integers(0, 300)) * 10**6
+    hours = (t // 1_000_000 % 86_400) / 3600
+    v = rng.uniform(110, 180) + 8 * rng.normal(0, 1, n).cumsum() / np.sqrt(np.arange(1, n + 1))
+    for meal in (7.5, 12.5, 19.0):
+        x = np.clip(hours - meal, 0, None)
+        v += rng.uniform(30, 90) * x * np.exp(1 - x)
+    v = np.clip(v * (1 + rng.normal(0, 0.03, n)), 40, 400).round()
+    keep = np.ones(n, dtype=bool)
+    for d in range(days):  # one 40-minute dropout a day
+        a = d * 288 + int(rng.integers(0, 280))
+        keep[a : a + 8] = False
+    return t[keep], v[keep]
+
+
+def build_store(path: Path, patients: int, days: int) -> SqliteTimeSeriesStore:
+    store = SqliteTimeSeriesStore(path)
+    if store.count() > 0:
+        return store
+    rng = np.random.default_rng(42)
+    start_us = to_epoch_us(END - timedelta(days=days))
+    began = time.perf_counter()
+    for i in range(patients):
+        t, v = _fake_cgm(rng, start_us, days)
+        store.write(
+            [
+                Reading(
+                    f"p{i:04d}",
+                    f"p{i:04d}-cgm",
+                    Metric.GLUCOSE,
+                    float(x),
+                    from_epoch_us(int(u)),
+                    "cgm",
+                    float(x),
+                    "mg/dL",
+                )
+                for u, x in zip(t.tolist(), v.tolist(), strict=True)
+            ]
+        )
+    show(f"  built the store: {store.count()} readings in {time.perf_counter() - began:.0f} s")
+    return store
+
+
+def population(workdir: Path, patients: int, days: int) -> None:
+    path = workdir / f"population-{patients}x{days}.db"
+    show(f"population: {patients} patients x {days} days in SQLite ({path})")
+    store = build_store(path, patients, days)
+    ids = [f"p{i:04d}" for i in range(patients)]
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        summary = population_summary(store, ids, end=END, days=days)
+        times.append(time.perf_counter() - began)
+    flagged = sum(1 for p in summary.patients if p.flags)
+    show(
+        f"  population summary: median {statistics.median(times):.2f} s, "
+        f"max {max(times):.2f} s over 3 runs; {flagged} of {patients} patients flagged"
+    )
+    store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-bench"
+    )
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    one_patient(args.repeat)
+    population(args.workdir, args.patients, args.days)
+
+
+if __name__ == "__main__":
+    main()

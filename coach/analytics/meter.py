@@ -1,0 +1,123 @@
+"""Finger-stick meter readings: frequency, meal-tagged statistics, time in target, lows.
+
+Targets (American Diabetes Association, Standards of Care in Diabetes 2024,
+section 6 "Glycemic Goals and Hypoglycemia", Table 6.3): before a meal (and
+fasting) 80-130 mg/dL; 1-2 h after the start of a meal <180 mg/dL.  Untagged
+readings are judged against the consensus range 70-180 mg/dL (Battelino 2019).
+Hypoglycaemia: level 1 <70, level 2 <54 mg/dL (ADA 2024, Table 6.4).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from coach.analytics.cgm import Units, to_mg_dl
+from coach.analytics.timebase import FloatArray, local_day_and_minute
+
+logger = logging.getLogger(__name__)
+
+# context tag -> (low, high) target in mg/dL, low <= value <= high (ADA 2024 Table 6.3)
+TARGETS: dict[str, tuple[float, float]] = {
+    "fasting": (80.0, 130.0),
+    "before_meal": (80.0, 130.0),
+    # "<180": the largest double below 180, so that 180 itself is out of target
+    "after_meal": (0.0, float(np.nextafter(180.0, 0.0))),
+}
+UNTAGGED_TARGET = (70.0, 180.0)  # consensus range (Battelino 2019)
+LEVEL1_LOW = 70.0
+LEVEL2_LOW = 54.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContextStats:
+    context: str  # "fasting", "before_meal", "after_meal" or "untagged"
+    readings: int
+    mean: float
+    minimum: float
+    maximum: float
+    target_low: float
+    target_high: float
+    percent_in_target: float
+
+
+@dataclass(frozen=True, slots=True)
+class Low:
+    time_us: int
+    value: float
+    level: int  # 1 (<70) or 2 (<54)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSummary:
+    readings: int
+    days: int  # local calendar days in the period (first to last reading, or as given)
+    readings_per_day: float
+    days_with_readings: int
+    percent_in_target: float  # every reading against its own context's target
+    by_context: tuple[ContextStats, ...]
+    lows: tuple[Low, ...]  # the evidence: every reading below 70 mg/dL
+
+
+def _context_stats(name: str, v: FloatArray) -> ContextStats:
+    lo, hi = TARGETS.get(name, UNTAGGED_TARGET)
+    inside = (v >= lo) & (v <= hi)
+    return ContextStats(
+        name,
+        int(v.size),
+        float(v.mean()),
+        float(v.min()),
+        float(v.max()),
+        lo,
+        hi,
+        float(100.0 * inside.mean()),
+    )
+
+
+def meter_summary(
+    times_us: npt.ArrayLike,
+    values: npt.ArrayLike,
+    contexts: Sequence[str | None] | None = None,
+    *,
+    tz: str = "UTC",
+    units: Units | str = Units.MG_DL,
+    days: int | None = None,
+) -> MeterSummary:
+    """Summarise meter readings; ``contexts`` are the readings' meal tags (None = untagged)."""
+    t = np.asarray(times_us, dtype=np.int64)
+    v = to_mg_dl(values, units)
+    if t.size == 0:
+        raise ValueError("no meter readings to analyse")
+    tags = np.array([c if c in TARGETS else "untagged" for c in (contexts or [None] * t.size)])
+    if tags.size != t.size:
+        raise ValueError("contexts must have one entry per reading")
+    day, _ = local_day_and_minute(t, tz)
+    n_days = int(day.max() - day.min() + 1) if days is None else days
+    by_context = tuple(
+        _context_stats(name, v[tags == name])
+        for name in ("fasting", "before_meal", "after_meal", "untagged")
+        if np.any(tags == name)
+    )
+    lows = tuple(
+        Low(int(ti), float(vi), 2 if vi < LEVEL2_LOW else 1)
+        for ti, vi in zip(t[v < LEVEL1_LOW], v[v < LEVEL1_LOW], strict=True)
+    )
+    return MeterSummary(
+        readings=int(t.size),
+        days=n_days,
+        readings_per_day=t.size / max(n_days, 1),
+        days_with_readings=int(np.unique(day).size),
+        percent_in_target=_percent_in_target(v, tags),
+        by_context=by_context,
+        lows=lows,
+    )
+
+
+def _percent_in_target(v: FloatArray, tags: npt.NDArray[np.str_]) -> float:
+    lo = np.array([TARGETS.get(str(tag), UNTAGGED_TARGET)[0] for tag in tags])
+    hi = np.array([TARGETS.get(str(tag), UNTAGGED_TARGET)[1] for tag in tags])
+    return float(100.0 * np.mean((v >= lo) & (v <= hi)))

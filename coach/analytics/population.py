@@ -1,0 +1,153 @@
+"""Population triage: every patient's CGM summary and flags, for the nurse's list.
+
+Reads each patient's glucose through the ``TimeSeriesStore`` interface (the
+only I/O in the analytics) and flags what clinicians already triage on
+(DESIGN.md §6, after Battelino 2019 targets): very low (<54) >1%, low (<70)
+>4%, very high (>250) >5%, high (>180) >25%, time in range dropped by more
+than 15 points, CGM worn less than 70% of the time.
+
+Time in range "dropped" compares the second half of the period with the
+first half (for the default 14 days: the last 7 days against the 7 before),
+so one read of the period is enough.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from coach.analytics.cgm import metrics_from_clean, range_index
+from coach.analytics.timebase import FloatArray, IntArray, clean, coverage_s
+from core.metrics import Metric
+from core.readings import to_epoch_us
+from core.timeseries import TimeSeriesStore
+
+logger = logging.getLogger(__name__)
+
+VERY_LOW_MAX = 1.0
+LOW_MAX = 4.0
+VERY_HIGH_MAX = 5.0
+HIGH_MAX = 25.0
+TIR_DROP_POINTS = 15.0
+WEAR_MIN = 70.0
+
+
+@dataclass(frozen=True, slots=True)
+class PatientTriage:
+    patient_id: str
+    readings: int
+    wear_percent: float
+    time_in_range: float
+    below_54: float
+    below_70: float
+    above_180: float
+    above_250: float
+    cv: float
+    gmi: float
+    gri: float
+    tir_first_half: float  # evidence for the drop flag
+    tir_second_half: float
+    flags: tuple[
+        str, ...
+    ]  # "very_low", "low", "very_high", "high", "tir_drop", "low_wear", "no_data"
+
+    @property
+    def tir_change(self) -> float:
+        return self.tir_second_half - self.tir_first_half
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationSummary:
+    start: datetime
+    end: datetime
+    patients: tuple[PatientTriage, ...]  # most flags first, then highest GRI
+
+    def flagged(self, flag: str) -> tuple[PatientTriage, ...]:
+        return tuple(p for p in self.patients if flag in p.flags)
+
+
+def _tir(values: FloatArray, weights: FloatArray) -> float:
+    if values.size == 0:
+        return float("nan")
+    return float(100.0 * weights[range_index(values) == 2].sum() / weights.sum())
+
+
+def triage(
+    patient_id: str, times_us: IntArray, values: FloatArray, *, start_us: int, end_us: int
+) -> PatientTriage:
+    """One patient's triage row from their glucose in [start, end)."""
+    data = clean(times_us, values)
+    t, v = data.times_us, data.values
+    if v.size == 0:
+        nan = float("nan")
+        return PatientTriage(
+            patient_id,
+            0,
+            0.0,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            ("no_data", "low_wear"),
+        )
+    m = metrics_from_clean(t, v, start_us=start_us, end_us=end_us)
+    weights = coverage_s(t, m.sufficiency.interval_s)
+    middle = start_us + (end_us - start_us) // 2
+    first, second = t < middle, t >= middle
+    r = m.ranges
+    row = PatientTriage(
+        patient_id=patient_id,
+        readings=int(v.size),
+        wear_percent=m.sufficiency.percent_active,
+        time_in_range=r.in_range,
+        below_54=r.very_low,
+        below_70=r.below_70,
+        above_180=r.above_180,
+        above_250=r.very_high,
+        cv=m.cv,
+        gmi=m.gmi,
+        gri=m.gri.value,
+        tir_first_half=_tir(v[first], weights[first]),
+        tir_second_half=_tir(v[second], weights[second]),
+        flags=(),
+    )
+    return _with_flags(row)
+
+
+def _with_flags(p: PatientTriage) -> PatientTriage:
+    checks = (
+        ("very_low", p.below_54 > VERY_LOW_MAX),
+        ("low", p.below_70 > LOW_MAX),
+        ("very_high", p.above_250 > VERY_HIGH_MAX),
+        ("high", p.above_180 > HIGH_MAX),
+        ("tir_drop", p.tir_first_half - p.tir_second_half > TIR_DROP_POINTS),
+        ("low_wear", p.wear_percent < WEAR_MIN),
+    )
+    return replace(p, flags=tuple(name for name, hit in checks if hit))
+
+
+def population_summary(
+    store: TimeSeriesStore, patient_ids: Iterable[str], *, end: datetime, days: int = 14
+) -> PopulationSummary:
+    """Triage rows of every patient over the ``days`` before ``end``, riskiest first."""
+    start = end - timedelta(days=days)
+    start_us, end_us = to_epoch_us(start), to_epoch_us(end)
+    rows = []
+    for pid in patient_ids:
+        series = store.read_series(pid, Metric.GLUCOSE, start, end)
+        rows.append(triage(pid, series.times_us, series.values, start_us=start_us, end_us=end_us))
+    rows.sort(key=lambda p: (-len(p.flags), -(p.gri if np.isfinite(p.gri) else -1.0)))
+    logger.info(
+        "population summary: %d patients, %d flagged", len(rows), sum(1 for p in rows if p.flags)
+    )
+    return PopulationSummary(start, end, tuple(rows))

@@ -1,0 +1,326 @@
+"""The one-page AGP report (PDF or PNG), in the layout clinicians know.
+
+Follows the International Diabetes Center's AGP Report (the layout endorsed by
+the International Consensus on Time in Range, Battelino 2019, Figure 1):
+glucose statistics and targets top left, the time-in-ranges bar top right,
+the Ambulatory Glucose Profile (5/25/50/75/95th percentiles over a 24-hour
+day, target range 70-180 mg/dL) in the middle, and daily glucose profiles
+at the bottom.  Drawn with matplotlib (object API, Agg canvas: no display,
+thread-safe); the only file written is the one asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from coach.analytics.cgm import Ranges, Target
+from coach.analytics.summary import CgmSummary
+from core.metrics import GLUCOSE_MGDL_PER_MMOLL
+
+logger = logging.getLogger(__name__)
+
+# IDC AGP colours
+VERY_HIGH_C, HIGH_C, TARGET_C, LOW_C, VERY_LOW_C = (
+    "#f08a24",
+    "#fcc419",
+    "#2f9e44",
+    "#e03131",
+    "#8b0000",
+)
+BAND_OUTER, BAND_INNER, MEDIAN_C = "#c5d5ea", "#7fa3cf", "#1b4f9c"
+GREY = "#555555"
+Y_TICKS = (0, 54, 70, 180, 250, 350)
+
+
+def _fmt(x: float, digits: int = 0, suffix: str = "") -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.{digits}f}{suffix}"
+
+
+# Consensus thresholds as printed in mmol/L (Battelino 2019, Figure 1)
+MMOL_LABELS = {
+    "70-180": "3.9-10.0",
+    "181-250": "10.1-13.9",
+    "54-69": "3.0-3.8",
+    "54": "3.0",
+    "70": "3.9",
+    "180": "10.0",
+    "250": "13.9",
+    "350": "19.4",
+    "0": "0",
+}
+
+
+def _in_units(text: str, units: str) -> str:
+    """Rewrite 'NN mg/dL' and 'NN-MM mg/dL' in a label for the report's units."""
+    if units != "mmol/L":
+        return text
+    return re.sub(r"(\d+(?:-\d+)?) mg/dL", lambda m: f"{MMOL_LABELS.get(m[1], m[1])} mmol/L", text)
+
+
+def _glucose(mg_dl: float, units: str) -> str:
+    if units == "mmol/L":
+        return _fmt(mg_dl / GLUCOSE_MGDL_PER_MMOLL, 1, " mmol/L")
+    return _fmt(mg_dl, 0, " mg/dL")
+
+
+def write_agp_report(
+    summary: CgmSummary,
+    path: str | Path,
+    *,
+    patient: str = "",
+    fmt: str | None = None,
+    units: str = "mg/dL",
+    dpi: int = 150,
+) -> Path:
+    """Draw the report and write it to ``path`` (format from ``fmt`` or the file extension).
+
+    ``units`` ("mg/dL" or "mmol/L") is how glucose is printed; the analysis is the same.
+    """
+    fig = Figure(figsize=(8.5, 11.0))
+    FigureCanvasAgg(fig)
+    _header(fig, summary, patient)
+    _statistics(fig.add_axes((0.05, 0.60, 0.50, 0.30)), summary, units)
+    _ranges_bar(fig.add_axes((0.66, 0.60, 0.30, 0.30)), summary.metrics.ranges, units)
+    _agp(fig.add_axes((0.08, 0.29, 0.88, 0.25)), summary, units)
+    _daily(fig, summary, units)
+    out = Path(path)
+    fig.savefig(out, format=fmt or (out.suffix.lstrip(".") or "pdf"), dpi=dpi)
+    logger.info("AGP report written (%d days)", len(summary.days))
+    return out
+
+
+def _header(fig: Figure, s: CgmSummary, patient: str) -> None:
+    fig.text(0.05, 0.965, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold")
+    who = f"{patient}   " if patient else ""
+    first, last = _long_date(s.days[0].date), _long_date(s.days[-1].date)
+    fig.text(0.05, 0.945, f"{who}{first} - {last}   time zone {s.tz}", fontsize=9, color=GREY)
+    fig.add_artist(Rectangle((0.05, 0.935), 0.91, 0.002, color="black", transform=fig.transFigure))
+
+
+def _days(days: float) -> str:
+    """Whole days as such; otherwise rounded down, so 13.97 days never reads as 14."""
+    if abs(days - round(days)) < 1e-6:
+        return f"{round(days)} days"
+    return f"{math.floor(days * 10) / 10:.1f} days"
+
+
+def _long_date(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%d %b %Y")
+
+
+def _target_text(t: Target) -> str:
+    word = "greater than" if t.comparison == ">" else "less than"
+    return f"{word} {t.goal:g}% ({_duration(t.goal, per_day=False)})"
+
+
+def _statistics(ax: Axes, s: CgmSummary, units: str) -> None:
+    ax.axis("off")
+    m, suff = s.metrics, s.metrics.sufficiency
+    ax.set_title("GLUCOSE STATISTICS AND TARGETS", loc="left", fontsize=10, weight="bold")
+    targets = [t for t in m.targets if t.name != "Coefficient of variation"]
+    older = len(targets) == 3
+    rows: list[tuple[str, str, Target | None]] = [
+        (
+            "Days of data",
+            _days(suff.days),
+            None,
+        ),
+        (
+            "% Time CGM is active",
+            _fmt(suff.percent_active, 1, "%")
+            + ("" if suff.sufficient else "  (below 14 days / 70%)"),
+            None,
+        ),
+        ("", "", None),
+        (
+            "Targets for older / high-risk people"
+            if older
+            else "Ranges and targets for type 1 or type 2 diabetes",
+            "",
+            None,
+        ),
+        *[(_in_units(t.name, units), _target_text(t), t) for t in targets],
+        ("Each 5% increase in time in range is clinically beneficial", "", None),
+        ("", "", None),
+        ("Mean glucose", _glucose(m.mean, units), None),
+        ("Glucose Management Indicator (GMI)", _fmt(m.gmi, 1, "%"), None),
+        ("Glucose variability (CV)", _fmt(m.cv, 1, "%") + "   (target 36% or less)", None),
+        ("Glycemia Risk Index (GRI)", f"{_fmt(m.gri.value, 1)}   zone {m.gri.zone}", None),
+        (
+            "Hypoglycaemic events (level 1 / level 2)",
+            f"{s.events.hypo_level1} / {s.events.hypo_level2}",
+            None,
+        ),
+        ("MAGE / MODD", f"{_glucose(s.mage.value, units)} / {_glucose(s.modd.value, units)}", None),
+    ]
+    for i, (label, value, target) in enumerate(rows):
+        y = 0.97 - i * 0.058
+        bold = label.startswith(("Ranges", "Targets", "Mean"))
+        ax.text(
+            0.0,
+            y,
+            label,
+            fontsize=7.6,
+            weight="bold" if bold else "normal",
+            transform=ax.transAxes,
+            va="top",
+        )
+        ax.text(
+            1.0,
+            y,
+            value,
+            fontsize=7.6,
+            ha="right",
+            transform=ax.transAxes,
+            va="top",
+            style="italic" if label.startswith("Each") else "normal",
+        )
+        if target is not None:
+            ax.text(
+                1.13,
+                y,
+                f"{target.value:.1f}%",
+                fontsize=7.6,
+                ha="right",
+                va="top",
+                transform=ax.transAxes,
+                weight="bold",
+                color=TARGET_C if target.met else LOW_C,
+            )
+
+
+def _ranges_bar(ax: Axes, r: Ranges, units: str) -> None:
+    ax.set_title("TIME IN RANGES", loc="left", fontsize=10, weight="bold")
+    parts = [
+        ("Very High", ">250 mg/dL", r.very_high, r.minutes[4], VERY_HIGH_C),
+        ("High", "181-250 mg/dL", r.high, r.minutes[3], HIGH_C),
+        ("Target Range", "70-180 mg/dL", r.in_range, r.minutes[2], TARGET_C),
+        ("Low", "54-69 mg/dL", r.low, r.minutes[1], LOW_C),
+        ("Very Low", "<54 mg/dL", r.very_low, r.minutes[0], VERY_LOW_C),
+    ]
+    bottom = 0.0
+    for _name, _band, pct, _mins, colour in reversed(parts):
+        # every band stays visible as a sliver, as on the printed AGP
+        height = max(pct, 0.8)
+        ax.bar(0, height, bottom=bottom, width=0.5, color=colour, edgecolor="white", lw=0.8)
+        bottom += height
+    ax.set_xlim(-0.35, 2.6)
+    ax.set_ylim(0, bottom)
+    ax.axis("off")
+    for i, (name, band, pct, _minutes, colour) in enumerate(parts):
+        y = bottom * (0.93 - i * 0.2)
+        ax.text(0.35, y, f"{name}", fontsize=8, weight="bold", color=colour, va="center")
+        ax.text(
+            0.35, y - bottom * 0.05, _in_units(band, units), fontsize=7, color=GREY, va="center"
+        )
+        ax.text(2.55, y, f"{pct:.0f}%", fontsize=10, weight="bold", ha="right", va="center")
+        ax.text(
+            2.55, y - bottom * 0.05, _duration(pct), fontsize=7, ha="right", va="center", color=GREY
+        )
+
+
+def _duration(pct: float, *, per_day: bool = True) -> str:
+    """Percent of a day as hours and minutes (a day)."""
+    minutes = round(pct / 100 * 1440)
+    tail = "/day" if per_day else ""
+    if minutes < 60:
+        return f"{minutes}min{tail}"
+    return f"{minutes // 60}h {minutes % 60:02d}min{tail}"
+
+
+def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
+    ax.set_title("AMBULATORY GLUCOSE PROFILE (AGP)", loc="left", fontsize=10, weight="bold")
+    agp = s.agp
+    # close the day: repeat the first bin at 24:00 so the curves meet at midnight
+    x = np.r_[agp.minute_of_day, agp.minute_of_day[0] + 1440] / 60.0
+    p = np.hstack([agp.percentiles, agp.percentiles[:, :1]])
+    ax.fill_between(x, p[0], p[4], color=BAND_OUTER, lw=0, label="5% - 95%")
+    ax.fill_between(x, p[1], p[3], color=BAND_INNER, lw=0, label="25% - 75%")
+    ax.plot(x, p[2], color=MEDIAN_C, lw=2.0, label="Median (50%)")
+    for y in (70, 180):
+        ax.axhline(y, color=TARGET_C, lw=1.2)
+    ax.axhspan(70, 180, color=TARGET_C, alpha=0.06, lw=0)
+    ax.set_xlim(0, 24)
+    ax.set_ylim(0, 350)
+    ax.set_yticks(Y_TICKS)
+    ax.set_yticklabels([_in_units(f"{y} mg/dL", units).split()[0] for y in Y_TICKS])
+    ax.set_ylabel(units, fontsize=8)
+    ax.set_xticks(range(0, 25, 3))
+    ax.set_xticklabels(
+        ["12am", "3am", "6am", "9am", "12pm", "3pm", "6pm", "9pm", "12am"], fontsize=8
+    )
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(axis="x", color="#dddddd", lw=0.6)
+    ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
+    last = agp.percentiles[:, -4]
+    for q, value in zip(("5%", "25%", "50%", "75%", "95%"), last, strict=True):
+        if not math.isnan(value):
+            ax.text(24.15, value, q, fontsize=6.5, va="center", color=GREY, clip_on=False)
+
+
+def _daily(fig: Figure, s: CgmSummary, units: str) -> None:
+    fig.text(0.05, 0.235, "DAILY GLUCOSE PROFILES", fontsize=10, weight="bold")
+    fig.text(
+        0.05,
+        0.222,
+        "Each daily profile runs from midnight to midnight, local time.",
+        fontsize=7,
+        color=GREY,
+    )
+    days = s.days[-14:]
+    width, gap = 0.91 / 7, 0.004
+    for i, day in enumerate(days):
+        row, col = divmod(i, 7)
+        ax = fig.add_axes((0.05 + col * width, 0.125 - row * 0.1, width - gap, 0.085))
+        minutes = s.minute_of_day[day.first : day.stop] / 60.0
+        values = s.values[day.first : day.stop]
+        ax.axhspan(70, 180, color=TARGET_C, alpha=0.10, lw=0)
+        ax.plot(minutes, values, color="black", lw=0.6)
+        ax.fill_between(
+            minutes, values, 180, where=values > 180, color=HIGH_C, lw=0, interpolate=True
+        )
+        ax.fill_between(minutes, values, 70, where=values < 70, color=LOW_C, lw=0, interpolate=True)
+        ax.set_xlim(0, 24)
+        ax.set_ylim(0, 350)
+        ax.set_xticks([6, 12, 18])
+        ax.set_xticklabels(
+            ["6am", "12pm", "6pm"] if row == 1 or i + 7 >= len(days) else [], fontsize=5.5
+        )
+        ax.set_yticks([70, 180] if col == 0 else [])
+        if col == 0:
+            ax.set_yticklabels([_in_units(f"{y} mg/dL", units).split()[0] for y in (70, 180)])
+        ax.tick_params(axis="y", labelsize=5.5, length=2)
+        ax.tick_params(axis="x", length=2)
+        ax.text(
+            0.04,
+            0.93,
+            f"{day.date[8:]} {_month(day.date)}",
+            transform=ax.transAxes,
+            fontsize=6,
+            va="top",
+            bbox={"facecolor": "white", "alpha": 0.75, "lw": 0, "pad": 0.6},
+        )
+        ax.text(
+            0.96,
+            0.93,
+            f"TIR {day.time_in_range:.0f}%",
+            transform=ax.transAxes,
+            fontsize=5.5,
+            va="top",
+            ha="right",
+            color=GREY,
+        )
+
+
+def _month(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%a %b")
