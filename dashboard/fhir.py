@@ -1,0 +1,50 @@
+"""FHIR R4 export: a patient's Bundle for a period (authorised and audited like every read)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from core.timeseries import TimeSeriesStore
+from dashboard.access import require_patient
+from dashboard.fhir_export import patient_bundle
+
+router = APIRouter(prefix="/api/patients", tags=["interop"])
+FHIR_JSON = "application/fhir+json"
+MAX_RANGE = timedelta(days=400)
+DEFAULT_RANGE = timedelta(days=30)
+
+
+def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """[start, end) in UTC; default the 30 days up to now; 422 for a bad range."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, f"{name} must carry a time zone, e.g. 2026-11-23T08:00:00Z")
+    end_at = end.astimezone(UTC) if end else datetime.now(UTC)
+    start_at = start.astimezone(UTC) if start else end_at - DEFAULT_RANGE
+    if start_at >= end_at:
+        raise HTTPException(422, "start must be before end")
+    if end_at - start_at > MAX_RANGE:
+        raise HTTPException(422, f"a range may span at most {MAX_RANGE.days} days")
+    return start_at, end_at
+
+
+@router.get("/{patient_id}/fhir", response_class=JSONResponse,
+            responses={200: {"content": {FHIR_JSON: {}}}})
+def fhir_bundle(
+    request: Request,
+    patient_id: str,
+    start: Annotated[datetime | None, Query(description="inclusive; default: end - 30 days")] = None,
+    end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
+) -> JSONResponse:
+    """A FHIR R4 `collection` Bundle: Patient, Devices, the CGM summary and every reading."""
+    require_patient(request, patient_id)
+    start_at, end_at = period(start, end)
+    store: TimeSeriesStore = request.app.state.store
+    bundle = patient_bundle(store=store, directory=request.app.state.directory,
+                            patient_id=patient_id, start=start_at, end=end_at,
+                            now=datetime.now(UTC))
+    return JSONResponse(bundle, media_type=FHIR_JSON)
