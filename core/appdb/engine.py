@@ -8,7 +8,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from core.appdb.models import Base
 
 
 def make_engine(url: str) -> Engine:
@@ -36,5 +35,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables (the embedded default; production runs migrations)."""
-    Base.metadata.create_all(engine)
+    """Bring the schema to the newest migration: the embedded default takes the
+    same path as production, so both always have the same tables."""
+    from core.appdb import migrations  # it imports this module
+
+    migrations.upgrade_engine(engine)

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from core.appdb import migrations
 from core.appdb.directory import PatientInfo, SqlDirectory, bind_devices, upsert_patient
-from core.appdb.engine import create_schema, make_engine
-from core.appdb.models import Base, Device
+from core.appdb.engine import make_engine
+from core.appdb.models import Device, Patient
+from core.appdb.tables import metadata
 from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
-MODEL_TABLES = set(Base.metadata.tables)
+MODEL_TABLES = set(metadata.tables)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,7 +60,7 @@ def test_migrations_build_exactly_the_models(database_url: str, engine: Engine) 
 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        differences = compare_metadata(context, Base.metadata)
+        differences = compare_metadata(context, metadata)
     assert differences == [], "models and migrations differ: add a revision"
     assert set(inspect(engine).get_table_names()) == MODEL_TABLES | {"alembic_version"}
 
@@ -109,8 +110,8 @@ def test_a_device_cannot_be_bound_to_a_patient_who_does_not_exist(
 
 
 def test_a_database_made_without_migrations_is_adopted(database_url: str, engine: Engine) -> None:
-    """`hearth up` makes its SQLite tables directly; `hearth migrate` takes such a database over."""
-    create_schema(engine)
+    """Early versions made their tables with create_all; `hearth migrate` takes them over."""
+    metadata.create_all(engine, tables=[Patient.__table__, Device.__table__])
     with Session(engine) as session:
         upsert_patient(session, PatientInfo("p1", "P One", "UTC"))
         session.commit()

@@ -1,9 +1,10 @@
 """Alembic migrations of the application database; `hearth migrate` runs them.
 
 Production (PostgreSQL) is created and upgraded only by migrations. The
-embedded default (`hearth up`, SQLite) creates its tables directly with
-``create_schema``; ``upgrade`` recognises such a database (tables present,
-no ``alembic_version``) and stamps it at the baseline before upgrading.
+embedded default (`hearth up`, SQLite) runs the same migrations through
+``create_schema``. A database made by an early version with ``create_all``
+(tables present, no ``alembic_version``) is stamped at the baseline before
+upgrading.
 
 A new or changed model needs a new revision in ``versions/``: write it by hand
 or start from ``alembic revision --autogenerate`` with ``config(url)``;
@@ -48,15 +49,19 @@ def upgrade(url: str, revision: str = "head") -> str | None:
     """Bring the database at ``url`` to ``revision``; return the revision it is at."""
     engine = make_engine(url)
     try:
-        cfg = config(engine)
-        tables = set(inspect(engine).get_table_names())
-        if "alembic_version" not in tables and "patients" in tables:
-            logger.info("database made without migrations: stamping it at %s", BASELINE)
-            command.stamp(cfg, BASELINE)
-        command.upgrade(cfg, revision)
-        return current_revision(engine)
+        return upgrade_engine(engine, revision)
     finally:
         engine.dispose()
+
+
+def upgrade_engine(engine: Engine, revision: str = "head") -> str | None:
+    cfg = config(engine)
+    tables = set(inspect(engine).get_table_names())
+    if "alembic_version" not in tables and "patients" in tables:
+        logger.info("database made without migrations: stamping it at %s", BASELINE)
+        command.stamp(cfg, BASELINE)
+    command.upgrade(cfg, revision)
+    return current_revision(engine)
 
 
 def downgrade(url: str, revision: str) -> str | None:

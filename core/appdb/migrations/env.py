@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.appdb.models import Base
+from core.appdb.tables import metadata
 
 engine = context.config.attributes["engine"]
 
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

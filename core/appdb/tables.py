@@ -1,0 +1,13 @@
+"""Every model module, imported so that ``metadata`` knows every table.
+
+A feature that adds tables puts its models in its own module under
+``core/appdb/`` and adds one import line here; Alembic and the migration
+tests compare against this metadata.
+"""
+
+from __future__ import annotations
+
+from core.appdb import models  # noqa: F401 - registers its tables
+from core.appdb.models import Base
+
+metadata = Base.metadata
