@@ -1,0 +1,44 @@
+"""Dashboard state: each user's display preferences and the nurse's patient reviews.
+
+``user_id`` is the account id as text (the accounts module owns the accounts);
+no foreign key, so this table does not depend on how accounts are stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.appdb.models import Base
+
+GLUCOSE_UNITS = ("mg/dL", "mmol/L")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UserPreference(Base):
+    """How one user wants to see numbers: glucose units and time zone."""
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    glucose_units: Mapped[str] = mapped_column(String(8), default="mg/dL")
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)  # None: the patient's
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class PatientReview(Base):
+    """A clinician reviewed a patient's data: who, when, and their note."""
+
+    __tablename__ = "patient_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(String(128))
+    reviewer_name: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
