@@ -40,9 +40,10 @@ def config(engine: Engine) -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (several, comma-joined, on a branched tree)."""
     with engine.connect() as connection:
-        revision: str | None = MigrationContext.configure(connection).get_current_revision()
-        return revision
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def upgrade(url: str, revision: str = "head") -> str | None:
