@@ -8,6 +8,7 @@ tests compare against this metadata.
 from __future__ import annotations
 
 from core.appdb import models  # noqa: F401 - registers its tables
+from core.appdb import plans  # noqa: F401 - plans, self-assessment, peer groups
 from core.appdb import reviews  # noqa: F401 - dashboard preferences and reviews
 from core.appdb import delivery  # noqa: F401 - coach delivery, inbox and scheduler jobs
 from core.appdb.models import Base
