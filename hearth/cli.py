@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "import": "hearth.commands.import_:import_",
     "check": "hearth.commands.check:check",
     "metrics": "hearth.commands.metrics:metrics",
+    "devices": "hearth.commands.devices:devices",
 }
 
 

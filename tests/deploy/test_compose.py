@@ -310,12 +310,14 @@ def test_the_mosquitto_configuration_lives_where_it_is_mounted() -> None:
     assert mounts["/mosquitto/data"] == "mosquitto-data"
     conf = mosquitto_conf()
     assert conf["persistence_location"].startswith("/mosquitto/data")
-    assert conf["acl_file"] == "/mosquitto/config/acl"
+    assert conf["acl_file"] == "/mosquitto/run/acl"  # built by entrypoint.sh
     # The password file is built at start by the entrypoint, outside the read-only mount.
     assert conf["password_file"] == "/mosquitto/run/passwd"
     entrypoint = (MOSQUITTO_DIR / "entrypoint.sh").read_text()
-    assert "passwd=/mosquitto/run/passwd" in entrypoint
-    assert "mosquitto -c /mosquitto/config/mosquitto.conf" in entrypoint
+    assert "run=${MOSQUITTO_RUN_DIR:-/mosquitto/run}" in entrypoint
+    assert "passwd=$run/passwd" in entrypoint and "acl=$run/acl" in entrypoint
+    assert "config=${MOSQUITTO_CONFIG_DIR:-/mosquitto/config}" in entrypoint
+    assert 'mosquitto -c "$config/mosquitto.conf"' in entrypoint
     assert broker["entrypoint"][-1] == "/mosquitto/config/entrypoint.sh"
 
 

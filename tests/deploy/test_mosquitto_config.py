@@ -49,7 +49,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     conf = (DEPLOY / "mosquitto.conf").read_text()
     for old, new in (("listener 1883", f"listener {port} 127.0.0.1"),
                      ("/mosquitto/run/passwd", str(passwd)),
-                     ("/mosquitto/config/acl", str(DEPLOY / "acl")),
+                     ("/mosquitto/run/acl", str(DEPLOY / "acl")),
                      ("/mosquitto/data/", f"{tmp_path / 'data'}/"),
                      ("log_dest stdout", f"log_dest file {tmp_path / 'mosquitto.log'}")):
         assert old in conf, old

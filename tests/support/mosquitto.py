@@ -9,6 +9,7 @@ them to the publisher).
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -41,8 +42,18 @@ log_type notice
 
 
 class MosquittoServer:
-    def __init__(self, workdir: Path, *, extra_config: str = "", allow_anonymous: bool = True):
+    """``password_file``/``acl_file`` turn on authentication (anonymous logins are
+    then refused unless ``allow_anonymous`` says otherwise); ``reload()`` makes
+    the broker re-read both. ``pid_file`` is written at ``workdir/mosquitto.pid``."""
+
+    def __init__(self, workdir: Path, *, extra_config: str = "", allow_anonymous: bool | None = None,
+                 password_file: Path | None = None, acl_file: Path | None = None):
         self.workdir = workdir
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.pid_path = workdir / "mosquitto.pid"
+        if allow_anonymous is None:
+            allow_anonymous = password_file is None
         self.port = free_port()
         self.config_path = workdir / "mosquitto.conf"
         self.log_path = workdir / "mosquitto.log"
@@ -63,6 +74,14 @@ class MosquittoServer:
             log_file=self.log_path,
             allow_anonymous="true" if self.allow_anonymous else "false",
         )
+        config += f"pid_file {self.pid_path}\n"
+        if self.password_file is not None:
+            config += f"password_file {self.password_file}\n"
+        if self.acl_file is not None:
+            config += f"acl_file {self.acl_file}\n"
+        if self.password_file is not None or self.acl_file is not None:
+            # Run as whoever runs the tests, who owns the (0600) credential files.
+            config += f"user {getpass.getuser()}\n"
         self.config_path.write_text(config + self.extra_config)
 
     def start(self) -> None:
