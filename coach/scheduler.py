@@ -1,0 +1,259 @@
+"""The scheduled path: APScheduler 3 jobs in the application database, run once each.
+
+APScheduler supplies the persistent job store (``SQLAlchemyJobStore`` on the
+``apscheduler_jobs`` table, so jobs survive restarts), the triggers (cron in a
+patient's time zone, intervals) and its job API. The run loop is ours, for two
+reasons APScheduler 3 does not cover:
+
+- **No job runs twice when several coach processes share the store.** Before
+  running, a process inserts (job id, scheduled run time) into
+  ``coach_job_runs``; the primary key lets the first insert win and the others
+  skip. The lease is taken per *scheduled* run time, so two processes whose
+  clocks differ slightly still agree on what "this run" is.
+- **Time is injected.** ``run_pending(now)`` takes the clock's time, so tests
+  walk a simulated week without sleeping.
+
+Restarts: the jobs stay in the store with their next run time. ``ensure``
+never replaces a job that exists (a replaced job would get a fresh next run
+time and silently drop a run that fell due while the coach was down), so on
+restart a run missed during the outage is made up once (missed runs of one job
+coalesce into one: one catch-up digest, not three). Each run is at most once:
+a process that dies in the middle of a run leaves its lease, and the run is
+not repeated; the next scheduled run covers its window.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from coach.settings import CoachSettings
+from core.appdb.delivery import APSCHEDULER_TABLE, JobRun
+from core.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[..., object]  # handler(run_time, *args)
+
+
+def stored_job(kind: str, *args: Any) -> None:
+    """What the job store names as each job's function; the run loop calls handlers
+    by ``kind`` instead, so that each process runs its own collaborators."""
+    raise RuntimeError(f"coach job {kind!r} must be run by CoachScheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    id: str
+    kind: str
+    trigger: BaseTrigger
+    args: tuple[Any, ...] = ()
+
+
+DIGEST_PREFIX = "digest:"
+
+
+def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime) -> list[JobSpec]:
+    """The coach's jobs: trend checks, one morning digest per patient time zone,
+    weekly peer-group prompts, monthly self-assessment reminders, escalation ticks."""
+    specs = [
+        JobSpec("trend-checks", "trend_check",
+                IntervalTrigger(minutes=settings.trend_check_minutes, start_date=now,
+                                timezone=UTC)),
+        JobSpec("peer-group-prompts", "peer_prompts",
+                CronTrigger(day_of_week=settings.peer_prompt_day,
+                            hour=settings.peer_prompt_hour, minute=0, timezone=UTC)),
+        JobSpec("self-assessment-reminders", "self_assessment_reminders",
+                CronTrigger(day=settings.self_assessment_day, hour=10, minute=0, timezone=UTC)),
+        JobSpec("escalation-ticks", "escalation_tick",
+                IntervalTrigger(seconds=settings.escalation_tick_s, start_date=now,
+                                timezone=UTC)),
+    ]
+    for tz in sorted(set(timezones)):
+        # One job per time zone (not per patient): 10,000 patients are a few dozen jobs.
+        specs.append(JobSpec(f"{DIGEST_PREFIX}{tz}", "digest",
+                             CronTrigger(hour=settings.digest_hour,
+                                         minute=settings.digest_minute, timezone=tz),
+                             (tz,)))
+    return specs
+
+
+class _StoreScheduler(BaseScheduler):
+    """APScheduler's job API over the store, without its own (wall-clock) loop."""
+
+    def wakeup(self) -> None:
+        pass
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+
+
+class CoachScheduler:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        handlers: Mapping[str, JobHandler],
+        clock: Clock | None = None,
+        owner: str | None = None,
+        poll_s: float = 1.0,
+        workers: int = 2,
+    ) -> None:
+        self._engine = engine
+        self._handlers = dict(handlers)
+        self._clock = clock or SystemClock()
+        self.owner = owner or f"{socket.gethostname()}-{uuid4().hex[:8]}"
+        self._poll_s = poll_s
+        self._store = SQLAlchemyJobStore(engine=engine, tablename=APSCHEDULER_TABLE)
+        self._scheduler = _StoreScheduler(jobstores={"default": self._store}, timezone=UTC)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="coach-job")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scheduler.start(paused=True)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def ensure(self, specs: Sequence[JobSpec], *, prune_prefixes: Sequence[str] = ()) -> None:
+        """Add the jobs that are missing; keep existing ones and their next run time
+        unless their trigger changed; remove jobs under ``prune_prefixes`` not listed."""
+        now = self._clock.now()
+        wanted = {s.id for s in specs}
+        for spec in specs:
+            existing = self._scheduler.get_job(spec.id)
+            if existing is None:
+                self._add(spec, now)
+            elif str(existing.trigger) != str(spec.trigger) or existing.args != (
+                    spec.kind, *spec.args):
+                self._scheduler.remove_job(spec.id)
+                self._add(spec, now)
+        for job in self._scheduler.get_jobs():
+            if job.id not in wanted and job.id.startswith(tuple(prune_prefixes)):
+                self._scheduler.remove_job(job.id)
+
+    def _add(self, spec: JobSpec, now: datetime) -> None:
+        try:
+            self._scheduler.add_job(
+                stored_job, spec.trigger, id=spec.id, args=(spec.kind, *spec.args),
+                next_run_time=spec.trigger.get_next_fire_time(None, now),
+                coalesce=True, misfire_grace_time=None, max_instances=1,
+            )
+        except ConflictingIdError:
+            pass  # another coach process declared it at the same moment: theirs stands
+
+    def jobs(self) -> list[Job]:
+        jobs: list[Job] = self._scheduler.get_jobs()
+        return jobs
+
+    # -- running -------------------------------------------------------------------------
+
+    def run_pending(self, now: datetime | None = None, *, wait_s: float | None = None
+                    ) -> list[tuple[str, datetime]]:
+        """Start every due run this process wins the lease for; return them.
+
+        With ``wait_s`` the call waits (that long at most) for them to finish.
+        """
+        now = now or self._clock.now()
+        started: list[tuple[str, datetime]] = []
+        futures: list[Future[None]] = []
+        for job in self._store.get_due_jobs(now):
+            run_times = job._get_run_times(now)  # APScheduler's own misfire arithmetic
+            run_times = run_times[-1:] if job.coalesce else run_times
+            if not run_times:
+                continue
+            for run_time in run_times:
+                if self._lease(job.id, run_time):
+                    started.append((job.id, run_time))
+                    futures.append(self._pool.submit(self._run, job, run_time))
+            following = job.trigger.get_next_fire_time(run_times[-1], now)
+            if following is None:
+                self._store.remove_job(job.id)
+            else:
+                job._modify(next_run_time=following)
+                self._store.update_job(job)
+        if wait_s is not None and futures:
+            wait(futures, timeout=wait_s)
+        return started
+
+    def _lease(self, job_id: str, run_time: datetime) -> bool:
+        try:
+            with Session(self._engine) as session:
+                session.add(JobRun(job_id=job_id, run_time=run_time.astimezone(UTC),
+                                   owner=self.owner, started_at=self._clock.now(),
+                                   status="running"))
+                session.commit()
+            return True
+        except IntegrityError:
+            return False
+
+    def _run(self, job: Job, run_time: datetime) -> None:
+        kind, *args = job.args
+        status = "failed"
+        try:
+            handler = self._handlers[kind]
+            handler(run_time, *args)
+            status = "done"
+        except Exception:
+            log.exception("scheduled job %s (run of %s) failed", job.id, run_time.isoformat())
+        finally:
+            with Session(self._engine) as session:
+                session.execute(update(JobRun).where(
+                    JobRun.job_id == job.id, JobRun.run_time == run_time.astimezone(UTC)
+                ).values(status=status, finished_at=self._clock.now()))
+                session.commit()
+
+    def runs(self) -> list[tuple[str, datetime, str, str]]:
+        """(job id, run time, owner, status) of every leased run, oldest first."""
+        with Session(self._engine) as session:
+            rows = session.execute(select(JobRun.job_id, JobRun.run_time, JobRun.owner,
+                                          JobRun.status).order_by(JobRun.run_time)).all()
+        return [(j, _aware(t), o, s) for j, t, o, s in rows]
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="coach-scheduler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                self.run_pending()
+                if failing:
+                    log.info("scheduler recovered")
+                    failing = False
+            except Exception:
+                if not failing:
+                    log.exception("the scheduler could not read or update its jobs")
+                    failing = True
+            self._stop.wait(self._poll_s)
+
+    def stop(self, wait_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=wait_s)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._scheduler.shutdown(wait=False)  # also closes the job store's connections
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive (they are stored as UTC).
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,46 @@
+"""Coach service settings (env prefix HEARTH_COACH_).
+
+Times of day are choices of this project, not clinical thresholds: a morning
+digest at 08:00 in each patient's own time zone, peer-group prompts on Monday
+mornings, self-assessment reminders on the first of the month. Change them here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CoachSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEARTH_COACH_", extra="ignore")
+
+    # -- MQTT: the real-time path (hearth/v1/stored/+) and the home display -------------
+    client_id: str = "hearth-coach"
+    protocol: Literal["5", "3.1.1"] = "5"
+    # The broker queues stored events for an absent coach this long (persistent session).
+    session_expiry_s: int = Field(default=86_400, ge=0)
+    # Events for one patient within this window are evaluated once.
+    coalesce_s: float = Field(default=0.2, ge=0)
+    realtime_workers: int = Field(default=2, ge=1)
+
+    # -- the scheduler -------------------------------------------------------------------
+    # Name of this process in the run-lease table (several coach processes may run).
+    instance: str | None = None
+    scheduler_poll_s: float = Field(default=1.0, gt=0)
+    scheduler_workers: int = Field(default=2, ge=1)
+    trend_check_minutes: int = Field(default=60, ge=1)
+    digest_hour: int = Field(default=8, ge=0, le=23)  # local time of each patient
+    digest_minute: int = Field(default=0, ge=0, le=59)
+    peer_prompt_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    peer_prompt_hour: int = Field(default=10, ge=0, le=23)  # UTC: a group spans time zones
+    self_assessment_day: int = Field(default=1, ge=1, le=28)  # of each month, 10:00 UTC
+    escalation_tick_s: int = Field(default=60, ge=5)
+
+    # -- delivery ------------------------------------------------------------------------
+    delivery_attempts: int = Field(default=3, ge=1)
+    delivery_backoff_initial_s: float = Field(default=0.5, gt=0)
+    delivery_backoff_cap_s: float = Field(default=10.0, gt=0)
+    delivery_timeout_s: float = Field(default=10.0, gt=0)
+    delivery_workers_per_channel: int = Field(default=4, ge=1)
