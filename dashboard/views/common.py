@@ -1,0 +1,112 @@
+"""What every view shares: templates, navigation, the viewer's preferences, collaborators.
+
+Access is never decided here: each route declares ``dashboard.security``'s
+``patient_access`` / ``require_role`` / ``current_user`` dependency.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
+
+from core.timeseries import TimeSeriesStore
+from dashboard.security import User, now_of
+from dashboard.templating import make_templates
+from dashboard.views import glucose as g
+from dashboard.views.records import Prefs, load_prefs
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+templates = make_templates(TEMPLATES)
+
+
+def _units_label(text: str, units: str) -> str:
+    """'Time below 70 mg/dL' in mmol/L reads 'Time below 3.9 mmol/L' (Battelino 2019 Fig. 1)."""
+    if units != g.MMOL_L:
+        return text
+    for mg, mmol in (("70-180", "3.9-10.0"), ("180", "10.0"), ("250", "13.9"), ("70", "3.9"),
+                     ("54", "3.0")):
+        text = text.replace(f"{mg} mg/dL", f"{mmol} mmol/L")
+    return text
+
+
+def _glucose_text(value: float | None, units: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if units == g.MMOL_L else f"{value:.0f}"
+
+
+templates.env.filters["units_label"] = _units_label
+templates.env.filters["glucose_text"] = _glucose_text
+
+
+def store_of(request: Request) -> TimeSeriesStore:
+    store: TimeSeriesStore = request.app.state.store
+    return store
+
+
+def engine_of(request: Request) -> Engine:
+    """The application database: ``app.state.engine`` when the wiring sets it, else the
+    engine the account store was built on (the same database)."""
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    if engine is None:
+        engine = request.app.state.accounts._engine  # noqa: SLF001 - same database
+    return engine
+
+
+def prefs_of(request: Request, user: User) -> Prefs:
+    return load_prefs(engine_of(request), user.id)
+
+
+def home_of(user: User) -> str:
+    if user.role == "patient" and user.patient_id:
+        return f"/patients/{user.patient_id}/today"
+    return {"coach": "/coach", "nurse": "/nurse", "caregiver": "/shared"}.get(user.role, "/")
+
+
+def nav_for(user: User, current: str) -> list[dict[str, Any]]:
+    if user.role == "patient" and user.patient_id:
+        base = f"/patients/{user.patient_id}"
+        items = [("Today", f"{base}/today"), ("Trends", f"{base}/trends"),
+                 ("Goals", f"{base}/goals"), ("Check-in", f"{base}/self-assessment"),
+                 ("Group", f"{base}/group"), ("Sharing", f"{base}/sharing"),
+                 ("Settings", "/settings")]
+    elif user.role == "coach":
+        items = [("Alerts and caseload", "/coach"), ("Groups", "/coach/groups"),
+                 ("Settings", "/settings")]
+    elif user.role == "nurse":
+        items = [("Triage", "/nurse"), ("Alerts", "/nurse/alerts"), ("Settings", "/settings")]
+    elif user.role == "caregiver":
+        items = [("Shared with me", "/shared"), ("Settings", "/settings")]
+    else:
+        items = []
+    return [{"label": label, "href": href, "current": href == current} for label, href in items]
+
+
+def render(request: Request, user: User, name: str, context: dict[str, Any], *,
+           status_code: int = 200) -> HTMLResponse:
+    prefs = context.get("prefs") or prefs_of(request, user)
+    tz = ZoneInfo(context.get("tz") or prefs.timezone or "UTC")
+    now = now_of(request)
+
+    def local(at: datetime, fmt: str = "%d %b, %H:%M") -> str:
+        return at.astimezone(tz).strftime(fmt)
+
+    full = {"viewer": user, "nav": nav_for(user, request.url.path), "logout_url": "/logout",
+            "units": prefs.glucose_units, "prefs": prefs, "now": now, "local": local,
+            "age_text": lambda at: g.age_text(now, at), **context}
+    response = templates.TemplateResponse(request, name, full, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"  # health data: never from a shared cache
+    return response
+
+
+def script_json(data: Any) -> str:
+    """JSON safe to place inside <script type="application/json">."""
+    text = data if isinstance(data, str) else json.dumps(data, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

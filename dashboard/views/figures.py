@@ -1,0 +1,193 @@
+"""What the patient pages show, built from the time-series store and coach.analytics.
+
+Pure over their inputs (store, patient, now, units): the routes add access
+checks and rendering.  Glucose stays in mg/dL through the analytics and is
+converted to the viewer's units only here, at the edge.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from coach.analytics.activity import DEFAULT_STEP_GOAL
+from coach.analytics.summary import cgm_summary
+from core.appdb.directory import PatientInfo
+from core.metrics import GlucoseMethod, Metric
+from core.readings import to_epoch_us
+from core.timeseries import TimeSeriesStore
+from dashboard.views import glucose as g
+from dashboard.views.models import (
+    Agp,
+    DayOverlay,
+    GlucoseNow,
+    GlucoseTrends,
+    LatestValue,
+    RangesBar,
+    SeriesOut,
+    StepsDay,
+    TargetOut,
+    Today,
+    Trends,
+)
+
+TREND_DAYS = (14, 30, 90)
+OVERLAY_DAYS = 14
+
+
+def _num(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def today(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime, units: str,
+          tz: str) -> Today:
+    latest = store.latest(patient.id, [Metric.GLUCOSE, Metric.SYSTOLIC, Metric.DIASTOLIC,
+                                       Metric.WEIGHT, Metric.SPO2])
+    zone = ZoneInfo(tz)
+    cards: dict[str, LatestValue] = {}
+    sys_, dia = latest.get(Metric.SYSTOLIC), latest.get(Metric.DIASTOLIC)
+    if sys_ and dia:
+        cards["blood_pressure"] = LatestValue(
+            label="Blood pressure", value=f"{sys_.value:.0f}/{dia.value:.0f}", unit="mmHg",
+            time=sys_.measured_at, age=g.age_text(now, sys_.measured_at))
+    if w := latest.get(Metric.WEIGHT):
+        cards["weight"] = LatestValue(label="Weight", value=f"{w.value:.1f}", unit="kg",
+                                      time=w.measured_at, age=g.age_text(now, w.measured_at))
+    if s := latest.get(Metric.SPO2):
+        cards["spo2"] = LatestValue(label="Oxygen (SpO2)", value=f"{s.value:.0f}", unit="%",
+                                    time=s.measured_at, age=g.age_text(now, s.measured_at))
+    steps = _steps_today(store, patient.id, now, zone)
+    if steps is not None:
+        cards["steps"] = LatestValue(label="Steps today", value=f"{steps[0]:.0f}", unit="steps",
+                                     time=steps[1], age=g.age_text(now, steps[1]))
+    return Today(patient_id=patient.id, timezone=tz,
+                 glucose=_glucose_now(store, patient.id, latest.get(Metric.GLUCOSE), now, units),
+                 latest=cards)
+
+
+def _glucose_now(store: TimeSeriesStore, patient_id: str, newest: object, now: datetime,
+                 units: str) -> GlucoseNow | None:
+    if newest is None:
+        return None
+    at = newest.measured_at  # type: ignore[attr-defined]
+    recent = store.read(patient_id, Metric.GLUCOSE, at - g.TREND_WINDOW, at + timedelta(seconds=1))
+    rate = g.rate_mg_dl_per_min(recent)
+    arrow = g.arrow(rate)
+    age = now - at
+    return GlucoseNow(
+        value=g.convert(newest.value, units), units=units, time=at,  # type: ignore[attr-defined]
+        age_minutes=max(0, int(age.total_seconds() // 60)), fresh=age <= g.FRESH_FOR,
+        rate_per_min=None if rate is None else round(rate, 2),
+        arrow=arrow.symbol, arrow_label=arrow.label)
+
+
+def _steps_today(store: TimeSeriesStore, patient_id: str, now: datetime,
+                 zone: ZoneInfo) -> tuple[float, datetime] | None:
+    midnight = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    found = store.read(patient_id, Metric.STEPS, midnight, now + timedelta(seconds=1))
+    if not found:
+        return None
+    return sum(r.value for r in found), found[-1].measured_at
+
+
+def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
+           units: str, tz: str) -> Trends:
+    end = now
+    start = end - timedelta(days=days)
+    glucose = _glucose_trends(store, patient, start, end, units, tz)
+    bp_start = end - timedelta(days=min(days, 30))
+    systolic = store.read_series(patient.id, Metric.SYSTOLIC, bp_start, end)
+    diastolic = store.read_series(patient.id, Metric.DIASTOLIC, bp_start, end)
+    weight = store.read_series(patient.id, Metric.WEIGHT, start, end)
+    goal = float(patient.targets.get("steps_per_day", DEFAULT_STEP_GOAL))
+    return Trends(
+        patient_id=patient.id, days=days, start=start, end=end, timezone=tz, units=units,
+        glucose=glucose, systolic=_series(systolic), diastolic=_series(diastolic),
+        weight=_series(weight), steps=_daily_steps(store, patient.id, start, end, tz),
+        step_goal=goal)
+
+
+def _series(series: object) -> SeriesOut:
+    t = series.times_us  # type: ignore[attr-defined]
+    return SeriesOut(times=(t / 1e6).tolist(), values=series.values.tolist())  # type: ignore[attr-defined]
+
+
+def _daily_steps(store: TimeSeriesStore, patient_id: str, start: datetime, end: datetime,
+                 tz: str) -> list[StepsDay]:
+    series = store.read_series(patient_id, Metric.STEPS, start, end)
+    if len(series) == 0:
+        return []
+    from coach.analytics.trends import daily_values
+    from coach.analytics.timebase import day_label
+
+    day, total = daily_values(series.times_us, series.values, tz=tz, how="sum")
+    return [StepsDay(date=day_label(int(d)), steps=float(s)) for d, s in zip(day, total, strict=True)]
+
+
+def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetime,
+                    end: datetime, units: str, tz: str) -> GlucoseTrends | None:
+    readings = store.read(patient.id, Metric.GLUCOSE, start, end)
+    cgm = [r for r in readings if r.source == GlucoseMethod.CGM] or readings
+    if not cgm:
+        return None
+    times = np.fromiter((to_epoch_us(r.measured_at) for r in cgm), np.int64, len(cgm))
+    values = np.fromiter((r.value for r in cgm), np.float64, len(cgm))
+    older = bool(patient.targets.get("older_adult", False))
+    s = cgm_summary(times, values, tz=tz, start_us=to_epoch_us(start), end_us=to_epoch_us(end),
+                    older_or_high_risk=older)
+    m = s.metrics
+
+    def conv(xs: np.ndarray) -> list[float | None]:
+        return [g.convert(float(x), units) for x in xs]
+
+    agp = Agp(minute_of_day=s.agp.minute_of_day.tolist(),
+              **{f"p{int(q)}": conv(s.agp.curve(q)) for q in (5.0, 25.0, 50.0, 75.0, 95.0)})
+    overlays = [
+        DayOverlay(date=d.date, minute_of_day=s.minute_of_day[d.first:d.stop].round(1).tolist(),
+                   values=conv(s.values[d.first:d.stop]), time_in_range=round(d.time_in_range, 1))
+        for d in s.days[-OVERLAY_DAYS:]
+    ]
+    r = m.ranges
+    return GlucoseTrends(
+        readings=int(s.values.size), mean=g.convert(m.mean, units), gmi=_num(m.gmi),
+        cv=_num(m.cv), wear_percent=round(m.sufficiency.percent_active, 1),
+        days_with_data=sum(1 for d in s.days if d.readings > 0),
+        sufficient=m.sufficiency.sufficient,
+        ranges=RangesBar(very_low=r.very_low, low=r.low, in_range=r.in_range, high=r.high,
+                         very_high=r.very_high),
+        targets=[TargetOut(name=t.name, value=_num(t.value), comparison=t.comparison,
+                           goal=t.goal, met=t.met) for t in m.targets],
+        agp=agp, days=overlays)
+
+
+# -- cache ----------------------------------------------------------------------------------
+# A trends page is the same for everyone who opens it within the same minute unless a new
+# reading came in: the key holds the period's end (now, to the minute) and the newest
+# reading time of every metric, so a new reading is seen at once and nothing is older
+# than a minute.
+_CACHE: OrderedDict[tuple[object, ...], Trends] = OrderedDict()
+_CACHE_SIZE = 256
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
+                  units: str, tz: str) -> Trends:
+    end = now.replace(second=0, microsecond=0)
+    newest = tuple(sorted((str(m), r.measured_at) for m, r in store.latest(patient.id).items()))
+    key = (patient.id, repr(sorted(patient.targets.items())), days, units, tz, end, newest)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    built = trends(store, patient, days=days, now=end, units=units, tz=tz)
+    with _CACHE_LOCK:
+        _CACHE[key] = built
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return built

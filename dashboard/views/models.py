@@ -1,0 +1,146 @@
+"""JSON shapes of the view API (response models: they document themselves in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+GlucoseUnits = Literal["mg/dL", "mmol/L"]
+
+
+class GlucoseNow(BaseModel):
+    value: float = Field(description="in the viewer's units")
+    units: GlucoseUnits
+    time: datetime
+    age_minutes: int
+    fresh: bool = Field(description="measured within the last 15 minutes")
+    rate_per_min: float | None = Field(None, description="mg/dL per minute over 15 minutes")
+    arrow: str
+    arrow_label: str
+
+
+class LatestValue(BaseModel):
+    label: str
+    value: str
+    unit: str
+    time: datetime
+    age: str
+
+
+class Today(BaseModel):
+    patient_id: str
+    timezone: str
+    glucose: GlucoseNow | None
+    latest: dict[str, LatestValue] = Field(description="blood_pressure, weight, spo2, steps")
+
+
+class RangesBar(BaseModel):
+    very_low: float = Field(description="% time <54 mg/dL")
+    low: float = Field(description="% time 54-69 mg/dL")
+    in_range: float = Field(description="% time 70-180 mg/dL")
+    high: float = Field(description="% time 181-250 mg/dL")
+    very_high: float = Field(description="% time >250 mg/dL")
+
+
+class TargetOut(BaseModel):
+    name: str
+    value: float | None
+    comparison: str
+    goal: float
+    met: bool
+
+
+class Agp(BaseModel):
+    minute_of_day: list[float]
+    p5: list[float | None]
+    p25: list[float | None]
+    p50: list[float | None]
+    p75: list[float | None]
+    p95: list[float | None]
+
+
+class DayOverlay(BaseModel):
+    date: str
+    minute_of_day: list[float]
+    values: list[float | None]
+    time_in_range: float
+
+
+class SeriesOut(BaseModel):
+    times: list[float] = Field(description="seconds since the Unix epoch")
+    values: list[float]
+
+
+class GlucoseTrends(BaseModel):
+    readings: int
+    mean: float | None
+    gmi: float | None
+    cv: float | None
+    wear_percent: float
+    days_with_data: int
+    sufficient: bool
+    ranges: RangesBar
+    targets: list[TargetOut]
+    agp: Agp
+    days: list[DayOverlay] = Field(description="daily overlays, the last 14 days at most")
+
+
+class StepsDay(BaseModel):
+    date: str
+    steps: float
+
+
+class Trends(BaseModel):
+    patient_id: str
+    days: int
+    start: datetime
+    end: datetime
+    timezone: str
+    units: GlucoseUnits
+    glucose: GlucoseTrends | None
+    systolic: SeriesOut
+    diastolic: SeriesOut
+    weight: SeriesOut
+    steps: list[StepsDay]
+    step_goal: float
+
+
+class Preferences(BaseModel):
+    glucose_units: GlucoseUnits
+    timezone: str | None = Field(None, description="IANA zone; null: the patient's own")
+
+
+class TriageRow(BaseModel):
+    patient_id: str
+    display_name: str
+    bucket: str = Field(description="the most urgent glucose bucket")
+    flags: list[str]
+    risks: list[str] = Field(description="non-glucose risks: bp_crisis, hf_weight, spo2_low, inactive")
+    risk_score: float
+    time_in_range: float | None
+    below_70: float | None
+    below_54: float | None
+    above_180: float | None
+    above_250: float | None
+    wear_percent: float
+    tir_change: float | None
+    gri: float | None
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+
+
+class TriagePage(BaseModel):
+    as_of: datetime
+    total: int
+    page: int
+    per_page: int
+    counts: dict[str, int] = Field(description="patients in each bucket and risk")
+    rows: list[TriageRow]
+
+
+class ReviewOut(BaseModel):
+    reviewer: str
+    reviewed_at: datetime
+    note: str

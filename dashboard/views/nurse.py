@@ -1,0 +1,164 @@
+"""The nurse view: population triage, patient review (AGP report, notes, reviewed by/at)."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from coach.analytics.report import write_agp_report
+from coach.analytics.summary import cgm_summary
+from core.metrics import GlucoseMethod, Metric
+from core.readings import to_epoch_us
+from dashboard.security import PatientAccess, User, audit_reads, now_of, patient_access, require_role, visible_patients
+from dashboard.views.common import engine_of, prefs_of, render, store_of
+from dashboard.views.models import ReviewOut, TriagePage, TriageRow
+from dashboard.views.records import Review, add_review, last_reviews, reviews_of
+from dashboard.views.triage import (
+    BUCKET_LABELS,
+    BUCKETS,
+    RISK_LABELS,
+    RISKS,
+    Board,
+    Row,
+    TriageBoards,
+    finite,
+)
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["nurse view"])
+
+Nurse = Annotated[User, Depends(require_role("nurse"))]
+ReviewAccess = Annotated[PatientAccess, Depends(patient_access("clinical review", scope="trends"))]
+ReportAccess = Annotated[PatientAccess, Depends(patient_access("AGP report", scope="export"))]
+PER_PAGE = 50
+_BOARDS_LOCK = threading.Lock()
+
+
+def boards_of(request: Request) -> TriageBoards:
+    with _BOARDS_LOCK:
+        boards: TriageBoards | None = getattr(request.app.state, "triage_boards", None)
+        if boards is None:
+            boards = TriageBoards(store_of(request), clock=lambda: now_of(request))
+            request.app.state.triage_boards = boards
+        return boards
+
+
+def _row(r: Row, reviews: dict[str, Review]) -> TriageRow:
+    f = r.figures
+    review = reviews.get(r.patient.id)
+    return TriageRow(
+        patient_id=r.patient.id, display_name=r.patient.display_name, bucket=r.bucket,
+        flags=list(r.flags), risks=list(r.risks), risk_score=round(r.score, 1),
+        time_in_range=finite(f.time_in_range), below_70=finite(f.below_70),
+        below_54=finite(f.below_54), above_180=finite(f.above_180), above_250=finite(f.above_250),
+        wear_percent=round(f.wear_percent, 1), tir_change=finite(f.tir_change), gri=finite(f.gri),
+        reviewed_at=review.reviewed_at if review else None,
+        reviewed_by=review.reviewer if review else None)
+
+
+def triage_page(request: Request, user: User, *, bucket: str | None, risk: str | None,
+                q: str | None, page: int, per_page: int) -> TriagePage:
+    patients = visible_patients(request, user)
+    # the clock of the boards is the app clock; the lambda above reads it per request
+    board: Board = boards_of(request).board(patients)
+    chosen = board.select(bucket=bucket, risk=risk, query=q)
+    pages_total = max(1, math.ceil(len(chosen) / per_page))
+    page = min(page, pages_total)
+    shown = chosen[(page - 1) * per_page: page * per_page]
+    audit_reads(request, user, [r.patient.id for r in shown], "triage")
+    reviews = last_reviews(engine_of(request))
+    return TriagePage(as_of=board.as_of, total=len(chosen), page=page, per_page=per_page,
+                      counts=board.counts(), rows=[_row(r, reviews) for r in shown])
+
+
+Bucket = Annotated[Literal[BUCKETS] | None, Query(description="only this glucose bucket")]  # type: ignore[valid-type]
+Risk = Annotated[Literal[RISKS] | None, Query(description="only patients with this risk")]  # type: ignore[valid-type]
+Search = Annotated[str | None, Query(max_length=100, description="name or id contains")]
+Page = Annotated[int, Query(ge=1)]
+PerPage = Annotated[int, Query(ge=1, le=200)]
+
+
+@api.get("/nurse/triage", response_model=TriagePage)
+def triage_api(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk = None,
+               q: Search = None, page: Page = 1, per_page: PerPage = PER_PAGE) -> TriagePage:
+    """The clinic's patients by risk bucket (own targets), with the other risks; paginated."""
+    return triage_page(request, user, bucket=bucket, risk=risk, q=q, page=page, per_page=per_page)
+
+
+@pages.get("/nurse", response_class=HTMLResponse)
+def triage_view(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk = None,
+                q: Search = None, page: Page = 1) -> HTMLResponse:
+    result = triage_page(request, user, bucket=bucket, risk=risk, q=q, page=page,
+                         per_page=PER_PAGE)
+    return render(request, user, "views/nurse_triage.html", {
+        "result": result, "bucket": bucket, "risk": risk, "q": q or "",
+        "buckets": BUCKETS, "bucket_labels": BUCKET_LABELS, "risks": RISKS,
+        "risk_labels": RISK_LABELS})
+
+
+@pages.get("/nurse/patients/{patient_id}", response_class=HTMLResponse,
+           dependencies=[Depends(require_role("nurse"))])
+def review_view(request: Request, access: ReviewAccess) -> HTMLResponse:
+    reviews = reviews_of(engine_of(request), access.patient.id)
+    return render(request, access.user, "views/nurse_review.html", {
+        "patient": access.patient, "reviews": reviews, "alerts": None,
+        "tz": prefs_of(request, access.user).zone_for(access.patient.timezone)})
+
+
+@pages.post("/nurse/patients/{patient_id}/reviews", dependencies=[Depends(require_role("nurse"))])
+def review_post(request: Request, access: ReviewAccess,
+                note: Annotated[str, Form(max_length=4000)] = "") -> RedirectResponse:
+    _review(request, access, note)
+    return RedirectResponse(f"/nurse/patients/{access.patient.id}?reviewed=1", status_code=303)
+
+
+@api.post("/patients/{patient_id}/reviews", response_model=ReviewOut,
+          dependencies=[Depends(require_role("nurse"))], tags=["nurse view"])
+def review_api(request: Request, access: ReviewAccess,
+               note: Annotated[str, Form(max_length=4000)] = "") -> ReviewOut:
+    """Mark the patient reviewed now by the signed-in nurse, with an optional note."""
+    r = _review(request, access, note)
+    return ReviewOut(reviewer=r.reviewer, reviewed_at=r.reviewed_at, note=r.note)
+
+
+def _review(request: Request, access: PatientAccess, note: str) -> Review:
+    return add_review(engine_of(request), patient_id=access.patient.id,
+                      reviewer_id=access.user.id, reviewer_name=access.user.display_name,
+                      note=note, now=now_of(request))
+
+
+@api.get("/patients/{patient_id}/agp-report", response_class=Response,
+         responses={200: {"content": {"application/pdf": {}, "image/png": {}}}})
+def agp_report(request: Request, access: ReportAccess,
+               days: Annotated[int, Query(ge=1, le=90)] = 14,
+               format: Annotated[Literal["pdf", "png"], Query()] = "pdf") -> Response:  # noqa: A002
+    """The one-page AGP report (coach.analytics.report) of the last ``days`` days."""
+    end = now_of(request)
+    start = end - timedelta(days=days)
+    readings = store_of(request).read(access.patient.id, Metric.GLUCOSE, start, end)
+    cgm = [r for r in readings if r.source == GlucoseMethod.CGM] or readings
+    if not cgm:
+        raise HTTPException(404, "no glucose readings in this period")
+    prefs = prefs_of(request, access.user)
+    times = np.fromiter((to_epoch_us(r.measured_at) for r in cgm), np.int64, len(cgm))
+    values = np.fromiter((r.value for r in cgm), np.float64, len(cgm))
+    summary = cgm_summary(times, values, tz=access.patient.timezone, start_us=to_epoch_us(start),
+                          end_us=to_epoch_us(end),
+                          older_or_high_risk=bool(access.patient.targets.get("older_adult")))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_agp_report(summary, Path(tmp) / f"agp.{format}",
+                                patient=access.patient.display_name, fmt=format,
+                                units=prefs.glucose_units)
+        body = path.read_bytes()
+    name = f"agp-{access.patient.id}-{end:%Y%m%d}.{format}"
+    return Response(body, media_type="application/pdf" if format == "pdf" else "image/png",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "no-store"})

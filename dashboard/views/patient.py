@@ -1,0 +1,143 @@
+"""The patient view: today, trends, settings (pages and their JSON twins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dashboard.security import CurrentUser, PatientAccess, User, now_of, patient_access
+from dashboard.views import figures
+from dashboard.views.common import (
+    engine_of,
+    home_of,
+    prefs_of,
+    render,
+    script_json,
+    store_of,
+)
+from dashboard.views.models import Preferences, Today, Trends
+from dashboard.views.records import Prefs, save_prefs
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["patient view"])
+
+TodayAccess = Annotated[PatientAccess, Depends(patient_access("today", scope="readings"))]
+TrendsAccess = Annotated[PatientAccess, Depends(patient_access("trends", scope="trends"))]
+Days = Annotated[int, Query(description="length of the period: 14, 30 or 90 days")]
+
+
+def build_today(request: Request, access: PatientAccess) -> Today:
+    prefs = prefs_of(request, access.user)
+    return figures.today(store_of(request), access.patient, now=now_of(request),
+                         units=prefs.glucose_units, tz=prefs.zone_for(access.patient.timezone))
+
+
+def build_trends(request: Request, access: PatientAccess, days: int) -> Trends:
+    if days not in figures.TREND_DAYS:
+        raise HTTPException(422, "days must be 14, 30 or 90")
+    prefs = prefs_of(request, access.user)
+    return figures.cached_trends(store_of(request), access.patient, days=days,
+                                 now=now_of(request), units=prefs.glucose_units,
+                                 tz=prefs.zone_for(access.patient.timezone))
+
+
+@pages.get("/home", dependencies=[])
+def home(user: CurrentUser) -> RedirectResponse:
+    """Each role's start page."""
+    return RedirectResponse(home_of(user), status_code=303)
+
+
+@pages.get("/patients/{patient_id}/today", response_class=HTMLResponse)
+def today_page(request: Request, access: TodayAccess) -> HTMLResponse:
+    today = build_today(request, access)
+    nudges = None
+    return render(request, access.user, "views/patient_today.html", {
+        "patient": access.patient, "today": today, "own": _own(access),
+        "tz": today.timezone, "nudges": nudges,
+        "mgdl_now": _mgdl(today)})
+
+
+def _mgdl(today: Today) -> str:
+    from core.metrics import GLUCOSE_MGDL_PER_MMOLL
+
+    if today.glucose is None:
+        return ""
+    value = today.glucose.value
+    return f"{value * GLUCOSE_MGDL_PER_MMOLL if today.glucose.units == 'mmol/L' else value:.0f}"
+
+
+def _own(access: PatientAccess) -> bool:
+    return access.user.patient_id == access.patient.id
+
+
+@pages.get("/patients/{patient_id}/trends", response_class=HTMLResponse)
+def trends_page(request: Request, access: TrendsAccess, days: Days = 14) -> HTMLResponse:
+    trends = build_trends(request, access, days)
+    return render(request, access.user, "views/patient_trends.html", {
+        "patient": access.patient, "trends": trends, "own": _own(access),
+        "tz": trends.timezone, "periods": figures.TREND_DAYS,
+        "trends_json": script_json(trends.model_dump_json())})
+
+
+@api.get("/patients/{patient_id}/today", response_model=Today)
+def today_api(request: Request, access: TodayAccess) -> Today:
+    """Current glucose with trend arrow and freshness; latest BP, weight, SpO2 and steps."""
+    return build_today(request, access)
+
+
+@api.get("/patients/{patient_id}/trends", response_model=Trends)
+def trends_api(request: Request, access: TrendsAccess, days: Days = 14) -> Trends:
+    """AGP percentiles, time in ranges, targets, daily overlays, BP, weight and steps."""
+    return build_trends(request, access, days)
+
+
+# -- preferences ------------------------------------------------------------------------
+
+@pages.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, user: CurrentUser) -> HTMLResponse:
+    return render(request, user, "views/settings.html", {"saved": request.query_params.get("saved"),
+                                                           "error": None, "zones": _zones()})
+
+
+@pages.post("/settings", response_class=HTMLResponse)
+def save_settings(request: Request, user: CurrentUser,
+                  glucose_units: Annotated[str, Form()],
+                  timezone: Annotated[str, Form()] = "") -> Response:
+    try:
+        _save(request, user, Preferences(glucose_units=glucose_units,  # type: ignore[arg-type]
+                                         timezone=timezone or None))
+    except (ValueError, HTTPException) as exc:
+        return render(request, user, "views/settings.html",
+                      {"saved": None, "error": str(getattr(exc, "detail", exc)), "zones": _zones()},
+                      status_code=422)
+    return RedirectResponse("/settings?saved=1", status_code=303)
+
+
+@api.get("/me/preferences", response_model=Preferences)
+def get_preferences(request: Request, user: CurrentUser) -> Preferences:
+    """The signed-in user's glucose units and time zone."""
+    p = prefs_of(request, user)
+    return Preferences(glucose_units=p.glucose_units, timezone=p.timezone)  # type: ignore[arg-type]
+
+
+@api.put("/me/preferences", response_model=Preferences)
+def put_preferences(request: Request, user: CurrentUser, body: Preferences) -> Preferences:
+    """Change the signed-in user's glucose units and time zone (kept per user)."""
+    _save(request, user, body)
+    return body
+
+
+def _save(request: Request, user: User, body: Preferences) -> None:
+    try:
+        save_prefs(engine_of(request), user.id, Prefs(body.glucose_units, body.timezone),
+                   now=now_of(request))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _zones() -> list[str]:
+    from zoneinfo import available_timezones
+
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
