@@ -1,0 +1,142 @@
+"""The nurse view through the real app: triage buckets against own targets, other risks,
+filters, search and paging, the AGP report, reviews."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from core.metrics import Metric
+from tests.dashboard.views_support import NOW, World, add_patient, build_world, fill, r
+from tests.support.accounts import csrf_from
+
+
+def steady(value: float):
+    return lambda i: value
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    tmp: Path = tmp_path_factory.mktemp("nurse")
+    gen = build_world(tmp, extra_patients=60)
+    w = next(gen)
+    s = w.store
+    # q000: 10% of the time at 50 mg/dL -> very low (and low)
+    fill(s, "q000", days=14, end=NOW, glucose=lambda i: 50.0 if i % 10 == 0 else 120.0)
+    # q001: 30% of the time at 200 -> high
+    fill(s, "q001", days=14, end=NOW, glucose=lambda i: 200.0 if i % 10 < 3 else 120.0)
+    # q002: CGM worn 5 of 14 days -> low wear
+    fill(s, "q002", days=5, end=NOW, glucose=steady(120.0))
+    # q003: 2% below 70 at 65: fine for most adults (< 4%) ...
+    fill(s, "q003", days=14, end=NOW, glucose=lambda i: 65.0 if i % 50 == 0 else 120.0)
+    # q004: ... but the same for an older adult (< 1%) is the "low" bucket
+    add_patient(w.engine, "q004", "Other q004", targets={"older_adult": True})
+    fill(s, "q004", days=14, end=NOW, glucose=lambda i: 65.0 if i % 50 == 0 else 120.0)
+    # q005: meeting targets, with a confirmed BP crisis yesterday, a 3 kg gain and low SpO2
+    fill(s, "q005", days=14, end=NOW, glucose=steady(120.0))
+    crisis = NOW - timedelta(days=1)
+    s.write([r("q005", "q005-cuff", Metric.SYSTOLIC, 186.0, crisis, "bp_cuff", "mm[Hg]"),
+             r("q005", "q005-cuff", Metric.DIASTOLIC, 100.0, crisis, "bp_cuff", "mm[Hg]"),
+             r("q005", "q005-cuff", Metric.SYSTOLIC, 184.0, crisis + timedelta(minutes=5), "bp_cuff", "mm[Hg]"),
+             r("q005", "q005-cuff", Metric.DIASTOLIC, 101.0, crisis + timedelta(minutes=5), "bp_cuff", "mm[Hg]"),
+             r("q005", "q005-scale", Metric.WEIGHT, 84.0, NOW - timedelta(hours=3), "scale", "kg"),
+             r("q005", "q005-ox", Metric.SPO2, 88.0, NOW - timedelta(hours=2), "pulse_oximeter", "%")])
+    # q006: time in range fell from 100% to ~60% in the last 7 days
+    fill(s, "q006", days=14, end=NOW,
+         glucose=lambda i: 120.0 if i < 7 * 288 or i % 5 > 1 else 200.0)
+    yield w
+    try:
+        next(gen)
+    except StopIteration:
+        pass
+
+
+def rows_by_id(body: dict) -> dict[str, dict]:
+    return {row["patient_id"]: row for row in body["rows"]}
+
+
+def test_triage_puts_each_patient_in_its_bucket_against_their_own_targets(world: World) -> None:
+    nurse = world.client("nurse")
+    body = nurse.get("/api/nurse/triage", params={"per_page": 200}).json()
+    rows = rows_by_id(body)
+    assert rows["q000"]["bucket"] == "very_low" and "low" in rows["q000"]["flags"]
+    assert rows["q001"]["bucket"] == "high" and rows["q001"]["above_180"] == pytest.approx(30, abs=1)
+    assert rows["q002"]["bucket"] == "low_wear" and rows["q002"]["wear_percent"] < 70
+    assert rows["q003"]["bucket"] == "meeting"
+    assert rows["q004"]["bucket"] == "low"  # the same data, judged against older-adult targets
+    assert rows["q006"]["bucket"] == "tir_drop" and rows["q006"]["tir_change"] < -15
+    assert rows["q010"]["bucket"] == "no_data"
+    assert rows["p1"]["bucket"] == "meeting"
+    # sorted by risk: very low first, meeting targets after every flagged patient
+    order = [row["patient_id"] for row in body["rows"]]
+    assert order[0] == "q000"
+    assert order.index("q004") < order.index("q001") < order.index("q006") < order.index("q003")
+    assert body["counts"]["very_low"] == 1 and body["total"] == 61
+
+
+def test_non_glucose_risks_stand_beside_the_buckets(world: World) -> None:
+    rows = rows_by_id(world.client("nurse").get("/api/nurse/triage", params={"per_page": 200}).json())
+    assert set(rows["q005"]["risks"]) == {"bp_crisis", "hf_weight", "spo2_low"}
+    assert rows["q005"]["bucket"] == "meeting"
+    assert rows["p1"]["risks"] == []
+
+
+def test_filters_search_and_pages(world: World) -> None:
+    nurse = world.client("nurse")
+    low = nurse.get("/api/nurse/triage", params={"bucket": "low"}).json()
+    assert {row["patient_id"] for row in low["rows"]} == {"q000", "q004"}
+    crisis = nurse.get("/api/nurse/triage", params={"risk": "bp_crisis"}).json()
+    assert [row["patient_id"] for row in crisis["rows"]] == ["q005"]
+    found = nurse.get("/api/nurse/triage", params={"q": "pat ex"}).json()
+    assert [row["patient_id"] for row in found["rows"]] == ["p1"]
+    first = nurse.get("/api/nurse/triage", params={"per_page": 25, "page": 1}).json()
+    third = nurse.get("/api/nurse/triage", params={"per_page": 25, "page": 3}).json()
+    assert len(first["rows"]) == 25 and len(third["rows"]) == 11 and third["page"] == 3
+    assert not {x["patient_id"] for x in first["rows"]} & {x["patient_id"] for x in third["rows"]}
+    page = nurse.get("/nurse", params={"bucket": "very_low"})
+    assert page.status_code == 200 and 'data-patient="q000"' in page.text
+    assert 'data-patient="q001"' not in page.text
+    assert nurse.get("/api/nurse/triage", params={"bucket": "purple"}).status_code == 422
+
+
+def test_only_nurses_triage_and_only_their_clinic(world: World) -> None:
+    assert world.client("coach").get("/api/nurse/triage").status_code == 403
+    assert world.client("patient").get("/nurse").status_code == 403
+    world.accounts.add_clinic("elsewhere", "Another clinic")
+    world.accounts.add_user("nell", role="nurse", display_name="Nell", password="correct horse battery staple",
+                            clinic_id="elsewhere")
+    from tests.support.accounts import sign_in
+
+    other = world.client()
+    sign_in(other, "nell")
+    assert other.get("/api/nurse/triage").json()["total"] == 0
+    assert other.get("/api/patients/q000/agp-report").status_code == 403
+
+
+def test_agp_report_pdf_and_png(world: World) -> None:
+    nurse = world.client("nurse")
+    pdf = nurse.get("/api/patients/q001/agp-report")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    png = nurse.get("/api/patients/q001/agp-report", params={"format": "png", "days": 7})
+    assert png.content.startswith(b"\x89PNG")
+    assert nurse.get("/api/patients/q010/agp-report").status_code == 404  # no glucose
+
+
+def test_review_records_who_and_when_and_shows_in_the_list(world: World) -> None:
+    nurse = world.client("nurse")
+    page = nurse.get("/nurse/patients/q001")
+    assert "Not reviewed yet" in page.text and "/api/patients/q001/agp-report" in page.text
+    done = nurse.post("/nurse/patients/q001/reviews", data={"note": "Talked about evening snacks",
+                                                            "csrf_token": csrf_from(page.text)},
+                      follow_redirects=False)
+    assert done.status_code == 303
+    page = nurse.get("/nurse/patients/q001")
+    assert "Last reviewed by <strong>Nora</strong>" in page.text
+    assert "Talked about evening snacks" in page.text
+    row = rows_by_id(nurse.get("/api/nurse/triage", params={"q": "q001"}).json())["q001"]
+    assert row["reviewed_by"] == "Nora" and row["reviewed_at"].startswith("2026-03-15T12:00")
+    # without the CSRF token the form is refused
+    assert nurse.post("/nurse/patients/q001/reviews", data={"note": "x"}).status_code == 403
