@@ -44,7 +44,7 @@ log_type notice
 class MosquittoServer:
     """``password_file``/``acl_file`` turn on authentication (anonymous logins are
     then refused unless ``allow_anonymous`` says otherwise); ``reload()`` makes
-    the broker re-read both. ``pid_file`` is written at ``workdir/mosquitto.pid``."""
+    the broker re-read both; with them the pid is written to ``workdir/mosquitto.pid``."""
 
     def __init__(self, workdir: Path, *, extra_config: str = "", allow_anonymous: bool | None = None,
                  password_file: Path | None = None, acl_file: Path | None = None):
@@ -74,14 +74,14 @@ class MosquittoServer:
             log_file=self.log_path,
             allow_anonymous="true" if self.allow_anonymous else "false",
         )
-        config += f"pid_file {self.pid_path}\n"
         if self.password_file is not None:
             config += f"password_file {self.password_file}\n"
         if self.acl_file is not None:
             config += f"acl_file {self.acl_file}\n"
         if self.password_file is not None or self.acl_file is not None:
-            # Run as whoever runs the tests, who owns the (0600) credential files.
-            config += f"user {getpass.getuser()}\n"
+            # Run as whoever runs the tests, who owns the (0600) credential files
+            # (and the directory of the pid file, written after dropping privileges).
+            config += f"user {getpass.getuser()}\npid_file {self.pid_path}\n"
         self.config_path.write_text(config + self.extra_config)
 
     def start(self) -> None:
