@@ -34,6 +34,8 @@ from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
+SUBACK_TIMEOUT_S = 10.0  # a subscription unanswered this long is asked again
+
 
 def status_payload(gateway_id: str, state: str, **extra: Any) -> bytes:
     body = {"schema": SCHEMA_VERSION, "device_id": gateway_id, "state": state, **extra}
@@ -60,7 +62,7 @@ class Forwarder:
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self._subscribed: set[str] = set()
-        self._pending_subs: dict[int, list[str]] = {}
+        self._pending_subs: dict[int, tuple[list[str], float]] = {}  # mid -> devices, asked at
         self._awaiting: dict[tuple[str, int], float] = {}  # (device, msg_seq) -> sent at
         self._alert: dict[str, Any] | None = None
         self.published_messages = 0
@@ -158,7 +160,7 @@ class Forwarder:
         self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _props: Any
     ) -> None:
         with self._lock:
-            devices = self._pending_subs.pop(mid, [])
+            devices, _ = self._pending_subs.pop(mid, ([], 0.0))
             for device_id, code in zip(devices, reasons, strict=False):
                 if getattr(code, "is_failure", False):
                     log.error("broker refused the ack subscription of device %s: %s",
@@ -189,16 +191,21 @@ class Forwarder:
     # -- sending ------------------------------------------------------------
 
     def _subscribe(self, devices: list[str]) -> None:
+        """Subscribe to the ack topics of devices not yet subscribed (or whose SUBACK is lost)."""
+        now = time.monotonic()
+        # Held across subscribe(): the SUBACK (paho's thread) must find its mid registered.
         with self._lock:
-            waiting = {d for ds in self._pending_subs.values() for d in ds}
+            for mid, (_, asked) in list(self._pending_subs.items()):
+                if now - asked > SUBACK_TIMEOUT_S:
+                    del self._pending_subs[mid]
+            waiting = {d for ds, _ in self._pending_subs.values() for d in ds}
             new = [d for d in devices if d not in self._subscribed and d not in waiting]
-        for start in range(0, len(new), 100):
-            chunk = new[start : start + 100]
-            option = SubscribeOptions(qos=1)
-            rc, mid = self._client.subscribe([(topics.ack(d), option) for d in chunk])
-            if rc == mqtt.MQTT_ERR_SUCCESS:
-                with self._lock:
-                    self._pending_subs[mid] = chunk
+            for start in range(0, len(new), 100):
+                chunk = new[start : start + 100]
+                option = SubscribeOptions(qos=1)
+                rc, mid = self._client.subscribe([(topics.ack(d), option) for d in chunk])
+                if rc == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+                    self._pending_subs[mid] = (chunk, now)
 
     def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo | None:
         stats = self._outbox.stats()

@@ -11,7 +11,7 @@ Options (HEARTH_GATEWAY_READER_OPTIONS, comma-separated key=value):
 ``devices`` (2), ``kinds`` (cuff+scale+meter+thermometer), ``prefix`` (sim),
 ``count`` readings per device (0: forever), ``interval_s`` between rounds
 (60), ``step_s`` between device time stamps of a backlog (60), ``burst``
-samples per submit (1), ``clock_offset_s`` how far the devices' clocks are
+samples per submit (1), ``pause_s`` after each submit (0), ``clock_offset_s`` how far the devices' clocks are
 off (0), ``clock_reference`` whether the gateway knows it (1), ``seed``,
 ``replay`` a JSONL path. It imports nothing from ``devices/``.
 """
@@ -96,7 +96,7 @@ class SimulatorReader:
     def __init__(self, *, devices: int = 2, kinds: tuple[str, ...] = KINDS, prefix: str = "sim",
                  count: int = 0, interval_s: float = 60.0, step_s: float = 60.0, burst: int = 1,
                  clock_offset_s: int = 0, clock_reference: bool = True, seed: int = 1,
-                 replay: Path | None = None) -> None:
+                 replay: Path | None = None, pause_s: float = 0.0) -> None:
         unknown = set(kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown simulated device kinds {sorted(unknown)} (known: {KINDS})")
@@ -104,6 +104,7 @@ class SimulatorReader:
                                         kinds[i % len(kinds)]) for i in range(devices)]
         self.count, self.interval_s, self.step_s = count, interval_s, step_s
         self.burst = max(1, burst)
+        self.pause_s = pause_s
         self.clock_offset = timedelta(seconds=clock_offset_s)
         self.clock_reference = clock_reference
         self.replay = replay
@@ -115,7 +116,7 @@ class SimulatorReader:
         for sample in source:
             pending.append(sample)
             if len(pending) >= self.burst:
-                if not sink.submit(pending) or stop.is_set():
+                if not sink.submit(pending) or stop.wait(self.pause_s):
                     return
                 pending = []
         if pending:
@@ -181,4 +182,5 @@ def from_options(options: dict[str, str]) -> SimulatorReader:
         clock_reference=options.get("clock_reference", "1") not in ("0", "false", "no"),
         seed=int(options.get("seed", 1)),
         replay=Path(options["replay"]) if options.get("replay") else None,
+        pause_s=float(options.get("pause_s", 0)),
     )
