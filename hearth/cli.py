@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "import": "hearth.commands.import_:import_",
     "check": "hearth.commands.check:check",
     "metrics": "hearth.commands.metrics:metrics",
+    "gateway": "hearth.commands.gateway:gateway",
+    "decode": "hearth.commands.decode:decode",
     "devices": "hearth.commands.devices:devices",
 }
 
