@@ -151,6 +151,19 @@ def test_writes_go_in_batches_in_microseconds_with_basic_auth() -> None:
     assert first.endswith(" 1777636800000000")
 
 
+def test_a_failed_request_stops_the_batch_and_raises() -> None:
+    """Requests are pipelined (the next is serialised while one is sent), but once one
+    fails nothing after it goes out, and write() raises, so ingest acknowledges nothing."""
+    fake, sleeps = FakeInflux(write_statuses=[204, 400]), []
+    store = fake_store(fake, sleeps, batch_size=5)
+
+    with pytest.raises(StoreError, match="refused the request"):
+        store.write([reading(minutes=m) for m in range(20)])
+
+    assert [len(w.content.splitlines()) for w in fake.writes()] == [5, 5]
+    store.close()
+
+
 def test_token_auth_and_retention_policy() -> None:
     fake, sleeps = FakeInflux(), []
     store = fake_store(fake, sleeps, token="tok", database="db", retention_policy="rp 1")
