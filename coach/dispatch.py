@@ -1,0 +1,294 @@
+"""The dispatcher: flags -> nudges to the patient, alerts to the coach, clinical alerts to
+the nurse, within the patient's attention policy (coach/policy.py).
+
+In order (STYLE.md): de-duplicate (one request per flag group, the most important),
+cool-down (no repeat of the same finding, no same-or-lower message in a group within its
+cool-down), "not useful" feedback (lowers that flag type for the person), then routing:
+
+- urgent (safety): an alert with the escalation ladder (coach/escalation.py); its first
+  step goes to the patient at once, whatever the hour or the budget. A "patient only"
+  urgent request (re-measure your blood pressure) is a nudge sent at once, no ladder;
+- high: a nudge (live within quiet hours and budget, else the digest) and an alert to
+  the coach; normal: a nudge (live or digest); low: the digest;
+- clinical requests (non-urgent) also open a clinical alert for the nurse;
+- positive: one live a day outside quiet hours, the rest in the digest.
+
+Everything is recorded (flags, nudges, alerts, cool-downs) in the caller's session; the
+caller commits and then hands the returned ``Outbound`` messages to delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from coach import escalation
+from coach.messages import Outbound
+from coach.policy import (
+    FEEDBACK_WINDOW,
+    MAX_DEMOTION,
+    POSITIVE_LIVE_PER_DAY,
+    SEVERITY_RANK,
+    Policy,
+    aware,
+    load_policy,
+)
+from coach.rules.base import FlagRequest
+from core.appdb.coaching import CoachAlert, CoachCooldown, CoachFlag, CoachNudge, new_id
+
+logger = logging.getLogger(__name__)
+
+DEMOTE = {"high": "normal", "normal": "low", "low": "low"}
+
+
+def level(flag: FlagRequest) -> int:
+    """Lower is more important; a full urgent alert outranks a patient-only urgent nudge."""
+    return SEVERITY_RANK[flag.severity.value] * 2 + (1 if flag.patient_only else 0)
+
+
+def dedupe(flags: Iterable[FlagRequest]) -> list[FlagRequest]:
+    """One request per flag group: the most important (the first of equals)."""
+    best: dict[str, FlagRequest] = {}
+    for flag in flags:
+        kept = best.get(flag.group)
+        if kept is None or level(flag) < level(kept):
+            best[flag.group] = flag
+    return sorted(best.values(), key=level)
+
+
+def dispatch(
+    session: Session,
+    patient_id: str,
+    flags: Iterable[FlagRequest],
+    now: datetime,
+    *,
+    policy: Policy | None = None,
+) -> list[Outbound]:
+    """Apply the policy to one patient's flags; record everything; return what to deliver."""
+    policy = policy or load_policy(session, patient_id)
+    out: list[Outbound] = []
+    for flag in dedupe(flags):
+        if _cooling_down(session, policy, flag, now):
+            continue
+        if flag.severity.value == "urgent" and not flag.patient_only and _ladder_open(
+            session, patient_id, flag.group
+        ):
+            continue  # the ladder for this group is already running
+        out.extend(_route(session, policy, flag, now))
+        _remember(session, patient_id, flag, now)
+    session.flush()
+    return out
+
+
+def _cooling_down(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -> bool:
+    row = session.get(CoachCooldown, (policy.patient_id, flag.group))
+    if row is None:
+        return False
+    if flag.key and flag.key == row.last_key:
+        return True  # the same finding: never twice
+    within = now - aware(row.last_sent_at) < policy.cooldown(flag.group, flag.severity.value)
+    return within and level(flag) >= row.last_level
+
+
+def _ladder_open(session: Session, patient_id: str, group: str) -> bool:
+    found = session.scalar(
+        select(func.count()).select_from(CoachAlert).where(
+            CoachAlert.patient_id == patient_id,
+            CoachAlert.kind == "escalation",
+            CoachAlert.state.in_(("open", "snoozed")),
+            CoachAlert.group == group,
+        )
+    )
+    return bool(found)
+
+
+def _remember(session: Session, patient_id: str, flag: FlagRequest, now: datetime) -> None:
+    row = session.get(CoachCooldown, (patient_id, flag.group))
+    if row is None:
+        row = CoachCooldown(patient_id=patient_id, group=flag.group, last_level=level(flag),
+                            last_sent_at=now)
+        session.add(row)
+    row.last_key, row.last_level, row.last_sent_at = flag.key, level(flag), now
+
+
+def _record_flag(session: Session, patient_id: str, flag: FlagRequest, outcome: str,
+                 now: datetime) -> CoachFlag:
+    row = CoachFlag(
+        id=new_id(), patient_id=patient_id, flag_type=flag.flag_type, group=flag.group,
+        key=flag.key, severity=flag.severity.value, path=flag.path,
+        explanation=flag.explanation, evidence=flag.evidence, outcome=outcome, created_at=now,
+    )
+    session.add(row)
+    session.flush()  # the nudge and alert rows refer to it
+    return row
+
+
+def _route(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -> list[Outbound]:
+    severity = flag.severity.value
+    if severity == "urgent":
+        if flag.patient_only:
+            row = _record_flag(session, policy.patient_id, flag, "sent", now)
+            return [_nudge(session, policy, flag, row, "urgent", "sent", now)]
+        row = _record_flag(session, policy.patient_id, flag, "escalated", now)
+        return escalation.start(session, policy, flag, row.id, now)
+    if severity == "positive":
+        return _positive(session, policy, flag, now)
+    effective = _after_feedback(session, policy.patient_id, flag.flag_type, severity, now)
+    live = effective != "low" and not policy.in_quiet_hours(now) and _budget_left(
+        session, policy, now
+    )
+    outcome = "sent" if live else "queued"
+    row = _record_flag(session, policy.patient_id, flag, outcome, now)
+    out: list[Outbound] = []
+    nudge = _nudge(session, policy, flag, row, effective, outcome, now)
+    if live:
+        out.append(nudge)
+    if not flag.patient_only and severity == "high":
+        out.append(_alert(session, policy, flag, row, "alert", "coach", now))
+    if not flag.patient_only and flag.clinical:
+        out.append(_alert(session, policy, flag, row, "clinical_alert", "nurse", now))
+    return out
+
+
+def _after_feedback(session: Session, patient_id: str, flag_type: str, severity: str,
+                    now: datetime) -> str:
+    """One step lower per "not useful" answer on this flag type in the last 90 days."""
+    answers = session.scalar(
+        select(func.count()).select_from(CoachNudge).where(
+            CoachNudge.patient_id == patient_id,
+            CoachNudge.flag_type == flag_type,
+            CoachNudge.feedback == "not_useful",
+            CoachNudge.feedback_at >= now - FEEDBACK_WINDOW,
+        )
+    ) or 0
+    for _ in range(min(int(answers), MAX_DEMOTION)):
+        severity = DEMOTE[severity]
+    return severity
+
+
+def _budget_left(session: Session, policy: Policy, now: datetime) -> bool:
+    used = session.scalar(
+        select(func.count()).select_from(CoachNudge).where(
+            CoachNudge.patient_id == policy.patient_id,
+            CoachNudge.counts_to_budget.is_(True),
+            CoachNudge.sent_at >= policy.day_start(now),
+        )
+    ) or 0
+    return int(used) < policy.daily_budget
+
+
+def _positive(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -> list[Outbound]:
+    sent_today = session.scalar(
+        select(func.count()).select_from(CoachNudge).where(
+            CoachNudge.patient_id == policy.patient_id,
+            CoachNudge.kind == "positive",
+            CoachNudge.status == "sent",
+            CoachNudge.sent_at >= policy.day_start(now),
+        )
+    ) or 0
+    live = not policy.in_quiet_hours(now) and int(sent_today) < POSITIVE_LIVE_PER_DAY
+    outcome = "sent" if live else "queued"
+    row = _record_flag(session, policy.patient_id, flag, outcome, now)
+    nudge = _nudge(session, policy, flag, row, "positive", outcome, now, kind="positive")
+    return [nudge] if live else []
+
+
+def _why(flag: FlagRequest) -> str:
+    return flag.explanation
+
+
+def _nudge(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, priority: str,
+           status: str, now: datetime, *, kind: str = "nudge") -> Outbound:
+    sent = status == "sent"
+    nudge = CoachNudge(
+        id=new_id(), patient_id=policy.patient_id, flag_id=row.id, kind=kind,
+        flag_type=flag.flag_type, priority=priority, title=flag.title, body=flag.explanation,
+        why=_why(flag), evidence=flag.evidence, status=status,
+        counts_to_budget=sent and kind == "nudge" and priority != "urgent",
+        created_at=now, sent_at=now if sent else None,
+    )
+    session.add(nudge)
+    return Outbound(
+        kind=kind, patient_id=policy.patient_id, recipient_role="patient",  # type: ignore[arg-type]
+        recipient_id=policy.patient_id, flag_type=flag.flag_type,
+        priority=priority, title=flag.title, body=flag.explanation,  # type: ignore[arg-type]
+        why=_why(flag), evidence=flag.evidence, created_at=now, ref=nudge.id,
+    )
+
+
+def _alert(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, kind: str,
+           audience: str, now: datetime) -> Outbound:
+    alert = CoachAlert(
+        id=new_id(), patient_id=policy.patient_id, flag_id=row.id, flag_type=flag.flag_type,
+        group=flag.group, kind=kind, audience=audience, priority=flag.severity.value, title=flag.title,
+        body=flag.explanation, why=_why(flag), evidence=flag.evidence,
+        state="open", created_at=now, ladder=[], step=-1, next_step_at=None,
+    )
+    session.add(alert)
+    return Outbound(
+        kind=kind, patient_id=policy.patient_id, recipient_role=audience,  # type: ignore[arg-type]
+        recipient_id=policy.recipient(audience), flag_type=flag.flag_type,
+        priority=flag.severity.value, title=flag.title, body=flag.explanation,  # type: ignore[arg-type]
+        why=_why(flag), evidence=flag.evidence, created_at=now, ref=alert.id,
+    )
+
+
+def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound | None:
+    """Bundle the patient's queued nudges into one morning digest (None if nothing waits,
+    or if it is still quiet hours). The scheduler calls this at the end of quiet hours
+    (``load_policy(...).quiet_end_after(now)`` gives the next time)."""
+    policy = load_policy(session, patient_id)
+    if policy.in_quiet_hours(now):
+        return None
+    queued = session.scalars(
+        select(CoachNudge)
+        .where(CoachNudge.patient_id == patient_id, CoachNudge.status == "queued")
+        .order_by(CoachNudge.created_at)
+    ).all()
+    if not queued:
+        return None
+    items = sorted(queued, key=lambda n: (SEVERITY_RANK.get(n.priority, 9), aware(n.created_at)))
+    digest_id = new_id()
+    for n in items:
+        n.status, n.digest_id = "digested", digest_id
+    lines = [f"- {n.title}: {n.body}" for n in items]
+    evidence = {
+        "items": [
+            {"ref": n.id, "flag_type": n.flag_type, "priority": n.priority, "title": n.title,
+             "why": n.why, "evidence": n.evidence, "created_at": aware(n.created_at).isoformat()}
+            for n in items
+        ]
+    }
+    top = items[0].priority
+    title = f"Your morning summary ({len(items)} item{'s' if len(items) > 1 else ''})"
+    why = "These waited for your morning summary: they came during quiet hours, after your " \
+          "daily number of messages, or are not urgent."
+    session.add(CoachNudge(
+        id=digest_id, patient_id=patient_id, kind="digest", flag_type="digest", priority=top,
+        title=title, body="\n".join(lines), why=why, evidence=evidence, status="sent",
+        counts_to_budget=False, created_at=now, sent_at=now,
+    ))
+    session.flush()
+    return Outbound(
+        kind="digest", patient_id=patient_id, recipient_role="patient", recipient_id=patient_id,
+        flag_type="digest", priority=top, title=title, body="\n".join(lines),  # type: ignore[arg-type]
+        why=why, evidence=evidence, created_at=now, ref=digest_id,
+    )
+
+
+def record_feedback(
+    session: Session, nudge_id: str, *, useful: bool, by_user: str, now: datetime
+) -> bool:
+    """The patient answered a nudge; "not useful" lowers that nudge type for them.
+    Returns False for an unknown nudge."""
+    nudge = session.get(CoachNudge, nudge_id)
+    if nudge is None:
+        return False
+    nudge.feedback = "useful" if useful else "not_useful"
+    nudge.feedback_at = now
+    logger.info("nudge %s feedback %s by %s", nudge_id, nudge.feedback, by_user)
+    return True

@@ -1,0 +1,58 @@
+"""Run every enabled rule over one prepared context, each in its own try/except.
+
+A failing rule is logged by name (never with the patient's values) and the others go
+on; the result lists the failures so the caller can count them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from coach.context import PatientContext
+from coach.rules.base import FlagRequest
+from coach.rules.registry import EnabledRule, enabled_rules
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    flags: tuple[FlagRequest, ...]
+    ran: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def run_rules(ctx: PatientContext, rules: Sequence[EnabledRule]) -> EngineResult:
+    flags: list[FlagRequest] = []
+    ran: list[str] = []
+    failed: list[str] = []
+    for item in rules:
+        name = item.rule.name
+        try:
+            found = item.rule.evaluate(ctx, item.settings)
+        except Exception:  # noqa: BLE001 - one broken rule must not silence the others
+            logger.exception("coaching rule %s failed for patient %s", name, ctx.patient_id)
+            failed.append(name)
+            continue
+        ran.append(name)
+        flags.extend(found)
+    return EngineResult(tuple(flags), tuple(ran), tuple(failed))
+
+
+def evaluate(
+    ctx: PatientContext,
+    *,
+    tuning: Mapping[str, Mapping[str, Any]] | None = None,
+    names: Iterable[str] | None = None,
+    path: str | None = None,
+) -> EngineResult:
+    """The enabled rules (by name and path, tuned for this patient) over ``ctx``."""
+    return run_rules(ctx, enabled_rules(tuning, names=names, path=path))
+
+
+def needs_of(rules: Sequence[EnabledRule]) -> frozenset[str]:
+    """The feature groups a context must hold for these rules (for build_context)."""
+    return frozenset().union(*(r.rule.needs for r in rules)) if rules else frozenset()

@@ -1,0 +1,163 @@
+"""The escalation ladder of an urgent safety alert.
+
+patient -> caregiver (only if the patient opted one in) -> coach -> nurse, one step
+after another at the patient's configured intervals (coach/policy.py), until someone
+acknowledges. One acknowledgement stops the ladder. Every step (notified, acknowledged,
+snoozed, resolved, exhausted) is a row in coach_escalation_steps.
+
+``advance(session, now)`` is what the scheduler's escalation timer calls, as often as
+it likes (every minute is plenty): it only takes the steps that are due. The caller
+commits the session and then delivers the returned messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from coach.messages import Outbound
+from coach.policy import Policy, aware, load_policy
+from coach.rules.base import FlagRequest
+from core.appdb.coaching import CoachAlert, EscalationStep, new_id
+
+logger = logging.getLogger(__name__)
+
+OPEN = ("open", "snoozed")
+
+
+def start(
+    session: Session, policy: Policy, flag: FlagRequest, flag_id: str | None, now: datetime
+) -> list[Outbound]:
+    """Open an urgent alert with its ladder and take the first step (to the patient) now."""
+    alert = CoachAlert(
+        id=new_id(), patient_id=policy.patient_id, flag_id=flag_id, flag_type=flag.flag_type,
+        group=flag.group, kind="escalation", audience="coach", priority="urgent",
+        title=flag.title, body=flag.explanation, why=flag.explanation, evidence=flag.evidence,
+        state="open", created_at=now, ladder=policy.ladder(), step=-1, next_step_at=now,
+    )
+    session.add(alert)
+    session.flush()
+    return _step(session, alert, policy, now)
+
+
+def advance(session: Session, now: datetime) -> list[Outbound]:
+    """Take every ladder step that is due by ``now``, for every patient."""
+    due = session.scalars(
+        select(CoachAlert)
+        .where(CoachAlert.state.in_(OPEN), CoachAlert.next_step_at.is_not(None),
+               CoachAlert.next_step_at <= now)
+        .order_by(CoachAlert.next_step_at)
+    ).all()
+    out: list[Outbound] = []
+    policies: dict[str, Policy] = {}
+    for alert in due:
+        policy = policies.get(alert.patient_id) or load_policy(session, alert.patient_id)
+        policies[alert.patient_id] = policy
+        if alert.state == "snoozed":
+            alert.state = "open"
+            _record(session, alert, alert.step, "system", None, "unsnoozed", now)
+        out.extend(_step(session, alert, policy, now))
+    session.flush()
+    return out
+
+
+def _step(session: Session, alert: CoachAlert, policy: Policy, now: datetime) -> list[Outbound]:
+    ladder = list(alert.ladder)
+    index = alert.step + 1
+    if index >= len(ladder):
+        alert.next_step_at = None
+        _record(session, alert, index, "none", None, "exhausted", now)
+        return []
+    role = ladder[index]
+    recipient = policy.recipient(role)
+    alert.step = index
+    last = index == len(ladder) - 1
+    alert.next_step_at = None if last else now + policy.wait_after(role)
+    _record(session, alert, index, role, recipient, "notified", now)
+    logger.info("alert %s escalation step %d to %s", alert.id, index, role)
+    return [_message(alert, role, recipient, index, now)]
+
+
+def _message(alert: CoachAlert, role: str, recipient: str | None, index: int,
+             now: datetime) -> Outbound:
+    if role == "patient":
+        body = alert.body + " Press OK when you have seen this."
+        why = alert.why
+    else:
+        waited = "" if index == 0 else " Nobody has acknowledged it yet."
+        body = f"Urgent for your patient: {alert.body}{waited}"
+        why = f"Urgent safety alert ({alert.flag_type}); step {index + 1} of the ladder." \
+              f"{waited}"
+    return Outbound(
+        kind="escalation", patient_id=alert.patient_id, recipient_role=role,  # type: ignore[arg-type]
+        recipient_id=recipient, flag_type=alert.flag_type, priority="urgent",
+        title=alert.title, body=body, why=why,
+        evidence={**alert.evidence, "alert_id": alert.id, "step": index,
+                  "ladder": list(alert.ladder)},
+        created_at=now, ref=alert.id,
+    )
+
+
+def _record(session: Session, alert: CoachAlert, index: int, role: str, recipient: str | None,
+            action: str, now: datetime, by_user: str | None = None) -> None:
+    session.add(EscalationStep(alert_id=alert.id, step=index, role=role,
+                               recipient_id=recipient, action=action, by_user=by_user, at=now))
+
+
+def acknowledge(
+    session: Session, alert_id: str, by_user: str, now: datetime, *, role: str = "unknown",
+    note: str | None = None,
+) -> bool:
+    """Stop the ladder: True if this acknowledgement did, False if it was no longer open
+    (already acknowledged or resolved) or does not exist."""
+    alert = session.get(CoachAlert, alert_id)
+    if alert is None or alert.state not in OPEN:
+        return False
+    alert.state = "acknowledged"
+    alert.acknowledged_by, alert.acknowledged_at = by_user, now
+    alert.next_step_at = None
+    if note:
+        alert.note = note
+    _record(session, alert, alert.step, role, by_user, "acknowledged", now, by_user)
+    session.flush()
+    return True
+
+
+def snooze(session: Session, alert_id: str, until: datetime, by_user: str, now: datetime) -> bool:
+    """Hold an open alert until ``until`` (its ladder pauses and resumes then)."""
+    alert = session.get(CoachAlert, alert_id)
+    if alert is None or alert.state not in OPEN:
+        return False
+    alert.state, alert.snoozed_until = "snoozed", until
+    if alert.kind == "escalation":
+        alert.next_step_at = until
+    _record(session, alert, alert.step, "unknown", by_user, "snoozed", now, by_user)
+    session.flush()
+    return True
+
+
+def resolve(session: Session, alert_id: str, by_user: str, now: datetime,
+            note: str | None = None) -> bool:
+    alert = session.get(CoachAlert, alert_id)
+    if alert is None or alert.state == "resolved":
+        return False
+    alert.state, alert.resolved_at, alert.next_step_at = "resolved", now, None
+    if note:
+        alert.note = note
+    _record(session, alert, alert.step, "unknown", by_user, "resolved", now, by_user)
+    session.flush()
+    return True
+
+
+def steps(session: Session, alert_id: str) -> list[EscalationStep]:
+    return list(session.scalars(
+        select(EscalationStep).where(EscalationStep.alert_id == alert_id)
+        .order_by(EscalationStep.id)
+    ))
+
+
+def due_at(alert: CoachAlert) -> datetime | None:
+    return aware(alert.next_step_at) if alert.next_step_at else None

@@ -1,0 +1,59 @@
+"""Blood-pressure crisis, with the re-measure rule.
+
+DESIGN.md §6 / AHA: >=180 systolic or >=120 diastolic needs urgent advice. A single
+high reading is first re-measured after 5 minutes' rest; coach/analytics/bp.py
+``crises`` gives each crisis reading's status: RECHECK (no repeat yet, within 15 min),
+CONFIRMED (the repeat is still at crisis level), UNVERIFIED (no repeat within 15 min:
+treated as urgent), NOT_CONFIRMED (the repeat is below crisis level: no flag).
+"""
+
+from __future__ import annotations
+
+from coach.analytics.bp import CrisisStatus
+from coach.context import PatientContext
+from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+
+SOURCE = "DESIGN.md §6 (AHA): >=180 systolic or >=120 diastolic is a crisis; re-measure after 5 min"
+
+
+class BpCrisisSettings(RuleSettings):
+    pass
+
+
+@rule("bp_crisis", path="realtime", needs={"bp"}, settings=BpCrisisSettings,
+      description=">=180/120 mmHg: re-measure first; confirmed or unverified -> urgent")
+def bp_crisis(ctx: PatientContext, settings: BpCrisisSettings) -> list[FlagRequest]:
+    if ctx.bp is None or not ctx.bp.crises:
+        return []
+    c = ctx.bp.crises[-1]
+    evidence: dict[str, object] = {
+        "reading_at": iso_us(c.time_us),
+        "systolic": c.systolic,
+        "diastolic": c.diastolic,
+        "status": c.status.value,
+        "source": SOURCE,
+    }
+    if c.repeat is not None:
+        evidence["repeat"] = {"at": iso_us(c.repeat[0]), "systolic": c.repeat[1],
+                              "diastolic": c.repeat[2]}
+    reading = f"{c.systolic:.0f}/{c.diastolic:.0f} mmHg"
+    if c.status is CrisisStatus.RECHECK:
+        return [FlagRequest(
+            "bp_crisis_recheck", Severity.URGENT,
+            f"Your blood pressure was {reading}, very high. Sit quietly for 5 minutes and "
+            "measure again now.",
+            evidence, "realtime", title="Measure your blood pressure again",
+            key=f"{iso_us(c.time_us)}:recheck", group="bp_crisis", patient_only=True,
+        )]
+    if c.status is CrisisStatus.NOT_CONFIRMED:
+        return []
+    why = ("and still that high when you measured again" if c.status is CrisisStatus.CONFIRMED
+           else "and there was no second reading")
+    return [FlagRequest(
+        "bp_crisis", Severity.URGENT,
+        f"Your blood pressure was {reading}, {why}. This needs urgent advice: call your "
+        "care team now, or emergency services if you have chest pain, shortness of breath, "
+        "weakness or trouble speaking.",
+        evidence, "realtime", title="Very high blood pressure",
+        key=f"{iso_us(c.time_us)}:{c.status.value}", group="bp_crisis", clinical=True,
+    )]

@@ -1,0 +1,55 @@
+"""Low glucose: below 70 mg/dL for at least 15 consecutive minutes, still going on.
+
+Battelino 2019 International Consensus: level 1 hypoglycaemia is <70 mg/dL; an
+event is >=15 consecutive minutes below the threshold (coach/analytics/events.py).
+"""
+
+from __future__ import annotations
+
+from coach.analytics.events import EventKind
+from coach.context import PatientContext
+from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+
+SOURCE = "Battelino 2019: <70 mg/dL for >=15 consecutive minutes is a level 1 hypoglycaemic event"
+
+
+class LowSettings(RuleSettings):
+    pass
+
+
+@rule("low", path="realtime", needs={"glucose"}, settings=LowSettings,
+      description="glucose below 70 mg/dL for 15 minutes, event still ongoing")
+def low(ctx: PatientContext, settings: LowSettings) -> list[FlagRequest]:
+    g = ctx.glucose
+    if g is None:
+        return []
+    ongoing = [
+        e for e in g.events
+        if e.kind is EventKind.HYPO and e.level == 1 and e.ended == "ongoing"
+    ]
+    if not ongoing:
+        return []
+    e = ongoing[-1]
+    return [
+        FlagRequest(
+            flag_type="low",
+            severity=Severity.HIGH,
+            title="Low glucose",
+            explanation=(
+                f"Your glucose has been below 70 mg/dL for {e.duration_min:.0f} minutes "
+                f"(lowest {e.extreme:.0f}). Take 15 g of fast-acting sugar and check again "
+                "in 15 minutes."
+            ),
+            evidence={
+                "started_at": iso_us(e.start_us),
+                "minutes_below": round(e.duration_min, 1),
+                "lowest": e.extreme,
+                "lowest_at": iso_us(e.extreme_us),
+                "threshold": 70.0,
+                "source": SOURCE,
+            },
+            path="realtime",
+            key=iso_us(e.start_us),
+            group="hypo",
+        )
+    ]

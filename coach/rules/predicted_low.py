@@ -1,0 +1,53 @@
+"""Predicted low: the forecast from the newest reading goes below 70 mg/dL within 30 minutes.
+
+The forecast is coach/analytics/forecast.py (the patient's or the population's model
+when one is given to the context builder, else Nightscout's AR2); 70 mg/dL is the
+level 1 hypoglycaemia threshold (Battelino 2019).
+"""
+
+from __future__ import annotations
+
+from coach.context import PatientContext
+from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+
+US_PER_MIN = 60_000_000
+
+
+class PredictedLowSettings(RuleSettings):
+    max_age_min: float = 10.0  # a forecast from an older reading says nothing about now
+
+
+@rule("predicted_low", path="realtime", needs={"glucose"}, settings=PredictedLowSettings,
+      description="forecast below 70 mg/dL within 30 minutes while now at or above 70")
+def predicted_low(ctx: PatientContext, settings: PredictedLowSettings) -> list[FlagRequest]:
+    g = ctx.glucose
+    f = g.forecast if g else None
+    if f is None or not f.predicted_low or f.current < 70.0:
+        return []
+    if ctx.now_us - f.at_us > settings.max_age_min * US_PER_MIN:
+        return []
+    minutes = f.minutes_to_low
+    when = f"in about {minutes} minutes" if minutes else "within 30 minutes"
+    return [
+        FlagRequest(
+            flag_type="predicted_low",
+            severity=Severity.NORMAL,
+            title="A low may be coming",
+            explanation=(
+                f"Your glucose is {f.current:.0f} mg/dL and falling; it may go below 70 {when}. "
+                "A small snack now can prevent it."
+            ),
+            evidence={
+                "reading_at": iso_us(f.at_us),
+                "current": f.current,
+                "horizons_min": list(f.horizons_min),
+                "predicted": [round(p, 1) for p in f.predicted],
+                "model": f.model,
+                "threshold": 70.0,
+                "source": "Battelino 2019 level 1 threshold; forecast: coach/analytics/forecast.py",
+            },
+            path="realtime",
+            key=iso_us(f.at_us),
+            group="hypo",
+        )
+    ]

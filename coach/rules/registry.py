@@ -1,0 +1,119 @@
+"""The explicit list of coaching rules, enabled by name with per-patient tuning.
+
+Adding a rule: write it in its own module under coach/rules/ and add it to ``_RULES``
+below. Tuning is a JSON object per rule name (stored per patient in
+``coaching_preferences.rule_tuning``), validated by the rule's own pydantic settings;
+``{"enabled": false}`` turns a rule off for that person.
+
+Hook for coach-plans: ``coach/rules/goal_reached.py`` (positive reinforcement when a
+plan goal is met) is picked up when it exists: the module must expose a rule object
+named ``RULE`` or ``goal_reached`` that implements ``coach.rules.base.Rule``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import ValidationError
+
+from coach.rules.base import Rule, RuleSettings
+from coach.rules.bp_above_target import bp_above_target
+from coach.rules.bp_crisis import bp_crisis
+from coach.rules.device_silent import device_silent
+from coach.rules.hf_weight_gain import hf_weight_gain
+from coach.rules.inactivity import unusual_inactivity
+from coach.rules.low import low
+from coach.rules.missed_medication import missed_medication
+from coach.rules.nocturnal_lows import nocturnal_lows
+from coach.rules.personal_best import personal_best
+from coach.rules.predicted_low import predicted_low
+from coach.rules.prolonged_high import prolonged_high
+from coach.rules.rising_fasting import rising_fasting
+from coach.rules.streaks import step_streak
+from coach.rules.thresholds import THRESHOLD_RULES
+
+logger = logging.getLogger(__name__)
+
+
+def _optional(module: str) -> list[Rule]:
+    """A rule another engineer owns, registered when its module is present."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return []
+    found = getattr(mod, "RULE", None) or getattr(mod, "goal_reached", None)
+    return [found] if found is not None else []
+
+
+_RULES: tuple[Rule, ...] = (
+    *THRESHOLD_RULES,  # urgent_low, tir_falling, spo2_below_target
+    low,
+    predicted_low,
+    prolonged_high,
+    nocturnal_lows,
+    rising_fasting,
+    bp_crisis,
+    bp_above_target,
+    hf_weight_gain,
+    unusual_inactivity,
+    missed_medication,
+    device_silent,
+    personal_best,
+    step_streak,
+    *_optional("coach.rules.goal_reached"),
+)
+
+RULES: Mapping[str, Rule] = MappingProxyType({r.name: r for r in _RULES})
+if len(RULES) != len(_RULES):
+    raise RuntimeError("two coaching rules share a name")
+
+
+@dataclass(frozen=True, slots=True)
+class EnabledRule:
+    rule: Rule
+    settings: RuleSettings
+
+
+class RuleTuningError(ValueError):
+    """A patient's tuning names an unknown rule or fails the rule's validation."""
+
+
+def enabled_rules(
+    tuning: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    names: Iterable[str] | None = None,
+    path: str | None = None,
+) -> list[EnabledRule]:
+    """The rules to run for one patient: ``names`` (default: all registered), minus those
+    the tuning disables, optionally only one path ("realtime" or "scheduled")."""
+    tuning = tuning or {}
+    unknown = set(tuning) - set(RULES)
+    if unknown:
+        raise RuleTuningError(f"tuning for unknown rules: {sorted(unknown)}")
+    chosen = list(RULES) if names is None else list(names)
+    out = []
+    for name in chosen:
+        if name not in RULES:
+            raise RuleTuningError(f"unknown rule {name!r}")
+        r = RULES[name]
+        if path is not None and r.path != path:
+            continue
+        try:
+            settings = r.settings(tuning.get(name))
+        except ValidationError as exc:
+            raise RuleTuningError(f"tuning for rule {name!r}: {exc}") from exc
+        if settings.enabled:
+            out.append(EnabledRule(r, settings))
+    return out
+
+
+def validate_tuning(tuning: Mapping[str, Mapping[str, Any]]) -> None:
+    """Raise RuleTuningError if any rule refuses its tuning (for the API and the CLI)."""
+    enabled_rules(tuning)
