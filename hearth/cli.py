@@ -13,6 +13,7 @@ import click
 COMMANDS: dict[str, str] = {
     "up": "hearth.commands.up:up",
     "ingest": "hearth.commands.ingest:ingest",
+    "coach": "hearth.commands.coach:coach",
     "dashboard": "hearth.commands.dashboard:dashboard",
     "simulate": "hearth.commands.simulate:simulate",
     "migrate": "hearth.commands.migrate:migrate",

@@ -126,12 +126,7 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
 
 def _command_cases() -> Iterator[Any]:
     for name, service in app_services().items():
-        command = service["command"]
-        marks = []
-        if command[0] == "coach" and "coach" not in COMMANDS:
-            marks.append(pytest.mark.xfail(strict=True, reason="`hearth coach` lands with the "
-                                           "coaching-service issue"))
-        yield pytest.param(command, id=name, marks=marks)
+        yield pytest.param(service["command"], id=name)
         for test in _healthcheck_hearth_commands(service):
             yield pytest.param(test, id=f"{name}-healthcheck")
 

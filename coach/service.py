@@ -1,0 +1,137 @@
+"""The coach service: the real-time path and the scheduler, delivering through the channels.
+
+Built with its collaborators (STYLE.md): hearth/commands/coach.py and
+hearth/stack.py make the real ones. One MQTT client serves both the real-time
+subscription and the home display.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from coach.channels import Channel
+from coach.channels.external import EXTERNAL_CHANNELS, AppriseChannel
+from coach.channels.home_display import HomeDisplayChannel
+from coach.channels.inbox import InboxChannel
+from coach.messages import Outbound
+from coach.notify import DeliveryOutcome, DeliveryPolicy, Notifier
+from coach.realtime import RealtimePath
+from coach.scheduler import DIGEST_PREFIX, CoachScheduler, coach_jobs
+from coach.settings import CoachSettings
+from core.clock import Clock, SystemClock
+from core.mqtt import MqttEndpoint
+from core.timeseries import TimeSeriesStore
+
+log = logging.getLogger(__name__)
+
+
+class Evaluator(Protocol):
+    """What the paths run (coach/evaluation.py's CoachEvaluator in production)."""
+
+    def realtime(self, patient_id: str, now: datetime) -> list[Outbound]: ...
+
+    def scheduled(self, now: datetime) -> list[Outbound]: ...
+
+    def digests(self, timezone: str, now: datetime) -> list[Outbound]: ...
+
+    def escalations(self, now: datetime) -> list[Outbound]: ...
+
+    def peer_prompts(self, now: datetime) -> list[Outbound]: ...
+
+    def self_assessment_reminders(self, now: datetime) -> list[Outbound]: ...
+
+    def timezones(self) -> set[str]: ...
+
+
+class CoachService:
+    def __init__(
+        self,
+        *,
+        endpoint: MqttEndpoint,
+        store: TimeSeriesStore,
+        engine: Engine,
+        settings: CoachSettings,
+        clock: Clock | None = None,
+        evaluator: Evaluator | None = None,
+        channels: Mapping[str, Channel] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock or SystemClock()
+        if evaluator is None:
+            from coach.evaluation import CoachEvaluator
+
+            evaluator = CoachEvaluator(store=store, engine=engine)
+        self.evaluator = evaluator
+        self.realtime = RealtimePath(endpoint=endpoint, settings=settings,
+                                     evaluate=self.evaluator.realtime, deliver=self.deliver,
+                                     clock=self._clock)
+        built: dict[str, Channel] = {
+            "home_display": HomeDisplayChannel(self.realtime.client, clock=self._clock,
+                                               timeout=settings.delivery_timeout_s),
+            "inbox": InboxChannel(engine),
+            **{name: AppriseChannel(name) for name in EXTERNAL_CHANNELS},
+        }
+        built.update(channels or {})
+        self.notifier = Notifier(
+            engine=engine, channels=built, clock=self._clock,
+            policy=DeliveryPolicy(
+                attempts=settings.delivery_attempts,
+                backoff_initial_s=settings.delivery_backoff_initial_s,
+                backoff_cap_s=settings.delivery_backoff_cap_s,
+                send_timeout_s=settings.delivery_timeout_s,
+                workers_per_channel=settings.delivery_workers_per_channel,
+            ),
+        )
+        self.scheduler = CoachScheduler(
+            engine=engine, clock=self._clock, owner=settings.instance,
+            poll_s=settings.scheduler_poll_s, workers=settings.scheduler_workers,
+            handlers={
+                "trend_check": self._trend_check,
+                "digest": lambda run_time, tz: self._send(self.evaluator.digests(tz, run_time)),
+                "peer_prompts": lambda t: self._send(self.evaluator.peer_prompts(t)),
+                "self_assessment_reminders":
+                    lambda t: self._send(self.evaluator.self_assessment_reminders(t)),
+                "escalation_tick": lambda t: self._send(self.evaluator.escalations(t)),
+            },
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, *, scheduler: bool = True) -> None:
+        self.realtime.start()
+        if scheduler:
+            self.declare_jobs()
+            self.scheduler.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.realtime.wait_connected(timeout)
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.realtime.stop()
+        self.notifier.close(wait=False)
+
+    def declare_jobs(self) -> None:
+        specs = coach_jobs(self._settings, self.evaluator.timezones(), self._clock.now())
+        self.scheduler.ensure(specs, prune_prefixes=[DIGEST_PREFIX])
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def deliver(self, outbound: Outbound) -> Future[list[DeliveryOutcome]]:
+        return self.notifier.deliver(outbound)
+
+    def _send(self, messages: list[Outbound]) -> int:
+        for future in [self.deliver(m) for m in messages]:
+            future.result()
+        return len(messages)
+
+    def _trend_check(self, run_time: datetime, *_args: Any) -> None:
+        sent = self._send(self.evaluator.scheduled(run_time))
+        log.info("trend check of %s: %d messages", run_time.isoformat(), sent)
+        self.declare_jobs()  # a new patient's time zone gets its digest job
