@@ -29,7 +29,14 @@ from starlette.concurrency import run_in_threadpool
 from core.metrics import Metric
 from core.readings import Reading
 from core.timeseries import TimeSeriesStore
-from dashboard.security import PatientAccess, now_of, patient_access
+from dashboard.security import (
+    CurrentUser,
+    PatientAccess,
+    now_of,
+    patient_access,
+    require_role,
+    visible_patient_ids,
+)
 from dashboard.views import glucose as g
 
 log = logging.getLogger(__name__)
@@ -137,6 +144,38 @@ async def patient_stream(request: Request, access: LiveAccess) -> StreamingRespo
     prefs = await run_in_threadpool(prefs_of, request, access.user)
     feed = PatientFeed(request.app.state.store, access.patient.id, prefs.glucose_units)
     await run_in_threadpool(feed.poll, now_of(request))  # what the page already shows
+    body = stream(feed.poll, interval=interval_of(request), is_disconnected=request.is_disconnected,
+                  clock=lambda: now_of(request))
+    return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+@dataclass
+class AlertFeed:
+    """Tells the page when the alert queue of its patients changed (it then re-reads it)."""
+
+    version: Callable[[], tuple[object, ...]]
+    last: tuple[object, ...] | None = None
+
+    def poll(self, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+        current = self.version()
+        changed = self.last is not None and current != self.last
+        self.last = current
+        return [("alerts", {"open": len(current)})] if changed else []
+
+
+@router.get("/live/alerts", response_class=StreamingResponse,
+            dependencies=[Depends(require_role("coach", "nurse"))],
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "event `alerts` whenever the queue changes"}})
+async def alerts_stream(request: Request, user: CurrentUser) -> StreamingResponse:
+    """Server-sent events for the coach's and nurse's alert queue."""
+    from dashboard.views import alerts
+    from dashboard.views.common import engine_of
+
+    ids = await run_in_threadpool(lambda: sorted(visible_patient_ids(request, user)))
+    engine = engine_of(request)
+    feed = AlertFeed(lambda: alerts.version(engine, ids))
+    await run_in_threadpool(feed.poll, now_of(request))
     body = stream(feed.poll, interval=interval_of(request), is_disconnected=request.is_disconnected,
                   clock=lambda: now_of(request))
     return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)

@@ -18,6 +18,8 @@ from coach.analytics.summary import cgm_summary
 from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
 from dashboard.security import PatientAccess, User, audit_reads, now_of, patient_access, require_role, visible_patients
+from dashboard.views.alerts import CLINICAL_KINDS, SNOOZE_CHOICES
+from dashboard.views.coach import alert_queue
 from dashboard.views.common import engine_of, prefs_of, render, store_of
 from dashboard.views.models import ReviewOut, TriagePage, TriageRow
 from dashboard.views.records import Review, add_review, last_reviews, reviews_of
@@ -109,7 +111,10 @@ def triage_view(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk
 def review_view(request: Request, access: ReviewAccess) -> HTMLResponse:
     reviews = reviews_of(engine_of(request), access.patient.id)
     return render(request, access.user, "views/nurse_review.html", {
-        "patient": access.patient, "reviews": reviews, "alerts": None,
+        "patient": access.patient, "reviews": reviews,
+        "alerts": alert_queue(request, access.user, patient_id=access.patient.id,
+                              kinds=CLINICAL_KINDS),
+        "snooze_choices": SNOOZE_CHOICES, "back": f"/nurse/patients/{access.patient.id}",
         "tz": prefs_of(request, access.user).zone_for(access.patient.timezone)})
 
 

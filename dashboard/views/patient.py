@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from dashboard.security import CurrentUser, PatientAccess, User, now_of, patient_access
-from dashboard.views import figures
+from coach.dispatch import record_feedback
+from dashboard.views import alerts, figures
 from dashboard.views.common import (
     engine_of,
     home_of,
@@ -23,6 +27,7 @@ from dashboard.views.records import Prefs, save_prefs
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["patient view"])
 
+NudgeAccess = Annotated[PatientAccess, Depends(patient_access("nudge feedback", scope="nudges"))]
 TodayAccess = Annotated[PatientAccess, Depends(patient_access("today", scope="readings"))]
 TrendsAccess = Annotated[PatientAccess, Depends(patient_access("trends", scope="trends"))]
 Days = Annotated[int, Query(description="length of the period: 14, 30 or 90 days")]
@@ -53,10 +58,35 @@ def home(user: CurrentUser) -> RedirectResponse:
 def today_page(request: Request, access: TodayAccess) -> HTMLResponse:
     today = build_today(request, access)
     nudges = None
+    if _own(access) or access.user.role != "caregiver" or "nudges" in _scopes(request, access):
+        midnight = now_of(request).astimezone(ZoneInfo(today.timezone)).replace(
+            hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+        nudges = alerts.todays_nudges(engine_of(request), access.patient.id, since=midnight)
     return render(request, access.user, "views/patient_today.html", {
         "patient": access.patient, "today": today, "own": _own(access),
         "tz": today.timezone, "nudges": nudges,
         "mgdl_now": _mgdl(today)})
+
+
+def _scopes(request: Request, access: PatientAccess) -> set[str]:
+    shares = request.app.state.accounts.shares_with(access.user.id)
+    return {scope for s in shares if s.patient_id == access.patient.id for scope in s.scopes}
+
+
+@pages.post("/patients/{patient_id}/nudges/{nudge_id}/feedback")
+def nudge_feedback(request: Request, access: NudgeAccess, nudge_id: str,
+                   feedback: Annotated[Literal["not_useful", "useful"], Form()]) -> RedirectResponse:
+    """The patient answers a nudge ("not useful" lowers that kind of nudge for them)."""
+    if not _own(access):
+        raise HTTPException(403, "only the patient answers their messages")
+    engine = engine_of(request)
+    if alerts.nudge_patient(engine, nudge_id) != access.patient.id:
+        raise HTTPException(404, "no such message")
+    with Session(engine) as session:
+        record_feedback(session, nudge_id, useful=feedback == "useful", by_user=access.user.id,
+                        now=now_of(request))
+        session.commit()
+    return RedirectResponse(f"/patients/{access.patient.id}/today#nudges", status_code=303)
 
 
 def _mgdl(today: Today) -> str:
