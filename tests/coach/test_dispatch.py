@@ -1,0 +1,224 @@
+"""The dispatcher's policy: quiet hours, budget, cool-down, digest, feedback, positives,
+de-duplication, and the urgent exception."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from coach.dispatch import build_digest, dispatch, record_feedback
+from coach.messages import Outbound
+from coach.policy import load_policy
+from coach.rules.base import FlagRequest, Severity
+from core.appdb.coaching import CoachFlag
+from tests.coach.coaching_support import NOW, add_patient, database, nudges, summary
+
+LONDON_NIGHT = NOW.replace(hour=23, minute=30)  # 23:30 in London: quiet hours
+
+
+@pytest.fixture()
+def engine(tmp_path: Path) -> Engine:
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    return e
+
+
+def flag(flag_type: str, severity: Severity = Severity.NORMAL, *, key: str = "",
+         group: str = "", clinical: bool = False, patient_only: bool = False) -> FlagRequest:
+    return FlagRequest(flag_type, severity, f"Because of {flag_type}.", {"why": flag_type},
+                       "realtime", key=key, group=group, clinical=clinical,
+                       patient_only=patient_only)
+
+
+def send(engine: Engine, flags: list[FlagRequest], at: datetime,
+         patient: str = "p1") -> list[Outbound]:
+    with Session(engine) as session:
+        out = dispatch(session, patient, flags, at)
+        session.commit()
+    return out
+
+
+def digest(engine: Engine, at: datetime, patient: str = "p1") -> Outbound | None:
+    with Session(engine) as session:
+        out = build_digest(session, patient, at)
+        session.commit()
+    return out
+
+
+def test_a_normal_nudge_goes_out_with_why_and_evidence(engine: Engine) -> None:
+    out = send(engine, [flag("missed_medication")], NOW)
+    assert summary(out) == [("nudge", "patient", "missed_medication", "normal")]
+    assert out[0].why == "Because of missed_medication."
+    assert out[0].evidence == {"why": "missed_medication"}
+    assert out[0].ref == nudges(engine)[0].id and nudges(engine)[0].status == "sent"
+
+
+def test_quiet_hours_hold_nudges_for_the_morning_digest(engine: Engine) -> None:
+    out = send(engine, [flag("low", Severity.HIGH), flag("device_silent", Severity.NORMAL)],
+               LONDON_NIGHT)
+    # the coach still hears about the high one at once; the patient hears nothing tonight
+    assert summary(out) == [("alert", "coach", "low", "high")]
+    assert digest(engine, LONDON_NIGHT + timedelta(hours=3)) is None  # 02:30: still quiet
+    morning = digest(engine, NOW.replace(hour=7) + timedelta(days=1))
+    assert morning is not None and morning.kind == "digest"
+    assert [i["flag_type"] for i in morning.evidence["items"]] == ["low", "device_silent"]
+    assert "Because of low." in morning.body
+    assert digest(engine, NOW.replace(hour=7, minute=5) + timedelta(days=1)) is None  # once
+
+
+def test_quiet_hours_are_the_patients_local_time(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "ny", tz="America/New_York")
+    # 23:30 in London is 18:30 in New York: not quiet there
+    out = send(e, [flag("missed_medication")], LONDON_NIGHT, patient="ny")
+    assert summary(out) == [("nudge", "patient", "missed_medication", "normal")]
+    # 03:30 UTC is 22:30 in New York: quiet
+    assert send(e, [flag("other")], NOW.replace(hour=3, minute=30) + timedelta(days=1),
+                patient="ny") == []
+
+
+def test_custom_quiet_hours(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", quiet_start="13:00", quiet_end="15:00")
+    assert send(e, [flag("a")], NOW) == []  # 14:00 London
+    assert len(send(e, [flag("b")], NOW.replace(hour=16))) == 1
+
+
+def test_daily_budget_then_digest_and_reset_next_day(engine: Engine) -> None:
+    out = send(engine, [flag(f"f{i}") for i in range(5)], NOW)
+    assert len(out) == 3  # the default budget
+    assert [n.status for n in nudges(engine)].count("queued") == 2
+    tomorrow = NOW + timedelta(days=1)
+    assert len(send(engine, [flag("g1"), flag("g2")], tomorrow)) == 2
+
+
+def test_budget_is_a_preference(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", daily_budget=1)
+    assert len(send(e, [flag("a"), flag("b")], NOW)) == 1
+
+
+def test_cool_down_per_flag_group(engine: Engine) -> None:
+    assert len(send(engine, [flag("missed_medication", key="d1")], NOW)) == 1
+    # another finding of the same type within the day's cool-down: not repeated
+    assert send(engine, [flag("missed_medication", key="d2")], NOW + timedelta(hours=3)) == []
+    # after the cool-down (24 h for normal) it may be said again
+    assert len(send(engine, [flag("missed_medication", key="d3")],
+                    NOW + timedelta(hours=25))) == 1
+
+
+def test_the_same_finding_is_never_repeated(engine: Engine) -> None:
+    send(engine, [flag("tir_falling", key="2026-03-03")], NOW)
+    later = NOW + timedelta(days=30)
+    assert send(engine, [flag("tir_falling", key="2026-03-03")], later) == []
+
+
+def test_a_more_severe_message_in_the_group_is_not_held_back(engine: Engine) -> None:
+    send(engine, [flag("predicted_low", Severity.NORMAL, group="hypo", key="a")], NOW)
+    out = send(engine, [flag("low", Severity.HIGH, group="hypo", key="b")],
+               NOW + timedelta(minutes=10))
+    assert summary(out) == [("nudge", "patient", "low", "high"), ("alert", "coach", "low", "high")]
+    # ... but a less severe one after it is
+    assert send(engine, [flag("predicted_low", Severity.NORMAL, group="hypo", key="c")],
+                NOW + timedelta(minutes=30)) == []
+
+
+def test_dedupe_keeps_the_highest_severity(engine: Engine) -> None:
+    out = send(engine, [flag("predicted_low", group="hypo"),
+                        flag("low", Severity.HIGH, group="hypo"),
+                        flag("predicted_low", group="hypo")], NOW)
+    assert [o.flag_type for o in out] == ["low", "low"]
+    with Session(engine) as session:
+        assert session.scalars(select(CoachFlag.flag_type)).all() == ["low"]
+
+
+def test_not_useful_lowers_that_kind_for_that_person(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    add_patient(e, "p2")
+    first = send(e, [flag("spo2_below_target", Severity.HIGH, key="1")], NOW)
+    with Session(e) as session:
+        assert record_feedback(session, first[0].ref, useful=False, by_user="p1", now=NOW)
+        session.commit()
+    later = NOW + timedelta(days=2)
+    out = send(e, [flag("spo2_below_target", Severity.HIGH, key="2")], later)
+    assert summary(out) == [("nudge", "patient", "spo2_below_target", "normal"),
+                            ("alert", "coach", "spo2_below_target", "high")]
+    with Session(e) as session:
+        assert record_feedback(session, out[0].ref, useful=False, by_user="p1", now=later)
+        session.commit()
+    # two answers: low, so the digest only; the coach still gets the alert
+    out = send(e, [flag("spo2_below_target", Severity.HIGH, key="3")], NOW + timedelta(days=4))
+    assert summary(out) == [("alert", "coach", "spo2_below_target", "high")]
+    assert nudges(e)[-1].status == "queued" and nudges(e)[-1].priority == "low"
+    # other people and other kinds are untouched
+    assert summary(send(e, [flag("spo2_below_target", Severity.HIGH, key="1")], NOW, "p2"))[0] == (
+        "nudge", "patient", "spo2_below_target", "high")
+    assert summary(send(e, [flag("other", Severity.HIGH)], NOW + timedelta(days=4)))[0][3] == "high"
+
+
+def test_feedback_on_unknown_nudge(engine: Engine) -> None:
+    with Session(engine) as session:
+        assert not record_feedback(session, "nope", useful=False, by_user="p1", now=NOW)
+
+
+def test_positive_reinforcement_once_a_day_live(engine: Engine) -> None:
+    out = send(engine, [flag("personal_best", Severity.POSITIVE)], NOW)
+    assert summary(out) == [("positive", "patient", "personal_best", "positive")]
+    assert send(engine, [flag("step_streak", Severity.POSITIVE)], NOW + timedelta(hours=1)) == []
+    morning = digest(engine, NOW.replace(hour=7) + timedelta(days=1))
+    assert morning is not None and [i["flag_type"] for i in morning.evidence["items"]] == [
+        "step_streak"]
+
+
+def test_positives_do_not_use_the_nudge_budget(engine: Engine) -> None:
+    send(engine, [flag("personal_best", Severity.POSITIVE)], NOW)
+    assert len(send(engine, [flag(f"f{i}") for i in range(3)], NOW)) == 3
+
+
+def test_clinical_flags_reach_the_nurse(engine: Engine) -> None:
+    out = send(engine, [flag("bp_above_target", clinical=True)], NOW)
+    assert summary(out) == [("nudge", "patient", "bp_above_target", "normal"),
+                            ("clinical_alert", "nurse", "bp_above_target", "normal")]
+
+
+def test_urgent_bypasses_quiet_hours_and_budget(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", daily_budget=0)
+    out = send(e, [flag("urgent_low", Severity.URGENT, group="hypo")], LONDON_NIGHT)
+    assert summary(out) == [("escalation", "patient", "urgent_low", "urgent")]
+    recheck = send(e, [flag("bp_crisis_recheck", Severity.URGENT, patient_only=True)],
+                   LONDON_NIGHT)
+    assert summary(recheck) == [("nudge", "patient", "bp_crisis_recheck", "urgent")]
+
+
+def test_a_running_ladder_is_not_started_twice(engine: Engine) -> None:
+    urgent = flag("urgent_low", Severity.URGENT, group="hypo")
+    assert len(send(engine, [urgent], NOW)) == 1
+    assert send(engine, [urgent], NOW + timedelta(hours=2)) == []  # nobody acknowledged yet
+
+
+def test_policy_defaults_and_preferences(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", caregiver_id="carer-1", escalation_minutes={"patient": 5})
+    with Session(e) as session:
+        policy = load_policy(session, "p1")
+    assert policy.tz == "Europe/London" and policy.daily_budget == 3
+    assert policy.ladder() == ["patient", "caregiver", "coach", "nurse"]
+    assert policy.wait_after("patient") == timedelta(minutes=5)
+    assert policy.wait_after("coach") == timedelta(minutes=15)
+
+
+def test_rule_tuning_is_validated_when_saved(tmp_path: Path) -> None:
+    from coach.rules.registry import RuleTuningError
+
+    e = database(tmp_path)
+    with pytest.raises(RuleTuningError):
+        add_patient(e, "p1", rule_tuning={"low": {"threshold": 60}})
+    with pytest.raises(RuleTuningError):
+        add_patient(e, "p2", rule_tuning={"no_such_rule": {}})
+    add_patient(e, "p3", rule_tuning={"urgent_low": {"threshold": 50}, "low": {"enabled": False}})

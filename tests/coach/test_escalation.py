@@ -1,0 +1,157 @@
+"""The urgent ladder: patient -> caregiver (if opted in) -> coach -> nurse until someone
+acknowledges; one acknowledgement stops it; every step recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from coach import escalation
+from coach.dispatch import dispatch
+from coach.messages import Outbound
+from coach.rules.base import FlagRequest, Severity
+from core.appdb.coaching import CoachAlert
+from tests.coach.coaching_support import NOW, add_patient, alerts, database
+
+URGENT = FlagRequest("urgent_low", Severity.URGENT, "Your glucose is 48 mg/dL.",
+                     {"value": 48.0}, "realtime", group="hypo")
+
+
+def start(engine: Engine, at: datetime = NOW) -> str:
+    with Session(engine) as session:
+        out = dispatch(session, "p1", [URGENT], at)
+        session.commit()
+    assert [(o.kind, o.recipient_role) for o in out] == [("escalation", "patient")]
+    return out[0].ref
+
+
+def tick(engine: Engine, minutes: float) -> list[tuple[str, str | None]]:
+    with Session(engine) as session:
+        out: list[Outbound] = escalation.advance(session, NOW + timedelta(minutes=minutes))
+        session.commit()
+    return [(o.recipient_role, o.recipient_id) for o in out]
+
+
+def ack(engine: Engine, alert_id: str, by: str, minutes: float, role: str) -> bool:
+    with Session(engine) as session:
+        done = escalation.acknowledge(session, alert_id, by, NOW + timedelta(minutes=minutes),
+                                      role=role)
+        session.commit()
+    return done
+
+
+def recorded(engine: Engine, alert_id: str) -> list[tuple[int, str, str]]:
+    with Session(engine) as session:
+        return [(s.step, s.role, s.action) for s in escalation.steps(session, alert_id)]
+
+
+def test_nobody_acknowledges_so_the_nurse_is_reached(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", coach_id="coach-1", nurse_id="nurse-1")
+    alert_id = start(e)
+    assert tick(e, 5) == []
+    assert tick(e, 10) == [("coach", "coach-1")]  # patient 10 min
+    assert tick(e, 20) == []
+    assert tick(e, 25) == [("nurse", "nurse-1")]  # coach 15 min
+    assert tick(e, 120) == []  # the ladder ends with the nurse
+    assert recorded(e, alert_id) == [(0, "patient", "notified"), (1, "coach", "notified"),
+                                     (2, "nurse", "notified")]
+    assert alerts(e)[0].state == "open"
+
+
+def test_caregiver_only_when_opted_in(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", caregiver_id="carer-1")
+    alert_id = start(e)
+    assert tick(e, 10) == [("caregiver", "carer-1")]
+    assert tick(e, 20) == [("coach", None)]  # no named coach: delivery resolves the team's
+    assert recorded(e, alert_id)[1] == (1, "caregiver", "notified")
+
+
+def test_one_acknowledgement_stops_the_ladder(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", caregiver_id="carer-1")
+    alert_id = start(e)
+    assert tick(e, 10) == [("caregiver", "carer-1")]
+    assert ack(e, alert_id, "carer-1", 12, "caregiver")
+    assert tick(e, 60) == []
+    assert not ack(e, alert_id, "coach-1", 61, "coach")  # already acknowledged
+    assert recorded(e, alert_id) == [(0, "patient", "notified"), (1, "caregiver", "notified"),
+                                     (1, "caregiver", "acknowledged")]
+    a = alerts(e)[0]
+    assert (a.state, a.acknowledged_by) == ("acknowledged", "carer-1")
+
+
+def test_patient_acknowledging_at_once_keeps_everyone_else_out(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    alert_id = start(e)
+    assert ack(e, alert_id, "p1", 2, "patient")
+    assert tick(e, 100) == []
+    assert recorded(e, alert_id) == [(0, "patient", "notified"), (0, "patient", "acknowledged")]
+
+
+def test_configurable_intervals(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", escalation_minutes={"patient": 3, "coach": 4})
+    start(e)
+    assert tick(e, 3) == [("coach", None)]
+    assert tick(e, 7) == [("nurse", None)]
+
+
+def test_after_acknowledgement_a_new_low_starts_a_new_ladder_after_the_cool_down(
+    tmp_path: Path,
+) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    first = start(e)
+    ack(e, first, "p1", 1, "patient")
+    with Session(e) as session:
+        assert dispatch(session, "p1", [URGENT], NOW + timedelta(minutes=20)) == []
+        out = dispatch(session, "p1", [URGENT], NOW + timedelta(minutes=31))
+        session.commit()
+    assert [(o.kind, o.recipient_role) for o in out] == [("escalation", "patient")]
+    assert out[0].ref != first
+
+
+def test_snooze_pauses_and_resumes(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    alert_id = start(e)
+    with Session(e) as session:
+        assert escalation.snooze(session, alert_id, NOW + timedelta(minutes=40), "coach-1",
+                                 NOW + timedelta(minutes=5))
+        session.commit()
+    assert tick(e, 30) == []
+    assert tick(e, 40) == [("coach", None)]
+    assert [s[2] for s in recorded(e, alert_id)] == ["notified", "snoozed", "unsnoozed",
+                                                    "notified"]
+
+
+def test_resolve_closes_it(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    alert_id = start(e)
+    with Session(e) as session:
+        assert escalation.resolve(session, alert_id, "nurse-1", NOW + timedelta(minutes=1),
+                                  note="called, fine")
+        session.commit()
+        a = session.get(CoachAlert, alert_id)
+        assert a is not None and (a.state, a.note) == ("resolved", "called, fine")
+    assert tick(e, 60) == []
+
+
+def test_escalation_messages_say_why(tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    start(e)
+    with Session(e) as session:
+        out = escalation.advance(session, NOW + timedelta(minutes=10))
+        session.commit()
+    (msg,) = out
+    assert msg.kind == "escalation" and msg.priority == "urgent"
+    assert "Nobody has acknowledged it yet." in msg.body and msg.evidence["value"] == 48.0
+    assert msg.evidence["ladder"] == ["patient", "coach", "nurse"] and msg.evidence["step"] == 1
