@@ -38,7 +38,9 @@ class ClockReference:
     gateway_utc: datetime  # aware UTC
 
     def to_utc(self, device_time: datetime) -> datetime:
-        return (device_time - self.device_wall) + self.gateway_utc.astimezone(UTC)
+        """Shift by the whole-second offset: a device clock has no fractions, and the same
+        record read on two connections must land on the same instant (ingest's identity)."""
+        return (device_time + timedelta(seconds=self.offset_s)).replace(tzinfo=UTC)
 
     @property
     def offset_s(self) -> int:
