@@ -269,6 +269,18 @@ class Provisioner:
                    if d.id in mqtt or d.id in uploaders or d.id in links]
         return [a for a in out if include_revoked or a.active]
 
+    def nightscout_uploader(self, api_secret_sha1: str) -> tuple[str, str] | None:
+        """(device id, patient id) of the active uploader whose secret has this SHA-1 hex."""
+        digest = nightscout_digest_of_header(api_secret_sha1)
+        with Session(self.engine) as session:
+            row = session.execute(
+                select(Device.id, Device.patient_id)
+                .join(NightscoutUploader, NightscoutUploader.device_id == Device.id)
+                .where(NightscoutUploader.secret_digest == digest,
+                       NightscoutUploader.revoked_at.is_(None), Device.active.is_(True))
+            ).first()
+        return (row[0], row[1]) if row else None
+
     def mqtt_hashes(self) -> dict[str, str]:
         """Active device logins: device id -> ``$7$`` hash."""
         with Session(self.engine) as session:

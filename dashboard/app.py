@@ -25,6 +25,7 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory) -> FastAP
     app.include_router(pages.router)
     app.include_router(fhir.router)
     app.include_router(exports.router)
+    app.mount("/api/v1", nightscout.create_app(app.state))  # uploaders: api-secret, no session
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

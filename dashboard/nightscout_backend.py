@@ -1,0 +1,190 @@
+"""What the Nightscout API needs besides HTTP: uploader identities, entry conversion to the
+message contract, and a publisher that waits for the broker's acknowledgement.
+
+An upload is not written to the store here: each batch becomes one contract
+message (core/contract.py) published at QoS 1 on ``hearth/v1/up/{uploader}``,
+exactly as a device would send it, and ingest validates, de-duplicates and
+stores it. The API answers only after the broker acknowledged the message
+(PUBACK with a success code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+
+from core import topics
+from core.contract import decode_message, encode_message
+from core.errors import HearthError
+from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
+
+log = logging.getLogger(__name__)
+
+MAX_ENTRIES = 5000  # one contract message (core/contract.py MAX_READINGS_PER_MESSAGE)
+
+
+class UploadError(HearthError):
+    """The broker did not take the upload (not connected, refused, or no answer in time)."""
+
+
+class Uploaders(Protocol):
+    def nightscout_uploader(self, api_secret_sha1: str) -> tuple[str, str] | None: ...
+
+
+class Publisher(Protocol):
+    def publish_confirmed(self, topic: str, payload: bytes, *, timeout: float) -> None: ...
+
+
+@dataclass
+class NightscoutBackend:
+    """Set as ``app.state.nightscout`` by the composition root (hearth/nightscout.py)."""
+
+    uploaders: Uploaders
+    publisher: Publisher
+    timeout_s: float = 10.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+# --- entries -> contract -----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    readings: list[dict[str, Any]]  # contract entries
+    indexes: list[int]  # the Nightscout entry each came from
+    bad: list[str]  # "entry 3: reason"
+
+
+def convert_entries(entries: list[Any], *, device_id: str, now: datetime) -> Converted:
+    """Nightscout entries -> contract readings; each bad entry is named with its reason.
+
+    ``sgv`` (sensor glucose) becomes a CGM reading, ``mbg`` (meter glucose) a
+    meter reading, both mg/dL as Nightscout stores them. The contract's own
+    validation (ranges, future times) runs here too, so the uploader hears
+    about a bad entry at once rather than through a dead letter.
+    """
+    readings: list[dict[str, Any]] = []
+    indexes: list[int] = []
+    bad: list[str] = []
+    for index, entry in enumerate(entries):
+        try:
+            readings.append(_reading(entry))
+            indexes.append(index)
+        except ValueError as exc:
+            bad.append(f"entry {index}: {exc}")
+    if not readings:
+        return Converted([], [], bad)
+    decoded = decode_message(encode_message(device_id=device_id, seq=0, readings=readings),
+                             topic_device_id=device_id, now=now)
+    rejected = {r.index for r in decoded.rejections}
+    for r in decoded.rejections:
+        assert r.index is not None
+        reason = r.reason.split(": ", 1)[-1]
+        bad.append(f"entry {indexes[r.index]}: {reason}")
+    keep = [i for i in range(len(readings)) if i not in rejected]
+    return Converted([readings[i] for i in keep], [indexes[i] for i in keep],
+                     sorted(bad, key=lambda b: int(b.split()[1].rstrip(":"))))
+
+
+def _reading(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise ValueError("an entry must be a JSON object")
+    kind = entry.get("type", "sgv")
+    if kind not in ("sgv", "mbg"):
+        raise ValueError(f"type {kind!r} is not supported (sgv or mbg)")
+    value = entry.get(kind)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{kind} must be a number in mg/dL, got {value!r}")
+    return {"metric": "glucose", "value": value, "unit": "mg/dL",
+            "source": "cgm" if kind == "sgv" else "meter", "time": entry_time(entry)}
+
+
+def entry_time(entry: dict[str, Any]) -> datetime:
+    date = entry.get("date")
+    if isinstance(date, int | float) and not isinstance(date, bool):
+        try:
+            return datetime.fromtimestamp(date / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"date {date!r} is not epoch milliseconds") from None
+    text = entry.get("dateString")
+    if isinstance(text, str):
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"dateString {text!r} is not ISO 8601") from None
+        if when.tzinfo is None:
+            raise ValueError(f"dateString {text!r} has no time zone")
+        return when.astimezone(UTC)
+    raise ValueError("no date (epoch milliseconds) or dateString")
+
+
+def entry_id(device_id: str, metric_time: datetime) -> str:
+    """A stable 24-hex ``_id`` (the length of Nightscout's MongoDB ObjectId)."""
+    key = f"{device_id}|{metric_time.astimezone(UTC).isoformat()}"
+    return hashlib.sha1(key.encode()).hexdigest()[:24]  # noqa: S324 - an id, not a secret
+
+
+def message_seq(now: datetime) -> int:
+    """Uploads carry no sequence of their own: milliseconds keep each message distinct."""
+    return int(now.timestamp() * 1000)
+
+
+# --- a publisher that waits for PUBACK ---------------------------------------------
+
+class ConfirmedPublisher:
+    """One MQTT connection; ``publish_confirmed`` returns once the broker acknowledged."""
+
+    def __init__(self, endpoint: MqttEndpoint, *, client_id: str, protocol: str = MQTT_V5
+                 ) -> None:
+        self._client = new_client(client_id, protocol=protocol)
+        self._endpoint = endpoint
+        self._done = threading.Condition()
+        self._acks: dict[int, int] = {}
+        self._connected = threading.Event()
+        self._client.on_publish = self._on_publish
+        self._client.on_connect = lambda *_a: self._connected.set()
+        self._client.on_disconnect = lambda *_a: self._connected.clear()
+
+    def start(self, timeout: float = 10.0) -> bool:
+        connect(self._client, self._endpoint)
+        self._client.loop_start()
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        with self._done:
+            self._acks[mid] = int(getattr(reason, "value", reason))
+            self._done.notify_all()
+
+    def publish_confirmed(self, topic: str, payload: bytes, *, timeout: float) -> None:
+        if not self._connected.is_set():
+            raise UploadError("not connected to the broker")
+        with self._done:
+            info = self._client.publish(topic, payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                raise UploadError(f"publish refused: {mqtt.error_string(info.rc)}")
+            if not self._done.wait_for(lambda: info.mid in self._acks, timeout=timeout):
+                raise UploadError(f"no acknowledgement from the broker within {timeout:g} s")
+            code = self._acks.pop(info.mid)
+        if code >= 0x80:
+            raise UploadError(f"the broker refused the message (reason code {code})")
+
+
+def publish_upload(backend: NightscoutBackend, device_id: str, readings: list[dict[str, Any]]
+                   ) -> None:
+    now = backend.clock()
+    payload = encode_message(device_id=device_id, seq=message_seq(now), readings=readings)
+    started = time.monotonic()
+    backend.publisher.publish_confirmed(topics.up(device_id), payload, timeout=backend.timeout_s)
+    log.info("nightscout upload from %s: %d readings published in %.0f ms", device_id,
+             len(readings), (time.monotonic() - started) * 1000)

@@ -1,0 +1,202 @@
+"""The Nightscout-compatible API end to end: HTTP upload -> contract message on the real
+Mosquitto -> real ingest -> store -> GET /api/v1/entries (and the store the readings API reads).
+
+Shapes checked against Nightscout's cgm-remote-monitor (lib/api/entries/index.js,
+lib/api/status.js): entries carry _id, type, sgv, direction, date, dateString, device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from core.appdb.directory import SqlDirectory
+from core.metrics import Metric
+from core.mqtt import MqttEndpoint
+from core.provisioning import Provisioner
+from core.timeseries.sqlite import SqliteTimeSeriesStore
+from dashboard import nightscout
+from dashboard.nightscout_backend import ConfirmedPublisher, NightscoutBackend
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
+from tests.support.factories import app_database, register, wait_until
+from tests.support.mosquitto import MosquittoServer
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+@dataclass
+class Site:
+    client: TestClient
+    store: SqliteTimeSeriesStore
+    provisioner: Provisioner
+    secret: str
+    other_secret: str
+
+    def glucose(self, patient_id: str = "ann") -> list[tuple[str, float, str]]:
+        found = self.store.read(patient_id, Metric.GLUCOSE, NOW - timedelta(days=1),
+                                NOW + timedelta(days=1))
+        return [(r.device_id, r.value, r.source) for r in found]
+
+
+@pytest.fixture
+def site(mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[Site]:
+    engine = app_database(tmp_path / "hearth.db")
+    register(engine, "ann", [])
+    register(engine, "bob", [])
+    provisioner = Provisioner(engine)
+    secret = provisioner.add(device_id="ann-xdrip", patient_id="ann", kind="cgm",
+                             role="nightscout").secret
+    other = provisioner.add(device_id="bob-juggluco", patient_id="bob", kind="cgm",
+                            role="nightscout").secret
+    assert secret and other
+    store = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    ingest = IngestService(endpoint=endpoint, store=store, registry=SqlDirectory(engine),
+                           settings=IngestSettings(client_id="test-ingest"))
+    ingest.start()
+    assert ingest.wait_connected(10)
+    publisher = ConfirmedPublisher(endpoint, client_id="test-dashboard")
+    assert publisher.start()
+    # The dashboard mounts the sub-application the same way (dashboard/app.py).
+    app = FastAPI()
+    app.state.store = store
+    app.state.nightscout = NightscoutBackend(provisioner, publisher)
+    app.mount("/api/v1", nightscout.create_app(app.state))
+    try:
+        yield Site(TestClient(app), store, provisioner, secret, other)
+    finally:
+        publisher.stop()
+        ingest.stop()
+        store.close()
+
+
+def test_an_upload_is_stored_by_ingest_and_served_back(site: Site) -> None:
+    t0 = NOW - timedelta(minutes=10)
+    entries = [
+        {"type": "sgv", "sgv": 100, "date": ms(t0), "direction": "Flat", "device": "xDrip-G6"},
+        {"type": "sgv", "sgv": 110, "date": ms(t0 + timedelta(minutes=5))},
+        {"type": "mbg", "mbg": 123, "dateString": (t0 + timedelta(minutes=7)).isoformat()},
+        {"type": "sgv", "sgv": 130, "dateString": (t0 + timedelta(minutes=10)).isoformat()},
+    ]
+    answer = site.client.post("/api/v1/entries", json=entries,
+                              headers={"api-secret": sha1(site.secret)})
+    assert answer.status_code == 200, answer.text
+    assert len({e["_id"] for e in answer.json()}) == 4
+
+    wait_until(lambda: len(site.glucose()) == 4, timeout=10, message="readings stored by ingest")
+    # What the readings API (/api/patients/ann/readings) serves: the store, bound by the registry.
+    assert site.glucose() == [("ann-xdrip", 100.0, "cgm"), ("ann-xdrip", 110.0, "cgm"),
+                              ("ann-xdrip", 123.0, "meter"), ("ann-xdrip", 130.0, "cgm")]
+    assert site.glucose("bob") == []
+
+    got = site.client.get("/api/v1/entries.json", params={"token": site.secret})
+    assert got.status_code == 200
+    docs = got.json()
+    assert [(d["type"], d.get("sgv", d.get("mbg"))) for d in docs] == [
+        ("sgv", 130), ("mbg", 123), ("sgv", 110), ("sgv", 100)]  # newest first
+    newest = docs[0]
+    assert set(newest) >= {"_id", "sgv", "direction", "dateString", "date", "type", "device"}
+    assert newest["date"] == ms(t0 + timedelta(minutes=10))
+    assert newest["dateString"] == (t0 + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert newest["device"] == "ann-xdrip"
+    # 110 -> 130 in 5 min = 4 mg/dL/min: DoubleUp; 100 -> 110 = 2: FortyFiveUp; first: NONE.
+    assert [d.get("direction") for d in docs] == ["DoubleUp", None, "FortyFiveUp", "NONE"]
+    assert docs[0]["_id"] == answer.json()[3]["_id"]  # the same id as the upload answered
+
+    sgv = site.client.get("/api/v1/entries/sgv.json", params={
+        "find[date][$gte]": str(ms(t0 + timedelta(minutes=5))), "count": "10"},
+        headers={"api-secret": sha1(site.secret)}).json()
+    assert [d["sgv"] for d in sgv] == [130, 110]
+    assert sgv[1]["direction"] == "FortyFiveUp"  # the reading before the window still counts
+    lte = site.client.get("/api/v1/entries", params={
+        "find[date][$lte]": str(ms(t0 + timedelta(minutes=5))), "count": "1",
+        "token": site.secret}).json()
+    assert [d["sgv"] for d in lte] == [110]
+
+    # Re-sending the same entries (an app retrying) changes nothing.
+    again = site.client.post("/api/v1/entries.json", json=entries[:2],
+                             headers={"api-secret": sha1(site.secret)})
+    assert again.status_code == 200
+    assert site.client.get("/api/v1/entries", params={"token": site.secret}).json() == docs
+
+
+def test_bad_entries_get_a_400_naming_them_while_good_ones_go_in(site: Site) -> None:
+    t0 = NOW - timedelta(minutes=30)
+    entries = [
+        {"type": "sgv", "sgv": 95, "date": ms(t0)},
+        {"type": "sgv", "sgv": 5000, "date": ms(t0 + timedelta(minutes=5))},
+        {"type": "cal", "slope": 1000, "date": ms(t0)},
+        {"type": "sgv", "sgv": "high", "date": ms(t0)},
+        {"type": "sgv", "sgv": 99, "dateString": "yesterday"},
+        {"type": "sgv", "sgv": 101, "date": ms(datetime.now(UTC) + timedelta(hours=2))},
+        {"type": "sgv", "sgv": 97, "date": ms(t0 + timedelta(minutes=10))},
+    ]
+    answer = site.client.post("/api/v1/entries", json=entries,
+                              headers={"api-secret": sha1(site.secret)})
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["status"] == 400 and body["accepted"] == 2
+    errors = body["errors"]
+    assert [e.split(":")[0] for e in errors] == ["entry 1", "entry 2", "entry 3", "entry 4",
+                                                "entry 5"]
+    assert "outside the plausible range" in errors[0]
+    assert "type 'cal' is not supported" in errors[1]
+    assert "sgv must be a number" in errors[2]
+    assert "not ISO 8601" in errors[3]
+    assert "in the future" in errors[4]
+    wait_until(lambda: len(site.glucose()) == 2, timeout=10, message="good entries stored")
+    assert [v for _, v, _ in site.glucose()] == [95.0, 97.0]
+
+    not_json = site.client.post("/api/v1/entries", content=b"{nope",
+                                headers={"api-secret": sha1(site.secret)})
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["description"]
+
+
+def test_a_wrong_or_missing_secret_is_refused(site: Site) -> None:
+    entry = [{"type": "sgv", "sgv": 100, "date": ms(NOW)}]
+    for headers, params in (({"api-secret": sha1("guess")}, {}), ({}, {}),
+                            ({}, {"token": "guess"}), ({"api-secret": site.secret}, {})):
+        posted = site.client.post("/api/v1/entries", json=entry, headers=headers, params=params)
+        assert posted.status_code == 401
+        assert posted.json() == {"status": 401, "message": "Unauthorized",
+                                 "description": "Invalid/Missing"}
+        assert site.client.get("/api/v1/entries.json", headers=headers,
+                               params=params).status_code == 401
+    # One uploader never sees another patient's entries.
+    assert site.client.post("/api/v1/entries", json=entry,
+                            headers={"api-secret": sha1(site.other_secret)}).status_code == 200
+    wait_until(lambda: len(site.glucose("bob")) == 1, timeout=10, message="bob's entry stored")
+    assert site.client.get("/api/v1/entries", params={"token": site.secret}).json() == []
+    # A revoked uploader is refused at once.
+    site.provisioner.revoke("bob-juggluco")
+    assert site.client.get("/api/v1/entries", params={"token": site.other_secret}
+                           ).status_code == 401
+
+
+def test_status_json_has_nightscouts_shape(site: Site) -> None:
+    status = site.client.get("/api/v1/status.json").json()
+    assert status["status"] == "ok" and status["apiEnabled"] is True
+    assert status["settings"]["units"] == "mg/dl"
+    assert abs(status["serverTimeEpoch"] - ms(datetime.now(UTC))) < 60_000
+    assert datetime.fromisoformat(status["serverTime"].replace("Z", "+00:00")).tzinfo
+
+
+def test_the_dashboard_mounts_the_api() -> None:
+    source = Path(nightscout.__file__).with_name("app.py").read_text()
+    assert 'app.mount("/api/v1", nightscout.create_app(app.state))' in source
