@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.ingest", "bench.storage"]
+BENCHMARKS = ["bench.ingest", "bench.storage", "bench.gateway"]
 
 
 def main() -> int:
