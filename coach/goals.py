@@ -312,6 +312,27 @@ def self_report_progress(days_done: set[date], *, start: date, period_days: int,
     return measure_count(days, per_day, target=target, unit="days/week", what="days done")
 
 
+@dataclass(frozen=True, slots=True)
+class GoalStatus:
+    """One active goal as the coaching rules see it (the ``goals`` feature of the context):
+    its last finished period and this period so far. Built by coach.plans.goal_statuses."""
+
+    goal_id: str
+    text: str  # the goal in plain words, at its current target
+    kind: str
+    behaviour: str
+    target: float
+    period_index: int  # the current period
+    current: Measured | None  # this period so far (None for self-reported goals)
+    last_index: int | None = None  # the last finished period, if any ...
+    last_met: bool = False
+    last_text: str = ""  # ... the goal as it was then
+    last_summary: str = ""
+    last_end_us: int | None = None
+    last_outcome: str = ""
+    next_target: float | None = None  # the target after that period's step
+
+
 # --- Stepping ---------------------------------------------------------------------------
 
 

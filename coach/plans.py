@@ -372,6 +372,42 @@ def current_progress(session: Session, store: TimeSeriesStore, goal_id: str,
     return measure_goal(store, goal, start=start, end=min(end, now), tz=tz)
 
 
+def goal_statuses(session: Session, store: TimeSeriesStore, patient_id: str, now: datetime, *,
+                  evaluate: bool = True) -> tuple[g.GoalStatus, ...]:
+    """The patient's active goals for the coaching rules' context (``goals`` feature).
+
+    With ``evaluate`` (the default) finished periods are evaluated first, so the
+    snapshots, steps and achievements are written before the rules read them.
+    """
+    if evaluate:
+        evaluate_goals(session, store, now, patient_id=patient_id)
+    out = []
+    for goal in session.scalars(select(Goal).where(Goal.patient_id == patient_id,
+                                                   Goal.status == "active")
+                                .order_by(Goal.created_at, Goal.id)):
+        tz = patient_timezone(session, patient_id)
+        index = g.period_index_at(goal.starts_on, goal.period_days, now, tz) if goal.starts_on else -1
+        last = session.scalars(select(GoalProgress).where(GoalProgress.goal_id == goal.id)
+                               .order_by(GoalProgress.period_index.desc()).limit(1)).first()
+        out.append(g.GoalStatus(
+            goal_id=goal.id, text=_goal_text(goal, goal.target), kind=goal.kind,
+            behaviour=goal.behaviour, target=goal.target, period_index=index,
+            current=current_progress(session, store, goal.id, now),
+            last_index=last.period_index if last else None,
+            last_met=bool(last and last.met),
+            last_text=_goal_text(goal, last.target) if last else "",
+            last_summary=str(last.evidence.get("summary", "")) if last else "",
+            last_end_us=g.to_us(_aware(last.period_end)) if last else None,
+            last_outcome=last.outcome if last else "",
+            next_target=goal.target if last else None))
+    return tuple(out)
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite hands timestamps back naive (in UTC)."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 # --- The joint record -------------------------------------------------------------------
 
 

@@ -1,0 +1,73 @@
+"""Goal reached: positive reinforcement when a plan goal is met (DESIGN.md §5: "keep joint
+records of achievement and show progress back to the patient").
+
+Two moments, each celebrated once (the key names the goal and the period):
+- a finished period was met (within ``recent_hours`` of its end): well done, and the
+  next small step the goal has moved to;
+- this period's goal is already reached before the period ends (count goals such as
+  "fasting glucose on 5 mornings", or per-day goals reached on enough days).
+
+The rule reads the ``goals`` feature of the context: a tuple of coach.goals.GoalStatus
+built by coach.plans.goal_statuses(session, store, patient_id, now), which evaluates
+the finished periods first. Until the context carries that feature the rule finds
+nothing (it never guesses goals from other data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from coach.context import PatientContext
+from coach.goals import GoalStatus
+from coach.rules.base import FEATURES, FlagRequest, RuleSettings, Severity, rule
+
+US_PER_HOUR = 3_600_000_000
+
+
+class GoalReachedSettings(RuleSettings):
+    recent_hours: float = 36.0  # a finished period is news for a day and a half
+    celebrate_early: bool = True  # also when this period's goal is reached before it ends
+
+
+@rule("goal_reached", path="scheduled", needs={"goals"} & FEATURES, settings=GoalReachedSettings,
+      description="a plan goal met: the finished period, or this period reached early")
+def goal_reached(ctx: PatientContext, settings: GoalReachedSettings) -> list[FlagRequest]:
+    statuses: Sequence[GoalStatus] = getattr(ctx, "goals", None) or ()
+    out: list[FlagRequest] = []
+    for status in statuses:
+        finished = _finished(ctx, status, settings)
+        if finished is not None:
+            out.append(finished)
+        elif settings.celebrate_early:
+            out.extend(_early(status))
+    return out
+
+
+def _finished(ctx: PatientContext, s: GoalStatus, settings: GoalReachedSettings) -> FlagRequest | None:
+    if not s.last_met or s.last_end_us is None or s.last_index is None:
+        return None
+    if not 0 <= ctx.now_us - s.last_end_us <= settings.recent_hours * US_PER_HOUR:
+        return None
+    step_up = s.last_outcome == "stepped_up"
+    next_step = f" Next small step: {s.text[0].lower()}{s.text[1:]}." if step_up else ""
+    return FlagRequest(
+        "goal_reached", Severity.POSITIVE,
+        f"You reached your goal: {s.last_text} ({s.last_summary}). Well done!{next_step}",
+        {"goal_id": s.goal_id, "period_index": s.last_index, "goal": s.last_text,
+         "summary": s.last_summary, "outcome": s.last_outcome, "next_target": s.next_target},
+        "scheduled", title="Goal reached", key=f"{s.goal_id}:{s.last_index}",
+    )
+
+
+def _early(s: GoalStatus) -> list[FlagRequest]:
+    m = s.current
+    if m is None or not m.met or s.period_index < 0:
+        return []
+    return [FlagRequest(
+        "goal_reached", Severity.POSITIVE,
+        f"You have already reached this week's goal: {s.text} ({m.summary}). Great going!",
+        {"goal_id": s.goal_id, "period_index": s.period_index, "goal": s.text,
+         "summary": m.summary, "achieved": m.achieved, "days": list(m.days),
+         "per_day": list(m.per_day)},
+        "scheduled", title="Goal reached early", key=f"{s.goal_id}:{s.period_index}:early",
+    )]
