@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from core.appdb.directory import PatientDirectory
 from core.timeseries import TimeSeriesStore
 from dashboard import api, exports, fhir, pages
+from dashboard import nightscout  # Nightscout-compatible API (its own auth)
 
 
 def create_app(*, store: TimeSeriesStore, directory: PatientDirectory) -> FastAPI:

@@ -3,8 +3,10 @@
 Bands (mg/dL per minute), as the Dexcom G6 CGM System User Guide defines its
 trend arrows and as Nightscout names them (cgm-remote-monitor ``direction``):
 
-    DoubleUp > 3 >= SingleUp > 2 >= FortyFiveUp > 1 > Flat > -1 >= FortyFiveDown
-    > -2 >= SingleDown > -3 >= DoubleDown
+    |rate| <= 1: Flat ("not rising or falling more than 1 mg/dL/min")
+    1 < |rate| <= 2: FortyFiveUp / FortyFiveDown
+    2 < |rate| <= 3: SingleUp / SingleDown
+    |rate| > 3: DoubleUp / DoubleDown
 
 An arrow needs two readings close together: ``MAX_GAP`` (15 minutes, three
 missed 5-minute readings) is Hearth's own choice, named here; beyond it, or with
@@ -24,20 +26,12 @@ ARROWS = {
 
 
 def direction_for_rate(rate_per_min: float) -> str:
-    """The arrow for a rate of change in mg/dL per minute (Dexcom G6 bands)."""
-    if rate_per_min > 3:
-        return "DoubleUp"
-    if rate_per_min > 2:
-        return "SingleUp"
-    if rate_per_min > 1:
-        return "FortyFiveUp"
-    if rate_per_min > -1:
+    """The arrow for a rate of change in mg/dL per minute (Dexcom G6 bands, symmetric)."""
+    magnitude = abs(rate_per_min)
+    if magnitude <= 1:
         return "Flat"
-    if rate_per_min > -2:
-        return "FortyFiveDown"
-    if rate_per_min > -3:
-        return "SingleDown"
-    return "DoubleDown"
+    band = "FortyFive" if magnitude <= 2 else "Single" if magnitude <= 3 else "Double"
+    return band + ("Up" if rate_per_min > 0 else "Down")
 
 
 def direction(previous: tuple[datetime, float] | None, current: tuple[datetime, float],

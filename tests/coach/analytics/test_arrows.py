@@ -13,8 +13,9 @@ T = datetime(2026, 3, 1, tzinfo=UTC)
 
 @pytest.mark.parametrize(("rate", "arrow"), [
     (3.01, "DoubleUp"), (3.0, "SingleUp"), (2.01, "SingleUp"), (2.0, "FortyFiveUp"),
-    (1.01, "FortyFiveUp"), (1.0, "Flat"), (0.0, "Flat"), (-0.99, "Flat"), (-1.0, "FortyFiveDown"),
-    (-2.0, "SingleDown"), (-2.99, "SingleDown"), (-3.0, "DoubleDown"), (-10, "DoubleDown"),
+    (1.01, "FortyFiveUp"), (1.0, "Flat"), (0.0, "Flat"), (-1.0, "Flat"), (-1.01, "FortyFiveDown"),
+    (-2.0, "FortyFiveDown"), (-2.99, "SingleDown"), (-3.0, "SingleDown"), (-3.01, "DoubleDown"),
+    (-10, "DoubleDown"),
 ])
 def test_rate_bands(rate: float, arrow: str) -> None:
     assert direction_for_rate(rate) == arrow
