@@ -1,0 +1,155 @@
+"""What the two paths run: context -> rules -> dispatcher, per patient, in one transaction.
+
+The pure parts belong to the coaching rules (coach/context.py, coach/engine.py,
+coach/rules/), the policy to coach/dispatch.py and coach/escalation.py, plans and
+self-assessment to their modules; this module only strings them together for
+the real-time path, the scheduled jobs and the benchmark, and returns the
+``Outbound`` messages for delivery once the transaction that recorded them has
+committed (a message is never sent for a decision that was rolled back).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from coach import escalation
+from coach.context import ContextSettings, build_context
+from coach.dispatch import build_digest, dispatch
+from coach.engine import needs_of, run_rules
+from coach.messages import Outbound
+from coach.policy import load_policy
+from coach.rules.registry import enabled_rules
+from coach.rules.base import RulePath
+from core.appdb.directory import SqlDirectory
+from core.timeseries import TimeSeriesStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CycleStats:
+    patients: int = 0
+    flags: int = 0
+    messages: int = 0
+    failed_patients: int = 0
+    failed_rules: int = 0
+
+
+class CoachEvaluator:
+    def __init__(
+        self,
+        *,
+        store: TimeSeriesStore,
+        engine: Engine,
+        context_settings: ContextSettings | None = None,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._directory = SqlDirectory(engine)
+        self._context_settings = context_settings or ContextSettings()
+
+    # -- rules ---------------------------------------------------------------------------
+
+    def evaluate(self, patient_id: str, now: datetime, *, path: RulePath,
+                 stats: CycleStats | None = None) -> list[Outbound]:
+        """Run one path's rules for one patient and dispatch what they found."""
+        patient = self._directory.patient(patient_id)
+        if patient is None:
+            return []
+        devices = self._directory.devices_of(patient_id)
+        with Session(self._engine) as session:
+            policy = load_policy(session, patient_id)
+            rules = enabled_rules(policy.rule_tuning, path=path)
+            if not rules:
+                return []
+            ctx = build_context(self._store, patient, now, self._context_settings,
+                                devices=devices, needs=needs_of(rules))
+            result = run_rules(ctx, rules)
+            out = dispatch(session, patient_id, result.flags, now, policy=policy)
+            session.commit()
+        if stats is not None:
+            stats.flags += len(result.flags)
+            stats.failed_rules += len(result.failed)
+        return out
+
+    def realtime(self, patient_id: str, now: datetime) -> list[Outbound]:
+        return self.evaluate(patient_id, now, path="realtime")
+
+    def scheduled(self, now: datetime, patient_ids: Iterable[str] | None = None,
+                  stats: CycleStats | None = None) -> list[Outbound]:
+        """The periodic trend checks: the scheduled rules over every patient."""
+        stats = stats if stats is not None else CycleStats()
+        ids = list(patient_ids) if patient_ids is not None else self.patient_ids()
+        out: list[Outbound] = []
+        for patient_id in ids:
+            stats.patients += 1
+            try:
+                out.extend(self.evaluate(patient_id, now, path="scheduled", stats=stats))
+            except Exception:  # one patient's bad data must not stop the cycle
+                stats.failed_patients += 1
+                log.exception("trend check failed for patient %s", patient_id)
+        stats.messages += len(out)
+        return out
+
+    # -- the other jobs ------------------------------------------------------------------
+
+    def digests(self, timezone: str, now: datetime) -> list[Outbound]:
+        """The morning digest of every patient whose coaching time zone is ``timezone``."""
+        out: list[Outbound] = []
+        for patient_id in self.patient_ids():
+            with Session(self._engine) as session:
+                if load_policy(session, patient_id).tz != timezone:
+                    continue
+                digest = build_digest(session, patient_id, now)
+                session.commit()
+            if digest is not None:
+                out.append(digest)
+        return out
+
+    def escalations(self, now: datetime) -> list[Outbound]:
+        with Session(self._engine) as session:
+            out = escalation.advance(session, now)
+            session.commit()
+        return out
+
+    def self_assessment_reminders(self, now: datetime) -> list[Outbound]:
+        from coach.selfassessment import self_assessment_reminders
+
+        with Session(self._engine) as session:
+            out = self_assessment_reminders(session, now)
+            session.commit()
+        return out
+
+    def peer_prompts(self, now: datetime) -> list[Outbound]:
+        """The weekly group prompts (coach/groups.py, when it is installed)."""
+        try:
+            groups = importlib.import_module("coach.groups")
+        except ModuleNotFoundError as exc:
+            if exc.name != "coach.groups":
+                raise
+            log.info("no peer groups module; no weekly prompts")
+            return []
+        with Session(self._engine) as session:
+            out: list[Outbound] = groups.weekly_group_prompts(session, self._store, now)
+            session.commit()
+        return out
+
+    # -- who -----------------------------------------------------------------------------
+
+    def patient_ids(self) -> list[str]:
+        return [p.id for p in self._directory.patients()]
+
+    def timezones(self) -> set[str]:
+        """Every coaching time zone in use (a digest job each)."""
+        zones = set()
+        with Session(self._engine) as session:
+            for patient_id in self.patient_ids():
+                zones.add(load_policy(session, patient_id).tz)
+        return zones
