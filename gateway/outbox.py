@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS readings (
     PRIMARY KEY (device_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS readings_by_message ON readings (device_id, msg_seq);
+CREATE INDEX IF NOT EXISTS readings_sent ON readings (last_sent, device_id, msg_seq)
+    WHERE msg_seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS readings_unsent ON readings (device_id, seq) WHERE msg_seq IS NULL;
 """
 
 
@@ -217,12 +220,12 @@ class Outbox:
         return batches
 
     def _resends(self, cutoff: float, limit: int, allowed: set[str] | None) -> list[Batch]:
-        groups = self._db.execute(
-            "SELECT device_id, msg_seq FROM readings WHERE msg_seq IS NOT NULL "
-            "GROUP BY device_id, msg_seq HAVING max(last_sent) <= ? "
-            "ORDER BY device_id, msg_seq",
+        # A group's rows are always marked together, so they share last_sent.
+        groups = sorted(set(self._db.execute(
+            "SELECT device_id, msg_seq FROM readings INDEXED BY readings_sent "
+            "WHERE msg_seq IS NOT NULL AND last_sent <= ?",
             (cutoff,),
-        ).fetchall()
+        ).fetchall()))
         out: list[Batch] = []
         for device_id, msg_seq in groups:
             if allowed is not None and device_id not in allowed:
@@ -247,19 +250,15 @@ class Outbox:
         )
 
     def _new_groups(self, limit: int, per_message: int, allowed: set[str] | None) -> list[Batch]:
-        devices = [
-            r[0]
-            for r in self._db.execute(
-                "SELECT DISTINCT device_id FROM readings WHERE msg_seq IS NULL ORDER BY device_id"
-            ).fetchall()
-        ]
+        devices = [r[0] for r in self._db.execute(
+            "SELECT device_id FROM devices ORDER BY device_id").fetchall()]
         out: list[Batch] = []
         for device_id in devices:
             if allowed is not None and device_id not in allowed:
                 continue
             rows = self._db.execute(
-                "SELECT seq, entry FROM readings WHERE device_id = ? AND msg_seq IS NULL "
-                "ORDER BY seq LIMIT ?",
+                "SELECT seq, entry FROM readings INDEXED BY readings_unsent "
+                "WHERE device_id = ? AND msg_seq IS NULL ORDER BY seq LIMIT ?",
                 (device_id, per_message * (limit - len(out))),
             ).fetchall()
             for start in range(0, len(rows), per_message):
