@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from core.metrics import CATALOGUE, Metric
 from core.timeseries import TimeSeriesStore
-from dashboard.access import require_patient, visible_patients
+from dashboard.security import CurrentUser, PatientAccess, patient_access, visible_patients
 from dashboard.schemas import PatientOut, ReadingOut, ReadingsOut
 
 router = APIRouter(prefix="/api", tags=["readings"])
@@ -28,11 +28,12 @@ def _aware(value: datetime, name: str) -> datetime:
 
 
 @router.get("/patients", response_model=list[PatientOut])
-def list_patients(request: Request) -> list[PatientOut]:
+def list_patients(request: Request, user: CurrentUser) -> list[PatientOut]:
+    """The patients whose data the signed-in user may open."""
     return [
         PatientOut(id=p.id, display_name=p.display_name, timezone=p.timezone,
                    conditions=list(p.conditions))
-        for p in visible_patients(request)
+        for p in visible_patients(request, user)
     ]
 
 
@@ -40,12 +41,12 @@ def list_patients(request: Request) -> list[PatientOut]:
 def readings(
     request: Request,
     patient_id: str,
+    access: Annotated[PatientAccess, Depends(patient_access("readings"))],
     metric: Metric,
     start: Annotated[datetime | None, Query(description="inclusive; default: end - 24 h")] = None,
     end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
 ) -> ReadingsOut:
     """A patient's readings of one metric in [start, end), in the canonical unit."""
-    require_patient(request, patient_id)
     end_at = _aware(end, "end") if end else datetime.now(UTC)
     start_at = _aware(start, "start") if start else end_at - timedelta(hours=24)
     if start_at >= end_at:
@@ -61,8 +62,10 @@ def readings(
 
 
 @router.get("/patients/{patient_id}/latest", response_model=dict[str, ReadingOut])
-def latest(request: Request, patient_id: str) -> dict[str, ReadingOut]:
+def latest(
+    request: Request, patient_id: str,
+    access: Annotated[PatientAccess, Depends(patient_access("latest readings"))],
+) -> dict[str, ReadingOut]:
     """The newest reading of each metric the patient has."""
-    require_patient(request, patient_id)
     found = _store(request).latest(patient_id)
     return {str(m): ReadingOut.of(r, CATALOGUE[m].unit) for m, r in found.items()}

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from core.interop.csv_export import csv_lines
 from core.metrics import Metric
 from core.readings import Reading
 from core.timeseries import TimeSeriesStore
-from dashboard.access import require_patient
+from dashboard.security import PatientAccess, patient_access
 from dashboard.fhir import period
 
 router = APIRouter(prefix="/api/patients", tags=["interop"])
@@ -31,12 +31,12 @@ def period_readings(store: TimeSeriesStore, patient_id: str, metrics: list[Metri
 def export_csv(
     request: Request,
     patient_id: str,
+    access: Annotated[PatientAccess, Depends(patient_access("CSV export", scope="export"))],
     start: Annotated[datetime | None, Query(description="inclusive; default: end - 30 days")] = None,
     end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
     metric: Annotated[list[Metric] | None, Query(description="repeat for several; default all")] = None,
 ) -> StreamingResponse:
     """One row per reading with its original value and unit (docs/INTEROP.md lists the columns)."""
-    require_patient(request, patient_id)
     start_at, end_at = period(start, end)
     store: TimeSeriesStore = request.app.state.store
     readings = period_readings(store, patient_id, metric or list(Metric), start_at, end_at)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from core.timeseries import TimeSeriesStore
-from dashboard.access import require_patient
+from dashboard.security import PatientAccess, patient_access
 from dashboard.fhir_export import patient_bundle
 
 router = APIRouter(prefix="/api/patients", tags=["interop"])
@@ -37,11 +37,11 @@ def period(start: datetime | None, end: datetime | None) -> tuple[datetime, date
 def fhir_bundle(
     request: Request,
     patient_id: str,
+    access: Annotated[PatientAccess, Depends(patient_access("FHIR export", scope="export"))],
     start: Annotated[datetime | None, Query(description="inclusive; default: end - 30 days")] = None,
     end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
 ) -> JSONResponse:
     """A FHIR R4 `collection` Bundle: Patient, Devices, the CGM summary and every reading."""
-    require_patient(request, patient_id)
     start_at, end_at = period(start, end)
     store: TimeSeriesStore = request.app.state.store
     bundle = patient_bundle(store=store, directory=request.app.state.directory,

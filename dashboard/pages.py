@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from core.metrics import CATALOGUE, Metric
 from core.readings import Reading
 from core.timeseries import TimeSeriesStore
-from dashboard.access import require_patient, visible_patients
+from dashboard.security import (
+    CurrentUser,
+    PatientAccess,
+    patient_access,
+    visible_patients,
+)
+from dashboard.templating import templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 CARD_METRICS = (Metric.SYSTOLIC, Metric.WEIGHT, Metric.SPO2)
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request) -> HTMLResponse:
+def index(request: Request, user: CurrentUser) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, "index.html", {"patients": visible_patients(request)}
+        request, "index.html", {"patients": visible_patients(request, user), "user": user}
     )
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_page(request: Request, patient_id: str) -> HTMLResponse:
-    patient = require_patient(request, patient_id)
+def patient_page(
+    request: Request, patient_id: str,
+    access: Annotated[PatientAccess, Depends(patient_access("patient page"))],
+) -> HTMLResponse:
+    patient = access.patient
     store: TimeSeriesStore = request.app.state.store
     latest = store.latest(patient_id)
     tz = ZoneInfo(patient.timezone)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.appdb.account_store import AccountStore
 from core.appdb.directory import PatientInfo, bind_devices, upsert_patient
 from devices.profiles import PatientProfile
 
@@ -21,3 +24,55 @@ def register_household(engine: Engine, profiles: Sequence[PatientProfile]) -> No
         for p in profiles:
             bind_devices(session, p.id, [(d.id, d.kind) for d in p.devices])
         session.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    user_id: str
+    role: str
+    display_name: str
+    password: str
+
+
+DEMO_CLINIC = ("riverside", "Riverside Health Centre")
+DEMO_TEAM = ("riverside-care", "Riverside care team")
+# (login, role, display name); the patient account is the household's first patient.
+DEMO_STAFF = (
+    ("sam", "caregiver", "Sam (caregiver)"),
+    ("cora", "coach", "Cora (coach)"),
+    ("nina", "nurse", "Nina (nurse)"),
+    ("admin", "admin", "Site administrator"),
+)
+DEMO_SHARE = ("readings", "trends", "nudges", "goals", "alerts")
+
+
+def create_demo_accounts(engine: Engine, profiles: Sequence[PatientProfile],
+                         *, password: str | None = None) -> list[DemoAccount]:
+    """One account of each role, with fresh passwords on every start (idempotent).
+
+    The clinic and care team hold the whole household; the caregiver sees what the
+    first patient shares with them. Returns the credentials for the banner."""
+    if not profiles:
+        return []
+    store = AccountStore(engine)
+    store.add_clinic(*DEMO_CLINIC)
+    store.add_care_team(*DEMO_TEAM, clinic_id=DEMO_CLINIC[0])
+    first = profiles[0]
+    wanted = [(first.id, "patient", first.name), *DEMO_STAFF]
+    made = []
+    for user_id, role, name in wanted:
+        secret = password or secrets.token_urlsafe(12)
+        if store.account(user_id) is None:
+            store.add_user(user_id, role=role, display_name=name, password=secret,
+                           patient_id=first.id if role == "patient" else None,
+                           clinic_id=DEMO_CLINIC[0] if role in ("coach", "nurse") else None)
+        else:
+            store.set_password(user_id, secret)
+        made.append(DemoAccount(user_id, role, name, secret))
+    for user_id in ("cora", "nina"):
+        store.add_team_member(DEMO_TEAM[0], user_id)
+    for p in profiles:
+        store.register_at_clinic(p.id, DEMO_CLINIC[0])
+        store.assign_patient(DEMO_TEAM[0], p.id)
+    store.share(first.id, "sam", DEMO_SHARE, urgent_alerts=True)
+    return made

@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
+from core.appdb.account_store import AccountStore
+from coach.service import CoachService
+from coach.settings import CoachSettings
 from core.appdb.directory import CachedRegistry, SqlDirectory
 from core.config import HearthSettings
 from core.mqtt import MQTT_V5, MQTT_V311, MqttEndpoint, PacedPublisher, connect, new_client
@@ -58,12 +61,15 @@ class Stack:
         self.stop_event = threading.Event()
         self.broker: EmbeddedBroker | None = None
         self.ingest: IngestService | None = None
+        self.coach: CoachService | None = None
         self._sim_thread: threading.Thread | None = None
+        self.credentials: list[demo.DemoAccount] = []  # printed by the banner
 
     def run(self, announce: callable) -> None:  # type: ignore[valid-type]
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = wiring.app_engine(self.settings)
         demo.register_household(engine, self.options.profiles)
+        self.credentials = demo.create_demo_accounts(engine, self.options.profiles)
         directory = SqlDirectory(engine)
         store = wiring.timeseries(self.settings)
         endpoint, protocol = self._broker_endpoint()
@@ -74,7 +80,12 @@ class Stack:
             settings=IngestSettings(client_id="hearth-up-ingest", protocol=protocol),
         )
         self.ingest.start()
-        app = create_app(store=store, directory=directory)
+        # The coach: nudges and alerts on the home display topic and in the inbox.
+        self.coach = CoachService(
+            endpoint=endpoint, store=store, engine=engine,
+            settings=CoachSettings(client_id="hearth-up-coach", protocol=protocol))
+        self.coach.start()
+        app = create_app(store=store, directory=directory, accounts=AccountStore(engine))
         server = uvicorn.Server(
             uvicorn.Config(app, host=self.options.host, port=self.options.port, log_level="warning")
         )
@@ -135,6 +146,8 @@ class Stack:
         self.stop_event.set()
         if self._sim_thread:
             self._sim_thread.join(timeout=10)
+        if self.coach:
+            self.coach.stop()
         if self.ingest:
             self.ingest.stop()
         if self.broker:

@@ -13,6 +13,7 @@ from core.appdb import reviews  # noqa: F401 - dashboard preferences and reviews
 from core.appdb import delivery  # noqa: F401 - coach delivery, inbox and scheduler jobs
 from core.appdb import credentials  # noqa: F401 - device credentials (core/provisioning.py)
 from core.appdb import coaching  # noqa: F401 - flags, nudges, alerts, escalation, cool-downs
+from core.appdb import accounts  # noqa: F401 - users, care teams, sessions, audit log
 from core.appdb.models import Base
 
 metadata = Base.metadata

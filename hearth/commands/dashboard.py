@@ -16,6 +16,12 @@ def dashboard(host: str, port: int) -> None:
     from dashboard.app import create_app
     from hearth import wiring
 
+    from core.appdb.account_store import AccountStore
+    from core.appdb.directory import SqlDirectory
+    from dashboard.settings import DashboardSettings
+
     settings = get_settings()
-    app = create_app(store=wiring.timeseries(settings), directory=wiring.directory(settings))
+    engine = wiring.app_engine(settings)
+    app = create_app(store=wiring.timeseries(settings), directory=SqlDirectory(engine),
+                     accounts=AccountStore(engine), settings=DashboardSettings())
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -43,6 +43,7 @@ def up(host: str, port: int, mqtt_port: int, profiles: Path | None, backfill_day
             f"  MQTT broker: {broker}\n"
             f"  Data:        {settings.data_dir.resolve()}\n"
             f"  Patients:    {_names(options.profiles)}\n"
+            f"{_credentials(stack.credentials)}"
             f"Backfilling {backfill_days:g} days of readings, then streaming live. "
             "Press Ctrl-C to stop.\n"
         )
@@ -52,6 +53,15 @@ def up(host: str, port: int, mqtt_port: int, profiles: Path | None, backfill_day
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled, after shutting down
         pass
     click.echo("Hearth stopped.")
+
+
+def _credentials(accounts: list) -> str:  # type: ignore[type-arg]
+    """Demo sign-ins for the banner (user-facing output; never logged)."""
+    if not accounts:
+        return ""
+    lines = [f"    {a.role:<10} {a.user_id:<10} {a.password}" for a in accounts]
+    return "  Sign in as (role, name, password; new passwords on every start):\n" + \
+        "\n".join(lines) + "\n"
 
 
 def _names(profiles: list) -> str:  # type: ignore[type-arg]

@@ -6,10 +6,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from core.appdb.account_store import AccountStore
 from core.appdb.directory import SqlDirectory
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from dashboard.app import create_app
+from tests.support.accounts import add_people, sign_in
 from tests.support.factories import T0, app_database, cgm_series, reading, register
 
 
@@ -21,7 +23,11 @@ def client(tmp_path: Path):
     store.write(cgm_series(24))
     store.write([reading(metric=Metric.WEIGHT, value=70.5, device_id="scale", source="scale",
                          unit="kg")])
-    yield TestClient(create_app(store=store, directory=SqlDirectory(engine)))
+    people = add_people(engine, "p1")
+    client = TestClient(create_app(store=store, directory=SqlDirectory(engine),
+                                   accounts=AccountStore(engine)))
+    sign_in(client, people.nurse)
+    yield client
     store.close()
 
 
@@ -60,10 +66,11 @@ def test_bad_queries_get_clear_errors(client, params: dict, status: int, words: 
     assert words in r.text
 
 
-def test_an_unknown_patient_is_not_found_on_every_route(client) -> None:
-    assert client.get("/api/patients/nobody/readings", params={"metric": "glucose"}).status_code == 404
-    assert client.get("/api/patients/nobody/latest").status_code == 404
-    assert client.get("/patients/nobody").status_code == 404
+def test_an_unknown_patient_is_forbidden_like_anyone_elses_on_every_route(client) -> None:
+    # 403 whether or not the patient exists: ids cannot be probed (dashboard/security.py).
+    assert client.get("/api/patients/nobody/readings", params={"metric": "glucose"}).status_code == 403
+    assert client.get("/api/patients/nobody/latest").status_code == 403
+    assert client.get("/patients/nobody").status_code == 403
 
 
 def test_pages_and_openapi(client) -> None:

@@ -8,12 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import re
+
 import httpx
 
+from tests.support.accounts import sign_in
 from tests.support.factories import wait_until
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+CREDENTIAL = re.compile(r"^ {4}(patient|caregiver|coach|nurse|admin) +(\S+) +(\S+)$", re.M)
+
+
+def banner_credentials(log_path: Path) -> dict[str, tuple[str, str]]:
+    """role -> (name, password) from the banner, once it is printed."""
+    wait_until(lambda: "Hearth is up." in log_path.read_text(), timeout=60, message="banner")
+    return {m[1]: (m[2], m[3]) for m in CREDENTIAL.finditer(log_path.read_text())}
 
 
 def test_hearth_up_serves_the_demo_household_and_stops_cleanly(tmp_path: Path) -> None:
@@ -28,26 +38,33 @@ def test_hearth_up_serves_the_demo_household_and_stops_cleanly(tmp_path: Path) -
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base)
     try:
+        credentials = banner_credentials(log_path)
+        assert set(credentials) == {"patient", "caregiver", "coach", "nurse", "admin"}
+        assert httpx.get(f"{base}/api/patients/ann/latest").status_code == 401
+        assert sign_in(client, *credentials["nurse"]).status_code == 303
+
         def glucose_count() -> int:
             try:
-                r = httpx.get(f"{base}/api/patients/ann/readings", params={"metric": "glucose"})
+                r = client.get("/api/patients/ann/readings", params={"metric": "glucose"})
             except httpx.HTTPError:
                 return 0
             return len(r.json()["readings"]) if r.status_code == 200 else 0
 
         wait_until(lambda: glucose_count() > 200, timeout=60, interval=0.5,
                    message="24 h of glucose on the API")
-        page = httpx.get(f"{base}/patients/ann")
+        page = client.get("/patients/ann")
         assert page.status_code == 200
         assert "Ann Hughes" in page.text and "Glucose, last 24 hours" in page.text
         assert 'data-metric="systolic"' in page.text  # the latest blood pressure card
-        carla = httpx.get(f"{base}/patients/carla").text
+        carla = client.get("/patients/carla").text
         assert 'data-metric="weight"' in carla
         assert httpx.get(f"{base}/static/vendor/uplot/uPlot.iife.min.js").status_code == 200
         assert (tmp_path / "data" / "timeseries.db").exists()
         assert (tmp_path / "data" / "hearth.db").exists()
     finally:
+        client.close()
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
     output = log_path.read_text()
@@ -71,13 +88,17 @@ def test_a_verbose_run_logs_no_names_and_no_readings(tmp_path: Path) -> None:
              str(mqtt_port), "--backfill-days", "1"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}")
     try:
+        credentials = banner_credentials(log_path)
         wait_until(lambda: "streaming live" in log_path.read_text(), timeout=60,
                    message="backfill done")
+        assert sign_in(client, *credentials["nurse"]).status_code == 303
         for patient in ("ann", "bob", "carla", "dev"):
-            httpx.get(f"http://127.0.0.1:{port}/patients/{patient}")
-            httpx.get(f"http://127.0.0.1:{port}/api/patients/{patient}/latest")
+            assert client.get(f"/patients/{patient}").status_code == 200
+            assert client.get(f"/api/patients/{patient}/latest").status_code == 200
     finally:
+        client.close()
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     output = log_path.read_text()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from core.appdb.account_store import AccountStore
 from core.appdb.directory import SqlDirectory
 from core.contract import encode_message
 from core.metrics import CATALOGUE, Metric, normalise_unit
@@ -17,6 +18,7 @@ from devices.publisher import SimulatorPublisher
 from devices.simulator import HouseholdSimulator
 from ingest.service import IngestService
 from tests.support.factories import publisher, register, register_household, subscribed, wait_until
+from tests.support.accounts import add_people, sign_in
 from tests.support.mosquitto import MosquittoServer
 
 
@@ -32,7 +34,10 @@ def test_simulated_household_arrives_unchanged_through_the_api(
         SimulatorPublisher(simulator, paced).publish(expected, batch_size=100)
     wait_until(lambda: store.count() == len(expected), timeout=30, message="all readings stored")
 
-    api = TestClient(create_app(store=store, directory=SqlDirectory(app_engine)))
+    people = add_people(app_engine, profiles[0].id, clinic_patients=[p.id for p in profiles])
+    api = TestClient(create_app(store=store, directory=SqlDirectory(app_engine),
+                                accounts=AccountStore(app_engine)))
+    sign_in(api, people.nurse)
     patient_of = {d.id: p.id for p in profiles for d in p.devices}
     checked = 0
     for profile in profiles:

@@ -1,4 +1,4 @@
-"""The FHIR and CSV export endpoints: content, authorisation (404 for an invisible patient), ranges."""
+"""The FHIR and CSV export endpoints: content, authorisation (403 for an invisible patient), ranges."""
 
 from __future__ import annotations
 
@@ -8,16 +8,22 @@ import io
 import pytest
 from fastapi.testclient import TestClient
 
+from core.appdb.account_store import AccountStore
 from core.metrics import Metric
 from dashboard.app import create_app
 from tests.interop.conftest import MONTH_START, Household
+from tests.support.accounts import add_people, sign_in
 
 WEEK = {"start": MONTH_START.isoformat(), "end": "2026-03-08T00:00:00+00:00"}
 
 
 @pytest.fixture(scope="module")
 def client(month: Household) -> TestClient:
-    return TestClient(create_app(store=month.store, directory=month.directory))
+    people = add_people(month.engine, "bob", clinic_patients=[p.id for p in month.profiles])
+    client = TestClient(create_app(store=month.store, directory=month.directory,
+                                   accounts=AccountStore(month.engine)))
+    sign_in(client, people.nurse)
+    return client
 
 
 def test_fhir_endpoint_returns_a_validated_bundle_as_fhir_json(client, month) -> None:
@@ -33,10 +39,10 @@ def test_fhir_endpoint_returns_a_validated_bundle_as_fhir_json(client, month) ->
 
 
 @pytest.mark.parametrize("path", ["/api/patients/nobody/fhir", "/api/patients/nobody/export.csv"])
-def test_a_patient_the_visitor_cannot_see_is_not_found(client, path: str) -> None:
+def test_a_patient_the_visitor_cannot_see_is_forbidden(client, path: str) -> None:
     r = client.get(path, params=WEEK)
-    assert r.status_code == 404
-    assert "visible to you" in r.text
+    assert r.status_code == 403
+    assert "may not see" in r.text
 
 
 @pytest.mark.parametrize("path", ["/api/patients/bob/fhir", "/api/patients/bob/export.csv"])

@@ -1,0 +1,59 @@
+"""Dashboard settings (env prefix HEARTH_DASHBOARD_). Built by the CLI, never at import."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "hearth"})
+
+
+class DashboardSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEARTH_DASHBOARD_", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        validation_alias=AliasChoices("HEARTH_DASHBOARD_ENVIRONMENT", "HEARTH_ENVIRONMENT",
+                                      "environment"),
+    )
+    # Signs the login form's CSRF cookie (sessions themselves are random server-side tokens).
+    secret_key: str = "dev-only-dashboard-secret"
+    # None: Secure cookies exactly when the request came over https (behind a TLS proxy,
+    # run uvicorn with --proxy-headers); True/False force it.
+    cookie_secure: bool | None = None
+    cookie_samesite: Literal["lax", "strict"] = "lax"
+    session_cookie: str = "hearth_session"
+    # OWASP Session Management Cheat Sheet: idle 15-30 min for sensitive applications,
+    # an absolute limit of a working day. A patient on a phone signs in again after 30 min idle.
+    session_idle_minutes: float = 30.0
+    session_absolute_hours: float = 12.0
+    # Login throttling (OWASP Authentication Cheat Sheet, "account lockout"): after this
+    # many failures in the window the account (or the address) must wait for the window.
+    login_window_minutes: float = 15.0
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 20
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> DashboardSettings:
+        if self.environment != "development" and (
+            self.secret_key in PLACEHOLDER_SECRETS or self.secret_key.startswith("dev-only")
+        ):
+            raise ValueError(
+                "HEARTH_DASHBOARD_SECRET_KEY must be set to a real secret outside development"
+            )
+        return self
+
+    @property
+    def idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def absolute(self) -> timedelta:
+        return timedelta(hours=self.session_absolute_hours)
+
+    @property
+    def login_window(self) -> timedelta:
+        return timedelta(minutes=self.login_window_minutes)
