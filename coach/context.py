@@ -308,8 +308,12 @@ def bp_features(reader: _Reader, now: datetime, days: int, tz: str) -> BpFeature
         return None
     sys_v, dia_v = s.values[si], d.values[di]
     now_us = to_epoch_us(now)
-    day_ago = common >= now_us - 86_400 * US_PER_S
-    found = crises(common[day_ago], sys_v[day_ago], dia_v[day_ago], now_us=now_us)
+    # over the whole window, so that a repeat reading is never taken for a new crisis;
+    # then only the last day's crises are news
+    found = tuple(
+        c for c in crises(common, sys_v, dia_v, now_us=now_us)
+        if c.time_us >= now_us - 86_400 * US_PER_S
+    )
     home = home_bp(common, sys_v, dia_v, tz=tz, days=days + 1)
     return BpFeatures(found, home)
 
