@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 ALL_FEATURES = frozenset(
     {"glucose", "glucose_history", "bp", "weight", "spo2", "motion", "steps", "medication",
-     "devices"}
+     "devices", "goals"}
 )
 
 
@@ -132,6 +132,9 @@ class PatientContext:
     steps: StepsFeatures | None = None
     medication: MedicationFeatures | None = None
     devices: tuple[DeviceSeen, ...] = ()
+    # plan goals (coach.goals.GoalStatus, built by coach.plans.goal_statuses from the
+    # application database); the caller passes them to build_context(goals=...)
+    goals: tuple[Any, ...] = ()
 
     @property
     def now_us(self) -> int:
@@ -183,8 +186,12 @@ def build_context(
     devices: Iterable[DeviceLike] = (),
     needs: Iterable[str] | None = None,
     forecast_model: ForecastModel | None = None,
+    goals: Sequence[Any] = (),
 ) -> PatientContext:
-    """Read what the rules need (``needs``: feature groups; default all) and compute it once."""
+    """Read what the rules need (``needs``: feature groups; default all) and compute it once.
+
+    ``goals`` (the "goals" feature) come from the application database, not the store:
+    the caller builds them (coach.plans.goal_statuses) and passes them in."""
     cfg = settings or ContextSettings()
     want = ALL_FEATURES if needs is None else frozenset(needs)
     tz = patient.timezone or "UTC"
@@ -220,6 +227,7 @@ def build_context(
         tz=tz,
         conditions=tuple(patient.conditions),
         targets=dict(patient.targets),
+        goals=tuple(goals),
         **parts,
     )
 

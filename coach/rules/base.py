@@ -40,7 +40,7 @@ RulePath = Literal["realtime", "scheduled"]
 # Feature groups the context builder can prepare; a rule names the ones it reads.
 FEATURES = frozenset(
     {"glucose", "glucose_history", "bp", "weight", "spo2", "motion", "steps", "medication",
-     "devices"}
+     "devices", "goals"}
 )
 
 
