@@ -94,17 +94,65 @@ def _units_from_header(name: str) -> str | None:
     return None
 
 
-def _parse_time(text: str, fmt: str | None, zone: ZoneInfo) -> int:
+def _read_time(text: str, fmt: str | None) -> datetime | int:
+    """A datetime (naive when the file gives no offset), or epoch microseconds."""
     text = text.strip()
     if text.isdigit():  # epoch seconds or milliseconds (Nightscout "date")
         n = int(text)
         return n * 1000 if n > 10**11 else n * 1_000_000
-    when = (
+    return (
         datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text.replace("Z", "+00:00"))
     )
+
+
+def _utc_us(when: datetime | int, zone: ZoneInfo, fold: int = 0) -> int:
+    if isinstance(when, int):
+        return when
     if when.tzinfo is None:
-        when = when.replace(tzinfo=zone)
+        when = when.replace(tzinfo=zone, fold=fold)
     return int(round(when.astimezone(UTC).timestamp() * 1_000_000))
+
+
+def _parse_time(text: str, fmt: str | None, zone: ZoneInfo) -> int:
+    return _utc_us(_read_time(text, fmt), zone)
+
+
+def _repeated(when: datetime, zone: ZoneInfo) -> bool:
+    """Does this naive wall-clock time occur twice (the hour repeated when clocks go back)?"""
+    first, second = when.replace(tzinfo=zone, fold=0), when.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return False
+    # both readings exist only when each maps back to the same wall-clock time
+    return all(
+        w.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == when for w in (first, second)
+    )
+
+
+def _second_pass_of_repeated_hours(
+    times: list[int], naive: list[datetime | None], zone: ZoneInfo
+) -> None:
+    """Place readings from the second pass of a repeated hour after the first pass.
+
+    Exports in local time without an offset (Dexcom Clarity, LibreView) write the
+    hour before clocks go back twice. Read in file order (either direction), a
+    repeated wall-clock time that runs backwards, and every repeated time of
+    that night after it, is the second pass (``fold=1``); without this both
+    passes would land on the same instants and the second be merged away.
+    """
+    rows = [i for i, w in enumerate(naive) if w is not None and _repeated(w, zone)]
+    if not rows:
+        return
+    ascending = sum(b - a for a, b in zip(times, times[1:], strict=False)) >= 0
+    latest: dict[object, datetime] = {}
+    second: set[object] = set()
+    for i in rows if ascending else reversed(rows):
+        when = naive[i]
+        assert when is not None
+        night = when.date()
+        if night in second or (night in latest and when < latest[night]):
+            second.add(night)
+            times[i] = _utc_us(when, zone, fold=1)
+        latest[night] = max(latest.get(night, when), when)
 
 
 def _time_format(samples: list[str], zone: ZoneInfo) -> str | None:
@@ -187,14 +235,19 @@ def parse_cgm_csv(
         fmt = time_format or _time_format(_spread([r[ti] for _, r in data if len(r) > ti]), zone)
     except CsvError as exc:
         raise CsvError(f"line {data[0][0]}: {exc}") from exc
-    times, values, words = [], [], 0
+    times: list[int] = []
+    naive: list[datetime | None] = []
+    values: list[float] = []
+    words = 0
     for n, r in data:
         if len(r) <= ti or not r[ti].strip():
             raise CsvError(f"line {n}: no time in column {header[ti]!r}")
         try:
-            times.append(_parse_time(r[ti], fmt, zone))
+            when = _read_time(r[ti], fmt)
+            times.append(_utc_us(when, zone))
         except ValueError as exc:
             raise CsvError(f"line {n}: cannot read the time {r[ti]!r} ({exc})") from exc
+        naive.append(when if isinstance(when, datetime) and when.tzinfo is None else None)
         cell = r[gi].strip()
         if cell.lower() in OUT_OF_RANGE_WORDS:
             values.append(float("nan"))  # resolved once the units are known
@@ -211,6 +264,7 @@ def parse_cgm_csv(
         if not math.isfinite(value) or value <= 0:
             raise CsvError(f"line {n}: glucose {cell!r} is not a positive number")
         values.append(value)
+    _second_pass_of_repeated_hours(times, naive, zone)
     chosen, source = _units(units, header[gi], values)
     _fill_words(values, data, gi, chosen)
     _check_range(values, data, chosen)

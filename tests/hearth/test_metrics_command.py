@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -92,6 +93,38 @@ def test_libreview_like_export_with_us_dates(tmp_path: Path) -> None:
 def test_naive_times_are_read_in_the_given_zone() -> None:
     parsed = parse_cgm_csv("time,glucose\n2026-07-01 08:00,100\n", tz="Europe/Paris")
     assert datetime.fromtimestamp(parsed.times_us[0] / 1e6, UTC).hour == 6  # CEST = UTC+2
+
+
+def _local_rows(start_utc: datetime, count: int, zone: str) -> list[str]:
+    """Naive local wall-clock times, as Clarity and LibreView write them."""
+    return [
+        f"{(start_utc + timedelta(minutes=5 * i)).astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M},"
+        f"{100 + i}"
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_repeated_hour_when_clocks_go_back_is_not_merged_away(descending: bool) -> None:
+    # Paris goes from CEST to CET at 03:00 on 25 Oct 2026: 02:00-02:59 happens twice.
+    # 5 hours of 5-minute readings from 00:00 CEST: 60 distinct instants, 5 minutes apart.
+    rows = _local_rows(datetime(2026, 10, 24, 22, 0, tzinfo=UTC), 60, "Europe/Paris")
+    assert len(set(r.split(",")[0] for r in rows)) == 48  # 12 wall-clock times repeat
+    text = "time,glucose\n" + "\n".join(rows[::-1] if descending else rows) + "\n"
+
+    parsed = parse_cgm_csv(text, tz="Europe/Paris")
+
+    times = sorted(parsed.times_us)
+    assert len(set(times)) == 60
+    assert {b - a for a, b in zip(times, times[1:], strict=False)} == {5 * 60 * 10**6}
+    by_time = dict(zip(parsed.times_us, parsed.values, strict=True))
+    assert [by_time[t] for t in times] == [100.0 + i for i in range(60)]
+
+
+def test_times_in_the_hour_skipped_in_spring_are_read_as_before() -> None:
+    # 02:30 does not exist in Paris on 29 Mar 2026; it is read with the offset before.
+    parsed = parse_cgm_csv("time,glucose\n2026-03-29 02:30,100\n", tz="Europe/Paris")
+    assert datetime.fromtimestamp(parsed.times_us[0] / 1e6, UTC).hour == 1
 
 
 def test_bad_time_names_the_line(tmp_path: Path) -> None:
