@@ -18,7 +18,6 @@ Two people (fictional), Europe/London (GMT in March), default policy (quiet 22:0
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
