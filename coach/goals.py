@@ -143,7 +143,8 @@ GOAL_KINDS: dict[GoalKind, GoalKindSpec] = {
 # --- Periods ----------------------------------------------------------------------------
 
 
-def period_window(starts_on: date, period_days: int, index: int, tz: str) -> tuple[datetime, datetime]:
+def period_window(starts_on: date, period_days: int, index: int,
+                  tz: str) -> tuple[datetime, datetime]:
     """Period ``index`` of a goal, [start, end) in UTC, from local midnights (DST-correct)."""
     zone = ZoneInfo(tz)
     first = starts_on + timedelta(days=index * period_days)
@@ -340,7 +341,8 @@ class GoalStatus:
 class Step:
     """What one finished period does to a goal."""
 
-    outcome: str  # stepped_up | kept_up (met at the top) | missed | stepped_down | kept (missed at the floor)
+    # stepped_up | kept_up (met at the top) | missed | stepped_down | kept (missed at the floor)
+    outcome: str
     target: float
     level: int
     misses_in_row: int

@@ -38,7 +38,7 @@ from coach.grouping import (
     cluster_people,
 )
 from coach.messages import Outbound
-from coach.plans import new_id
+from coach.plans import evaluate_goals, new_id
 from core.appdb.models import Patient
 from core.appdb.plans import (
     Achievement,
@@ -339,6 +339,8 @@ def weekly_group_prompts(session: Session, store: TimeSeriesStore, now: datetime
         if not people:
             continue
         choices = {m: consents(session, group.id, m) for m in people}
+        for member in people:  # finished periods first, so this week's goals reached count
+            evaluate_goals(session, store, now, patient_id=member)
         reached = _goals_reached(session, people, now)
         out += _challenge(session, store, group, people, choices, now)
         out += _invitations(session, group, reached, choices, now)

@@ -181,7 +181,8 @@ def create_plan(
     session.add(plan)
     session.flush()  # the goals refer to it
     for draft in goals:
-        baseline = steps_baseline(store, patient_id, now, tz) if draft.kind is GoalKind.STEPS else None
+        steps = draft.kind is GoalKind.STEPS
+        baseline = steps_baseline(store, patient_id, now, tz) if steps else None
         session.add(Goal(id=new_id(), plan_id=plan.id, patient_id=patient_id, status="proposed",
                          level=1, misses_in_row=0, evaluated_periods=0, created_at=now,
                          updated_at=now, **draft_goal(draft, baseline=baseline)))
@@ -264,10 +265,11 @@ def measure_goal(store: TimeSeriesStore, goal: Goal, *, start: datetime, end: da
     days = goal.days_required or 0
     if kind is GoalKind.STEPS:
         s = store.read_series(goal.patient_id, Metric.STEPS, start, end)
-        return g.steps_progress(s.times_us, s.values, target=goal.target, days_required=days, **span)
+        return g.steps_progress(s.times_us, s.values, target=goal.target, days_required=days,
+                                **span)
     if kind is GoalKind.FASTING_CHECKS:
-        fasting = [g.to_us(r.measured_at) for r in store.read(goal.patient_id, Metric.GLUCOSE, start, end)
-                   if r.context == "fasting"]
+        glucose = store.read(goal.patient_id, Metric.GLUCOSE, start, end)
+        fasting = [g.to_us(r.measured_at) for r in glucose if r.context == "fasting"]
         return g.fasting_checks_progress(fasting, target=goal.target, **span)
     if kind is GoalKind.BP_PAIRS:
         s = store.read_series(goal.patient_id, Metric.SYSTOLIC, start, end)
@@ -279,7 +281,8 @@ def measure_goal(store: TimeSeriesStore, goal: Goal, *, start: datetime, end: da
         s = store.read_series(goal.patient_id, Metric.MEDICATION_TAKEN, start, end)
         return g.medication_progress(s.times_us, target=goal.target, days_required=days, **span)
     if kind is GoalKind.TIME_IN_RANGE:
-        cgm = [r for r in store.read(goal.patient_id, Metric.GLUCOSE, start, end) if r.source == "cgm"]
+        glucose = store.read(goal.patient_id, Metric.GLUCOSE, start, end)
+        cgm = [r for r in glucose if r.source == "cgm"]
         return g.time_in_range_progress([g.to_us(r.measured_at) for r in cgm],
                                         [r.value for r in cgm], target=goal.target, **span)
     raise PlanError(f"goal {goal.id} is self-reported: record_self_report() measures it")
@@ -299,7 +302,8 @@ def evaluate_goals(session: Session, store: TimeSeriesStore, now: datetime, *,
     for goal in session.scalars(query.order_by(Goal.patient_id, Goal.id)).all():
         tz = patient_timezone(session, goal.patient_id)
         while goal.starts_on is not None:
-            start, end = g.period_window(goal.starts_on, goal.period_days, goal.evaluated_periods, tz)
+            start, end = g.period_window(goal.starts_on, goal.period_days,
+                                         goal.evaluated_periods, tz)
             if end > now:
                 break
             measured = measure_goal(store, goal, start=start, end=end, tz=tz)
@@ -386,7 +390,8 @@ def goal_statuses(session: Session, store: TimeSeriesStore, patient_id: str, now
                                                    Goal.status == "active")
                                 .order_by(Goal.created_at, Goal.id)):
         tz = patient_timezone(session, patient_id)
-        index = g.period_index_at(goal.starts_on, goal.period_days, now, tz) if goal.starts_on else -1
+        index = (g.period_index_at(goal.starts_on, goal.period_days, now, tz)
+                 if goal.starts_on else -1)
         last = session.scalars(select(GoalProgress).where(GoalProgress.goal_id == goal.id)
                                .order_by(GoalProgress.period_index.desc()).limit(1)).first()
         out.append(g.GoalStatus(
@@ -443,7 +448,8 @@ def _confirm(entry: Achievement, *, role: Role, note: str, now: datetime) -> Non
         raise PlanError(f"unknown role {role!r}")
 
 
-def achievements(session: Session, patient_id: str, *, since: datetime | None = None) -> list[Achievement]:
+def achievements(session: Session, patient_id: str, *,
+                 since: datetime | None = None) -> list[Achievement]:
     query = select(Achievement).where(Achievement.patient_id == patient_id)
     if since is not None:
         query = query.where(Achievement.achieved_at >= since)
@@ -517,4 +523,5 @@ def _goal(session: Session, goal_id: str) -> Goal:
 
 
 def _goals(session: Session, plan_id: str) -> list[Goal]:
-    return list(session.scalars(select(Goal).where(Goal.plan_id == plan_id).order_by(Goal.created_at, Goal.id)))
+    return list(session.scalars(select(Goal).where(Goal.plan_id == plan_id)
+                                .order_by(Goal.created_at, Goal.id)))

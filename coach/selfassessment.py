@@ -70,7 +70,8 @@ CARDS: tuple[Card, ...] = (
          "eye and foot checks, not smoking, vaccinations, dental care"),
 )
 RATING_LABELS = {1: "Not well at all", 2: "Not so well", 3: "OK", 4: "Well", 5: "Very well"}
-CONFIDENCE_QUESTION = "How sure are you that you could do a little more of this? (0 = not at all, 10 = completely)"
+CONFIDENCE_QUESTION = ("How sure are you that you could do a little more of this?"
+                       " (0 = not at all, 10 = completely)")
 IMPORTANCE_QUESTION = "How much does this matter to you right now? (0 = not at all, 10 = very much)"
 
 DDS2_ITEMS = (
@@ -170,7 +171,8 @@ def choose_start(answers: Sequence[CardAnswer], dds2: Dds2 | None = None) -> Sta
     reason = (f"{title}: {matters} and you feel least sure about it ({first.confidence}/10), "
               "so the plan starts there with one small step.")
     follow_up = dds2 is not None and dds2.positive
-    return StartingPoint(first.behaviour, reason, follow_up, dds2.explanation if follow_up and dds2 else "",
+    return StartingPoint(first.behaviour, reason, follow_up,
+                         dds2.explanation if follow_up and dds2 else "",
                          tuple(str(a.behaviour) for a in ranked))
 
 
@@ -286,7 +288,8 @@ def record_self_assessment(
     )
 
 
-def _latest(session: Session, patient_id: str, before: datetime | None = None) -> SelfAssessment | None:
+def _latest(session: Session, patient_id: str,
+            before: datetime | None = None) -> SelfAssessment | None:
     query = select(SelfAssessment).where(SelfAssessment.patient_id == patient_id)
     if before is not None:
         query = query.where(SelfAssessment.taken_at < before)
@@ -395,7 +398,8 @@ def self_assessment_reminders(session: Session, now: datetime) -> list[Outbound]
 
 def _reminder(prompt: CoachPrompt, last_at: datetime | None, now: datetime) -> Outbound:
     if last_at is None:
-        why = "You have not done a self-assessment yet; it helps you and your coach choose where to start."
+        why = ("You have not done a self-assessment yet; it helps you and your coach choose "
+               "where to start.")
         days = None
     else:
         days = (now - last_at).days

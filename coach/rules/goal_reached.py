@@ -43,7 +43,8 @@ def goal_reached(ctx: PatientContext, settings: GoalReachedSettings) -> list[Fla
     return out
 
 
-def _finished(ctx: PatientContext, s: GoalStatus, settings: GoalReachedSettings) -> FlagRequest | None:
+def _finished(ctx: PatientContext, s: GoalStatus,
+              settings: GoalReachedSettings) -> FlagRequest | None:
     if not s.last_met or s.last_end_us is None or s.last_index is None:
         return None
     if not 0 <= ctx.now_us - s.last_end_us <= settings.recent_hours * US_PER_HOUR:

@@ -71,7 +71,8 @@ class Goal(Base):
     target_max: Mapped[float] = mapped_column(Float)
     baseline: Mapped[float | None] = mapped_column(Float, default=None)
     level: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(20), default="proposed")  # proposed|active|done|stopped
+    # proposed | active | done | stopped
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
     misses_in_row: Mapped[int] = mapped_column(Integer, default=0)
     patient_part: Mapped[str] = mapped_column(Text)
     professional_part: Mapped[str] = mapped_column(Text)

@@ -3,10 +3,11 @@ a real SQLite time-series store, and hand-built or simulated readings written to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from core.timeseries.sqlite import SqliteTimeSeriesStore
 from devices.profiles import PatientProfile
 from devices.publisher import encode_batches
 from devices.simulator import HouseholdSimulator
+from core.appdb.engine import create_schema, make_engine
 from tests.support.factories import app_database
 
 UNITS = {Metric.STEPS: "{steps}", Metric.SYSTOLIC: "mm[Hg]", Metric.DIASTOLIC: "mm[Hg]",
@@ -27,6 +29,24 @@ UNITS = {Metric.STEPS: "{steps}", Metric.SYSTOLIC: "mm[Hg]", Metric.DIASTOLIC: "
 
 def databases(tmp_path: Path) -> tuple[Engine, SqliteTimeSeriesStore]:
     return app_database(tmp_path / "hearth.db"), SqliteTimeSeriesStore(tmp_path / "ts.db")
+
+
+AppStore = tuple[Engine, SqliteTimeSeriesStore]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppStore]:
+    """The application database on SQLite and on PostgreSQL (a private cluster, a fresh
+    database per test: tests/support/postgres.py), with a SQLite time-series store."""
+    if request.param == "sqlite":
+        engine, store = databases(tmp_path)
+    else:
+        engine = make_engine(request.getfixturevalue("postgres_url"))
+        create_schema(engine)
+        store = SqliteTimeSeriesStore(tmp_path / "ts.db")
+    yield engine, store
+    store.close()
+    engine.dispose()
 
 
 def add_patient(engine: Engine, patient_id: str, *, tz: str = "UTC", name: str | None = None,

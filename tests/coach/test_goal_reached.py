@@ -44,7 +44,8 @@ def test_a_met_week_is_celebrated_once_with_the_next_step(tmp_path: Path) -> Non
     add_patient(engine, "p1")
     store.write(daily_steps("p1", MONDAY, [4000] * 6 + [1000]))
     with Session(engine) as session:
-        plan = create_plan(session, store, patient_id="p1", coach_id="coach-1", focus="being_active",
+        plan = create_plan(session, store, patient_id="p1", coach_id="coach-1",
+                           focus="being_active",
                            goals=[GoalDraft(GoalKind.STEPS, target=3500)], now=MONDAY)
         agree_plan(session, plan.id, role="patient", now=MONDAY)
         agree_plan(session, plan.id, role="coach", now=MONDAY)

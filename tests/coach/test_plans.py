@@ -28,7 +28,16 @@ from coach.plans import (
 from core.appdb.plans import Achievement, Goal, GoalProgress
 from core.metrics import Metric
 from devices.profiles import load_profiles
-from tests.coach.plan_support import add_patient, daily_steps, databases, reading, simulated
+from tests.coach.plan_support import (
+    AppStore,
+    add_patient,
+    daily_steps,
+    databases,
+    reading,
+    simulated,
+)
+from tests.coach.plan_support import app_store  # noqa: F401 - fixture
+from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday in March (no DST change in London)
 
@@ -80,12 +89,13 @@ def test_steps_progress_from_a_simulated_fortnight_and_week(tmp_path: Path) -> N
     assert events[0].met == (reached >= 5)
     with Session(engine) as session:
         snapshot = session.scalars(select(GoalProgress)).one()
-        assert snapshot.achieved == reached and snapshot.evidence["per_day"] == pytest.approx(expected)
+        assert snapshot.achieved == reached
+        assert snapshot.evidence["per_day"] == pytest.approx(expected)
     store.close()
 
 
-def test_a_goal_steps_up_when_met_and_down_when_missed_twice(tmp_path: Path) -> None:
-    engine, store = databases(tmp_path)
+def test_a_goal_steps_up_when_met_and_down_when_missed_twice(app_store: AppStore) -> None:
+    engine, store = app_store
     add_patient(engine, "p1")
     week1 = [3600] * 5 + [1000, 1000]  # 5 days at the 3,500 target: met
     week2 = [3900] * 4 + [1000] * 3  # 4 days at 4,000: missed
@@ -100,7 +110,8 @@ def test_a_goal_steps_up_when_met_and_down_when_missed_twice(tmp_path: Path) -> 
             events = evaluate_goals(session, store, datetime(2026, 3, 2, tzinfo=UTC)
                                     + timedelta(weeks=weeks, hours=1))
             outcomes += [(e.outcome, e.old_target, e.new_target) for e in events]
-        assert evaluate_goals(session, store, datetime(2026, 3, 30, 2, tzinfo=UTC)) == []  # idempotent
+        again = evaluate_goals(session, store, datetime(2026, 3, 30, 2, tzinfo=UTC))
+        assert again == []  # idempotent
         session.commit()
         assert outcomes == [("stepped_up", 3500, 4000), ("missed", 4000, 4000),
                             ("stepped_down", 4000, 3500), ("stepped_up", 3500, 4000)]
@@ -108,7 +119,6 @@ def test_a_goal_steps_up_when_met_and_down_when_missed_twice(tmp_path: Path) -> 
         met = session.scalars(select(Achievement).where(Achievement.kind == "goal_met")).all()
         assert [a.evidence["period_index"] for a in met] == [0, 3]
         assert met[0].title == "Walk 3,500 steps a day on 5 days this week"
-    store.close()
 
 
 def test_evaluation_catches_up_after_downtime_in_order(tmp_path: Path) -> None:
@@ -145,8 +155,8 @@ def test_fasting_checks_bp_pairs_and_medication_from_hand_built_readings(tmp_pat
         pairs = 2 if day < 6 else 1  # two sittings of a pair on 6 days, one on the last
         for sitting in range(pairs):
             first = morning + timedelta(hours=13 * sitting)
-            rows += [reading("bob", Metric.SYSTOLIC, 130, first + timedelta(minutes=k), device="cuff",
-                             source="bp_cuff") for k in range(2)]
+            rows += [reading("bob", Metric.SYSTOLIC, 130, first + timedelta(minutes=k),
+                             device="cuff", source="bp_cuff") for k in range(2)]
         if day != 3:
             rows.append(reading("bob", Metric.MEDICATION_TAKEN, 1, morning, device="pills",
                                 source="pill_box"))
@@ -157,7 +167,8 @@ def test_fasting_checks_bp_pairs_and_medication_from_hand_built_readings(tmp_pat
             GoalDraft(GoalKind.BP_PAIRS, target=2, days_required=7),
             GoalDraft(GoalKind.MEDICATION, target=1, days_required=6),
         ], monday + timedelta(hours=1))
-        mid_week = current_progress(session, store, goals[0].id, monday + timedelta(days=3, hours=9))
+        thursday = monday + timedelta(days=3, hours=9)
+        mid_week = current_progress(session, store, goals[0].id, thursday)
         assert mid_week is not None and mid_week.achieved == 4  # Mon-Thu mornings so far
         events = {e.goal_id: e for e in evaluate_goals(session, store, monday + timedelta(days=7))}
     fasting, bp, pills = (events[goal.id] for goal in goals)
@@ -168,13 +179,14 @@ def test_fasting_checks_bp_pairs_and_medication_from_hand_built_readings(tmp_pat
     store.close()
 
 
-def test_a_plan_starts_only_when_both_agree_and_the_record_is_joint(tmp_path: Path) -> None:
-    engine, store = databases(tmp_path)
+def test_a_plan_starts_only_when_both_agree_and_the_record_is_joint(app_store: AppStore) -> None:
+    engine, store = app_store
     add_patient(engine, "p1")
     with Session(engine) as session:
         plan = create_plan(session, store, patient_id="p1", coach_id="coach-1",
                            focus="healthy_eating", now=MONDAY, goals=[
-                               GoalDraft(GoalKind.SELF_REPORT, target=3, behaviour=Behaviour.HEALTHY_EATING,
+                               GoalDraft(GoalKind.SELF_REPORT, target=3,
+                                         behaviour=Behaviour.HEALTHY_EATING,
                                          what="Have vegetables with dinner",
                                          patient_part="Buy vegetables for the week on Saturday")])
         agree_plan(session, plan.id, role="patient", now=MONDAY)
@@ -199,14 +211,15 @@ def test_a_plan_starts_only_when_both_agree_and_the_record_is_joint(tmp_path: Pa
         note = record_achievement(session, patient_id="p1", title="Walked to the shops", by="p1",
                                   role="patient", now=MONDAY)
         session.commit()
-        record = plan_view(session, store, "p1", MONDAY + timedelta(days=7)).achievements  # type: ignore[union-attr]
+        final = plan_view(session, store, "p1", MONDAY + timedelta(days=7))
+        assert final is not None
+        record = final.achievements
     kinds = {r["kind"]: r for r in record}
     assert set(kinds) == {"agreed", "goal_met", "note"}
     assert kinds["goal_met"]["patient_confirmed"] and kinds["goal_met"]["coach_confirmed"]
     assert kinds["goal_met"]["coach_note"].startswith("Well done")
     assert kinds["note"]["patient_confirmed"] and not kinds["note"]["coach_confirmed"]
     assert note.recorded_by == "p1"
-    store.close()
 
 
 def test_targets_outside_the_bounds_are_refused(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ from coach.selfassessment import (
     self_assessment_reminders,
 )
 from core.appdb.directory import bind_devices
-from tests.coach.plan_support import add_patient, databases
+from tests.coach.plan_support import AppStore, add_patient
+from tests.coach.plan_support import app_store  # noqa: F401 - fixture
+from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -83,11 +85,12 @@ def test_every_card_must_be_answered_once() -> None:
 def test_the_deck_has_the_seven_behaviours_and_the_two_distress_items() -> None:
     shown = deck()
     assert [c["behaviour"] for c in shown["cards"]] == [str(b) for b in Behaviour]
-    assert len(shown["dds2"]["items"]) == 2 and shown["dds2"]["labels"][6] == "A very serious problem"
+    assert len(shown["dds2"]["items"]) == 2
+    assert shown["dds2"]["labels"][6] == "A very serious problem"
 
 
-def test_recorded_over_time_with_change_since_last_and_a_coach_follow_up(tmp_path: Path) -> None:
-    engine, store = databases(tmp_path)
+def test_recorded_over_time_with_change_since_last_and_a_coach_follow_up(app_store: AppStore) -> None:
+    engine, store = app_store
     add_patient(engine, "bob", conditions=("type2_diabetes", "hypertension"))
     with Session(engine) as session:
         bind_devices(session, "bob", [("bob-meter", "glucose_meter"), ("bob-cuff", "bp_cuff")])
@@ -123,11 +126,10 @@ def test_recorded_over_time_with_change_since_last_and_a_coach_follow_up(tmp_pat
         history = assessment_history(session, "bob")
     assert [h.distress for h in history] == [False, True]
     assert [h.ratings["monitoring"] for h in history] == [2, 4]
-    store.close()
 
 
-def test_monthly_reminders_once_and_only_when_due(tmp_path: Path) -> None:
-    engine, store = databases(tmp_path)
+def test_monthly_reminders_once_and_only_when_due(app_store: AppStore) -> None:
+    engine, store = app_store
     for patient in ("ann", "bob", "cat"):
         add_patient(engine, patient)
     with Session(engine) as session:
@@ -140,10 +142,11 @@ def test_monthly_reminders_once_and_only_when_due(tmp_path: Path) -> None:
         assert sorted(m.patient_id for m in sent) == ["bob", "cat"]  # ann's is 10 days old
         bob = next(m for m in sent if m.patient_id == "bob")
         assert bob.evidence["days_since"] == 40 and "40 days ago" in bob.why
-        assert (bob.kind, bob.recipient_role, bob.flag_type) == ("nudge", "patient", "self_assessment_due")
-        assert self_assessment_reminders(session, NOW + timedelta(hours=1)) == []  # the job ran twice
+        assert (bob.kind, bob.recipient_role, bob.flag_type) == (
+            "nudge", "patient", "self_assessment_due")
+        # the job ran twice
+        assert self_assessment_reminders(session, NOW + timedelta(hours=1)) == []
         assert self_assessment_reminders(session, NOW + timedelta(days=15)) == []
         later = self_assessment_reminders(session, NOW + timedelta(days=31))
         # ann is due now (41 days); bob and cat again a month after their reminder
         assert sorted(m.patient_id for m in later) == ["ann", "bob", "cat"]
-    store.close()
