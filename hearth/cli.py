@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "gateway": "hearth.commands.gateway:gateway",
     "decode": "hearth.commands.decode:decode",
     "devices": "hearth.commands.devices:devices",
+    "home-assistant": "hearth.commands.home_assistant:home_assistant",
 }
 
 
