@@ -61,7 +61,12 @@ def engine_of(request: Request) -> Engine:
 
 
 def prefs_of(request: Request, user: User) -> Prefs:
-    return load_prefs(engine_of(request), user.id)
+    """The viewer's preferences, read once per request."""
+    cached: Prefs | None = getattr(request.state, "view_prefs", None)
+    if cached is None:
+        cached = load_prefs(engine_of(request), user.id)
+        request.state.view_prefs = cached
+    return cached
 
 
 def home_of(user: User) -> str:

@@ -96,10 +96,11 @@ def _steps_today(store: TimeSeriesStore, patient_id: str, now: datetime,
 
 
 def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
-           units: str, tz: str) -> Trends:
+           units: str, tz: str, meter: bool = True) -> Trends:
+    """``meter``: the patient may have glucose-meter readings besides CGM (see glucose_arrays)."""
     end = now
     start = end - timedelta(days=days)
-    glucose = _glucose_trends(store, patient, start, end, units, tz)
+    glucose = _glucose_trends(store, patient, start, end, units, tz, meter)
     bp_start = end - timedelta(days=min(days, 30))
     systolic = store.read_series(patient.id, Metric.SYSTOLIC, bp_start, end)
     diastolic = store.read_series(patient.id, Metric.DIASTOLIC, bp_start, end)
@@ -129,14 +130,27 @@ def _daily_steps(store: TimeSeriesStore, patient_id: str, start: datetime, end: 
     return [StepsDay(date=day_label(int(d)), steps=float(s)) for d, s in zip(day, total, strict=True)]
 
 
-def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetime,
-                    end: datetime, units: str, tz: str) -> GlucoseTrends | None:
-    readings = store.read(patient.id, Metric.GLUCOSE, start, end)
+def glucose_arrays(store: TimeSeriesStore, patient_id: str, start: datetime, end: datetime, *,
+                   meter: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The CGM glucose of [start, end) as arrays (mg/dL); meter readings only without CGM.
+
+    Without a glucose meter every glucose reading is a CGM reading, and the column read
+    is ten times faster than building a Reading per row."""
+    if not meter:
+        series = store.read_series(patient_id, Metric.GLUCOSE, start, end)
+        return series.times_us, series.values
+    readings = store.read(patient_id, Metric.GLUCOSE, start, end)
     cgm = [r for r in readings if r.source == GlucoseMethod.CGM] or readings
-    if not cgm:
-        return None
     times = np.fromiter((to_epoch_us(r.measured_at) for r in cgm), np.int64, len(cgm))
     values = np.fromiter((r.value for r in cgm), np.float64, len(cgm))
+    return times, values
+
+
+def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetime,
+                    end: datetime, units: str, tz: str, meter: bool) -> GlucoseTrends | None:
+    times, values = glucose_arrays(store, patient.id, start, end, meter=meter)
+    if values.size == 0:
+        return None
     older = bool(patient.targets.get("older_adult", False))
     s = cgm_summary(times, values, tz=tz, start_us=to_epoch_us(start), end_us=to_epoch_us(end),
                     older_or_high_risk=older)
@@ -176,16 +190,16 @@ _CACHE_LOCK = threading.Lock()
 
 
 def cached_trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
-                  units: str, tz: str) -> Trends:
+                  units: str, tz: str, meter: bool = True) -> Trends:
     end = now.replace(second=0, microsecond=0)
     newest = tuple(sorted((str(m), r.measured_at) for m, r in store.latest(patient.id).items()))
-    key = (patient.id, repr(sorted(patient.targets.items())), days, units, tz, end, newest)
+    key = (patient.id, repr(sorted(patient.targets.items())), days, units, tz, end, newest, meter)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    built = trends(store, patient, days=days, now=end, units=units, tz=tz)
+    built = trends(store, patient, days=days, now=end, units=units, tz=tz, meter=meter)
     with _CACHE_LOCK:
         _CACHE[key] = built
         while len(_CACHE) > _CACHE_SIZE:

@@ -68,6 +68,7 @@ def _row(r: Row, reviews: dict[str, Review]) -> TriageRow:
 
 def triage_page(request: Request, user: User, *, bucket: str | None, risk: str | None,
                 q: str | None, page: int, per_page: int) -> TriagePage:
+    bucket, risk = _choice(bucket, BUCKETS, "bucket"), _choice(risk, RISKS, "risk")
     patients = visible_patients(request, user)
     # the clock of the boards is the app clock; the lambda above reads it per request
     board: Board = boards_of(request).board(patients)
@@ -81,8 +82,17 @@ def triage_page(request: Request, user: User, *, bucket: str | None, risk: str |
                       counts=board.counts(), rows=[_row(r, reviews) for r in shown])
 
 
-Bucket = Annotated[Literal[BUCKETS] | None, Query(description="only this glucose bucket")]  # type: ignore[valid-type]
-Risk = Annotated[Literal[RISKS] | None, Query(description="only patients with this risk")]  # type: ignore[valid-type]
+Bucket = Annotated[str | None, Query(description=f"only this glucose bucket: {', '.join(BUCKETS)}")]
+Risk = Annotated[str | None, Query(description=f"only patients with this risk: {', '.join(RISKS)}")]
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    """An empty form field means "any"; anything else must be one of ``allowed``."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise HTTPException(422, f"{name} must be one of {', '.join(allowed)}")
+    return value
 Search = Annotated[str | None, Query(max_length=100, description="name or id contains")]
 Page = Annotated[int, Query(ge=1)]
 PerPage = Annotated[int, Query(ge=1, le=200)]
@@ -101,7 +111,7 @@ def triage_view(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk
     result = triage_page(request, user, bucket=bucket, risk=risk, q=q, page=page,
                          per_page=PER_PAGE)
     return render(request, user, "views/nurse_triage.html", {
-        "result": result, "bucket": bucket, "risk": risk, "q": q or "",
+        "result": result, "bucket": bucket or None, "risk": risk or None, "q": q or "",
         "buckets": BUCKETS, "bucket_labels": BUCKET_LABELS, "risks": RISKS,
         "risk_labels": RISK_LABELS})
 
