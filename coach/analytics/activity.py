@@ -32,9 +32,17 @@ from coach.analytics.trends import Trend, daily_values, robust_trend
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STEP_GOAL = 7000
+DEFAULT_STEP_GOAL = 7000  # Paluch 2022 (module docstring); the coach sets each person's goal
+# Hearth's choices for the learned motion baseline (no clinical standard exists):
+# 15-minute slots (motion sensors report on movement, so a quarter of an hour
+# tells "up and about" from "still"); at least 7 past days (one of each weekday)
+# before judging; a stretch is unusual when >=90% of those days had motion in it
+# (for 7 days: every day, or all but one of 10+).  Both are parameters of
+# unusual_inactivity, to be set per person by the coach.
 SLOT_MIN = 15
 SLOTS = 24 * 60 // SLOT_MIN
+MIN_BASELINE_DAYS = 7
+MIN_USUAL_FRACTION = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +149,8 @@ def unusual_inactivity(
     now_us: int,
     tz: str,
     lookback_h: float = 24.0,
-    min_days: int = 7,
-    min_fraction: float = 0.9,
+    min_days: int = MIN_BASELINE_DAYS,
+    min_fraction: float = MIN_USUAL_FRACTION,
 ) -> Inactivity | None:
     """Is the current stretch without motion unusual for this person?  None when it is not."""
     t = np.asarray(times_us, dtype=np.int64)

@@ -25,7 +25,9 @@ from coach.analytics.timebase import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TARGET = 92.0
+DEFAULT_TARGET = 92.0  # DESIGN.md §6: SpO2 <92% is a warning sign (BTS 2017)
+# Hearth's choice of "night" (no guideline fixes one): 22:00-07:00 local, which
+# holds the usual sleep of older adults; the coach may pass a patient's own hours.
 NIGHT_START_MIN = 22 * 60
 NIGHT_END_MIN = 7 * 60
 
