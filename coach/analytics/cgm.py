@@ -57,7 +57,8 @@ def to_mg_dl(values: npt.ArrayLike, units: Units | str = Units.MG_DL) -> FloatAr
 
 def range_index(values: FloatArray) -> npt.NDArray[np.intp]:
     """0 very low (<54), 1 low (54-69), 2 in range (70-180), 3 high (181-250), 4 very high."""
-    # searchsorted with side="left" puts 54 in band 1, 70 in 2, 180 in 2, 250 in 3.
+    # side="right" puts a value equal to an edge above it: 54 in band 1, 70 in 2; the
+    # upper edges sit just above 180 and 250, so 180 stays in 2 and 250 in 3.
     edges = np.array(
         [
             VERY_LOW_BELOW,
