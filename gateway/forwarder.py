@@ -195,9 +195,9 @@ class Forwarder:
         now = time.monotonic()
         # Held across subscribe(): the SUBACK (paho's thread) must find its mid registered.
         with self._lock:
-            for mid, (_, asked) in list(self._pending_subs.items()):
+            for old_mid, (_, asked) in list(self._pending_subs.items()):
                 if now - asked > SUBACK_TIMEOUT_S:
-                    del self._pending_subs[mid]
+                    del self._pending_subs[old_mid]
             waiting = {d for ds, _ in self._pending_subs.values() for d in ds}
             new = [d for d in devices if d not in self._subscribed and d not in waiting]
             for start in range(0, len(new), 100):

@@ -35,7 +35,7 @@ class Normaliser:
         self.counts: Counter[str] = Counter()
 
     def normalise(self, sample: Sample) -> list[Item]:
-        """The (device, entry) pairs to store for one payload (possibly none, possibly a held one's)."""
+        """The (device, entry) pairs to store for one payload (maybe none, maybe a held one's)."""
         try:
             decoded = decode(sample.characteristic, sample.payload)
         except DecodeError as exc:

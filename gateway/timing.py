@@ -22,6 +22,7 @@ the reading, so anyone can see how its time was obtained.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -44,9 +45,14 @@ class ClockReference:
 
     @property
     def offset_s(self) -> int:
-        """Seconds to add to the device's wall clock to get UTC."""
+        """Whole seconds to add to the device's wall clock to get UTC.
+
+        Rounded down: a device clock shows whole seconds (it truncates), so
+        with the gateway's instant taken just before the device's clock was
+        read, the fraction belongs to the gateway's side.
+        """
         reference = self.gateway_utc.astimezone(UTC).replace(tzinfo=None)
-        return round((reference - self.device_wall).total_seconds())
+        return math.floor((reference - self.device_wall).total_seconds())
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.metrics import Metric
-
 from gateway.ble.errors import DecodeError
 from gateway.ble.ieee11073 import MedFloat, SpecialValue, decode_float, decode_sfloat
 from gateway.ble.model import Observation

@@ -64,8 +64,8 @@ CARBOHYDRATES = {1: "breakfast", 2: "lunch", 3: "dinner", 4: "snack", 5: "drink"
 TESTERS = {1: "self", 2: "health_care_professional", 3: "lab_test", 15: "not_available"}
 HEALTH = {1: "minor_health_issues", 2: "major_health_issues", 3: "during_menses", 4: "under_stress",
           5: "no_health_issues", 15: "not_available"}
-MEDICATIONS = {1: "rapid_acting_insulin", 2: "short_acting_insulin", 3: "intermediate_acting_insulin",
-               4: "long_acting_insulin", 5: "pre_mixed_insulin"}
+MEDICATIONS = {1: "rapid_acting_insulin", 2: "short_acting_insulin",
+               3: "intermediate_acting_insulin", 4: "long_acting_insulin", 5: "pre_mixed_insulin"}
 
 NAME = "Glucose Measurement"
 CONTEXT_NAME = "Glucose Measurement Context"

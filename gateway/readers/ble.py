@@ -140,13 +140,17 @@ class BleakReader:
         """One connection: clock, subscriptions, stored records; until the device leaves."""
         gone = asyncio.Event()
         loop = asyncio.get_running_loop()
-        client = await self._factory(state.address, lambda: loop.call_soon_threadsafe(gone.set))
+        def on_disconnect() -> None:
+            loop.call_soon_threadsafe(gone.set)
+
+        client = await self._factory(state.address, on_disconnect)
         await client.connect()
         try:
             reference = None
             if client.has_characteristic(CURRENT_TIME):
+                asked_at = datetime.now(UTC)  # before the device samples its clock
                 raw = await client.read_gatt_char(uuid(CURRENT_TIME))
-                reference = clock_reference(bytes(raw), datetime.now(UTC))
+                reference = clock_reference(bytes(raw), asked_at)
             for uuid16 in CHARACTERISTICS:
                 if client.has_characteristic(uuid16):
                     await client.start_notify(

@@ -11,9 +11,10 @@ Options (HEARTH_GATEWAY_READER_OPTIONS, comma-separated key=value):
 ``devices`` (2), ``kinds`` (cuff+scale+meter+thermometer), ``prefix`` (sim),
 ``count`` readings per device (0: forever), ``interval_s`` between rounds
 (60), ``step_s`` between device time stamps of a backlog (60), ``burst``
-samples per submit (1), ``pause_s`` after each submit (0), ``clock_offset_s`` how far the devices' clocks are
-off (0), ``clock_reference`` whether the gateway knows it (1), ``seed``,
-``replay`` a JSONL path. It imports nothing from ``devices/``.
+samples per submit (1), ``pause_s`` after each submit (0),
+``clock_offset_s`` how far the devices' clocks are off (0),
+``clock_reference`` whether the gateway knows it (1), ``seed``, ``replay``
+a JSONL path. It imports nothing from ``devices/``.
 """
 
 from __future__ import annotations

@@ -40,7 +40,9 @@ def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
 
 
 @pytest.fixture
-def start_ingest(store: SqliteTimeSeriesStore, app_engine: Any) -> Iterator[Callable[..., IngestService]]:
+def start_ingest(
+    store: SqliteTimeSeriesStore, app_engine: Any
+) -> Iterator[Callable[..., IngestService]]:
     """Start an in-process ingest (persistent session ``test-ingest``) on a broker URL."""
     running: list[IngestService] = []
 

@@ -11,7 +11,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,8 @@ class FakeMeter:
 
     async def read_gatt_char(self, char: str) -> bytearray:
         assert char == uuid(CURRENT_TIME)
-        now = datetime.now().replace(microsecond=0)
-        return bytearray(date_time(now.replace(hour=(now.hour + 1) % 24)) + bytes(3))
+        fast = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+        return bytearray(date_time(fast) + bytes(3))
 
     async def write_gatt_char(self, char: str, data: bytes, response: bool) -> None:
         assert char == uuid(RACP) and response

@@ -128,5 +128,4 @@ def test_a_gateway_killed_mid_stream_loses_and_duplicates_nothing(
     taken_after, _ = _outbox_state(tmp_path / "outbox.db")
     assert taken_after == len(lines)
     assert "Traceback" not in second.log()
-    print(f"\nkilled with {stored_at_kill} stored, {held} held in the outbox; "
-          f"ingest handled {ingest.stats.messages} messages")
+    assert ingest.stats.messages > 0
