@@ -108,12 +108,16 @@ def _store(request: Request) -> TimeSeriesStore:
 
 
 def uploader(request: Request, token: Annotated[str | None, Query()] = None) -> tuple[str, str]:
-    """(device id, patient id) of the uploader whose secret the request carries; 401 otherwise."""
-    backend = _backend(request)
+    """(device id, patient id) of the uploader whose secret the request carries; 401 otherwise.
+
+    No credential at all is a 401 before anything else (also where the API is not
+    enabled); a credential on a server without the backend is a 503."""
     sent = request.headers.get("api-secret")
     if not sent and token:
         sent = hashlib.sha1(token.encode()).hexdigest()  # noqa: S324 - Nightscout's protocol
-    found = backend.uploaders.nightscout_uploader(sent) if sent else None
+    if not sent:
+        raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
+    found = _backend(request).uploaders.nightscout_uploader(sent)
     if found is None:
         raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
     return found
@@ -204,8 +208,9 @@ def get_sgv(request: Request, who: Uploader, count: CountQuery = DEFAULT_COUNT,
                  lte=_when(lte or lte_s, "find[date][$lte]"), sgv_only=True)
 
 
-def status() -> dict[str, Any]:
-    """Server status in Nightscout's shape (no personal data; open like Nightscout's badge)."""
+def status(_who: Uploader) -> dict[str, Any]:
+    """Server status in Nightscout's shape; like Nightscout (``api:status:read``) it needs
+    the secret, which is also how an app checks its settings."""
     now = datetime.now(UTC)
     return {
         "status": "ok", "name": "Hearth", "version": VERSION,
@@ -213,7 +218,7 @@ def status() -> dict[str, Any]:
         "serverTimeEpoch": int(now.timestamp() * 1000),
         "apiEnabled": True, "careportalEnabled": False, "boluscalcEnabled": False,
         "settings": {"units": "mg/dl", "enable": [], "authDefaultRoles": "denied"},
-        "extendedSettings": {}, "authorized": None,
+        "extendedSettings": {}, "authorized": True,
     }
 
 

@@ -190,11 +190,21 @@ def test_a_wrong_or_missing_secret_is_refused(site: Site) -> None:
 
 
 def test_status_json_has_nightscouts_shape(site: Site) -> None:
-    status = site.client.get("/api/v1/status.json").json()
+    assert site.client.get("/api/v1/status.json").status_code == 401  # api:status:read
+    status = site.client.get("/api/v1/status.json", params={"token": site.secret}).json()
     assert status["status"] == "ok" and status["apiEnabled"] is True
     assert status["settings"]["units"] == "mg/dl"
     assert abs(status["serverTimeEpoch"] - ms(datetime.now(UTC))) < 60_000
     assert datetime.fromisoformat(status["serverTime"].replace("Z", "+00:00")).tzinfo
+
+
+def test_without_the_backend_a_request_without_credentials_is_still_401(tmp_path: Path) -> None:
+    app = FastAPI()
+    app.mount("/api/v1", nightscout.create_app(app.state))
+    client = TestClient(app)
+    for path in ("/api/v1/entries", "/api/v1/entries/sgv.json", "/api/v1/status.json"):
+        assert client.get(path).status_code == 401
+    assert client.get("/api/v1/entries", params={"token": "x"}).status_code == 503
 
 
 def test_the_dashboard_mounts_the_api() -> None:
