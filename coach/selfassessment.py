@@ -33,7 +33,8 @@ from core.appdb.plans import CoachPrompt, SelfAssessment, SelfAssessmentItem
 logger = logging.getLogger(__name__)
 
 DDS2_CUTOFF = 3.0  # Fisher et al. 2008: mean item score >= 3 = moderate or greater distress
-REASSESS_DAYS = 30  # issue 5: "monthly self-assessment reminders"
+REASSESS_DAYS = 28  # issue 5: "monthly self-assessment reminders": due after four weeks
+REMIND_GAP_DAYS = 27  # below the shortest month, so a monthly job reminds every month
 RATING_SCALE = (1, 5)
 RULER = (0, 10)
 
@@ -372,10 +373,12 @@ def assessment_history(session: Session, patient_id: str) -> list[AssessmentSumm
 
 
 def self_assessment_reminders(session: Session, now: datetime) -> list[Outbound]:
-    """A reminder to each patient whose last self-assessment (or none) is 30+ days old and
-    who has not been reminded in the last 30 days. Records each reminder (once only), so
+    """A reminder to each patient whose last self-assessment (or none) is 28+ days old and
+    who has not been reminded in the last 27 days (so a job on a fixed day of each month
+    reminds monthly, and a daily job no more than that). Records each reminder, so
     running the job twice sends nothing new; the caller commits after dispatching."""
     due_before = now - timedelta(days=REASSESS_DAYS)
+    reminded_after = now - timedelta(days=REMIND_GAP_DAYS)
     out = []
     for patient_id in session.scalars(select(Patient.id).order_by(Patient.id)):
         last = _latest(session, patient_id)
@@ -384,7 +387,7 @@ def self_assessment_reminders(session: Session, now: datetime) -> list[Outbound]
             continue
         reminded = session.scalars(select(CoachPrompt.created_at).where(
             CoachPrompt.patient_id == patient_id, CoachPrompt.kind == "self_assessment_reminder",
-            CoachPrompt.created_at > due_before)).first()
+            CoachPrompt.created_at > reminded_after)).first()
         if reminded is not None:
             continue
         prompt = CoachPrompt(id=new_id(), key=f"self_assessment:{patient_id}:{now.date()}",

@@ -147,6 +147,9 @@ def test_monthly_reminders_once_and_only_when_due(app_store: AppStore) -> None:
         # the job ran twice
         assert self_assessment_reminders(session, NOW + timedelta(hours=1)) == []
         assert self_assessment_reminders(session, NOW + timedelta(days=15)) == []
-        later = self_assessment_reminders(session, NOW + timedelta(days=31))
-        # ann is due now (41 days); bob and cat again a month after their reminder
-        assert sorted(m.patient_id for m in later) == ["ann", "bob", "cat"]
+        # ann's assessment is four weeks old: due; bob and cat were reminded 18 days ago
+        assert [m.patient_id for m in self_assessment_reminders(
+            session, NOW + timedelta(days=18))] == ["ann"]
+        later = self_assessment_reminders(session, NOW + timedelta(days=28))
+        # a month later, even a February: bob and cat again; ann was reminded 10 days ago
+        assert sorted(m.patient_id for m in later) == ["bob", "cat"]
