@@ -131,10 +131,14 @@ class CoachScheduler:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    def ensure(self, specs: Sequence[JobSpec], *, prune_prefixes: Sequence[str] = ()) -> None:
+    def ensure(self, specs: Sequence[JobSpec], *, prune_prefixes: Sequence[str] = (),
+               now: datetime | None = None) -> None:
         """Add the jobs that are missing; keep existing ones and their next run time
-        unless their trigger changed; remove jobs under ``prune_prefixes`` not listed."""
-        now = self._clock.now()
+        unless their trigger changed; remove jobs under ``prune_prefixes`` not listed.
+
+        ``now``: the time the specs were made for (an interval job starting ``now``
+        then first runs at once)."""
+        now = now or self._clock.now()
         wanted = {s.id for s in specs}
         for spec in specs:
             existing = self._scheduler.get_job(spec.id)

@@ -118,8 +118,9 @@ class CoachService:
         self.notifier.close(wait=False)
 
     def declare_jobs(self) -> None:
-        specs = coach_jobs(self._settings, self.evaluator.timezones(), self._clock.now())
-        self.scheduler.ensure(specs, prune_prefixes=[DIGEST_PREFIX])
+        now = self._clock.now()
+        specs = coach_jobs(self._settings, self.evaluator.timezones(), now)
+        self.scheduler.ensure(specs, prune_prefixes=[DIGEST_PREFIX], now=now)
 
     # -- delivery ------------------------------------------------------------------------
 

@@ -83,7 +83,9 @@ class Stack:
         # The coach: nudges and alerts on the home display topic and in the inbox.
         self.coach = CoachService(
             endpoint=endpoint, store=store, engine=engine,
-            settings=CoachSettings(client_id="hearth-up-coach", protocol=protocol))
+            # Trend checks every 10 minutes so that a fresh demo shows them soon.
+            settings=CoachSettings(client_id="hearth-up-coach", protocol=protocol,
+                                   trend_check_minutes=10))
         self.coach.start()
         app = create_app(store=store, directory=directory, accounts=AccountStore(engine))
         server = uvicorn.Server(

@@ -47,7 +47,7 @@ def walk(scheduler: CoachScheduler, clock: FixedClock, until: datetime,
 
 def start(engine: Engine, clock: FixedClock, calls: list[Any], owner: str) -> CoachScheduler:
     scheduler = CoachScheduler(engine=engine, handlers=recording(calls), clock=clock, owner=owner)
-    scheduler.ensure(coach_jobs(SETTINGS, ZONES, clock.now()))
+    scheduler.ensure(coach_jobs(SETTINGS, ZONES, clock.now()), now=clock.now())
     return scheduler
 
 
