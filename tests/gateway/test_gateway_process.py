@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core import topics
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from gateway.readers.simulator import weight
 from ingest.service import IngestService
 from tests.gateway.conftest import broker_config
-from tests.support.factories import register, wait_until
+from tests.support.factories import register, subscribed, wait_until
 from tests.support.mosquitto import MosquittoServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +103,9 @@ def test_a_gateway_killed_mid_stream_loses_and_duplicates_nothing(
     wait_until(lambda: store.count() >= 1000, timeout=30, message="gateway under way")
     first.kill()  # power loss: no flush, no goodbye
     taken, held = _outbox_state(tmp_path / "outbox.db")
+    with subscribed(broker.url, topics.status("gw-home")) as status:  # the last will, retained
+        wait_until(lambda: any(m["state"] == "offline" for m in status.json()), timeout=10,
+                   message="last will published")
     stored_at_kill = store.count()
     assert 0 < stored_at_kill < taken < len(lines), "the kill did not land mid-stream"
     assert held > 0, "nothing was waiting in the outbox at the kill"
@@ -117,6 +121,9 @@ def test_a_gateway_killed_mid_stream_loses_and_duplicates_nothing(
                    message="outbox emptied by confirmations")
     finally:
         second.stop()
+    with subscribed(broker.url, topics.status("gw-home")) as status:  # a clean stop says so
+        wait_until(lambda: len(status) > 0, timeout=5, message="retained status")
+        assert status.json()[-1]["state"] == "offline"
 
     assert store.count() == len(lines)
     rows = store.read("pat", Metric.WEIGHT, start - timedelta(days=1), datetime.now(UTC))
