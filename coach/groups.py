@@ -19,7 +19,7 @@ never commit, and return Outbound messages for the scheduler to dispatch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -80,8 +80,10 @@ class GroupError(ValueError):
 
 
 def peer_features(session: Session, store: TimeSeriesStore, now: datetime, *,
-                  include_grouped: bool = False) -> list[PeerFeatures]:
-    """Everyone open to a group (and, by default, not already in an active one)."""
+                  include_grouped: bool = False,
+                  patient_ids: Collection[str] | None = None) -> list[PeerFeatures]:
+    """Everyone open to a group (and, by default, not already in an active one), among
+    ``patient_ids`` when given (e.g. a coach's caseload)."""
     grouped = set() if include_grouped else set(session.scalars(
         select(PeerMembership.member_id).join(PeerGroup, PeerGroup.id == PeerMembership.group_id)
         .where(PeerMembership.left_at.is_(None), PeerGroup.status == "active")))
@@ -90,6 +92,8 @@ def peer_features(session: Session, store: TimeSeriesStore, now: datetime, *,
     for patient in session.scalars(select(Patient).order_by(Patient.id)):
         preference = preferences.get(patient.id)
         if patient.id in grouped or (preference is not None and not preference.open_to_groups):
+            continue
+        if patient_ids is not None and patient.id not in patient_ids:
             continue
         out.append(PeerFeatures(
             patient_id=patient.id, conditions=tuple(patient.conditions or ()),
@@ -119,10 +123,13 @@ def _steps_per_day(store: TimeSeriesStore, patient_id: str, now: datetime, tz: s
 
 
 def suggest_groups(session: Session, store: TimeSeriesStore, now: datetime, *,
-                   include_grouped: bool = False, seed: int = 0) -> Suggestions:
-    """Suggested groupings of 8-15 people with the reason for each (the coach decides)."""
-    return cluster_people(peer_features(session, store, now, include_grouped=include_grouped),
-                          seed=seed)
+                   include_grouped: bool = False, patient_ids: Collection[str] | None = None,
+                   seed: int = 0) -> Suggestions:
+    """Suggested groupings of 8-15 people with the reason for each (the coach decides);
+    ``patient_ids`` limits them to, for example, the coach's caseload."""
+    people = peer_features(session, store, now, include_grouped=include_grouped,
+                           patient_ids=patient_ids)
+    return cluster_people(people, seed=seed)
 
 
 def set_peer_preference(session: Session, patient_id: str, *, language: str,

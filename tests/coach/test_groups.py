@@ -125,6 +125,8 @@ def test_suggestions_from_the_database_and_the_step_store(tmp_path: Path) -> Non
     with Session(engine) as session:
         set_peer_preference(session, "p10", language="en", open_to_groups=False, now=MONDAY)
         result = suggest_groups(session, store, MONDAY)
+        caseload = suggest_groups(session, store, MONDAY, patient_ids={"p00", "p01", "p02"})
+    assert caseload.groups == () and set(caseload.unplaced) == {"p00", "p01", "p02"}
     (group,) = result.groups
     assert sorted(group.members) == [f"p{i:02d}" for i in range(10)]  # p10 said no to groups
     assert group.reason.startswith("All 10 talk in English;")
