@@ -21,6 +21,9 @@ from dashboard.settings import DashboardSettings
 # personal data; every data route behind them needs a session (docs/SECURITY.md).
 PUBLIC_FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 PUBLIC_MOUNTS = frozenset({"/static"})  # CSS, scripts and the vendored chart library
+# Sub-applications that authenticate every request themselves (no session, no CSRF);
+# the route-walking test checks that each of their routes refuses a request without it.
+SELF_AUTHENTICATED_MOUNTS = {"/api/v1": "Nightscout uploaders: api-secret or token"}
 
 
 def _utcnow() -> datetime:
