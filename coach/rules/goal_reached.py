@@ -9,8 +9,8 @@ Two moments, each celebrated once (the key names the goal and the period):
 
 The rule reads the ``goals`` feature of the context: a tuple of coach.goals.GoalStatus
 built by coach.plans.goal_statuses(session, store, patient_id, now), which evaluates
-the finished periods first. Until the context carries that feature the rule finds
-nothing (it never guesses goals from other data).
+the finished periods first, and handed to build_context(goals=...). Without goals the
+rule finds nothing (it never guesses goals from other data).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from coach.context import PatientContext
 from coach.goals import GoalStatus
-from coach.rules.base import FEATURES, FlagRequest, RuleSettings, Severity, rule
+from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
 
 US_PER_HOUR = 3_600_000_000
 
@@ -29,10 +29,10 @@ class GoalReachedSettings(RuleSettings):
     celebrate_early: bool = True  # also when this period's goal is reached before it ends
 
 
-@rule("goal_reached", path="scheduled", needs={"goals"} & FEATURES, settings=GoalReachedSettings,
+@rule("goal_reached", path="scheduled", needs={"goals"}, settings=GoalReachedSettings,
       description="a plan goal met: the finished period, or this period reached early")
 def goal_reached(ctx: PatientContext, settings: GoalReachedSettings) -> list[FlagRequest]:
-    statuses: Sequence[GoalStatus] = getattr(ctx, "goals", None) or ()
+    statuses: Sequence[GoalStatus] = ctx.goals
     out: list[FlagRequest] = []
     for status in statuses:
         finished = _finished(ctx, status, settings)

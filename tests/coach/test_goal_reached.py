@@ -1,36 +1,35 @@
-"""The goal_reached rule through the real registry, engine and dispatcher, with a context
-carrying the ``goals`` feature built from a plan in the database and readings in the store."""
+"""The goal_reached rule through the real registry, context builder, engine and dispatcher,
+with the ``goals`` feature built from a plan in the database and readings in the store."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from coach.context import PatientContext
+from coach.context import PatientContext, build_context
 from coach.dispatch import dispatch
-from coach.engine import run_rules
-from coach.goals import GoalKind, GoalStatus
+from coach.engine import needs_of, run_rules
+from coach.goals import GoalKind
 from coach.plans import GoalDraft, agree_plan, create_plan, goal_statuses
 from coach.rules.registry import RULES, enabled_rules
+from core.appdb.directory import SqlDirectory
 from core.metrics import Metric
+from core.timeseries.sqlite import SqliteTimeSeriesStore
 from tests.coach.plan_support import add_patient, daily_steps, databases, reading
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class ContextWithGoals(PatientContext):
-    """The context as the evaluator builds it once the ``goals`` feature is wired."""
-
-    goals: tuple[GoalStatus, ...] = ()
-
-
-def run(session: Session, store, patient_id: str, now: datetime):
-    ctx = ContextWithGoals(patient_id, now, goals=goal_statuses(session, store, patient_id, now))
-    result = run_rules(ctx, enabled_rules(names=["goal_reached"]))
+def run(session: Session, store: SqliteTimeSeriesStore, patient_id: str, now: datetime):
+    rules = enabled_rules(names=["goal_reached"])
+    assert needs_of(rules) == {"goals"}
+    patient = SqlDirectory(session.get_bind()).patient(patient_id)
+    assert patient is not None
+    ctx = build_context(store, patient, now, needs=needs_of(rules),
+                        goals=goal_statuses(session, store, patient_id, now))
+    result = run_rules(ctx, rules)
     assert result.failed == ()
     return result.flags, dispatch(session, patient_id, result.flags, now)
 
