@@ -1,5 +1,6 @@
-"""The Nightscout-compatible API end to end: HTTP upload -> contract message on the real
-Mosquitto -> real ingest -> store -> GET /api/v1/entries (and the store the readings API reads).
+"""The Nightscout-compatible API end to end, in the real dashboard app: HTTP upload ->
+contract message on the real Mosquitto -> real ingest -> store -> the readings API (a
+signed-in nurse) and GET /api/v1/entries (the uploader's secret, no session).
 
 Shapes checked against Nightscout's cgm-remote-monitor (lib/api/entries/index.js,
 lib/api/status.js): entries carry _id, type, sgv, direction, date, dateString, device.
@@ -16,16 +17,20 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
+from core.appdb.account_store import AccountStore
 from core.appdb.directory import SqlDirectory
 from core.metrics import Metric
 from core.mqtt import MqttEndpoint
 from core.provisioning import Provisioner
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from dashboard import nightscout
+from dashboard.app import create_app
 from dashboard.nightscout_backend import ConfirmedPublisher, NightscoutBackend
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from tests.support.accounts import add_people, sign_in
 from tests.support.factories import app_database, register, wait_until
 from tests.support.mosquitto import MosquittoServer
 
@@ -42,11 +47,19 @@ def sha1(text: str) -> str:
 
 @dataclass
 class Site:
-    client: TestClient
+    client: TestClient  # an uploading app: no session
+    app: FastAPI
+    engine: Engine
     store: SqliteTimeSeriesStore
     provisioner: Provisioner
     secret: str
     other_secret: str
+
+    def nurse(self) -> TestClient:
+        """A signed-in dashboard user who may see Ann (accounts are slow to make: on demand)."""
+        nurse = TestClient(self.app)
+        sign_in(nurse, add_people(self.engine, "ann").nurse)
+        return nurse
 
     def glucose(self, patient_id: str = "ann") -> list[tuple[str, float, str]]:
         found = self.store.read(patient_id, Metric.GLUCOSE, NOW - timedelta(days=1),
@@ -73,13 +86,10 @@ def site(mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[Site]:
     assert ingest.wait_connected(10)
     publisher = ConfirmedPublisher(endpoint, client_id="test-dashboard")
     assert publisher.start()
-    # The dashboard mounts the sub-application the same way (dashboard/app.py).
-    app = FastAPI()
-    app.state.store = store
-    app.state.nightscout = NightscoutBackend(provisioner, publisher)
-    app.mount("/api/v1", nightscout.create_app(app.state))
+    app = create_app(store=store, directory=SqlDirectory(engine), accounts=AccountStore(engine))
+    app.state.nightscout = NightscoutBackend(provisioner, publisher)  # hearth/nightscout.py
     try:
-        yield Site(TestClient(app), store, provisioner, secret, other)
+        yield Site(TestClient(app), app, engine, store, provisioner, secret, other)
     finally:
         publisher.stop()
         ingest.stop()
@@ -100,7 +110,13 @@ def test_an_upload_is_stored_by_ingest_and_served_back(site: Site) -> None:
     assert len({e["_id"] for e in answer.json()}) == 4
 
     wait_until(lambda: len(site.glucose()) == 4, timeout=10, message="readings stored by ingest")
-    # What the readings API (/api/patients/ann/readings) serves: the store, bound by the registry.
+    api = site.nurse().get("/api/patients/ann/readings", params={
+        "metric": "glucose", "start": (t0 - timedelta(minutes=1)).isoformat(),
+        "end": (t0 + timedelta(hours=1)).isoformat()})
+    assert api.status_code == 200
+    assert [(r["value"], r["source"], r["device_id"]) for r in api.json()["readings"]] == [
+        (100.0, "cgm", "ann-xdrip"), (110.0, "cgm", "ann-xdrip"), (123.0, "meter", "ann-xdrip"),
+        (130.0, "cgm", "ann-xdrip")]
     assert site.glucose() == [("ann-xdrip", 100.0, "cgm"), ("ann-xdrip", 110.0, "cgm"),
                               ("ann-xdrip", 123.0, "meter"), ("ann-xdrip", 130.0, "cgm")]
     assert site.glucose("bob") == []
