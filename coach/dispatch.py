@@ -198,7 +198,7 @@ def _positive(session: Session, policy: Policy, flag: FlagRequest, now: datetime
 
 
 def _why(flag: FlagRequest) -> str:
-    return flag.explanation
+    return flag.why or flag.explanation
 
 
 def _nudge(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, priority: str,

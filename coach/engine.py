@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from coach.context import PatientContext
@@ -38,8 +38,21 @@ def run_rules(ctx: PatientContext, rules: Sequence[EnabledRule]) -> EngineResult
             failed.append(name)
             continue
         ran.append(name)
-        flags.extend(found)
+        flags.extend(_with_why(f, item) for f in found)
     return EngineResult(tuple(flags), tuple(ran), tuple(failed))
+
+
+def _with_why(flag: FlagRequest, item: EnabledRule) -> FlagRequest:
+    """Say which check sent it and on what grounds (DESIGN.md §5: every nudge says why)."""
+    if flag.why:
+        return flag
+    description = getattr(item.rule, "description", "") or item.rule.name.replace("_", " ")
+    source = flag.evidence.get("source")
+    why = f"{flag.explanation} (Sent by the {item.rule.name.replace('_', ' ')} check: " \
+          f"{description}."
+    if isinstance(source, str) and source:
+        why += f" Based on: {source}."
+    return replace(flag, why=why + ")")
 
 
 def evaluate(

@@ -35,7 +35,8 @@ def start(
     alert = CoachAlert(
         id=new_id(), patient_id=policy.patient_id, flag_id=flag_id, flag_type=flag.flag_type,
         group=flag.group, kind="escalation", audience="coach", priority="urgent",
-        title=flag.title, body=flag.explanation, why=flag.explanation, evidence=flag.evidence,
+        title=flag.title, body=flag.explanation, why=flag.why or flag.explanation,
+        evidence=flag.evidence,
         state="open", created_at=now, ladder=policy.ladder(), step=-1, next_step_at=now,
     )
     session.add(alert)
@@ -88,9 +89,10 @@ def _message(alert: CoachAlert, role: str, recipient: str | None, index: int,
         why = alert.why
     else:
         waited = "" if index == 0 else " Nobody has acknowledged it yet."
-        body = f"Urgent for your patient: {alert.body}{waited}"
-        why = f"Urgent safety alert ({alert.flag_type}); step {index + 1} of the ladder." \
-              f"{waited}"
+        whom = "the person you care for" if role == "caregiver" else "your patient"
+        body = f"Urgent, for {whom}: {alert.body}{waited}"
+        why = (f"{alert.why} Urgent safety alert: step {index + 1} of "
+               f"{' -> '.join(alert.ladder)}.{waited}")
     return Outbound(
         kind="escalation", patient_id=alert.patient_id, recipient_role=role,  # type: ignore[arg-type]
         recipient_id=recipient, flag_type=alert.flag_type, priority="urgent",

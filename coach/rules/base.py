@@ -64,6 +64,7 @@ class FlagRequest:
     group: str = ""  # flags of one group (e.g. "hypo") share a cool-down; "" = the flag type
     clinical: bool = False
     patient_only: bool = False  # e.g. "measure again": to the patient now, no alert, no ladder
+    why: str = ""  # the check behind it, in plain words; the engine fills it from the rule
 
     def __post_init__(self) -> None:
         if not self.title:

@@ -63,6 +63,9 @@ def test_urgent_low_starts_the_ladder_with_the_patient(engine: Engine) -> None:
     assert summary(out) == [("escalation", "patient", "urgent_low", "urgent")]
     assert "50 mg/dL" in out[0].body and out[0].evidence["threshold"] == 54.0
     assert out[0].evidence["source"].startswith("Battelino 2019")
+    assert out[0].why.startswith("Your glucose is 50 mg/dL")
+    assert "(Sent by the urgent low check: glucose now below 54 mg/dL" in out[0].why
+    assert "Based on: Battelino 2019" in out[0].why
 
 
 def test_urgent_low_needs_a_fresh_reading(engine: Engine) -> None:
