@@ -212,19 +212,35 @@ class HomeAssistantBridge:
 
     def _run(self) -> None:
         while (item := self._work.get()) is not None:
-            try:
-                self._handle(*item)
-            except Exception:  # one bad message must not stop the bridge
-                log.exception("home assistant: handling a message failed")
+            batch = [item]
+            while len(batch) < 10_000:  # coalesce a burst (a backfill) into one refresh each
+                try:
+                    batch.append(self._work.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in batch
+            stale: dict[str, None] = {}
+            for work in (w for w in batch if w is not None):
+                try:
+                    self._handle(*work, stale=stale)
+                except Exception:  # one bad message must not stop the bridge
+                    log.exception("home assistant: handling a message failed")
+            for patient_id in stale:
+                try:
+                    self.publish_states(patient_id)
+                except Exception:
+                    log.exception("home assistant: refreshing states failed")
+            if stopping:
+                return
 
-    def _handle(self, topic: str, payload: bytes) -> None:
+    def _handle(self, topic: str, payload: bytes, *, stale: dict[str, None]) -> None:
         if topic == "connected":
             self.publish_all()
             self._ready.set()
             return
         if (patient_id := topics.last_level(topic, "stored")) is not None:
             if set(_metrics(payload)) & {m.value for m in SHOWN}:
-                self.publish_states(patient_id)
+                stale[patient_id] = None
         elif (patient_id := topics.last_level(topic, "down")) is not None:
             event = event_payload(payload)
             if event is not None:
