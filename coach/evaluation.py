@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from coach import escalation
@@ -27,7 +27,9 @@ from coach.messages import Outbound
 from coach.policy import load_policy
 from coach.rules.registry import enabled_rules
 from coach.rules.base import RulePath
-from core.appdb.directory import SqlDirectory
+from core.appdb.coaching import CoachingPreference
+from core.appdb.directory import DeviceBinding, PatientInfo, SqlDirectory
+from core.appdb.models import Device, Patient
 from core.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -65,15 +67,21 @@ class CoachEvaluator:
             return []
         devices = self._directory.devices_of(patient_id)
         with Session(self._engine) as session:
-            policy = load_policy(session, patient_id)
-            rules = enabled_rules(policy.rule_tuning, path=path)
-            if not rules:
-                return []
-            ctx = build_context(self._store, patient, now, self._context_settings,
-                                devices=devices, needs=needs_of(rules))
-            result = run_rules(ctx, rules)
-            out = dispatch(session, patient_id, result.flags, now, policy=policy)
+            out = self._evaluate_in(session, patient, devices, now, path, stats)
             session.commit()
+        return out
+
+    def _evaluate_in(self, session: Session, patient: PatientInfo,
+                     devices: Sequence[DeviceBinding], now: datetime, path: RulePath,
+                     stats: CycleStats | None) -> list[Outbound]:
+        policy = load_policy(session, patient.id)
+        rules = enabled_rules(policy.rule_tuning, path=path)
+        if not rules:
+            return []
+        ctx = build_context(self._store, patient, now, self._context_settings,
+                            devices=devices, needs=needs_of(rules))
+        result = run_rules(ctx, rules)
+        out = dispatch(session, patient.id, result.flags, now, policy=policy)
         if stats is not None:
             stats.flags += len(result.flags)
             stats.failed_rules += len(result.failed)
@@ -83,20 +91,80 @@ class CoachEvaluator:
         return self.evaluate(patient_id, now, path="realtime")
 
     def scheduled(self, now: datetime, patient_ids: Iterable[str] | None = None,
-                  stats: CycleStats | None = None) -> list[Outbound]:
-        """The periodic trend checks: the scheduled rules over every patient."""
+                  stats: CycleStats | None = None, *, chunk: int = 200) -> list[Outbound]:
+        """The periodic trend checks: the scheduled rules over every patient.
+
+        Patients, devices and preferences are read in bulk, and ``chunk`` patients
+        share one transaction (one commit, not one per patient). A patient whose
+        evaluation raises rolls its chunk back; the chunk is then redone one patient
+        per transaction, so only that patient is skipped (and logged by id).
+        """
         stats = stats if stats is not None else CycleStats()
         ids = list(patient_ids) if patient_ids is not None else self.patient_ids()
         out: list[Outbound] = []
-        for patient_id in ids:
-            stats.patients += 1
+        for k in range(0, len(ids), chunk):
+            part = ids[k:k + chunk]
+            people, devices = self._bulk(part)
             try:
-                out.extend(self.evaluate(patient_id, now, path="scheduled", stats=stats))
+                out.extend(self._chunk(part, people, devices, now, stats))
+            except Exception:
+                log.warning("a trend-check chunk failed; redoing it patient by patient")
+                out.extend(self._one_by_one(part, people, devices, now, stats))
+            stats.patients += len(part)
+        stats.messages += len(out)
+        return out
+
+    def _chunk(self, ids: list[str], people: dict[str, PatientInfo],
+               devices: dict[str, list[DeviceBinding]], now: datetime,
+               stats: CycleStats) -> list[Outbound]:
+        trial = CycleStats()
+        out: list[Outbound] = []
+        with Session(self._engine) as session:
+            # Into the identity map: load_policy's lookups then need no query.
+            session.scalars(select(Patient).where(Patient.id.in_(ids))).all()
+            session.scalars(select(CoachingPreference).where(
+                CoachingPreference.patient_id.in_(ids))).all()
+            for patient_id in ids:
+                if patient_id in people:
+                    out.extend(self._evaluate_in(session, people[patient_id],
+                                                 devices.get(patient_id, []), now,
+                                                 "scheduled", trial))
+            session.commit()
+        stats.flags += trial.flags
+        stats.failed_rules += trial.failed_rules
+        return out
+
+    def _one_by_one(self, ids: list[str], people: dict[str, PatientInfo],
+                    devices: dict[str, list[DeviceBinding]], now: datetime,
+                    stats: CycleStats) -> list[Outbound]:
+        out: list[Outbound] = []
+        for patient_id in ids:
+            if patient_id not in people:
+                continue
+            try:
+                with Session(self._engine) as session:
+                    out.extend(self._evaluate_in(session, people[patient_id],
+                                                 devices.get(patient_id, []), now,
+                                                 "scheduled", stats))
+                    session.commit()
             except Exception:  # one patient's bad data must not stop the cycle
                 stats.failed_patients += 1
                 log.exception("trend check failed for patient %s", patient_id)
-        stats.messages += len(out)
         return out
+
+    def _bulk(self, ids: list[str]) -> tuple[dict[str, PatientInfo],
+                                            dict[str, list[DeviceBinding]]]:
+        people: dict[str, PatientInfo] = {}
+        devices: dict[str, list[DeviceBinding]] = {}
+        with Session(self._engine) as session:
+            for p in session.scalars(select(Patient).where(Patient.id.in_(ids))):
+                people[p.id] = PatientInfo(p.id, p.display_name, p.timezone,
+                                           tuple(p.conditions or ()), dict(p.targets or {}))
+            for d in session.scalars(select(Device).where(Device.patient_id.in_(ids))
+                                     .order_by(Device.id)):
+                devices.setdefault(d.patient_id, []).append(
+                    DeviceBinding(d.id, d.patient_id, d.kind, d.active))
+        return people, devices
 
     # -- the other jobs ------------------------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""The scheduled cycle through the real context builder, rules and dispatcher.
+
+A scale that stopped reporting three days ago is a "device gone silent" finding;
+the cycle shares one transaction between patients, and a patient whose data
+breaks the evaluation is skipped without losing the others' decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from coach.evaluation import CoachEvaluator, CycleStats
+from core.metrics import Metric
+from core.timeseries.sqlite import SqliteTimeSeriesStore
+from tests.support.factories import app_database, reading, register
+
+NOW = datetime(2026, 3, 10, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return app_database(tmp_path / "hearth.db")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
+    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
+    yield s
+    s.close()
+
+
+def household(engine: Engine, store: SqliteTimeSeriesStore, zones: dict[str, str]) -> None:
+    for patient_id, zone in zones.items():
+        register(engine, patient_id, [(f"{patient_id}-scale", "scale")], timezone=zone)
+        store.write([reading(patient_id=patient_id, device_id=f"{patient_id}-scale",
+                             metric=Metric.WEIGHT, value=80.0, unit="kg", source="device",
+                             at=NOW - timedelta(days=3, hours=h)) for h in range(3)])
+
+
+def test_the_cycle_flags_each_silent_device_once_and_commits_its_decisions(
+    engine: Engine, store: SqliteTimeSeriesStore
+) -> None:
+    household(engine, store, {f"p{i}": "Europe/London" for i in range(5)})
+    evaluator = CoachEvaluator(store=store, engine=engine)
+    stats = CycleStats()
+
+    out = evaluator.scheduled(NOW, stats=stats, chunk=2)
+
+    assert sorted(m.patient_id for m in out) == [f"p{i}" for i in range(5)]
+    assert {m.flag_type for m in out} == {"device_silent"}
+    assert all(m.why and m.evidence["device_id"].endswith("-scale") for m in out)
+    assert (stats.patients, stats.failed_patients, stats.messages) == (5, 0, 5)
+    # The dispatcher's cool-down was committed: the next cycle says nothing new.
+    assert evaluator.scheduled(NOW + timedelta(hours=1), chunk=2) == []
+
+
+def test_a_patient_whose_evaluation_fails_is_skipped_and_the_others_are_kept(
+    engine: Engine, store: SqliteTimeSeriesStore
+) -> None:
+    household(engine, store, {"p1": "Europe/London", "p2": "Not/AZone", "p3": "UTC"})
+    stats = CycleStats()
+
+    out = CoachEvaluator(store=store, engine=engine).scheduled(NOW, stats=stats, chunk=3)
+
+    assert sorted(m.patient_id for m in out) == ["p1", "p3"]
+    assert (stats.patients, stats.failed_patients) == (3, 1)
+
+
+def test_the_real_time_path_runs_only_real_time_rules(
+    engine: Engine, store: SqliteTimeSeriesStore
+) -> None:
+    household(engine, store, {"p1": "UTC"})
+    store.write([reading(patient_id="p1", device_id="p1-scale", metric=Metric.WEIGHT,
+                         value=80.0, unit="kg", source="device", at=NOW - timedelta(minutes=5))])
+
+    # A silent device is a scheduled finding: the real-time path does not raise it.
+    assert CoachEvaluator(store=store, engine=engine).realtime("p1", NOW) == []
