@@ -224,7 +224,8 @@ def _alert(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, 
            audience: str, now: datetime) -> Outbound:
     alert = CoachAlert(
         id=new_id(), patient_id=policy.patient_id, flag_id=row.id, flag_type=flag.flag_type,
-        group=flag.group, kind=kind, audience=audience, priority=flag.severity.value, title=flag.title,
+        group=flag.group, kind=kind, audience=audience, priority=flag.severity.value,
+        title=flag.title,
         body=flag.explanation, why=_why(flag), evidence=flag.evidence,
         state="open", created_at=now, ladder=[], step=-1, next_step_at=None,
     )
@@ -232,7 +233,8 @@ def _alert(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, 
     return Outbound(
         kind=kind, patient_id=policy.patient_id, recipient_role=audience,  # type: ignore[arg-type]
         recipient_id=policy.recipient(audience), flag_type=flag.flag_type,
-        priority=flag.severity.value, title=flag.title, body=flag.explanation,  # type: ignore[arg-type]
+        priority=flag.severity.value,  # type: ignore[arg-type]
+        title=flag.title, body=flag.explanation,
         why=_why(flag), evidence=flag.evidence, created_at=now, ref=alert.id,
     )
 
@@ -275,7 +277,8 @@ def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound |
     session.flush()
     return Outbound(
         kind="digest", patient_id=patient_id, recipient_role="patient", recipient_id=patient_id,
-        flag_type="digest", priority=top, title=title, body="\n".join(lines),  # type: ignore[arg-type]
+        flag_type="digest", priority=top,  # type: ignore[arg-type]
+        title=title, body="\n".join(lines),
         why=why, evidence=evidence, created_at=now, ref=digest_id,
     )
 

@@ -94,7 +94,8 @@ def _message(alert: CoachAlert, role: str, recipient: str | None, index: int,
         why = (f"{alert.why} Urgent safety alert: step {index + 1} of "
                f"{' -> '.join(alert.ladder)}.{waited}")
     return Outbound(
-        kind="escalation", patient_id=alert.patient_id, recipient_role=role,  # type: ignore[arg-type]
+        kind="escalation", patient_id=alert.patient_id,
+        recipient_role=role,  # type: ignore[arg-type]
         recipient_id=recipient, flag_type=alert.flag_type, priority="urgent",
         title=alert.title, body=body, why=why,
         evidence={**alert.evidence, "alert_id": alert.id, "step": index,

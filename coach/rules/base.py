@@ -49,9 +49,12 @@ class FlagRequest:
     """What a rule found: the dispatcher decides who hears about it, when, and whether.
 
     ``key`` tells two findings of the same flag type apart (e.g. the start of a low
-    event); the dispatcher keeps one request per (flag_type, key), the most severe.
+    event): the same key is never sent twice. ``group`` joins flag types that say the
+    same thing (``urgent_low``, ``low`` and ``predicted_low`` are all "hypo"): the
+    dispatcher keeps one request per group, the most severe, and cools them down together.
     ``clinical`` marks a finding the nurse should see (a clinical alert), not only
-    the coach; ``patient_only`` one only the patient needs (no alert, no ladder). ``evidence`` is JSON-able: the readings, days and values behind it.
+    the coach; ``patient_only`` one only the patient needs (no alert, no ladder).
+    ``evidence`` is JSON-able: the readings, days and values behind it.
     """
 
     flag_type: str

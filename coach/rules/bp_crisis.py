@@ -13,7 +13,8 @@ from coach.analytics.bp import CrisisStatus
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
 
-SOURCE = "DESIGN.md §6 (AHA): >=180 systolic or >=120 diastolic is a crisis; re-measure after 5 min"
+SOURCE = ("DESIGN.md §6 (AHA): >=180 systolic or >=120 diastolic is a crisis; "
+          "re-measure after 5 min")
 
 
 class BpCrisisSettings(RuleSettings):

@@ -211,7 +211,8 @@ def test_bp_crisis_first_asks_to_measure_again(engine: Engine) -> None:
 
 
 def test_bp_crisis_confirmed_escalates(engine: Engine) -> None:
-    run(engine, _crisis_ctx([(7, 186.0, 100.0)]), names=["bp_crisis"], now=NOW - timedelta(minutes=6))
+    run(engine, _crisis_ctx([(7, 186.0, 100.0)]), names=["bp_crisis"],
+        now=NOW - timedelta(minutes=6))
     out = run(engine, _crisis_ctx([(7, 186.0, 100.0), (1, 184.0, 98.0)]), names=["bp_crisis"])
     assert summary(out) == [("escalation", "patient", "bp_crisis", "urgent")]
     assert out[0].evidence["status"] == "confirmed"

@@ -310,7 +310,7 @@ def test_digests_carry_what_waited(week: Week) -> None:
 def test_quiet_hours_hold(week: Week) -> None:
     policy_quiet = [s for s in week.sent if s.message.recipient_role == "patient"
                     and s.message.priority != "urgent"
-                    and (s.when.astimezone(LONDON).hour >= 22 or s.when.astimezone(LONDON).hour < 7)]
+                    and not 7 <= s.when.astimezone(LONDON).hour < 22]
     assert policy_quiet == []
     night_urgent = [s.row for s in week.sent if s.when.astimezone(LONDON).hour < 7]
     assert night_urgent == [("ann", "Thu", "escalation", "patient", "urgent_low")]
