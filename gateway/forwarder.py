@@ -9,9 +9,9 @@ offline by the last will when the connection dies.
 The loop takes due messages from the outbox only while connected (so nothing
 piles up in paho's memory), keeps at most ``max_inflight_messages`` awaiting
 ingest's confirmation, and re-sends a message that stays unconfirmed for
-``resend_after_s``. Every bit of state that matters is in the outbox: a
-SIGKILL at any moment loses nothing, and a restart re-sends what was not
-confirmed.
+``resend_after_s`` (then after twice as long, up to ``resend_max_s``). Every
+bit of state that matters is in the outbox: a SIGKILL at any moment loses
+nothing, and a restart re-sends what was not confirmed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from core import topics
 from core.contract import SCHEMA_VERSION, encode_message
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
-from gateway.outbox import Batch, Outbox
+from gateway.outbox import Batch, Outbox, resend_delay
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Forwarder:
         self._lock = threading.Lock()
         self._subscribed: set[str] = set()
         self._pending_subs: dict[int, tuple[list[str], float]] = {}  # mid -> devices, asked at
-        self._awaiting: dict[tuple[str, int], float] = {}  # (device, msg_seq) -> sent at
+        self._awaiting: dict[tuple[str, int], float] = {}  # (device, msg_seq) -> due again at
         self._alert: dict[str, Any] | None = None
         self.published_messages = 0
         self.resent_messages = 0
@@ -138,8 +138,17 @@ class Forwarder:
         if reason.is_failure:
             log.error("broker refused the gateway's connection: %s", reason)
             return
-        log.info("gateway connected to the broker (session present: %s)",
-                 getattr(flags, "session_present", None))
+        session_present = bool(getattr(flags, "session_present", False))
+        log.info("gateway connected to the broker (session present: %s)", session_present)
+        if not session_present:
+            # The broker has no session for us: it restarted without its state (or it is
+            # our first visit), so what it acknowledged may be gone. Re-send it now
+            # rather than after the timeout; ingest drops the copies.
+            with self._lock:
+                self._awaiting.clear()
+            again = self._outbox.all_due()
+            if again:
+                log.info("broker without our session: %d unconfirmed readings due again", again)
         self._connected.set()
         self._publish_status("online")
         self._subscribe(self._outbox.devices())
@@ -234,10 +243,9 @@ class Forwarder:
     def _send_due(self) -> None:
         self._subscribe(self._outbox.devices())
         now = self._now()
-        cutoff = now - self._settings.resend_after_s
         with self._lock:
-            for key, sent in list(self._awaiting.items()):
-                if sent <= cutoff:
+            for key, due_at in list(self._awaiting.items()):
+                if due_at <= now:
                     del self._awaiting[key]  # overdue: take_due hands it out again
             room = self._settings.max_inflight_messages - len(self._awaiting)
             ready = set(self._subscribed)
@@ -246,6 +254,7 @@ class Forwarder:
         batches = self._outbox.take_due(
             now=now,
             resend_after_s=self._settings.resend_after_s,
+            resend_max_s=self._settings.resend_max_s,
             max_messages=room,
             max_per_message=self._settings.max_readings_per_message,
             devices=ready,
@@ -270,7 +279,9 @@ class Forwarder:
             self.resent_messages += 1
             log.info("re-sent unconfirmed message %d of device %s (attempt %d)",
                      batch.msg_seq, batch.device_id, batch.attempts)
+        delay = resend_delay(batch.attempts, after_s=self._settings.resend_after_s,
+                             max_s=self._settings.resend_max_s)
         with self._lock:
-            self._awaiting[(batch.device_id, batch.msg_seq)] = now
+            self._awaiting[(batch.device_id, batch.msg_seq)] = now + delay
         self.published_messages += 1
         return True

@@ -4,8 +4,10 @@ SQLite in WAL mode with ``synchronous=FULL``: a reading the outbox has taken
 survives a power cut. A row leaves the outbox only when ingest confirms, on
 ``hearth/v1/ack/{device_id}``, that the message carrying it is committed (a
 broker's PUBACK is not enough: Mosquitto 2.0 acknowledges before it writes to
-disk). What stays unconfirmed for ``resend_after_s`` is sent again; ingest's
-idempotency makes the second copy harmless.
+disk). What stays unconfirmed for ``resend_after_s`` is sent again, and again
+after twice as long, and so on up to ``resend_max_s`` between copies (so that
+a long ingest outage does not fill the broker's queue with copies); ingest's
+idempotency makes the copies harmless.
 
 Rows of one device are numbered by a per-device sequence number (persisted in
 ``devices``). Readings are grouped into messages when first sent; a group keeps
@@ -64,6 +66,11 @@ class OutboxError(HearthError):
 
 class OutboxFullError(OutboxError):
     """The outbox holds ``max_readings``: new readings are refused, never dropped."""
+
+
+def resend_delay(attempts: int, *, after_s: float, max_s: float) -> float:
+    """How long a message sent ``attempts`` times waits for its confirmation before the next."""
+    return min(max_s, after_s * float(2 ** min(max(attempts - 1, 0), 30)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +202,12 @@ class Outbox:
         max_messages: int,
         max_per_message: int,
         devices: Iterable[str] | None = None,
+        resend_max_s: float | None = None,
     ) -> list[Batch]:
         """The messages to publish now, oldest first per device, marked as sent.
 
-        First the groups sent at least ``resend_after_s`` ago and still
-        unconfirmed (in message order), then readings never sent, grouped into
+        First the groups still unconfirmed ``resend_delay`` after their last
+        sending (in message order), then readings never sent, grouped into
         messages of at most ``max_per_message``. ``devices`` limits the choice
         (to those whose acknowledgements the gateway is subscribed to).
         """
@@ -208,7 +216,8 @@ class Outbox:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                batches = self._resends(now - resend_after_s, max_messages, allowed)
+                batches = self._resends(now, resend_after_s, resend_max_s or resend_after_s,
+                                        max_messages, allowed)
                 room = max_messages - len(batches)
                 if room > 0:
                     batches += self._new_groups(room, max_per_message, allowed)
@@ -219,13 +228,19 @@ class Outbox:
                 raise
         return batches
 
-    def _resends(self, cutoff: float, limit: int, allowed: set[str] | None) -> list[Batch]:
-        # A group's rows are always marked together, so they share last_sent.
-        groups = sorted(set(self._db.execute(
-            "SELECT device_id, msg_seq FROM readings INDEXED BY readings_sent "
-            "WHERE msg_seq IS NOT NULL AND last_sent <= ?",
-            (cutoff,),
-        ).fetchall()))
+    def _resends(self, now: float, after_s: float, max_s: float, limit: int,
+                 allowed: set[str] | None) -> list[Batch]:
+        # A group's rows are always marked together: they share last_sent and attempts.
+        candidates = self._db.execute(
+            "SELECT device_id, msg_seq, last_sent, attempts FROM readings "
+            "INDEXED BY readings_sent WHERE msg_seq IS NOT NULL AND last_sent <= ?",
+            (now - after_s,),
+        ).fetchall()
+        groups = sorted({
+            (device_id, msg_seq)
+            for device_id, msg_seq, last_sent, attempts in candidates
+            if last_sent + resend_delay(attempts, after_s=after_s, max_s=max_s) <= now
+        })
         out: list[Batch] = []
         for device_id, msg_seq in groups:
             if allowed is not None and device_id not in allowed:
@@ -287,6 +302,13 @@ class Outbox:
                 for b in batches
             ],
         )
+
+    def all_due(self) -> int:
+        """Make every unconfirmed message due at once (the broker has lost its state)."""
+        with self._mutex:
+            cursor = self._db.execute(
+                "UPDATE readings SET last_sent = 0 WHERE msg_seq IS NOT NULL AND last_sent > 0")
+            return cursor.rowcount
 
     def unsend(self, batch: Batch) -> None:
         """The client refused the message: make it due again at once (order kept by msg_seq)."""

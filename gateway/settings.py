@@ -20,6 +20,9 @@ class GatewaySettings(BaseSettings):
     reader_options: str = ""
     # Unconfirmed messages are sent again after this long (ingest is idempotent).
     resend_after_s: float = Field(default=30.0, gt=0)
+    # ...then after twice as long each time, up to this: a long ingest outage must not
+    # fill the broker's queue with copies.
+    resend_max_s: float = Field(default=1800.0, gt=0)
     # The bound on disk use: readings held at once. At ~200 bytes a reading on
     # disk, the default is about 100 MB. When full, new readings are refused
     # (the reader is held back, the devices keep their records) and an alert

@@ -101,3 +101,22 @@ def test_the_database_is_durable_wal_with_full_sync(tmp_path: Path) -> None:
     db.close()
     assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     outbox.close()
+
+
+def test_resends_back_off_exponentially_up_to_a_cap(tmp_path: Path) -> None:
+    from gateway.outbox import resend_delay
+
+    assert [resend_delay(n, after_s=10, max_s=60) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+    outbox = Outbox(tmp_path / "o.db", max_readings=10)
+    outbox.add([("a", _entry(0))], now=0)
+
+    def due(at: float) -> list[int]:
+        return [b.attempts for b in outbox.take_due(now=at, resend_after_s=10, resend_max_s=25,
+                                                   max_messages=5, max_per_message=5)]
+
+    assert due(0) == [1]
+    assert due(9) == [] and due(10) == [2]  # 10 s after the first sending
+    assert due(29) == [] and due(30) == [3]  # then 20 s
+    assert due(54) == [] and due(55) == [4]  # then capped at 25 s
+    assert due(79) == [] and due(80) == [5]
+    outbox.close()
