@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
 from core.appdb.account_store import AccountStore
+from coach.home_assistant import HomeAssistantBridge
 from coach.service import CoachService
 from coach.settings import CoachSettings
 from core.appdb.directory import CachedRegistry, SqlDirectory
@@ -20,7 +22,7 @@ from dashboard.app import create_app
 from devices.profiles import PatientProfile
 from devices.publisher import SimulatorPublisher
 from devices.simulator import HouseholdSimulator
-from hearth import demo, wiring
+from hearth import demo, nightscout, wiring
 from hearth.embedded_broker import EmbeddedBroker
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -36,6 +38,7 @@ class StackOptions:
     backfill_days: float = 14.0
     speed: float = 1.0
     seed: int = 1
+    home_assistant: bool = False
     profiles: list[PatientProfile] = field(default_factory=list)
 
 
@@ -62,6 +65,8 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.ingest: IngestService | None = None
         self.coach: CoachService | None = None
+        self.home_assistant: HomeAssistantBridge | None = None
+        self._stop_nightscout: Callable[[], None] | None = None
         self._sim_thread: threading.Thread | None = None
         self.credentials: list[demo.DemoAccount] = []  # printed by the banner
 
@@ -87,10 +92,17 @@ class Stack:
             settings=CoachSettings(client_id="hearth-up-coach", protocol=protocol,
                                    trend_check_minutes=10))
         self.coach.start()
+        if self.options.home_assistant:
+            self.home_assistant = HomeAssistantBridge(
+                endpoint=endpoint, store=store, directory=directory, protocol=protocol,
+                client_id="hearth-up-home-assistant")
+            self.home_assistant.start()
         app = create_app(store=store, directory=directory, accounts=AccountStore(engine))
         server = uvicorn.Server(
             uvicorn.Config(app, host=self.options.host, port=self.options.port, log_level="warning")
         )
+        self._stop_nightscout = nightscout.attach(
+            app, self.settings, endpoint=endpoint, protocol=protocol, client_id="hearth-up-nightscout")
         # The simulator and the banner wait for the dashboard to listen, so that
         # "Hearth is up." and "streaming live" are only said once they are true.
         self._sim_thread = threading.Thread(
@@ -148,6 +160,10 @@ class Stack:
         self.stop_event.set()
         if self._sim_thread:
             self._sim_thread.join(timeout=10)
+        if self._stop_nightscout:
+            self._stop_nightscout()
+        if self.home_assistant:
+            self.home_assistant.stop()
         if self.coach:
             self.coach.stop()
         if self.ingest:

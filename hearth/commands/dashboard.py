@@ -24,4 +24,8 @@ def dashboard(host: str, port: int) -> None:
     engine = wiring.app_engine(settings)
     app = create_app(store=wiring.timeseries(settings), directory=SqlDirectory(engine),
                      accounts=AccountStore(engine), settings=DashboardSettings())
+    if settings.mqtt_url:  # Nightscout uploads go through the broker to ingest
+        from hearth import nightscout
+
+        nightscout.attach(app, settings)
     uvicorn.run(app, host=host, port=port, log_level="info")

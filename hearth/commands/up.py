@@ -18,8 +18,10 @@ import click
 @click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
 @click.option("--patients", type=click.IntRange(min=1), default=None,
               help="Simulate this many patients, cycling through the profiles.")
+@click.option("--home-assistant", is_flag=True,
+              help="Publish Home Assistant MQTT discovery for each patient (docs/INTEROP.md).")
 def up(host: str, port: int, mqtt_port: int, profiles: Path | None, backfill_days: float,
-       speed: float, patients: int | None) -> None:
+       speed: float, patients: int | None, home_assistant: bool) -> None:
     """Run broker, ingest, simulator and dashboard on the embedded defaults."""
     from core.config import get_settings
     from devices.profiles import DEFAULT_HOUSEHOLD, load_profiles, replicate
@@ -31,7 +33,7 @@ def up(host: str, port: int, mqtt_port: int, profiles: Path | None, backfill_day
         household = replicate(household, patients)
     options = StackOptions(
         host=host, port=port, mqtt_port=mqtt_port, backfill_days=backfill_days, speed=speed,
-        profiles=household,
+        profiles=household, home_assistant=home_assistant,
     )
 
     def announce(stack: Stack) -> None:
