@@ -7,7 +7,9 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.appdb.account_store import AccountStore
 from core.appdb.directory import PatientDirectory
@@ -16,6 +18,7 @@ from dashboard import api, audit, exports, fhir, login, pages
 from dashboard import nightscout  # Nightscout-compatible API (its own auth)
 from dashboard.security import Clock, LoginRequired, login_redirect, public, verify_csrf
 from dashboard.settings import DashboardSettings
+from dashboard.views.routes import router as views_router
 
 # Public on purpose: the OpenAPI schema and its viewers describe the API and hold no
 # personal data; every data route behind them needs a session (docs/SECURITY.md).
@@ -46,12 +49,14 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.state.clock = clock
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(login.router)
     app.include_router(audit.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(fhir.router)
     app.include_router(exports.router)
+    app.include_router(views_router)  # patient, coach and nurse views; live updates
     app.mount("/api/v1", nightscout.create_app(app.state))  # uploaders: api-secret, no session
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(public)])
@@ -61,9 +66,24 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     return app
 
 
+def _wants_page(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return not request.url.path.startswith("/api") and "text/html" in accept
+
+
 def _login_required(request: Request, exc: Exception) -> Response:
     """The API answers 401; a page sends the browser to the sign-in form."""
-    wants_html = "text/html" in request.headers.get("accept", "")
-    if request.url.path.startswith("/api") or not wants_html:
+    if not _wants_page(request):
         return JSONResponse({"detail": "sign in first"}, status_code=401)
     return RedirectResponse(login_redirect(request), status_code=303)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A browser asking for a page it may not see gets a page that says so (still 403)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 403 and _wants_page(request):
+        from dashboard.templating import templates
+
+        return templates.TemplateResponse(request, "forbidden.html", {"reason": exc.detail},
+                                          status_code=403)
+    return await http_exception_handler(request, exc)

@@ -66,7 +66,7 @@ def sign_in(browser: Any, base_url: str, name: str, password: str, *,
 
 
 def screenshot(page: Any, name: str) -> Path:
-    path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
+    path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_./-]+', '-', name)}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
