@@ -95,6 +95,10 @@ class Spo2Features:
 class MotionFeatures:
     inactivity: activity.Inactivity | None = None
     days_of_history: int = 0
+    # share of past days with motion in each quarter-hour of the last hour, averaged: how
+    # "up and about" this person usually is at this time of day (1.0: every quarter-hour)
+    usual_now: float = 1.0
+    last_door_us: int | None = None  # the last time a door sensor saw the door opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,9 +334,18 @@ def motion_features(reader: _Reader, now: datetime, days: int, tz: str) -> Motio
     m = reader.series(Metric.MOTION, timedelta(days=days))
     if not len(m):
         return None
-    found = activity.unusual_inactivity(m.times_us, m.values, now_us=to_epoch_us(now), tz=tz)
-    history = activity.motion_baseline(m.times_us, m.values, tz=tz)
-    return MotionFeatures(found, int(history.active_days.sum()))
+    now_us = to_epoch_us(now)
+    found = activity.unusual_inactivity(m.times_us, m.values, now_us=now_us, tz=tz)
+    today, minute = local_day_and_minute(np.array([now_us], dtype=np.int64), tz)
+    history = activity.motion_baseline(m.times_us, m.values, tz=tz, before_day=int(today[0]))
+    slot = int(minute[0] // activity.SLOT_MIN)
+    last_hour = [(slot - k) % activity.SLOTS for k in range(1, 60 // activity.SLOT_MIN + 1)]
+    usual = float(history.probability[last_hour].mean()) if history.active_days.any() else 0.0
+    door = reader.series(Metric.DOOR, timedelta(days=1))
+    opened = door.times_us[door.values > 0]
+    return MotionFeatures(
+        found, int(history.active_days.sum()), usual, int(opened[-1]) if opened.size else None
+    )
 
 
 def steps_features(reader: _Reader, now: datetime, days: int, tz: str) -> StepsFeatures | None:

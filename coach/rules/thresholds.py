@@ -11,6 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from coach.analytics.spo2 import NIGHT_END_MIN, NIGHT_START_MIN
+from coach.analytics.timebase import local_day_and_minute
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RulePath, RuleSettings, Severity, iso_us
 
@@ -20,6 +24,7 @@ US_PER_MIN = 60_000_000
 class ThresholdSettings(RuleSettings):
     threshold: float | None = None  # None: the patient's target, else the row's default
     max_age_min: float = 15.0  # a reading older than this is not "now"
+    include_night: bool = False  # SpO2 only: also readings taken overnight (see _spo2_pair)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +138,30 @@ def _tir_drop(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
 
 def _spo2_pair(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
     """The higher of the two newest readings, both within ``max_age_min``: one low reading
-    alone is too often a motion artefact, two in a row are not."""
+    alone is too often a motion artefact, two in a row are not.
+
+    Readings taken overnight (22:00-07:00 local, coach/analytics/spo2.py NIGHT_*) are left
+    out unless ``include_night``: brief dips in sleep are common in COPD and nobody can act
+    on them at 3 a.m.; they are summarised for the care team by the SpO2 report
+    (spo2_summary night_dips) instead of paging anyone one by one."""
     sp = ctx.spo2
     if sp is None or len(sp.recent) < 2:
         return None
     (t1, v1), (t2, v2) = sp.recent[-2], sp.recent[-1]
     if ctx.now_us - t1 > s.max_age_min * US_PER_MIN:
         return None
+    if not s.include_night and _overnight(t2, ctx.tz):
+        return None
     return Observed(
         max(v1, v2),
         {"readings": [{"at": iso_us(t1), "spo2": v1}, {"at": iso_us(t2), "spo2": v2}],
          "unit": "%"},
     )
+
+
+def _overnight(time_us: int, tz: str) -> bool:
+    _, minute = local_day_and_minute(np.array([time_us], dtype=np.int64), tz)
+    return bool(minute[0] >= NIGHT_START_MIN or minute[0] < NIGHT_END_MIN)
 
 
 THRESHOLDS: tuple[ThresholdDescription, ...] = (
@@ -200,7 +217,8 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         ),
         target_name="spo2_percent",
         clinical=True,
-        description="two newest SpO2 readings (within 15 min) below the patient's target (92%)",
+        description="two newest daytime SpO2 readings (within 15 min) below the patient's "
+        "target (92%)",
     ),
 )
 

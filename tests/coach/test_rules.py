@@ -313,6 +313,16 @@ def test_spo2_uses_the_patients_prescribed_target(engine: Engine) -> None:
     assert run(engine, ctx, names=["spo2_below_target"]) == []
 
 
+def test_spo2_overnight_only_when_asked(engine: Engine) -> None:
+    night = NOW.replace(hour=3)
+    ctx = PatientContext("p1", night, tz="Europe/London", spo2=Spo2Features(
+        ((to_epoch_us(night) - 5 * US_PER_MIN, 86.0), (to_epoch_us(night), 85.0))))
+    assert run(engine, ctx, names=["spo2_below_target"]) == []
+    out = run(engine, ctx, names=["spo2_below_target"],
+              tuning={"spo2_below_target": {"include_night": True}})
+    assert [o.flag_type for o in out][:1] == ["spo2_below_target"]
+
+
 def test_one_low_spo2_reading_is_not_enough(engine: Engine) -> None:
     assert run(engine, ctx_with(spo2=_spo2(95, 89)), names=["spo2_below_target"]) == []
 
@@ -324,6 +334,24 @@ def test_unusual_inactivity(engine: Engine) -> None:
     assert summary(out) == [("nudge", "patient", "unusual_inactivity", "high"),
                             ("alert", "coach", "unusual_inactivity", "high")]
     assert out[0].evidence["days_with_motion"] == 13
+
+
+@pytest.mark.parametrize(("quiet_h", "usual", "door_h", "flagged"), [
+    (3.0, 0.9, None, True),
+    (1.5, 0.9, None, False),  # under two hours: an ordinary quiet spell
+    (3.0, 0.2, None, False),  # a time of day at which this person is usually still
+    (3.0, 0.9, 3.5, True),  # the door opened well before the last motion: still at home
+    (3.0, 0.9, 2.9, False),  # the door opened after the last motion: gone out
+])
+def test_inactivity_guards(engine: Engine, quiet_h: float, usual: float,
+                           door_h: float | None, flagged: bool) -> None:
+    now = to_epoch_us(NOW)
+    found = Inactivity(now - int(quiet_h * 60) * US_PER_MIN, now, ("11:00", "14:00"), 14, 14,
+                       "07:15", 1.0)
+    door = None if door_h is None else now - int(door_h * 60) * US_PER_MIN
+    ctx = ctx_with(motion=MotionFeatures(found, 14, usual, door))
+    out = run(engine, ctx, names=["unusual_inactivity"])
+    assert bool(out) is flagged
 
 
 def test_missed_medication(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ real application database. Each step writes the readings measured in it, runs th
 real-time rules for every patient who got new readings (as the coach does on
 ``hearth/v1/stored/{patient_id}``), runs the scheduled rules on the hour, advances the
 escalation ladders, and builds each patient's digest at the end of their quiet hours.
-Half-way through, the coach "restarts": new engine, new sessions, new store handle.
+Half-way through, the coach "restarts": a new database engine and new sessions (the
+in-memory store stands for the time-series server, which outlives a coach process).
 
 Two people (fictional), Europe/London (GMT in March), default policy (quiet 22:00-07:00,
 3 nudges a day):
@@ -18,35 +19,23 @@ Two people (fictional), Europe/London (GMT in March), default policy (quiet 22:0
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from coach import escalation
-from coach.context import build_context
-from coach.dispatch import build_digest, dispatch
-from coach.engine import needs_of, run_rules
-from coach.messages import Outbound
-from coach.policy import load_policy
-from coach.rules.registry import enabled_rules
-from core.appdb.coaching import CoachAlert
-from core.appdb.directory import DeviceBinding, PatientInfo, bind_devices
+from core.appdb.directory import PatientInfo
 from core.metrics import Metric
 from core.readings import Reading
-from core.timeseries.sqlite import SqliteTimeSeriesStore
-from tests.coach.coaching_support import add_patient, database
+from tests.coach.coaching_week import Week
 
 LONDON = ZoneInfo("Europe/London")
 WEEK_START = datetime(2026, 3, 2, tzinfo=UTC)  # Monday 00:00 (GMT = UTC in early March)
 HISTORY_DAYS = 15
 STEP = timedelta(minutes=5)
-DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
 def at(day: int, hhmm: str) -> datetime:
@@ -146,112 +135,21 @@ PATIENTS = {
 }
 
 
-@dataclass
-class Sent:
-    when: datetime
-    message: Outbound
-
-    @property
-    def row(self) -> tuple[str, str, str, str, str]:
-        local = self.when.astimezone(LONDON)
-        return (self.message.patient_id, DAYS[local.weekday()], self.message.kind,
-                self.message.recipient_role, self.message.flag_type)
-
-
-@dataclass
-class Week:
-    tmp_path: Path
-    acks: dict[datetime, tuple[str, str, str]] = field(default_factory=dict)  # -> patient, by, role
-    sent: list[Sent] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.engine: Engine = database(self.tmp_path)
-        for pid, info in PATIENTS.items():
-            prefs = {"coach_id": "coach-1", "nurse_id": "nurse-1"}
-            if pid == "ann":
-                prefs["caregiver_id"] = "carer-ann"
-            add_patient(self.engine, pid, tz=info.timezone, conditions=info.conditions,
-                        targets=dict(info.targets), **prefs)
-            with Session(self.engine) as session:
-                bind_devices(session, pid, DEVICES[pid])
-                session.commit()
-        self.store = SqliteTimeSeriesStore(":memory:")
-        history = WEEK_START - timedelta(days=HISTORY_DAYS)
-        self.pending = sorted(ann_readings(history, WEEK_START + timedelta(days=7)) +
-                              carla_readings(history, WEEK_START + timedelta(days=7)),
-                              key=lambda x: x.measured_at)
-        self._written = 0
-        self.write_until(WEEK_START)
-        self.realtime = enabled_rules(path="realtime")
-        self.scheduled = enabled_rules(path="scheduled")
-
-    def write_until(self, now: datetime) -> set[str]:
-        start = self._written
-        while self._written < len(self.pending) and self.pending[self._written].measured_at <= now:
-            self._written += 1
-        batch = self.pending[start:self._written]
-        if batch:
-            self.store.write(batch)
-        return {x.patient_id for x in batch}
-
-    def restart(self) -> None:
-        """A new coach process: nothing in memory survives but the databases."""
-        url = self.engine.url
-        self.engine.dispose()
-        from core.appdb.engine import make_engine
-
-        self.engine = make_engine(str(url))
-
-    def evaluate(self, patient: str, now: datetime, rules: list) -> list[Outbound]:
-        devices = [DeviceBinding(d, patient, kind, True) for d, kind in DEVICES[patient]]
-        ctx = build_context(self.store, PATIENTS[patient], now, devices=devices,
-                            needs=needs_of(rules))
-        result = run_rules(ctx, rules)
-        assert not result.failed, result.failed
-        with Session(self.engine) as session:
-            out = dispatch(session, patient, result.flags, now)
-            session.commit()
-        return out
-
-    def step(self, now: datetime) -> None:
-        fresh = self.write_until(now)
-        out: list[Outbound] = []
-        for patient in sorted(fresh):
-            out += self.evaluate(patient, now, self.realtime)
-        if now.minute == 0:
-            for patient in PATIENTS:
-                out += self.evaluate(patient, now, self.scheduled)
-        if now in self.acks:
-            patient, by, role = self.acks[now]
-            with Session(self.engine) as session:
-                alert = session.scalars(select(CoachAlert).where(
-                    CoachAlert.patient_id == patient, CoachAlert.kind == "escalation",
-                    CoachAlert.state == "open")).one()
-                assert escalation.acknowledge(session, alert.id, by, now, role=role)
-                session.commit()
-        with Session(self.engine) as session:
-            out += escalation.advance(session, now)
-            for patient in PATIENTS:
-                if load_policy(session, patient).quiet_end_after(now - STEP) == now:
-                    d = build_digest(session, patient, now)
-                    out += [d] if d else []
-            session.commit()
-        self.sent += [Sent(now, o) for o in out]
-
-    def run(self, *, restart_at: datetime | None = None) -> None:
-        now = WEEK_START + STEP
-        while now <= WEEK_START + timedelta(days=7):
-            if now == restart_at:
-                self.restart()
-            self.step(now)
-            now += STEP
-
-
 @pytest.fixture(scope="module")
 def week(tmp_path_factory: pytest.TempPathFactory) -> Week:
-    w = Week(tmp_path_factory.mktemp("week"),
-             acks={at(3, "03:30"): ("ann", "ann", "patient"),
-                   at(2, "07:55"): ("carla", "coach-1", "coach")})
+    history = WEEK_START - timedelta(days=HISTORY_DAYS)
+    end = WEEK_START + timedelta(days=7)
+    w = Week(
+        tmp_path_factory.mktemp("week"),
+        patients=PATIENTS,
+        devices=DEVICES,
+        readings=ann_readings(history, end) + carla_readings(history, end),
+        start=WEEK_START,
+        prefs={"ann": {"coach_id": "coach-1", "nurse_id": "nurse-1", "caregiver_id": "carer-ann"},
+               "carla": {"coach_id": "coach-1", "nurse_id": "nurse-1"}},
+        acks={at(3, "03:30"): ("ann", "ann", "patient"),
+              at(2, "07:55"): ("carla", "coach-1", "coach")},
+    )
     w.run(restart_at=at(3, "12:00"))
     return w
 
@@ -284,7 +182,8 @@ EXPECTED = Counter([
     ("carla", "Fri", "nudge", "patient", "hf_weight_gain"),
     ("carla", "Fri", "alert", "coach", "hf_weight_gain"),
     ("carla", "Fri", "clinical_alert", "nurse", "hf_weight_gain"),
-    # carla, Sun 10:00: no movement at home since 09:00
+    # carla, Sun 11:00: no movement at home since 09:00 (two hours, at a time she is
+    # always up and about, and the door stayed shut)
     ("carla", "Sun", "nudge", "patient", "unusual_inactivity"),
     ("carla", "Sun", "alert", "coach", "unusual_inactivity"),
 ])
