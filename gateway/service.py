@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from core.topics import valid_topic_id
 from gateway.forwarder import Forwarder
 from gateway.normaliser import Normaliser
 from gateway.outbox import Outbox, OutboxFullError
@@ -50,12 +51,19 @@ class OutboxSink:
         self._retry_s = retry_s
         self._room = threading.Condition()
         self._alert: str | None = None
+        self._alert_lock = threading.Lock()
         self.readings_accepted = 0
         self.full_waits = 0
+        self.refused = 0
 
     def submit(self, samples: Sequence[Sample]) -> bool:
         items: list[tuple[str, dict[str, Any]]] = []
         for sample in samples:
+            if not valid_topic_id(sample.device_id):
+                self.refused += 1
+                log.error("a device id that cannot stand in a topic (%r): payload not taken; "
+                          "check the reader's configuration", sample.device_id[:140])
+                continue
             items += self._normaliser.normalise(sample)
         return self.store(items)
 
@@ -77,7 +85,7 @@ class OutboxSink:
                 self._outbox.add(chunk, now=time.time())
             except OutboxFullError as exc:
                 self.full_waits += 1
-                self._raise(FULL, str(exc))
+                self._raise_full(str(exc))
                 with self._room:
                     self._room.wait(timeout=self._retry_s)
                 if self._stop.is_set():
@@ -92,17 +100,23 @@ class OutboxSink:
             return True
 
     def check_level(self) -> None:
-        """Raise, lower or clear the alert from the outbox's level (also after confirmations)."""
+        """Raise, lower or clear the alert from the outbox's level (also after confirmations,
+        from the MQTT thread)."""
         level = len(self._outbox)
-        if level >= self._outbox.max_readings:
-            self._raise(FULL, "outbox is full")
-        elif level >= self._warn_at:
-            self._raise(NEARLY_FULL, "outbox is nearly full")
-        elif self._alert is not None:
-            log.info("outbox recovered: %d of %d readings", level, self._outbox.max_readings)
-            self._set(None)
+        with self._alert_lock:
+            if level >= self._outbox.max_readings:
+                self._raise(FULL, "outbox is full")
+            elif level >= self._warn_at:
+                self._raise(NEARLY_FULL, "outbox is nearly full")
+            elif self._alert is not None:
+                log.info("outbox recovered: %d of %d readings", level, self._outbox.max_readings)
+                self._set(None)
         with self._room:
             self._room.notify_all()
+
+    def _raise_full(self, why: str) -> None:
+        with self._alert_lock:
+            self._raise(FULL, why)
 
     def _raise(self, code: str, why: str) -> None:
         if self._alert == code:

@@ -128,3 +128,24 @@ def test_unavailable_values_are_not_stored_as_numbers() -> None:
     out = Normaliser().normalise(Sample("scale-1", 0x2A9D, struct.pack("<BH", 0, 0xFFFF), RECEIVED))
     assert out == []
     assert json.dumps(out) == "[]"
+
+
+def test_a_device_id_that_cannot_stand_in_a_topic_is_refused_at_the_door(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+    from pathlib import Path
+
+    from gateway.outbox import Outbox
+    from gateway.service import OutboxSink
+
+    outbox = Outbox(Path(str(tmp_path)) / "o.db", max_readings=10)
+    sink = OutboxSink(outbox=outbox, normaliser=Normaliser(), forwarder=None,
+                      stop=threading.Event())
+    good = weight(80.0, None)
+    with caplog.at_level(logging.ERROR, logger="gateway"):
+        assert sink.submit([Sample("ann/scale", 0x2A9D, good, RECEIVED),
+                            Sample("ann-scale", 0x2A9D, good, RECEIVED)])
+    assert len(outbox) == 1 and sink.refused == 1
+    assert any("cannot stand in a topic" in r.getMessage() for r in caplog.records)
+    outbox.close()
