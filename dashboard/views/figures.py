@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from coach.analytics.activity import DEFAULT_STEP_GOAL
-from coach.analytics.summary import cgm_summary
+from coach.analytics.agp import PERCENTILES, agp_percentiles, daily_profiles
+from coach.analytics.cgm import metrics_from_clean
+from coach.analytics.timebase import clean, coverage_s, local_day_and_minute
 from core.appdb.directory import PatientInfo
 from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
@@ -148,35 +150,37 @@ def glucose_arrays(store: TimeSeriesStore, patient_id: str, start: datetime, end
 
 def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetime,
                     end: datetime, units: str, tz: str, meter: bool) -> GlucoseTrends | None:
-    times, values = glucose_arrays(store, patient.id, start, end, meter=meter)
-    if values.size == 0:
+    """Only what the page shows: consensus metrics, AGP and daily profiles (the same
+    functions cgm_summary calls; events, MAGE and MODD are left to the AGP report)."""
+    times, raw = glucose_arrays(store, patient.id, start, end, meter=meter)
+    if raw.size == 0:
         return None
+    data = clean(times, raw)
+    t, v = data.times_us, data.values
     older = bool(patient.targets.get("older_adult", False))
-    s = cgm_summary(times, values, tz=tz, start_us=to_epoch_us(start), end_us=to_epoch_us(end),
-                    older_or_high_risk=older)
-    m = s.metrics
-
-    def conv(xs: np.ndarray) -> list[float | None]:
-        return [g.convert(float(x), units) for x in xs]
-
-    agp = Agp(minute_of_day=s.agp.minute_of_day.tolist(),
-              **{f"p{int(q)}": conv(s.agp.curve(q)) for q in (5.0, 25.0, 50.0, 75.0, 95.0)})
+    m = metrics_from_clean(t, v, duplicates=data.duplicates, start_us=to_epoch_us(start),
+                           end_us=to_epoch_us(end), older_or_high_risk=older)
+    day, minute = local_day_and_minute(t, ZoneInfo(tz))
+    agp = agp_percentiles(v, minute)
+    days = daily_profiles(v, coverage_s(t, m.sufficiency.interval_s), day)
+    curves = {f"p{int(q)}": g.convert_many(agp.curve(q), units) for q in PERCENTILES}
     overlays = [
-        DayOverlay(date=d.date, minute_of_day=s.minute_of_day[d.first:d.stop].round(1).tolist(),
-                   values=conv(s.values[d.first:d.stop]), time_in_range=round(d.time_in_range, 1))
-        for d in s.days[-OVERLAY_DAYS:]
+        DayOverlay(date=d.date, minute_of_day=minute[d.first:d.stop].round(1).tolist(),
+                   values=g.convert_many(v[d.first:d.stop], units),
+                   time_in_range=round(d.time_in_range, 1))
+        for d in days[-OVERLAY_DAYS:]
     ]
     r = m.ranges
     return GlucoseTrends(
-        readings=int(s.values.size), mean=g.convert(m.mean, units), gmi=_num(m.gmi),
+        readings=int(v.size), mean=g.convert(m.mean, units), gmi=_num(m.gmi),
         cv=_num(m.cv), wear_percent=round(m.sufficiency.percent_active, 1),
-        days_with_data=sum(1 for d in s.days if d.readings > 0),
+        days_with_data=sum(1 for d in days if d.readings > 0),
         sufficient=m.sufficiency.sufficient,
         ranges=RangesBar(very_low=r.very_low, low=r.low, in_range=r.in_range, high=r.high,
                          very_high=r.very_high),
-        targets=[TargetOut(name=t.name, value=_num(t.value), comparison=t.comparison,
-                           goal=t.goal, met=t.met) for t in m.targets],
-        agp=agp, days=overlays)
+        targets=[TargetOut(name=x.name, value=_num(x.value), comparison=x.comparison,
+                           goal=x.goal, met=x.met) for x in m.targets],
+        agp=Agp(minute_of_day=agp.minute_of_day.tolist(), **curves), days=overlays)
 
 
 # -- cache ----------------------------------------------------------------------------------

@@ -37,6 +37,16 @@ def convert(mg_dl: float | None, units: str) -> float | None:
     return float(round(mg_dl))
 
 
+def convert_many(mg_dl: np.ndarray, units: str) -> list[float | None]:
+    """convert() over an array at once (NaN becomes None)."""
+    a = np.asarray(mg_dl, dtype=np.float64)
+    a = np.round(a / GLUCOSE_MGDL_PER_MMOLL, 1) if units == MMOL_L else np.round(a)
+    out: list[float | None] = a.tolist()
+    if not np.isfinite(a).all():
+        out = [x if np.isfinite(x) else None for x in out]  # type: ignore[arg-type]
+    return out
+
+
 def fmt(mg_dl: float | None, units: str) -> str:
     value = convert(mg_dl, units)
     if value is None:

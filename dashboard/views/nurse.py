@@ -17,7 +17,16 @@ from coach.analytics.report import write_agp_report
 from coach.analytics.summary import cgm_summary
 from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
-from dashboard.security import PatientAccess, User, audit_reads, now_of, patient_access, require_role, visible_patients
+from core.appdb.directory import PatientInfo
+from dashboard.security import (
+    PatientAccess,
+    User,
+    audit_reads,
+    now_of,
+    patient_access,
+    require_role,
+    visible_patient_ids,
+)
 from dashboard.views.alerts import CLINICAL_KINDS, SNOOZE_CHOICES
 from dashboard.views.coach import alert_queue
 from dashboard.views.common import engine_of, prefs_of, render, store_of
@@ -69,9 +78,12 @@ def _row(r: Row, reviews: dict[str, Review]) -> TriageRow:
 def triage_page(request: Request, user: User, *, bucket: str | None, risk: str | None,
                 q: str | None, page: int, per_page: int) -> TriagePage:
     bucket, risk = _choice(bucket, BUCKETS, "bucket"), _choice(risk, RISKS, "risk")
-    patients = visible_patients(request, user)
-    # the clock of the boards is the app clock; the lambda above reads it per request
-    board: Board = boards_of(request).board(patients)
+    directory = request.app.state.directory
+
+    def load(ids: frozenset[str]) -> list[PatientInfo]:
+        return [p for p in directory.patients() if p.id in ids]
+
+    board: Board = boards_of(request).board(visible_patient_ids(request, user), load)
     chosen = board.select(bucket=bucket, risk=risk, query=q)
     pages_total = max(1, math.ceil(len(chosen) / per_page))
     page = min(page, pages_total)

@@ -26,7 +26,8 @@ the AGP report).  Beside them, the non-glucose risks (DESIGN.md §6):
              (coach.analytics.activity.unusual_inactivity)
 
 Speed: a board is computed once per refresh period for the window ending at
-the start of that period ("as of"), and kept; while the next one is being
+the start of that period ("as of"), from the data and the patients' records
+(names, own targets) as they are then, and kept; while the next one is being
 computed in the background the previous one is served, labelled with its own
 "as of".  Filtering, search and paging run over the kept rows.
 """
@@ -36,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -187,8 +188,13 @@ class TriageBoards:
         epoch = int(now.timestamp())
         return datetime.fromtimestamp(epoch - epoch % step, UTC)
 
-    def board(self, patients: Sequence[PatientInfo]) -> Board:
-        key = frozenset(f"{p.id}\x00{sorted(p.targets.items())!r}" for p in patients)
+    def board(self, patient_ids: Iterable[str],
+              load: Callable[[frozenset[str]], Sequence[PatientInfo]]) -> Board:
+        """The board of these patients as of the current refresh period.
+
+        ``load`` gives the patients' records (names, time zones, own targets) and is
+        called only when a board is built, so a request costs one set of ids."""
+        key = frozenset(patient_ids)
         end = self.window_end(self._clock())
         with self._lock:
             kept = self._boards.get(key)
@@ -197,7 +203,7 @@ class TriageBoards:
             if kept is not None:  # serve the previous board while the next one is built
                 if key not in self._building:
                     self._building.add(key)
-                    threading.Thread(target=self._build, args=(key, list(patients), end),
+                    threading.Thread(target=self._build, args=(key, load, end),
                                      daemon=True, name="triage-refresh").start()
                 return kept
             first = self._first_builds.setdefault(key, threading.Lock())
@@ -206,11 +212,12 @@ class TriageBoards:
                 kept = self._boards.get(key)
             if kept is not None:
                 return kept
-            return self._build(key, list(patients), end)
+            return self._build(key, load, end)
 
-    def _build(self, key: frozenset[str], patients: list[PatientInfo], end: datetime) -> Board:
+    def _build(self, key: frozenset[str], load: Callable[[frozenset[str]], Sequence[PatientInfo]],
+               end: datetime) -> Board:
         try:
-            rows = build_rows(self._store, patients, end=end, days=self._days)
+            rows = build_rows(self._store, list(load(key)), end=end, days=self._days)
             board = Board(end, key, tuple(rows))
             with self._lock:
                 if len(self._boards) > 64:

@@ -1,18 +1,17 @@
-"""The views in a real browser (Debian's Chromium, headless, driven by Playwright):
+"""The views in a real browser (Debian's Chromium, headless, driven by Playwright through
+tests/support/browser.py):
 switch units and see the values change, live readings without a reload, acknowledge an
 alert and see the escalation stop, screenshots of each main page (test-artifacts/), and a
 basic accessibility check (labels, contrast of the main text, keyboard focus)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session
 
 from coach import escalation
@@ -20,12 +19,9 @@ from core.appdb.coaching import CoachAlert, EscalationStep
 from core.metrics import Metric
 from tests.dashboard.views_support import NOW, World, build_world, r
 from tests.support.accounts import PASSWORD
-from tests.support.ports import free_port
-
-playwright_api = pytest.importorskip("playwright.sync_api")  # pinned in the test extra
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "views"
+from tests.support.browser import chromium, screenshot  # noqa: F401 - the fixture
+from tests.support.browser import sign_in as browser_sign_in
+from tests.support.dashboard_server import serving
 
 
 @pytest.fixture(scope="module")
@@ -37,43 +33,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def base_url(world: World) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the dashboard did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(world.app) as url:
+        yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium package is needed"
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield launched
-        launched.close()
+@pytest.fixture
+def browser(chromium):  # the Playwright fixture of tests/support/browser.py
+    return chromium
 
 
 def sign_in(browser, base_url: str, name: str, *, width: int = 1100):
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.goto(f"{base_url}/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-    return page
+    return browser_sign_in(browser, base_url, name, PASSWORD, width=width)
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, f"views/{name}")
 
 
 def test_switch_units_and_see_the_values_change(world: World, browser, base_url: str) -> None:
