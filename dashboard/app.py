@@ -19,7 +19,6 @@ from dashboard import nightscout  # Nightscout-compatible API (its own auth)
 from dashboard.security import Clock, LoginRequired, login_redirect, public, verify_csrf
 from dashboard.settings import DashboardSettings
 from dashboard.views.routes import router as views_router
-from dashboard.views.routes import router as views_router
 
 # Public on purpose: the OpenAPI schema and its viewers describe the API and hold no
 # personal data; every data route behind them needs a session (docs/SECURITY.md).
@@ -57,7 +56,6 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.include_router(pages.router)
     app.include_router(fhir.router)
     app.include_router(exports.router)
-    app.include_router(views_router)  # patient, coach and nurse views; live updates
     app.include_router(views_router)  # patient, coach and nurse views; live updates
     app.mount("/api/v1", nightscout.create_app(app.state))  # uploaders: api-secret, no session
 
