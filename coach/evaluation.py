@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from coach import escalation
@@ -24,9 +25,9 @@ from coach.context import ContextSettings, build_context
 from coach.dispatch import build_digest, dispatch
 from coach.engine import needs_of, run_rules
 from coach.messages import Outbound
-from coach.policy import load_policy
+from coach.policy import Policy, load_policy
 from coach.rules.registry import enabled_rules
-from coach.rules.base import RulePath
+from coach.rules.base import FlagRequest, RulePath
 from core.appdb.coaching import CoachingPreference
 from core.appdb.directory import DeviceBinding, PatientInfo, SqlDirectory
 from core.appdb.models import Device, Patient
@@ -67,6 +68,7 @@ class CoachEvaluator:
             return []
         devices = self._directory.devices_of(patient_id)
         with Session(self._engine) as session:
+            _wait_for_writers(session)
             out = self._evaluate_in(session, patient, devices, now, path, stats)
             session.commit()
         return out
@@ -74,18 +76,26 @@ class CoachEvaluator:
     def _evaluate_in(self, session: Session, patient: PatientInfo,
                      devices: Sequence[DeviceBinding], now: datetime, path: RulePath,
                      stats: CycleStats | None) -> list[Outbound]:
+        policy, flags = self._rules(session, patient, devices, now, path, stats)
+        if not flags:
+            return []
+        return dispatch(session, patient.id, flags, now, policy=policy)
+
+    def _rules(self, session: Session, patient: PatientInfo, devices: Sequence[DeviceBinding],
+               now: datetime, path: RulePath, stats: CycleStats | None
+               ) -> tuple[Policy, tuple[FlagRequest, ...]]:
+        """Context and rules for one patient: reads only, no writes."""
         policy = load_policy(session, patient.id)
         rules = enabled_rules(policy.rule_tuning, path=path)
         if not rules:
-            return []
+            return policy, ()
         ctx = build_context(self._store, patient, now, self._context_settings,
                             devices=devices, needs=needs_of(rules))
         result = run_rules(ctx, rules)
-        out = dispatch(session, patient.id, result.flags, now, policy=policy)
         if stats is not None:
             stats.flags += len(result.flags)
             stats.failed_rules += len(result.failed)
-        return out
+        return policy, result.flags
 
     def realtime(self, patient_id: str, now: datetime) -> list[Outbound]:
         return self.evaluate(patient_id, now, path="realtime")
@@ -117,18 +127,27 @@ class CoachEvaluator:
     def _chunk(self, ids: list[str], people: dict[str, PatientInfo],
                devices: dict[str, list[DeviceBinding]], now: datetime,
                stats: CycleStats) -> list[Outbound]:
+        """Rules first for the whole chunk (reads only), then one short write transaction
+        for the dispatcher: with several worker processes on SQLite the write lock is
+        held only while dispatching, not while computing."""
         trial = CycleStats()
         out: list[Outbound] = []
         with Session(self._engine) as session:
+            _wait_for_writers(session)
             # Into the identity map: load_policy's lookups then need no query.
             session.scalars(select(Patient).where(Patient.id.in_(ids))).all()
             session.scalars(select(CoachingPreference).where(
                 CoachingPreference.patient_id.in_(ids))).all()
+            found = []
             for patient_id in ids:
                 if patient_id in people:
-                    out.extend(self._evaluate_in(session, people[patient_id],
-                                                 devices.get(patient_id, []), now,
-                                                 "scheduled", trial))
+                    policy, flags = self._rules(session, people[patient_id],
+                                                devices.get(patient_id, []), now,
+                                                "scheduled", trial)
+                    if flags:
+                        found.append((patient_id, policy, flags))
+            for patient_id, policy, flags in found:
+                out.extend(dispatch(session, patient_id, flags, now, policy=policy))
             session.commit()
         stats.flags += trial.flags
         stats.failed_rules += trial.failed_rules
@@ -143,6 +162,7 @@ class CoachEvaluator:
                 continue
             try:
                 with Session(self._engine) as session:
+                    _wait_for_writers(session)
                     out.extend(self._evaluate_in(session, people[patient_id],
                                                  devices.get(patient_id, []), now,
                                                  "scheduled", stats))
@@ -221,3 +241,53 @@ class CoachEvaluator:
             for patient_id in self.patient_ids():
                 zones.add(load_policy(session, patient_id).tz)
         return zones
+
+
+def _wait_for_writers(session: Session) -> None:
+    """SQLite: wait for another worker's short dispatch transaction rather than fail."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA busy_timeout = 60000"))
+
+
+# -- the cycle over several processes ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUrls:
+    """Where a worker process opens its own store and database (they cannot be shared)."""
+
+    timeseries: str
+    database: str
+
+
+def _cycle_part(urls: StoreUrls, ids: list[str], now: datetime) -> tuple[list[Outbound],
+                                                                           CycleStats]:
+    from core.appdb.engine import make_engine
+    from core.timeseries.factory import open_store
+
+    store, engine = open_store(urls.timeseries), make_engine(urls.database)
+    try:
+        stats = CycleStats()
+        out = CoachEvaluator(store=store, engine=engine).scheduled(now, ids, stats)
+        return out, stats
+    finally:
+        store.close()
+        engine.dispose()
+
+
+def parallel_cycle(urls: StoreUrls, patient_ids: Sequence[str], now: datetime, *,
+                   processes: int) -> tuple[list[Outbound], CycleStats]:
+    """The trend checks split over ``processes`` worker processes (the rules are CPU-bound
+    Python; threads would share one core). Spawned, not forked: the caller runs MQTT and
+    scheduler threads whose locks a fork would copy mid-use."""
+    slices = [list(patient_ids[k::processes]) for k in range(processes)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+        parts = pool.starmap(_cycle_part, [(urls, part, now) for part in slices if part])
+    out: list[Outbound] = []
+    total = CycleStats()
+    for messages, stats in parts:
+        out.extend(messages)
+        for name in ("patients", "flags", "messages", "failed_patients", "failed_rules"):
+            setattr(total, name, getattr(total, name) + getattr(stats, name))
+    return out, total

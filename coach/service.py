@@ -19,6 +19,7 @@ from coach.channels import Channel
 from coach.channels.external import EXTERNAL_CHANNELS, AppriseChannel
 from coach.channels.home_display import HomeDisplayChannel
 from coach.channels.inbox import InboxChannel
+from coach.evaluation import CoachEvaluator, StoreUrls, parallel_cycle
 from coach.messages import Outbound
 from coach.notify import DeliveryOutcome, DeliveryPolicy, Notifier
 from coach.realtime import RealtimePath
@@ -48,6 +49,8 @@ class Evaluator(Protocol):
 
     def timezones(self) -> set[str]: ...
 
+    def patient_ids(self) -> list[str]: ...
+
 
 class CoachService:
     def __init__(
@@ -60,12 +63,14 @@ class CoachService:
         clock: Clock | None = None,
         evaluator: Evaluator | None = None,
         channels: Mapping[str, Channel] | None = None,
+        urls: StoreUrls | None = None,
     ) -> None:
+        """``urls``: where trend-check worker processes open the stores
+        (``settings.trend_check_processes`` > 1); without them the checks run here."""
         self._settings = settings
+        self._urls = urls
         self._clock = clock or SystemClock()
         if evaluator is None:
-            from coach.evaluation import CoachEvaluator
-
             evaluator = CoachEvaluator(store=store, engine=engine)
         self.evaluator = evaluator
         self.realtime = RealtimePath(endpoint=endpoint, settings=settings,
@@ -133,6 +138,12 @@ class CoachService:
         return len(messages)
 
     def _trend_check(self, run_time: datetime, *_args: Any) -> None:
-        sent = self._send(self.evaluator.scheduled(run_time))
+        processes = self._settings.trend_check_processes
+        if self._urls is not None and processes > 1:
+            messages, _ = parallel_cycle(self._urls, self.evaluator.patient_ids(), run_time,
+                                         processes=processes)
+        else:
+            messages = self.evaluator.scheduled(run_time)
+        sent = self._send(messages)
         log.info("trend check of %s: %d messages", run_time.isoformat(), sent)
         self.declare_jobs()  # a new patient's time zone gets its digest job

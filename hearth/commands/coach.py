@@ -13,6 +13,7 @@ import click
               help="Run only the real-time path (another coach process runs the jobs).")
 def coach(no_scheduler: bool) -> None:
     """Evaluate new readings as they are stored, run the scheduled jobs, deliver messages."""
+    from coach.evaluation import StoreUrls
     from coach.service import CoachService
     from coach.settings import CoachSettings
     from core.config import get_settings
@@ -25,6 +26,7 @@ def coach(no_scheduler: bool) -> None:
         store=wiring.timeseries(settings),
         engine=wiring.app_engine(settings),
         settings=coach_settings,
+        urls=StoreUrls(settings.resolved_timeseries_url(), settings.resolved_database_url()),
     )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from coach.evaluation import CoachEvaluator, CycleStats
+from coach.evaluation import CoachEvaluator, CycleStats, StoreUrls, parallel_cycle
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from tests.support.factories import app_database, reading, register
@@ -80,3 +80,18 @@ def test_the_real_time_path_runs_only_real_time_rules(
 
     # A silent device is a scheduled finding: the real-time path does not raise it.
     assert CoachEvaluator(store=store, engine=engine).realtime("p1", NOW) == []
+
+
+def test_the_cycle_split_over_worker_processes_decides_the_same(
+    engine: Engine, store: SqliteTimeSeriesStore, tmp_path: Path
+) -> None:
+    household(engine, store, {f"p{i}": "UTC" for i in range(4)})
+    urls = StoreUrls(f"sqlite:///{tmp_path / 'timeseries.db'}",
+                     f"sqlite:///{tmp_path / 'hearth.db'}")
+
+    out, stats = parallel_cycle(urls, [f"p{i}" for i in range(4)], NOW, processes=2)
+
+    assert sorted(m.patient_id for m in out) == ["p0", "p1", "p2", "p3"]
+    assert (stats.patients, stats.failed_patients) == (4, 0)
+    # The workers committed to the shared database: the cool-downs hold here too.
+    assert CoachEvaluator(store=store, engine=engine).scheduled(NOW, chunk=2) == []
