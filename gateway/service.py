@@ -167,7 +167,8 @@ class Gateway:
         try:
             self.reader.run(self.sink, self.stop_event)
             self.sink.flush()
-            log.info("reader %s finished", self.reader.name)
+            log.info("reader %s %s", self.reader.name,
+                     "stopped" if self.stop_event.is_set() else "finished (source exhausted)")
         except Exception:
             log.exception("reader %s failed", self.reader.name)
 
