@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -194,16 +195,17 @@ _CACHE_LOCK = threading.Lock()
 
 
 def cached_trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
-                  units: str, tz: str, meter: bool = True) -> Trends:
+                  units: str, tz: str, meter: Callable[[], bool] = lambda: True) -> Trends:
+    """``meter`` is asked only when the page is built (see glucose_arrays)."""
     end = now.replace(second=0, microsecond=0)
     newest = tuple(sorted((str(m), r.measured_at) for m, r in store.latest(patient.id).items()))
-    key = (patient.id, repr(sorted(patient.targets.items())), days, units, tz, end, newest, meter)
+    key = (patient.id, repr(sorted(patient.targets.items())), days, units, tz, end, newest)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    built = trends(store, patient, days=days, now=end, units=units, tz=tz, meter=meter)
+    built = trends(store, patient, days=days, now=end, units=units, tz=tz, meter=meter())
     with _CACHE_LOCK:
         _CACHE[key] = built
         while len(_CACHE) > _CACHE_SIZE:

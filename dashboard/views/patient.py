@@ -54,7 +54,7 @@ def build_trends(request: Request, access: PatientAccess, days: int) -> Trends:
     return figures.cached_trends(store_of(request), access.patient, days=days,
                                  now=now_of(request), units=prefs.glucose_units,
                                  tz=prefs.zone_for(access.patient.timezone),
-                                 meter=has_meter(request, access.patient.id))
+                                 meter=lambda: has_meter(request, access.patient.id))
 
 
 @pages.get("/home", dependencies=[])

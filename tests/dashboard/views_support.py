@@ -101,10 +101,6 @@ def build_world(tmp_path: Path, *, extra_patients: int = 0) -> Iterator[World]:
     app = create_app(store=store, directory=SqlDirectory(engine), accounts=accounts, clock=clock)
     app.state.engine = engine
     app.state.live_interval = 0.1
-    if not any(getattr(route, "path", "") == "/nurse" for route in app.routes):
-        from dashboard.views.routes import router  # until create_app includes the views
-
-        app.include_router(router)
     yield World(app, engine, store, accounts, people, clock)
     store.close()
     engine.dispose()
