@@ -37,12 +37,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.multioutput import MultiOutputRegressor
+from threadpoolctl import ThreadpoolController
 
 from coach.analytics.timebase import US_PER_S, FloatArray, IntArray, clean, local_day_and_minute
 
@@ -63,6 +67,23 @@ AR2_BG_REF = 140.0
 AR2_COEF = (-0.723, 1.716)
 AR2_BG_MIN = 36.0
 AR2_BG_MAX = 400.0
+
+
+@cache
+def _threadpools() -> ThreadpoolController:
+    return ThreadpoolController()  # ~50 ms to find the loaded libraries: once per process
+
+
+def _one_thread() -> AbstractContextManager[Any]:
+    """Fit and predict on one OpenMP thread.
+
+    scikit-learn's gradient boosting runs OpenMP threads on every core. The
+    windows here are small (thousands of rows), and on a machine shared with
+    other services the threads spin waiting for each other: on this 2-core
+    machine under load the forecast tests took 240 s with OpenMP's default and
+    23 s on one thread.  Entering the limit costs ~0.1 ms.
+    """
+    return _threadpools().limit(limits=1, user_api="openmp")
 
 
 def _nearest(
@@ -161,10 +182,11 @@ class ForecastModel:
         if history.shape[0] == 0:
             return np.empty((0, len(HORIZONS_MIN))), np.empty(0)
         x = features(history, minute_of_day)
-        paths = np.clip(history[:, :1] + self.regressor.predict(x), 20.0, 600.0)
-        if self.classifier is None:
-            return paths, np.zeros(x.shape[0])
-        return paths, self.classifier.predict_proba(x)[:, 1]
+        with _one_thread():
+            paths = np.clip(history[:, :1] + self.regressor.predict(x), 20.0, 600.0)
+            if self.classifier is None:
+                return paths, np.zeros(x.shape[0])
+            return paths, self.classifier.predict_proba(x)[:, 1]
 
     def alarms(
         self,
@@ -224,13 +246,14 @@ def fit(
 ) -> ForecastModel:
     """Fit the regressor; the classifier too when there are enough lows (else the fallback's)."""
     regressor = MultiOutputRegressor(HistGradientBoostingRegressor(**_trees()))
-    regressor.fit(data.x, data.y)
     classifier: HistGradientBoostingClassifier | None = None
     veto = LOW_VETO
-    if int(data.low.sum()) >= min_lows:
-        classifier = HistGradientBoostingClassifier(**_trees())
-        classifier.fit(data.x, data.low)
-    elif fallback is not None:
+    with _one_thread():
+        regressor.fit(data.x, data.y)
+        if int(data.low.sum()) >= min_lows:
+            classifier = HistGradientBoostingClassifier(**_trees())
+            classifier.fit(data.x, data.low)
+    if classifier is None and fallback is not None:
         classifier, low_threshold = fallback.classifier, fallback.low_threshold
     if fallback is not None:
         veto = fallback.low_veto
