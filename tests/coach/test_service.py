@@ -1,0 +1,110 @@
+"""The scheduled path through the coach service: trend check -> dispatcher -> digest job ->
+delivery, on an injected clock, across a restart of the service.
+
+The real scheduler, evaluator, rules, dispatcher, notifier and inbox run; the home
+display is a recording channel (the MQTT channel has its own test in test_channels.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from coach.channels import DeliveryResult, Recipient
+from coach.messages import Outbound
+from coach.service import CoachService
+from coach.settings import CoachSettings
+from core.appdb.delivery import Delivery
+from core.clock import FixedClock
+from core.metrics import Metric
+from core.mqtt import MqttEndpoint
+from core.timeseries.sqlite import SqliteTimeSeriesStore
+from tests.support.factories import app_database, reading, register
+
+START = datetime(2026, 3, 2, 1, tzinfo=UTC)  # Monday 01:00 in London: quiet hours
+LONDON = ZoneInfo("Europe/London")
+
+
+class RecordingDisplay:
+    name = "home_display"
+
+    def __init__(self, clock: FixedClock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[datetime, Outbound]] = []
+
+    def send(self, recipient: Recipient, outbound: Outbound) -> DeliveryResult:
+        self.sent.append((self.clock.now(), outbound))
+        return DeliveryResult.sent()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return app_database(tmp_path / "hearth.db")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
+    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
+    yield s
+    s.close()
+
+
+def service(engine: Engine, store: SqliteTimeSeriesStore, clock: FixedClock,
+            display: RecordingDisplay) -> CoachService:
+    coach = CoachService(
+        endpoint=MqttEndpoint.parse("mqtt://127.0.0.1:1"),  # never connected: no real time
+        store=store, engine=engine, clock=clock, channels={"home_display": display},
+        settings=CoachSettings(delivery_attempts=1, instance=f"coach-{clock.now():%H%M}"))
+    coach.declare_jobs()
+    return coach
+
+
+def walk(coach: CoachService, clock: FixedClock, until: datetime) -> None:
+    while clock.now() < until:
+        coach.scheduler.run_pending(clock.now(), wait_s=30)
+        clock.set(clock.now() + timedelta(minutes=30))
+
+
+def test_a_night_finding_waits_for_the_morning_digest_and_a_restart_repeats_nothing(
+    engine: Engine, store: SqliteTimeSeriesStore
+) -> None:
+    register(engine, "p1", [("p1-scale", "scale")], timezone="Europe/London")
+    store.write([reading(patient_id="p1", device_id="p1-scale", metric=Metric.WEIGHT,
+                         value=81.0, unit="kg", source="device", at=START - timedelta(days=3))])
+    clock = FixedClock(START)
+    display = RecordingDisplay(clock)
+
+    first = service(engine, store, clock, display)
+    walk(first, clock, START + timedelta(hours=11))  # to Monday noon
+    first.scheduler.stop()
+    first.notifier.close()
+    second = service(engine, store, clock, display)  # a restart, same database
+    walk(second, clock, START + timedelta(days=2))
+    second.scheduler.stop()
+    second.notifier.close()
+
+    assert display.sent, "the silent scale was never mentioned"
+    at, first_message = display.sent[0]
+    # Found at 01:00 (quiet hours): nothing then; it came with the 08:00 digest.
+    assert first_message.kind == "digest"
+    assert at.astimezone(LONDON).hour == 8 and at.date() == START.date()
+    assert "scale" in first_message.body
+    for when, message in display.sent:  # quiet hours held throughout
+        local = when.astimezone(LONDON)
+        assert 7 <= local.hour < 22 or message.urgent, (local, message.kind)
+    refs = [(m.kind, m.ref) for _, m in display.sent]
+    assert len(refs) == len(set(refs)), "a message was delivered twice"
+    with Session(engine) as session:
+        statuses = session.scalars(select(Delivery.status)).all()
+    assert statuses and set(statuses) == {"sent"}
+    # Each scheduled run happened once, across the restart, in one of the two processes.
+    runs = second.scheduler.runs()
+    assert len({(job, t) for job, t, _, _ in runs}) == len(runs)
+    digests = [t for job, t, _, _ in runs if job == "digest:Europe/London"]
+    assert digests == [datetime(2026, 3, d, 8, tzinfo=UTC) for d in (2, 3)]
