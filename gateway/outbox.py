@@ -231,15 +231,19 @@ class Outbox:
     def _resends(self, now: float, after_s: float, max_s: float, limit: int,
                  allowed: set[str] | None) -> list[Batch]:
         # A group's rows are always marked together: they share last_sent and attempts.
+        # A send time in the future means the wall clock went back (a gateway without a
+        # real-time clock, corrected by NTP after boot): such a message is due at once.
         candidates = self._db.execute(
             "SELECT device_id, msg_seq, last_sent, attempts FROM readings "
-            "INDEXED BY readings_sent WHERE msg_seq IS NOT NULL AND last_sent <= ?",
-            (now - after_s,),
+            "INDEXED BY readings_sent WHERE msg_seq IS NOT NULL "
+            "AND (last_sent <= ? OR last_sent > ?)",
+            (now - after_s, now),
         ).fetchall()
         groups = sorted({
             (device_id, msg_seq)
             for device_id, msg_seq, last_sent, attempts in candidates
-            if last_sent + resend_delay(attempts, after_s=after_s, max_s=max_s) <= now
+            if last_sent > now
+            or last_sent + resend_delay(attempts, after_s=after_s, max_s=max_s) <= now
         })
         out: list[Batch] = []
         for device_id, msg_seq in groups:

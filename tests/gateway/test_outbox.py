@@ -120,3 +120,12 @@ def test_resends_back_off_exponentially_up_to_a_cap(tmp_path: Path) -> None:
     assert due(54) == [] and due(55) == [4]  # then capped at 25 s
     assert due(79) == [] and due(80) == [5]
     outbox.close()
+
+
+def test_a_wall_clock_that_goes_back_does_not_strand_unconfirmed_messages(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db", max_readings=10)
+    outbox.add([("a", _entry(0))], now=0)
+    assert len(_take(outbox, now=1_800_000_000)) == 1  # sent with the clock far ahead
+    [again] = _take(outbox, now=1_000_000)  # NTP puts it right: due now, not in 25 years
+    assert again.attempts == 2
+    outbox.close()
