@@ -71,8 +71,7 @@ def create_demo_accounts(engine: Engine, profiles: Sequence[PatientProfile],
         made.append(DemoAccount(user_id, role, name, secret))
     for user_id in ("cora", "nina"):
         store.add_team_member(DEMO_TEAM[0], user_id)
-    for p in profiles:
-        store.register_at_clinic(p.id, DEMO_CLINIC[0])
-        store.assign_patient(DEMO_TEAM[0], p.id)
+    store.register_many_at_clinic([p.id for p in profiles], DEMO_CLINIC[0])
+    store.assign_patients(DEMO_TEAM[0], [p.id for p in profiles])
     store.share(first.id, "sam", DEMO_SHARE, urgent_alerts=True)
     return made

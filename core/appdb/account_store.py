@@ -156,10 +156,15 @@ class AccountStore:
             session.commit()
 
     def assign_patient(self, team_id: str, patient_id: str) -> None:
+        self.assign_patients(team_id, [patient_id])
+
+    def assign_patients(self, team_id: str, patient_ids: Iterable[str]) -> None:
+        """Assign patients to a care team, in one transaction."""
         with Session(self._engine) as session:
             self._team(session, team_id)
-            self._patient(session, patient_id)
-            session.merge(CareTeamPatient(team_id=team_id, patient_id=patient_id))
+            for patient_id in dict.fromkeys(patient_ids):
+                self._patient(session, patient_id)
+                session.merge(CareTeamPatient(team_id=team_id, patient_id=patient_id))
             session.commit()
 
     def unassign_patient(self, team_id: str, patient_id: str) -> None:
@@ -169,11 +174,16 @@ class AccountStore:
             session.commit()
 
     def register_at_clinic(self, patient_id: str, clinic_id: str) -> None:
+        self.register_many_at_clinic([patient_id], clinic_id)
+
+    def register_many_at_clinic(self, patient_ids: Iterable[str], clinic_id: str) -> None:
+        """Register patients with a clinic (moving them from another), in one transaction."""
         with Session(self._engine) as session:
-            self._patient(session, patient_id)
             if session.get(Clinic, clinic_id) is None:
                 raise AccountError(f"no clinic {clinic_id!r}")
-            session.merge(ClinicPatient(patient_id=patient_id, clinic_id=clinic_id))
+            for patient_id in dict.fromkeys(patient_ids):
+                self._patient(session, patient_id)
+                session.merge(ClinicPatient(patient_id=patient_id, clinic_id=clinic_id))
             session.commit()
 
     def share(self, patient_id: str, caregiver_id: str, scopes: Iterable[str], *,

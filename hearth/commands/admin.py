@@ -148,11 +148,11 @@ def add_member(team_id: str, user_id: str) -> None:
 def assign(team_id: str, patient_ids: tuple[str, ...], remove: bool) -> None:
     """Assign patients to a care team (its coaches see them)."""
     store = _store()
-    for patient_id in patient_ids:
-        if remove:
+    if remove:
+        for patient_id in patient_ids:
             store.unassign_patient(team_id, patient_id)
-        else:
-            store.assign_patient(team_id, patient_id)
+    else:
+        store.assign_patients(team_id, patient_ids)
     click.echo(f"{len(patient_ids)} patient(s) {'removed from' if remove else 'assigned to'} "
                f"{team_id}")
 
