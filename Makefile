@@ -1,4 +1,4 @@
-.PHONY: demo test bench
+.PHONY: demo test bench chaos
 # Run the whole system on its embedded defaults with a simulated household.
 demo:
 	scripts/demo.sh
@@ -8,3 +8,6 @@ test:
 # Run the benchmarks and print their figures.
 bench:
 	scripts/bootstrap.sh test && .venv/bin/python -m bench
+# The fault suite: 100,000 readings through real processes while they crash (docs/RELIABILITY.md).
+chaos:
+	scripts/bootstrap.sh test && .venv/bin/python -m bench.chaos

@@ -1,0 +1,248 @@
+"""Real processes for the fault suite: gateways fed by replay files, supervised ingest
+replicas, the off-the-shelf bridge, and the readings they are all given.
+
+Everything here is a production command started as a child process and configured
+only through its environment, so that SIGKILL is a real crash. The servers
+themselves (Mosquitto, influxd) come from tests/support.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import venv
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from gateway.normaliser import Normaliser
+from gateway.readers import Sample
+from gateway.readers.simulator import glucose, weight
+
+REPO = Path(__file__).resolve().parents[1]
+BRIDGE_VERSION = "1.5.2"
+
+
+# -- the readings ---------------------------------------------------------------------
+
+
+@dataclass
+class Home:
+    """One gateway's devices and the payload lines its devices hold, in the order read."""
+
+    gateway_id: str
+    patient_id: str
+    devices: list[tuple[str, str]]  # (device id, kind)
+    lines: list[str] = field(default_factory=list)
+
+
+def build_homes(*, readings: int, devices: int, gateways: int, now: datetime) -> list[Home]:
+    """Scales and glucose meters, one reading per payload, one minute apart per device,
+    interleaved across a home's devices; all in the past (a week ago onwards)."""
+    per_device = readings // devices
+    start = (now - timedelta(days=7)).replace(second=0, microsecond=0)
+    received = now.isoformat()
+    homes = [Home(f"gw-{g}", f"p-{g}", []) for g in range(gateways)]
+    for d in range(devices):
+        kind = "scale" if d % 2 == 0 else "meter"
+        homes[d % gateways].devices.append((f"chaos-{kind}-{d}", kind))
+    for home in homes:
+        for i in range(per_device):
+            when = (start + timedelta(minutes=i)).replace(tzinfo=None)
+            for n, (device_id, kind) in enumerate(home.devices):
+                if kind == "scale":
+                    char, payload = "0x2A9D", weight(round(60 + n + (i % 400) * 0.05, 2), when)
+                else:
+                    char, payload = "0x2A18", glucose(i, 70 + (i * 7 + n) % 200, when)
+                home.lines.append(json.dumps({"device_id": device_id, "characteristic": char,
+                                              "hex": payload.hex(), "received_at": received}))
+    return homes
+
+
+def expected_readings(homes: list[Home]) -> dict[str, list[tuple[int, float]]]:
+    """Per device, (measured time in µs, value) of every reading, decoded by the gateway's
+    own normaliser: what must end up in the store."""
+    normaliser = Normaliser()
+    out: dict[str, list[tuple[int, float]]] = {}
+    for home in homes:
+        for line in home.lines:
+            row = json.loads(line)
+            sample = Sample(row["device_id"], int(row["characteristic"], 16),
+                            bytes.fromhex(row["hex"]), datetime.fromisoformat(row["received_at"]))
+            for device_id, entry in normaliser.normalise(sample):
+                out.setdefault(device_id, []).append((epoch_us(entry["time"]), float(entry["value"])))
+    return out
+
+
+def epoch_us(iso: str) -> int:
+    when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(when.astimezone(UTC).timestamp()) * 1_000_000 + when.microsecond
+
+
+def checksum(rows: list[tuple[int, float]]) -> str:
+    digest = hashlib.sha256()
+    for at, value in sorted(rows):
+        digest.update(f"{at}:{value:.3f}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+# -- processes ------------------------------------------------------------------------
+
+
+class Child:
+    """A child process with its own log file; ``kill`` is SIGKILL, ``stop`` is SIGTERM."""
+
+    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_path: Path) -> None:
+        self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        self.starts += 1
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def kill(self) -> None:
+        if self.alive:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.alive:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def hearth_child(name: str, command: str, *, env: dict[str, str], workdir: Path) -> Child:
+    return Child(name, [sys.executable, "-m", "hearth", command],
+                 env={**os.environ, **env}, log_path=workdir / f"{name}.log")
+
+
+class GatewayChild(Child):
+    """`hearth gateway` replaying its home's payloads; after a crash it is restarted on the
+    records its devices still hold (those its outbox had not taken), as a meter or
+    scale keeps its records until they are read."""
+
+    def __init__(self, home: Home, *, workdir: Path, env: dict[str, str], burst: int,
+                 pause_s: float) -> None:
+        self.home = home
+        self.outbox = workdir / f"{home.gateway_id}-outbox.db"
+        self.workdir, self.burst, self.pause_s = workdir, burst, pause_s
+        self.base_env = {**env, "HEARTH_GATEWAY_GATEWAY_ID": home.gateway_id,
+                         "HEARTH_GATEWAY_OUTBOX_PATH": str(self.outbox),
+                         "HEARTH_GATEWAY_READER": "simulator"}
+        super().__init__(home.gateway_id, [sys.executable, "-m", "hearth", "gateway"],
+                         env={}, log_path=workdir / f"{home.gateway_id}.log")
+
+    def start(self) -> None:
+        taken, _ = self.state()
+        replay = self.workdir / f"{self.home.gateway_id}-replay-{self.starts}.jsonl"
+        replay.write_text("".join(line + "\n" for line in self.home.lines[taken:]))
+        self.env = {**os.environ, **self.base_env, "HEARTH_GATEWAY_READER_OPTIONS":
+                    f"replay={replay},burst={self.burst},pause_s={self.pause_s}"}
+        self._run_started_at = len(self.log())
+        super().start()
+
+    def state(self) -> tuple[int, int]:
+        """(readings taken into the outbox so far, readings it still holds)."""
+        if not self.outbox.exists():
+            return 0, 0
+        db = sqlite3.connect(f"file:{self.outbox}?mode=ro", uri=True, timeout=5)
+        try:
+            taken = db.execute("SELECT coalesce(sum(next_seq), 0) FROM devices").fetchone()[0]
+            held = db.execute("SELECT count(*) FROM readings").fetchone()[0]
+        except sqlite3.DatabaseError:
+            return 0, -1
+        finally:
+            db.close()
+        return int(taken), int(held)
+
+    def finished(self) -> bool:
+        """Every record taken, and the outbox empty (every reading confirmed by ingest)."""
+        taken, held = self.state()
+        return taken >= len(self.home.lines) and held == 0
+
+
+class Bridge(Child):
+    """mqtt2influxdb (PyPI), installed into a throw-away virtualenv, subscribed to the same
+    topic at QoS 0, one point per message into its own database."""
+
+    def __init__(self, workdir: Path, *, mqtt_port: int, influx_port: int,
+                 database: str) -> None:
+        self.venv = workdir / "bridge-venv"
+        config = workdir / "mqtt2influxdb.yml"
+        config.write_text(
+            f"mqtt:\n  host: 127.0.0.1\n  port: {mqtt_port}\n"
+            f"influxdb:\n  host: 127.0.0.1\n  port: {influx_port}\n  database: {database}\n"
+            "points:\n"
+            "  - measurement: reading\n"
+            "    topic: hearth/v1/up/+\n"
+            "    fields:\n"
+            "      value: $.payload.readings[0].value\n"
+            "      measured: $.payload.readings[0].time\n"
+            "    tags:\n"
+            "      device: $.topic[3]\n"
+        )
+        super().__init__("mqtt2influxdb", [str(self.venv / "bin" / "mqtt2influxdb"), "-c",
+                                            str(config)],
+                         env={**os.environ}, log_path=workdir / "mqtt2influxdb.log")
+
+    def install(self) -> None:
+        venv.create(self.venv, with_pip=True)
+        subprocess.run([str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check", f"mqtt2influxdb=={BRIDGE_VERSION}"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+# -- reading the stores back ----------------------------------------------------------
+
+
+def influx_rows(base_url: str, database: str, statement: str) -> list[list[object]]:
+    """Every row of every series of one InfluxQL statement (chunked, so no row limit)."""
+    rows: list[list[object]] = []
+    with httpx.stream("POST", f"{base_url}/query", timeout=60.0,
+                      data={"q": statement, "db": database, "epoch": "u", "chunked": "true",
+                            "chunk_size": "10000"}) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.strip():
+                continue
+            for result in json.loads(line).get("results", []):
+                if "error" in result:
+                    raise RuntimeError(result["error"])
+                for series in result.get("series", []):
+                    rows += series["values"]
+    return rows
+
+
+def stored_count(base_url: str, database: str) -> int | None:
+    """Points stored so far across all measurements, or None while the server is away."""
+    try:
+        rows = influx_rows(base_url, database, 'SELECT count("value") FROM /.*/')
+    except (httpx.HTTPError, RuntimeError):
+        return None
+    return int(sum(int(r[1]) for r in rows))  # type: ignore[call-overload]
