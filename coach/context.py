@@ -39,6 +39,22 @@ ALL_FEATURES = frozenset(
 )
 
 
+# The metrics each feature group reads: a new reading of any other metric cannot change
+# what a rule over that group finds (the real-time path uses this to skip, e.g., motion).
+FEATURE_METRICS: Mapping[str, frozenset[Metric]] = {
+    "glucose": frozenset({Metric.GLUCOSE}),
+    "glucose_history": frozenset({Metric.GLUCOSE}),
+    "bp": frozenset({Metric.SYSTOLIC, Metric.DIASTOLIC}),
+    "weight": frozenset({Metric.WEIGHT}),
+    "spo2": frozenset({Metric.SPO2}),
+    "motion": frozenset({Metric.MOTION, Metric.DOOR}),
+    "steps": frozenset({Metric.STEPS}),
+    "medication": frozenset({Metric.MEDICATION_TAKEN}),
+    "devices": frozenset(Metric),
+    "goals": frozenset(Metric),
+}
+
+
 class ContextSettings(BaseModel):
     """How far back the builder reads, per feature group."""
 

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from coach.context import PatientContext
+from coach.context import FEATURE_METRICS, PatientContext
 from coach.rules.base import FlagRequest
 from coach.rules.registry import EnabledRule, enabled_rules
+from core.metrics import Metric
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +70,9 @@ def evaluate(
 def needs_of(rules: Sequence[EnabledRule]) -> frozenset[str]:
     """The feature groups a context must hold for these rules (for build_context)."""
     return frozenset().union(*(r.rule.needs for r in rules)) if rules else frozenset()
+
+
+def metrics_of(rules: Sequence[EnabledRule]) -> frozenset[Metric]:
+    """The metrics these rules read: new readings of other metrics need not wake them
+    (e.g. a motion event does not need the real-time glucose and BP rules)."""
+    return frozenset().union(*(FEATURE_METRICS[n] for n in needs_of(rules)))

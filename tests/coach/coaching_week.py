@@ -1,7 +1,8 @@
 """A simulated coach week: the real store and application database, an injected clock
 in 5-minute steps. Each step writes the readings measured in it, runs the real-time rules
 for every patient who got new readings (as the coach does on
-``hearth/v1/stored/{patient_id}``), runs the scheduled rules on the hour, takes scripted
+``hearth/v1/stored/{patient_id}``; only when a reading of a metric those rules read came
+in: ``coach.engine.metrics_of``), runs the scheduled rules on the hour, takes scripted
 acknowledgements, advances the escalation ladders, and builds each patient's digest at
 the end of their quiet hours. ``restart_at`` drops every object but the databases."""
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from coach import escalation
 from coach.context import build_context
 from coach.dispatch import build_digest, dispatch
-from coach.engine import needs_of, run_rules
+from coach.engine import metrics_of, needs_of, run_rules
 from coach.messages import Outbound
 from coach.policy import load_policy
 from coach.rules.registry import EnabledRule, enabled_rules
@@ -61,6 +62,7 @@ class Week:
     prefs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     acks: dict[datetime, tuple[str, str, str]] = field(default_factory=dict)  # patient, by, role
     sent: list[Sent] = field(default_factory=list)
+    realtime_every: int = 1  # steps between real-time runs (ingest may batch its events)
 
     def __post_init__(self) -> None:
         self.engine: Engine = database(self.tmp_path)
@@ -73,18 +75,20 @@ class Week:
         self.store = SqliteTimeSeriesStore(":memory:")
         self.pending = sorted(self.readings, key=lambda x: x.measured_at)
         self._written = 0
-        self.write_until(self.start)
         self.realtime = enabled_rules(path="realtime")
         self.scheduled = enabled_rules(path="scheduled")
+        self.realtime_metrics = metrics_of(self.realtime)
+        self.write_until(self.start)
 
     def write_until(self, now: datetime) -> set[str]:
+        """Store what was measured by ``now``; the patients with news for real-time rules."""
         first = self._written
         while self._written < len(self.pending) and self.pending[self._written].measured_at <= now:
             self._written += 1
         batch = self.pending[first:self._written]
         if batch:
             self.store.write(batch)
-        return {x.patient_id for x in batch}
+        return {x.patient_id for x in batch if x.metric in self.realtime_metrics}
 
     def restart(self) -> None:
         """A new coach process: nothing in memory survives but the databases."""
@@ -103,8 +107,9 @@ class Week:
             session.commit()
         return out
 
-    def step(self, now: datetime) -> None:
-        fresh = self.write_until(now)
+    def step(self, now: datetime, index: int = 0) -> None:
+        due = index % self.realtime_every == 0 or now.minute == 0
+        fresh = self.write_until(now) if due else set()
         out: list[Outbound] = []
         for patient in sorted(fresh):
             out += self.evaluate(patient, now, self.realtime)
@@ -129,9 +134,10 @@ class Week:
         self.sent += [Sent(now, o, self.patients[o.patient_id].timezone) for o in out]
 
     def run(self, *, days: int = 7, restart_at: datetime | None = None) -> None:
-        now = self.start + STEP
+        now, index = self.start + STEP, 1
         while now <= self.start + timedelta(days=days):
             if now == restart_at:
                 self.restart()
-            self.step(now)
+            self.step(now, index)
             now += STEP
+            index += 1
