@@ -248,3 +248,26 @@ def test_a_device_clock_off_by_hours_is_corrected_and_the_correction_stored(
     latest = max(r.measured_at for r in rows)
     assert abs((latest - before).total_seconds()) < 700
     assert gateway.sink.readings_accepted == 5
+
+
+def test_a_broker_restart_mid_stream_costs_nothing(
+    tmp_path: Path,
+    mosquitto_factory: type[MosquittoServer],
+    store: SqliteTimeSeriesStore,
+    app_engine: Any,
+    start_ingest: Callable[..., IngestService],
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    broker = mosquitto_factory(extra_config=broker_config())
+    broker.start()
+    start_ingest(broker.url)
+    reader = SimulatorReader(devices=3, kinds=KINDS, count=500, interval_s=0, burst=10,
+                             pause_s=0.005)
+    register(app_engine, "pat", _devices(reader))
+    gateway = start_gateway(broker.url, reader, gateway_settings(tmp_path))
+    wait_until(lambda: store.count() >= 300, timeout=20, message="stream under way")
+    broker.restart()  # a clean restart: the network goes away and comes back
+    assert store.count() < 1500, "the restart came after the stream had finished"
+    wait_until(lambda: store.count() == 1500, timeout=40, message="every reading")
+    wait_until(lambda: len(gateway.outbox) == 0, timeout=20, message="all confirmed")
+    assert len(_all_rows(store, "pat")) == 1500
