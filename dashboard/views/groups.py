@@ -1,0 +1,79 @@
+"""The coach's peer-group management: suggestions with their reasons, forming a group,
+members, the feed with moderation (through coach.groups, which enforces its rules)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from coach import groups as peer
+from core.appdb.plans import PeerGroup
+from dashboard.security import User, now_of, require_role, visible_patient_ids, visible_patients
+from dashboard.views.common import engine_of, render, store_of
+
+pages = APIRouter(include_in_schema=False)
+Coach = Annotated[User, Depends(require_role("coach"))]
+
+
+@pages.get("/coach/groups", response_class=HTMLResponse)
+def groups_page(request: Request, user: Coach, suggest: bool = False) -> HTMLResponse:
+    names = {p.id: p.display_name for p in visible_patients(request, user)}
+    with Session(engine_of(request)) as session:
+        mine = session.scalars(select(PeerGroup).where(PeerGroup.coach_id == user.id,
+                                                       PeerGroup.status == "active")
+                               .order_by(PeerGroup.created_at)).all()
+        groups = [{"group": g, "members": peer.members(session, g.id),
+                   "feed": peer.group_feed(session, g.id, user.id)} for g in mine]
+        suggestions = (peer.suggest_groups(session, store_of(request), now_of(request),
+                                           patient_ids=set(names)) if suggest else None)
+    return render(request, user, "views/coach_groups.html", {
+        "groups": groups, "names": names, "suggestions": suggestions})
+
+
+@pages.post("/coach/groups")
+async def form_group(request: Request, user: Coach) -> RedirectResponse:
+    form = await request.form()
+    members = [str(m) for m in form.getlist("member")]
+    allowed = visible_patient_ids(request, user)
+    if not set(members) <= allowed:
+        raise HTTPException(403, "a group is formed from your own patients")
+    name = str(form.get("name") or "").strip()[:120] or "Peer group"
+    reason = str(form.get("reason") or "")[:1000]
+
+    def make(session: Session) -> None:
+        peer.form_group(session, name=name, coach_id=user.id, member_ids=members,
+                        now=now_of(request), reason=reason)
+
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(_run, request, make)
+    return RedirectResponse("/coach/groups", status_code=303)
+
+
+@pages.post("/coach/groups/{group_id}/posts/{post_id}/moderate")
+def moderate(request: Request, user: Coach, group_id: str, post_id: str,
+             action: Annotated[Literal["hide", "unhide"], Form()],
+             reason: Annotated[str, Form(max_length=500)] = "") -> RedirectResponse:
+    _run(request, lambda s: peer.moderate_post(s, post_id, moderator_id=user.id, action=action,
+                                               reason=reason, now=now_of(request)))
+    return RedirectResponse(f"/coach/groups#group-{group_id}", status_code=303)
+
+
+@pages.post("/coach/groups/{group_id}/members/{member_id}/remove")
+def remove(request: Request, user: Coach, group_id: str, member_id: str) -> RedirectResponse:
+    _run(request, lambda s: peer.remove_member(s, group_id, member_id, by=user.id,
+                                               now=now_of(request)))
+    return RedirectResponse(f"/coach/groups#group-{group_id}", status_code=303)
+
+
+def _run(request: Request, action: object) -> None:
+    with Session(engine_of(request)) as session:
+        try:
+            action(session)  # type: ignore[operator]
+        except peer.GroupError as exc:
+            raise HTTPException(403 if "coach" in str(exc) else 422, str(exc)) from exc
+        session.commit()
