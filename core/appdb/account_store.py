@@ -35,6 +35,7 @@ from core.appdb.models import Patient
 from core.passwords import hash_password, verify_nothing, verify_password
 
 TOUCH_EVERY = timedelta(seconds=60)  # write last_seen_at at most this often per session
+KEEP_ATTEMPTS = timedelta(days=1)  # longer than any throttling window
 
 
 class AccountError(ValueError):
@@ -273,6 +274,7 @@ class AccountStore:
         """A new session; returns the token for the cookie (only its hash is stored)."""
         token = secrets.token_urlsafe(32)
         with Session(self._engine) as session:
+            session.execute(delete(LoginSession).where(LoginSession.expires_at <= now))
             session.add(LoginSession(token_hash=token_hash(token), user_id=user_id,
                                      csrf_token=secrets.token_urlsafe(32), created_at=now,
                                      last_seen_at=now, expires_at=now + lifetime))
@@ -310,6 +312,7 @@ class AccountStore:
         with Session(self._engine) as session:
             session.add(LoginAttempt(user_id=user_id[:128], address=address[:64], at=at,
                                      succeeded=succeeded))
+            session.execute(delete(LoginAttempt).where(LoginAttempt.at < at - KEEP_ATTEMPTS))
             if succeeded:  # a success clears the account's failures
                 session.execute(delete(LoginAttempt).where(
                     LoginAttempt.user_id == user_id[:128], LoginAttempt.succeeded.is_(False)))

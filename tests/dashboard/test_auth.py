@@ -278,3 +278,16 @@ def test_settings_refuse_a_placeholder_secret_outside_development() -> None:
     with pytest.raises(ValidationError):
         DashboardSettings(environment="production", secret_key="changeme")
     assert DashboardSettings(environment="production", secret_key="x" * 40).secret_key
+
+
+def test_old_sessions_and_login_attempts_are_pruned(accounts: AccountStore, people) -> None:
+    from datetime import timedelta as td
+
+    later = T0 + td(days=30)
+    old = accounts.open_session(people.admin, now=later, lifetime=td(hours=1))
+    accounts.record_attempt("someone", "198.51.100.1", at=later, succeeded=False)
+    much_later = later + td(days=2)
+    accounts.open_session(people.admin, now=much_later, lifetime=td(hours=1))
+    accounts.record_attempt("someone-else", "198.51.100.2", at=much_later, succeeded=False)
+    assert accounts.session(old, now=later, idle=td(hours=1)) is None  # deleted, not expired
+    assert accounts.failures_since(later - td(minutes=1), user_id="someone") == (0, None)
