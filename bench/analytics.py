@@ -10,12 +10,18 @@ generator (meals, noise, a sensor gap a day), since what is measured is the
 reading and the arithmetic, not the physiology; it is built once and kept in
 --workdir between runs.
 
+Each figure is given as wall-clock time and as the CPU time of the measuring
+thread (``time.thread_time``): the development machine is shared, and when
+other people's tests load it the wall clock also counts the time the
+scheduler gave them; the CPU time is the work the analytics need.
+
 Run:  .venv/bin/python -m bench.analytics [--patients 1000] [--days 14] [--repeat 50]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -44,21 +50,23 @@ def show(text: str) -> None:
 END = datetime(2026, 3, 16, tzinfo=UTC)
 
 
-def _ms(fn, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def _ms(fn, repeat: int) -> tuple[float, float, float, float]:  # type: ignore[no-untyped-def]
+    """Median and max of wall-clock ms, then median and max of CPU ms."""
     fn()  # warm-up
-    runs = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         fn()
-        runs.append((time.perf_counter() - began) * 1000)
-    return statistics.median(runs), max(runs)
+        wall.append((time.perf_counter() - began) * 1000)
+        cpu.append((time.thread_time() - began_cpu) * 1000)
+    return statistics.median(wall), max(wall), statistics.median(cpu), max(cpu)
 
 
 def one_patient(repeat: int) -> None:
     profile = simulated_patient(3)
     t, v = cgm_series(profile, 14)
     tz = profile.timezone
-    show(f"one patient: {t.size} CGM readings over 14 days ({tz})")
+    show(f"one patient: {t.size} CGM readings over 14 days ({tz}); target ALL <= 10 ms")
     for name, fn in (
         ("consensus metrics (ranges, GRI, GMI, CV, sufficiency)", lambda: cgm_metrics(t, v)),
         (
@@ -67,8 +75,11 @@ def one_patient(repeat: int) -> None:
         ),
         ("ALL: metrics + events + AGP + daily + MAGE + MODD", lambda: cgm_summary(t, v, tz=tz)),
     ):
-        median, worst = _ms(fn, repeat)
-        show(f"  {name:<55} median {median:6.2f} ms   max {worst:6.2f} ms")
+        median, worst, cpu, cpu_worst = _ms(fn, repeat)
+        show(
+            f"  {name:<52} wall median {median:6.2f} ms (max {worst:6.2f})   "
+            f"CPU median {cpu:6.2f} ms (max {cpu_worst:6.2f})"
+        )
 
 
 def _fake_cgm(rng: np.random.Generator, start_us: int, days: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,15 +131,17 @@ def population(workdir: Path, patients: int, days: int) -> None:
     show(f"population: {patients} patients x {days} days in SQLite ({path})")
     store = build_store(path, patients, days)
     ids = [f"p{i:04d}" for i in range(patients)]
-    times = []
+    times, cpu = [], []
     for _ in range(3):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         summary = population_summary(store, ids, end=END, days=days)
         times.append(time.perf_counter() - began)
+        cpu.append(time.thread_time() - began_cpu)
     flagged = sum(1 for p in summary.patients if p.flags)
     show(
-        f"  population summary: median {statistics.median(times):.2f} s, "
-        f"max {max(times):.2f} s over 3 runs; {flagged} of {patients} patients flagged"
+        f"  population summary (target <= 5 s): wall median {statistics.median(times):.2f} s "
+        f"(max {max(times):.2f}), CPU median {statistics.median(cpu):.2f} s "
+        f"(max {max(cpu):.2f}) over 3 runs; {flagged} of {patients} patients flagged"
     )
     store.close()
 
@@ -143,6 +156,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    show(f"load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     one_patient(args.repeat)
     population(args.workdir, args.patients, args.days)
 
