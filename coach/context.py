@@ -24,7 +24,14 @@ from coach.analytics.weight import WeightSummary, weight_summary
 from coach.analytics.events import GlucoseEvent
 from coach.analytics.forecast import Forecast, ForecastModel
 from coach.analytics.patterns import Pattern
-from coach.analytics.timebase import US_PER_S, clean, coverage_s, day_label, local_day_and_minute
+from coach.analytics.timebase import (
+    US_PER_S,
+    clean,
+    coverage_s,
+    day_label,
+    local_day_and_minute,
+    nominal_interval_s,
+)
 from coach.analytics.trends import Trend
 from coach.device_kinds import DEVICE_KINDS
 from core.metrics import Metric
@@ -77,6 +84,7 @@ class GlucoseNow:
     events: tuple[GlucoseEvent, ...] = ()  # level 1/2 hypo and hyper events of the window
     forecast: Forecast | None = None
     readings: int = 0
+    interval_min: float = 5.0  # the usual spacing of readings: 5 or 15 (CGM), hours (meter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +287,8 @@ def glucose_now(
         predicted = forecast.forecast_latest(model, t, v, tz=tz)
     else:
         predicted = forecast.ar2_latest(t, v)
-    return GlucoseNow(int(t[-1]), float(v[-1]), found, predicted, int(v.size))
+    spacing = float(np.median(np.diff(t))) / US_PER_S / 60.0 if t.size > 1 else 5.0
+    return GlucoseNow(int(t[-1]), float(v[-1]), found, predicted, int(v.size), spacing)
 
 
 def glucose_history(series: Series, tz: str) -> GlucoseHistory | None:
@@ -305,6 +314,7 @@ def _tir_weeks(t: np.ndarray, v: np.ndarray, tz: str) -> tuple[TirWeek | None, T
     """TIR of the 7 local days ending with the last reading's day, and of the 7 before,
     each with its CGM wear (the share of possible readings received)."""
     block_end, tir = trends.weekly_time_in_range(t, v, tz=tz)
+    interval_s = nominal_interval_s(t)  # 5-minute sensors and 15-minute ones alike
     out: list[TirWeek | None] = []
     for k in (1, 2):  # the last block, then the one before
         if block_end.size < k:
@@ -313,7 +323,8 @@ def _tir_weeks(t: np.ndarray, v: np.ndarray, tz: str) -> tuple[TirWeek | None, T
         end = int(block_end[-k])
         start_us, end_us = local_midnight_us(end - 6, tz), local_midnight_us(end + 1, tz)
         inside = (t >= start_us) & (t < end_us)
-        wear = adherence.cgm_wear(t[inside], start_us=start_us, end_us=end_us, tz=tz)
+        wear = adherence.cgm_wear(t[inside], start_us=start_us, end_us=end_us, tz=tz,
+                                  interval_s=interval_s)
         days = tuple(day_label(d) for d in range(end - 6, end + 1))
         out.append(TirWeek(float(tir[-k]), wear.percent, days))
     return out[0], out[1]

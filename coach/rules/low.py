@@ -30,16 +30,19 @@ def low(ctx: PatientContext, settings: LowSettings) -> list[FlagRequest]:
     if not ongoing:
         return []
     e = ongoing[-1]
+    if g.interval_min > 15.0:  # a meter (or sparse data): one reading stands for the event
+        said = (f"Your glucose reading was {e.extreme:.0f} mg/dL, below 70. Take 15 g of "
+                "fast-acting sugar and check again in 15 minutes.")
+    else:
+        said = (f"Your glucose has been below 70 mg/dL for {e.duration_min:.0f} minutes "
+                f"(lowest {e.extreme:.0f}). Take 15 g of fast-acting sugar and check again "
+                "in 15 minutes.")
     return [
         FlagRequest(
             flag_type="low",
             severity=Severity.HIGH,
             title="Low glucose",
-            explanation=(
-                f"Your glucose has been below 70 mg/dL for {e.duration_min:.0f} minutes "
-                f"(lowest {e.extreme:.0f}). Take 15 g of fast-acting sugar and check again "
-                "in 15 minutes."
-            ),
+            explanation=said,
             evidence={
                 "started_at": iso_us(e.start_us),
                 "minutes_below": round(e.duration_min, 1),

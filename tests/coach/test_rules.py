@@ -97,6 +97,14 @@ def test_urgent_and_low_together_give_only_the_urgent_ladder(engine: Engine) -> 
     assert summary(out) == [("escalation", "patient", "urgent_low", "urgent")]
 
 
+def test_a_single_meter_reading_below_70_is_a_low(engine: Engine) -> None:
+    meter = ending_at(NOW - timedelta(minutes=1), [140, 120, 65], step_min=240)
+    ctx = ctx_with(glucose=glucose_now(meter, NOW, 24.0, "Europe/London"))
+    out = run(engine, ctx, names=["low", "urgent_low", "predicted_low"])
+    assert summary(out) == [("nudge", "patient", "low", "high"), ("alert", "coach", "low", "high")]
+    assert out[0].body.startswith("Your glucose reading was 65 mg/dL, below 70.")
+
+
 def test_predicted_low_from_a_falling_trace(engine: Engine) -> None:
     values = [150, 138, 126, 114, 102, 90, 80]  # -12 then -10 mg/dL per 5 minutes
     out = run(engine, ctx_with(glucose=glucose(values)), names=["predicted_low"])
@@ -181,6 +189,14 @@ def test_tir_falling_more_than_15_points(engine: Engine) -> None:
 def test_tir_falling_not_raised(engine: Engine, this: float, last: float, wear: float) -> None:
     ctx = ctx_with(glucose_history=_weeks(this, last, wear))
     assert run(engine, ctx, names=["tir_falling"]) == []
+
+
+def test_tir_weeks_of_a_15_minute_sensor_are_fully_worn() -> None:
+    start = NOW.replace(hour=0) - timedelta(days=14)
+    libre = series(start, [120.0] * (14 * 96), step_min=15)
+    history = glucose_history(libre, "Europe/London")
+    assert history is not None and history.tir_last_week is not None
+    assert history.tir_last_week.wear == pytest.approx(100.0)
 
 
 def test_tir_weeks_come_from_the_store_windows() -> None:
