@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from dashboard.security import CurrentUser, PatientAccess, User, now_of, patient_access
+from dashboard.security import (
+    CurrentUser,
+    PatientAccess,
+    User,
+    now_of,
+    patient_access,
+    require_role,
+)
 from coach.dispatch import record_feedback
 from dashboard.views import alerts, figures
 from dashboard.views.common import (
@@ -180,3 +187,13 @@ def _zones() -> list[str]:
     from zoneinfo import available_timezones
 
     return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+
+
+@pages.get("/shared", response_class=HTMLResponse)
+def shared_with_me(request: Request,
+                   user: Annotated[User, Depends(require_role("caregiver"))]) -> HTMLResponse:
+    """A caregiver's start page: the people who share their data with them."""
+    from dashboard.security import visible_patients
+
+    return render(request, user, "views/caregiver_home.html",
+                  {"patients": visible_patients(request, user)})

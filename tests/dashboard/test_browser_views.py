@@ -189,8 +189,10 @@ def focus_path(page, presses: int) -> list[str]:
 
 
 PAGES = {
-    "patient": ["/patients/p1/today", "/patients/p1/trends", "/settings"],
-    "coach": ["/coach", "/coach/patients/p1"],
+    "patient": ["/patients/p1/today", "/patients/p1/trends", "/settings", "/patients/p1/goals",
+                "/patients/p1/self-assessment", "/patients/p1/group", "/patients/p1/sharing"],
+    "caregiver": ["/shared"],
+    "coach": ["/coach", "/coach/patients/p1", "/coach/groups?suggest=1"],
     "nurse": ["/nurse", "/nurse/patients/p1", "/nurse/alerts"],
 }
 
@@ -205,6 +207,7 @@ def test_every_input_is_labelled_and_main_text_has_contrast(world: World, browse
         assert page.evaluate(UNLABELLED) == [], path
         assert page.evaluate(LOW_CONTRAST) == [], path
         assert page.locator("html[lang]").count() == 1 and page.locator("main h1").count() == 1, path
+        shot(page, f"{role}{path.replace('/', '-').replace('?', '-')}")
     page.context.close()
 
 

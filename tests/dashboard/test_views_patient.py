@@ -95,3 +95,25 @@ def test_pages_need_sign_in_and_the_right_patient(world: World) -> None:
     caregiver = world.client("caregiver")  # shares readings and trends
     assert caregiver.get("/api/patients/p1/trends").status_code == 200
     assert world.client("patient").get("/home", follow_redirects=False).headers["location"] == "/patients/p1/today"
+
+
+def test_caregiver_start_page_lists_who_shares(world: World) -> None:
+    caregiver = world.client("caregiver")
+    assert caregiver.get("/home", follow_redirects=False).headers["location"] == "/shared"
+    page = caregiver.get("/shared")
+    assert page.status_code == 200 and 'data-patient="p1"' in page.text
+    assert world.client("coach").get("/shared").status_code == 403
+
+
+def test_the_json_api_is_documented_with_response_models(world: World) -> None:
+    schema = world.client().get("/openapi.json").json()
+    paths = schema["paths"]
+    for path, model in (("/api/patients/{patient_id}/today", "Today"),
+                        ("/api/patients/{patient_id}/trends", "Trends"),
+                        ("/api/nurse/triage", "TriagePage"),
+                        ("/api/me/preferences", "Preferences")):
+        ref = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith(f"/{model}")
+    assert "application/pdf" in paths["/api/patients/{patient_id}/agp-report"]["get"]["responses"]["200"]["content"]
+    assert "AlertOut" in schema["components"]["schemas"]
+    assert "/live/patients/{patient_id}" in paths  # the event stream is listed too
