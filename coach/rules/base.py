@@ -36,6 +36,11 @@ class Severity(StrEnum):
 _RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3, "positive": 4}
 
 RulePath = Literal["realtime", "scheduled"]
+# How often a scheduled rule is worth running: "hourly" (things that happen within the
+# day: a quiet home, a missed dose, a silent device) or "daily" (findings over complete
+# days or weeks: patterns, trends, averages, bests, streaks). A hint for the scheduler;
+# running a daily rule more often changes nothing but the cost (cool-downs and keys hold).
+Cadence = Literal["hourly", "daily"]
 
 # Feature groups the context builder can prepare; a rule names the ones it reads.
 FEATURES = frozenset(
@@ -109,6 +114,7 @@ class FunctionRule(Generic[S]):
     settings_model: type[S]
     fn: Callable[[PatientContext, S], list[FlagRequest]]
     description: str = ""
+    cadence: Cadence = "hourly"
 
     def settings(self, tuning: Mapping[str, Any] | None) -> S:
         return self.settings_model.model_validate(dict(tuning or {}))
@@ -124,6 +130,7 @@ def rule(
     needs: set[str] | frozenset[str],
     settings: type[S],
     description: str = "",
+    cadence: Cadence = "hourly",
 ) -> Callable[[Callable[[PatientContext, S], list[FlagRequest]]], FunctionRule[S]]:
     """Decorator: turn ``fn(ctx, settings) -> list[FlagRequest]`` into a registered-able rule."""
     unknown = set(needs) - FEATURES
@@ -131,7 +138,7 @@ def rule(
         raise ValueError(f"rule {name}: unknown feature groups {sorted(unknown)}")
 
     def wrap(fn: Callable[[PatientContext, S], list[FlagRequest]]) -> FunctionRule[S]:
-        return FunctionRule(name, path, frozenset(needs), settings, fn, description)
+        return FunctionRule(name, path, frozenset(needs), settings, fn, description, cadence)
 
     return wrap
 

@@ -21,6 +21,7 @@ class BpAboveTargetSettings(RuleSettings):
 
 
 @rule("bp_above_target", path="scheduled", needs={"bp"}, settings=BpAboveTargetSettings,
+      cadence="daily",
       description="valid 7-day home average at or above the person's target (ESH 135/85)")
 def bp_above_target(ctx: PatientContext, settings: BpAboveTargetSettings) -> list[FlagRequest]:
     home = ctx.bp.home if ctx.bp else None

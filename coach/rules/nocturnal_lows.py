@@ -16,6 +16,7 @@ class NocturnalLowsSettings(RuleSettings):
 
 @rule("nocturnal_lows", path="scheduled", needs={"glucose_history"},
       settings=NocturnalLowsSettings,
+      cadence="daily",
       description="lows 02:00-04:00 on >=3 of the last 7 nights")
 def nocturnal_lows(ctx: PatientContext, settings: NocturnalLowsSettings) -> list[FlagRequest]:
     h = ctx.glucose_history

@@ -12,6 +12,7 @@ class PersonalBestSettings(RuleSettings):
 
 
 @rule("personal_best", path="scheduled", needs={"steps"}, settings=PersonalBestSettings,
+      cadence="daily",
       description="yesterday's steps above every earlier day (>=14 days of history)")
 def personal_best(ctx: PatientContext, settings: PersonalBestSettings) -> list[FlagRequest]:
     s = ctx.steps

@@ -90,9 +90,11 @@ def enabled_rules(
     *,
     names: Iterable[str] | None = None,
     path: str | None = None,
+    cadence: str | None = None,
 ) -> list[EnabledRule]:
     """The rules to run for one patient: ``names`` (default: all registered), minus those
-    the tuning disables, optionally only one path ("realtime" or "scheduled")."""
+    the tuning disables, optionally only one path ("realtime" or "scheduled") and one
+    cadence of scheduled rules ("hourly" or "daily"; rules without one count as hourly)."""
     tuning = tuning or {}
     unknown = set(tuning) - set(RULES)
     if unknown:
@@ -104,6 +106,8 @@ def enabled_rules(
             raise RuleTuningError(f"unknown rule {name!r}")
         r = RULES[name]
         if path is not None and r.path != path:
+            continue
+        if cadence is not None and getattr(r, "cadence", "hourly") != cadence:
             continue
         try:
             settings = r.settings(tuning.get(name))

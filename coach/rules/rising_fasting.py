@@ -19,6 +19,7 @@ class RisingFastingSettings(RuleSettings):
 
 @rule("rising_fasting", path="scheduled", needs={"glucose_history"},
       settings=RisingFastingSettings,
+      cadence="daily",
       description="fasting glucose rising (Theil-Sen 95% CI above 0, >=5 mg/dL a week)")
 def rising_fasting(ctx: PatientContext, settings: RisingFastingSettings) -> list[FlagRequest]:
     h = ctx.glucose_history

@@ -16,6 +16,7 @@ class StreakSettings(RuleSettings):
 
 
 @rule("step_streak", path="scheduled", needs={"steps"}, settings=StreakSettings,
+      cadence="daily",
       description="step goal met on 3/7/14/30 days in a row up to yesterday")
 def step_streak(ctx: PatientContext, settings: StreakSettings) -> list[FlagRequest]:
     s = ctx.steps

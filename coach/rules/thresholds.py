@@ -50,6 +50,7 @@ class ThresholdDescription:
     group: str = ""
     clinical: bool = False
     description: str = ""
+    cadence: str = "hourly"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,10 @@ class ThresholdRule:
     @property
     def description(self) -> str:
         return self.row.description
+
+    @property
+    def cadence(self) -> str:
+        return self.row.cadence
 
     def settings(self, tuning: Mapping[str, Any] | None) -> ThresholdSettings:
         return ThresholdSettings.model_validate(dict(tuning or {}))
@@ -199,6 +204,7 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         ),
         clinical=True,
         description="TIR 70-180 fell more than 15 points week over week (both weeks >=70% wear)",
+        cadence="daily",
     ),
     ThresholdDescription(
         name="spo2_below_target",

@@ -121,3 +121,15 @@ def test_build_context_from_a_real_store(tmp_path: Path) -> None:
 
 def test_severity_order() -> None:
     assert [s.rank for s in Severity] == [0, 1, 2, 3, 4]
+
+
+def test_scheduled_rules_by_cadence() -> None:
+    daily = {r.rule.name for r in enabled_rules(path="scheduled", cadence="daily")}
+    hourly = {r.rule.name for r in enabled_rules(path="scheduled", cadence="hourly")}
+    assert daily >= {"nocturnal_lows", "rising_fasting", "tir_falling", "bp_above_target",
+                     "personal_best", "step_streak"}
+    assert hourly >= {"unusual_inactivity", "missed_medication", "device_silent"}
+    assert daily.isdisjoint(hourly)
+    assert daily | hourly == {r.rule.name for r in enabled_rules(path="scheduled")}
+    # the hourly checks do not need two weeks of glucose
+    assert "glucose_history" not in needs_of(enabled_rules(path="scheduled", cadence="hourly"))
