@@ -8,7 +8,15 @@ after an outage); the rate runs from the first commit acknowledgement
 (``hearth/v1/ack/{device}``) to the last. The target (issue 3): InfluxDB-backed
 ingest at no less than 70% of the SQLite-backed rate of the same run.
 
-Usage (from the repository root): python -m bench.storage [--quick]
+The machine is shared, so one drain is noisy: the cases run in rounds
+(``--repeat``, interleaved, so that a busy minute hits every case alike), and
+the report gives each case's median rate, the ratio of the medians and the
+ratio within each round. Beside the rates it gives the CPU time each case
+spent per 100,000 readings: the ingest processes' (minus what one start-up
+up to the subscription costs) and influxd's, which the load of other people's
+work on the machine does not inflate the way it inflates the wall clock.
+
+Usage (from the repository root): python -m bench.storage [--quick] [--repeat N]
 """
 
 from __future__ import annotations
@@ -16,11 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import psutil
 
 from bench.ingest import DEVICES, workload
 from core.appdb.engine import create_schema, make_engine
@@ -53,6 +65,9 @@ class Figures:
     readings_per_s: float
     drain_s: float
     stored: int
+    round: int = 0
+    ingest_cpu_s: float = 0.0  # the ingest processes, minus their start-up
+    influxd_cpu_s: float = 0.0  # the InfluxDB server, over the drain
 
 
 def _ack_count(acks: object) -> tuple[int, float, float]:
@@ -105,12 +120,14 @@ class Bench:
             IngestProcess(self.workdir, client_id=f"bench-{self._run}-{i}", env=env)
             for i in range(case.processes)
         ]
+        ingest_cpu = influxd_cpu = 0.0
         try:
-            self._make_sessions(consumers)
+            startup_cpu = self._make_sessions(consumers)
             with subscribed(self.broker.url, "hearth/v1/ack/+") as acks:
                 with publisher(self.broker.url, window=1000) as paced:
                     for topic, _device, _seq, payload in messages:
                         paced.publish(topic, payload)
+                influxd_before = _cpu_s(self.influx.process)
                 for consumer in consumers:
                     consumer.start()
                 wait_until(
@@ -120,6 +137,8 @@ class Bench:
                     message=f"{case.name} acknowledged every message",
                 )
                 _, first, last = _ack_count(acks)
+                ingest_cpu = sum(_cpu_s(c.process) for c in consumers) - startup_cpu
+                influxd_cpu = _cpu_s(self.influx.process) - influxd_before
         finally:
             for consumer in consumers:
                 consumer.kill()
@@ -136,16 +155,32 @@ class Bench:
             (readings - per_message) / (last - first),
             last - first,
             stored,
+            ingest_cpu_s=ingest_cpu,
+            influxd_cpu_s=influxd_cpu if case.store == "influxdb" else 0.0,
         )
 
     @staticmethod
-    def _make_sessions(consumers: list[IngestProcess]) -> None:
-        """Start each consumer once so the broker keeps a session (and queue) for it."""
+    def _make_sessions(consumers: list[IngestProcess]) -> float:
+        """Start each consumer once so the broker keeps a session (and queue) for it.
+
+        Returns the CPU seconds these starts took up to the subscription (idle
+        after it), the start-up cost to take off the drain's figure."""
         for consumer in consumers:
             consumer.start()
+        cpu = 0.0
         for consumer in consumers:
             wait_until(consumer.subscribed, timeout=60, message="consumer subscribed")
+            time.sleep(0.2)  # what follows the log line (the SUBACK) is part of the start-up
+            cpu += _cpu_s(consumer.process)
             consumer.kill()
+        return cpu
+
+
+def _cpu_s(process: object) -> float:
+    """User + system CPU seconds of a running child process (its own, not its children's)."""
+    pid = process.pid  # type: ignore[attr-defined]
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def _count(store: TimeSeriesStore) -> int:
@@ -156,6 +191,7 @@ def _count(store: TimeSeriesStore) -> int:
 def main(argv: list[str] | None = None) -> list[Figures]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller workload")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of every case (median)")
     args = parser.parse_args(argv)
     scale = 5 if args.quick else 1
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=300)
@@ -169,38 +205,82 @@ def main(argv: list[str] | None = None) -> list[Figures]:
         tempfile.TemporaryDirectory(prefix="hearth-bench-storage-") as tmp,
         Bench(Path(tmp)) as bench,
     ):
-        for name, messages, per_message in plans:
-            for case in cases:
-                figures = bench.measure(case, name, messages, per_message)
-                results.append(figures)
-                print(
-                    f"{name:<16} {figures.case:<12} {figures.readings:>7} readings "
-                    f"{figures.readings_per_s:>9,.0f}/s  drain {figures.drain_s:6.2f} s  "
-                    f"stored {figures.stored}",
-                    flush=True,
-                )
+        for round_ in range(1, max(1, args.repeat) + 1):
+            for name, messages, per_message in plans:
+                for case in cases:
+                    figures = bench.measure(case, name, messages, per_message)
+                    figures.round = round_
+                    results.append(figures)
+                    print(
+                        f"round {round_}  {name:<16} {figures.case:<12} {figures.readings:>7} "
+                        f"readings {figures.readings_per_s:>9,.0f}/s  drain "
+                        f"{figures.drain_s:6.2f} s  stored {figures.stored}",
+                        flush=True,
+                    )
     _report(results)
     return results
 
 
-def _report(results: list[Figures]) -> None:
-    by = {(f.workload, f.case): f for f in results}
-    print(
-        f"\nInfluxDB-backed ingest against SQLite-backed ingest in this run (target ≥ {TARGET:.0%}):"
-    )
+def summarise(results: list[Figures]) -> list[dict[str, object]]:
+    """Per workload and case: the median rate over the rounds, and the ratios to SQLite."""
+    rows: list[dict[str, object]] = []
     for name in dict.fromkeys(f.workload for f in results):
-        sqlite = by[(name, "sqlite ×1")].readings_per_s
-        for case in ("influxdb ×1", "influxdb ×2"):
-            ratio = by[(name, case)].readings_per_s / sqlite
-            verdict = "meets" if ratio >= TARGET else "MISSES"
-            print(f"  {name:<16} {case:<12} {ratio:6.0%} of SQLite  ({verdict} the target)")
+        rates = {
+            case: {f.round: f.readings_per_s for f in results if (f.workload, f.case) == (name, case)}
+            for case in dict.fromkeys(f.case for f in results)
+        }
+        sqlite = rates["sqlite ×1"]
+        for case, by_round in rates.items():
+            median = statistics.median(by_round.values())
+            figures = [f for f in results if (f.workload, f.case) == (name, case)]
+            per = 100_000 / figures[0].readings
+            rows.append({
+                "ingest_cpu_s_per_100k": statistics.median(f.ingest_cpu_s * per for f in figures),
+                "influxd_cpu_s_per_100k": statistics.median(
+                    f.influxd_cpu_s * per for f in figures
+                ),
+                "workload": name,
+                "case": case,
+                "rounds": len(by_round),
+                "median_readings_per_s": median,
+                "min_readings_per_s": min(by_round.values()),
+                "max_readings_per_s": max(by_round.values()),
+                "ratio_of_medians": median / statistics.median(sqlite.values()),
+                "ratio_each_round": [by_round[r] / sqlite[r] for r in sorted(by_round)],
+            })
+    return rows
+
+
+def _report(results: list[Figures]) -> None:
+    rows = summarise(results)
+    print(
+        f"\nInfluxDB-backed ingest against SQLite-backed ingest in this run (target ≥ {TARGET:.0%}),"
+        " medians over the rounds:"
+    )
+    for row in rows:
+        ratio = float(row["ratio_of_medians"])  # type: ignore[arg-type]
+        each = ", ".join(f"{r:.0%}" for r in row["ratio_each_round"])  # type: ignore[attr-defined]
+        verdict = "" if row["case"] == "sqlite ×1" else (
+            "meets the target" if ratio >= TARGET else "MISSES the target"
+        )
+        print(
+            f"  {row['workload']:<16} {row['case']:<12} {row['median_readings_per_s']:>9,.0f}/s "
+            f"(min {row['min_readings_per_s']:,.0f}, max {row['max_readings_per_s']:,.0f})  "
+            f"{ratio:5.0%} of SQLite  [rounds: {each}]  {verdict}"
+        )
+        print(
+            f"  {'':<16} {'':<12} CPU per 100,000 readings: ingest "
+            f"{row['ingest_cpu_s_per_100k']:.2f} s, influxd {row['influxd_cpu_s_per_100k']:.2f} s"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "storage.json").write_text(
         json.dumps(
             {
                 "measured_at": datetime.now(UTC).isoformat(),
                 "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
                 "target": TARGET,
+                "summary": rows,
                 "results": [asdict(f) for f in results],
             },
             indent=2,
