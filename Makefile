@@ -1,4 +1,4 @@
-.PHONY: demo test bench chaos
+.PHONY: demo test bench chaos soak
 # Run the whole system on its embedded defaults with a simulated household.
 demo:
 	scripts/demo.sh
@@ -11,3 +11,6 @@ bench:
 # The fault suite: 100,000 readings through real processes while they crash (docs/RELIABILITY.md).
 chaos:
 	scripts/bootstrap.sh test && .venv/bin/python -m bench.chaos
+# Load and soak: 2,000 patients at 60x real time for 10 minutes, then a 500-gateway burst.
+soak:
+	scripts/bootstrap.sh test && .venv/bin/python -m bench.soak
