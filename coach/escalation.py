@@ -13,6 +13,7 @@ commits the session and then delivers the returned messages.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from coach.messages import Outbound
 from coach.policy import Policy, aware, load_policy
 from coach.rules.base import FlagRequest
+from core.appdb.accounts import CaregiverShare
 from core.appdb.coaching import CoachAlert, EscalationStep, new_id
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ def start(
     session: Session, policy: Policy, flag: FlagRequest, flag_id: str | None, now: datetime
 ) -> list[Outbound]:
     """Open an urgent alert with its ladder and take the first step (to the patient) now."""
+    policy = with_caregiver(session, policy)
     alert = CoachAlert(
         id=new_id(), patient_id=policy.patient_id, flag_id=flag_id, flag_type=flag.flag_type,
         group=flag.group, kind="escalation", audience="coach", priority="urgent",
@@ -55,7 +58,8 @@ def advance(session: Session, now: datetime) -> list[Outbound]:
     out: list[Outbound] = []
     policies: dict[str, Policy] = {}
     for alert in due:
-        policy = policies.get(alert.patient_id) or load_policy(session, alert.patient_id)
+        policy = policies.get(alert.patient_id) or with_caregiver(
+            session, load_policy(session, alert.patient_id))
         policies[alert.patient_id] = policy
         if alert.state == "snoozed":
             alert.state = "open"
@@ -63,6 +67,21 @@ def advance(session: Session, now: datetime) -> list[Outbound]:
         out.extend(_step(session, alert, policy, now))
     session.flush()
     return out
+
+
+def with_caregiver(session: Session, policy: Policy) -> Policy:
+    """The caregiver on the ladder: the coaching preference, else the one the patient opted
+    in to urgent alerts on the sharing page (core/appdb/accounts.py CaregiverShare)."""
+    if policy.caregiver_id:
+        return policy
+    chosen = session.scalar(
+        select(CaregiverShare.caregiver_id)
+        .where(CaregiverShare.patient_id == policy.patient_id,
+               CaregiverShare.urgent_alerts.is_(True))
+        .order_by(CaregiverShare.created_at)
+        .limit(1)
+    )
+    return replace(policy, caregiver_id=chosen) if chosen else policy
 
 
 def _step(session: Session, alert: CoachAlert, policy: Policy, now: datetime) -> list[Outbound]:

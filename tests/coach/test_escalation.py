@@ -155,3 +155,26 @@ def test_escalation_messages_say_why(tmp_path: Path) -> None:
     assert msg.kind == "escalation" and msg.priority == "urgent"
     assert "Nobody has acknowledged it yet." in msg.body and msg.evidence["value"] == 48.0
     assert msg.evidence["ladder"] == ["patient", "coach", "nurse"] and msg.evidence["step"] == 1
+
+
+def test_caregiver_opted_in_on_the_sharing_page(tmp_path: Path) -> None:
+    from core.appdb.accounts import CaregiverShare, User
+
+    e = database(tmp_path)
+    add_patient(e, "p1")
+    add_patient(e, "p2")
+    with Session(e) as session:
+        for uid in ("carer-1", "carer-2"):
+            session.add(User(id=uid, display_name=uid, role="caregiver", password_hash="x"))
+        session.flush()
+        session.add(CaregiverShare(patient_id="p1", caregiver_id="carer-1", scopes=["glucose"],
+                                   urgent_alerts=True, created_at=NOW))
+        session.add(CaregiverShare(patient_id="p2", caregiver_id="carer-2", scopes=["glucose"],
+                                   urgent_alerts=False, created_at=NOW))
+        session.commit()
+    start(e)
+    assert tick(e, 10) == [("caregiver", "carer-1")]
+    with Session(e) as session:  # sharing data without urgent alerts is no opt-in
+        out = dispatch(session, "p2", [URGENT], NOW)
+        session.commit()
+        assert out[0].evidence["ladder"] == ["patient", "coach", "nurse"]
