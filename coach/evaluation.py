@@ -134,10 +134,11 @@ class CoachEvaluator:
         out: list[Outbound] = []
         with Session(self._engine) as session:
             _wait_for_writers(session)
-            # Into the identity map: load_policy's lookups then need no query.
-            session.scalars(select(Patient).where(Patient.id.in_(ids))).all()
-            session.scalars(select(CoachingPreference).where(
-                CoachingPreference.patient_id.in_(ids))).all()
+            # Into the identity map (held here: the map keeps objects only weakly), so
+            # load_policy's lookups of these rows need no query.
+            held = [*session.scalars(select(Patient).where(Patient.id.in_(ids))),
+                    *session.scalars(select(CoachingPreference).where(
+                        CoachingPreference.patient_id.in_(ids)))]
             found = []
             for patient_id in ids:
                 if patient_id in people:
@@ -149,6 +150,7 @@ class CoachEvaluator:
             for patient_id, policy, flags in found:
                 out.extend(dispatch(session, patient_id, flags, now, policy=policy))
             session.commit()
+            del held
         stats.flags += trial.flags
         stats.failed_rules += trial.failed_rules
         return out
