@@ -72,9 +72,15 @@ class Forwarder:
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self._subscribed: set[str] = set()
+        self._sub_refused: dict[str, float] = {}  # device -> when to ask the broker again
         self._pending_subs: dict[int, tuple[list[str], float]] = {}  # mid -> devices, asked at
         self._awaiting: dict[tuple[str, int], float] = {}  # (device, msg_seq) -> due again at
         self._alert: dict[str, Any] | None = None
+        self._mid_lock = threading.Lock()
+        self._in_flight: dict[int, tuple[str, int]] = {}  # paho mid -> (device, msg_seq)
+        self._early_pubacks: dict[int, str | None] = {}  # mid -> refusal (None: accepted)
+        self._refused_devices: set[str] = set()
+        self.refused_messages = 0
         self.published_messages = 0
         self.resent_messages = 0
         self.confirmed_readings = 0
@@ -96,6 +102,7 @@ class Forwarder:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         client.on_socket_open = _no_delay
         return client
 
@@ -173,6 +180,9 @@ class Forwarder:
         with self._lock:
             self._subscribed.clear()
             self._pending_subs.clear()
+        with self._mid_lock:
+            self._in_flight.clear()
+            self._early_pubacks.clear()
         if was_connected and not self._stopping.is_set():
             log.warning("gateway lost the broker (%s); readings wait in the outbox", reason)
 
@@ -183,10 +193,18 @@ class Forwarder:
             devices, _ = self._pending_subs.pop(mid, ([], 0.0))
             for device_id, code in zip(devices, reasons, strict=False):
                 if getattr(code, "is_failure", False):
-                    log.error("broker refused the ack subscription of device %s: %s",
-                              device_id, code)
+                    retry = self._settings.subscribe_retry_s
+                    first = device_id not in self._sub_refused
+                    self._sub_refused[device_id] = time.monotonic() + retry
+                    if first:
+                        log.error("broker refused the ack subscription of device %s (%s): is "
+                                  "the device linked to this gateway? Its readings stay in the "
+                                  "outbox; asking again every %.0f s", device_id, code, retry)
                 else:
                     self._subscribed.add(device_id)
+                    if self._sub_refused.pop(device_id, None) is not None:
+                        log.info("device %s: the broker now accepts its subscription",
+                                 device_id)
         self._wake.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -208,6 +226,40 @@ class Forwarder:
         self.on_confirmed()
         self._wake.set()
 
+    def _on_publish(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reason: Any, _props: Any
+    ) -> None:
+        """The broker's PUBACK. Success forgets nothing (only ingest's ack does); a refusal
+        (e.g. the ACL does not let this gateway forward the device) is logged once per
+        device, and the readings stay: they go through once an administrator links the
+        device, and are re-sent with backoff until then."""
+        outcome = str(reason) if getattr(reason, "is_failure", False) else None
+        with self._mid_lock:  # never held while calling paho (it holds its own locks here)
+            sent = self._in_flight.pop(mid, None)
+            if sent is None:
+                self._early_pubacks[mid] = outcome  # PUBACK before _publish noted the mid
+        if sent is not None:
+            self._puback(sent, outcome)
+
+    def _puback(self, sent: tuple[str, int], refusal: str | None) -> None:
+        if refusal is not None:
+            self._refused(*sent, reason=refusal)
+            return
+        with self._mid_lock:
+            was_refused = sent[0] in self._refused_devices
+            self._refused_devices.discard(sent[0])
+        if was_refused:
+            log.info("device %s: the broker now accepts it", sent[0])
+
+    def _refused(self, device_id: str, msg_seq: int, *, reason: str) -> None:
+        self.refused_messages += 1
+        with self._mid_lock:
+            first = device_id not in self._refused_devices
+            self._refused_devices.add(device_id)
+        if first:
+            log.error("broker refused message %d of device %s (%s): is the device linked to "
+                      "this gateway? Its readings stay in the outbox", msg_seq, device_id, reason)
+
     # -- sending ------------------------------------------------------------
 
     def _subscribe(self, devices: list[str]) -> None:
@@ -219,7 +271,8 @@ class Forwarder:
                 if now - asked > SUBACK_TIMEOUT_S:
                     del self._pending_subs[old_mid]
             waiting = {d for ds, _ in self._pending_subs.values() for d in ds}
-            new = [d for d in devices if d not in self._subscribed and d not in waiting]
+            new = [d for d in devices if d not in self._subscribed and d not in waiting
+                   and self._sub_refused.get(d, 0.0) <= now]
             for start in range(0, len(new), 100):
                 chunk = new[start : start + 100]
                 option = SubscribeOptions(qos=1)
@@ -294,5 +347,13 @@ class Forwarder:
                              max_s=self._settings.resend_max_s)
         with self._lock:
             self._awaiting[(batch.device_id, batch.msg_seq)] = now + delay
+        sent = (batch.device_id, batch.msg_seq)
+        with self._mid_lock:
+            early = info.mid in self._early_pubacks
+            outcome = self._early_pubacks.pop(info.mid, None)
+            if not early:
+                self._in_flight[info.mid] = sent
+        if early:
+            self._puback(sent, outcome)
         self.published_messages += 1
         return True

@@ -32,6 +32,9 @@ class GatewaySettings(BaseSettings):
     warn_fraction: float = Field(default=0.8, gt=0, le=1)
     max_readings_per_message: int = Field(default=500, ge=1, le=5000)
     max_inflight_messages: int = Field(default=20, ge=1)
+    # A device whose ack subscription the broker refuses (not linked to this gateway in the
+    # ACL) is asked for again this often; its readings wait in the outbox meanwhile.
+    subscribe_retry_s: float = Field(default=60.0, gt=0)
     reconnect_max_s: int = Field(default=30, ge=1)  # capped exponential backoff from 1 s
     session_expiry_s: int = Field(default=7 * 86_400, ge=0)
     home_timezone: str = "UTC"  # device wall clocks without a reference are read in this zone
