@@ -156,6 +156,7 @@ class Sufficiency:
     percent_active: float  # time covered by readings / period x 100
     interval_s: float
     sufficient: bool
+    percent_of_expected: float = 0.0  # readings / expected readings x 100 (capped at 100)
 
 
 def sufficiency(
@@ -169,7 +170,7 @@ def sufficiency(
     if times_us.size == 0:
         period_s = ((end_us or 0) - (start_us or 0)) / US_PER_S
         return Sufficiency(
-            period_s / 86_400, 0, int(period_s // interval_s), 0.0, interval_s, False
+            period_s / 86_400, 0, int(period_s // interval_s), 0.0, interval_s, False, 0.0
         )
     start = int(times_us[0]) if start_us is None else start_us
     end = int(times_us[-1]) + int(interval_s * US_PER_S) if end_us is None else end_us
@@ -177,13 +178,15 @@ def sufficiency(
     covered = float(weights_s.sum())
     active = min(100.0, 100.0 * covered / period_s)
     days = period_s / 86_400
+    expected = max(int(round(period_s / interval_s)), 1)
     return Sufficiency(
         days=days,
         readings=int(times_us.size),
-        expected_readings=int(round(period_s / interval_s)),
+        expected_readings=expected,
         percent_active=active,
         interval_s=interval_s,
         sufficient=days >= MIN_DAYS - 1e-9 and active >= MIN_PERCENT_ACTIVE,
+        percent_of_expected=min(100.0, 100.0 * times_us.size / expected),
     )
 
 

@@ -87,6 +87,7 @@ def test_sufficiency_fourteen_full_days() -> None:
     assert s.days == pytest.approx(14.0)
     assert s.readings == s.expected_readings == 4032
     assert s.percent_active == pytest.approx(100.0)
+    assert s.percent_of_expected == pytest.approx(100.0)
     assert s.sufficient
 
 
@@ -96,6 +97,7 @@ def test_sufficiency_against_a_given_period() -> None:
     m = cgm_metrics(t, np.full(t.size, 120.0), start_us=T0_US, end_us=T0_US + 14 * 1440 * MINUTE_US)
     assert m.sufficiency.percent_active == pytest.approx(50.0)
     assert m.sufficiency.expected_readings == 4032
+    assert m.sufficiency.percent_of_expected == pytest.approx(100 * 2016 / 4032)
     assert not m.sufficiency.sufficient
 
 
