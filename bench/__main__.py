@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.ingest", "bench.storage", "bench.gateway", "bench.dashboard"]
+BENCHMARKS = ["bench.ingest", "bench.storage", "bench.gateway", "bench.coach", "bench.dashboard"]
 
 
 def main() -> int:
