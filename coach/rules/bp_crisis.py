@@ -5,13 +5,20 @@ high reading is first re-measured after 5 minutes' rest; coach/analytics/bp.py
 ``crises`` gives each crisis reading's status: RECHECK (no repeat yet, within 15 min),
 CONFIRMED (the repeat is still at crisis level), UNVERIFIED (no repeat within 15 min:
 treated as urgent), NOT_CONFIRMED (the repeat is below crisis level: no flag).
+
+Two registrations of the same check: ``bp_crisis`` on the real-time path (new BP
+readings), and ``bp_crisis_check`` on the hourly scheduled path, because a crisis whose
+repeat never comes produces no new reading to wake the real-time path: the hourly check
+finds it UNVERIFIED and starts the ladder. (The re-measure message already tells the
+person to call their care team if they cannot measure again.) Both give the same flag
+types and keys, so nothing is said twice.
 """
 
 from __future__ import annotations
 
 from coach.analytics.bp import CrisisStatus
 from coach.context import PatientContext
-from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from coach.rules.base import FlagRequest, RulePath, RuleSettings, Severity, iso_us, rule
 
 SOURCE = ("DESIGN.md §6 (AHA): >=180 systolic or >=120 diastolic is a crisis; "
           "re-measure after 5 min")
@@ -21,9 +28,7 @@ class BpCrisisSettings(RuleSettings):
     pass
 
 
-@rule("bp_crisis", path="realtime", needs={"bp"}, settings=BpCrisisSettings,
-      description=">=180/120 mmHg: re-measure first; confirmed or unverified -> urgent")
-def bp_crisis(ctx: PatientContext, settings: BpCrisisSettings) -> list[FlagRequest]:
+def _crisis(ctx: PatientContext, path: RulePath) -> list[FlagRequest]:
     if ctx.bp is None or not ctx.bp.crises:
         return []
     c = ctx.bp.crises[-1]
@@ -42,8 +47,8 @@ def bp_crisis(ctx: PatientContext, settings: BpCrisisSettings) -> list[FlagReque
         return [FlagRequest(
             "bp_crisis_recheck", Severity.URGENT,
             f"Your blood pressure was {reading}, very high. Sit quietly for 5 minutes and "
-            "measure again now.",
-            evidence, "realtime", title="Measure your blood pressure again",
+            "measure again now. If you cannot, or it is still this high, call your care team.",
+            evidence, path, title="Measure your blood pressure again",
             key=f"{iso_us(c.time_us)}:recheck", group="bp_crisis", patient_only=True,
         )]
     if c.status is CrisisStatus.NOT_CONFIRMED:
@@ -55,6 +60,22 @@ def bp_crisis(ctx: PatientContext, settings: BpCrisisSettings) -> list[FlagReque
         f"Your blood pressure was {reading}, {why}. This needs urgent advice: call your "
         "care team now, or emergency services if you have chest pain, shortness of breath, "
         "weakness or trouble speaking.",
-        evidence, "realtime", title="Very high blood pressure",
+        evidence, path, title="Very high blood pressure",
         key=f"{iso_us(c.time_us)}:{c.status.value}", group="bp_crisis", clinical=True,
     )]
+
+
+
+DESCRIPTION = ">=180/120 mmHg: re-measure first; confirmed or unverified -> urgent"
+
+
+@rule("bp_crisis", path="realtime", needs={"bp"}, settings=BpCrisisSettings,
+      description=DESCRIPTION)
+def bp_crisis(ctx: PatientContext, settings: BpCrisisSettings) -> list[FlagRequest]:
+    return _crisis(ctx, "realtime")
+
+
+@rule("bp_crisis_check", path="scheduled", needs={"bp"}, settings=BpCrisisSettings,
+      description=DESCRIPTION + " (hourly: a crisis with no repeat reading)")
+def bp_crisis_check(ctx: PatientContext, settings: BpCrisisSettings) -> list[FlagRequest]:
+    return _crisis(ctx, "scheduled")

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from coach.rules.base import Rule, RuleSettings
 from coach.rules.bp_above_target import bp_above_target
-from coach.rules.bp_crisis import bp_crisis
+from coach.rules.bp_crisis import bp_crisis, bp_crisis_check
 from coach.rules.device_silent import device_silent
 from coach.rules.hf_weight_gain import hf_weight_gain
 from coach.rules.inactivity import unusual_inactivity
@@ -60,6 +60,7 @@ _RULES: tuple[Rule, ...] = (
     nocturnal_lows,
     rising_fasting,
     bp_crisis,
+    bp_crisis_check,
     bp_above_target,
     hf_weight_gain,
     unusual_inactivity,

@@ -429,3 +429,19 @@ def test_streak_milestones(tmp_path: Path) -> None:
     six = PatientContext("p1", NOW, tz="Europe/London", targets={"steps_per_day": 6000},
                          steps=_steps([3000.0] * 4 + [6500.0] * 6))
     assert run(e, six, names=["step_streak"], now=NOW + timedelta(days=2)) == []
+
+
+def test_a_crisis_without_a_repeat_escalates_from_the_hourly_check(engine: Engine) -> None:
+    # 14:00: a crisis reading; the real-time path asks to measure again
+    first = run(engine, _crisis_ctx([(0, 190.0, 100.0)]), names=["bp_crisis"])
+    assert summary(first) == [("nudge", "patient", "bp_crisis_recheck", "urgent")]
+    # no new reading comes; at 15:00 the hourly check finds it unverified
+    later = NOW + timedelta(hours=1)
+    t = np.array([to_epoch_us(NOW)])
+    ctx = PatientContext("p1", later, tz="Europe/London", bp=BpFeatures(
+        crises(t, np.array([190.0]), np.array([100.0]), now_us=to_epoch_us(later))))
+    out = run(engine, ctx, names=["bp_crisis_check"])
+    assert summary(out) == [("escalation", "patient", "bp_crisis", "urgent")]
+    assert out[0].evidence["status"] == "unverified"
+    # ... and the real-time path seeing the same finding later says nothing more
+    assert run(engine, ctx, names=["bp_crisis"], now=later + timedelta(minutes=5)) == []
