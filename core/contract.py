@@ -138,7 +138,8 @@ def decode_message(
     envelope = _read_envelope(payload, topic_device_id=topic_device_id, max_bytes=max_bytes)
     base = envelope.base or BaseValues()
     if base.time is not None and base.time.tzinfo is not UTC:
-        base = base.model_copy(update={"time": base.time.astimezone(UTC)})  # once, not per entry
+        # once, not per entry
+        base = base.model_copy(update={"time": _utc(base.time, "base.time")})
     measurements: list[Measurement] = []
     rejections: list[Rejection] = []
     for index, entry in enumerate(_entries(envelope.readings)):
@@ -166,8 +167,10 @@ def _read_envelope(payload: bytes, *, topic_device_id: str, max_bytes: int) -> R
         )
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an over-long integer
         raise ContractError("not_json", f"payload is not valid UTF-8 JSON: {exc}") from exc
+    except RecursionError:
+        raise ContractError("not_json", "payload is not usable JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ContractError("not_object", "payload must be a JSON object")
     if "schema" in data and data["schema"] != SCHEMA_VERSION:
@@ -219,9 +222,8 @@ def _measurement(
             "unit_mismatch",
             f"unit {unit!r} does not fit metric {metric} (accepted: {', '.join(spec.units)})",
         )
-    if not math.isfinite(entry.value):
-        raise ContractError("not_finite", "value must be a finite number")
-    value = spec.to_canonical(float(entry.value), unit)
+    number = _finite(entry.value)
+    value = spec.to_canonical(number, unit)
     if not spec.in_range(value):
         raise ContractError(
             "out_of_range",
@@ -242,11 +244,21 @@ def _measurement(
         value=round(value, 6),
         measured_at=measured_at,
         source=_source(metric, entry.source or base.source),
-        original_value=float(entry.value),
+        original_value=number,
         original_unit=unit,
         context=entry.context or base.context,
         status=tuple(entry.status),
     )
+
+
+def _finite(value: float) -> float:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ContractError("not_finite", "value must be a finite number")
+    return number
 
 
 def _metric(name: str | None) -> Metric:
@@ -265,10 +277,24 @@ def _measured_at(entry: Entry, base: BaseValues) -> datetime:
             raise ContractError("ambiguous_time", "give either time or offset_s, not both")
         when = entry.time
     elif base.time is not None:
-        when = base.time + timedelta(seconds=float(entry.offset_s or 0))
+        try:
+            when = base.time + timedelta(seconds=float(entry.offset_s or 0))
+        except (OverflowError, ValueError):  # NaN, infinite or beyond the calendar
+            raise ContractError(
+                "invalid_time",
+                f"offset_s {entry.offset_s!r} from the base time is not a representable time",
+            ) from None
     else:
         raise ContractError("missing_time", "no measured time in the reading or its base")
-    return when if when.tzinfo is UTC else when.astimezone(UTC)
+    return when if when.tzinfo is UTC else _utc(when, "time")
+
+
+def _utc(when: datetime, name: str) -> datetime:
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise ContractError("invalid_time", f"{name}: {when.isoformat()} is outside the "
+                            "calendar in UTC") from None
 
 
 def _source(metric: Metric, source: str | None) -> str:

@@ -84,7 +84,10 @@ def read_lines(text: str) -> list[Line]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), dialect)
-    return [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    try:
+        return [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except csv.Error as exc:  # e.g. a bare carriage return inside a field
+        raise CsvFormatError(f"line {reader.line_num + 1}: not readable as CSV ({exc})") from None
 
 
 def _lowered(row: Sequence[str]) -> list[str]:
@@ -194,7 +197,7 @@ def _add(out: ParsedCsv, number: int, row: list[str], to_time: Callable[[list[st
         return
     try:
         time = to_time(row)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # overflow: a date outside the calendar
         out.problems.append(LineProblem(number, f"unreadable time: {exc}"))
         return
     try:
