@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     show(f"dashboard: {args.patients} patients x {args.days} days, {args.users} concurrent users")
     seed(args.workdir, args.patients, args.days)
+    load_before = os.getloadavg()
     proc, base = start_server(args.workdir)
     try:
         results = measure(base, users=args.users, requests_each=args.requests,
@@ -314,6 +315,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    load_after = os.getloadavg()
+    show(f"  machine load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after "
+         f"on {os.cpu_count()} CPUs: other work on the machine inflates every figure alike")
     baseline = next(r for r in results if r["scenario"] == "baseline")["p95_ms"]
     for r in results:
         if "p95_ms" in r and r["scenario"] != "baseline":
@@ -322,7 +326,8 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.write_text(json.dumps({
         "measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "patients": args.patients, "days": args.days,
-        "users": args.users, "requests_per_user": args.requests, "results": results}, indent=2) + "\n")
+        "users": args.users, "requests_per_user": args.requests,
+        "load_average_1min": [load_before[0], load_after[0]], "results": results}, indent=2) + "\n")
     show(f"  wrote {RESULTS}")
 
 

@@ -11,8 +11,14 @@ from core.metrics import Metric
 from tests.dashboard.views_support import NOW, World, build_world, r
 
 
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    """Shared by the tests that leave the data and the clock as they found them."""
+    yield from build_world(tmp_path_factory.mktemp("patient"))
+
+
 @pytest.fixture
-def world(tmp_path: Path):
+def fresh_world(tmp_path: Path):
     yield from build_world(tmp_path)
 
 
@@ -31,7 +37,9 @@ def test_today_shows_current_glucose_with_arrow_freshness_and_latest_readings(wo
     assert 'id="glucose-value"' in page.text and "Steady" in page.text
 
 
-def test_a_rising_glucose_gets_an_up_arrow_and_an_old_one_is_marked_not_current(world: World) -> None:
+def test_a_rising_glucose_gets_an_up_arrow_and_an_old_one_is_marked_not_current(
+        fresh_world: World) -> None:
+    world = fresh_world
     world.store.write([r("p1", "p1-cgm", Metric.GLUCOSE, 100.0 + 12 * k,
                          NOW + timedelta(minutes=5 * k - 4), "cgm", "mg/dL") for k in range(1, 4)])
     patient = world.client("patient")
@@ -84,6 +92,9 @@ def test_units_and_time_zone_are_kept_per_user_and_change_the_numbers(world: Wor
     bad = patient.put("/api/me/preferences", json={"glucose_units": "mmol/L", "timezone": "Mars/Base"},
                       headers={"X-CSRF-Token": token})
     assert bad.status_code == 422 and "time zone" in bad.text
+    back = patient.put("/api/me/preferences", json={"glucose_units": "mg/dL", "timezone": None},
+                       headers={"X-CSRF-Token": token})
+    assert back.status_code == 200 and back.json()["glucose_units"] == "mg/dL"
 
 
 def test_pages_need_sign_in_and_the_right_patient(world: World) -> None:

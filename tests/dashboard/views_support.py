@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,12 +72,19 @@ class World:
     people: People
     clock: Clock
 
+    signed_in: dict[str, TestClient] = field(default_factory=dict)
+
     def client(self, role: str | None = None) -> TestClient:
-        client = TestClient(self.app)
-        if role:
+        """A client signed in as the role's account (one per role and world: a sign-in
+        costs an Argon2 hash), or a new anonymous one."""
+        if role is None:
+            return TestClient(self.app)
+        if role not in self.signed_in:
+            client = TestClient(self.app)
             response = sign_in(client, getattr(self.people, role))
             assert response.status_code == 303, response.text
-        return client
+            self.signed_in[role] = client
+        return self.signed_in[role]
 
 
 def add_patient(engine: Engine, pid: str, name: str, *, tz: str = "Europe/London",
