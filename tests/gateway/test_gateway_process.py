@@ -41,7 +41,8 @@ def _replay_lines(start: datetime) -> list[str]:
 
 
 class GatewayProcess:
-    def __init__(self, tmp_path: Path, *, url: str, replay: Path, name: str) -> None:
+    def __init__(self, tmp_path: Path, *, url: str, replay: Path, name: str,
+                 pause_s: float = 0.02) -> None:
         self.log_path = tmp_path / f"{name}.log"
         env = {
             **os.environ,
@@ -49,11 +50,11 @@ class GatewayProcess:
             "HEARTH_GATEWAY_GATEWAY_ID": "gw-home",
             "HEARTH_GATEWAY_OUTBOX_PATH": str(tmp_path / "outbox.db"),
             "HEARTH_GATEWAY_READER": "simulator",
-            "HEARTH_GATEWAY_READER_OPTIONS": f"replay={replay},burst=25,pause_s=0.02",
-            "HEARTH_GATEWAY_RESEND_AFTER_S": "3",
+            "HEARTH_GATEWAY_READER_OPTIONS": f"replay={replay},burst=25,pause_s={pause_s}",
+            "HEARTH_GATEWAY_RESEND_AFTER_S": "1",
             "HEARTH_GATEWAY_RECONNECT_MAX_S": "1",
-            "HEARTH_GATEWAY_MAX_READINGS_PER_MESSAGE": "50",
-            "HEARTH_GATEWAY_MAX_INFLIGHT_MESSAGES": "4",
+            "HEARTH_GATEWAY_MAX_READINGS_PER_MESSAGE": "100",
+            "HEARTH_GATEWAY_MAX_INFLIGHT_MESSAGES": "10",
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "hearth", "gateway"], cwd=REPO,
@@ -116,7 +117,8 @@ def test_a_gateway_killed_mid_stream_loses_and_duplicates_nothing(
     # gateway reads on from there, and must deliver what its outbox held.
     second_file = tmp_path / "replay-2.jsonl"
     second_file.write_text("\n".join(lines[taken:]) + "\n")
-    second = GatewayProcess(tmp_path, url=broker.url, replay=second_file, name="gateway-2")
+    second = GatewayProcess(tmp_path, url=broker.url, replay=second_file, name="gateway-2",
+                            pause_s=0)
     try:
         wait_until(lambda: store.count() >= len(lines), timeout=40, message="every reading")
         wait_until(lambda: _outbox_state(tmp_path / "outbox.db")[1] == 0, timeout=15,
