@@ -389,7 +389,12 @@ def steps_features(reader: _Reader, now: datetime, days: int, tz: str) -> StepsF
 
 
 def medication_features(reader: _Reader, now: datetime, tz: str) -> MedicationFeatures | None:
-    m = reader.series(Metric.MEDICATION_TAKEN, timedelta(days=2))
+    """Today's pill-box openings; None when no pill box has reported for a week (nobody
+    uses one, so an empty day says nothing about doses; a pill box that stopped is the
+    device-silence rule's business)."""
+    m = reader.series(Metric.MEDICATION_TAKEN, timedelta(days=7))
+    if not len(m):
+        return None
     now_us = to_epoch_us(now)
     today, _ = local_day_and_minute(np.array([now_us], dtype=np.int64), tz)
     midnight_us = local_midnight_us(int(today[0]), tz)

@@ -133,3 +133,17 @@ def test_scheduled_rules_by_cadence() -> None:
     assert daily | hourly == {r.rule.name for r in enabled_rules(path="scheduled")}
     # the hourly checks do not need two weeks of glucose
     assert "glucose_history" not in needs_of(enabled_rules(path="scheduled", cadence="hourly"))
+
+
+def test_no_pill_box_in_use_means_no_missed_dose(tmp_path: Path) -> None:
+    store = SqliteTimeSeriesStore(tmp_path / "ts.db")
+    patient = PatientInfo("p1", "p1", "Europe/London", (), {"medication_times": ["08:00"]})
+    ctx = build_context(store, patient, NOW, needs={"medication"})
+    assert ctx.medication is None
+    assert evaluate(ctx, names=["missed_medication"]).flags == ()
+    store.write([Reading("p1", "box", Metric.MEDICATION_TAKEN, 1.0, NOW - timedelta(days=1),
+                         "pill_box", 1.0, "{dose}")])
+    ctx = build_context(store, patient, NOW, needs={"medication"})
+    assert [f.flag_type for f in evaluate(ctx, names=["missed_medication"]).flags] == [
+        "missed_medication"]
+    store.close()
