@@ -57,7 +57,8 @@ def boards_of(request: Request) -> TriageBoards:
     with _BOARDS_LOCK:
         boards: TriageBoards | None = getattr(request.app.state, "triage_boards", None)
         if boards is None:
-            boards = TriageBoards(store_of(request), clock=lambda: now_of(request))
+            state = request.app.state
+            boards = TriageBoards(store_of(request), clock=lambda: state.clock())
             request.app.state.triage_boards = boards
         return boards
 

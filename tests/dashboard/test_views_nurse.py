@@ -140,3 +140,28 @@ def test_review_records_who_and_when_and_shows_in_the_list(world: World) -> None
     assert row["reviewed_by"] == "Nora" and row["reviewed_at"].startswith("2026-03-15T12:00")
     # without the CSRF token the form is refused
     assert nurse.post("/nurse/patients/q001/reviews", data={"note": "x"}).status_code == 403
+
+
+def test_nurse_acknowledges_a_clinical_alert_on_the_review_page(world: World) -> None:
+    from sqlalchemy.orm import Session
+
+    from core.appdb.coaching import CoachAlert
+
+    with Session(world.engine) as session:
+        session.add(CoachAlert(id="clin1", patient_id="q005", flag_type="bp_crisis", kind="clinical_alert",
+                               audience="nurse", priority="urgent", title="Blood pressure crisis",
+                               body="186/100 twice", why="Systolic 180 or more, confirmed after 5 minutes.",
+                               evidence={}, state="open", created_at=NOW - timedelta(hours=1), ladder=[]))
+        session.commit()
+    nurse = world.client("nurse")
+    page = nurse.get("/nurse/patients/q005")
+    assert 'data-alert="clin1"' in page.text and "confirmed after 5 minutes" in page.text
+    assert 'data-alert="clin1"' in nurse.get("/nurse/alerts").text
+    done = nurse.post("/patients/q005/alerts/clin1/acknowledge",
+                      data={"csrf_token": csrf_from(page.text), "back": "/nurse/patients/q005"},
+                      follow_redirects=False)
+    assert done.headers["location"] == "/nurse/patients/q005"
+    with Session(world.engine) as session:
+        alert = session.get(CoachAlert, "clin1")
+        assert alert.state == "acknowledged" and alert.acknowledged_by == world.people.nurse
+    assert 'data-alert="clin1"' not in nurse.get("/nurse/patients/q005").text
