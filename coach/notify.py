@@ -25,7 +25,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 INBOX = "inbox"
 HOME_DISPLAY = "home_display"
+CHANNEL_NAMES = (HOME_DISPLAY, INBOX, "email", "sms", "webhook")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,27 @@ class DeliveryOutcome:
     status: str  # sent, failed, duplicate
     attempts: int = 0
     error: str | None = None
+
+
+def set_channels(engine: Engine, recipient_id: str,
+                 channels: Sequence[tuple[str, str | None]]) -> None:
+    """Replace how one person is reached: (channel, apprise URL or None), preferred first.
+
+    Raises ValueError for an unknown channel or an address apprise cannot use."""
+    import apprise
+
+    for name, target in channels:
+        if name not in CHANNEL_NAMES:
+            raise ValueError(f"unknown channel {name!r}; known: {', '.join(CHANNEL_NAMES)}")
+        if name in ("email", "sms", "webhook") and not (target and apprise.Apprise().add(target)):
+            raise ValueError(f"channel {name!r} needs a valid apprise URL")
+    with Session(engine) as session:
+        session.execute(delete(ChannelPreference).where(
+            ChannelPreference.recipient_id == recipient_id))
+        for rank, (name, target) in enumerate(channels):
+            session.add(ChannelPreference(recipient_id=recipient_id, channel=name,
+                                          target=target, rank=rank, enabled=True))
+        session.commit()
 
 
 def recipient_key(outbound: Outbound) -> str | None:

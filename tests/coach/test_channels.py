@@ -25,7 +25,7 @@ from coach.channels.external import AppriseChannel
 from coach.channels.home_display import HomeDisplayChannel
 from coach.channels.inbox import InboxChannel
 from coach.messages import Outbound
-from coach.notify import DeliveryPolicy, Notifier
+from coach.notify import DeliveryPolicy, Notifier, set_channels
 from core import topics
 from core.appdb.delivery import ChannelPreference, Delivery, InboxMessage
 from core.mqtt import MqttEndpoint, connect, new_client
@@ -314,3 +314,17 @@ def test_the_home_display_gets_a_small_versioned_message_over_mqtt(
     assert data["schema"] == 1
     assert set(data) == {"schema", "kind", "title", "body", "why", "priority", "ref", "sent_at"}
     assert (data["kind"], data["ref"], data["priority"]) == ("nudge", "n-10", "normal")
+
+
+def test_channels_are_configured_per_person_in_order_and_checked(engine: Engine) -> None:
+    notifier = external_notifier(engine)
+    set_channels(engine, "nurse-1", [("webhook", "json://127.0.0.1:9/h"), ("email", mail_url(25))])
+    set_channels(engine, "nurse-1", [("email", mail_url(25)), ("inbox", None)])  # replaces
+
+    assert notifier.channels_for("nurse-1", "nurse") == [("email", mail_url(25))]
+    assert notifier.channels_for("p9", "patient") == []  # no home display in this process
+    with pytest.raises(ValueError, match="unknown channel"):
+        set_channels(engine, "nurse-1", [("pager", None)])
+    with pytest.raises(ValueError, match="apprise URL"):
+        set_channels(engine, "nurse-1", [("email", "not a url")])
+    notifier.close()

@@ -66,8 +66,8 @@ def start_coach(mosquitto: MosquittoServer, store: SqliteTimeSeriesStore,  # noq
 
 def glucose(device: str, seq: int, value: float, at: datetime) -> bytes:
     return encode_message(device_id=device, seq=seq,
-                          readings=[{"metric": "glucose", "value": value, "unit": "mg/dL", "source": "cgm",
-                                     "time": at}])
+                          readings=[{"metric": "glucose", "value": value, "unit": "mg/dL",
+                                     "source": "cgm", "time": at}])
 
 
 def test_an_urgent_low_reaches_the_home_display_within_seconds(
