@@ -33,7 +33,8 @@ from tests.support.factories import app_database, subscribed, wait_until
 from tests.support.mosquitto import MosquittoServer, mosquitto  # noqa: F401 - fixture
 from tests.support.ports import free_port
 
-FAST = DeliveryPolicy(attempts=2, backoff_initial_s=0.01, backoff_cap_s=0.05, send_timeout_s=1.5)
+# Timeouts generous: a send cut by its timeout may still complete (and then be retried).
+FAST = DeliveryPolicy(attempts=2, backoff_initial_s=0.01, backoff_cap_s=0.05, send_timeout_s=15)
 
 
 def outbound(ref: str = "n-1", *, patient: str = "p1", role: str = "patient",
