@@ -38,7 +38,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -152,13 +152,19 @@ class Board:
     key: frozenset[str]
     rows: tuple[Row, ...]
 
+    counted: dict[str, int] = field(default_factory=dict, compare=False)
+
     def counts(self) -> dict[str, int]:
-        out = {b: 0 for b in BUCKETS} | {r: 0 for r in RISKS}
-        for row in self.rows:
-            out[row.bucket] += 1
-            for risk in row.risks:
-                out[risk] += 1
-        return out
+        """Patients with each flag and each risk (what each filter would show), once."""
+        if not self.counted:
+            out = {b: 0 for b in BUCKETS} | {r: 0 for r in RISKS}
+            for row in self.rows:
+                for name in row.flags or ("meeting",):
+                    out[name] += 1
+                for risk in row.risks:
+                    out[risk] += 1
+            self.counted.update(out)
+        return dict(self.counted)
 
     def select(self, *, bucket: str | None = None, risk: str | None = None,
                query: str | None = None) -> list[Row]:

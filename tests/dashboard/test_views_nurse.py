@@ -87,6 +87,9 @@ def test_filters_search_and_pages(world: World) -> None:
     nurse = world.client("nurse")
     low = nurse.get("/api/nurse/triage", params={"bucket": "low"}).json()
     assert {row["patient_id"] for row in low["rows"]} == {"q000", "q004"}
+    for name in ("low", "very_low", "high", "meeting", "no_data", "spo2_low"):  # counts = filters
+        key = "risk" if name == "spo2_low" else "bucket"
+        assert nurse.get("/api/nurse/triage", params={key: name}).json()["total"] == low["counts"][name]
     crisis = nurse.get("/api/nurse/triage", params={"risk": "bp_crisis"}).json()
     assert [row["patient_id"] for row in crisis["rows"]] == ["q005"]
     found = nurse.get("/api/nurse/triage", params={"q": "pat ex"}).json()
