@@ -108,7 +108,7 @@ def _ingest(url: str, store: SqliteTimeSeriesStore, engine: Any) -> IngestServic
 
 
 def drain(work: Path, n: int, per_message: int) -> dict[str, float]:
-    broker = MosquittoServer(work / "mosquitto", extra_config="set_tcp_nodelay true\n")
+    broker = MosquittoServer(work / "mosquitto")  # the fixture sets set_tcp_nodelay
     engine = app_database(work / "hearth.db")
     register(engine, "pat", [(f"scale-{d}", "scale") for d in range(DEVICES)]
              + [("scale-live", "scale"), ("scale-direct", "scale")])

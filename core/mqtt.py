@@ -9,6 +9,7 @@ MQTT_ERR_QUEUE_SIZE once its queue is full.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -80,7 +81,18 @@ def new_client(
     raise ConfigurationError(f"unsupported MQTT protocol version {protocol!r}")
 
 
+def no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """Small MQTT packets go out at once. With Nagle's algorithm a publish that follows
+    a PUBACK waits for the peer's delayed TCP ACK (~40 ms on Linux): measured by the
+    gateway's latency bench (docs/GATEWAY.md)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not a TCP socket (e.g. a websocket wrapper)
+        pass
+
+
 def configure(client: mqtt.Client, endpoint: MqttEndpoint) -> None:
+    client.on_socket_open = no_delay
     if endpoint.username is not None:
         client.username_pw_set(endpoint.username, endpoint.password)
     if endpoint.tls:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,22 +28,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core import topics
 from core.contract import SCHEMA_VERSION, encode_message
-from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
+from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client  # connect sets TCP_NODELAY
 from gateway.outbox import Batch, Outbox, resend_delay
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 SUBACK_TIMEOUT_S = 10.0  # a subscription unanswered this long is asked again
-
-
-def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-    """Small MQTT packets go out at once: with Nagle's algorithm a publish that follows our
-    PUBACK of an acknowledgement waits for the broker's delayed TCP ACK (~40 ms)."""
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, AttributeError):  # not a TCP socket (e.g. a websocket wrapper)
-        pass
 
 
 def status_payload(gateway_id: str, state: str, **extra: Any) -> bytes:
@@ -103,7 +93,6 @@ class Forwarder:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        client.on_socket_open = _no_delay
         return client
 
     def start(self) -> None:

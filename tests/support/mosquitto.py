@@ -33,6 +33,7 @@ autosave_interval 1
 max_inflight_messages 1000
 max_queued_messages 1000000
 max_queued_bytes 0
+set_tcp_nodelay true
 sys_interval 1
 log_dest file {log_file}
 log_type error
