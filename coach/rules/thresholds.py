@@ -49,6 +49,7 @@ class ThresholdDescription:
     target_name: str | None = None  # the patient's own target in Patient.targets, if any
     group: str = ""
     clinical: bool = False
+    patient_only: bool = False
     description: str = ""
     cadence: str = "hourly"
 
@@ -107,6 +108,7 @@ class ThresholdRule:
                 key=seen.key,
                 group=self.row.group,
                 clinical=self.row.clinical,
+                patient_only=self.row.patient_only,
             )
         ]
 
@@ -162,6 +164,22 @@ def _spo2_pair(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
         {"readings": [{"at": iso_us(t1), "spo2": v1}, {"at": iso_us(t2), "spo2": v2}],
          "unit": "%"},
     )
+
+
+def _spo2_single(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
+    """The newest reading when it is fresh and alone (no other within ``max_age_min``
+    before it): a spot check, to be repeated before anyone is alerted."""
+    sp = ctx.spo2
+    if sp is None or not sp.recent:
+        return None
+    t2, v2 = sp.recent[-1]
+    if ctx.now_us - t2 > s.max_age_min * US_PER_MIN:
+        return None
+    if len(sp.recent) > 1 and t2 - sp.recent[-2][0] <= s.max_age_min * US_PER_MIN:
+        return None  # a pair: spo2_below_target's business
+    if not s.include_night and _overnight(t2, ctx.tz):
+        return None
+    return Observed(v2, {"reading_at": iso_us(t2), "unit": "%"}, key=iso_us(t2))
 
 
 def _overnight(time_us: int, tz: str) -> bool:
@@ -222,9 +240,30 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
             f"(highest {o.value:.0f}%). Rest, check again, and follow your action plan."
         ),
         target_name="spo2_percent",
+        group="spo2",
         clinical=True,
         description="two newest daytime SpO2 readings (within 15 min) below the patient's "
         "target (92%)",
+    ),
+    ThresholdDescription(
+        name="spo2_recheck",
+        title="Check your oxygen again",
+        path="realtime",
+        needs=frozenset({"spo2"}),
+        severity=Severity.HIGH,
+        below=True,
+        default_threshold=92.0,
+        source="DESIGN.md §6: SpO2 <92%, or below the patient's prescribed target; one "
+        "reading alone is confirmed by a second before anyone is alerted",
+        value_fn=_spo2_single,
+        explain=lambda o, t: (
+            f"Your oxygen reading was {o.value:.0f}%, below your target of {t:.0f}%. Rest for "
+            "a few minutes, warm your hands, and measure again."
+        ),
+        target_name="spo2_percent",
+        group="spo2",
+        patient_only=True,
+        description="a single fresh daytime SpO2 spot check below target: measure again",
     ),
 )
 

@@ -343,6 +343,21 @@ def test_one_low_spo2_reading_is_not_enough(engine: Engine) -> None:
     assert run(engine, ctx_with(spo2=_spo2(95, 89)), names=["spo2_below_target"]) == []
 
 
+def test_a_low_spot_check_asks_to_measure_again_then_the_pair_alerts(engine: Engine) -> None:
+    now = to_epoch_us(NOW)
+    spot = Spo2Features(((now - 5 * 60 * US_PER_MIN, 95.0), (now - US_PER_MIN, 88.0)))
+    names = ["spo2_below_target", "spo2_recheck"]
+    out = run(engine, ctx_with(spo2=spot), names=names)
+    assert summary(out) == [("nudge", "patient", "spo2_recheck", "high")]
+    pair = Spo2Features(((now - US_PER_MIN, 88.0), (now + 3 * US_PER_MIN, 87.0)))
+    ctx = PatientContext("p1", NOW + timedelta(minutes=3), tz="Europe/London", spo2=pair)
+    assert summary(run(engine, ctx, names=names)) == [
+        ("nudge", "patient", "spo2_below_target", "high"),
+        ("alert", "coach", "spo2_below_target", "high"),
+        ("clinical_alert", "nurse", "spo2_below_target", "high"),
+    ]
+
+
 def test_unusual_inactivity(engine: Engine) -> None:
     found = Inactivity(to_epoch_us(NOW - timedelta(hours=6)), to_epoch_us(NOW),
                        ("08:15", "14:00"), 13, 14, "08:30", 13 / 14)
