@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "decode": "hearth.commands.decode:decode",
     "devices": "hearth.commands.devices:devices",
     "home-assistant": "hearth.commands.home_assistant:home_assistant",
+    "backup": "hearth.commands.backup:backup",
+    "restore": "hearth.commands.backup:restore",
 }
 
 
