@@ -62,6 +62,7 @@ class AccessPolicy:
     roles: tuple[str, ...] = ()
     purpose: str = ""
     scope: str = ""
+    self_only: bool = False  # only the patient themselves (their own settings, answers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,16 +157,23 @@ def require_role(*roles: str) -> Callable[..., User]:
     return _mark(dependency, AccessPolicy("roles", roles=tuple(roles)))
 
 
-def patient_access(purpose: str, *, scope: str = "readings") -> Callable[..., PatientAccess]:
-    """A dependency for routes with ``{patient_id}``: require_patient for that patient."""
+def patient_access(purpose: str, *, scope: str = "readings",
+                   self_only: bool = False) -> Callable[..., PatientAccess]:
+    """A dependency for routes with ``{patient_id}``: require_patient for that patient.
+
+    ``self_only``: only the patient themselves (what they alone decide or answer:
+    agreeing to a plan, a self-assessment, sharing settings); 403 for everyone else."""
     if scope not in SHARE_SCOPES:
         raise ValueError(f"scope must be one of {SHARE_SCOPES}")
 
     def dependency(request: Request, patient_id: str, user: CurrentUser) -> PatientAccess:
+        if self_only and user.patient_id != patient_id:
+            raise HTTPException(403, "only the patient themselves may do this")
         patient = require_patient(request, patient_id, user, purpose, scope=scope)
         return PatientAccess(user, patient)
 
-    return _mark(dependency, AccessPolicy("patient", purpose=purpose, scope=scope))
+    return _mark(dependency, AccessPolicy("patient", purpose=purpose, scope=scope,
+                                          self_only=self_only))
 
 
 # -- the one decision ------------------------------------------------------------------

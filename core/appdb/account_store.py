@@ -32,7 +32,7 @@ from core.appdb.accounts import (
     User,
 )
 from core.appdb.models import Patient
-from core.passwords import hash_password, verify_nothing, verify_password
+from core.passwords import hash_password, needs_rehash, verify_nothing, verify_password
 
 TOUCH_EVERY = timedelta(seconds=60)  # write last_seen_at at most this often per session
 KEEP_ATTEMPTS = timedelta(days=1)  # longer than any throttling window
@@ -227,8 +227,12 @@ class AccountStore:
             user = session.get(User, user_id)
             if user is None or not user.active:
                 return verify_nothing(password) or None
-            ok = verify_password(user.password_hash, password)
-            return _account(user) if ok else None
+            if not verify_password(user.password_hash, password):
+                return None
+            if needs_rehash(user.password_hash):  # stored under older, weaker parameters
+                user.password_hash = hash_password(password)
+                session.commit()
+            return _account(user)
 
     def team_patient_ids(self, user_id: str) -> set[str]:
         """Patients assigned to any care team the user belongs to."""

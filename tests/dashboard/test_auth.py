@@ -291,3 +291,22 @@ def test_old_sessions_and_login_attempts_are_pruned(accounts: AccountStore, peop
     accounts.record_attempt("someone-else", "198.51.100.2", at=much_later, succeeded=False)
     assert accounts.session(old, now=later, idle=td(hours=1)) is None  # deleted, not expired
     assert accounts.failures_since(later - td(minutes=1), user_id="someone") == (0, None)
+
+
+def test_a_hash_made_with_weaker_parameters_is_upgraded_at_sign_in(accounts: AccountStore,
+                                                                   world) -> None:
+    from argon2 import PasswordHasher
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from core.appdb.accounts import User
+
+    accounts.add_user("old-hash", role="admin", display_name="Old", password=PASSWORD)
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with Session(world[0]) as session:
+        session.get(User, "old-hash").password_hash = weak
+        session.commit()
+    assert accounts.check_password("old-hash", PASSWORD) is not None
+    with Session(world[0]) as session:
+        upgraded = session.scalar(select(User.password_hash).where(User.id == "old-hash"))
+    assert upgraded != weak and upgraded.startswith("$argon2id$") and "m=65536" in upgraded

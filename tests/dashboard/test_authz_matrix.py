@@ -9,7 +9,11 @@ data, and checks the answer against what §4 says, written out here independentl
   with them (hearth/demo.py DEMO_SHARE scopes), nothing of bob or the outsider;
 - the coach and the nurse see the household (care team, clinic), not the outsider;
 - the admin sees no one's health data;
-- anonymous callers get 401 (or 403 from the CSRF check for unsafe methods).
+- anonymous callers get 401 (or 403 from the CSRF check for unsafe methods);
+- a route declared ``patient_access(..., self_only=True)`` is for the patient alone.
+
+A route that refuses more than it declares fails here too: declare the restriction
+(``self_only``, ``require_role``) so that the walker, the docs and the test see it.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def expected(e: Endpoint, who: str | None, patient: str | None, site: DemoSite) 
         if policy.kind == "roles" and who not in policy.roles:
             return False
         if policy.kind == "patient" and not may_see(who, patient or "", policy.scope, site):
+            return False
+        if policy.self_only and not (who == "patient" and patient == site.patient_id):
             return False
     return True
 
@@ -163,7 +169,9 @@ def test_every_route_for_every_role_matches_the_matrix(site: DemoSite, clients) 
                     checked += 1
                     if unsafe and who and client.get("/api/me").status_code == 401:
                         sign_in(client, *site.credentials[who])  # the call signed it out
-    assert not wrong, "\n".join(wrong)
+    assert not wrong, "\n".join([
+        *wrong, "A route that refuses more than it declares: declare it, e.g. "
+        "patient_access(..., self_only=True) or require_role(...) (docs/SECURITY.md)."])
     assert checked > 50
 
 

@@ -26,6 +26,12 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+# One Playwright and one Chromium for the whole run, however many test modules import
+# the fixture (each import is a separate fixture definition to pytest, and a second
+# sync_playwright() inside the first one's event loop fails).
+_shared: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     """A headless Debian Chromium (scripts/system-packages.sh installs it)."""
@@ -33,13 +39,19 @@ def chromium() -> Iterator[Any]:
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing: run scripts/system-packages.sh")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    if _shared["users"] == 0:
+        playwright = sync_playwright().start()
+        _shared["playwright"] = playwright
+        _shared["browser"] = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+    _shared["users"] += 1
+    try:
+        yield _shared["browser"]
+    finally:
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            _shared.pop("browser").close()
+            _shared.pop("playwright").stop()
 
 
 @pytest.fixture(scope="module")
