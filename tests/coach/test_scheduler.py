@@ -39,7 +39,7 @@ def recording(calls: list[tuple[str, datetime, tuple[Any, ...]]]) -> dict[str, C
 
 
 def walk(scheduler: CoachScheduler, clock: FixedClock, until: datetime,
-         step: timedelta = timedelta(minutes=30)) -> None:
+         step: timedelta = timedelta(hours=1)) -> None:
     while clock.now() < until:
         clock.set(clock.now() + step)
         scheduler.run_pending(wait_s=10)
@@ -153,7 +153,7 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_two_coach_processes_on_one_database_run_each_job_once(shared_url: str) -> None:
-    instants = [MONDAY + timedelta(minutes=20 * i) for i in range(3 * 24 * 3 + 1)]  # 3 days
+    instants = [MONDAY + timedelta(minutes=30 * i) for i in range(2 * 24 * 2 + 1)]  # 2 days
     context = multiprocessing.get_context("spawn")
     barrier, out = context.Barrier(2), context.Queue()
     processes = [context.Process(target=_coach_process,
@@ -171,6 +171,6 @@ def test_two_coach_processes_on_one_database_run_each_job_once(shared_url: str) 
     assert max(counts.values()) == 1, [c for c, n in counts.items() if n > 1][:5]
     # Nothing was lost between them either: every digest and every hourly trend check.
     digests = sorted(t for kind, t, *_ in calls if kind == "digest")
-    assert len(digests) == 2 * 3
+    assert len(digests) == 2 * 2
     trend = sorted(datetime.fromisoformat(t) for kind, t, *_ in calls if kind == "trend_check")
-    assert trend == [MONDAY + timedelta(hours=h) for h in range(3 * 24 + 1)]
+    assert trend == [MONDAY + timedelta(hours=h) for h in range(2 * 24 + 1)]
