@@ -11,6 +11,8 @@ start-up order hang together.
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 import pkgutil
 import re
@@ -77,7 +79,14 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 
 def compose(env: dict[str, str] | None = None) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(interpolate(COMPOSE.read_text(), env or filled_env()))
+    text = interpolate(COMPOSE.read_text(), env or filled_env())
+    return copy.deepcopy(_parsed(text))  # a copy: a test may change what it gets
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str) -> dict[str, Any]:
+    """The YAML parse, once per distinct text (the helpers below ask for it often)."""
+    loaded: dict[str, Any] = yaml.safe_load(text)
     return loaded
 
 
