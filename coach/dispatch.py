@@ -141,15 +141,18 @@ def _route(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -
     live = effective != "low" and not policy.in_quiet_hours(now) and _budget_left(
         session, policy, now
     )
-    outcome = "sent" if live else "queued"
+    to_coach = not flag.patient_only and severity == "high"
+    to_nurse = not flag.patient_only and flag.clinical
+    outcome = ("sent" if live else "queued") + ("+coach" if to_coach else "") + (
+        "+nurse" if to_nurse else "")
     row = _record_flag(session, policy.patient_id, flag, outcome, now)
     out: list[Outbound] = []
-    nudge = _nudge(session, policy, flag, row, effective, outcome, now)
+    nudge = _nudge(session, policy, flag, row, effective, "sent" if live else "queued", now)
     if live:
         out.append(nudge)
-    if not flag.patient_only and severity == "high":
+    if to_coach:
         out.append(_alert(session, policy, flag, row, "alert", "coach", now))
-    if not flag.patient_only and flag.clinical:
+    if to_nurse:
         out.append(_alert(session, policy, flag, row, "clinical_alert", "nurse", now))
     return out
 

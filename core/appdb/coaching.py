@@ -65,7 +65,8 @@ class CoachFlag(Base):
     path: Mapped[str] = mapped_column(String(16))
     explanation: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    outcome: Mapped[str] = mapped_column(String(32))  # sent, queued, alerted, escalated, ...
+    # sent / queued (the patient's nudge) + "+coach" / "+nurse" (alerts), or escalated
+    outcome: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 

@@ -134,6 +134,7 @@ def test_dedupe_keeps_the_highest_severity(engine: Engine) -> None:
     assert [o.flag_type for o in out] == ["low", "low"]
     with Session(engine) as session:
         assert session.scalars(select(CoachFlag.flag_type)).all() == ["low"]
+        assert session.scalars(select(CoachFlag.outcome)).all() == ["sent+coach"]
 
 
 def test_not_useful_lowers_that_kind_for_that_person(tmp_path: Path) -> None:
