@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from core.metrics import CATALOGUE, Metric
 from core.timeseries import TimeSeriesStore
-from dashboard.security import CurrentUser, PatientAccess, patient_access, visible_patients
 from dashboard.schemas import PatientOut, ReadingOut, ReadingsOut
+from dashboard.security import CurrentUser, PatientAccess, patient_access, visible_patients
 
 router = APIRouter(prefix="/api", tags=["readings"])
 MAX_RANGE = timedelta(days=400)

@@ -12,8 +12,8 @@ from core.interop.csv_export import csv_lines
 from core.metrics import Metric
 from core.readings import Reading
 from core.timeseries import TimeSeriesStore
-from dashboard.security import PatientAccess, patient_access
 from dashboard.fhir import period
+from dashboard.security import PatientAccess, patient_access
 
 router = APIRouter(prefix="/api/patients", tags=["interop"])
 

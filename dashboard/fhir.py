@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from core.timeseries import TimeSeriesStore
-from dashboard.security import PatientAccess, patient_access
 from dashboard.fhir_export import patient_bundle
+from dashboard.security import PatientAccess, patient_access
 
 router = APIRouter(prefix="/api/patients", tags=["interop"])
 FHIR_JSON = "application/fhir+json"

@@ -100,9 +100,10 @@ def login(
     token = accounts.open_session(account.id, now=now, lifetime=settings.absolute)
     log.info("user %s signed in", account.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(settings.session_cookie, token, max_age=int(settings.absolute.total_seconds()),
-                        httponly=True, samesite=settings.cookie_samesite,
-                        secure=cookie_secure(request), path="/")
+    response.set_cookie(settings.session_cookie, token,
+                        max_age=int(settings.absolute.total_seconds()), httponly=True,
+                        samesite=settings.cookie_samesite, secure=cookie_secure(request),
+                        path="/")
     response.delete_cookie("hearth_login_csrf", path="/login")
     return response
 

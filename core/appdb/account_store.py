@@ -10,9 +10,9 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import ColumnElement, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,10 +21,10 @@ from core.appdb.accounts import (
     ROLES,
     SHARE_SCOPES,
     AuditEvent,
+    CaregiverShare,
     CareTeam,
     CareTeamMember,
     CareTeamPatient,
-    CaregiverShare,
     Clinic,
     ClinicPatient,
     LoginAttempt,
@@ -226,7 +226,8 @@ class AccountStore:
         with Session(self._engine) as session:
             user = session.get(User, user_id)
             if user is None or not user.active:
-                return verify_nothing(password) or None
+                verify_nothing(password)
+                return None
             if not verify_password(user.password_hash, password):
                 return None
             if needs_rehash(user.password_hash):  # stored under older, weaker parameters
@@ -265,9 +266,9 @@ class AccountStore:
                 .join(CareTeamPatient, CareTeamMember.team_id == CareTeamPatient.team_id)
                 .where(CareTeamPatient.patient_id == patient_id))))
 
-    def _shares(self, condition: object) -> list[Share]:
+    def _shares(self, condition: ColumnElement[bool]) -> list[Share]:
         with Session(self._engine) as session:
-            rows = session.scalars(select(CaregiverShare).where(condition)  # type: ignore[arg-type]
+            rows = session.scalars(select(CaregiverShare).where(condition)
                                    .order_by(CaregiverShare.patient_id))
             return [Share(r.patient_id, r.caregiver_id, tuple(r.scopes), r.urgent_alerts)
                     for r in rows]
@@ -381,6 +382,4 @@ class AccountStore:
 
 def _aware(value: datetime) -> datetime:
     """SQLite returns naive datetimes for DateTime(timezone=True): they are UTC."""
-    from datetime import UTC
-
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -12,13 +12,12 @@ def dashboard(host: str, port: int) -> None:
     """Serve the dashboards and the JSON API."""
     import uvicorn
 
-    from core.config import get_settings
-    from dashboard.app import create_app
-    from hearth import wiring
-
     from core.appdb.account_store import AccountStore
     from core.appdb.directory import SqlDirectory
+    from core.config import get_settings
+    from dashboard.app import create_app
     from dashboard.settings import DashboardSettings
+    from hearth import wiring
 
     settings = get_settings()
     engine = wiring.app_engine(settings)

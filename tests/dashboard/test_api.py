@@ -68,7 +68,8 @@ def test_bad_queries_get_clear_errors(client, params: dict, status: int, words: 
 
 def test_an_unknown_patient_is_forbidden_like_anyone_elses_on_every_route(client) -> None:
     # 403 whether or not the patient exists: ids cannot be probed (dashboard/security.py).
-    assert client.get("/api/patients/nobody/readings", params={"metric": "glucose"}).status_code == 403
+    readings = client.get("/api/patients/nobody/readings", params={"metric": "glucose"})
+    assert readings.status_code == 403
     assert client.get("/api/patients/nobody/latest").status_code == 403
     assert client.get("/patients/nobody").status_code == 403
 

@@ -240,7 +240,8 @@ def test_reads_by_others_are_audited_and_own_reads_are_not(make_client, people,
     assert nurse.get("/api/patients/p2/latest").status_code == 403  # not in her clinic
     caregiver = make_client()
     sign_in(caregiver, people.caregiver)
-    assert caregiver.get("/api/patients/p1/readings", params={"metric": "glucose"}).status_code == 200
+    glucose = {"metric": "glucose"}
+    assert caregiver.get("/api/patients/p1/readings", params=glucose).status_code == 200
     assert caregiver.get("/api/patients/p1/export.csv").status_code == 403  # not shared
 
     rows = _audit(accounts, "p1")[: 4]

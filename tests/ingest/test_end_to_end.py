@@ -17,8 +17,8 @@ from dashboard.app import create_app
 from devices.publisher import SimulatorPublisher
 from devices.simulator import HouseholdSimulator
 from ingest.service import IngestService
-from tests.support.factories import publisher, register, register_household, subscribed, wait_until
 from tests.support.accounts import add_people, sign_in
+from tests.support.factories import publisher, register, register_household, subscribed, wait_until
 from tests.support.mosquitto import MosquittoServer
 
 
