@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -41,7 +41,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,6 +69,7 @@ class JobSpec:
 
 
 DIGEST_PREFIX = "digest:"
+RUN_RECORD_KEPT = timedelta(days=14)  # how long coach_job_runs remembers a run
 
 
 def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime) -> list[JobSpec]:
@@ -223,6 +224,15 @@ class CoachScheduler:
                 ).values(status=status, finished_at=self._clock.now()))
                 session.commit()
 
+    def prune_runs(self, older_than: datetime) -> int:
+        """Forget leases of runs scheduled before ``older_than`` (escalation ticks alone
+        make 1,440 a day). Safe: a job's next run time only moves forward, so an old
+        run time is never due again."""
+        with Session(self._engine) as session:
+            gone = session.execute(delete(JobRun).where(JobRun.run_time < older_than))
+            session.commit()
+        return int(getattr(gone, "rowcount", 0) or 0)
+
     def runs(self) -> list[tuple[str, datetime, str, str]]:
         """(job id, run time, owner, status) of every leased run, oldest first."""
         with Session(self._engine) as session:
@@ -238,9 +248,14 @@ class CoachScheduler:
 
     def _loop(self) -> None:
         failing = False
+        pruned_at: datetime | None = None
         while not self._stop.is_set():
             try:
-                self.run_pending()
+                now = self._clock.now()
+                if pruned_at is None or now - pruned_at > timedelta(hours=1):
+                    self.prune_runs(now - RUN_RECORD_KEPT)
+                    pruned_at = now
+                self.run_pending(now)
                 if failing:
                     log.info("scheduler recovered")
                     failing = False

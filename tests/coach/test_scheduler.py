@@ -84,6 +84,9 @@ def test_restarting_mid_week_neither_loses_nor_repeats_jobs(tmp_path: Path) -> N
         (j, t.astimezone(UTC)) for j, t in made_up]
     walk(second, clock, MONDAY + timedelta(days=7))
     runs = second.runs()
+    # Old leases can be forgotten without anything running again.
+    assert second.prune_runs(MONDAY + timedelta(days=3)) > 0
+    assert second.run_pending(clock.now(), wait_s=10) == []
     second.stop()
 
     # Nothing ran twice: not across the restart, not within a process.
