@@ -35,13 +35,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import random
 import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -149,7 +150,7 @@ class InfluxTimeSeriesStore:
         self._settings = settings
         self._http = _InfluxHttp(settings, transport=transport, sleep=sleep, rng=rng)
         self._database = settings.database
-        self._sender: ThreadPoolExecutor | None = None  # made on the first write
+        self._sender: _Sender | None = None  # made on the first write
 
     @classmethod
     def from_url(cls, url: str) -> InfluxTimeSeriesStore:
@@ -176,7 +177,7 @@ class InfluxTimeSeriesStore:
         it); once one fails, the queued one is not sent and the failure is raised.
         """
         if self._sender is None:
-            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
+            self._sender = _Sender()
         failed = threading.Event()
 
         def post(body: bytes) -> None:
@@ -254,7 +255,7 @@ class InfluxTimeSeriesStore:
 
     def close(self) -> None:
         if self._sender is not None:
-            self._sender.shutdown(wait=True)
+            self._sender.shutdown()
         self._http.close()
 
     def _measurement_prefix(self) -> str:
@@ -281,6 +282,44 @@ class InfluxTimeSeriesStore:
             times = (row["time"] for table in tables for row in table.rows())
             stored.update((device, metric, at) for at in times)
         return stored
+
+
+class _Sender:
+    """One daemon thread that runs the write requests in the order they are submitted.
+
+    A daemon (unlike a ThreadPoolExecutor's worker), so that a request stuck on
+    an unreachable server never holds up the process's exit: write() waits for
+    its requests, and anything not answered when the process ends was never
+    acknowledged to anyone.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], None], Future[None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name="influx-write", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[bytes], None], body: bytes) -> Future[None]:
+        future: Future[None] = Future()
+        self._queue.put((lambda: fn(body), future))
+        return future
+
+    def shutdown(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            call, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                call()
+            except BaseException as exc:  # handed to the caller through the future
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
 
 
 @dataclass(slots=True)

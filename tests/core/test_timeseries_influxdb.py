@@ -8,7 +8,11 @@ sends and how it reacts; the retention-policy test uses the real server.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -31,6 +35,7 @@ from core.timeseries.influxdb import (
 from tests.core.test_timeseries_conformance import AWKWARD_IDS
 from tests.support.influxdb import InfluxServer, influxdb_server  # noqa: F401 - fixture
 
+REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 EMPTY_RESULT = {"results": [{"statement_id": 0}]}
 
@@ -162,6 +167,57 @@ def test_a_failed_request_stops_the_batch_and_raises() -> None:
 
     assert [len(w.content.splitlines()) for w in fake.writes()] == [5, 5]
     store.close()
+
+
+HANGING_SERVER_SCRIPT = """
+import json, threading, time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from core.metrics import Metric
+from core.readings import Reading
+from core.timeseries.influxdb import InfluxSettings, InfluxTimeSeriesStore
+
+writing = threading.Event()
+
+class Hanging(BaseHTTPRequestHandler):
+    def do_GET(self):  # the existence check: nothing stored yet
+        body = json.dumps({"results": [{"statement_id": 0}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # the write: accepted, never answered
+        writing.set()
+        time.sleep(3600)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+server.daemon_threads = True
+threading.Thread(target=server.serve_forever, daemon=True).start()
+store = InfluxTimeSeriesStore(InfluxSettings(
+    base_url=f"http://127.0.0.1:{server.server_address[1]}", timeout=30.0, retries=3))
+reading = Reading("p1", "cgm-1", Metric.GLUCOSE, 100.0, datetime(2026, 5, 1, tzinfo=UTC),
+                  "cgm", 100.0, "mg/dL")
+threading.Thread(target=store.write, args=([reading],), daemon=True).start()
+assert writing.wait(20)
+print("exiting", flush=True)
+"""
+
+
+def test_a_write_hanging_on_the_server_does_not_hold_up_the_process_exit() -> None:
+    """Ingest's worker is a daemon thread; the adapter's sender thread must be one too,
+    or a server that accepts and never answers keeps a stopping process alive for
+    timeout x attempts (here 120 s)."""
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", HANGING_SERVER_SCRIPT], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "exiting" in done.stdout
+    assert time.monotonic() - began < 20
 
 
 def test_token_auth_and_retention_policy() -> None:
