@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict
 
 from coach.analytics import activity, adherence, events, forecast, patterns, trends
 from coach.analytics.bp import Crisis, HomeBp, crises, home_bp
-from coach.analytics.weight import WeightSummary, weight_summary
 from coach.analytics.events import GlucoseEvent
 from coach.analytics.forecast import Forecast, ForecastModel
 from coach.analytics.patterns import Pattern
@@ -33,6 +32,7 @@ from coach.analytics.timebase import (
     nominal_interval_s,
 )
 from coach.analytics.trends import Trend
+from coach.analytics.weight import WeightSummary, weight_summary
 from coach.device_kinds import DEVICE_KINDS
 from core.metrics import Metric
 from core.readings import to_epoch_us

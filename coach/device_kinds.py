@@ -8,9 +8,9 @@ can be tuned per patient through the ``device_silent`` rule's settings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from core.metrics import Metric
 

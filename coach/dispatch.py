@@ -236,8 +236,7 @@ def _alert(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, 
     return Outbound(
         kind=kind, patient_id=policy.patient_id, recipient_role=audience,  # type: ignore[arg-type]
         recipient_id=policy.recipient(audience), flag_type=flag.flag_type,
-        priority=flag.severity.value,  # type: ignore[arg-type]
-        title=flag.title, body=flag.explanation,
+        priority=flag.severity.value, title=flag.title, body=flag.explanation,
         why=_why(flag), evidence=flag.evidence, created_at=now, ref=alert.id,
     )
 

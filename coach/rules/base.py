@@ -93,9 +93,14 @@ S = TypeVar("S", bound=RuleSettings)
 
 
 class Rule(Protocol):
-    name: str
-    path: RulePath
-    needs: frozenset[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> RulePath: ...
+
+    @property
+    def needs(self) -> frozenset[str]: ...
 
     def settings(self, tuning: Mapping[str, Any] | None) -> RuleSettings:
         """Validate this patient's tuning for the rule (raises pydantic.ValidationError)."""
