@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboard.csrf import set_login_cookie
 from dashboard.security import (
-    CurrentUser,
     accounts_of,
     cookie_secure,
     now_of,
@@ -108,14 +107,19 @@ def login(
     return response
 
 
-@router.post("/logout")
-def logout(request: Request, user: CurrentUser) -> Response:
+@router.post("/logout", dependencies=[Depends(public)])
+def logout(request: Request) -> Response:
+    """Sign out; after the session expired this just goes to the login form."""
     token = request.cookies.get(settings_of(request).session_cookie)
-    if token and session_of(request) is not None:
+    session = session_of(request)
+    if token and session is not None:
         accounts_of(request).close_session(token)
-    log.info("user %s signed out", user.id)
+        log.info("user %s signed out", session.account.id)
     response = RedirectResponse("/login", status_code=303)
     settings = settings_of(request)
     response.delete_cookie(settings.session_cookie, path="/", httponly=True,
                            samesite=settings.cookie_samesite, secure=cookie_secure(request))
     return response
+
+
+logout.only_with_session = True  # type: ignore[attr-defined] # CSRF: see dashboard/csrf.py

@@ -8,8 +8,14 @@ import click
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-def dashboard(host: str, port: int) -> None:
+@click.option("--ssl-certfile", envvar="HEARTH_DASHBOARD_SSL_CERTFILE", default=None,
+              help="Serve HTTPS with this PEM certificate (chain); needs --ssl-keyfile.")
+@click.option("--ssl-keyfile", envvar="HEARTH_DASHBOARD_SSL_KEYFILE", default=None,
+              help="The certificate's private key (PEM).")
+def dashboard(host: str, port: int, ssl_certfile: str | None, ssl_keyfile: str | None) -> None:
     """Serve the dashboards and the JSON API."""
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise click.UsageError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
     import uvicorn
 
     from core.appdb.account_store import AccountStore
@@ -27,4 +33,5 @@ def dashboard(host: str, port: int) -> None:
         from hearth import nightscout
 
         nightscout.attach(app, settings)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", ssl_certfile=ssl_certfile,
+                ssl_keyfile=ssl_keyfile)

@@ -311,3 +311,14 @@ def test_a_hash_made_with_weaker_parameters_is_upgraded_at_sign_in(accounts: Acc
     with Session(world[0]) as session:
         upgraded = session.scalar(select(User.password_hash).where(User.id == "old-hash"))
     assert upgraded != weak and upgraded.startswith("$argon2id$") and "m=65536" in upgraded
+
+
+def test_signing_out_after_the_session_expired_goes_to_the_login_form(make_client, people,
+                                                                      clock: Clock) -> None:
+    client = make_client()
+    sign_in(client, people.nurse)
+    token = session_csrf(client)
+    clock.now += timedelta(hours=1)  # idle: the session is gone, the page still has its form
+    out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert "hearth_session=" in out.headers["set-cookie"]  # the stale cookie is cleared
