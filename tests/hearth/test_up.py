@@ -12,11 +12,12 @@ import re
 
 import httpx
 
-from tests.support.accounts import sign_in
+from tests.support.accounts import session_csrf, sign_in
 from tests.support.factories import wait_until
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+WRONG_PASSWORD = "not-the-password-9f2c"  # noqa: S105 - a mistyped password, on purpose
 CREDENTIAL = re.compile(r"^ {4}(patient|caregiver|coach|nurse|admin) +(\S+) +(\S+)$", re.M)
 
 
@@ -93,7 +94,12 @@ def test_a_verbose_run_logs_no_names_and_no_readings(tmp_path: Path) -> None:
         credentials = banner_credentials(log_path)
         wait_until(lambda: "streaming live" in log_path.read_text(), timeout=60,
                    message="backfill done")
-        assert sign_in(client, *credentials["nurse"]).status_code == 303
+        # Secrets that pass through the process: a mistyped password, session ids, CSRF tokens.
+        assert sign_in(client, credentials["nurse"][0], WRONG_PASSWORD).status_code != 303
+        signed_in = sign_in(client, *credentials["nurse"])
+        assert signed_in.status_code == 303
+        secrets = [WRONG_PASSWORD, *(password for _, password in credentials.values()),
+                   signed_in.cookies["hearth_session"], session_csrf(client)]
         for patient in ("ann", "bob", "carla", "dev"):
             assert client.get(f"/patients/{patient}").status_code == 200
             assert client.get(f"/api/patients/{patient}/latest").status_code == 200
@@ -110,3 +116,8 @@ def test_a_verbose_run_logs_no_names_and_no_readings(tmp_path: Path) -> None:
             assert not re.search(rf"\b{re.escape(part)}\b", logs), f"a name appears in the logs: {part}"
     for fragment in ('"value"', "mg/dL", "mmHg", "original_value"):
         assert fragment not in logs, f"reading data appears in the logs: {fragment}"
+    assert len(secrets) == 8
+    for secret in secrets:  # only the banner, the CLI's output for its user, shows passwords
+        assert secret not in logs, "a password or token appears in the logs"
+    for fragment in ("$argon2", "$7$", "api-secret", "Authorization", "Cookie:"):
+        assert fragment not in logs, f"credential material appears in the logs: {fragment}"
