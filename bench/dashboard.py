@@ -21,7 +21,7 @@ Scenarios (every figure is a full page: HTML with the chart data in it):
                   board was built once (its build time is printed separately)
 
 Run:  .venv/bin/python -m bench.dashboard [--patients 1000] [--days 14] [--users 20]
-Writes bench/results/dashboard.json (with --workers N: dashboard-Nworkers.json).
+Writes bench/results/dashboard.json.
 """
 
 from __future__ import annotations
@@ -168,36 +168,26 @@ def build_app(workdir: Path):  # type: ignore[no-untyped-def]
     return app
 
 
-def worker_app():  # type: ignore[no-untyped-def]
-    """For uvicorn --workers (each worker process builds its own app)."""
-    return build_app(Path(os.environ["HEARTH_BENCH_DASHBOARD_WORKDIR"]))
-
-
-def serve(workdir: Path, port: int, workers: int) -> None:
-    """Run the dashboard over the seeded data (in the child process)."""
+def serve(workdir: Path, port: int) -> None:
+    """Run the dashboard over the seeded data (in the child process), one process as
+    `hearth dashboard` runs it."""
     import logging
 
     import uvicorn
 
     logging.basicConfig(level=logging.WARNING)
-    if workers == 1:
-        uvicorn.run(build_app(workdir), host="127.0.0.1", port=port, log_level="warning",
-                    access_log=False)
-        return
-    os.environ["HEARTH_BENCH_DASHBOARD_WORKDIR"] = str(workdir)
-    uvicorn.run("bench.dashboard:worker_app", factory=True, workers=workers, host="127.0.0.1",
-                port=port, log_level="warning", access_log=False)
+    uvicorn.run(build_app(workdir), host="127.0.0.1", port=port, log_level="warning",
+                access_log=False)
 
 
-def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     from tests.support.ports import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.dashboard", "--serve", str(port),
-                             "--workers", str(workers), "--workdir", str(workdir)],
-                            cwd=Path(__file__).parent.parent)
+                             "--workdir", str(workdir)], cwd=Path(__file__).parent.parent)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # worker processes import the app under load
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -314,21 +304,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=10, help="per user and scenario")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "hearth-bench-dashboard")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="uvicorn worker processes (hearth dashboard runs 1)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.users > NURSES or args.users * (args.requests + 1) > PATIENT_ACCOUNTS:
         parser.error(f"at most {NURSES} users and {PATIENT_ACCOUNTS} patient page views")
     if args.serve:
-        serve(args.workdir, args.serve, args.workers)
+        serve(args.workdir, args.serve)
         return
     show(f"dashboard: {args.patients} patients x {args.days} days, {args.users} concurrent users, "
-         f"{args.workers} server process(es)")
+         "one server process")
     seed(args.workdir, args.patients, args.days)
     load_before = os.getloadavg()
-    proc, base = start_server(args.workdir, args.workers)
+    proc, base = start_server(args.workdir)
     try:
         results = measure(base, users=args.users, requests_each=args.requests,
                           patients=args.patients)
@@ -342,12 +330,12 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         if "p95_ms" in r and r["scenario"] != "baseline":
             show(f"  {r['scenario']:<16} p95 = {r['p95_ms'] / baseline:5.1f} x the /healthz baseline")
-    out = RESULTS if args.workers == 1 else RESULTS.with_name(f"dashboard-{args.workers}workers.json")
+    out = RESULTS
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({
         "measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "patients": args.patients, "days": args.days,
-        "users": args.users, "requests_per_user": args.requests, "workers": args.workers,
+        "users": args.users, "requests_per_user": args.requests, "workers": 1,
         "load_average_1min": [load_before[0], load_after[0]], "results": results}, indent=2) + "\n")
     show(f"  wrote {out}")
 
