@@ -7,6 +7,7 @@ and tests construct Settings(...) directly.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -45,4 +46,6 @@ class HearthSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> HearthSettings:
-    return HearthSettings()
+    """Secrets come from the environment or, for HEARTH_SECRETS_DIR=/run/secrets, from one
+    file per variable named like it (HEARTH_DATABASE_URL, ...), as Docker secrets mount them."""
+    return HearthSettings(_secrets_dir=os.environ.get("HEARTH_SECRETS_DIR"))
