@@ -1,0 +1,70 @@
+"""MQTT ACLs on a real Mosquitto: wildcard subscriptions never deliver another patient's
+readings. (Publishing as another device, anonymous and wrong-password logins, private
+downlinks and revocation: tests/core/test_provisioning.py and
+tests/deploy/test_mosquitto_config.py.)
+
+Mosquitto 2.0 accepts a wildcard SUBSCRIBE and then checks each message against the
+subscriber's read rights, so the proof is what arrives: bob's device publishes
+readings that ingest receives (the control) and that ann's devices, subscribed
+to every wildcard that covers them, never see.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core import topics
+from core.provisioning import Provisioner, ServiceAccount, hash_password_pbkdf2, render
+from tests.support.factories import app_database, register
+from tests.support.mosquitto import MosquittoServer
+from tests.support.mqtt_session import ACCEPTED, sessions
+
+WILDCARDS = ("#", "hearth/#", "hearth/v1/#", "hearth/v1/up/+", "hearth/v1/+/bob-cgm",
+             "+/+/+/+", "hearth/v1/up/bob-cgm", "hearth/v1/stored/+", "$share/g/hearth/v1/up/+")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, dict[str, str]]]:
+    engine = app_database(tmp_path / "hearth.db")
+    register(engine, "ann", [])
+    register(engine, "bob", [])
+    provisioner = Provisioner(engine, hasher=hash_password_pbkdf2)
+    secrets = {d: provisioner.add(device_id=d, patient_id=d.split("-")[0], kind=k, role=r).secret
+               for d, k, r in (("ann-cgm", "cgm", "device"), ("ann-hub", "hub", "gateway"),
+                               ("bob-cgm", "cgm", "device"))}
+    secrets["hearth-ingest"] = "ingest-pw"
+    render(provisioner, tmp_path / "auth",
+           services=[ServiceAccount("hearth-ingest", hash_password_pbkdf2("ingest-pw"))])
+    server = MosquittoServer(tmp_path / "broker", password_file=tmp_path / "auth" / "passwd",
+                             acl_file=tmp_path / "auth" / "acl")
+    server.start()
+    try:
+        yield server, {k: v for k, v in secrets.items() if v}
+    finally:
+        server.kill()
+
+
+def test_wildcard_subscribers_never_receive_another_patients_readings(broker) -> None:
+    server, s = broker
+    with sessions(server.port) as login:
+        ingest = login("hearth-ingest", s["hearth-ingest"])
+        ingest.subscribe(topics.UP_ALL)
+        snoopers = [login("ann-cgm", s["ann-cgm"]), login("ann-hub", s["ann-hub"])]
+        for snooper in snoopers:
+            for pattern in WILDCARDS:
+                snooper.subscribe(pattern)
+        bob = login("bob-cgm", s["bob-cgm"])
+        for seq in range(5):
+            assert bob.publish(topics.up("bob-cgm"), b'{"seq": %d}' % seq) in ACCEPTED
+        assert ingest.wait(lambda: len(ingest.received(topics.up("bob-cgm"))) == 5)
+        # The control: the same wildcard subscriptions deliver what ann may read.
+        assert ingest.publish(topics.ack("ann-cgm"), b"committed") in ACCEPTED
+        assert snoopers[0].wait(lambda: snoopers[0].received(topics.ack("ann-cgm")) != [])
+        time.sleep(0.5)  # anything leaked would have arrived by now
+        for snooper in snoopers:
+            assert snooper.received(topics.up("bob-cgm")) == []
+            assert not [t for t in snooper.topics() if "bob" in t]
