@@ -16,6 +16,7 @@ from core.appdb.directory import PatientDirectory
 from core.timeseries import TimeSeriesStore
 from dashboard import api, audit, exports, fhir, login, pages
 from dashboard import nightscout  # Nightscout-compatible API (its own auth)
+from dashboard.headers import SecurityHeaders
 from dashboard.security import Clock, LoginRequired, login_redirect, public, verify_csrf
 from dashboard.settings import DashboardSettings
 from dashboard.views.routes import router as views_router
@@ -48,6 +49,7 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.state.dashboard_settings = settings or DashboardSettings()
     app.state.clock = clock
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(login.router)

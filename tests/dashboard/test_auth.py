@@ -322,3 +322,11 @@ def test_signing_out_after_the_session_expired_goes_to_the_login_form(make_clien
     out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert "hearth_session=" in out.headers["set-cookie"]  # the stale cookie is cleared
+
+
+def test_every_response_carries_the_security_headers(make_client, people) -> None:
+    client = make_client()
+    for response in (client.get("/login"), client.get("/api/me"), client.get("/healthz")):
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
