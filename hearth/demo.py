@@ -18,12 +18,21 @@ def register_household(engine: Engine, profiles: Sequence[PatientProfile]) -> No
     """Create or update each profile's patient and bind its devices (idempotent)."""
     with Session(engine) as session:
         for p in profiles:
-            info = PatientInfo(p.id, p.name, p.timezone, p.conditions, p.targets)
+            info = PatientInfo(p.id, p.name, p.timezone, p.conditions, _targets(p))
             upsert_patient(session, info, birth_year=p.birth_year)
         session.flush()
         for p in profiles:
             bind_devices(session, p.id, [(d.id, d.kind) for d in p.devices])
         session.commit()
+
+
+def _targets(profile: PatientProfile) -> dict[str, object]:
+    """The profile's targets, plus its dose times for the coach's missed-medication rule."""
+    targets = dict(profile.targets)
+    times = profile.params.get("medication", {}).get("times")
+    if times and "medication_times" not in targets:
+        targets["medication_times"] = list(times)
+    return targets
 
 
 @dataclass(frozen=True, slots=True)
