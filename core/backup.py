@@ -236,6 +236,7 @@ def _digest(root: Path, relative: str) -> dict[str, str]:
 def backup_store(role: str, url: str, target_dir: Path, *, influx_rpc_address: str | None = None
                  ) -> Item:
     engine = engine_of(url)
+    target_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if engine == "sqlite":
         relative = f"{role}.sqlite"
