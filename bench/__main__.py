@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.ingest", "bench.storage", "bench.gateway", "bench.coach", "bench.dashboard"]
+BENCHMARKS = ["bench.ingest", "bench.storage", "bench.gateway", "bench.coach", "bench.dashboard",
+              "bench.backup"]
 
 
 def main() -> int:
