@@ -34,7 +34,8 @@ from dashboard.views.records import Prefs, save_prefs
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["patient view"])
 
-NudgeAccess = Annotated[PatientAccess, Depends(patient_access("nudge feedback", scope="nudges"))]
+NudgeAccess = Annotated[PatientAccess, Depends(patient_access("nudge feedback", scope="nudges",
+                                                              self_only=True))]
 TodayAccess = Annotated[PatientAccess, Depends(patient_access("today", scope="readings"))]
 TrendsAccess = Annotated[PatientAccess, Depends(patient_access("trends", scope="trends"))]
 Days = Annotated[int, Query(description="length of the period: 14, 30 or 90 days")]

@@ -27,7 +27,9 @@ from dashboard.views.common import engine_of, render, store_of
 
 pages = APIRouter(include_in_schema=False)
 GoalsAccess = Annotated[PatientAccess, Depends(patient_access("goals", scope="goals"))]
-OwnAccess = Annotated[PatientAccess, Depends(patient_access("own settings", scope="goals"))]
+# What the patient alone decides or answers (security.patient_access self_only).
+OwnAccess = Annotated[PatientAccess, Depends(patient_access("own settings", scope="goals",
+                                                            self_only=True))]
 
 
 def own(access: PatientAccess) -> PatientAccess:
