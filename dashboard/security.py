@@ -168,6 +168,8 @@ def patient_access(purpose: str, *, scope: str = "readings",
 
     def dependency(request: Request, patient_id: str, user: CurrentUser) -> PatientAccess:
         if self_only and user.patient_id != patient_id:
+            log.info("denied: user %s (%s) -> patient %s for %s", user.id, user.role,
+                     patient_id, purpose)
             raise HTTPException(403, "only the patient themselves may do this")
         patient = require_patient(request, patient_id, user, purpose, scope=scope)
         return PatientAccess(user, patient)
