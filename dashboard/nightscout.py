@@ -134,7 +134,7 @@ def _when(value: str | None, name: str) -> datetime | None:
         return None
     try:
         return datetime.fromtimestamp(float(value) / 1000, UTC)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a number, or beyond the calendar
         pass
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
