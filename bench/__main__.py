@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = ["bench.ingest", "bench.storage", "bench.gateway", "bench.coach", "bench.dashboard",
-              "bench.backup"]
+              "bench.backup", "bench.analytics", "bench.forecast"]
 
 
 def main() -> int:

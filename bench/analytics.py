@@ -146,7 +146,7 @@ def population(workdir: Path, patients: int, days: int) -> None:
     store.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--days", type=int, default=14)
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-bench"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     show(f"load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     one_patient(args.repeat)

@@ -117,7 +117,7 @@ def report(name: str, s: ForecastScore) -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", type=int, default=16, help="patients for the population model")
     parser.add_argument("--test", type=int, default=20, help="unseen patients to evaluate on")
@@ -129,7 +129,7 @@ def main() -> None:
         default=2000,
         help="first seed of the unseen patients (training uses 0..train-1)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     began = time.perf_counter()
     train = [simulated_patient(i) for i in range(args.train)]

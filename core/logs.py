@@ -16,5 +16,6 @@ def configure_logging(*, verbose: bool = False) -> None:
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("amqtt", "transitions", "uvicorn.access"):
+    # httpx logs every request line at INFO: InfluxDB query URLs of ~10 kB each.
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

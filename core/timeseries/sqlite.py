@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -106,8 +107,10 @@ class SqliteTimeSeriesStore:
         ).fetchall()
         if not rows:
             return Series(np.empty(0, np.int64), np.empty(0, np.float64))
-        times, values = zip(*rows, strict=True)
-        return Series(np.fromiter(times, np.int64, len(rows)), np.fromiter(values, np.float64, len(rows)))
+        # One pass over the rows into one float array (about twice as fast as two): epoch
+        # microseconds stay exact in a float64 until the year 2255 (2**53 us).
+        flat = np.fromiter(itertools.chain.from_iterable(rows), np.float64, 2 * len(rows))
+        return Series(flat[0::2].astype(np.int64), flat[1::2].copy())
 
     def latest(
         self, patient_id: str, metrics: Iterable[Metric] | None = None
