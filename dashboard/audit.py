@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from core.appdb.account_store import AuditEntry
+from core.appdb.account_store import REFUSED, AuditEntry
 from dashboard.security import CurrentUser, User, accounts_of, csrf_token, require_role
 from dashboard.templating import templates
 
@@ -27,6 +27,7 @@ class AuditOut(BaseModel):
     patient_id: str
     purpose: str
     path: str
+    refused: bool  # an attempt that was refused: nothing was shown
 
 
 class MeOut(BaseModel):
@@ -41,8 +42,9 @@ class MeOut(BaseModel):
 def _out(request: Request, entries: list[AuditEntry]) -> list[AuditOut]:
     names = {a.id: a.display_name for a in accounts_of(request).accounts()}
     return [AuditOut(at=e.at, actor_id=e.actor_id, actor_name=names.get(e.actor_id, e.actor_id),
-                     actor_role=e.actor_role, patient_id=e.patient_id, purpose=e.purpose,
-                     path=e.path) for e in entries]
+                     actor_role=e.actor_role, patient_id=e.patient_id,
+                     purpose=e.purpose.removeprefix(REFUSED), path=e.path, refused=e.refused)
+            for e in entries]
 
 
 @router.get("/api/me", response_model=MeOut)
@@ -56,7 +58,8 @@ def me(request: Request, user: CurrentUser) -> MeOut:
 @router.get("/api/audit", response_model=list[AuditOut])
 def audit_log(request: Request, user: Admin, patient_id: str | None = None,
               limit: Limit = 200, offset: Annotated[int, Query(ge=0)] = 0) -> list[AuditOut]:
-    """Every read of a person's data by someone else, newest first (admins)."""
+    """Every read of a person's data by someone else, and every refused attempt, newest
+    first (admins)."""
     return _out(request, accounts_of(request).audit_log(patient_id=patient_id, limit=limit,
                                                         offset=offset))
 
@@ -65,7 +68,7 @@ def audit_log(request: Request, user: Admin, patient_id: str | None = None,
 def my_audit_log(request: Request, user: PatientUser, limit: Limit = 200) -> list[AuditOut]:
     """Who looked at my data: reads of the signed-in patient's data by others."""
     return _out(request, accounts_of(request).audit_log(patient_id=user.patient_id,
-                                                        limit=limit))
+                                                        limit=limit, refused=False))
 
 
 @router.get("/audit", response_class=HTMLResponse, include_in_schema=False)

@@ -20,12 +20,12 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
-from core.appdb.account_store import AccountStore, AuditEntry, SessionInfo
+from core.appdb.account_store import REFUSED, AccountStore, AuditEntry, SessionInfo
 from core.appdb.accounts import ROLES, SHARE_SCOPES
 from core.appdb.directory import PatientDirectory, PatientInfo
 from dashboard.csrf import csrf_field, csrf_token, verify_csrf
@@ -149,8 +149,10 @@ def require_role(*roles: str) -> Callable[..., User]:
     if not roles or unknown:
         raise ValueError(f"require_role needs roles from {ROLES}, not {sorted(unknown)}")
 
-    def dependency(user: CurrentUser) -> User:
+    def dependency(request: Request, user: CurrentUser) -> User:
         if user.role not in roles:
+            log.info("denied: user %s (%s) -> %s for roles %s", user.id, user.role,
+                     request.url.path, ",".join(roles))
             raise HTTPException(403, f"this page is for {' and '.join(roles)} accounts")
         return user
 
@@ -168,9 +170,7 @@ def patient_access(purpose: str, *, scope: str = "readings",
 
     def dependency(request: Request, patient_id: str, user: CurrentUser) -> PatientAccess:
         if self_only and user.patient_id != patient_id:
-            log.info("denied: user %s (%s) -> patient %s for %s", user.id, user.role,
-                     patient_id, purpose)
-            raise HTTPException(403, "only the patient themselves may do this")
+            _refuse(request, user, patient_id, purpose, "only the patient themselves may do this")
         patient = require_patient(request, patient_id, user, purpose, scope=scope)
         return PatientAccess(user, patient)
 
@@ -222,11 +222,19 @@ def require_patient(request: Request, patient_id: str, user: User, purpose: str,
     directory: PatientDirectory = request.app.state.directory
     patient = directory.patient(patient_id)
     if patient is None or not may_see(accounts_of(request), user, patient_id, scope):
-        log.info("denied: user %s (%s) -> patient %s for %s", user.id, user.role,
-                 patient_id, purpose)
-        raise HTTPException(403, FORBIDDEN)
+        _refuse(request, user, patient_id, purpose, FORBIDDEN)
     audit_reads(request, user, [patient_id], purpose)
     return patient
+
+
+def _refuse(request: Request, user: User, patient_id: str, purpose: str,
+            reason: str) -> NoReturn:
+    """403, logged (ids only) and written to the audit log as a refused attempt."""
+    log.info("denied: user %s (%s) -> patient %s for %s", user.id, user.role, patient_id,
+             purpose)
+    accounts_of(request).audit([AuditEntry(now_of(request), user.id, user.role, patient_id,
+                                           f"{REFUSED}{purpose}", request.url.path)])
+    raise HTTPException(403, reason)
 
 
 def audit_reads(request: Request, user: User, patient_ids: Iterable[str], purpose: str) -> None:

@@ -68,14 +68,21 @@ class SessionInfo:
     expires_at: datetime
 
 
+REFUSED = "denied:"  # purpose prefix of a refused attempt
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     at: datetime
     actor_id: str
     actor_role: str
     patient_id: str
-    purpose: str
+    purpose: str  # what was read, or REFUSED + what was asked for
     path: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return self.purpose.startswith(REFUSED)
 
 
 def token_hash(token: str) -> str:
@@ -348,11 +355,13 @@ class AccountStore:
             session.commit()
 
     def audit_log(self, *, patient_id: str | None = None, limit: int = 200,
-                  offset: int = 0) -> list[AuditEntry]:
-        """Newest first; one patient's or everyone's."""
+                  offset: int = 0, refused: bool = True) -> list[AuditEntry]:
+        """Newest first; one patient's or everyone's; ``refused=False``: reads only."""
         query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         if patient_id is not None:
             query = query.where(AuditEvent.patient_id == patient_id)
+        if not refused:
+            query = query.where(AuditEvent.purpose.not_like(f"{REFUSED}%"))
         with Session(self._engine) as session:
             rows = session.scalars(query.limit(limit).offset(offset))
             return [AuditEntry(_aware(r.at), r.actor_id, r.actor_role, r.patient_id, r.purpose,

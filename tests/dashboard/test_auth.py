@@ -244,33 +244,40 @@ def test_reads_by_others_are_audited_and_own_reads_are_not(make_client, people,
     assert caregiver.get("/api/patients/p1/readings", params=glucose).status_code == 200
     assert caregiver.get("/api/patients/p1/export.csv").status_code == 403  # not shared
 
-    rows = _audit(accounts, "p1")[: 4]
-    assert rows == [(people.caregiver, "readings"), (people.nurse, "CSV export"),
-                    (people.nurse, "FHIR export"), (people.nurse, "latest readings")]
-    assert _audit(accounts, "p2") == []  # a refused read shows no data, so no audit row
-    entry = accounts.audit_log(patient_id="p1")[0]
+    rows = _audit(accounts, "p1")[: 5]
+    assert rows == [(people.caregiver, "denied:CSV export"), (people.caregiver, "readings"),
+                    (people.nurse, "CSV export"), (people.nurse, "FHIR export"),
+                    (people.nurse, "latest readings")]
+    # A refused attempt is in the log, marked refused; it showed nothing.
+    assert _audit(accounts, "p2")[0] == (people.nurse, "denied:latest readings")
+    entry = accounts.audit_log(patient_id="p1", refused=False)[0]
     assert entry.actor_role == "caregiver" and entry.path == "/api/patients/p1/readings"
+    assert not entry.refused and accounts.audit_log(patient_id="p1")[0].refused
 
 
 def test_who_looked_at_my_data_for_the_patient_and_the_admin(make_client, people) -> None:
     nurse = make_client()
     sign_in(nurse, people.nurse)
     nurse.get("/patients/p1")
+    admin = make_client()
+    sign_in(admin, people.admin)
+    assert admin.get("/api/patients/p1/latest").status_code == 403  # no health data
     patient = make_client()
     sign_in(patient, people.patient)
-    mine = patient.get("/api/me/audit").json()
+    mine = patient.get("/api/me/audit").json()  # reads only, not the admin's refused try
     assert mine[0]["actor_name"] == "Nora" and mine[0]["purpose"] == "patient page"
     assert {row["patient_id"] for row in mine} == {"p1"}
+    assert not any(row["refused"] for row in mine)
     page = patient.get("/my-data/audit")
     assert page.status_code == 200 and "Who looked at my data" in page.text and "Nora" in page.text
     assert patient.get("/api/audit").status_code == 403
     assert nurse.get("/api/me/audit").status_code == 403
-    admin = make_client()
-    sign_in(admin, people.admin)
     everyone = admin.get("/api/audit", params={"patient_id": "p1"}).json()
-    assert everyone[0]["actor_id"] == people.nurse
-    assert admin.get("/audit").status_code == 200
-    assert admin.get("/api/patients/p1/latest").status_code == 403  # no health data
+    assert (everyone[0]["actor_id"], everyone[0]["refused"]) == (people.admin, True)
+    assert everyone[0]["purpose"] == "latest readings"
+    assert (everyone[1]["actor_id"], everyone[1]["refused"]) == (people.nurse, False)
+    page = admin.get("/audit").text
+    assert "refused" in page and "Nora" in page
 
 
 def test_settings_refuse_a_placeholder_secret_outside_development() -> None:
