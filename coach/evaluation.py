@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from coach import escalation
 from coach.context import ContextSettings, build_context
 from coach.dispatch import build_digest, dispatch
-from coach.engine import needs_of, run_rules
+from coach.engine import metrics_of, needs_of, run_rules
 from coach.messages import Outbound
 from coach.policy import Policy, load_policy
 from coach.rules.registry import enabled_rules
@@ -59,6 +59,10 @@ class CoachEvaluator:
         self._engine = engine
         self._directory = SqlDirectory(engine)
         self._context_settings = context_settings or ContextSettings()
+        # Every registered real-time rule's metrics: per-patient tuning can only turn
+        # rules off or retune them, so this is a safe filter for every patient.
+        self._realtime_metrics = frozenset(
+            str(m) for m in metrics_of(enabled_rules(path="realtime")))
 
     # -- rules ---------------------------------------------------------------------------
 
@@ -99,7 +103,12 @@ class CoachEvaluator:
             stats.failed_rules += len(result.failed)
         return policy, result.flags
 
-    def realtime(self, patient_id: str, now: datetime) -> list[Outbound]:
+    def realtime(self, patient_id: str, now: datetime,
+                 metrics: Iterable[str] | None = None) -> list[Outbound]:
+        """The real-time rules for one patient; ``metrics``: what the stored events said
+        is new. Readings no real-time rule reads (steps, motion) wake nothing."""
+        if metrics is not None and not self._realtime_metrics.intersection(metrics):
+            return []
         return self.evaluate(patient_id, now, path="realtime")
 
     def scheduled(self, now: datetime, patient_ids: Iterable[str] | None = None,

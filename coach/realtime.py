@@ -37,7 +37,7 @@ from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
 
 log = logging.getLogger(__name__)
 
-Evaluate = Callable[[str, Any], list[Outbound]]  # (patient_id, now) -> messages
+Evaluate = Callable[[str, Any, set[str]], list[Outbound]]  # (patient, now, metrics) -> messages
 Deliver = Callable[[Outbound], "Future[Any]"]
 
 
@@ -177,7 +177,7 @@ class RealtimePath:
 
     def _handle(self, patient_id: str, pending: _Pending) -> None:
         try:
-            messages = self._evaluate(patient_id, self._clock.now())
+            messages = self._evaluate(patient_id, self._clock.now(), pending.metrics)
             self.stats.evaluations += 1
             self.stats.messages += len(messages)
             futures = [self._deliver(m) for m in messages]

@@ -8,7 +8,7 @@ subscription and the home display.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 class Evaluator(Protocol):
     """What the paths run (coach/evaluation.py's CoachEvaluator in production)."""
 
-    def realtime(self, patient_id: str, now: datetime) -> list[Outbound]: ...
+    def realtime(self, patient_id: str, now: datetime,
+                 metrics: Iterable[str] | None = None) -> list[Outbound]: ...
 
     def scheduled(self, now: datetime) -> list[Outbound]: ...
 

@@ -95,3 +95,16 @@ def test_the_cycle_split_over_worker_processes_decides_the_same(
     assert (stats.patients, stats.failed_patients) == (4, 0)
     # The workers committed to the shared database: the cool-downs hold here too.
     assert CoachEvaluator(store=store, engine=engine).scheduled(NOW, chunk=2) == []
+
+
+def test_a_reading_no_real_time_rule_reads_wakes_nothing(
+    engine: Engine, store: SqliteTimeSeriesStore
+) -> None:
+    register(engine, "p1", [("p1-cgm", "cgm"), ("p1-steps", "pedometer")])
+    store.write([reading(patient_id="p1", device_id="p1-cgm", value=48.0,
+                         at=NOW - timedelta(minutes=2))])
+    evaluator = CoachEvaluator(store=store, engine=engine)
+
+    assert evaluator.realtime("p1", NOW, metrics={"steps"}) == []  # not evaluated at all
+    (urgent, *_) = evaluator.realtime("p1", NOW, metrics={"steps", "glucose"})
+    assert urgent.priority == "urgent" and urgent.patient_id == "p1"
