@@ -113,6 +113,7 @@ class Report:
     timed_out: bool = False
     samples: list[dict[str, Any]] = field(default_factory=list)
     hearth_restarts: dict[str, int] = field(default_factory=dict)
+    gateway_resends: int = 0  # messages the gateways sent again for want of ingest's ack
 
 
 def schedule(plan: Plan) -> list[tuple[float, str]]:
@@ -297,12 +298,15 @@ class Run:
         if self.bridge:
             self.report.bridge = self.tally(self.bridge_rows())
         self.report.hearth_restarts = {c.name: c.starts for c in [*self.ingest, *self.gateways]}
+        self.report.gateway_resends = sum(g.log().count("re-sent unconfirmed message")
+                                          for g in self.gateways)
 
     def hearth_rows(self) -> dict[str, list[tuple[int, float]]]:
         rows: dict[str, list[tuple[int, float]]] = {}
         for r in influx_rows(self.influx.base_url, "hearth",
                              'SELECT "value", "device" FROM /.*/'):
-            rows.setdefault(str(r[2]), []).append((int(r[0]), float(r[1])))  # type: ignore[arg-type]
+            at, value = int(r[0]), float(r[1])  # type: ignore[arg-type]
+            rows.setdefault(str(r[2]), []).append((at, value))
         return rows
 
     def bridge_rows(self) -> dict[str, list[tuple[int, float]]]:
@@ -310,7 +314,8 @@ class Run:
         rows: dict[str, list[tuple[int, float]]] = {}
         for r in influx_rows(self.influx.base_url, "bridge",
                              'SELECT "value", "measured", "device" FROM "reading"'):
-            rows.setdefault(str(r[3]), []).append((epoch_us(str(r[2])), float(r[1])))  # type: ignore[arg-type]
+            at, value = epoch_us(str(r[2])), float(r[1])  # type: ignore[arg-type]
+            rows.setdefault(str(r[3]), []).append((at, value))
         return rows
 
     def tally(self, stored: dict[str, list[tuple[int, float]]]) -> Tally:
@@ -345,7 +350,8 @@ def markdown(report: Report) -> str:
         f"{plan['ingest_replicas']} `hearth ingest` replicas → InfluxDB, seed {plan['seed']}; "
         f"run at {report.started_at[:19]}Z. Every record taken into an outbox at "
         f"{report.stream_s:.0f} s, everything confirmed at {report.settled_s:.0f} s"
-        + (" (TIMED OUT)" if report.timed_out else "") + ".",
+        + (" (TIMED OUT)" if report.timed_out else "") + f". The gateways sent "
+        f"{report.gateway_resends:,} messages again for want of ingest's confirmation.",
         "",
         "| t (s) | injected | target | detail |",
         "|---:|---|---|---|",

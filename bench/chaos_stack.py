@@ -77,7 +77,8 @@ def expected_readings(homes: list[Home]) -> dict[str, list[tuple[int, float]]]:
             sample = Sample(row["device_id"], int(row["characteristic"], 16),
                             bytes.fromhex(row["hex"]), datetime.fromisoformat(row["received_at"]))
             for device_id, entry in normaliser.normalise(sample):
-                out.setdefault(device_id, []).append((epoch_us(entry["time"]), float(entry["value"])))
+                at, value = epoch_us(entry["time"]), float(entry["value"])
+                out.setdefault(device_id, []).append((at, value))
     return out
 
 

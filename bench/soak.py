@@ -443,9 +443,9 @@ class Soak:
         clients = [make(k) for k in range(n)]
         log.info("burst: %d gateways reconnect at once, %d readings each", n, per)
         began = time.monotonic()
-        for client in clients:
+        for client in clients:  # one thread pumps every client: 500 paho threads starve
             connect(client, endpoint, clean_start=False, session_expiry_s=3600)
-            client.loop_start()
+            client.reconnect()
         times: dict[str, float | None] = {"all_connected_s": None, "all_stored_s": None,
                                           "all_confirmed_s": None}
         resent_at = began + 30
@@ -469,13 +469,21 @@ class Soak:
                                        qos=1)
                         resent += 1
                 resent_at = time.monotonic() + 30
-            time.sleep(0.25)
+            pump_until = time.monotonic() + 0.5
+            while time.monotonic() < pump_until:
+                for client in clients:
+                    if client.loop(timeout=0) != mqtt.MQTT_ERR_SUCCESS:
+                        try:
+                            client.reconnect()
+                        except OSError:
+                            pass
         stored = sum(self.counts("burst-").values())
         for client in clients:
             client.disconnect()
-            client.loop_stop()
+            client.loop(timeout=0)
         self.report.burst = {"gateways": n, "readings": n * per, "stored": stored,
-                             "lost": n * per - min(stored, n * per), "resent_messages": resent,
+                             "not_stored": n * per - min(stored, n * per),
+                             "resent_messages": resent,
                              **times}
         log.info("burst: %s", self.report.burst)
 
@@ -516,7 +524,8 @@ def markdown(r: SoakReport) -> str:
         lines += ["", f"Burst: {b['gateways']} gateways reconnect at once, each replaying an hour "
                   f"({b['readings']:,} readings): all connected after {b['all_connected_s']} s, "
                   f"**all stored after {b['all_stored_s']} s**, all confirmed to the gateways "
-                  f"after {b['all_confirmed_s']} s; lost {b['lost']}, re-sent messages "
+                  f"after {b['all_confirmed_s']} s; not stored when the run ended (600 s at most) "
+                  f"{b['not_stored']}, re-sent messages "
                   f"{b['resent_messages']}."]
     return "\n".join(lines) + "\n"
 
@@ -554,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(report)
     args.out.with_suffix(".md").write_text(text)
     print(text)
-    return 0 if report.lost == 0 and report.burst.get("lost", 0) == 0 else 1
+    return 0 if report.lost == 0 and report.burst.get("not_stored", 0) == 0 else 1
 
 
 if __name__ == "__main__":

@@ -31,6 +31,6 @@ def test_a_small_soak_loses_nothing_and_its_memory_stays_flat(tmp_path: Path) ->
         rss = report.rss_mb[name]
         # bounded: over the second half it grows by less than 2% of its size a minute
         assert rss["second_half_slope_mb_per_min"] < 0.02 * rss["end"], (name, rss)
-    assert report.burst["lost"] == 0
+    assert report.burst["not_stored"] == 0
     assert report.burst["stored"] == 50 * 60
     assert report.burst["all_confirmed_s"] is not None
