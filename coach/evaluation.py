@@ -81,18 +81,18 @@ class CoachEvaluator:
 
     def _evaluate_in(self, session: Session, patient: PatientInfo,
                      devices: Sequence[DeviceBinding], now: datetime, path: RulePath,
-                     stats: CycleStats | None) -> list[Outbound]:
-        policy, flags = self._rules(session, patient, devices, now, path, stats)
+                     stats: CycleStats | None, cadence: str | None = None) -> list[Outbound]:
+        policy, flags = self._rules(session, patient, devices, now, path, stats, cadence)
         if not flags:
             return []
         return dispatch(session, patient.id, flags, now, policy=policy)
 
     def _rules(self, session: Session, patient: PatientInfo, devices: Sequence[DeviceBinding],
-               now: datetime, path: RulePath, stats: CycleStats | None
-               ) -> tuple[Policy, tuple[FlagRequest, ...]]:
+               now: datetime, path: RulePath, stats: CycleStats | None,
+               cadence: str | None = None) -> tuple[Policy, tuple[FlagRequest, ...]]:
         """Context and rules for one patient: reads only, no writes."""
         policy = load_policy(session, patient.id)
-        rules = enabled_rules(policy.rule_tuning, path=path)
+        rules = enabled_rules(policy.rule_tuning, path=path, cadence=cadence)
         if not rules:
             return policy, ()
         ctx = build_context(self._store, patient, now, self._context_settings,
@@ -112,8 +112,10 @@ class CoachEvaluator:
         return self.evaluate(patient_id, now, path="realtime")
 
     def scheduled(self, now: datetime, patient_ids: Iterable[str] | None = None,
-                  stats: CycleStats | None = None, *, chunk: int = 200) -> list[Outbound]:
-        """The periodic trend checks: the scheduled rules over every patient.
+                  stats: CycleStats | None = None, *, chunk: int = 200,
+                  cadence: str | None = None) -> list[Outbound]:
+        """The periodic trend checks: the scheduled rules over every patient
+        (``cadence``: only the "hourly" or the "daily" ones; None: all of them).
 
         Patients, devices and preferences are read in bulk, and ``chunk`` patients
         share one transaction (one commit, not one per patient). A patient whose
@@ -128,10 +130,10 @@ class CoachEvaluator:
             part = ids[k:k + chunk]
             people, devices = self._bulk(part)
             try:
-                out.extend(self._chunk(part, people, devices, now, stats))
+                out.extend(self._chunk(part, people, devices, now, stats, cadence))
             except Exception:
                 log.warning("a trend-check chunk failed; redoing it patient by patient")
-                out.extend(self._one_by_one(part, people, devices, now, stats))
+                out.extend(self._one_by_one(part, people, devices, now, stats, cadence))
             stats.patients += len(part)
         stats.messages += len(out)
         stats.cpu_s += time.process_time() - began
@@ -139,7 +141,7 @@ class CoachEvaluator:
 
     def _chunk(self, ids: list[str], people: dict[str, PatientInfo],
                devices: dict[str, list[DeviceBinding]], now: datetime,
-               stats: CycleStats) -> list[Outbound]:
+               stats: CycleStats, cadence: str | None = None) -> list[Outbound]:
         """Rules first for the whole chunk (reads only), then one short write transaction
         for the dispatcher: with several worker processes on SQLite the write lock is
         held only while dispatching, not while computing."""
@@ -157,7 +159,7 @@ class CoachEvaluator:
                 if patient_id in people:
                     policy, flags = self._rules(session, people[patient_id],
                                                 devices.get(patient_id, []), now,
-                                                "scheduled", trial)
+                                                "scheduled", trial, cadence)
                     if flags:
                         found.append((patient_id, policy, flags))
             for patient_id, policy, flags in found:
@@ -170,7 +172,7 @@ class CoachEvaluator:
 
     def _one_by_one(self, ids: list[str], people: dict[str, PatientInfo],
                     devices: dict[str, list[DeviceBinding]], now: datetime,
-                    stats: CycleStats) -> list[Outbound]:
+                    stats: CycleStats, cadence: str | None = None) -> list[Outbound]:
         out: list[Outbound] = []
         for patient_id in ids:
             if patient_id not in people:
@@ -180,7 +182,7 @@ class CoachEvaluator:
                     _wait_for_writers(session)
                     out.extend(self._evaluate_in(session, people[patient_id],
                                                  devices.get(patient_id, []), now,
-                                                 "scheduled", stats))
+                                                 "scheduled", stats, cadence))
                     session.commit()
             except Exception:  # one patient's bad data must not stop the cycle
                 stats.failed_patients += 1
@@ -203,13 +205,19 @@ class CoachEvaluator:
 
     # -- the other jobs ------------------------------------------------------------------
 
-    def digests(self, timezone: str, now: datetime) -> list[Outbound]:
-        """The morning digest of every patient whose coaching time zone is ``timezone``."""
+    def digests(self, timezone: str, now: datetime, *,
+                daily_rules: bool = False) -> list[Outbound]:
+        """The morning digest of every patient whose coaching time zone is ``timezone``;
+        with ``daily_rules``, the daily-cadence scheduled rules (patterns, weekly
+        averages, bests, streaks) run for them first: what the dispatcher sends at once
+        goes now, what it holds for the digest is in this one."""
         out: list[Outbound] = []
-        for patient_id in self.patient_ids():
+        with Session(self._engine) as session:
+            ids = [p for p in self.patient_ids() if load_policy(session, p).tz == timezone]
+        if daily_rules:
+            out.extend(self.scheduled(now, ids, cadence="daily"))
+        for patient_id in ids:
             with Session(self._engine) as session:
-                if load_policy(session, patient_id).tz != timezone:
-                    continue
                 digest = build_digest(session, patient_id, now)
                 session.commit()
             if digest is not None:
@@ -275,15 +283,16 @@ class StoreUrls:
     database: str
 
 
-def _cycle_part(urls: StoreUrls, ids: list[str], now: datetime) -> tuple[list[Outbound],
-                                                                           CycleStats]:
+def _cycle_part(urls: StoreUrls, ids: list[str], now: datetime,
+                cadence: str | None = None) -> tuple[list[Outbound], CycleStats]:
     from core.appdb.engine import make_engine
     from core.timeseries.factory import open_store
 
     store, engine = open_store(urls.timeseries), make_engine(urls.database)
     try:
         stats = CycleStats()
-        out = CoachEvaluator(store=store, engine=engine).scheduled(now, ids, stats)
+        out = CoachEvaluator(store=store, engine=engine).scheduled(now, ids, stats,
+                                                                   cadence=cadence)
         return out, stats
     finally:
         store.close()
@@ -291,14 +300,16 @@ def _cycle_part(urls: StoreUrls, ids: list[str], now: datetime) -> tuple[list[Ou
 
 
 def parallel_cycle(urls: StoreUrls, patient_ids: Sequence[str], now: datetime, *,
-                   processes: int) -> tuple[list[Outbound], CycleStats]:
+                   processes: int, cadence: str | None = None
+                   ) -> tuple[list[Outbound], CycleStats]:
     """The trend checks split over ``processes`` worker processes (the rules are CPU-bound
     Python; threads would share one core). Spawned, not forked: the caller runs MQTT and
     scheduler threads whose locks a fork would copy mid-use."""
     slices = [list(patient_ids[k::processes]) for k in range(processes)]
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes) as pool:
-        parts = pool.starmap(_cycle_part, [(urls, part, now) for part in slices if part])
+        parts = pool.starmap(_cycle_part,
+                             [(urls, part, now, cadence) for part in slices if part])
     out: list[Outbound] = []
     total = CycleStats()
     for messages, stats in parts:

@@ -38,9 +38,10 @@ class Evaluator(Protocol):
     def realtime(self, patient_id: str, now: datetime,
                  metrics: Iterable[str] | None = None) -> list[Outbound]: ...
 
-    def scheduled(self, now: datetime) -> list[Outbound]: ...
+    def scheduled(self, now: datetime, *, cadence: str | None = None) -> list[Outbound]: ...
 
-    def digests(self, timezone: str, now: datetime) -> list[Outbound]: ...
+    def digests(self, timezone: str, now: datetime, *,
+                daily_rules: bool = False) -> list[Outbound]: ...
 
     def escalations(self, now: datetime) -> list[Outbound]: ...
 
@@ -99,7 +100,9 @@ class CoachService:
             poll_s=settings.scheduler_poll_s, workers=settings.scheduler_workers,
             handlers={
                 "trend_check": self._trend_check,
-                "digest": lambda run_time, tz: self._send(self.evaluator.digests(tz, run_time)),
+                # Daily rules (patterns, weekly averages) just before each morning digest.
+                "digest": lambda run_time, tz: self._send(
+                    self.evaluator.digests(tz, run_time, daily_rules=True)),
                 "peer_prompts": lambda t: self._send(self.evaluator.peer_prompts(t)),
                 "self_assessment_reminders":
                     lambda t: self._send(self.evaluator.self_assessment_reminders(t)),
@@ -142,9 +145,9 @@ class CoachService:
         processes = self._settings.trend_check_processes
         if self._urls is not None and processes > 1:
             messages, _ = parallel_cycle(self._urls, self.evaluator.patient_ids(), run_time,
-                                         processes=processes)
+                                         processes=processes, cadence="hourly")
         else:
-            messages = self.evaluator.scheduled(run_time)
+            messages = self.evaluator.scheduled(run_time, cadence="hourly")
         sent = self._send(messages)
         log.info("trend check of %s: %d messages", run_time.isoformat(), sent)
         self.declare_jobs()  # a new patient's time zone gets its digest job

@@ -108,3 +108,28 @@ def test_a_night_finding_waits_for_the_morning_digest_and_a_restart_repeats_noth
     assert len({(job, t) for job, t, _, _ in runs}) == len(runs)
     digests = [t for job, t, _, _ in runs if job == "digest:Europe/London"]
     assert digests == [datetime(2026, 3, d, 8, tzinfo=UTC) for d in (2, 3)]
+
+
+def test_daily_rules_run_just_before_the_morning_digest_not_every_hour(
+    engine: Engine, store: SqliteTimeSeriesStore
+) -> None:
+    register(engine, "p2", [("p2-cuff", "bp_cuff")], timezone="Europe/London")
+    sittings = [START.replace(hour=h) - timedelta(days=d, minutes=m)
+                for d in range(0, 8) for h in (7, 21) for m in (0, 2)]
+    store.write([reading(patient_id="p2", device_id="p2-cuff", metric=metric, value=value,
+                         unit="mm[Hg]", source="device", at=at)
+                 for at in sittings if at < START
+                 for metric, value in ((Metric.SYSTOLIC, 152.0), (Metric.DIASTOLIC, 96.0))])
+    clock = FixedClock(START)
+    display = RecordingDisplay(clock)
+    coach = service(engine, store, clock, display)
+
+    walk(coach, clock, START + timedelta(hours=10))  # 01:00 -> 11:00 London
+    coach.scheduler.stop()
+    coach.notifier.close()
+
+    bp = [(at, m) for at, m in display.sent if m.flag_type == "bp_above_target"]
+    assert len(bp) == 1, [m.flag_type for _, m in display.sent]
+    at, message = bp[0]
+    assert at.astimezone(LONDON).hour == 8  # found by the 08:00 daily run, said once
+    assert "152" in message.body or "152" in message.why
