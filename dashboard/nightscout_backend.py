@@ -77,7 +77,7 @@ def convert_entries(entries: list[Any], *, device_id: str, now: datetime) -> Con
         try:
             readings.append(_reading(entry))
             indexes.append(index)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # overflow: a time beyond the calendar
             bad.append(f"entry {index}: {exc}")
     if not readings:
         return Converted([], [], bad)

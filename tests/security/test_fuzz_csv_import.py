@@ -74,7 +74,8 @@ def test_fuzz_rows_under_a_real_header_each_bad_line_is_named(
         layout: str, delimiter: str, rows: list[list[str]]) -> None:
     plan = check(_csv([HEADERS[layout], *rows], delimiter))
     if plan is not None:
-        assert plan.rows_read + plan.skipped <= len(rows)
+        # + 1: a sniffed delimiter that splits the header differently makes it a row too
+        assert plan.rows_read + plan.skipped <= len(rows) + 1
 
 
 def test_a_bad_line_is_named_with_its_reason() -> None:
