@@ -22,9 +22,9 @@ Burst: ``--burst-gateways`` gateways that were offline for an hour all connect a
 once and replay their hour (a CGM reading a minute, in one batch message as the
 gateway sends a backlog, persistent session, acknowledgement topic subscribed
 first, re-sent if not confirmed within 30 s, as gateway/forwarder.py does). These
-are MQTT clients in this process doing on the wire what a gateway does, not 500
-`hearth gateway` processes (each is a Python process of ~60 MB; this machine has
-two cores). Reported: time until everything is stored and until every gateway has
+are MQTT clients (in worker processes of up to 200) doing on the wire what a gateway
+does, not 500 `hearth gateway` processes (each is a Python process of ~70 MB; this
+machine has two cores). Reported: time until everything is stored and until every gateway has
 its confirmation.
 
 Usage: python -m bench.soak [--patients 2000 --accel 60 --minutes 10 --burst-gateways 500]
@@ -37,6 +37,7 @@ import argparse
 import json
 import logging
 import math
+import multiprocessing
 import os
 import random
 import sqlite3
@@ -405,86 +406,54 @@ class Soak:
     # -- the burst ---------------------------------------------------------------------
 
     def burst(self) -> None:
+        """N gateways' worth of MQTT clients connect at once, in worker processes of at most
+        200 clients each (paho waits with select(), which takes no descriptor above 1023:
+        one process cannot hold 500 clients of three descriptors each)."""
         n, per = self.plan.burst_gateways, self.plan.burst_readings
         if not n:
             return
-        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
-        acked: set[str] = set()
-        connected: set[str] = set()
-        lock = threading.Lock()
-        clients: list[mqtt.Client] = []
-        endpoint = MqttEndpoint.parse(self.broker.url)
-        payloads: dict[str, bytes] = {}
-
-        def make(k: int) -> mqtt.Client:
-            device = f"burst-cgm-{k}"
-            payloads[device] = encode_message(device_id=device, seq=per, readings=[
-                {"metric": "glucose", "value": 90 + (k + i) % 120, "unit": "mg/dL",
-                 "source": "cgm", "time": start + timedelta(minutes=i)} for i in range(per)])
-            client = new_client(f"burst-gw-{k}")
-
-            def on_connect(c: mqtt.Client, *_: Any) -> None:
-                with lock:
-                    connected.add(device)
-                c.subscribe(topics.ack(device), options=SubscribeOptions(qos=1))
-
-            def on_subscribe(c: mqtt.Client, *_: Any) -> None:
-                c.publish(topics.up(device), payloads[device], qos=1)
-
-            def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-                if per in json.loads(msg.payload).get("seqs", []):
-                    with lock:
-                        acked.add(device)
-
-            client.on_connect, client.on_subscribe = on_connect, on_subscribe
-            client.on_message = on_message
-            return client
-
-        clients = [make(k) for k in range(n)]
+        ctx = multiprocessing.get_context("spawn")
+        events: Any = ctx.Queue()
+        go, stop = ctx.Event(), ctx.Event()
+        start = (datetime.now(UTC).replace(second=0, microsecond=0)
+                 - timedelta(hours=1)).isoformat()
+        chunks = [list(range(k, min(n, k + 200))) for k in range(0, n, 200)]
+        workers = [ctx.Process(target=burst_worker, args=(self.broker.url, ks, per, start,
+                                                           events, go, stop), daemon=True)
+                   for ks in chunks]
+        for worker in workers:
+            worker.start()
+        for _ in workers:  # every worker has built its clients
+            events.get(timeout=120)
         log.info("burst: %d gateways reconnect at once, %d readings each", n, per)
+        go.set()
         began = time.monotonic()
-        for client in clients:  # one thread pumps every client: 500 paho threads starve
-            connect(client, endpoint, clean_start=False, session_expiry_s=3600)
-            client.reconnect()
+        connected = acked = resent = 0
         times: dict[str, float | None] = {"all_connected_s": None, "all_stored_s": None,
                                           "all_confirmed_s": None}
-        resent_at = began + 30
-        resent = 0
         while time.monotonic() - began < 600:
+            while not events.empty():
+                kind, count = events.get()
+                connected += count if kind == "connected" else 0
+                acked += count if kind == "acked" else 0
+                resent += count if kind == "resent" else 0
             elapsed = round(time.monotonic() - began, 2)
-            with lock:
-                if times["all_connected_s"] is None and len(connected) == n:
-                    times["all_connected_s"] = elapsed
-                done = len(acked)
+            if times["all_connected_s"] is None and connected >= n:
+                times["all_connected_s"] = elapsed
+            if times["all_confirmed_s"] is None and acked >= n:
+                times["all_confirmed_s"] = elapsed
             if times["all_stored_s"] is None and sum(self.counts("burst-").values()) >= n * per:
                 times["all_stored_s"] = round(time.monotonic() - began, 2)
-            if done == n:
-                times["all_confirmed_s"] = elapsed
-                if times["all_stored_s"] is not None:
-                    break
-            if time.monotonic() > resent_at:  # the gateway's re-send of the unconfirmed
-                for k, client in enumerate(clients):
-                    if f"burst-cgm-{k}" not in acked:
-                        client.publish(topics.up(f"burst-cgm-{k}"), payloads[f"burst-cgm-{k}"],
-                                       qos=1)
-                        resent += 1
-                resent_at = time.monotonic() + 30
-            pump_until = time.monotonic() + 0.5
-            while time.monotonic() < pump_until:
-                for client in clients:
-                    if client.loop(timeout=0) != mqtt.MQTT_ERR_SUCCESS:
-                        try:
-                            client.reconnect()
-                        except OSError:
-                            pass
+            if times["all_confirmed_s"] is not None and times["all_stored_s"] is not None:
+                break
+            time.sleep(0.25)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
         stored = sum(self.counts("burst-").values())
-        for client in clients:
-            client.disconnect()
-            client.loop(timeout=0)
         self.report.burst = {"gateways": n, "readings": n * per, "stored": stored,
                              "not_stored": n * per - min(stored, n * per),
-                             "resent_messages": resent,
-                             **times}
+                             "resent_messages": resent, **times}
         log.info("burst: %s", self.report.burst)
 
     def close(self) -> None:
@@ -496,6 +465,72 @@ class Soak:
             child.stop()
         self.broker.kill()
         self.influx.kill()
+
+
+def burst_worker(url: str, ks: list[int], per: int, start_iso: str, events: Any, go: Any,
+                 stop: Any) -> None:
+    """Gateways ``ks``: connect when ``go`` is set (persistent session), subscribe to the ack
+    topic, publish the hour as one batch message, re-send it if unconfirmed after 30 s
+    (gateway/forwarder.py); all clients pumped from this one thread."""
+    endpoint = MqttEndpoint.parse(url)
+    start = datetime.fromisoformat(start_iso)
+    acked: set[int] = set()
+    clients: dict[int, mqtt.Client] = {}
+    payloads: dict[int, bytes] = {}
+    tally = {"connected": 0, "acked": 0}
+
+    def make(k: int) -> mqtt.Client:
+        device = f"burst-cgm-{k}"
+        payloads[k] = encode_message(device_id=device, seq=per, readings=[
+            {"metric": "glucose", "value": 90 + (k + i) % 120, "unit": "mg/dL",
+             "source": "cgm", "time": start + timedelta(minutes=i)} for i in range(per)])
+        client = new_client(f"burst-gw-{k}")
+
+        def on_connect(c: mqtt.Client, *_: Any) -> None:
+            tally["connected"] += 1
+            c.subscribe(topics.ack(device), options=SubscribeOptions(qos=1))
+
+        def on_subscribe(c: mqtt.Client, *_: Any) -> None:
+            c.publish(topics.up(device), payloads[k], qos=1)
+
+        def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            if k not in acked and per in json.loads(msg.payload).get("seqs", []):
+                acked.add(k)
+                tally["acked"] += 1
+
+        client.on_connect, client.on_subscribe = on_connect, on_subscribe
+        client.on_message = on_message
+        return client
+
+    for k in ks:
+        clients[k] = make(k)
+    events.put(("ready", 0))
+    go.wait()
+    for client in clients.values():
+        connect(client, endpoint, clean_start=False, session_expiry_s=3600)
+        client.reconnect()
+    resend_at = time.monotonic() + 30
+    while not stop.is_set():
+        for client in clients.values():
+            if client.loop(timeout=0) != mqtt.MQTT_ERR_SUCCESS:
+                try:
+                    client.reconnect()
+                except OSError:
+                    pass
+        for kind in ("connected", "acked"):
+            if tally[kind]:
+                events.put((kind, tally[kind]))
+                tally[kind] = 0
+        if time.monotonic() > resend_at:
+            unconfirmed = [k for k in ks if k not in acked]
+            for k in unconfirmed:
+                clients[k].publish(topics.up(f"burst-cgm-{k}"), payloads[k], qos=1)
+            events.put(("resent", len(unconfirmed)))
+            resend_at = time.monotonic() + 30
+        time.sleep(0.005)
+    for client in clients.values():
+        client.disconnect()
+        client.loop(timeout=0)
 
 
 def markdown(r: SoakReport) -> str:
