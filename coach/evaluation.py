@@ -16,7 +16,8 @@ import multiprocessing
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
+from datetime import datetime, time as clock_time
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ from coach.messages import Outbound
 from coach.policy import Policy, load_policy
 from coach.rules.registry import enabled_rules
 from coach.rules.base import FlagRequest, RulePath
-from core.appdb.coaching import CoachingPreference
+from core.appdb.coaching import CoachingPreference, CoachNudge
 from core.appdb.directory import DeviceBinding, PatientInfo, SqlDirectory
 from core.appdb.models import Device, Patient
 from core.timeseries import TimeSeriesStore
@@ -95,8 +96,14 @@ class CoachEvaluator:
         rules = enabled_rules(policy.rule_tuning, path=path, cadence=cadence)
         if not rules:
             return policy, ()
+        needs = needs_of(rules)
+        goals: tuple[Any, ...] = ()
+        if "goals" in needs:  # the goal_reached rule reads the plan's goals
+            from coach.plans import goal_statuses
+
+            goals = goal_statuses(session, self._store, patient.id, now, evaluate=False)
         ctx = build_context(self._store, patient, now, self._context_settings,
-                            devices=devices, needs=needs_of(rules))
+                            devices=devices, needs=needs, goals=goals)
         result = run_rules(ctx, rules)
         if stats is not None:
             stats.flags += len(result.flags)
@@ -215,6 +222,7 @@ class CoachEvaluator:
         with Session(self._engine) as session:
             ids = [p for p in self.patient_ids() if load_policy(session, p).tz == timezone]
         if daily_rules:
+            self._evaluate_goals(ids, now)  # finished goal periods, before goal_reached reads them
             out.extend(self.scheduled(now, ids, cadence="daily"))
         for patient_id in ids:
             with Session(self._engine) as session:
@@ -223,6 +231,34 @@ class CoachEvaluator:
             if digest is not None:
                 out.append(digest)
         return out
+
+    def late_digests(self, now: datetime, *, hour: int, minute: int = 0) -> list[Outbound]:
+        """The digest of each patient whose quiet hours still ran at the digest time today
+        (say 08:00, with quiet hours until 09:00): built once their quiet hours are over,
+        so what was held for them is never stranded. One digest a day still holds."""
+        out: list[Outbound] = []
+        for patient_id in self.patient_ids():
+            with Session(self._engine) as session:
+                policy = load_policy(session, patient_id)
+                local = policy.local(now)
+                due = datetime.combine(local.date(), clock_time(hour, minute), local.tzinfo)
+                if local < due or not policy.in_quiet_hours(due) or policy.in_quiet_hours(now):
+                    continue
+                if _digest_since(session, patient_id, policy.day_start(now)):
+                    continue
+                digest = build_digest(session, patient_id, now)
+                session.commit()
+            if digest is not None:
+                out.append(digest)
+        return out
+
+    def _evaluate_goals(self, patient_ids: Sequence[str], now: datetime) -> None:
+        from coach.plans import evaluate_goals
+
+        for patient_id in patient_ids:
+            with Session(self._engine) as session:
+                evaluate_goals(session, self._store, now, patient_id=patient_id)
+                session.commit()
 
     def escalations(self, now: datetime) -> list[Outbound]:
         with Session(self._engine) as session:
@@ -317,3 +353,11 @@ def parallel_cycle(urls: StoreUrls, patient_ids: Sequence[str], now: datetime, *
         for name in ("patients", "flags", "messages", "failed_patients", "failed_rules", "cpu_s"):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return out, total
+
+
+def _digest_since(session: Session, patient_id: str, since: datetime) -> bool:
+    return session.scalar(
+        select(CoachNudge.id).where(CoachNudge.patient_id == patient_id,
+                                    CoachNudge.kind == "digest",
+                                    CoachNudge.created_at >= since).limit(1)
+    ) is not None

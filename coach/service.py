@@ -148,6 +148,8 @@ class CoachService:
                                          processes=processes, cadence="hourly")
         else:
             messages = self.evaluator.scheduled(run_time, cadence="hourly")
+        messages += self.evaluator.late_digests(run_time, hour=self._settings.digest_hour,
+                                                minute=self._settings.digest_minute)
         sent = self._send(messages)
         log.info("trend check of %s: %d messages", run_time.isoformat(), sent)
         self.declare_jobs()  # a new patient's time zone gets its digest job

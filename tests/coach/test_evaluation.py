@@ -108,3 +108,32 @@ def test_a_reading_no_real_time_rule_reads_wakes_nothing(
     assert evaluator.realtime("p1", NOW, metrics={"steps"}) == []  # not evaluated at all
     (urgent, *_) = evaluator.realtime("p1", NOW, metrics={"steps", "glucose"})
     assert urgent.priority == "urgent" and urgent.patient_id == "p1"
+
+
+def test_a_patient_still_in_quiet_hours_at_digest_time_gets_the_digest_when_they_end(
+    engine: Engine, store: SqliteTimeSeriesStore
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from coach.policy import save_preferences
+    from core.appdb.coaching import CoachNudge
+
+    register(engine, "late", [], timezone="UTC")
+    register(engine, "early", [], timezone="UTC")
+    night = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    with Session(engine) as session:
+        save_preferences(session, "late", now=night, quiet_start="22:00", quiet_end="09:30")
+        for patient_id in ("late", "early"):
+            session.add(CoachNudge(patient_id=patient_id, kind="nudge", flag_type="device_silent",
+                                   priority="normal", title="t", body="b", why="w",
+                                   status="queued", created_at=night))
+        session.commit()
+    evaluator = CoachEvaluator(store=store, engine=engine)
+
+    at_eight = evaluator.digests("UTC", datetime(2026, 3, 10, 8, tzinfo=UTC))
+    assert [m.patient_id for m in at_eight] == ["early"]  # "late" is still in quiet hours
+    assert evaluator.late_digests(datetime(2026, 3, 10, 9, tzinfo=UTC), hour=8) == []
+    after = evaluator.late_digests(datetime(2026, 3, 10, 10, tzinfo=UTC), hour=8)
+    assert [(m.patient_id, m.kind) for m in after] == [("late", "digest")]
+    # One digest a day: neither patient gets another one later that day.
+    assert evaluator.late_digests(datetime(2026, 3, 10, 15, tzinfo=UTC), hour=8) == []
