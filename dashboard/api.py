@@ -21,10 +21,13 @@ def _store(request: Request) -> TimeSeriesStore:
     return store
 
 
-def _aware(value: datetime, name: str) -> datetime:
+def aware_utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise HTTPException(422, f"{name} must carry a time zone, e.g. 2026-11-23T08:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 lies before the calendar in UTC
+        raise HTTPException(422, f"{name} is outside the supported calendar") from None
 
 
 @router.get("/patients", response_model=list[PatientOut])
@@ -47,8 +50,11 @@ def readings(
     end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
 ) -> ReadingsOut:
     """A patient's readings of one metric in [start, end), in the canonical unit."""
-    end_at = _aware(end, "end") if end else datetime.now(UTC)
-    start_at = _aware(start, "start") if start else end_at - timedelta(hours=24)
+    end_at = aware_utc(end, "end") if end else datetime.now(UTC)
+    try:
+        start_at = aware_utc(start, "start") if start else end_at - timedelta(hours=24)
+    except OverflowError:
+        raise HTTPException(422, "end is outside the supported calendar") from None
     if start_at >= end_at:
         raise HTTPException(422, "start must be before end")
     if end_at - start_at > MAX_RANGE:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from core.timeseries import TimeSeriesStore
+from dashboard.api import aware_utc
 from dashboard.fhir_export import patient_bundle
 from dashboard.security import PatientAccess, patient_access
 
@@ -20,11 +21,11 @@ DEFAULT_RANGE = timedelta(days=30)
 
 def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     """[start, end) in UTC; default the 30 days up to now; 422 for a bad range."""
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, f"{name} must carry a time zone, e.g. 2026-11-23T08:00:00Z")
-    end_at = end.astimezone(UTC) if end else datetime.now(UTC)
-    start_at = start.astimezone(UTC) if start else end_at - DEFAULT_RANGE
+    end_at = aware_utc(end, "end") if end else datetime.now(UTC)
+    try:
+        start_at = aware_utc(start, "start") if start else end_at - DEFAULT_RANGE
+    except OverflowError:
+        raise HTTPException(422, "end is outside the supported calendar") from None
     if start_at >= end_at:
         raise HTTPException(422, "start must be before end")
     if end_at - start_at > MAX_RANGE:

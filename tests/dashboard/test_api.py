@@ -58,6 +58,7 @@ def test_latest_has_each_metric(client) -> None:
         ({"metric": "sugar"}, 422, "glucose"),
         ({"metric": "glucose", "start": "2020-01-01T00:00:00Z", "end": "2026-03-01T01:00:00Z"},
          422, "at most"),
+        ({"metric": "glucose", "end": "0001-01-01T00:00:00+01:00"}, 422, "calendar"),
     ],
 )
 def test_bad_queries_get_clear_errors(client, params: dict, status: int, words: str) -> None:

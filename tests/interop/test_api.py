@@ -50,6 +50,8 @@ def test_a_patient_the_visitor_cannot_see_is_forbidden(client, path: str) -> Non
     ({"start": "2026-03-08T00:00:00Z", "end": "2026-03-01T00:00:00Z"}, "start must be before end"),
     ({"start": "2026-03-01T00:00:00", "end": "2026-03-08T00:00:00Z"}, "time zone"),
     ({"start": "2020-01-01T00:00:00Z", "end": "2026-03-08T00:00:00Z"}, "at most 400 days"),
+    ({"end": "0001-01-01T00:00:00+01:00"}, "outside the supported calendar"),
+    ({"end": "0001-01-02T00:00:00Z"}, "outside the supported calendar"),
 ])
 def test_bad_periods_get_clear_errors(client, path: str, params: dict, words: str) -> None:
     r = client.get(path, params=params)
