@@ -5,6 +5,7 @@ Record Access Control Point requests, malformed records kept out of the outbox."
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import importlib
 import logging
 import struct
@@ -134,5 +135,7 @@ def test_the_rest_of_the_gateway_imports_without_bleak(monkeypatch: pytest.Monke
     module = importlib.reload(importlib.import_module("gateway.readers.ble"))
     reader = load_reader("bleak", {"devices": "AA:BB:CC:DD:EE:FF=ann-meter"})
     assert reader.name == "bleak"
-    with pytest.raises(RuntimeError, match=r"hearth\[ble\]"):
-        asyncio.run(module._bleak_client("AA:BB:CC:DD:EE:FF", lambda: None))
+    # In a thread of its own: a session-wide Playwright keeps an event loop running in
+    # the main thread once the browser tests have run.
+    with ThreadPoolExecutor(1) as pool, pytest.raises(RuntimeError, match=r"hearth\[ble\]"):
+        pool.submit(asyncio.run, module._bleak_client("AA:BB:CC:DD:EE:FF", lambda: None)).result()
