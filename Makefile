@@ -5,7 +5,7 @@ demo:
 # Install everything the tests need (venv, Debian packages) and run the whole suite.
 test:
 	scripts/test.sh
-# Run the benchmarks and print their figures.
+# Run every benchmark; one table in bench/results/latest.md and latest.json (`python -m bench --quick`: small sizes).
 bench:
 	scripts/bootstrap.sh test && .venv/bin/python -m bench
 # The fault suite: 100,000 readings through real processes while they crash (docs/RELIABILITY.md).

@@ -1,24 +1,153 @@
-"""Run every benchmark in turn (`make bench`)."""
+"""Run every benchmark in turn and write bench/results/latest.json and latest.md (`make bench`).
+
+    python -m bench                  every benchmark at its full size (tens of minutes)
+    python -m bench --quick          every benchmark at a small size (a few minutes);
+                                     results go to bench/results/quick/, not over the
+                                     committed full-size results
+    python -m bench --only coach     some benchmarks only (repeatable)
+    python -m bench --report-only    re-render latest.* from the results on disk
+
+Each benchmark is a module with ``main(argv)`` that writes ``<name>.json`` into its
+module-level ``RESULTS`` path; the runner points that path at the output directory,
+records when each benchmark started and ended and the load average around it
+(``run.json``), keeps what it printed (``<name>.log``), and then bench/report.py
+turns the results into one table, flagging any figure not written in this run.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import importlib
+import importlib.util
+import io
+import json
+import os
 import sys
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
 
-BENCHMARKS = ["bench.ingest", "bench.storage", "bench.gateway", "bench.coach", "bench.dashboard",
-              "bench.backup", "bench.analytics", "bench.forecast"]
+from bench import report
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def main() -> int:
-    failed = []
-    for name in BENCHMARKS:
-        print(f"\n=== {name}", flush=True)
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # bench.<name>; writes <name>.json
+    full: tuple[str, ...] = ()
+    quick: tuple[str, ...] = ()
+
+
+BENCHMARKS = (
+    Benchmark("ingest", (), ("--quick",)),
+    Benchmark("storage", (), ("--quick", "--repeat", "1")),
+    Benchmark("gateway", (), ("--readings", "1000", "--per-message", "200")),
+    Benchmark("analytics", (), ("--patients", "50", "--repeat", "5",
+                                "--workdir", "{tmp}/hearth-bench-analytics-quick")),
+    Benchmark("forecast", (), ("--train", "4", "--test", "4", "--days", "21", "--test-days", "7")),
+    Benchmark("coach", (), ("--patients", "200", "--latency", "20", "--gap", "0.2",
+                            "--workdir", "{tmp}/hearth-bench-coach-quick")),
+    Benchmark("dashboard", (), ("--patients", "60", "--users", "4", "--requests", "3",
+                                "--workdir", "{tmp}/hearth-bench-dashboard-quick")),
+    Benchmark("backup", (), ("--readings", "10000")),
+    Benchmark("latency", (), ("--quick",)),
+    Benchmark("footprint", (), ("--quick",)),
+    Benchmark("scale", (), ("--quick",)),
+)
+
+
+class _Tee(io.TextIOBase):
+    """Write to the terminal and to the benchmark's log."""
+
+    def __init__(self, *streams: TextIO) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+def _point_results_at(module: object, out: Path) -> None:
+    """A benchmark's RESULTS is its results directory or its json file; move either to out."""
+    current = getattr(module, "RESULTS", None)
+    if current is None:
+        return
+    current = Path(current)
+    module.RESULTS = out / current.name if current.suffix == ".json" else out  # type: ignore[attr-defined]
+
+
+def run_one(bench: Benchmark, *, quick: bool, out: Path) -> dict[str, object]:
+    """Run one benchmark in this process; return its entry for run.json."""
+    import tempfile
+
+    argv = [a.format(tmp=tempfile.gettempdir()) for a in (bench.quick if quick else bench.full)]
+    entry: dict[str, object] = {"name": bench.name, "argv": argv, "quick": quick}
+    module_name = f"bench.{bench.name}"
+    if importlib.util.find_spec(module_name) is None:
+        entry.update(status="missing", error=f"{module_name} does not exist yet")
+        print(f"\n=== {module_name}: not present, skipped", flush=True)
+        return entry
+    print(f"\n=== {module_name} {' '.join(argv)}", flush=True)
+    entry["started_at"] = datetime.now(UTC).isoformat()
+    entry["load_start"] = [round(x, 2) for x in os.getloadavg()]
+    began = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / f"{bench.name}.log").open("w") as log:
+        tee = _Tee(sys.stdout, log)
         try:
-            importlib.import_module(name).main([])
-        except Exception as exc:  # report and go on to the next benchmark
-            print(f"{name} failed: {exc!r}", flush=True)
-            failed.append(name)
-    return 1 if failed else 0
+            module = importlib.import_module(module_name)
+            _point_results_at(module, out)
+            with contextlib.redirect_stdout(tee):  # type: ignore[type-var]
+                module.main(argv)
+            entry["status"] = "ok"
+        except BaseException as exc:  # report and go on to the next benchmark
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            entry.update(status="failed", error=repr(exc))
+            log.write(traceback.format_exc())
+            print(f"{module_name} failed: {exc!r}", flush=True)
+    entry["finished_at"] = datetime.now(UTC).isoformat()
+    entry["seconds"] = round(time.perf_counter() - began, 1)
+    entry["load_end"] = [round(x, 2) for x in os.getloadavg()]
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="every benchmark at a small size")
+    parser.add_argument("--only", action="append", choices=[b.name for b in BENCHMARKS],
+                        help="run only this benchmark (repeatable)")
+    parser.add_argument("--out", type=Path, help="results directory (default bench/results, "
+                        "or bench/results/quick with --quick)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="do not run anything: render latest.* from run.json and the results")
+    args = parser.parse_args(argv)
+    out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+        run = {"started_at": datetime.now(UTC).isoformat(), "quick": args.quick,
+               "cpus": os.cpu_count(), "benchmarks": []}
+        for bench in chosen:
+            run["benchmarks"].append(run_one(bench, quick=args.quick, out=out))  # type: ignore[attr-defined]
+            (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+        run["finished_at"] = datetime.now(UTC).isoformat()
+        (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    rows = report.write(out)
+    print(f"\n{report.markdown_table(rows)}\nwritten: {out / 'latest.json'}, {out / 'latest.md'}")
+    run = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+    return 1 if any(e.get("status") == "failed" for e in run.get("benchmarks", [])) else 0
 
 
 if __name__ == "__main__":

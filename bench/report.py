@@ -1,0 +1,311 @@
+"""One table of every benchmark's figures, each beside its baseline or limit from the same run.
+
+``python -m bench`` runs the benchmarks and then calls :func:`write`, which reads
+``run.json`` (when each benchmark started and ended, its status, the load average
+around it) and each ``<name>.json`` in the results directory, and writes
+``latest.json`` and ``latest.md``. A figure whose file was not written during its
+benchmark's run in ``run.json`` (an older file, a failed or skipped benchmark) is
+kept in the table but flagged **stale**.
+
+The analytics and forecast benchmarks print their figures and write no json; their
+rows are read from what they printed in this run (``<name>.log``, kept by the runner).
+
+Targets are those of issue 10 (and of the issue each benchmark came from, named).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Row:
+    bench: str
+    figure: str
+    value: float | None
+    unit: str
+    baseline_name: str = ""
+    baseline: float | None = None
+    target: str = ""
+    met: bool | None = None
+    # filled in by the aggregator
+    measured_at: str = ""
+    load: str = ""
+    stale: bool = False
+    note: str = ""
+    ratio: float | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.value is not None and self.baseline:
+            self.ratio = self.value / self.baseline
+
+
+def _at_size(full_size: bool, met: bool) -> bool | None:
+    """A target set for a size says nothing about a smaller (--quick) run: no verdict."""
+    return met if full_size else None
+
+
+# -- one extractor per benchmark -------------------------------------------------------------
+
+Extractor = Callable[[dict[str, Any], str], Iterator[Row]]
+
+
+def _ingest(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    by = {(r["workload"], r["consumer"]): r for r in data["results"]}
+    for workload in dict.fromkeys(r["workload"] for r in data["results"]):
+        hearth, null, naive = (by.get((workload, k)) for k in ("hearth", "null", "naive"))
+        if not hearth:
+            continue
+        rate = hearth["readings_per_s"]
+        target, met = "", None
+        if workload == "backlog, 1/msg" and null:
+            target, met = ">= 0.80 x do-nothing", rate / null["readings_per_s"] >= 0.80
+        if null:
+            yield Row("ingest", f"ingest readings/s, {workload}", rate, "readings/s",
+                      "do-nothing paho subscriber", null["readings_per_s"], target, met)
+        if naive:
+            yield Row("ingest", f"ingest readings/s, {workload}", rate, "readings/s",
+                      "commit-per-message ingest", naive["readings_per_s"])
+        if workload == "backlog, 20/msg":
+            yield Row("ingest", f"ingest readings/s, {workload}, SQLite", rate, "readings/s",
+                      "limit", 50_000.0, ">= 50,000/s", rate >= 50_000)
+        if workload.startswith("live") and null:
+            yield Row("ingest", f"ingest latency p99, {workload}", hearth["latency_p99_ms"], "ms",
+                      "do-nothing subscriber p99", null["latency_p99_ms"])
+    peak = max((r["peak_rss_mb"] for r in data["results"] if r["consumer"] == "hearth"), default=None)
+    yield Row("ingest", "ingest peak RSS (during the throughput runs)", peak, "MB", "limit", 150.0,
+              "< 150 MB", None if peak is None else peak < 150)
+
+
+def _storage(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    target = float(data.get("target", 0.7))
+    rows = data["summary"]
+    for row in rows:
+        if row["case"].startswith("sqlite"):
+            continue
+        sqlite = next(r for r in rows if r["workload"] == row["workload"]
+                      and r["case"].startswith("sqlite"))
+        yield Row("storage", f"store writes via ingest, {row['workload']}, {row['case']}",
+                  row["median_readings_per_s"], "readings/s", "SQLite-backed ingest",
+                  sqlite["median_readings_per_s"], f">= {target:.2f} x SQLite",
+                  row["median_readings_per_s"] / sqlite["median_readings_per_s"] >= target,
+                  note=f"median of {row['rounds']} rounds")
+    yield Row("storage", "store reads, SQLite vs InfluxDB", None, "",
+              note="no benchmark measures reads on both stores yet")
+
+
+def _gateway(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    intake, drain = data["intake"], data["drain"]
+    yield Row("gateway", "gateway outbox intake", intake["gateway_readings_per_s"], "readings/s",
+              "plain SQLite inserts, synchronous=FULL",
+              intake["plain_sqlite_sync_full_readings_per_s"])
+    yield Row("gateway", "gateway backlog drain to ingest", drain["gateway_readings_per_s"],
+              "readings/s", "direct publish, no outbox", drain["direct_readings_per_s"])
+    yield Row("gateway", "gateway live reading p95", drain["live_p95_ms"], "ms",
+              "direct publish p95", drain["direct_live_p95_ms"])
+
+
+_ALL = re.compile(r"ALL: .*?wall median\s+([\d.]+) ms.*?CPU median\s+([\d.]+) ms")
+_POP = re.compile(r"population summary \(target <= 5 s\): wall median ([\d.]+) s.*?"
+                  r"CPU median ([\d.]+) s")
+_POP_SIZE = re.compile(r"population: (\d+) patients x (\d+) days")
+
+
+def _analytics(_data: dict[str, Any], log: str) -> Iterator[Row]:
+    if m := _ALL.search(log):
+        yield Row("analytics", "analytics per patient: CGM metrics + AGP, 14 days (wall)",
+                  float(m[1]), "ms", "limit", 10.0, "<= 10 ms", float(m[1]) <= 10,
+                  note=f"CPU {float(m[2]):.2f} ms")
+    size = _POP_SIZE.search(log)
+    if m := _POP.search(log):
+        yield Row("analytics", f"analytics per population: summary of "
+                  f"{size[1] if size else '?'} patients x {size[2] if size else '?'} days (wall)",
+                  float(m[1]), "s", "limit", 5.0, "<= 5 s (1,000 patients)",
+                  _at_size(size is not None and int(size[1]) >= 1000, float(m[1]) <= 5),
+                  note=f"CPU {float(m[2]):.2f} s")
+
+
+_GAIN = re.compile(r"  (population|per-patient): RMSE (-?[\d.]+)% lower than AR2")
+
+
+def _forecast(_data: dict[str, Any], log: str) -> Iterator[Row]:
+    for m in _GAIN.finditer(log):
+        yield Row("forecast", f"forecast RMSE reduction vs Nightscout AR2, {m[1]} model",
+                  float(m[2]), "%", "limit", 15.0, ">= 15%", float(m[2]) >= 15)
+
+
+def _coach(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    one = data.get("cycle_1p")
+    if one:
+        yield Row("coach", f"one coach cycle, {one['patients']:,} patients, 1 process",
+                  one["wall_s"], "s", "limit", 60.0, "<= 60 s (10,000 patients)",
+                  _at_size(one["patients"] >= 10_000, one["wall_s"] <= 60),
+                  note=f"CPU {one['cpu_per_patient_ms']:.2f} ms a patient")
+    for key in sorted(k for k in data if k.startswith("cycle_") and k != "cycle_1p"):
+        many = data[key]
+        yield Row("coach", f"one coach cycle, {many['patients']:,} patients, "
+                  f"{many['processes']} processes", many["wall_s"], "s", "1 process",
+                  one["wall_s"] if one else None, note="ratio < 1 = faster")
+    if lat := data.get("latency"):
+        yield Row("coach", f"coach urgent low -> home display p99 ({lat['samples']} lows, "
+                  "no background load)", lat["p99_ms"], "ms", "limit", 2000.0, "<= 2,000 ms",
+                  lat["p99_ms"] <= 2000)
+
+
+# issue 10: nurse triage for 1,000 patients p95 <= 500 ms; other targets from the benchmark
+_DASHBOARD_TARGETS = {"triage": 500.0}
+
+
+def _dashboard(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    results = data["results"]
+    base = next((r for r in results if r["scenario"] == "baseline"), None)
+    for r in results:
+        if "p95_ms" not in r or r["scenario"] == "baseline":
+            continue
+        limit = _DASHBOARD_TARGETS.get(r["scenario"], r.get("target_p95_ms"))
+        yield Row("dashboard", f"dashboard {r['scenario']} p95, {data['patients']:,} patients, "
+                  f"{data['users']} users", r["p95_ms"], "ms", "/healthz p95 (same run)",
+                  base["p95_ms"] if base else None,
+                  f"<= {limit:g} ms" if limit else "",
+                  None if not limit else _at_size(data["patients"] >= 1000, r["p95_ms"] <= limit))
+
+
+def _backup(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    for r in data["results"]:
+        yield Row("backup", f"restore, {r['store']} ({r['rows']:,} rows)", r["restore_s"], "s",
+                  "backup of the same", r["backup_s"],
+                  note="same data after restore" if r.get("same_data") else "DATA DIFFERED")
+
+
+def _latency(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    """bench/latency.py (another engineer's): read whatever p99 and baseline it reports."""
+    p99 = data.get("p99_ms") or data.get("latency", {}).get("p99_ms")
+    baseline = data.get("baseline_p99_ms") or data.get("baseline", {}).get("p99_ms")
+    yield Row("latency", "urgent low -> home display p99 at 1,000 readings/s background",
+              p99, "ms", str(data.get("baseline_name", "limit" if not baseline else "baseline")),
+              baseline or 1000.0, "<= 1,000 ms", None if p99 is None else p99 <= 1000)
+
+
+def _footprint(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    for r in data["results"]:
+        yield Row("footprint", f"peak RSS, {r['what']}", r["peak_mb"], "MB", "limit",
+                  r["limit_mb"], f"< {r['limit_mb']:g} MB", r["peak_mb"] < r["limit_mb"],
+                  note=f"steady {r['steady_mb']:.0f} MB; {r.get('note', '')}".rstrip("; "))
+
+
+def _scale(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    for r in data["rows"]:
+        yield Row("scale", r["figure"], r["value"], r["unit"], r.get("baseline_name", ""),
+                  r.get("baseline"), r.get("target", ""), r.get("met"))
+
+
+EXTRACTORS: dict[str, Extractor] = {
+    "ingest": _ingest, "storage": _storage, "gateway": _gateway, "analytics": _analytics,
+    "forecast": _forecast, "coach": _coach, "dashboard": _dashboard, "backup": _backup,
+    "latency": _latency, "footprint": _footprint, "scale": _scale,
+}
+LOG_ONLY = {"analytics", "forecast"}  # they print their figures and write no json
+
+
+# -- aggregation -------------------------------------------------------------------------------
+
+
+def _load_text(entry: dict[str, Any]) -> str:
+    start, end = entry.get("load_start"), entry.get("load_end")
+    if not start or not end:
+        return ""
+    return f"{start[0]:.1f} -> {end[0]:.1f} (15 min {end[2]:.1f})"
+
+
+def _mtime(path: Path) -> datetime | None:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.exists() else None
+
+
+def collect(results: Path) -> list[Row]:
+    """Every row of every benchmark named in run.json (or of every known benchmark)."""
+    run_path = results / "run.json"
+    run = json.loads(run_path.read_text()) if run_path.exists() else {"benchmarks": []}
+    entries = {e["name"]: e for e in run["benchmarks"]}
+    rows: list[Row] = []
+    for name, extract in EXTRACTORS.items():
+        entry = entries.get(name, {})
+        source = results / (f"{name}.log" if name in LOG_ONLY else f"{name}.json")
+        written = _mtime(source)
+        started = entry.get("started_at")
+        fresh = (entry.get("status") == "ok" and written is not None and started is not None
+                 and written >= datetime.fromisoformat(started))
+        why = "" if fresh else (
+            f"benchmark {entry['status']}: {entry.get('error', '')}" if entry.get("status")
+            not in (None, "ok") else "not run in this run" if not entry
+            else "not written in this run")
+        if written is None:
+            rows.append(Row(name, f"{name}: no results", None, "", stale=True, note=why))
+            continue
+        try:
+            data = {} if name in LOG_ONLY else json.loads(source.read_text())
+            found = list(extract(data, source.read_text() if name in LOG_ONLY else ""))
+        except (KeyError, ValueError, TypeError, StopIteration) as exc:
+            found = [Row(name, f"{name}: results not understood", None, "", note=repr(exc))]
+        if not found:
+            found = [Row(name, f"{name}: no figures found", None, "")]
+        measured = _measured_at(data) or written.isoformat(timespec="seconds")[:19]
+        for row in found:
+            row.measured_at, row.load, row.stale = measured, _load_text(entry), not fresh
+            row.note = "; ".join(x for x in (row.note, "STALE: " + why if why else "") if x)
+        rows.extend(found)
+    return rows
+
+
+def _measured_at(data: dict[str, Any]) -> str:
+    value = data.get("measured_at") or data.get("started_at") or ""
+    return str(value)[:19]
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
+
+
+def markdown_table(rows: list[Row]) -> str:
+    head = ("| figure | value | baseline / limit | ratio | target | met? | load 1 min "
+            "(start -> end) | measured | note |\n|---|---:|---|---:|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        met = {True: "yes", False: "**no**", None: ""}[r.met]
+        base = f"{_num(r.baseline)} ({r.baseline_name})" if r.baseline is not None else r.baseline_name
+        value = f"{_num(r.value)} {r.unit}".strip()
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+        stale = "**STALE** " if r.stale else ""
+        lines.append(f"| {stale}{r.figure} | {value} | {base} | {ratio} | {r.target} | {met} "
+                     f"| {r.load} | {r.measured_at} | {r.note} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def write(results: Path) -> list[Row]:
+    rows = collect(results)
+    run_path = results / "run.json"
+    run = json.loads(run_path.read_text()) if run_path.exists() else {}
+    (results / "latest.json").write_text(json.dumps(
+        {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "run": run,
+         "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+    stale = sum(r.stale for r in rows)
+    header = (f"# Benchmarks: latest run\n\nRun {run.get('started_at', '?')[:19]} -> "
+              f"{str(run.get('finished_at', '?'))[:19]} UTC"
+              f"{' (quick sizes)' if run.get('quick') else ''}, {run.get('cpus', '?')} CPUs. "
+              "Ratio = value / baseline (or limit), both measured in this run. "
+              f"{stale} figure(s) flagged STALE (not written in this run).\n\n")
+    times = "".join(f"- `{e['name']}` {' '.join(e.get('argv', []))}: {e.get('status')}, "
+                    f"{e.get('seconds', '-')} s\n" for e in run.get("benchmarks", []))
+    (results / "latest.md").write_text(header + markdown_table(rows) + "\n## Benchmarks in this run\n\n"
+                                       + times)
+    return rows

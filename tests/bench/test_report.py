@@ -1,0 +1,122 @@
+"""The benchmark aggregator (bench/report.py) on sample results, and one real quick benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import report
+from bench.__main__ import main as run_bench
+
+NOW = datetime.now(UTC)
+
+
+def _run_json(tmp: Path, names: list[str], *, started: datetime = NOW - timedelta(minutes=5),
+              status: str = "ok") -> None:
+    entries = [{"name": n, "argv": [], "status": status, "started_at": started.isoformat(),
+                "finished_at": NOW.isoformat(), "seconds": 1.0, "load_start": [1.0, 2.0, 3.0],
+                "load_end": [1.5, 2.0, 3.0]} for n in names]
+    (tmp / "run.json").write_text(json.dumps({"started_at": started.isoformat(), "quick": False,
+                                              "cpus": 2, "benchmarks": entries}))
+
+
+def _ingest_json(tmp: Path) -> None:
+    def res(consumer: str, workload: str, rate: float, rss: float = 80.0) -> dict[str, object]:
+        return {"consumer": consumer, "workload": workload, "readings": 20000,
+                "readings_per_s": rate, "latency_p50_ms": 5.0, "latency_p99_ms": 9.0,
+                "peak_rss_mb": rss, "stored": 20000}
+
+    (tmp / "ingest.json").write_text(json.dumps({"measured_at": NOW.isoformat(), "results": [
+        res("null", "backlog, 1/msg", 5000.0), res("naive", "backlog, 1/msg", 1000.0),
+        res("hearth", "backlog, 1/msg", 4500.0, rss=160.0),
+        res("null", "backlog, 20/msg", 80000.0), res("naive", "backlog, 20/msg", 8000.0),
+        res("hearth", "backlog, 20/msg", 40000.0),
+    ]}))
+
+
+def _rows(rows: list[report.Row], bench: str) -> list[report.Row]:
+    return [r for r in rows if r.bench == bench]
+
+
+def test_ingest_rows_carry_baselines_ratios_and_verdicts(tmp_path: Path) -> None:
+    _ingest_json(tmp_path)
+    _run_json(tmp_path, ["ingest"])
+    rows = _rows(report.collect(tmp_path), "ingest")
+    single = [r for r in rows if r.figure == "ingest readings/s, backlog, 1/msg"]
+    vs_null = next(r for r in single if r.baseline_name.startswith("do-nothing"))
+    vs_naive = next(r for r in single if r.baseline_name.startswith("commit-per-message"))
+    assert vs_null.ratio == 0.9 and vs_null.met is True
+    assert vs_naive.ratio == 4.5 and vs_naive.met is None
+    batched = next(r for r in rows if r.figure.endswith("20/msg, SQLite"))
+    assert batched.baseline == 50_000 and batched.met is False
+    rss = next(r for r in rows if "RSS" in r.figure)
+    assert rss.value == 160.0 and rss.met is False
+    assert all(not r.stale and r.load == "1.0 -> 1.5 (15 min 3.0)" for r in rows)
+
+
+def test_a_result_older_than_its_run_is_flagged_stale(tmp_path: Path) -> None:
+    _ingest_json(tmp_path)
+    old = time.time() - 3600
+    os.utime(tmp_path / "ingest.json", (old, old))
+    _run_json(tmp_path, ["ingest"])
+    rows = _rows(report.collect(tmp_path), "ingest")
+    assert rows and all(r.stale for r in rows)
+    assert "not written in this run" in rows[0].note
+
+
+def test_failed_missing_and_unrun_benchmarks_are_stale(tmp_path: Path) -> None:
+    _ingest_json(tmp_path)
+    _run_json(tmp_path, ["ingest"], status="failed")
+    rows = report.collect(tmp_path)
+    assert all(r.stale for r in _rows(rows, "ingest"))
+    coach = _rows(rows, "coach")
+    assert len(coach) == 1 and coach[0].stale and coach[0].value is None
+
+
+def test_log_only_benchmarks_are_read_from_what_they_printed(tmp_path: Path) -> None:
+    (tmp_path / "analytics.log").write_text(
+        "  ALL: metrics + events + AGP + daily + MAGE + MODD    wall median   4.50 ms (max  5.00)"
+        "   CPU median   3.00 ms (max   4.00)\n"
+        "population: 1000 patients x 14 days in SQLite (/tmp/x.db)\n"
+        "  population summary (target <= 5 s): wall median 6.00 s (max 7.00), CPU median 2.50 s"
+        " (max 2.60) over 3 runs; 10 of 1000 patients flagged\n")
+    _run_json(tmp_path, ["analytics"])
+    rows = _rows(report.collect(tmp_path), "analytics")
+    one, population = rows
+    assert (one.value, one.ratio, one.met) == (4.5, 0.45, True)
+    assert (population.value, population.met) == (6.0, False)
+    assert not one.stale
+
+
+def test_a_quick_size_gives_no_verdict_on_a_full_size_target(tmp_path: Path) -> None:
+    cycle = {"wall_s": 3.0, "processes": 1, "patients": 200, "cpu_per_patient_ms": 4.0}
+    (tmp_path / "coach.json").write_text(json.dumps({"cycle_1p": cycle}))
+    _run_json(tmp_path, ["coach"])
+    (row,) = _rows(report.collect(tmp_path), "coach")
+    assert row.value == 3.0 and row.ratio == 0.05 and row.met is None
+
+
+def test_write_renders_json_and_markdown(tmp_path: Path) -> None:
+    _ingest_json(tmp_path)
+    _run_json(tmp_path, ["ingest"])
+    rows = report.write(tmp_path)
+    latest = json.loads((tmp_path / "latest.json").read_text())
+    assert len(latest["rows"]) == len(rows)
+    md = (tmp_path / "latest.md").read_text()
+    assert "| ingest readings/s, backlog, 1/msg | 4,500 readings/s | 5,000 (do-nothing" in md
+    assert "0.90 | >= 0.80 x do-nothing | yes |" in md
+    assert "**STALE** coach: no results" in md
+
+
+def test_quick_run_of_one_cheap_benchmark_produces_its_rows(tmp_path: Path) -> None:
+    """The real runner and the real gateway benchmark (Mosquitto, ingest) at --quick size."""
+    assert run_bench(["--quick", "--only", "gateway", "--out", str(tmp_path)]) == 0
+    rows = [r for r in json.loads((tmp_path / "latest.json").read_text())["rows"]
+            if r["bench"] == "gateway"]
+    assert {r["figure"] for r in rows} == {"gateway outbox intake", "gateway backlog drain to ingest",
+                                          "gateway live reading p95"}
+    assert all(not r["stale"] and r["value"] > 0 and r["ratio"] > 0 for r in rows)
+    assert (tmp_path / "gateway.log").read_text().startswith("intake:")
