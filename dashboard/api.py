@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from core.metrics import CATALOGUE, Metric
 from core.timeseries import TimeSeriesStore
 from dashboard.schemas import PatientOut, ReadingOut, ReadingsOut
-from dashboard.security import CurrentUser, PatientAccess, patient_access, visible_patients
+from dashboard.security import (
+    CurrentUser,
+    PatientAccess,
+    audit_reads,
+    patient_access,
+    visible_patients,
+)
 
 router = APIRouter(prefix="/api", tags=["readings"])
 MAX_RANGE = timedelta(days=400)
@@ -33,10 +39,12 @@ def aware_utc(value: datetime, name: str) -> datetime:
 @router.get("/patients", response_model=list[PatientOut])
 def list_patients(request: Request, user: CurrentUser) -> list[PatientOut]:
     """The patients whose data the signed-in user may open."""
+    patients = visible_patients(request, user)
+    audit_reads(request, user, [p.id for p in patients], "patient list")
     return [
         PatientOut(id=p.id, display_name=p.display_name, timezone=p.timezone,
                    conditions=list(p.conditions))
-        for p in visible_patients(request, user)
+        for p in patients
     ]
 
 

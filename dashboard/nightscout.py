@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import State
 
 from coach.analytics.arrows import MAX_GAP, directions
+from core.appdb.account_store import AccountStore, AuditEntry
 from core.metrics import Metric
 from core.readings import Reading, to_epoch_us
 from core.timeseries import TimeSeriesStore
@@ -185,6 +186,16 @@ def _read(request: Request, patient_id: str, *, count: int, gte: datetime | None
     return [_entry(r, arrows.get((r.device_id, r.measured_at), "NONE")) for r in wanted[:count]]
 
 
+def _audit(request: Request, who: tuple[str, str]) -> None:
+    """A read through an uploader's secret is audited like any read by someone else: the
+    secret may sit in a follower's app as well as the patient's own (who = the device)."""
+    parent = _parent(request)
+    accounts: AccountStore | None = getattr(parent, "accounts", None)
+    if accounts is not None:
+        accounts.audit([AuditEntry(parent.clock(), who[0], "nightscout", who[1],
+                                   "Nightscout entries", request.url.path)])
+
+
 CountQuery = Annotated[int, Query(ge=1, le=MAX_COUNT)]
 GteQuery = Annotated[str | None, Query(alias="find[date][$gte]")]
 LteQuery = Annotated[str | None, Query(alias="find[date][$lte]")]
@@ -196,16 +207,20 @@ def get_entries(request: Request, who: Uploader, count: CountQuery = DEFAULT_COU
                 gte: GteQuery = None, lte: LteQuery = None, gte_s: GteStringQuery = None,
                 lte_s: LteStringQuery = None) -> list[dict[str, Any]]:
     """The patient's glucose entries (sensor and meter), newest first."""
-    return _read(request, who[1], count=count, gte=_when(gte or gte_s, "find[date][$gte]"),
-                 lte=_when(lte or lte_s, "find[date][$lte]"), sgv_only=False)
+    entries = _read(request, who[1], count=count, gte=_when(gte or gte_s, "find[date][$gte]"),
+                    lte=_when(lte or lte_s, "find[date][$lte]"), sgv_only=False)
+    _audit(request, who)
+    return entries
 
 
 def get_sgv(request: Request, who: Uploader, count: CountQuery = DEFAULT_COUNT,
             gte: GteQuery = None, lte: LteQuery = None, gte_s: GteStringQuery = None,
             lte_s: LteStringQuery = None) -> list[dict[str, Any]]:
     """Sensor glucose entries only, newest first."""
-    return _read(request, who[1], count=count, gte=_when(gte or gte_s, "find[date][$gte]"),
-                 lte=_when(lte or lte_s, "find[date][$lte]"), sgv_only=True)
+    entries = _read(request, who[1], count=count, gte=_when(gte or gte_s, "find[date][$gte]"),
+                    lte=_when(lte or lte_s, "find[date][$lte]"), sgv_only=True)
+    _audit(request, who)
+    return entries
 
 
 def status(_who: Uploader) -> dict[str, Any]:

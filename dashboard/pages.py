@@ -15,6 +15,7 @@ from core.timeseries import TimeSeriesStore
 from dashboard.security import (
     CurrentUser,
     PatientAccess,
+    audit_reads,
     patient_access,
     visible_patients,
 )
@@ -27,8 +28,10 @@ CARD_METRICS = (Metric.SYSTOLIC, Metric.WEIGHT, Metric.SPO2)
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, user: CurrentUser) -> HTMLResponse:
+    patients = visible_patients(request, user)
+    audit_reads(request, user, [p.id for p in patients], "patient list")
     return templates.TemplateResponse(
-        request, "index.html", {"patients": visible_patients(request, user), "user": user}
+        request, "index.html", {"patients": patients, "user": user}
     )
 
 

@@ -16,6 +16,7 @@ from core.appdb.plans import Goal, Plan
 from dashboard.security import (
     PatientAccess,
     User,
+    audit_reads,
     now_of,
     patient_access,
     require_role,
@@ -73,6 +74,13 @@ def alert_queue(request: Request, user: User, *, kinds: tuple[str, ...] | None =
                    include_closed=include_closed)
 
 
+def audited(request: Request, user: User, items: list[q.AlertItem],
+            purpose: str = "alert queue") -> list[q.AlertItem]:
+    """The queue as shown, with one audit row for each patient whose alert it shows."""
+    audit_reads(request, user, [i.patient_id for i in items], purpose)
+    return items
+
+
 def _nurse_kinds(user: User) -> tuple[str, ...] | None:
     return q.CLINICAL_KINDS if user.role == "nurse" else None
 
@@ -80,15 +88,18 @@ def _nurse_kinds(user: User) -> tuple[str, ...] | None:
 @pages.get("/coach", response_class=HTMLResponse)
 def coach_home(request: Request, user: Coach) -> HTMLResponse:
     patients = visible_patients(request, user)
+    alerts = audited(request, user, alert_queue(request, user))
+    caseload = care.caseload(engine_of(request), patients)
+    audit_reads(request, user, [p.id for p in patients], "caseload")
     return render(request, user, "views/coach_home.html", {
-        "alerts": alert_queue(request, user), "caseload": care.caseload(engine_of(request), patients),
+        "alerts": alerts, "caseload": caseload,
         "snooze_choices": q.SNOOZE_CHOICES, "back": "/coach"})
 
 
 @pages.get("/nurse/alerts", response_class=HTMLResponse)
 def nurse_alerts(request: Request, user: Annotated[User, Depends(require_role("nurse"))]) -> HTMLResponse:
     return render(request, user, "views/nurse_alerts.html", {
-        "alerts": alert_queue(request, user, kinds=q.CLINICAL_KINDS),
+        "alerts": audited(request, user, alert_queue(request, user, kinds=q.CLINICAL_KINDS)),
         "snooze_choices": q.SNOOZE_CHOICES, "back": "/nurse/alerts"})
 
 
@@ -97,14 +108,15 @@ def alerts_fragment(request: Request, user: CareTeam) -> HTMLResponse:
     """The alert list alone, for the live refresh of the coach and nurse pages."""
     back = "/coach" if user.role == "coach" else "/nurse/alerts"
     return render(request, user, "views/_alerts.html", {
-        "alerts": alert_queue(request, user, kinds=_nurse_kinds(user)),
+        "alerts": audited(request, user, alert_queue(request, user, kinds=_nurse_kinds(user))),
         "snooze_choices": q.SNOOZE_CHOICES, "back": back})
 
 
 @api.get("/alerts", response_model=list[AlertOut])
 def alerts_api(request: Request, user: CareTeam) -> list[AlertOut]:
     """Open and snoozed alerts of the caller's patients, most urgent and oldest first."""
-    return [_out(i) for i in alert_queue(request, user, kinds=_nurse_kinds(user))]
+    return [_out(i) for i in audited(request, user,
+                                     alert_queue(request, user, kinds=_nurse_kinds(user)))]
 
 
 @pages.post("/patients/{patient_id}/alerts/{alert_id}/{action}")

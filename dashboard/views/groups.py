@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from coach import groups as peer
 from core.appdb.plans import PeerGroup
-from dashboard.security import User, now_of, require_role, visible_patient_ids, visible_patients
+from dashboard.security import (
+    User,
+    audit_reads,
+    now_of,
+    require_role,
+    visible_patient_ids,
+    visible_patients,
+)
 from dashboard.views.common import engine_of, render, store_of
 
 pages = APIRouter(include_in_schema=False)
@@ -30,6 +37,10 @@ def groups_page(request: Request, user: Coach, suggest: bool = False) -> HTMLRes
                    "feed": peer.group_feed(session, g.id, user.id)} for g in mine]
         suggestions = (peer.suggest_groups(session, store_of(request), now_of(request),
                                            patient_ids=set(names)) if suggest else None)
+    # Members' names and posts are shown; a suggestion reads the whole caseload's data.
+    audit_reads(request, user, [m for g in groups for m in g["members"]], "peer groups")
+    if suggestions is not None:
+        audit_reads(request, user, list(names), "group suggestions")
     return render(request, user, "views/coach_groups.html", {
         "groups": groups, "names": names, "suggestions": suggestions})
 

@@ -194,7 +194,8 @@ def _zones() -> list[str]:
 def shared_with_me(request: Request,
                    user: Annotated[User, Depends(require_role("caregiver"))]) -> HTMLResponse:
     """A caregiver's start page: the people who share their data with them."""
-    from dashboard.security import visible_patients
+    from dashboard.security import audit_reads, visible_patients
 
-    return render(request, user, "views/caregiver_home.html",
-                  {"patients": visible_patients(request, user)})
+    patients = visible_patients(request, user)
+    audit_reads(request, user, [p.id for p in patients], "patient list")
+    return render(request, user, "views/caregiver_home.html", {"patients": patients})
