@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ from coach.policy import (
     Policy,
     aware,
     load_policy,
+    recipient_for,
 )
 from coach.rules.base import FlagRequest
 from core.appdb.coaching import CoachAlert, CoachCooldown, CoachFlag, CoachNudge, new_id
@@ -60,6 +61,57 @@ def dedupe(flags: Iterable[FlagRequest]) -> list[FlagRequest]:
     return sorted(best.values(), key=level)
 
 
+class DispatchState:
+    """What the dispatcher asks the database about a set of patients, read once.
+
+    Cool-downs, open ladders, "not useful" answers (last 90 days) and the nudges sent
+    since the earliest local midnight of the day: four queries for a whole chunk of the
+    scheduled cycle instead of a handful per flag. The dispatcher keeps it current as it
+    records (a nudge sent now counts against the budget of the next flag), so one state
+    serves every ``dispatch`` of its patients in one session. Only valid within that
+    session's transaction."""
+
+    def __init__(self, session: Session, patient_ids: Iterable[str], now: datetime) -> None:
+        ids = list(dict.fromkeys(patient_ids))
+        self.cooldowns: dict[tuple[str, str], CoachCooldown] = {}
+        self.ladders: set[tuple[str, str]] = set()
+        self.feedback: dict[tuple[str, str], int] = {}
+        self.sent: dict[str, list[tuple[datetime, bool, bool]]] = {}  # (at, budget, positive)
+        since = now - timedelta(days=2)  # covers every time zone's local midnight
+        for k in range(0, len(ids), 500):
+            part = ids[k:k + 500]
+            for row in session.scalars(select(CoachCooldown).where(
+                    CoachCooldown.patient_id.in_(part))):
+                self.cooldowns[(row.patient_id, row.group)] = row
+            self.ladders.update(session.execute(
+                select(CoachAlert.patient_id, CoachAlert.group).where(
+                    CoachAlert.patient_id.in_(part), CoachAlert.kind == "escalation",
+                    CoachAlert.state.in_(("open", "snoozed")))).all())
+            for pid, flag_type, n in session.execute(
+                    select(CoachNudge.patient_id, CoachNudge.flag_type, func.count())
+                    .where(CoachNudge.patient_id.in_(part),
+                           CoachNudge.feedback == "not_useful",
+                           CoachNudge.feedback_at >= now - FEEDBACK_WINDOW)
+                    .group_by(CoachNudge.patient_id, CoachNudge.flag_type)):
+                self.feedback[(pid, flag_type)] = int(n)
+            for pid, at, budget, kind, status in session.execute(
+                    select(CoachNudge.patient_id, CoachNudge.sent_at,
+                           CoachNudge.counts_to_budget, CoachNudge.kind, CoachNudge.status)
+                    .where(CoachNudge.patient_id.in_(part), CoachNudge.sent_at >= since)
+            ):
+                self.note_sent(pid, aware(at), bool(budget),
+                               kind == "positive" and status == "sent")
+
+    def note_sent(self, patient_id: str, at: datetime, budget: bool, positive: bool) -> None:
+        self.sent.setdefault(patient_id, []).append((at, budget, positive))
+
+    def budget_used(self, patient_id: str, since: datetime) -> int:
+        return sum(1 for at, budget, _ in self.sent.get(patient_id, ()) if budget and at >= since)
+
+    def positives_sent(self, patient_id: str, since: datetime) -> int:
+        return sum(1 for at, _, pos in self.sent.get(patient_id, ()) if pos and at >= since)
+
+
 def dispatch(
     session: Session,
     patient_id: str,
@@ -67,25 +119,31 @@ def dispatch(
     now: datetime,
     *,
     policy: Policy | None = None,
+    state: DispatchState | None = None,
 ) -> list[Outbound]:
-    """Apply the policy to one patient's flags; record everything; return what to deliver."""
+    """Apply the policy to one patient's flags; record everything; return what to deliver.
+
+    ``state``: read once for many patients (``DispatchState``); the rows are then
+    flushed by the caller's commit, not here."""
     policy = policy or load_policy(session, patient_id)
+    own = state is None
+    st = state if state is not None else DispatchState(session, [patient_id], now)
     out: list[Outbound] = []
     for flag in dedupe(flags):
-        if _cooling_down(session, policy, flag, now):
+        if _cooling_down(st, policy, flag, now):
             continue
-        if flag.severity.value == "urgent" and not flag.patient_only and _ladder_open(
-            session, patient_id, flag.group
-        ):
+        if flag.severity.value == "urgent" and not flag.patient_only and (
+                (patient_id, flag.group) in st.ladders):
             continue  # the ladder for this group is already running
-        out.extend(_route(session, policy, flag, now))
-        _remember(session, patient_id, flag, now)
-    session.flush()
+        out.extend(_route(session, st, policy, flag, now))
+        _remember(session, st, patient_id, flag, now)
+    if own:
+        session.flush()
     return out
 
 
-def _cooling_down(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -> bool:
-    row = session.get(CoachCooldown, (policy.patient_id, flag.group))
+def _cooling_down(st: DispatchState, policy: Policy, flag: FlagRequest, now: datetime) -> bool:
+    row = st.cooldowns.get((policy.patient_id, flag.group))
     if row is None:
         return False
     if flag.key and flag.key == row.last_key:
@@ -94,60 +152,52 @@ def _cooling_down(session: Session, policy: Policy, flag: FlagRequest, now: date
     return within and level(flag) >= row.last_level
 
 
-def _ladder_open(session: Session, patient_id: str, group: str) -> bool:
-    found = session.scalar(
-        select(func.count()).select_from(CoachAlert).where(
-            CoachAlert.patient_id == patient_id,
-            CoachAlert.kind == "escalation",
-            CoachAlert.state.in_(("open", "snoozed")),
-            CoachAlert.group == group,
-        )
-    )
-    return bool(found)
-
-
-def _remember(session: Session, patient_id: str, flag: FlagRequest, now: datetime) -> None:
-    row = session.get(CoachCooldown, (patient_id, flag.group))
+def _remember(session: Session, st: DispatchState, patient_id: str, flag: FlagRequest,
+              now: datetime) -> None:
+    row = st.cooldowns.get((patient_id, flag.group))
     if row is None:
         row = CoachCooldown(patient_id=patient_id, group=flag.group, last_level=level(flag),
                             last_sent_at=now)
         session.add(row)
+        st.cooldowns[(patient_id, flag.group)] = row
     row.last_key, row.last_level, row.last_sent_at = flag.key, level(flag), now
 
 
 def _record_flag(session: Session, patient_id: str, flag: FlagRequest, outcome: str,
                  now: datetime) -> CoachFlag:
+    # The id is made here, so the nudge and alert rows can refer to it before any flush
+    # (the unit of work inserts flags before the rows that point at them).
     row = CoachFlag(
         id=new_id(), patient_id=patient_id, flag_type=flag.flag_type, group=flag.group,
         key=flag.key, severity=flag.severity.value, path=flag.path,
         explanation=flag.explanation, evidence=flag.evidence, outcome=outcome, created_at=now,
     )
     session.add(row)
-    session.flush()  # the nudge and alert rows refer to it
     return row
 
 
-def _route(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -> list[Outbound]:
+def _route(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
+           now: datetime) -> list[Outbound]:
     severity = flag.severity.value
     if severity == "urgent":
         if flag.patient_only:
             row = _record_flag(session, policy.patient_id, flag, "sent", now)
-            return [_nudge(session, policy, flag, row, "urgent", "sent", now)]
+            return [_nudge(session, st, policy, flag, row, "urgent", "sent", now)]
         row = _record_flag(session, policy.patient_id, flag, "escalated", now)
+        st.ladders.add((policy.patient_id, flag.group))
         return escalation.start(session, policy, flag, row.id, now)
     if severity == "positive":
-        return _positive(session, policy, flag, now)
-    effective = _after_feedback(session, policy.patient_id, flag.flag_type, severity, now)
-    live = effective != "low" and not policy.in_quiet_hours(now) and _budget_left(
-        session, policy, now
-    )
+        return _positive(session, st, policy, flag, now)
+    effective = _after_feedback(st, policy.patient_id, flag.flag_type, severity)
+    live = effective != "low" and not policy.in_quiet_hours(now) and (
+        st.budget_used(policy.patient_id, policy.day_start(now)) < policy.daily_budget)
     to_coach = not flag.patient_only and severity == "high"
     to_nurse = not flag.patient_only and flag.clinical
     outcome = ("sent" if live else "queued") + ("+coach" if to_coach else "") + (
         "+nurse" if to_nurse else "")
     row = _record_flag(session, policy.patient_id, flag, outcome, now)
     out: list[Outbound] = []
-    nudge = _nudge(session, policy, flag, row, effective, "sent" if live else "queued", now)
+    nudge = _nudge(session, st, policy, flag, row, effective, "sent" if live else "queued", now)
     if live:
         out.append(nudge)
     if to_coach:
@@ -157,46 +207,21 @@ def _route(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -
     return out
 
 
-def _after_feedback(session: Session, patient_id: str, flag_type: str, severity: str,
-                    now: datetime) -> str:
+def _after_feedback(st: DispatchState, patient_id: str, flag_type: str, severity: str) -> str:
     """One step lower per "not useful" answer on this flag type in the last 90 days."""
-    answers = session.scalar(
-        select(func.count()).select_from(CoachNudge).where(
-            CoachNudge.patient_id == patient_id,
-            CoachNudge.flag_type == flag_type,
-            CoachNudge.feedback == "not_useful",
-            CoachNudge.feedback_at >= now - FEEDBACK_WINDOW,
-        )
-    ) or 0
+    answers = st.feedback.get((patient_id, flag_type), 0)
     for _ in range(min(int(answers), MAX_DEMOTION)):
         severity = DEMOTE[severity]
     return severity
 
 
-def _budget_left(session: Session, policy: Policy, now: datetime) -> bool:
-    used = session.scalar(
-        select(func.count()).select_from(CoachNudge).where(
-            CoachNudge.patient_id == policy.patient_id,
-            CoachNudge.counts_to_budget.is_(True),
-            CoachNudge.sent_at >= policy.day_start(now),
-        )
-    ) or 0
-    return int(used) < policy.daily_budget
-
-
-def _positive(session: Session, policy: Policy, flag: FlagRequest, now: datetime) -> list[Outbound]:
-    sent_today = session.scalar(
-        select(func.count()).select_from(CoachNudge).where(
-            CoachNudge.patient_id == policy.patient_id,
-            CoachNudge.kind == "positive",
-            CoachNudge.status == "sent",
-            CoachNudge.sent_at >= policy.day_start(now),
-        )
-    ) or 0
+def _positive(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
+              now: datetime) -> list[Outbound]:
+    sent_today = st.positives_sent(policy.patient_id, policy.day_start(now))
     live = not policy.in_quiet_hours(now) and int(sent_today) < POSITIVE_LIVE_PER_DAY
     outcome = "sent" if live else "queued"
     row = _record_flag(session, policy.patient_id, flag, outcome, now)
-    nudge = _nudge(session, policy, flag, row, "positive", outcome, now, kind="positive")
+    nudge = _nudge(session, st, policy, flag, row, "positive", outcome, now, kind="positive")
     return [nudge] if live else []
 
 
@@ -204,9 +229,13 @@ def _why(flag: FlagRequest) -> str:
     return flag.why or flag.explanation
 
 
-def _nudge(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, priority: str,
-           status: str, now: datetime, *, kind: str = "nudge") -> Outbound:
+def _nudge(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
+           row: CoachFlag, priority: str, status: str, now: datetime, *,
+           kind: str = "nudge") -> Outbound:
     sent = status == "sent"
+    if sent:
+        st.note_sent(policy.patient_id, now, kind == "nudge" and priority != "urgent",
+                     kind == "positive")
     nudge = CoachNudge(
         id=new_id(), patient_id=policy.patient_id, flag_id=row.id, kind=kind,
         flag_type=flag.flag_type, priority=priority, title=flag.title, body=flag.explanation,
@@ -235,7 +264,7 @@ def _alert(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, 
     session.add(alert)
     return Outbound(
         kind=kind, patient_id=policy.patient_id, recipient_role=audience,  # type: ignore[arg-type]
-        recipient_id=policy.recipient(audience), flag_type=flag.flag_type,
+        recipient_id=recipient_for(session, policy, audience), flag_type=flag.flag_type,
         priority=flag.severity.value, title=flag.title, body=flag.explanation,
         why=_why(flag), evidence=flag.evidence, created_at=now, ref=alert.id,
     )

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coach.messages import Outbound
-from coach.policy import Policy, aware, load_policy
+from coach.policy import Policy, aware, load_policy, recipient_for
 from coach.rules.base import FlagRequest
 from core.appdb.accounts import CaregiverShare
 from core.appdb.coaching import CoachAlert, EscalationStep, new_id
@@ -92,7 +92,9 @@ def _step(session: Session, alert: CoachAlert, policy: Policy, now: datetime) ->
         _record(session, alert, index, "none", None, "exhausted", now)
         return []
     role = ladder[index]
-    recipient = policy.recipient(role)
+    # No coach or nurse in the preferences: the patient's care team takes the step
+    # (coach/policy.py care_team_member) rather than a message to nobody.
+    recipient = recipient_for(session, policy, role)
     alert.step = index
     last = index == len(ladder) - 1
     alert.next_step_at = None if last else now + policy.wait_after(role)

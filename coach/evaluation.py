@@ -11,10 +11,11 @@ committed (a message is never sent for a decision that was rolled back).
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from datetime import datetime, time as clock_time
@@ -24,13 +25,13 @@ from sqlalchemy.orm import Session
 
 from coach import escalation
 from coach.context import ContextSettings, build_context
-from coach.dispatch import build_digest, dispatch
+from coach.dispatch import DispatchState, build_digest, dispatch
 from coach.engine import metrics_of, needs_of, run_rules
 from coach.messages import Outbound
-from coach.policy import Policy, load_policy
-from coach.rules.registry import enabled_rules
+from coach.policy import Policy, load_policies, load_policy
+from coach.rules.registry import EnabledRule, enabled_rules
 from coach.rules.base import FlagRequest, RulePath
-from core.appdb.coaching import CoachingPreference, CoachNudge
+from core.appdb.coaching import CoachNudge
 from core.appdb.directory import DeviceBinding, PatientInfo, SqlDirectory
 from core.appdb.models import Device, Patient
 from core.timeseries import TimeSeriesStore
@@ -60,6 +61,7 @@ class CoachEvaluator:
         self._engine = engine
         self._directory = SqlDirectory(engine)
         self._context_settings = context_settings or ContextSettings()
+        self._rule_cache: dict[tuple[str, str, str | None], list[EnabledRule]] = {}
         # Every registered real-time rule's metrics: per-patient tuning can only turn
         # rules off or retune them, so this is a safe filter for every patient.
         self._realtime_metrics = frozenset(
@@ -90,15 +92,17 @@ class CoachEvaluator:
 
     def _rules(self, session: Session, patient: PatientInfo, devices: Sequence[DeviceBinding],
                now: datetime, path: RulePath, stats: CycleStats | None,
-               cadence: str | None = None) -> tuple[Policy, tuple[FlagRequest, ...]]:
-        """Context and rules for one patient: reads only, no writes."""
-        policy = load_policy(session, patient.id)
-        rules = enabled_rules(policy.rule_tuning, path=path, cadence=cadence)
+               cadence: str | None = None, *, policy: Policy | None = None,
+               has_goals: bool = True) -> tuple[Policy, tuple[FlagRequest, ...]]:
+        """Context and rules for one patient: reads only, no writes. ``has_goals``
+        False: the caller knows the patient has no active plan goal (no query)."""
+        policy = policy or load_policy(session, patient.id)
+        rules = self._enabled(policy.rule_tuning, path, cadence)
         if not rules:
             return policy, ()
         needs = needs_of(rules)
         goals: tuple[Any, ...] = ()
-        if "goals" in needs:  # the goal_reached rule reads the plan's goals
+        if "goals" in needs and has_goals:  # the goal_reached rule reads the plan's goals
             from coach.plans import goal_statuses
 
             goals = goal_statuses(session, self._store, patient.id, now, evaluate=False)
@@ -109,6 +113,17 @@ class CoachEvaluator:
             stats.flags += len(result.flags)
             stats.failed_rules += len(result.failed)
         return policy, result.flags
+
+    def _enabled(self, tuning: Mapping[str, Any], path: RulePath,
+                 cadence: str | None) -> list[EnabledRule]:
+        """enabled_rules, validated once per distinct tuning (most patients share one)."""
+        key = (json.dumps(tuning, sort_keys=True, default=str), path, cadence)
+        found = self._rule_cache.get(key)
+        if found is None:
+            if len(self._rule_cache) > 10_000:
+                self._rule_cache.clear()
+            found = self._rule_cache[key] = enabled_rules(tuning, path=path, cadence=cadence)
+        return found
 
     def realtime(self, patient_id: str, now: datetime,
                  metrics: Iterable[str] | None = None) -> list[Outbound]:
@@ -151,28 +166,31 @@ class CoachEvaluator:
                stats: CycleStats, cadence: str | None = None) -> list[Outbound]:
         """Rules first for the whole chunk (reads only), then one short write transaction
         for the dispatcher: with several worker processes on SQLite the write lock is
-        held only while dispatching, not while computing."""
+        held only while dispatching, not while computing. Policies, goals and the
+        dispatcher's state are read in bulk, and the chunk's rows are written by one
+        flush at the commit."""
         trial = CycleStats()
         out: list[Outbound] = []
         with Session(self._engine) as session:
             _wait_for_writers(session)
-            # Into the identity map (held here: the map keeps objects only weakly), so
-            # load_policy's lookups of these rows need no query.
-            held = [*session.scalars(select(Patient).where(Patient.id.in_(ids))),
-                    *session.scalars(select(CoachingPreference).where(
-                        CoachingPreference.patient_id.in_(ids)))]
+            policies = load_policies(session, ids)
+            with_goals = _patients_with_goals(session, ids)
             found = []
             for patient_id in ids:
                 if patient_id in people:
                     policy, flags = self._rules(session, people[patient_id],
                                                 devices.get(patient_id, []), now,
-                                                "scheduled", trial, cadence)
+                                                "scheduled", trial, cadence,
+                                                policy=policies[patient_id],
+                                                has_goals=patient_id in with_goals)
                     if flags:
                         found.append((patient_id, policy, flags))
-            for patient_id, policy, flags in found:
-                out.extend(dispatch(session, patient_id, flags, now, policy=policy))
+            if found:
+                state = DispatchState(session, [pid for pid, _, _ in found], now)
+                for patient_id, policy, flags in found:
+                    out.extend(dispatch(session, patient_id, flags, now, policy=policy,
+                                        state=state))
             session.commit()
-            del held
         stats.flags += trial.flags
         stats.failed_rules += trial.failed_rules
         return out
@@ -353,6 +371,19 @@ def parallel_cycle(urls: StoreUrls, patient_ids: Sequence[str], now: datetime, *
         for name in ("patients", "flags", "messages", "failed_patients", "failed_rules", "cpu_s"):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return out, total
+
+
+def _patients_with_goals(session: Session, ids: Sequence[str]) -> set[str]:
+    """Which of these patients have an active plan goal (the others need no goal query)."""
+    try:
+        from core.appdb.plans import Goal
+    except ModuleNotFoundError:  # pragma: no cover - plans are another engineer's module
+        return set(ids)
+    found: set[str] = set()
+    for k in range(0, len(ids), 500):
+        found.update(session.scalars(select(Goal.patient_id).where(
+            Goal.patient_id.in_(ids[k:k + 500]), Goal.status == "active").distinct()))
+    return found
 
 
 def _digest_since(session: Session, patient_id: str, since: datetime) -> bool:

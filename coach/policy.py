@@ -22,15 +22,17 @@ CoachingPreference). Defaults and why:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.appdb.accounts import CareTeamMember, CareTeamPatient, ClinicPatient, User
 from core.appdb.coaching import CoachingPreference
 from core.appdb.models import Patient
 
@@ -135,9 +137,26 @@ class Policy:
 def load_policy(session: Session, patient_id: str) -> Policy:
     patient = session.get(Patient, patient_id)
     prefs = session.get(CoachingPreference, patient_id)
-    tz = (prefs.timezone if prefs and prefs.timezone else None) or (
-        patient.timezone if patient else "UTC"
-    )
+    return _policy(patient_id, patient.timezone if patient else None, prefs)
+
+
+def load_policies(session: Session, patient_ids: Iterable[str]) -> dict[str, Policy]:
+    """``load_policy`` for many patients in two queries (the scheduled cycle's chunks)."""
+    ids = list(dict.fromkeys(patient_ids))
+    zones: dict[str, str] = {}
+    prefs: dict[str, CoachingPreference] = {}
+    for k in range(0, len(ids), 500):  # under every backend's bound-parameter limit
+        part = ids[k:k + 500]
+        zones.update(session.execute(
+            select(Patient.id, Patient.timezone).where(Patient.id.in_(part))).all())
+        prefs.update((p.patient_id, p) for p in session.scalars(
+            select(CoachingPreference).where(CoachingPreference.patient_id.in_(part))))
+    return {pid: _policy(pid, zones.get(pid), prefs.get(pid)) for pid in ids}
+
+
+def _policy(patient_id: str, patient_tz: str | None,
+            prefs: CoachingPreference | None) -> Policy:
+    tz = (prefs.timezone if prefs and prefs.timezone else None) or patient_tz or "UTC"
     if prefs is None:
         return Policy(patient_id, tz=tz)
     return Policy(
@@ -152,6 +171,39 @@ def load_policy(session: Session, patient_id: str) -> Policy:
         escalation_min={**ESCALATION_MIN, **(prefs.escalation_minutes or {})},
         rule_tuning=dict(prefs.rule_tuning or {}),
     )
+
+
+CARE_TEAM_ROLES = ("coach", "nurse")
+
+
+def care_team_member(session: Session, patient_id: str, role: str) -> str | None:
+    """Who of the patient's care team takes an alert for ``role`` (coach or nurse) when the
+    coaching preferences name nobody: an active member with that role of a care team the
+    patient is assigned to (core/appdb/accounts.py CareTeamPatient/CareTeamMember); for a
+    nurse, else an active nurse of the patient's clinic (DESIGN.md §4: a nurse sees the
+    patients of their clinic). The first by user id, so every process picks the same one."""
+    if role not in CARE_TEAM_ROLES:
+        return None
+    found = session.scalar(
+        select(User.id)
+        .join(CareTeamMember, CareTeamMember.user_id == User.id)
+        .join(CareTeamPatient, CareTeamPatient.team_id == CareTeamMember.team_id)
+        .where(CareTeamPatient.patient_id == patient_id, User.role == role,
+               User.active.is_(True))
+        .order_by(User.id).limit(1))
+    if found is None and role == "nurse":
+        found = session.scalar(
+            select(User.id)
+            .join(ClinicPatient, ClinicPatient.clinic_id == User.clinic_id)
+            .where(ClinicPatient.patient_id == patient_id, User.role == "nurse",
+                   User.active.is_(True))
+            .order_by(User.id).limit(1))
+    return found
+
+
+def recipient_for(session: Session, policy: Policy, role: str) -> str | None:
+    """The policy's recipient for ``role``, else the care team's (coach and nurse)."""
+    return policy.recipient(role) or care_team_member(session, policy.patient_id, role)
 
 
 def save_preferences(

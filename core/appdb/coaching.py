@@ -13,7 +13,7 @@ from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.appdb.models import Base
 
@@ -96,6 +96,9 @@ class CoachNudge(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     feedback: Mapped[str | None] = mapped_column(String(16), default=None)  # "not_useful"
     feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Never read; it tells the unit of work to insert a flag before the nudges that point at
+    # it, so the dispatcher can add a chunk of patients' rows and flush them once.
+    flag: Mapped[CoachFlag | None] = relationship(lazy="raise")
 
 
 class CoachAlert(Base):
@@ -130,6 +133,7 @@ class CoachAlert(Base):
     ladder: Mapped[list[str]] = mapped_column(JSON, default=list)  # roles, in order
     step: Mapped[int] = mapped_column(Integer, default=-1)
     next_step_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    flag: Mapped[CoachFlag | None] = relationship(lazy="raise")  # insert order only (above)
 
 
 class EscalationStep(Base):
@@ -145,6 +149,7 @@ class EscalationStep(Base):
     action: Mapped[str] = mapped_column(String(16))  # notified, skipped, acknowledged, exhausted
     by_user: Mapped[str | None] = mapped_column(String(128), default=None)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    alert: Mapped[CoachAlert] = relationship(lazy="raise")  # insert order only (above)
 
 
 class CoachCooldown(Base):
