@@ -35,6 +35,7 @@ from coach.policy import (
     SEVERITY_RANK,
     Policy,
     aware,
+    care_teams,
     load_policy,
     recipient_for,
 )
@@ -72,7 +73,8 @@ class DispatchState:
     session's transaction."""
 
     def __init__(self, session: Session, patient_ids: Iterable[str], now: datetime) -> None:
-        ids = list(dict.fromkeys(patient_ids))
+        ids = self._ids = list(dict.fromkeys(patient_ids))
+        self._teams: dict[tuple[str, str], str] | None = None
         self.cooldowns: dict[tuple[str, str], CoachCooldown] = {}
         self.ladders: set[tuple[str, str]] = set()
         self.feedback: dict[tuple[str, str], int] = {}
@@ -101,6 +103,13 @@ class DispatchState:
             ):
                 self.note_sent(pid, aware(at), bool(budget),
                                kind == "positive" and status == "sent")
+
+    def recipient(self, session: Session, policy: Policy, role: str) -> str | None:
+        """The coach or nurse for an alert: the preferences, else the care team (read for
+        all of this state's patients at the first alert that needs it)."""
+        if self._teams is None and not policy.recipient(role):
+            self._teams = care_teams(session, self._ids)
+        return recipient_for(session, policy, role, self._teams)
 
     def note_sent(self, patient_id: str, at: datetime, budget: bool, positive: bool) -> None:
         self.sent.setdefault(patient_id, []).append((at, budget, positive))
@@ -201,9 +210,9 @@ def _route(session: Session, st: DispatchState, policy: Policy, flag: FlagReques
     if live:
         out.append(nudge)
     if to_coach:
-        out.append(_alert(session, policy, flag, row, "alert", "coach", now))
+        out.append(_alert(session, st, policy, flag, row, "alert", "coach", now))
     if to_nurse:
-        out.append(_alert(session, policy, flag, row, "clinical_alert", "nurse", now))
+        out.append(_alert(session, st, policy, flag, row, "clinical_alert", "nurse", now))
     return out
 
 
@@ -252,8 +261,8 @@ def _nudge(session: Session, st: DispatchState, policy: Policy, flag: FlagReques
     )
 
 
-def _alert(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, kind: str,
-           audience: str, now: datetime) -> Outbound:
+def _alert(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
+           row: CoachFlag, kind: str, audience: str, now: datetime) -> Outbound:
     alert = CoachAlert(
         id=new_id(), patient_id=policy.patient_id, flag_id=row.id, flag_type=flag.flag_type,
         group=flag.group, kind=kind, audience=audience, priority=flag.severity.value,
@@ -264,7 +273,7 @@ def _alert(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag, 
     session.add(alert)
     return Outbound(
         kind=kind, patient_id=policy.patient_id, recipient_role=audience,  # type: ignore[arg-type]
-        recipient_id=recipient_for(session, policy, audience), flag_type=flag.flag_type,
+        recipient_id=st.recipient(session, policy, audience), flag_type=flag.flag_type,
         priority=flag.severity.value, title=flag.title, body=flag.explanation,
         why=_why(flag), evidence=flag.evidence, created_at=now, ref=alert.id,
     )

@@ -184,26 +184,43 @@ def care_team_member(session: Session, patient_id: str, role: str) -> str | None
     patients of their clinic). The first by user id, so every process picks the same one."""
     if role not in CARE_TEAM_ROLES:
         return None
-    found = session.scalar(
-        select(User.id)
-        .join(CareTeamMember, CareTeamMember.user_id == User.id)
-        .join(CareTeamPatient, CareTeamPatient.team_id == CareTeamMember.team_id)
-        .where(CareTeamPatient.patient_id == patient_id, User.role == role,
-               User.active.is_(True))
-        .order_by(User.id).limit(1))
-    if found is None and role == "nurse":
-        found = session.scalar(
-            select(User.id)
-            .join(ClinicPatient, ClinicPatient.clinic_id == User.clinic_id)
-            .where(ClinicPatient.patient_id == patient_id, User.role == "nurse",
-                   User.active.is_(True))
-            .order_by(User.id).limit(1))
+    return care_teams(session, [patient_id]).get((patient_id, role))
+
+
+def care_teams(session: Session, patient_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+    """(patient id, "coach" or "nurse") -> user id, for many patients in two queries."""
+    ids = list(dict.fromkeys(patient_ids))
+    found: dict[tuple[str, str], str] = {}
+    with session.no_autoflush:
+        for k in range(0, len(ids), 500):
+            part = ids[k:k + 500]
+            rows = list(session.execute(
+                select(CareTeamPatient.patient_id, User.role, User.id)
+                .join(CareTeamMember, CareTeamMember.team_id == CareTeamPatient.team_id)
+                .join(User, User.id == CareTeamMember.user_id)
+                .where(CareTeamPatient.patient_id.in_(part), User.role.in_(CARE_TEAM_ROLES),
+                       User.active.is_(True))))
+            # a nurse of the patient's clinic when no care team names one (ranked after)
+            rows += [(pid, "clinic_nurse", uid) for pid, uid in session.execute(
+                select(ClinicPatient.patient_id, User.id)
+                .join(User, User.clinic_id == ClinicPatient.clinic_id)
+                .where(ClinicPatient.patient_id.in_(part), User.role == "nurse",
+                       User.active.is_(True)))]
+            for pid, role, uid in sorted(rows, key=lambda r: (r[1] == "clinic_nurse", r[2])):
+                found.setdefault((pid, "nurse" if role == "clinic_nurse" else role), uid)
     return found
 
 
-def recipient_for(session: Session, policy: Policy, role: str) -> str | None:
-    """The policy's recipient for ``role``, else the care team's (coach and nurse)."""
-    return policy.recipient(role) or care_team_member(session, policy.patient_id, role)
+def recipient_for(session: Session, policy: Policy, role: str,
+                  teams: Mapping[tuple[str, str], str] | None = None) -> str | None:
+    """The policy's recipient for ``role``, else the care team's (coach and nurse);
+    ``teams``: ``care_teams`` read in bulk beforehand."""
+    named = policy.recipient(role)
+    if named or role not in CARE_TEAM_ROLES:
+        return named
+    if teams is not None:
+        return teams.get((policy.patient_id, role))
+    return care_team_member(session, policy.patient_id, role)
 
 
 def save_preferences(
