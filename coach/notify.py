@@ -9,6 +9,8 @@
 - Each channel sends on its own worker threads and every send is bounded by a
   timeout, so a hanging SMTP server or webhook never delays the home display
   or another person's message.
+- Urgent messages have their own coordinator, branch and per-channel threads (the
+  priority lane): they never queue behind routine messages.
 - Every try is a row in ``deliveries`` with its status. Its unique key
   (ref, kind, recipient, channel) makes delivering the same message again (a
   real-time event redelivered after a restart) a no-op for the channels that
@@ -101,31 +103,40 @@ class Notifier:
         self._policy = policy or DeliveryPolicy()
         self._clock = clock or SystemClock()
         self._stopping = threading.Event()
+        # Two sets of pools: urgent messages (the priority lane) never queue behind
+        # routine ones, however many of those are waiting or slow.
         self._pools = {
-            name: ThreadPoolExecutor(self._policy.workers_per_channel,
-                                     thread_name_prefix=f"deliver-{name}")
-            for name in self._channels
+            (name, urgent): ThreadPoolExecutor(
+                self._policy.workers_per_channel,
+                thread_name_prefix=f"deliver-{name}{'-urgent' if urgent else ''}")
+            for name in self._channels for urgent in (False, True)
         }
-        self._coordinators = ThreadPoolExecutor(self._policy.coordinators,
-                                                thread_name_prefix="deliver")
+        self._coordinators = {
+            urgent: ThreadPoolExecutor(self._policy.coordinators,
+                                       thread_name_prefix="deliver-urgent" if urgent else "deliver")
+            for urgent in (False, True)
+        }
         # Branches of one message (the inbox copy, an urgent fan-out) get their own
         # threads: a coordinator waiting on its branches never starves them.
-        self._branches = ThreadPoolExecutor(2 * self._policy.coordinators,
-                                            thread_name_prefix="deliver-branch")
+        self._branches = {
+            urgent: ThreadPoolExecutor(2 * self._policy.coordinators,
+                                       thread_name_prefix="deliver-branch")
+            for urgent in (False, True)
+        }
 
     # -- the public face --------------------------------------------------------------
 
     def deliver(self, outbound: Outbound) -> Future[list[DeliveryOutcome]]:
         """Start delivering; the future holds one outcome per channel tried."""
-        return self._coordinators.submit(self._deliver, outbound)
+        return self._coordinators[outbound.urgent].submit(self._deliver, outbound)
 
     def deliver_all(self, outbounds: Sequence[Outbound]) -> list[Future[list[DeliveryOutcome]]]:
         return [self.deliver(o) for o in outbounds]
 
     def close(self, wait: bool = True) -> None:
         self._stopping.set()
-        self._coordinators.shutdown(wait=wait, cancel_futures=not wait)
-        self._branches.shutdown(wait=wait, cancel_futures=not wait)
+        for executor in [*self._coordinators.values(), *self._branches.values()]:
+            executor.shutdown(wait=wait, cancel_futures=not wait)
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -153,7 +164,7 @@ class Notifier:
         chain = self.channels_for(key, outbound.recipient_role)
         inbox: Future[DeliveryOutcome] | None = None
         if INBOX in self._channels:
-            inbox = self._branches.submit(
+            inbox = self._branches[outbound.urgent].submit(
                 self._try_channel, INBOX, Recipient(key, outbound.recipient_role,
                                                     outbound.patient_id), outbound)
         if outbound.urgent:
@@ -167,7 +178,7 @@ class Notifier:
     def _all_at_once(self, key: str, chain: list[tuple[str, str | None]],
                      outbound: Outbound) -> list[DeliveryOutcome]:
         futures = [
-            self._branches.submit(
+            self._branches[True].submit(
                 self._try_channel, name,
                 Recipient(key, outbound.recipient_role, outbound.patient_id, target), outbound)
             for name, target in chain
@@ -209,7 +220,8 @@ class Notifier:
     def _send_bounded(self, name: str, recipient: Recipient,
                       outbound: Outbound) -> DeliveryResult:
         try:
-            future = self._pools[name].submit(self._channels[name].send, recipient, outbound)
+            future = self._pools[(name, outbound.urgent)].submit(
+                self._channels[name].send, recipient, outbound)
         except RuntimeError:
             return DeliveryResult.failed("shutting down")
         try:

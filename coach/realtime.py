@@ -1,18 +1,39 @@
 """The real-time path: ``hearth/v1/stored/{patient_id}`` in, rules and delivery within seconds.
 
-Ingest publishes a small event after it commits readings (no values: the
-patient id and the metrics that have news). The coach subscribes with a
-persistent session (MQTT v5 ``clean_start=False`` with a session expiry, or a
-3.1.1 persistent session) at QoS 1 and acknowledges an event only after the
-patient was evaluated and what the dispatcher decided was handed to delivery
-(``manual_ack``): a coach that dies in between gets the event again, and the
-dispatcher's cool-downs and the delivery record's unique key keep that replay
-from repeating a message.
+Ingest publishes a small event after it commits readings (no values: the patient
+id and the metrics that have news). The coach subscribes at QoS 1 with a persistent
+session (MQTT v5 ``clean_start=False`` with a session expiry, or a 3.1.1 persistent
+session) and ``manual_ack``; on MQTT 5 through the shared subscription
+``$share/{shared_group}/hearth/v1/stored/+``, so several coach processes split the
+stream (each event goes to one of them).
 
-Events are coalesced per patient: a burst (a CGM backfill, a gateway flushing
-its outbox) is one evaluation, run ``coalesce_s`` after the first event. One
-patient is never evaluated by two workers at once; events that arrive while
-their patient is being evaluated wait for the next round.
+Three stages, so that an urgent low never waits behind routine work:
+
+1. **paho's network thread** only files the event under its patient (no I/O).
+2. **Triage** (one thread): every ``triage_window_s`` it takes every patient with
+   new events and reads their newest glucose and BP in one go
+   (coach/realtime_eval.py ``triage``). A patient over an urgent rule's threshold
+   goes to the **urgent lane** (its own workers, its own delivery pools in
+   coach/notify.py); the others join the **routine lane**'s queue, where further
+   events of the same patient merge into the waiting entry (coalescing: however
+   many events arrive for one patient while it waits, one evaluation).
+3. **Evaluation** (either lane): the real-time rules whose metrics arrived, on one
+   context read once, then the dispatcher; urgent messages are handed to delivery
+   first. One patient is never evaluated by two workers at once (an urgent patient
+   being evaluated by the routine lane is taken up by the urgent lane as soon as
+   that evaluation ends, with everything that arrived meanwhile).
+
+Acknowledgement: an event is acknowledged after its patient's evaluation and
+delivery finished (bounded wait), so a coach that dies in between gets it again,
+and the dispatcher's cool-downs and the delivery record's unique key keep that
+replay from repeating a message. The broker stops sending once its in-flight
+window of unacknowledged messages is full (Mosquitto ``max_inflight_messages``),
+and an urgent event must never wait for that window: so at most ``max_unacked``
+events wait for the routine lane unacknowledged; beyond that the oldest are
+acknowledged early (their patients stay queued for evaluation; a coach killed
+then does not re-run those routine rules). Urgent-lane events are never
+acknowledged early. Events that no real-time rule reads (steps, motion) and
+malformed events are acknowledged at once.
 """
 
 from __future__ import annotations
@@ -20,10 +41,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -39,20 +63,32 @@ log = logging.getLogger(__name__)
 
 Evaluate = Callable[[str, Any, set[str]], list[Outbound]]  # (patient, now, metrics) -> messages
 Deliver = Callable[[Outbound], "Future[Any]"]
+Triage = Callable[[Mapping[str, set[str]], datetime], set[str]]  # -> the urgent patients
+Wakes = Callable[[set[str]], bool]  # can these metrics make any real-time rule speak?
+_Ack = tuple[int, int, int]  # (mid, qos, connection generation)
 
 
 @dataclass(slots=True)
 class _Pending:
     metrics: set[str] = field(default_factory=set)
-    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
+    acks: list[_Ack] = field(default_factory=list)
+    since: float = 0.0  # monotonic time of the first event
+
+    def merge(self, other: _Pending) -> None:
+        self.metrics |= other.metrics
+        self.acks.extend(other.acks)
+        self.since = min(self.since, other.since) if self.since else other.since
 
 
 @dataclass(slots=True)
 class RealtimeStats:
     events: int = 0
     evaluations: int = 0
+    urgent_evaluations: int = 0
     messages: int = 0
     failures: int = 0
+    early_acks: int = 0  # routine events acknowledged before their evaluation (overload)
+    triage_failures: int = 0
 
 
 class RealtimePath:
@@ -63,6 +99,8 @@ class RealtimePath:
         settings: CoachSettings,
         evaluate: Evaluate,
         deliver: Deliver,
+        triage: Triage | None = None,
+        wakes: Wakes | None = None,
         clock: Clock | None = None,
         delivery_wait_s: float = 60.0,
     ) -> None:
@@ -70,13 +108,18 @@ class RealtimePath:
         self._settings = settings
         self._evaluate = evaluate
         self._deliver = deliver
+        self._triage = triage
+        self._wakes = wakes
         self._clock = clock or SystemClock()
         self._delivery_wait_s = delivery_wait_s
-        self._pending: dict[str, _Pending] = {}
+        self._inbox: dict[str, _Pending] = {}  # not yet triaged
+        self._routine: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
+        self._urgent_waiting: dict[str, _Pending] = {}  # urgent, patient busy elsewhere
         self._busy: set[str] = set()
+        self._held = 0  # unacknowledged events waiting in the routine queue
         # Events whose evaluation failed: acknowledged with the patient's next success
         # (a later evaluation reads the same store, so it covers them too).
-        self._failed: dict[str, list[tuple[int, int, int]]] = {}
+        self._failed: dict[str, list[_Ack]] = {}
         self._changed = threading.Condition()
         self._generation = 0
         self._ack_lock = threading.Lock()
@@ -84,9 +127,22 @@ class RealtimePath:
         self._stopping = threading.Event()
         self.stats = RealtimeStats()
         self.client = self._build_client()
-        self._pool = ThreadPoolExecutor(settings.realtime_workers,
-                                        thread_name_prefix="coach-realtime")
-        self._worker = threading.Thread(target=self._run, name="coach-realtime", daemon=True)
+        self._routine_slots = threading.Semaphore(settings.realtime_workers)
+        self._routine_pool = ThreadPoolExecutor(settings.realtime_workers,
+                                                thread_name_prefix="coach-routine")
+        self._urgent_pool = ThreadPoolExecutor(settings.urgent_workers,
+                                               thread_name_prefix="coach-urgent")
+        self._threads = [
+            threading.Thread(target=self._triage_loop, name="coach-triage", daemon=True),
+            threading.Thread(target=self._routine_loop, name="coach-routine-feed", daemon=True),
+        ]
+
+    @property
+    def subscription(self) -> str:
+        group = self._settings.shared_group
+        if group and self._settings.protocol == MQTT_V5:
+            return topics.shared(group, topics.STORED_ALL)
+        return topics.STORED_ALL
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -94,7 +150,8 @@ class RealtimePath:
         connect(self.client, self._endpoint, clean_start=False,
                 session_expiry_s=self._settings.session_expiry_s)
         self.client.loop_start()
-        self._worker.start()
+        for thread in self._threads:
+            thread.start()
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -103,12 +160,15 @@ class RealtimePath:
         self._stopping.set()
         with self._changed:
             self._changed.notify_all()
-        self._worker.join(timeout=10)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=10)
+        self._urgent_pool.shutdown(wait=True, cancel_futures=True)
+        self._routine_pool.shutdown(wait=True, cancel_futures=True)
         self.client.disconnect()
         self.client.loop_stop()
 
-    # -- MQTT callbacks (paho's network thread) ------------------------------------------
+    # -- MQTT callbacks (paho's network thread): file the event, nothing else ------------
 
     def _build_client(self) -> mqtt.Client:
         client = new_client(self._settings.client_id, protocol=self._settings.protocol,
@@ -122,12 +182,13 @@ class RealtimePath:
         if reason.is_failure:
             log.error("broker refused the coach's connection: %s", reason)
             return
+        topic = self.subscription
         if self._settings.protocol == MQTT_V5:
-            client.subscribe(topics.STORED_ALL, options=SubscribeOptions(qos=1))
+            client.subscribe(topic, options=SubscribeOptions(qos=1))
         else:
-            client.subscribe(topics.STORED_ALL, qos=1)
+            client.subscribe(topic, qos=1)
         self._connected.set()
-        log.info("coach connected; subscribed to %s", topics.STORED_ALL)
+        log.info("coach connected; subscribed to %s", topic)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         with self._ack_lock:
@@ -139,48 +200,133 @@ class RealtimePath:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         patient_id = topics.last_level(msg.topic, "stored")
         metrics = _metrics(msg.payload)
+        ack = (msg.mid, msg.qos, self._generation)
         if patient_id is None or metrics is None:
             log.warning("ignoring a malformed stored event on %s", msg.topic)
-            self._ack([(msg.mid, msg.qos, self._generation)])
+            self._ack([ack])
             return
         with self._changed:
-            pending = self._pending.setdefault(patient_id, _Pending())
+            pending = self._inbox.get(patient_id)
+            if pending is None:
+                pending = self._inbox[patient_id] = _Pending(since=time.monotonic())
             pending.metrics |= metrics
-            pending.acks.append((msg.mid, msg.qos, self._generation))
+            pending.acks.append(ack)
             self.stats.events += 1
-            self._changed.notify()
+            self._changed.notify_all()
 
-    # -- the worker ------------------------------------------------------------------------
+    # -- triage ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _triage_loop(self) -> None:
         while not self._stopping.is_set():
             with self._changed:
-                self._changed.wait_for(lambda: self._ready() or self._stopping.is_set(),
+                self._changed.wait_for(lambda: bool(self._inbox) or self._stopping.is_set(),
                                        timeout=1.0)
             if self._stopping.is_set():
                 return
-            if not self._ready():
-                continue
-            self._stopping.wait(self._settings.coalesce_s)  # let a burst gather
-            for patient_id, pending in self._take():
-                self._pool.submit(self._handle, patient_id, pending)
+            if self._settings.triage_window_s:
+                self._stopping.wait(self._settings.triage_window_s)  # let a burst gather
+            with self._changed:
+                batch, self._inbox = self._inbox, {}
+            if batch:
+                self._sort(batch)
 
-    def _ready(self) -> bool:
-        return any(p not in self._busy for p in self._pending)
-
-    def _take(self) -> list[tuple[str, _Pending]]:
+    def _sort(self, batch: dict[str, _Pending]) -> None:
+        quiet = [p for p, e in batch.items() if self._wakes and not self._wakes(e.metrics)]
+        if quiet:  # steps, motion, ...: nothing in real time reads them
+            self._ack([a for p in quiet for a in batch.pop(p).acks])
+        urgent: set[str] = set()
+        if self._triage is not None and batch:
+            try:
+                urgent = self._triage({p: e.metrics for p, e in batch.items()},
+                                      self._clock.now())
+            except Exception:  # the store is away: everyone waits for the routine lane
+                self.stats.triage_failures += 1
+                log.exception("real-time triage failed for %d patients", len(batch))
         with self._changed:
-            ready = [p for p in self._pending if p not in self._busy]
-            taken = [(p, self._pending.pop(p)) for p in ready]
-            self._busy.update(ready)
-        return taken
+            for patient_id, pending in batch.items():
+                if patient_id in urgent:
+                    self._to_urgent(patient_id, pending)
+                else:
+                    queued = self._routine.get(patient_id)
+                    if queued is None:
+                        self._routine[patient_id] = pending
+                    else:
+                        queued.merge(pending)
+                    self._held += len(pending.acks)
+            early = self._over_budget()
+            self._changed.notify_all()
+        if early:
+            self._ack(early)
 
-    def _handle(self, patient_id: str, pending: _Pending) -> None:
+    def _to_urgent(self, patient_id: str, pending: _Pending) -> None:
+        """(Lock held.) Into the urgent lane, with whatever waited for the routine one."""
+        queued = self._routine.pop(patient_id, None)
+        if queued is not None:
+            self._held -= len(queued.acks)
+            pending.merge(queued)
+        waiting = self._urgent_waiting.get(patient_id)
+        if waiting is not None:
+            waiting.merge(pending)
+        elif patient_id in self._busy:
+            self._urgent_waiting[patient_id] = pending
+        else:
+            self._busy.add(patient_id)
+            self._urgent_pool.submit(self._handle, patient_id, pending, True)
+
+    def _over_budget(self) -> list[_Ack]:
+        """(Lock held.) Acknowledge the oldest routine events beyond ``max_unacked``."""
+        early: list[_Ack] = []
+        if self._held <= self._settings.max_unacked:
+            return early
+        for pending in self._routine.values():
+            if self._held <= self._settings.max_unacked:
+                break
+            early.extend(pending.acks)
+            self._held -= len(pending.acks)
+            pending.acks = []
+        self.stats.early_acks += len(early)
+        return early
+
+    # -- the routine lane ------------------------------------------------------------------
+
+    def _routine_loop(self) -> None:
+        while not self._stopping.is_set():
+            if not self._routine_slots.acquire(timeout=1.0):
+                continue
+            taken: tuple[str, _Pending] | None = None
+            while taken is None and not self._stopping.is_set():
+                with self._changed:
+                    taken = self._next_routine()
+                    if taken is None:
+                        self._changed.wait(timeout=self._settings.coalesce_s or 0.05)
+            if taken is None:
+                self._routine_slots.release()
+                return
+            self._routine_pool.submit(self._handle, taken[0], taken[1], False)
+
+    def _next_routine(self) -> tuple[str, _Pending] | None:
+        """(Lock held.) The oldest waiting patient not being evaluated, once its first
+        event is ``coalesce_s`` old (a burst gathers meanwhile)."""
+        ripe = time.monotonic() - self._settings.coalesce_s
+        for patient_id, pending in self._routine.items():
+            if pending.since > ripe:
+                return None  # oldest first: the rest are younger
+            if patient_id not in self._busy:
+                del self._routine[patient_id]
+                self._held -= len(pending.acks)
+                self._busy.add(patient_id)
+                return patient_id, pending
+        return None
+
+    # -- evaluation (either lane) ----------------------------------------------------------
+
+    def _handle(self, patient_id: str, pending: _Pending, urgent: bool) -> None:
         try:
             messages = self._evaluate(patient_id, self._clock.now(), pending.metrics)
             self.stats.evaluations += 1
+            self.stats.urgent_evaluations += urgent
             self.stats.messages += len(messages)
-            futures = [self._deliver(m) for m in messages]
+            futures = [self._deliver(m) for m in messages]  # urgent ones come first
             if futures:
                 wait_all(futures, timeout=self._delivery_wait_s)
             with self._changed:
@@ -195,9 +341,20 @@ class RealtimePath:
         finally:
             with self._changed:
                 self._busy.discard(patient_id)
-                self._changed.notify()
+                waiting = self._urgent_waiting.pop(patient_id, None)
+                if waiting is not None and not self._stopping.is_set():
+                    self._busy.add(patient_id)
+                    try:
+                        self._urgent_pool.submit(self._handle, patient_id, waiting, True)
+                    except RuntimeError:  # shutting down: the broker redelivers
+                        self._busy.discard(patient_id)
+                self._changed.notify_all()
+            if not urgent:
+                self._routine_slots.release()
 
-    def _ack(self, acks: list[tuple[int, int, int]]) -> None:
+    def _ack(self, acks: list[_Ack]) -> None:
+        if not acks:
+            return
         with self._ack_lock:
             for mid, qos, generation in acks:
                 if qos > 0 and generation == self._generation:

@@ -23,6 +23,7 @@ from coach.evaluation import CoachEvaluator, StoreUrls, parallel_cycle
 from coach.messages import Outbound
 from coach.notify import DeliveryOutcome, DeliveryPolicy, Notifier
 from coach.realtime import RealtimePath
+from coach.realtime_eval import RealtimeEvaluator
 from coach.scheduler import DIGEST_PREFIX, CoachScheduler, coach_jobs
 from coach.settings import CoachSettings
 from core.clock import Clock, SystemClock
@@ -75,9 +76,18 @@ class CoachService:
         if evaluator is None:
             evaluator = CoachEvaluator(store=store, engine=engine)
         self.evaluator = evaluator
-        self.realtime = RealtimePath(endpoint=endpoint, settings=settings,
-                                     evaluate=self.evaluator.realtime, deliver=self.deliver,
-                                     clock=self._clock)
+        if isinstance(evaluator, CoachEvaluator):
+            # Production: triage for the urgent lane, and the rules whose metrics arrived.
+            fast = RealtimeEvaluator(store=store, engine=engine,
+                                     cache_s=settings.realtime_cache_s)
+            self.realtime = RealtimePath(endpoint=endpoint, settings=settings,
+                                         evaluate=fast.evaluate, deliver=self.deliver,
+                                         triage=fast.triage, wakes=fast.wakes,
+                                         clock=self._clock)
+        else:
+            self.realtime = RealtimePath(endpoint=endpoint, settings=settings,
+                                         evaluate=self.evaluator.realtime,
+                                         deliver=self.deliver, clock=self._clock)
         built: dict[str, Channel] = {
             "home_display": HomeDisplayChannel(self.realtime.client, clock=self._clock,
                                                timeout=settings.delivery_timeout_s),

@@ -21,9 +21,24 @@ class CoachSettings(BaseSettings):
     protocol: Literal["5", "3.1.1"] = "5"
     # The broker queues stored events for an absent coach this long (persistent session).
     session_expiry_s: int = Field(default=86_400, ge=0)
-    # Events for one patient within this window are evaluated once.
+    # Several coach processes split the stored events through the MQTT 5 shared
+    # subscription $share/{shared_group}/hearth/v1/stored/+ (each event reaches one of
+    # them; each process needs its own client_id). None: a plain subscription (every
+    # process gets every event). MQTT 3.1.1 (the embedded broker) always subscribes plainly.
+    shared_group: str | None = "hearth-coach"
+    # Events for one patient within this window are evaluated once (the routine lane).
     coalesce_s: float = Field(default=0.2, ge=0)
-    realtime_workers: int = Field(default=2, ge=1)
+    realtime_workers: int = Field(default=2, ge=1)  # the routine lane
+    urgent_workers: int = Field(default=2, ge=1)  # the urgent lane, never used by routine work
+    # Triage gathers events this long, then reads the newest values of all their patients
+    # in one go (coach/realtime.py).
+    triage_window_s: float = Field(default=0.02, ge=0)
+    # Routine events waiting unacknowledged, at most; beyond it the oldest are acknowledged
+    # early, so that the broker's in-flight window (max_inflight_messages, 1,000 in
+    # deploy/mosquitto) never fills and holds back an urgent event.
+    max_unacked: int = Field(default=200, ge=0)
+    # Patients and their rule tuning are cached this long by the real-time path.
+    realtime_cache_s: float = Field(default=30.0, ge=0)
 
     # -- the scheduler -------------------------------------------------------------------
     # Name of this process in the run-lease table (several coach processes may run).

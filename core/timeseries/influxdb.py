@@ -247,6 +247,26 @@ class InfluxTimeSeriesStore:
                 found[metric] = _reading(metric, rows[0])
         return found
 
+    def newest_values(
+        self, patient_ids: Iterable[str], metrics: Iterable[Metric], since: datetime
+    ) -> dict[tuple[str, Metric], tuple[int, float]]:
+        """(patient, metric) -> (time µs, value) of the newest reading at or after
+        ``since``, for many patients at once: one statement per pair, up to
+        ``statements_per_query`` of them in one request (the coach's real-time triage)."""
+        since_ns = min(max(to_epoch_us(since) * 1000, _MIN_NS), _MAX_NS)
+        pairs = [(p, m) for p in patient_ids if not _tag_problem(p) for m in metrics]
+        statements = [
+            f'SELECT "value" FROM {self._measurement(m)} WHERE "patient"={quote_string(p)}'
+            f" AND time >= {since_ns} ORDER BY time DESC LIMIT 1"
+            for p, m in pairs
+        ]
+        found: dict[tuple[str, Metric], tuple[int, float]] = {}
+        for pair, tables in zip(pairs, self._http.query(statements), strict=True):
+            rows = [row for table in tables for row in table.rows()]
+            if rows:
+                found[pair] = (int(rows[0]["time"]), float(rows[0]["value"]))
+        return found
+
     def count(self) -> int:
         """All stored readings (for tests, benchmarks and the demo banner)."""
         target = self._measurement_prefix() + "/.*/"

@@ -128,6 +128,26 @@ class SqliteTimeSeriesStore:
                 found[metric] = _reading(row)
         return found
 
+    def newest_values(
+        self, patient_ids: Iterable[str], metrics: Iterable[Metric], since: datetime
+    ) -> dict[tuple[str, Metric], tuple[int, float]]:
+        """(patient, metric) -> (time µs, value) of the newest reading at or after
+        ``since``, for many patients at once (the coach's real-time triage)."""
+        wanted = list(metrics)
+        conn = self._conn()
+        since_us = to_epoch_us(since)
+        found: dict[tuple[str, Metric], tuple[int, float]] = {}
+        for patient_id in patient_ids:
+            for metric in wanted:
+                row = conn.execute(
+                    "SELECT ts_us, value FROM readings WHERE patient_id=? AND metric=?"
+                    " AND ts_us>=? ORDER BY ts_us DESC LIMIT 1",
+                    (patient_id, str(metric), since_us),
+                ).fetchone()
+                if row is not None:
+                    found[(patient_id, metric)] = (int(row[0]), float(row[1]))
+        return found
+
     def count(self) -> int:
         """All stored readings (for tests, benchmarks and the demo banner)."""
         return int(self._conn().execute("SELECT COUNT(*) FROM readings").fetchone()[0])
