@@ -72,7 +72,8 @@ def prefs_of(request: Request, user: User) -> Prefs:
 def home_of(user: User) -> str:
     if user.role == "patient" and user.patient_id:
         return f"/patients/{user.patient_id}/today"
-    return {"coach": "/coach", "nurse": "/nurse", "caregiver": "/shared"}.get(user.role, "/")
+    return {"coach": "/coach", "nurse": "/nurse", "caregiver": "/shared",
+            "admin": "/audit"}.get(user.role, "/")
 
 
 def nav_for(user: User, current: str) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ def nav_for(user: User, current: str) -> list[dict[str, Any]]:
         items = [("Today", f"{base}/today"), ("Trends", f"{base}/trends"),
                  ("Goals", f"{base}/goals"), ("Check-in", f"{base}/self-assessment"),
                  ("Group", f"{base}/group"), ("Sharing", f"{base}/sharing"),
-                 ("Settings", "/settings")]
+                 ("Who looked at my data", "/my-data/audit"), ("Settings", "/settings")]
     elif user.role == "coach":
         items = [("Alerts and caseload", "/coach"), ("Groups", "/coach/groups"),
                  ("Settings", "/settings")]
@@ -89,6 +90,8 @@ def nav_for(user: User, current: str) -> list[dict[str, Any]]:
         items = [("Triage", "/nurse"), ("Alerts", "/nurse/alerts"), ("Settings", "/settings")]
     elif user.role == "caregiver":
         items = [("Shared with me", "/shared"), ("Settings", "/settings")]
+    elif user.role == "admin":
+        items = [("Audit log", "/audit"), ("Settings", "/settings")]
     else:
         items = []
     return [{"label": label, "href": href, "current": href == current} for label, href in items]

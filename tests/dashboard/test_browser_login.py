@@ -88,3 +88,53 @@ def test_wrong_password_then_sign_in_then_sign_out(chromium, served_demo: DemoSi
         assert "/login?next=" in page.url  # signed out: back to the form
     finally:
         page.context.close()
+
+
+def test_a_coach_reads_and_the_patient_sees_it_in_who_looked_at_my_data(
+        chromium, served_demo: DemoSite) -> None:  # noqa: F811
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    base, ann = served_demo.base_url, served_demo.patient_id
+    coach = sign_in(chromium, base, *served_demo.credentials["coach"])
+    assert coach.goto(f"{base}/coach/patients/{ann}").status == 200
+    coach.context.close()
+
+    patient = sign_in(chromium, base, *served_demo.credentials["patient"])
+    try:
+        patient.goto(f"{base}/home")
+        assert patient.url.endswith(f"/patients/{ann}/today")  # their pages link to the view
+        patient.get_by_role("navigation", name="Main").get_by_role(
+            "link", name="Who looked at my data").click()
+        patient.wait_for_load_state("networkidle")
+        assert patient.url.endswith("/my-data/audit")
+        row = patient.locator("table.audit tbody tr", has_text="coach detail").first
+        text = row.inner_text()
+        assert "Cora (coach)" in text
+        from devices.profiles import load_profiles
+
+        zone = ZoneInfo(next(p.timezone for p in load_profiles() if p.id == ann))
+        assert datetime.now(UTC).astimezone(zone).strftime("%d %b %Y") in text  # local time
+        size = patient.evaluate("getComputedStyle(document.querySelector('table.audit td'))"
+                                ".fontSize")
+        assert float(size.removesuffix("px")) >= 18  # large, readable type
+        screenshot(patient, "auth/patient-who-looked-coach")
+    finally:
+        patient.context.close()
+
+    admin = sign_in(chromium, base, *served_demo.credentials["admin"])
+    try:
+        admin.goto(f"{base}/home")
+        admin.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+        admin.wait_for_load_state("networkidle")
+        admin.select_option("#f-patient", ann)
+        admin.select_option("#f-actor", served_demo.credentials["coach"][0])
+        admin.fill("#f-since", datetime.now(UTC).strftime("%Y-%m-%d"))
+        admin.get_by_role("button", name="Filter").click()
+        admin.wait_for_load_state("networkidle")
+        rows = admin.locator("table.audit tbody tr").all_inner_texts()
+        assert rows and all("Cora (coach)" in r and ann in r for r in rows), rows
+        assert any("coach detail" in r for r in rows)
+        screenshot(admin, "auth/admin-audit-filtered")
+    finally:
+        admin.context.close()
