@@ -166,7 +166,8 @@ SERVICE_RULES: dict[str, tuple[str, ...]] = {
         f"write {topics.DEAD_ALL}", f"write {topics.ACK_ALL}", f"write {topics.STORED_ALL}",
     ),
     "hearth-coach": (
-        f"read {topics.STORED_ALL}", f"read {topics.PREFIX}/status/+", f"write {topics.DOWN_ALL}",
+        f"read {topics.STORED_ALL}", f"read $share/hearth-coach/{topics.STORED_ALL}",
+        f"read {topics.PREFIX}/status/+", f"write {topics.DOWN_ALL}",
     ),
     "hearth-dashboard": (f"read {topics.PREFIX}/status/+", "read $SYS/broker/uptime"),
     # coach/home_assistant.py: reads stored events and nudges, writes discovery and state.
