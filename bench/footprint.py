@@ -222,6 +222,7 @@ def up_footprint(work: Path, *, patients: int, seconds: float, backfill_days: fl
     figures = sampler.figures()
     log = err.read_text(errors="replace")
     stored = _stored(work / "data" / "timeseries.db")
+    app_rows = _app_rows(work / "data" / "hearth.db")
     errors = log.count("Traceback")
     show(f"  hearth up, {patients} patients, backfill {backfill_days:g} days, {seconds:g} s after "
          f"start-up ({up_after:.0f} s), dashboard pages {counts}: {stored:,} readings stored; "
@@ -230,6 +231,7 @@ def up_footprint(work: Path, *, patients: int, seconds: float, backfill_days: fl
     return {"what": f"hearth up, {patients} demo patients (all processes)", "limit_mb": UP_LIMIT_MB,
             "patients": patients, "backfill_days": backfill_days, "readings_stored": stored,
             "dashboard_requests": counts, "tracebacks_in_log": errors, "startup_s": up_after,
+            "app_db_rows": app_rows,
             "note": f"{stored:,} readings stored, {sum(counts.values())} page views", **figures}
 
 
@@ -240,6 +242,26 @@ def _stored(path: Path) -> int:
         return 0
     with sqlite3.connect(path) as conn:
         return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+
+APP_TABLES = ("coach_flags", "coach_nudges", "coach_alerts", "coach_escalation_steps",
+              "coach_cooldowns", "deliveries", "inbox_messages", "audit_log", "coach_job_runs")
+
+
+def _app_rows(path: Path) -> dict[str, int]:
+    """Rows the run left in the application database's busiest tables (docs/SCALING.md)."""
+    import sqlite3
+
+    if not path.exists():
+        return {}
+    out = {}
+    with sqlite3.connect(path) as conn:
+        for table in APP_TABLES:
+            try:
+                out[table] = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            except sqlite3.Error:
+                continue
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
