@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import time
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -135,9 +136,11 @@ class CoachEvaluator:
 
     def scheduled(self, now: datetime, patient_ids: Iterable[str] | None = None,
                   stats: CycleStats | None = None, *, chunk: int = 200,
-                  cadence: str | None = None) -> list[Outbound]:
+                  cadence: str | None = None,
+                  shard: tuple[int, int] | None = None) -> list[Outbound]:
         """The periodic trend checks: the scheduled rules over every patient
-        (``cadence``: only the "hourly" or the "daily" ones; None: all of them).
+        (``cadence``: only the "hourly" or the "daily" ones; None: all of them;
+        ``shard`` (k, n): only the patients of shard k of n, ``shard_of``).
 
         Patients, devices and preferences are read in bulk, and ``chunk`` patients
         share one transaction (one commit, not one per patient). A patient whose
@@ -147,6 +150,8 @@ class CoachEvaluator:
         stats = stats if stats is not None else CycleStats()
         began = time.process_time()
         ids = list(patient_ids) if patient_ids is not None else self.patient_ids()
+        if shard is not None:
+            ids = [p for p in ids if shard_of(p, shard[1]) == shard[0]]
         out: list[Outbound] = []
         for k in range(0, len(ids), chunk):
             part = ids[k:k + chunk]
@@ -238,7 +243,8 @@ class CoachEvaluator:
         goes now, what it holds for the digest is in this one."""
         out: list[Outbound] = []
         with Session(self._engine) as session:
-            ids = [p for p in self.patient_ids() if load_policy(session, p).tz == timezone]
+            ids = [pid for pid, p in load_policies(session, self.patient_ids()).items()
+                   if p.tz == timezone]
         if daily_rules:
             self._evaluate_goals(ids, now)  # finished goal periods, before goal_reached reads them
             out.extend(self.scheduled(now, ids, cadence="daily"))
@@ -250,12 +256,13 @@ class CoachEvaluator:
                 out.append(digest)
         return out
 
-    def late_digests(self, now: datetime, *, hour: int, minute: int = 0) -> list[Outbound]:
+    def late_digests(self, now: datetime, *, hour: int, minute: int = 0,
+                     shard: tuple[int, int] | None = None) -> list[Outbound]:
         """The digest of each patient whose quiet hours still ran at the digest time today
         (say 08:00, with quiet hours until 09:00): built once their quiet hours are over,
         so what was held for them is never stranded. One digest a day still holds."""
         out: list[Outbound] = []
-        for patient_id in self.patient_ids():
+        for patient_id in self.patient_ids(shard):
             with Session(self._engine) as session:
                 policy = load_policy(session, patient_id)
                 local = policy.local(now)
@@ -308,16 +315,21 @@ class CoachEvaluator:
 
     # -- who -----------------------------------------------------------------------------
 
-    def patient_ids(self) -> list[str]:
-        return [p.id for p in self._directory.patients()]
+    def patient_ids(self, shard: tuple[int, int] | None = None) -> list[str]:
+        """Every patient, or those of shard (k, n)."""
+        ids = [p.id for p in self._directory.patients()]
+        return ids if shard is None else [p for p in ids if shard_of(p, shard[1]) == shard[0]]
 
     def timezones(self) -> set[str]:
         """Every coaching time zone in use (a digest job each)."""
-        zones = set()
         with Session(self._engine) as session:
-            for patient_id in self.patient_ids():
-                zones.add(load_policy(session, patient_id).tz)
-        return zones
+            return {p.tz for p in load_policies(session, self.patient_ids()).values()}
+
+
+def shard_of(patient_id: str, shards: int) -> int:
+    """The shard of a patient: a stable hash (CRC-32 of the id), the same in every process
+    and every run (Python's hash() is salted per process)."""
+    return zlib.crc32(patient_id.encode()) % shards if shards > 1 else 0
 
 
 def _wait_for_writers(session: Session) -> None:

@@ -41,7 +41,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 JobHandler = Callable[..., object]  # handler(run_time, *args)
 
 
-def stored_job(kind: str, *args: Any) -> None:
+def stored_job(kind: str, *args: Any, **_kwargs: Any) -> None:
     """What the job store names as each job's function; the run loop calls handlers
     by ``kind`` instead, so that each process runs its own collaborators."""
     raise RuntimeError(f"coach job {kind!r} must be run by CoachScheduler")
@@ -66,10 +66,27 @@ class JobSpec:
     kind: str
     trigger: BaseTrigger
     args: tuple[Any, ...] = ()
+    shards: int = 1  # >1: each run is split into shards that several processes share
 
 
 DIGEST_PREFIX = "digest:"
 RUN_RECORD_KEPT = timedelta(days=14)  # how long coach_job_runs remembers a run
+SHARD_SEP = "#"
+# How long a shard's owner holds it without renewing (the loop renews every poll), and
+# how old a run may be for an abandoned shard of it still to be taken over (an older
+# trend check is covered by the next one). Hearth's choices.
+SHARD_LEASE = timedelta(minutes=2)
+SHARD_TAKEOVER_WINDOW = timedelta(hours=1)
+
+
+def shard_job_id(job_id: str, shard: int, shards: int) -> str:
+    return f"{job_id}{SHARD_SEP}{shard}/{shards}"
+
+
+def parse_shard(shard_id: str) -> tuple[str, int, int]:
+    job_id, _, part = shard_id.rpartition(SHARD_SEP)
+    k, _, n = part.partition("/")
+    return job_id, int(k), int(n)
 
 
 def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime) -> list[JobSpec]:
@@ -78,7 +95,8 @@ def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime)
     specs = [
         JobSpec("trend-checks", "trend_check",
                 IntervalTrigger(minutes=settings.trend_check_minutes, start_date=now,
-                                timezone=UTC)),
+                                timezone=UTC),
+                shards=settings.trend_check_shards),
         JobSpec("peer-group-prompts", "peer_prompts",
                 CronTrigger(day_of_week=settings.peer_prompt_day,
                             hour=settings.peer_prompt_hour, minute=0, timezone=UTC)),
@@ -117,6 +135,7 @@ class CoachScheduler:
         owner: str | None = None,
         poll_s: float = 1.0,
         workers: int = 2,
+        shard_lease: timedelta = SHARD_LEASE,
     ) -> None:
         self._engine = engine
         self._handlers = dict(handlers)
@@ -128,6 +147,8 @@ class CoachScheduler:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="coach-job")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.shard_lease = shard_lease
+        self._shard_worker: Future[int] | None = None
         self._scheduler.start(paused=True)
 
     # -- jobs ----------------------------------------------------------------------------
@@ -146,7 +167,7 @@ class CoachScheduler:
             if existing is None:
                 self._add(spec, now)
             elif str(existing.trigger) != str(spec.trigger) or existing.args != (
-                    spec.kind, *spec.args):
+                    spec.kind, *spec.args) or existing.kwargs != _kwargs(spec):
                 self._scheduler.remove_job(spec.id)
                 self._add(spec, now)
         for job in self._scheduler.get_jobs():
@@ -157,7 +178,7 @@ class CoachScheduler:
         try:
             self._scheduler.add_job(
                 stored_job, spec.trigger, id=spec.id, args=(spec.kind, *spec.args),
-                next_run_time=spec.trigger.get_next_fire_time(None, now),
+                kwargs=_kwargs(spec), next_run_time=spec.trigger.get_next_fire_time(None, now),
                 coalesce=True, misfire_grace_time=None, max_instances=1,
             )
         except ConflictingIdError:
@@ -183,30 +204,142 @@ class CoachScheduler:
             run_times = run_times[-1:] if job.coalesce else run_times
             if not run_times:
                 continue
+            shards = int(job.kwargs.get("shards", 1))
             for run_time in run_times:
-                if self._lease(job.id, run_time):
+                if self._lease(job.id, run_time, shards):
                     started.append((job.id, run_time))
-                    futures.append(self._pool.submit(self._run, job, run_time))
+                    if shards == 1:
+                        futures.append(self._pool.submit(self._run, job, run_time))
             following = job.trigger.get_next_fire_time(run_times[-1], now)
             if following is None:
                 self._store.remove_job(job.id)
             else:
                 job._modify(next_run_time=following)
                 self._store.update_job(job)
+        if self._shard_worker is None or self._shard_worker.done():
+            if self.open_shards(now):
+                self._shard_worker = self._pool.submit(self.work_shards)
+        if wait_s is not None and self._shard_worker is not None:
+            futures.append(self._shard_worker)
         if wait_s is not None and futures:
             wait(futures, timeout=wait_s)
         return started
 
-    def _lease(self, job_id: str, run_time: datetime) -> bool:
+    def _lease(self, job_id: str, run_time: datetime, shards: int = 1) -> bool:
+        """Win (job id, run time), or not. A sharded run's winner also writes its shards,
+        open for any process to claim (``work_shards``)."""
+        at = run_time.astimezone(UTC)
         try:
             with Session(self._engine) as session:
-                session.add(JobRun(job_id=job_id, run_time=run_time.astimezone(UTC),
-                                   owner=self.owner, started_at=self._clock.now(),
-                                   status="running"))
+                session.add(JobRun(job_id=job_id, run_time=at, owner=self.owner,
+                                   started_at=self._clock.now(), status="running"))
+                session.flush()
+                for k in range(shards if shards > 1 else 0):
+                    session.add(JobRun(job_id=shard_job_id(job_id, k, shards), run_time=at,
+                                       owner="", started_at=self._clock.now(),
+                                       status="open"))
                 session.commit()
             return True
         except IntegrityError:
             return False
+
+    # -- shards --------------------------------------------------------------------------
+
+    def open_shards(self, now: datetime | None = None) -> list[tuple[str, datetime]]:
+        """Shards of recent runs that nobody holds: never claimed, or whose owner's lease
+        has passed (the owner is taken to be dead)."""
+        now = now or self._clock.now()
+        with Session(self._engine) as session:
+            rows = session.execute(
+                select(JobRun.job_id, JobRun.run_time)
+                .where(JobRun.job_id.contains(SHARD_SEP),
+                       JobRun.run_time >= now - SHARD_TAKEOVER_WINDOW,
+                       or_(JobRun.status == "open",
+                           (JobRun.status == "running") & (JobRun.lease_until < now)))
+                .order_by(JobRun.run_time, JobRun.job_id)).all()
+        return [(j, _aware(t)) for j, t in rows]
+
+    def claim_shard(self, now: datetime | None = None) -> tuple[str, datetime] | None:
+        """Take one open (or abandoned) shard: a compare-and-set update on the row as it
+        was read, so of two processes racing for it exactly one wins."""
+        now = now or self._clock.now()
+        for shard_id, run_time in self.open_shards(now):
+            with Session(self._engine) as session:
+                row = session.get(JobRun, (shard_id, run_time))
+                if row is None:
+                    continue
+                before = (row.owner, row.status, row.lease_until)
+                if before[1] not in ("open", "running"):
+                    continue
+                taken = session.execute(
+                    update(JobRun).where(
+                        JobRun.job_id == shard_id, JobRun.run_time == run_time,
+                        JobRun.owner == before[0], JobRun.status == before[1],
+                        JobRun.lease_until.is_(None) if before[2] is None
+                        else JobRun.lease_until == before[2])
+                    .values(owner=self.owner, status="running", started_at=now,
+                            lease_until=now + self.shard_lease)
+                    .execution_options(synchronize_session=False))
+                session.commit()
+            if taken.rowcount == 1:
+                if before[1] == "running":
+                    log.warning("took over shard %s of %s from %s (lease passed)", shard_id,
+                                run_time.isoformat(), before[0])
+                return shard_id, run_time
+        return None
+
+    def work_shards(self) -> int:
+        """Claim and run shards until none is left; returns how many this process ran."""
+        ran = 0
+        while not self._stop.is_set():
+            claimed = self.claim_shard()
+            if claimed is None:
+                return ran
+            self._run_shard(*claimed)
+            ran += 1
+        return ran
+
+    def _run_shard(self, shard_id: str, run_time: datetime) -> None:
+        job_id, k, n = parse_shard(shard_id)
+        job = self._scheduler.get_job(job_id)
+        status = "failed"
+        try:
+            if job is None:
+                raise LookupError(f"job {job_id!r} is gone")
+            kind, *args = job.args
+            self._handlers[kind](run_time, *args, shard=(k, n))
+            status = "done"
+        except Exception:
+            log.exception("scheduled job %s shard %d/%d (run of %s) failed", job_id, k, n,
+                          run_time.isoformat())
+        finally:
+            self._finish_shard(shard_id, job_id, run_time, status)
+
+    def _finish_shard(self, shard_id: str, job_id: str, run_time: datetime,
+                      status: str) -> None:
+        at = run_time.astimezone(UTC)
+        with Session(self._engine) as session:
+            session.execute(update(JobRun).where(
+                JobRun.job_id == shard_id, JobRun.run_time == at, JobRun.owner == self.owner
+            ).values(status=status, finished_at=self._clock.now(), lease_until=None))
+            left = session.scalar(select(func.count()).select_from(JobRun).where(
+                JobRun.job_id.startswith(job_id + SHARD_SEP), JobRun.run_time == at,
+                JobRun.status.in_(("open", "running"))))
+            if not left:  # the last shard: the run is over
+                session.execute(update(JobRun).where(
+                    JobRun.job_id == job_id, JobRun.run_time == at, JobRun.status == "running"
+                ).values(status="done", finished_at=self._clock.now()))
+            session.commit()
+
+    def renew_leases(self, now: datetime | None = None) -> int:
+        """Extend the lease of every shard this process is running (the loop does it)."""
+        now = now or self._clock.now()
+        with Session(self._engine) as session:
+            renewed = session.execute(update(JobRun).where(
+                JobRun.owner == self.owner, JobRun.status == "running",
+                JobRun.lease_until.is_not(None)).values(lease_until=now + self.shard_lease))
+            session.commit()
+        return int(getattr(renewed, "rowcount", 0) or 0)
 
     def _run(self, job: Job, run_time: datetime) -> None:
         kind, *args = job.args
@@ -255,6 +388,7 @@ class CoachScheduler:
                 if pruned_at is None or now - pruned_at > timedelta(hours=1):
                     self.prune_runs(now - RUN_RECORD_KEPT)
                     pruned_at = now
+                self.renew_leases(now)
                 self.run_pending(now)
                 if failing:
                     log.info("scheduler recovered")
@@ -271,6 +405,10 @@ class CoachScheduler:
             self._thread.join(timeout=wait_s)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._scheduler.shutdown(wait=False)  # also closes the job store's connections
+
+
+def _kwargs(spec: JobSpec) -> dict[str, Any]:
+    return {"shards": spec.shards} if spec.shards > 1 else {}
 
 
 def _aware(value: datetime) -> datetime:

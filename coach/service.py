@@ -39,7 +39,8 @@ class Evaluator(Protocol):
     def realtime(self, patient_id: str, now: datetime,
                  metrics: Iterable[str] | None = None) -> list[Outbound]: ...
 
-    def scheduled(self, now: datetime, *, cadence: str | None = None) -> list[Outbound]: ...
+    def scheduled(self, now: datetime, *, cadence: str | None = None,
+                  shard: tuple[int, int] | None = None) -> list[Outbound]: ...
 
     def digests(self, timezone: str, now: datetime, *,
                 daily_rules: bool = False) -> list[Outbound]: ...
@@ -52,7 +53,7 @@ class Evaluator(Protocol):
 
     def timezones(self) -> set[str]: ...
 
-    def patient_ids(self) -> list[str]: ...
+    def patient_ids(self, shard: tuple[int, int] | None = None) -> list[str]: ...
 
 
 class CoachService:
@@ -151,15 +152,18 @@ class CoachService:
             future.result()
         return len(messages)
 
-    def _trend_check(self, run_time: datetime, *_args: Any) -> None:
+    def _trend_check(self, run_time: datetime, *_args: Any,
+                     shard: tuple[int, int] | None = None) -> None:
+        # shard (k, n): this process's share of a run split between coach processes
         processes = self._settings.trend_check_processes
         if self._urls is not None and processes > 1:
-            messages, _ = parallel_cycle(self._urls, self.evaluator.patient_ids(), run_time,
-                                         processes=processes, cadence="hourly")
+            messages, _ = parallel_cycle(self._urls, self.evaluator.patient_ids(shard),
+                                         run_time, processes=processes, cadence="hourly")
         else:
-            messages = self.evaluator.scheduled(run_time, cadence="hourly")
+            messages = self.evaluator.scheduled(run_time, cadence="hourly", shard=shard)
         messages += self.evaluator.late_digests(run_time, hour=self._settings.digest_hour,
-                                                minute=self._settings.digest_minute)
+                                                minute=self._settings.digest_minute,
+                                                shard=shard)
         sent = self._send(messages)
         log.info("trend check of %s: %d messages", run_time.isoformat(), sent)
         self.declare_jobs()  # a new patient's time zone gets its digest job

@@ -49,6 +49,9 @@ class CoachSettings(BaseSettings):
     # Worker processes for the trend checks (bench/coach.py: 10,000 patients need 2 on a
     # 2-core machine to finish within 60 s). 1 runs them in the coach's own process.
     trend_check_processes: int = Field(default=1, ge=1)
+    # Shards of each trend-check run, claimed by whichever coach processes run (each shard
+    # once; a dead process's shard is taken over when its lease passes). 1: not split.
+    trend_check_shards: int = Field(default=1, ge=1)
     digest_hour: int = Field(default=8, ge=0, le=23)  # local time of each patient
     digest_minute: int = Field(default=0, ge=0, le=59)
     peer_prompt_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"

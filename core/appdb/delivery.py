@@ -8,6 +8,8 @@
 - ``coach_job_runs``: the run lease of the scheduler. Each coach process
   inserts (job id, scheduled run time) before running a job; the primary key
   lets the first insert win, so two processes never run the same run twice.
+  A sharded run (the trend checks) also has one row per shard, claimed with a
+  compare-and-set update and held by a renewed lease (``lease_until``).
 - ``apscheduler_jobs``: APScheduler 3's SQLAlchemyJobStore table, declared here
   with exactly the columns APScheduler gives it so that migrations create it.
 """
@@ -71,6 +73,9 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The message itself (Outbound.to_dict()), kept while the row is pending so that a
+    # claim whose process died before sending can be re-queued (coach/recovery.py).
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class InboxMessage(Base):
@@ -101,7 +106,12 @@ class JobRun(Base):
     owner: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, failed
+    # running, done, failed; a shard of a sharded run (job id "<job>#<k>/<n>"): open
+    # (nobody has it yet), running, done, failed
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    # A shard's lease: its owner renews it while working; once it has passed, another
+    # process may take the shard over (its owner is taken to be dead).
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class SchedulerJob(Base):
