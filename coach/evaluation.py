@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from datetime import datetime, time as clock_time
+from datetime import datetime, timedelta, time as clock_time
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from coach.policy import Policy, load_policies, load_policy
 from coach.rules.registry import EnabledRule, enabled_rules
 from coach.rules.base import FlagRequest, RulePath
 from core.appdb.coaching import CoachNudge
+from core.appdb.delivery import CLAIM_LEASE, stale_claims
 from core.appdb.directory import DeviceBinding, PatientInfo, SqlDirectory
 from core.appdb.models import Device, Patient
 from core.timeseries import TimeSeriesStore
@@ -286,9 +287,28 @@ class CoachEvaluator:
                 session.commit()
 
     def escalations(self, now: datetime) -> list[Outbound]:
+        """The escalation timer's due ladder steps, and the messages of delivery claims
+        whose process died before sending (``redeliveries``): the same tick, every
+        minute, in one process at a time (the job's run lease), and once at start-up."""
         with Session(self._engine) as session:
             out = escalation.advance(session, now)
             session.commit()
+        return out + self.redeliveries(now)
+
+    def redeliveries(self, now: datetime, lease: timedelta = CLAIM_LEASE) -> list[Outbound]:
+        """Messages whose delivery was claimed before ``now - lease`` and is still pending:
+        the claiming process died between the claim and the send. Delivering them again
+        re-takes the dead claim (core/appdb/delivery.py take_over_claim, compare-and-set),
+        so each is sent once; channels that already have it send nothing."""
+        out = []
+        for message in stale_claims(self._engine, now, lease):
+            try:
+                out.append(Outbound(**{**message, "created_at": datetime.fromisoformat(
+                    message["created_at"])}))
+            except (TypeError, KeyError, ValueError):
+                log.error("a pending delivery's stored message is unreadable; not re-queued")
+        if out:
+            log.warning("re-queued %d message(s) whose delivery claim was abandoned", len(out))
         return out
 
     def self_assessment_reminders(self, now: datetime) -> list[Outbound]:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from coach.channels import Channel, DeliveryResult, Recipient
 from coach.messages import Outbound
-from core.appdb.delivery import ChannelPreference, Delivery
+from core.appdb.delivery import ChannelPreference, Delivery, take_over_claim
 from core.clock import Clock, SystemClock
 from core.retry import Backoff
 
@@ -239,15 +239,16 @@ class Notifier:
         row = Delivery(
             ref=outbound.ref, kind=outbound.kind, patient_id=outbound.patient_id,
             recipient_role=recipient.role, recipient_key=recipient.key, channel=name,
-            status="pending", attempts=0, created_at=self._now(),
+            status="pending", attempts=0, created_at=self._now(), message=outbound.to_dict(),
         )
         try:
             with Session(self._engine) as session:
                 session.add(row)
                 session.commit()
                 return row.id
-        except IntegrityError:
-            return None
+        except IntegrityError:  # sent before; or a dead process's claim: re-taken after its lease
+            return take_over_claim(self._engine, ref=outbound.ref, kind=outbound.kind,
+                                   recipient_key=recipient.key, channel=name, now=self._now())
 
     def _earlier_status(self, name: str, recipient: Recipient, outbound: Outbound) -> str | None:
         with Session(self._engine) as session:

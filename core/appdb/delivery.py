@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -31,12 +31,19 @@ from sqlalchemy import (
     Text,
     Unicode,
     UniqueConstraint,
+    select,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.appdb.models import Base
 
 APSCHEDULER_TABLE = "apscheduler_jobs"
+# How long a delivery claim may stay pending before it is taken for dead (its process
+# crashed between the claim and the send). Longer than the longest send: attempts x
+# timeout + backoff (3 x 10 s + ~2 s by default, coach/notify.py DeliveryPolicy).
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 def _now() -> datetime:
@@ -122,3 +129,45 @@ class SchedulerJob(Base):
     id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def take_over_claim(engine: Engine, *, ref: str, kind: str, recipient_key: str, channel: str,
+                    now: datetime, lease: timedelta = CLAIM_LEASE) -> int | None:
+    """The id of a pending delivery claimed before ``now - lease``, now claimed afresh by
+    the caller; None when there is none (sent, failed, or still within its lease).
+
+    A compare-and-set on the claim time: of several processes re-taking one dead claim,
+    exactly one gets it, and a re-taker that dies too leaves it for the next lease."""
+    with Session(engine) as session:
+        row = session.execute(select(Delivery.id, Delivery.created_at).where(
+            Delivery.ref == ref, Delivery.kind == kind, Delivery.recipient_key == recipient_key,
+            Delivery.channel == channel, Delivery.status == "pending")).first()
+        if row is None or _aware(row.created_at) > now - lease:
+            return None
+        taken = session.execute(
+            update(Delivery).where(Delivery.id == row.id, Delivery.status == "pending",
+                                   Delivery.created_at == row.created_at)
+            .values(created_at=now, attempts=0)
+            .execution_options(synchronize_session=False))
+        session.commit()
+    return int(row.id) if taken.rowcount == 1 else None
+
+
+def stale_claims(engine: Engine, now: datetime,
+                 lease: timedelta = CLAIM_LEASE) -> list[dict[str, Any]]:
+    """The messages (as stored at the claim) of pending deliveries claimed before
+    ``now - lease``, one per message and recipient: to be delivered again."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Delivery.ref, Delivery.kind, Delivery.recipient_key, Delivery.message)
+            .where(Delivery.status == "pending", Delivery.created_at <= now - lease,
+                   Delivery.message.is_not(None))
+            .order_by(Delivery.created_at, Delivery.id)).all()
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for ref, kind, key, message in rows:
+        seen.setdefault((ref, kind, key), message)
+    return list(seen.values())
