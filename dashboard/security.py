@@ -17,9 +17,11 @@ patients of their clinic; an admin accounts and devices, never health data.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import quote
 
@@ -28,6 +30,7 @@ from fastapi import Depends, HTTPException, Request
 from core.appdb.account_store import REFUSED, AccountStore, AuditEntry, SessionInfo
 from core.appdb.accounts import ROLES, SHARE_SCOPES
 from core.appdb.directory import PatientDirectory, PatientInfo
+from dashboard.audit_writer import AuditWriter, insert_rows
 from dashboard.csrf import csrf_field, csrf_token, verify_csrf
 from dashboard.settings import DashboardSettings
 
@@ -153,6 +156,11 @@ def require_role(*roles: str) -> Callable[..., User]:
         if user.role not in roles:
             log.info("denied: user %s (%s) -> %s for roles %s", user.id, user.role,
                      request.url.path, ",".join(roles))
+            patient_id = request.path_params.get("patient_id")
+            if patient_id is not None:  # an attempt on a patient's data: audited too
+                accounts_of(request).audit([AuditEntry(
+                    now_of(request), user.id, user.role, str(patient_id),
+                    f"{REFUSED}{' and '.join(roles)} page", request.url.path)])
             raise HTTPException(403, f"this page is for {' and '.join(roles)} accounts")
         return user
 
@@ -245,7 +253,25 @@ def audit_reads(request: Request, user: User, patient_ids: Iterable[str], purpos
     path = request.url.path
     entries = [AuditEntry(at, user.id, user.role, pid, purpose, path)
                for pid in dict.fromkeys(patient_ids) if pid != user.patient_id]
-    accounts_of(request).audit(entries)
+    audit_writer_of(request).write(entries)
+
+
+_WRITER_LOCK = threading.Lock()
+
+
+def audit_writer_of(request: Request) -> AuditWriter:
+    """The app's audit writer: one bulk INSERT per group of waiting requests
+    (dashboard/audit_writer.py), into the account store's database."""
+    state = request.app.state
+    with _WRITER_LOCK:
+        writer: AuditWriter | None = getattr(state, "audit_writer", None)
+        if writer is None:
+            accounts = accounts_of(request)
+            engine = getattr(accounts, "_engine", None)  # the same database
+            writer = AuditWriter(partial(insert_rows, engine) if engine is not None
+                                 else lambda entries: accounts.audit(entries))
+            state.audit_writer = writer
+        return writer
 
 
 def login_redirect(request: Request) -> str:
