@@ -88,4 +88,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
         return templates.TemplateResponse(request, "forbidden.html", {"reason": exc.detail},
                                           status_code=403)
+    if exc.status_code == 422 and isinstance(exc.detail, str) and not _wants_page(request):
+        return JSONResponse(validation_body(request, exc.detail), status_code=422,
+                            headers=getattr(exc, "headers", None))
     return await http_exception_handler(request, exc)
+
+
+def validation_body(request: Request, reason: str) -> dict[str, list[dict[str, object]]]:
+    """A handler's 422 ("end must carry a time zone, ...") in the shape the OpenAPI schema
+    documents for 422 (FastAPI's HTTPValidationError): {"detail": [{loc, msg, type}]}.
+    ``loc`` names the parameter when the reason starts with one the request carried."""
+    first = reason.split(" ", 1)[0]
+    if first in request.path_params:
+        loc = ["path", first]
+    elif first in request.query_params:
+        loc = ["query", first]
+    elif request.method in ("POST", "PUT", "PATCH"):
+        loc = ["body"]
+    else:
+        loc = ["query"]
+    return {"detail": [{"loc": loc, "msg": reason, "type": "value_error"}]}

@@ -64,7 +64,11 @@ def test_latest_has_each_metric(client) -> None:
 def test_bad_queries_get_clear_errors(client, params: dict, status: int, words: str) -> None:
     r = client.get("/api/patients/p1/readings", params=params)
     assert r.status_code == status
-    assert words in r.text
+    # The shape the OpenAPI schema documents for 422 (HTTPValidationError), with a reason.
+    detail = r.json()["detail"]
+    assert isinstance(detail, list) and detail
+    assert all(isinstance(d["loc"], list) and isinstance(d["type"], str) for d in detail)
+    assert any(words in d["msg"] for d in detail)
 
 
 def test_an_unknown_patient_is_forbidden_like_anyone_elses_on_every_route(client) -> None:

@@ -7,10 +7,11 @@ account (ann) over the demo household (tests/support/demo_site.py):
 - every route with ``{patient_id}``, every method, with each other patient, an
   outsider, an id that does not exist, and spellings of B's id that a lax lookup
   might accept (case, padding, encodings, traversal): 403 or 404, nothing of B's
-  in the answer, and each refusal of a real id recorded with who asked for whom;
+  in the answer, and each refusal of a real id recorded with who asked for whom, in the
+  log and as a ``denied:<purpose>`` row of the audit table (who, whose, which path);
 - every route, with B's id smuggled in through query parameters that a handler
   might read (``patient_id``, ``patient``, ...): never B's data;
-- the Nightscout API: A's uploader secret reads only A's entries, and an upload
+- the Nightscout API: A's uploader secret reads only A's entries (audited), and an upload
   naming B's device is stored as A's uploader, whatever the body says.
 """
 
@@ -24,6 +25,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.appdb.accounts import AuditEvent
 from core.provisioning import Provisioner
 from dashboard.nightscout_backend import NightscoutBackend
 from devices.profiles import load_profiles
@@ -65,6 +70,17 @@ def their_marks(site: DemoSite) -> dict[str, list[str]]:
     return {pid: [f"{pid}-cgm-test", names[pid]] for pid in others(site)}
 
 
+def last_audit_id(site: DemoSite) -> int:
+    with Session(site.accounts._engine) as session:  # noqa: SLF001 - the demo site's database
+        return int(session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0)
+
+
+def audit_since(site: DemoSite, after: int) -> list[AuditEvent]:
+    """The rows of the audit table written after row ``after``."""
+    with Session(site.accounts._engine) as session:  # noqa: SLF001
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.id > after)))
+
+
 def spellings(victim: str) -> list[str]:
     return [victim, victim.upper(), f"{victim}%20", f"%2e%2e/{victim}", f"{victim}%00",
             f"ann,{victim}"]
@@ -95,13 +111,14 @@ def test_patient_a_gets_403_or_404_for_b_through_every_route(
     routes = patient_routes(site)
     assert len(routes) >= 5
     marks = their_marks(site)
+    me = site.credentials["patient"][0]
     wrong: list[str] = []
     tried = 0
     for e in routes:
         for method in e.methods:
             victims = [others(site)[0], site.outsider, "no-such-patient"]
-            # A route closed to patients by role refuses before looking at the patient;
-            # the ones open to patients must record each refusal of a patient id.
+            # A route closed to patients by role refuses before looking at the patient
+            # (logged without the patient); every refusal of a patient id is audited.
             by_role = any(p.kind == "roles" and "patient" not in p.roles for p in e.policies)
             for victim in victims:
                 for spelled in spellings(victim) if victim != "no-such-patient" else [victim]:
@@ -109,8 +126,10 @@ def test_patient_a_gets_403_or_404_for_b_through_every_route(
                     for name in e.params:
                         path = path.replace(f"{{{name}}}", "1")
                     caplog.clear()
+                    before = last_audit_id(site)
                     with caplog.at_level(logging.INFO, logger="dashboard.security"):
                         status, body = call(ann, method, path)
+                    written = audit_since(site, before)
                     tried += 1
                     if status not in (403, 404):
                         wrong.append(f"{method} {path}: {status}")
@@ -121,6 +140,13 @@ def test_patient_a_gets_403_or_404_for_b_through_every_route(
                             "denied" in r.getMessage() and victim in r.getMessage()
                             and "ann" in r.getMessage() for r in caplog.records):
                         wrong.append(f"{method} {path}: refusal not recorded")
+                    if spelled == victim and status == 403 and not any(
+                            (r.actor_id, r.actor_role, r.patient_id) == (me, "patient", victim)
+                            and r.purpose.startswith("denied:") and r.path == path
+                            for r in written):
+                        wrong.append(f"{method} {path}: refusal not in the audit log")
+                    if any(not r.purpose.startswith("denied:") for r in written):
+                        wrong.append(f"{method} {path}: audited as a read, though refused")
     assert not wrong, "\n".join(wrong)
     assert tried > 100
 
@@ -157,10 +183,14 @@ def test_an_uploader_reads_and_writes_only_its_own_patient(site: DemoSite) -> No
     try:
         headers = {"api-secret": hashlib.sha1(secret.encode()).hexdigest()}  # noqa: S324
         with TestClient(site.app, headers=headers) as uploader:
+            before = last_audit_id(site)
             entries: list[dict[str, Any]] = uploader.get(
                 "/api/v1/entries", params={"count": 100_000, "find[device]": "bob-cgm-test",
                                            "patient_id": "bob"}).json()
             assert entries and {e["device"] for e in entries} == {f"{site.patient_id}-cgm-test"}
+            # The read is audited: which uploader read whose entries (the patient sees it).
+            assert [(r.actor_id, r.actor_role, r.patient_id) for r in audit_since(site, before)
+                    ] == [("ann-bola-xdrip", "nightscout", site.patient_id)]
             answer = uploader.post("/api/v1/entries", json=[{
                 "type": "sgv", "sgv": 120, "device": "bob-cgm-test", "patient_id": "bob",
                 "date": entries[0]["date"] - 60_000}])
