@@ -49,10 +49,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from core import topics
-from core.appdb.directory import PatientInfo, bind_devices, upsert_patient
+from core.appdb.models import Device, Patient
 from core.contract import encode_message
 from core.mqtt import MqttEndpoint, PacedPublisher, connect, new_client
 from tests.support.factories import app_database, wait_until
@@ -195,12 +196,13 @@ class Scale:
             ts_url = f"sqlite:///{self.workdir / 'ts.db'}"
         began = time.perf_counter()
         engine = app_database(self.workdir / "hearth.db")
-        with Session(engine) as session:
-            for i in range(self.plan.patients):
-                upsert_patient(session, PatientInfo(f"sc{i:06d}", f"sc{i:06d}", "UTC"))
-            session.flush()
-            for i in range(self.plan.patients):
-                bind_devices(session, f"sc{i:06d}", [(device_id(i), "cgm")])
+        with Session(engine) as session:  # a fresh database: plain bulk inserts
+            session.execute(insert(Patient), [
+                {"id": f"sc{i:06d}", "display_name": f"sc{i:06d}", "timezone": "UTC",
+                 "conditions": [], "targets": {}} for i in range(self.plan.patients)])
+            session.execute(insert(Device), [
+                {"id": device_id(i), "patient_id": f"sc{i:06d}", "kind": "cgm", "active": True}
+                for i in range(self.plan.patients)])
             session.commit()
         engine.dispose()
         show(f"  registered {self.plan.patients:,} patients in {time.perf_counter() - began:.0f} s")
