@@ -177,11 +177,10 @@ class CoachEvaluator:
         flush at the commit."""
         trial = CycleStats()
         out: list[Outbound] = []
-        with Session(self._engine) as session:
-            _wait_for_writers(session)
+        found = []
+        with Session(self._engine) as session:  # reads only
             policies = load_policies(session, ids)
             with_goals = _patients_with_goals(session, ids)
-            found = []
             for patient_id in ids:
                 if patient_id in people:
                     policy, flags = self._rules(session, people[patient_id],
@@ -191,12 +190,17 @@ class CoachEvaluator:
                                                 has_goals=patient_id in with_goals)
                     if flags:
                         found.append((patient_id, policy, flags))
-            if found:
+        if found:
+            # A transaction of its own that takes the write lock first: on SQLite a
+            # transaction that read before another process committed cannot then write
+            # (SQLITE_BUSY at once, no waiting), which failed whole chunks with two workers.
+            with Session(self._engine) as session:
+                _begin_write(session)
                 state = DispatchState(session, [pid for pid, _, _ in found], now)
                 for patient_id, policy, flags in found:
                     out.extend(dispatch(session, patient_id, flags, now, policy=policy,
                                         state=state))
-            session.commit()
+                session.commit()
         stats.flags += trial.flags
         stats.failed_rules += trial.failed_rules
         return out
@@ -337,7 +341,8 @@ class CoachEvaluator:
 
     def patient_ids(self, shard: tuple[int, int] | None = None) -> list[str]:
         """Every patient, or those of shard (k, n)."""
-        ids = [p.id for p in self._directory.patients()]
+        with Session(self._engine) as session:
+            ids = list(session.scalars(select(Patient.id).order_by(Patient.id)))
         return ids if shard is None else [p for p in ids if shard_of(p, shard[1]) == shard[0]]
 
     def timezones(self) -> set[str]:
@@ -350,6 +355,14 @@ def shard_of(patient_id: str, shards: int) -> int:
     """The shard of a patient: a stable hash (CRC-32 of the id), the same in every process
     and every run (Python's hash() is salted per process)."""
     return zlib.crc32(patient_id.encode()) % shards if shards > 1 else 0
+
+
+def _begin_write(session: Session) -> None:
+    """Start the transaction as a writer (SQLite: wait for the write lock now, while no
+    snapshot is held, rather than fail when the first row is written)."""
+    _wait_for_writers(session)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE coach_cooldowns SET last_level = last_level WHERE 0"))
 
 
 def _wait_for_writers(session: Session) -> None:

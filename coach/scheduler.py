@@ -245,46 +245,49 @@ class CoachScheduler:
 
     # -- shards --------------------------------------------------------------------------
 
+    def open_run(self, job_id: str, run_time: datetime, shards: int) -> bool:
+        """Lease a run of ``job_id`` and open its ``shards`` for every process to claim
+        (what ``run_pending`` does when a sharded job falls due); False if taken."""
+        return self._lease(job_id, run_time, shards)
+
     def open_shards(self, now: datetime | None = None) -> list[tuple[str, datetime]]:
         """Shards of recent runs that nobody holds: never claimed, or whose owner's lease
         has passed (the owner is taken to be dead)."""
-        now = now or self._clock.now()
+        return [(j, t) for j, t, *_ in self._claimable(now or self._clock.now())]
+
+    def _claimable(self, now: datetime) -> list[tuple[str, datetime, str, str, Any]]:
         with Session(self._engine) as session:
             rows = session.execute(
-                select(JobRun.job_id, JobRun.run_time)
+                select(JobRun.job_id, JobRun.run_time, JobRun.owner, JobRun.status,
+                       JobRun.lease_until)
                 .where(JobRun.job_id.contains(SHARD_SEP),
                        JobRun.run_time >= now - SHARD_TAKEOVER_WINDOW,
                        or_(JobRun.status == "open",
                            (JobRun.status == "running") & (JobRun.lease_until < now)))
                 .order_by(JobRun.run_time, JobRun.job_id)).all()
-        return [(j, _aware(t)) for j, t in rows]
+        return [(j, _aware(t), o, s, lease) for j, t, o, s, lease in rows]
 
     def claim_shard(self, now: datetime | None = None) -> tuple[str, datetime] | None:
         """Take one open (or abandoned) shard: a compare-and-set update on the row as it
-        was read, so of two processes racing for it exactly one wins."""
+        was read, so of two processes racing for it exactly one wins. The update is its
+        transaction's first statement (SQLite then waits for the write lock)."""
         now = now or self._clock.now()
-        for shard_id, run_time in self.open_shards(now):
+        for shard_id, run_time, owner, status, lease in self._claimable(now):
             with Session(self._engine) as session:
-                row = session.get(JobRun, (shard_id, run_time))
-                if row is None:
-                    continue
-                before = (row.owner, row.status, row.lease_until)
-                if before[1] not in ("open", "running"):
-                    continue
                 taken = session.execute(
                     update(JobRun).where(
                         JobRun.job_id == shard_id, JobRun.run_time == run_time,
-                        JobRun.owner == before[0], JobRun.status == before[1],
-                        JobRun.lease_until.is_(None) if before[2] is None
-                        else JobRun.lease_until == before[2])
+                        JobRun.owner == owner, JobRun.status == status,
+                        JobRun.lease_until.is_(None) if lease is None
+                        else JobRun.lease_until == lease)
                     .values(owner=self.owner, status="running", started_at=now,
                             lease_until=now + self.shard_lease)
                     .execution_options(synchronize_session=False))
                 session.commit()
             if taken.rowcount == 1:
-                if before[1] == "running":
+                if status == "running":
                     log.warning("took over shard %s of %s from %s (lease passed)", shard_id,
-                                run_time.isoformat(), before[0])
+                                run_time.isoformat(), owner)
                 return shard_id, run_time
         return None
 

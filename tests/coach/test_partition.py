@@ -92,7 +92,7 @@ def test_a_dead_processs_shard_is_taken_over_after_its_lease(tmp_path: Path) -> 
     a = coach(url, clock, "coach-a", lambda t, *args, shard: calls.append(("coach-a", shard)))
     b = coach(url, clock, "coach-b", lambda t, *args, shard: calls.append(("coach-b", shard)))
     # a wins the run and claims one shard, then dies before running it (never renews)
-    assert a._lease("trend-checks", NOW, SHARDS)
+    assert a.open_run("trend-checks", NOW, SHARDS)
     claimed = a.claim_shard(NOW)
     assert claimed is not None
     # b runs every other shard; the dead one is still leased to a
