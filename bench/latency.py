@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
-import random
 import sys
 import tempfile
 import threading
@@ -62,7 +62,6 @@ def background_load(url: str, patients: int, rate: float, seconds: float,
     paced = PacedPublisher(client, window=1000)
     connect(client, MqttEndpoint.parse(url))
     client.loop_start()
-    rng = random.Random(5)
     seqs = [0] * patients
     ready.set()
     go.wait()
@@ -80,7 +79,7 @@ def background_load(url: str, patients: int, rate: float, seconds: float,
             i = sent % patients
             seqs[i] += 1
             payload = encode_message(device_id=f"bg-cgm-{i}", seq=seqs[i], readings=[
-                {"metric": "glucose", "value": round(rng.uniform(100, 160), 1),
+                {"metric": "glucose", "value": round(130 + 30 * math.sin(sent / 1e5 + i), 1),
                  "unit": "mg/dL", "source": "cgm", "time": datetime.now(UTC)}])
             paced.publish(topics.up(f"bg-cgm-{i}"), payload, timeout=60)
             sent += 1
@@ -92,16 +91,19 @@ def background_load(url: str, patients: int, rate: float, seconds: float,
 
 
 class Display:
-    """A subscriber of every home display: the first message per patient, timed."""
+    """A subscriber of every home display: the first message per patient, timed; and of
+    the urgent patients' stored events (to split the latency into ingest and coach)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, urgent_ids: list[str]) -> None:
         self.lock = threading.Lock()
         self.first: dict[str, float] = {}
+        self.stored: dict[str, float] = {}
         self.count = 0
         self.ready = threading.Event()
         client = new_client(f"latency-display-{os.getpid()}")
-        client.on_connect = lambda c, *_: c.subscribe(topics.DOWN_ALL,
-                                                       options=SubscribeOptions(qos=1))
+        wanted = [(topics.DOWN_ALL, SubscribeOptions(qos=1))] + [
+            (topics.stored(p), SubscribeOptions(qos=1)) for p in urgent_ids]
+        client.on_connect = lambda c, *_: c.subscribe(wanted)
         client.on_subscribe = lambda *_: self.ready.set()
         client.on_message = self._on_message
         connect(client, MqttEndpoint.parse(url))
@@ -112,6 +114,11 @@ class Display:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         at = time.perf_counter()
+        stored = topics.last_level(msg.topic, "stored")
+        if stored is not None:
+            with self.lock:
+                self.stored.setdefault(stored, at)
+            return
         patient = topics.last_level(msg.topic, "down")
         with self.lock:
             self.count += 1
@@ -150,7 +157,14 @@ def inject(url: str, display: Display, patients: list[str], every: float,
         client.loop_stop()
     with display.lock:
         delays = [1000 * (display.first[p] - t) for p, t in sent.items() if p in display.first]
-    return summary(delays, len(sent))
+        ingest = [1000 * (display.stored[p] - t) for p, t in sent.items() if p in display.stored]
+        coach = [1000 * (display.first[p] - display.stored[p]) for p in sent
+                 if p in display.first and p in display.stored]
+    figures = summary(delays, len(sent))
+    # The two legs: publish -> ingest's stored event; stored event -> home display.
+    figures["to_stored_event"] = summary(ingest, len(sent))
+    figures["stored_event_to_display"] = summary(coach, len(sent))
+    return figures
 
 
 def summary(delays: list[float], sent: int) -> dict[str, Any]:
@@ -244,7 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hearth-latency-") as tmp:
         workdir = Path(tmp)
         stack = Stack(workdir, args)
-        display = Display(stack.broker.url)
+        display = Display(stack.broker.url, [f"u{i:04d}" for i in range(args.idle + args.urgent)])
         try:
             time.sleep(2)
             idle_ids = [f"u{i:04d}" for i in range(args.idle)]
@@ -300,8 +314,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def fmt(s: dict[str, Any]) -> str:
     if "p99_ms" not in s:
         return f"{s['received']} of {s['sent']} answered"
-    return (f"{s['received']}/{s['sent']} answered; p50 {s['p50_ms']:.0f} ms, p95 "
+    text = (f"{s['received']}/{s['sent']} answered; p50 {s['p50_ms']:.0f} ms, p95 "
             f"{s['p95_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, max {s['max_ms']:.0f} ms")
+    for leg, name in (("to_stored_event", "publish -> stored event"),
+                      ("stored_event_to_display", "stored event -> display")):
+        if "p99_ms" in s.get(leg, {}):
+            text += (f"\n      {name}: p50 {s[leg]['p50_ms']:.0f} ms, "
+                     f"p99 {s[leg]['p99_ms']:.0f} ms, max {s[leg]['max_ms']:.0f} ms")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

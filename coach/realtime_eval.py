@@ -87,7 +87,13 @@ class RealtimeEvaluator:
         if not candidates:
             return set()
         known = self._patients(candidates)
-        newest = self._newest(candidates, now - _TRIAGE_WINDOW)
+        since = now - _TRIAGE_WINDOW
+        # Only what arrived: a glucose event needs no BP read, and the other way round.
+        newest = self._newest([p for p in candidates if "glucose" in batch[p]],
+                              (Metric.GLUCOSE,), since)
+        newest.update(self._newest([p for p in candidates if not {"systolic", "diastolic"}
+                                    .isdisjoint(batch[p])],
+                                   (Metric.SYSTOLIC, Metric.DIASTOLIC), since))
         urgent: set[str] = set()
         for pid in candidates:
             entry = known.get(pid)
@@ -99,15 +105,17 @@ class RealtimeEvaluator:
                 urgent.add(pid)
         return urgent
 
-    def _newest(self, ids: Sequence[str],
+    def _newest(self, ids: Sequence[str], metrics: tuple[Metric, ...],
                 since: datetime) -> dict[tuple[str, Metric], tuple[int, float]]:
+        if not ids:
+            return {}
         bulk = getattr(self._store, "newest_values", None)
         if bulk is not None:
-            found: dict[tuple[str, Metric], tuple[int, float]] = bulk(ids, URGENT_METRICS, since)
+            found: dict[tuple[str, Metric], tuple[int, float]] = bulk(ids, metrics, since)
             return found
         out: dict[tuple[str, Metric], tuple[int, float]] = {}
         for pid in ids:  # a store without the bulk read: one lookup per patient
-            for metric, reading in self._store.latest(pid, URGENT_METRICS).items():
+            for metric, reading in self._store.latest(pid, metrics).items():
                 if reading.measured_at >= since:
                     out[(pid, metric)] = (int(reading.measured_at.timestamp() * 1e6),
                                           reading.value)
