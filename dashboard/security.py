@@ -157,7 +157,7 @@ def require_role(*roles: str) -> Callable[..., User]:
             log.info("denied: user %s (%s) -> %s for roles %s", user.id, user.role,
                      request.url.path, ",".join(roles))
             patient_id = request.path_params.get("patient_id")
-            if patient_id is not None:  # an attempt on a patient's data: audited too
+            if patient_id is not None and patient_id != user.patient_id:  # audited too
                 accounts_of(request).audit([AuditEntry(
                     now_of(request), user.id, user.role, str(patient_id),
                     f"{REFUSED}{' and '.join(roles)} page", request.url.path)])

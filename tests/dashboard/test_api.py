@@ -11,19 +11,21 @@ from core.appdb.directory import SqlDirectory
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from dashboard.app import create_app
-from tests.support.accounts import add_people, sign_in
-from tests.support.factories import T0, app_database, cgm_series, reading, register
+from tests.dashboard.views_support import database_with_people
+from tests.support.accounts import sign_in
+from tests.support.factories import T0, cgm_series, reading, register
 
 
-@pytest.fixture
-def client(tmp_path: Path):
-    engine = app_database(tmp_path / "app.db")
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory):
+    """One app and one signed-in nurse for the module: every test here only reads."""
+    tmp_path: Path = tmp_path_factory.mktemp("api")
+    engine, people = database_with_people(tmp_path / "app.db")
     register(engine, "p1", [("d1", "cgm")], timezone="Europe/London", name="Pat One")
     store = SqliteTimeSeriesStore(tmp_path / "ts.db")
     store.write(cgm_series(24))
     store.write([reading(metric=Metric.WEIGHT, value=70.5, device_id="scale", source="scale",
                          unit="kg")])
-    people = add_people(engine, "p1")
     client = TestClient(create_app(store=store, directory=SqlDirectory(engine),
                                    accounts=AccountStore(engine)))
     sign_in(client, people.nurse)

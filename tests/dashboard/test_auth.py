@@ -19,8 +19,9 @@ from core.passwords import verify_password
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
-from tests.support.accounts import PASSWORD, People, add_people, csrf_from, session_csrf, sign_in
-from tests.support.factories import app_database, cgm_series, register
+from tests.dashboard.views_support import database_with_people
+from tests.support.accounts import PASSWORD, People, csrf_from, session_csrf, sign_in
+from tests.support.factories import cgm_series, register
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 _addresses = (f"10.0.0.{i}" for i in itertools.count(1))
@@ -37,10 +38,9 @@ class Clock:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, People, Path]]:
     root = tmp_path_factory.mktemp("auth")
-    engine = app_database(root / "app.db")
+    engine, people = database_with_people(root / "app.db")  # add_people(engine, "p1")
     register(engine, "p1", [("d1", "cgm")], name="Pat One")
     register(engine, "p2", [("d2", "cgm")], name="Other Patient")
-    people = add_people(engine, "p1")
     store = SqliteTimeSeriesStore(root / "ts.db")
     store.write(cgm_series(12))
     store.close()

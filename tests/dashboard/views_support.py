@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.appdb.account_store import AccountStore
 from core.appdb.directory import PatientInfo, SqlDirectory, upsert_patient
+from core.appdb.engine import make_engine
 from core.metrics import Metric
 from core.readings import Reading
 from core.timeseries.sqlite import SqliteTimeSeriesStore
@@ -94,15 +99,53 @@ def add_patient(engine: Engine, pid: str, name: str, *, tz: str = "Europe/London
         session.commit()
 
 
+_TEMPLATE: dict[str, Path] = {}
+
+
+def accounts_template() -> Path:
+    """A migrated application database holding ``add_people(engine, "p1")``'s clinic,
+    care team, share and five accounts. Made once per test run: the migrations and the
+    five Argon2 hashes cost seconds, and each world or module copies the file instead."""
+    if "path" not in _TEMPLATE:
+        root = Path(tempfile.mkdtemp(prefix="hearth-accounts-"))
+        atexit.register(shutil.rmtree, root, True)
+        engine = app_database(root / "template.db")
+        add_patient(engine, "p1", "p1")
+        add_people(engine, "p1")
+        engine.dispose()
+        _TEMPLATE["path"] = root / "template.db"
+    return _TEMPLATE["path"]
+
+
+def database_with_people(path: Path) -> tuple[Engine, People]:
+    """A fresh application database at ``path`` with the accounts of ``add_people(engine,
+    "p1")`` (the patient ``p1`` is a placeholder: upsert it with its name and targets).
+    Add more clinic patients with ``join_clinic``."""
+    src, dst = sqlite3.connect(accounts_template()), sqlite3.connect(path)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return make_engine(f"sqlite:///{path}"), People()
+
+
+def join_clinic(engine: Engine, patient_ids: list[str]) -> None:
+    """What ``add_people(..., clinic_patients=...)`` does for them: the clinic and the team."""
+    accounts = AccountStore(engine)
+    accounts.register_many_at_clinic(patient_ids, "clinic")
+    accounts.assign_patients("team", patient_ids)
+
+
 def build_world(tmp_path: Path, *, extra_patients: int = 0) -> Iterator[World]:
-    engine = app_database(tmp_path / "app.db")
+    engine, people = database_with_people(tmp_path / "app.db")
     store = SqliteTimeSeriesStore(tmp_path / "ts.db")
     add_patient(engine, "p1", "Pat Example", targets={"older_adult": True})
     fill(store, "p1", days=14, end=NOW)
     others = [f"q{i:03d}" for i in range(extra_patients)]
     for pid in others:
         add_patient(engine, pid, f"Other {pid}")
-    people = add_people(engine, "p1", clinic_patients=others)
+    join_clinic(engine, others)
     clock = Clock()
     accounts = AccountStore(engine)
     app = create_app(store=store, directory=SqlDirectory(engine), accounts=accounts, clock=clock)
