@@ -187,8 +187,9 @@ def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetim
 # -- cache ----------------------------------------------------------------------------------
 # A trends page is the same for everyone who opens it within the same minute unless a new
 # reading came in: the key holds the period's end (now, to the minute) and the newest
-# reading time of every metric, so a new reading is seen at once and nothing is older
-# than a minute.
+# reading time of every metric the page shows, so a new reading is seen at once and
+# nothing is older than a minute.
+TRENDS_METRICS = (Metric.GLUCOSE, Metric.SYSTOLIC, Metric.DIASTOLIC, Metric.WEIGHT, Metric.STEPS)
 _CACHE: OrderedDict[tuple[object, ...], Trends] = OrderedDict()
 _CACHE_SIZE = 256
 _CACHE_LOCK = threading.Lock()
@@ -198,7 +199,8 @@ def cached_trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, no
                   units: str, tz: str, meter: Callable[[], bool] = lambda: True) -> Trends:
     """``meter`` is asked only when the page is built (see glucose_arrays)."""
     end = now.replace(second=0, microsecond=0)
-    newest = tuple(sorted((str(m), r.measured_at) for m, r in store.latest(patient.id).items()))
+    newest = tuple(sorted((str(m), r.measured_at)
+                          for m, r in store.latest(patient.id, TRENDS_METRICS).items()))
     key = (patient.id, repr(sorted(patient.targets.items())), days, units, tz, end, newest)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)

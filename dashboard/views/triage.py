@@ -46,7 +46,8 @@ import numpy as np
 from coach.analytics.activity import unusual_inactivity
 from coach.analytics.bp import crises
 from coach.analytics.population import PatientTriage, triage
-from coach.analytics.weight import weight_summary
+from coach.analytics.trends import daily_values
+from coach.analytics.weight import heart_failure_warnings
 from core.appdb.directory import PatientInfo
 from core.metrics import Metric
 from core.readings import to_epoch_us
@@ -116,7 +117,10 @@ def other_risks(store: TimeSeriesStore, patient: PatientInfo, end: datetime) -> 
             found.append("bp_crisis")
     weight = store.read_series(patient.id, Metric.WEIGHT, end - timedelta(days=7), end)
     if len(weight) and weight.times_us[-1] >= to_epoch_us(recent):
-        if weight_summary(weight.times_us, weight.values, tz=patient.timezone).warnings:
+        # weight_summary's warnings, without its Theil-Sen weekly trend (a fifth of a build)
+        day, daily = daily_values(weight.times_us, weight.values, tz=patient.timezone,
+                                  how="first")
+        if heart_failure_warnings(day, daily):
             found.append("hf_weight")
     spo2 = store.read_series(patient.id, Metric.SPO2, end - timedelta(hours=24), end)
     target = float(patient.targets.get("spo2_percent", DEFAULT_SPO2_TARGET))
