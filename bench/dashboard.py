@@ -1,18 +1,19 @@
-"""Dashboard speed: p95 with 20 concurrent users on 1,000 patients x 14 days.
+"""Dashboard speed: p50/p95/p99 with 20 concurrent users on 1,000 patients x 14 days.
 
-Targets (issue 6): the patient trends page p95 <= 300 ms, the nurse triage page
-p95 <= 1 s, with 20 concurrent users.
+Targets (p95, 20 concurrent users): the patient trends page <= 300 ms (issue 6), the
+nurse triage page <= 1 s (issue 6) and <= 500 ms (issue 10; the stricter counts).
 
 The data are seeded straight into a SQLite time-series store (the fast numpy
 CGM generator of bench/analytics.py, plus a BP pair and a weigh-in every
 morning and a step count every evening) and an application database with one
 clinic holding every patient; they are kept in --workdir between runs.  The
-app runs in its own process under uvicorn (one worker, as `hearth dashboard`);
-the users are threads with their own signed-in sessions, each sending its next
-request when the previous one is answered (a closed loop).
+app runs in its own process under uvicorn (one worker as `hearth dashboard` by
+default; --workers N or HEARTH_DASHBOARD_WORKERS=N for N worker processes); the
+users are threads with their own signed-in sessions, each sending its next request
+when the previous one is answered (a closed loop: 20 requests always in flight).
 
 Scenarios (every figure is a full page: HTML with the chart data in it):
-  baseline        GET /healthz: the framework's floor under the same load
+  baseline        GET /healthz: the framework's floor under the same load, same run
   trends, cold    GET /patients/{id}/trends?days=14, every request a patient's first view
                   of their own page (20 x N patients; nothing cached)
   trends, repeat  each patient reloads their own trends page (served from the cache
@@ -20,8 +21,14 @@ Scenarios (every figure is a full page: HTML with the chart data in it):
   triage          GET /nurse with a mix of pages, buckets and searches, after the
                   board was built once (its build time is printed separately)
 
-Run:  .venv/bin/python -m bench.dashboard [--patients 1000] [--days 14] [--users 20]
-Writes bench/results/dashboard.json.
+Each run starts a fresh server (so "cold" is cold); --runs N (default 2) repeats the
+whole measurement and the summary gives each scenario's best and median p95, the
+ratio to its target and to the baseline, and the load average (1/5/15 min) around
+each run: the machine is shared, and its other load moves every figure.
+
+Run:  .venv/bin/python -m bench.dashboard [--patients 1000] [--users 20] [--runs 2] [--workers 1]
+Writes bench/results/dashboard.json ("results": the median run's figures per scenario
+with best/median p95; "runs": every run).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -50,7 +58,10 @@ from bench.analytics import _fake_cgm
 END = datetime(2026, 3, 16, tzinfo=UTC)  # the data end here; the app's clock stands at END
 PASSWORD = "bench-password-not-secret"
 RESULTS = Path(__file__).with_name("results") / "dashboard.json"
-TARGETS_MS = {"trends, cold": 300.0, "triage": 1000.0}
+# p95 targets with 20 concurrent users; where two issues set one, the stricter counts
+TARGETS = {"trends, cold": (("issue 6", 300.0),),
+           "triage": (("issue 6", 1000.0), ("issue 10", 500.0))}
+TARGETS_MS = {name: min(ms for _, ms in t) for name, t in TARGETS.items()}
 NURSES = 20
 PATIENT_ACCOUNTS = 220  # 20 users x 10 first views, and 20 who reload their own page
 
@@ -153,6 +164,9 @@ def _seed_accounts(path: Path, patients: int) -> None:
 
 # -- the server -------------------------------------------------------------------------
 
+WORKDIR_ENV = "HEARTH_BENCH_DASHBOARD_WORKDIR"
+
+
 def build_app(workdir: Path):  # type: ignore[no-untyped-def]
     """The dashboard over the seeded data, its clock standing at END."""
     from core.appdb.account_store import AccountStore
@@ -168,24 +182,31 @@ def build_app(workdir: Path):  # type: ignore[no-untyped-def]
     return app
 
 
-def serve(workdir: Path, port: int) -> None:
-    """Run the dashboard over the seeded data (in the child process), one process as
-    `hearth dashboard` runs it."""
+def app_from_env():  # type: ignore[no-untyped-def]
+    """uvicorn's factory in each worker process (``--workers`` needs an import string)."""
+    return build_app(Path(os.environ[WORKDIR_ENV]))
+
+
+def serve(workdir: Path, port: int, workers: int) -> None:
+    """Run the dashboard over the seeded data (in the child process) as `hearth dashboard`
+    runs it: one process, or ``workers`` uvicorn worker processes on one socket."""
     import logging
 
     import uvicorn
 
     logging.basicConfig(level=logging.WARNING)
-    uvicorn.run(build_app(workdir), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False)
+    os.environ[WORKDIR_ENV] = str(workdir)
+    uvicorn.run("bench.dashboard:app_from_env", factory=True, workers=workers,
+                host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     from tests.support.ports import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.dashboard", "--serve", str(port),
-                             "--workdir", str(workdir)], cwd=Path(__file__).parent.parent)
+                             "--workers", str(workers), "--workdir", str(workdir)],
+                            cwd=Path(__file__).parent.parent)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # worker processes import the app under load
     while time.monotonic() < deadline:
@@ -245,23 +266,21 @@ def run_load(users: int, pick: Callable[[int, int], tuple[httpx.Client, str]],
     return times
 
 
-def figures(name: str, times: list[float], wall_s: float) -> dict[str, float | str | int]:
+def figures(name: str, times: list[float], wall_s: float) -> dict[str, Any]:
     arr = np.asarray(times)
-    out: dict[str, float | str | int] = {
-        "scenario": name, "requests": int(arr.size),
-        "p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-        "max_ms": float(arr.max()), "requests_per_s": float(arr.size / wall_s)}
-    target = TARGETS_MS.get(name)
-    if target is not None:
-        out["target_p95_ms"] = target
-        out["meets_target"] = "yes" if out["p95_ms"] <= target else "no"
-    show(f"  {name:<16} {arr.size:5d} requests  p50 {out['p50_ms']:7.1f} ms  "
-         f"p95 {out['p95_ms']:7.1f} ms  max {out['max_ms']:7.1f} ms  "
-         f"{out['requests_per_s']:6.1f}/s" + (f"  (target p95 <= {target:.0f} ms)" if target else ""))
+    p50, p95, p99 = (float(x) for x in np.percentile(arr, [50, 95, 99]))
+    out: dict[str, Any] = {
+        "scenario": name, "requests": int(arr.size), "p50_ms": p50, "p95_ms": p95,
+        "p99_ms": p99, "max_ms": float(arr.max()), "requests_per_s": float(arr.size / wall_s)}
+    if name in TARGETS_MS:
+        out["target_p95_ms"] = TARGETS_MS[name]
+        out["targets_p95_ms"] = {issue: ms for issue, ms in TARGETS[name]}
+    show(f"  {name:<16} {arr.size:5d} requests  p50 {p50:7.1f}  p95 {p95:7.1f}  p99 {p99:7.1f}  "
+         f"max {out['max_ms']:7.1f} ms  {out['requests_per_s']:6.1f}/s")
     return out
 
 
-def measure(base: str, *, users: int, requests_each: int, patients: int) -> list[dict]:
+def measure(base: str, *, users: int, requests_each: int, patients: int) -> list[dict[str, Any]]:
     nurses = [signed_in(base, f"nurse{u:02d}") for u in range(users)]
     # user k's j-th first view is patient (k * requests_each + j): each page is new
     fresh = [[signed_in(base, f"patient{k * requests_each + j:04d}") for j in range(requests_each)]
@@ -285,8 +304,11 @@ def measure(base: str, *, users: int, requests_each: int, patients: int) -> list
     first = nurses[0].get("/nurse")
     build_s = time.perf_counter() - began
     assert first.status_code == 200
+    # Every worker process keeps its own boards: each nurse's (kept-alive) connection asks
+    # once, so every worker that will serve the load has built its board before timing.
+    run_load(users, lambda k, j: (nurses[k], "/nurse"), 1)
     show(f"  triage board built for {patients} patients in {build_s:.2f} s (first request, "
-         "once per 5-minute refresh; later refreshes run in the background)")
+         "once per 5-minute refresh and worker; later refreshes run in the background)")
     results.append({"scenario": "triage board build", "seconds": build_s})
     views = ["/nurse", "/nurse?page=2", "/nurse?bucket=low", "/nurse?risk=bp_crisis",
              "/nurse?q=Patient+00", "/nurse?bucket=meeting&page=3", "/nurse?bucket=high"]
@@ -296,47 +318,117 @@ def measure(base: str, *, users: int, requests_each: int, patients: int) -> list
     return results
 
 
+def one_run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    proc, base = start_server(workdir, args.workers)
+    try:
+        results = measure(base, users=args.users, requests_each=args.requests,
+                          patients=args.patients)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    load_after = os.getloadavg()
+    baseline = next(r for r in results if r["scenario"] == "baseline")["p95_ms"]
+    for r in results:
+        if "p95_ms" in r and r["scenario"] != "baseline":
+            r["p95_over_baseline"] = r["p95_ms"] / baseline
+            if "target_p95_ms" in r:
+                r["p95_over_target"] = r["p95_ms"] / r["target_p95_ms"]
+    show(f"  load average (1/5/15 min) {_load(load_before)} before, {_load(load_after)} after, "
+         f"on {os.cpu_count()} CPUs")
+    return {"load_average_before": list(load_before), "load_average_after": list(load_after),
+            "results": results}
+
+
+def _load(avg: tuple[float, ...] | list[float]) -> str:
+    return "/".join(f"{x:.1f}" for x in avg)
+
+
+def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per scenario: the run with the median p95 (its p50/p95/p99), and the best p95."""
+    out = []
+    for i, first in enumerate(runs[0]["results"]):
+        name = first["scenario"]
+        same = [run["results"][i] for run in runs]
+        if "p95_ms" not in first:
+            seconds = sorted(r["seconds"] for r in same)
+            out.append({"scenario": name, "seconds": statistics.median(seconds),
+                        "best_seconds": seconds[0], "runs_seconds": [r["seconds"] for r in same]})
+            continue
+        ordered = sorted(same, key=lambda r: r["p95_ms"])
+        median = ordered[(len(ordered) - 1) // 2]  # the lower median: a real run's figures
+        row = dict(median) | {"best_p95_ms": ordered[0]["p95_ms"],
+                              "median_p95_ms": statistics.median(r["p95_ms"] for r in same),
+                              "runs_p95_ms": [r["p95_ms"] for r in same]}
+        if "target_p95_ms" in row:
+            row["meets_target"] = "yes" if row["median_p95_ms"] <= row["target_p95_ms"] else "no"
+            row["best_meets_target"] = "yes" if row["best_p95_ms"] <= row["target_p95_ms"] else "no"
+        out.append(row)
+    return out
+
+
+def report(rows: list[dict[str, Any]], runs: int) -> None:
+    show(f"summary over {runs} run(s): p95 best and median; the baseline is /healthz under the "
+         "same 20-user load in the same run")
+    for r in rows:
+        if "p95_ms" not in r:
+            show(f"  {r['scenario']:<20} median {r['seconds']:.2f} s  best {r['best_seconds']:.2f} s")
+            continue
+        line = (f"  {r['scenario']:<20} p95 best {r['best_p95_ms']:7.1f}  median "
+                f"{r['median_p95_ms']:7.1f} ms  (median run: p50 {r['p50_ms']:.1f}, "
+                f"p99 {r['p99_ms']:.1f})")
+        if "p95_over_baseline" in r:
+            line += f"  {r['p95_over_baseline']:.1f} x baseline"
+        show(line)
+        for issue, target in r.get("targets_p95_ms", {}).items():
+            show(f"  {'':<20} target p95 <= {target:.0f} ms ({issue}): best "
+                 f"{r['best_p95_ms'] / target:.2f} x, median {r['median_p95_ms'] / target:.2f} x "
+                 f"the target -> {'met' if r['median_p95_ms'] <= target else 'NOT met'} "
+                 f"(median), {'met' if r['best_p95_ms'] <= target else 'NOT met'} (best)")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--requests", type=int, default=10, help="per user and scenario")
+    parser.add_argument("--runs", type=int, default=2,
+                        help="measure this many times, each with a fresh server")
+    parser.add_argument("--workers", type=int,
+                        default=int(os.environ.get("HEARTH_DASHBOARD_WORKERS", "1")),
+                        help="uvicorn worker processes (default: HEARTH_DASHBOARD_WORKERS or 1)")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "hearth-bench-dashboard")
+    parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.users > NURSES or args.users * (args.requests + 1) > PATIENT_ACCOUNTS:
         parser.error(f"at most {NURSES} users and {PATIENT_ACCOUNTS} patient page views")
     if args.serve:
-        serve(args.workdir, args.serve)
+        serve(args.workdir, args.serve, args.workers)
         return
     show(f"dashboard: {args.patients} patients x {args.days} days, {args.users} concurrent users, "
-         "one server process")
+         f"{args.workers} server process(es), {args.runs} run(s)")
     seed(args.workdir, args.patients, args.days)
-    load_before = os.getloadavg()
-    proc, base = start_server(args.workdir)
-    try:
-        results = measure(base, users=args.users, requests_each=args.requests,
-                          patients=args.patients)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    load_after = os.getloadavg()
-    show(f"  machine load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after "
-         f"on {os.cpu_count()} CPUs: other work on the machine inflates every figure alike")
-    baseline = next(r for r in results if r["scenario"] == "baseline")["p95_ms"]
-    for r in results:
-        if "p95_ms" in r and r["scenario"] != "baseline":
-            show(f"  {r['scenario']:<16} p95 = {r['p95_ms'] / baseline:5.1f} x the /healthz baseline")
-    out = RESULTS
+    runs = []
+    for n in range(args.runs):
+        show(f"run {n + 1} of {args.runs}")
+        runs.append(one_run(args.workdir, args))
+    rows = summary(runs)
+    report(rows, len(runs))
+    out = args.output
     out.parent.mkdir(exist_ok=True)
+    loads = [run["load_average_before"] for run in runs] + [run["load_average_after"] for run in runs]
     out.write_text(json.dumps({
         "measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "patients": args.patients, "days": args.days,
-        "users": args.users, "requests_per_user": args.requests, "workers": 1,
-        "load_average_1min": [load_before[0], load_after[0]], "results": results}, indent=2) + "\n")
+        "users": args.users, "requests_per_user": args.requests, "workers": args.workers,
+        "load_average_1min": [min(x[0] for x in loads), max(x[0] for x in loads)],
+        "baseline": "GET /healthz p95 under the same concurrent load, in the same run",
+        "results": rows, "runs": runs}, indent=2) + "\n")
     show(f"  wrote {out}")
 
 
