@@ -120,3 +120,29 @@ def test_quick_run_of_one_cheap_benchmark_produces_its_rows(tmp_path: Path) -> N
                                           "gateway live reading p95"}
     assert all(not r["stale"] and r["value"] > 0 and r["ratio"] > 0 for r in rows)
     assert (tmp_path / "gateway.log").read_text().startswith("intake:")
+
+
+def test_latency_rows_compare_loaded_with_the_limit_and_the_idle_stack(tmp_path: Path) -> None:
+    (tmp_path / "latency.json").write_text(json.dumps({
+        "target_p99_ms": 1000.0, "store": "influx", "ingest_processes": 1, "coach_processes": 1,
+        "idle": {"sent": 50, "received": 50, "p99_ms": 200.0},
+        "loaded": {"sent": 100, "received": 100, "p99_ms": 800.0},
+        "background": {"target_per_s": 1000.0, "stored_per_s": 990.0}}))
+    _run_json(tmp_path, ["latency"])
+    limit, idle = _rows(report.collect(tmp_path), "latency")
+    assert (limit.value, limit.baseline, limit.ratio, limit.met) == (800.0, 1000.0, 0.8, True)
+    assert (idle.baseline, idle.ratio, idle.met) == (200.0, 4.0, None)
+
+
+def test_scale_and_footprint_rows_come_from_their_json(tmp_path: Path) -> None:
+    (tmp_path / "scale.json").write_text(json.dumps({"rows": [
+        {"figure": "scale: stored once", "value": 10, "unit": "readings",
+         "baseline_name": "published", "baseline": 10, "target": "not stored 0", "met": True}]}))
+    (tmp_path / "footprint.json").write_text(json.dumps({"results": [
+        {"what": "hearth ingest", "peak_mb": 160.0, "steady_mb": 120.0, "limit_mb": 150.0}]}))
+    _run_json(tmp_path, ["scale", "footprint"])
+    rows = report.collect(tmp_path)
+    (scale,) = _rows(rows, "scale")
+    assert (scale.ratio, scale.met) == (1.0, True)
+    (rss,) = _rows(rows, "footprint")
+    assert (rss.value, rss.met) == (160.0, False) and "steady 120 MB" in rss.note
