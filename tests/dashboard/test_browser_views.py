@@ -42,8 +42,24 @@ def browser(chromium):  # the Playwright fixture of tests/support/browser.py
     return chromium
 
 
+_signed_in: dict[tuple[str, str], dict] = {}  # (server, name) -> the browser's storage state
+
+
 def sign_in(browser, base_url: str, name: str, *, width: int = 1100):
-    return browser_sign_in(browser, base_url, name, PASSWORD, width=width)
+    """A new browser context signed in as ``name``: through the login form the first time
+    per server, then with that session's cookie (an Argon2 verification saved), landing
+    where the form lands."""
+    state = _signed_in.get((base_url, name))
+    if state is None:
+        page = browser_sign_in(browser, base_url, name, PASSWORD, width=width)
+        _signed_in[(base_url, name)] = page.context.storage_state()
+        return page
+    context = browser.new_context(viewport={"width": width, "height": 900}, storage_state=state)
+    page = context.new_page()
+    page.goto(f"{base_url}/")
+    page.wait_for_load_state("networkidle")
+    assert "/login" not in page.url, f"the saved session of {name} was refused"
+    return page
 
 
 def shot(page, name: str) -> None:
