@@ -83,7 +83,8 @@ def _point_results_at(module: object, out: Path) -> None:
     if current is None:
         return
     current = Path(current)
-    module.RESULTS = out / current.name if current.suffix == ".json" else out  # type: ignore[attr-defined]
+    target = out / current.name if current.suffix == ".json" else out
+    module.RESULTS = target  # type: ignore[attr-defined]
 
 
 def run_one(bench: Benchmark, *, quick: bool, out: Path) -> dict[str, object]:
@@ -137,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+        entries: list[dict[str, object]] = []
         run = {"started_at": datetime.now(UTC).isoformat(), "quick": args.quick,
-               "cpus": os.cpu_count(), "benchmarks": []}
+               "cpus": os.cpu_count(), "benchmarks": entries}
         for bench in chosen:
-            run["benchmarks"].append(run_one(bench, quick=args.quick, out=out))  # type: ignore[attr-defined]
+            entries.append(run_one(bench, quick=args.quick, out=out))
             (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
         run["finished_at"] = datetime.now(UTC).isoformat()
         (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")

@@ -100,7 +100,8 @@ class Sampler:
 # -- ingest --------------------------------------------------------------------------------
 
 
-def ingest_footprint(work: Path, *, backlog_messages: int, live_s: float, rate: float) -> dict[str, Any]:
+def ingest_footprint(work: Path, *, backlog_messages: int, live_s: float,
+                     rate: float) -> dict[str, Any]:
     broker = MosquittoServer(work / "mosquitto")
     broker.start()
     engine = app_database(work / "hearth.db")
@@ -168,7 +169,8 @@ def _browse(base: str, accounts: dict[str, tuple[str, str]], stop: threading.Eve
             counts: dict[str, int]) -> None:
     clients = {role: _signed_in(base, *accounts[role]) for role in ("nurse", "coach", "patient")}
     patient = accounts["patient"][0]
-    pages = [("nurse", "/nurse"), ("coach", "/coach"), ("patient", f"/patients/{patient}/trends?days=14"),
+    pages = [("nurse", "/nurse"), ("coach", "/coach"),
+             ("patient", f"/patients/{patient}/trends?days=14"),
              ("patient", "/"), ("nurse", "/nurse?bucket=low")]
     i = 0
     while not stop.is_set():
@@ -182,13 +184,16 @@ def _browse(base: str, accounts: dict[str, tuple[str, str]], stop: threading.Eve
         c.close()
 
 
-def up_footprint(work: Path, *, patients: int, seconds: float, backfill_days: float) -> dict[str, Any]:
+def up_footprint(work: Path, *, patients: int, seconds: float, backfill_days: float,
+                 accounts: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """``accounts`` is filled with the demo sign-ins hearth up printed (for dashboard_footprint)."""
     port, mqtt_port = free_port(), free_port()
     out, err = work / "up.out", work / "up.err"
     env = {**os.environ, "HEARTH_DATA_DIR": str(work / "data")}
     for key in ("HEARTH_MQTT_URL", "HEARTH_TIMESERIES_URL", "HEARTH_DATABASE_URL"):
         env.pop(key, None)
-    command = [sys.executable, "-m", "hearth", "up", "--patients", str(patients), "--port", str(port),
+    command = [sys.executable, "-m", "hearth", "up", "--patients", str(patients),
+               "--port", str(port),
                "--mqtt-port", str(mqtt_port), "--backfill-days", f"{backfill_days:g}"]
     with out.open("wb") as o, err.open("wb") as e:
         proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=o, stderr=e)
@@ -201,7 +206,7 @@ def up_footprint(work: Path, *, patients: int, seconds: float, backfill_days: fl
             if proc.poll() is not None:
                 raise RuntimeError(f"hearth up exited: {err.read_text()[-500:]}")
             up_after = sampler.samples[-1][0] if sampler.samples else 0.0
-            accounts = {m[1]: (m[2], m[3]) for m in ACCOUNT.finditer(out.read_text())}
+            accounts.update({m[1]: (m[2], m[3]) for m in ACCOUNT.finditer(out.read_text())})
             browser = threading.Thread(target=_browse, args=(f"http://127.0.0.1:{port}", accounts,
                                                              stop, counts), daemon=True)
             browser.start()
@@ -244,6 +249,53 @@ def _stored(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
 
 
+def dashboard_footprint(work: Path, *, seconds: float, accounts: dict[str, tuple[str, str]]
+                        ) -> dict[str, Any]:
+    """`hearth dashboard` alone on the data hearth up left, browsed by a nurse, a coach and
+    a patient for ``seconds``."""
+    port = free_port()
+    env = {**os.environ, "HEARTH_DATA_DIR": str(work / "data")}
+    for key in ("HEARTH_MQTT_URL", "HEARTH_TIMESERIES_URL", "HEARTH_DATABASE_URL"):
+        env.pop(key, None)
+    log = work / "dashboard.log"
+    with log.open("wb") as o:
+        proc = subprocess.Popen([sys.executable, "-m", "hearth", "dashboard", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=o, stderr=subprocess.STDOUT)
+    counts: dict[str, int] = {}
+    stop = threading.Event()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with Sampler(proc.pid) as sampler:
+            wait_until(lambda: _answers(base) or proc.poll() is not None, timeout=120,
+                       interval=0.3, message="hearth dashboard listening")
+            browser = threading.Thread(target=_browse, args=(base, accounts, stop, counts),
+                                       daemon=True)
+            browser.start()
+            time.sleep(seconds)
+            stop.set()
+            browser.join(timeout=60)
+    finally:
+        stop.set()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    figures = sampler.figures()
+    show(f"  hearth dashboard alone, {seconds:g} s browsed ({counts}): RSS peak "
+         f"{figures['peak_mb']:.0f} MB, steady {figures['steady_mb']:.0f} MB")
+    return {"what": "hearth dashboard (alone, on hearth up's data)", "limit_mb": None,
+            "dashboard_requests": counts, "note": f"{sum(counts.values())} page views", **figures}
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 APP_TABLES = ("coach_flags", "coach_nudges", "coach_alerts", "coach_escalation_steps",
               "coach_cooldowns", "deliveries", "inbox_messages", "audit_log", "coach_job_runs")
 
@@ -282,8 +334,10 @@ def main(argv: list[str] | None = None) -> None:
         (Path(tmp) / "up").mkdir()
         results.append(ingest_footprint(Path(tmp) / "ingest", backlog_messages=backlog,
                                         live_s=live_s, rate=rate))
+        accounts: dict[str, tuple[str, str]] = {}
         results.append(up_footprint(Path(tmp) / "up", patients=args.patients, seconds=up_s,
-                                    backfill_days=backfill))
+                                    backfill_days=backfill, accounts=accounts))
+        results.append(dashboard_footprint(Path(tmp) / "up", seconds=up_s / 4, accounts=accounts))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "footprint.json").write_text(json.dumps({
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,

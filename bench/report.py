@@ -78,7 +78,8 @@ def _ingest(data: dict[str, Any], _log: str) -> Iterator[Row]:
         if workload.startswith("live") and null:
             yield Row("ingest", f"ingest latency p99, {workload}", hearth["latency_p99_ms"], "ms",
                       "do-nothing subscriber p99", null["latency_p99_ms"])
-    peak = max((r["peak_rss_mb"] for r in data["results"] if r["consumer"] == "hearth"), default=None)
+    peak = max((r["peak_rss_mb"] for r in data["results"] if r["consumer"] == "hearth"),
+               default=None)
     yield Row("ingest", "ingest peak RSS (during the throughput runs)", peak, "MB", "limit", 150.0,
               "< 150 MB", None if peak is None else peak < 150)
 
@@ -191,7 +192,8 @@ def _latency(data: dict[str, Any], _log: str) -> Iterator[Row]:
     full = rate >= 1000
     answered = f"{loaded.get('received', 0)}/{loaded.get('sent', 0)} answered"
     yield Row("latency", f"urgent low -> home display p99 under {rate:,.0f} readings/s background "
-              f"({data.get('ingest_processes', '?')} ingest, {data.get('coach_processes', '?')} coach, "
+              f"({data.get('ingest_processes', '?')} ingest, "
+              f"{data.get('coach_processes', '?')} coach, "
               f"{data.get('store', '?')})", loaded.get("p99_ms"), "ms", "limit", limit,
               f"<= {limit:,.0f} ms at 1,000/s",
               None if "p99_ms" not in loaded else _at_size(
@@ -204,8 +206,10 @@ def _latency(data: dict[str, Any], _log: str) -> Iterator[Row]:
 
 def _footprint(data: dict[str, Any], _log: str) -> Iterator[Row]:
     for r in data["results"]:
-        yield Row("footprint", f"peak RSS, {r['what']}", r["peak_mb"], "MB", "limit",
-                  r["limit_mb"], f"< {r['limit_mb']:g} MB", r["peak_mb"] < r["limit_mb"],
+        limit = r.get("limit_mb")
+        yield Row("footprint", f"peak RSS, {r['what']}", r["peak_mb"], "MB",
+                  "limit" if limit else "", limit, f"< {limit:g} MB" if limit else "",
+                  None if not limit else r["peak_mb"] < limit,
                   note=f"steady {r['steady_mb']:.0f} MB; {r.get('note', '')}".rstrip("; "))
 
 
@@ -292,7 +296,8 @@ def markdown_table(rows: list[Row]) -> str:
     lines = []
     for r in rows:
         met = {True: "yes", False: "**no**", None: ""}[r.met]
-        base = f"{_num(r.baseline)} ({r.baseline_name})" if r.baseline is not None else r.baseline_name
+        base = (f"{_num(r.baseline)} ({r.baseline_name})" if r.baseline is not None
+                else r.baseline_name)
         value = f"{_num(r.value)} {r.unit}".strip()
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
         stale = "**STALE** " if r.stale else ""
@@ -316,6 +321,6 @@ def write(results: Path) -> list[Row]:
               f"{stale} figure(s) flagged STALE (not written in this run).\n\n")
     times = "".join(f"- `{e['name']}` {' '.join(e.get('argv', []))}: {e.get('status')}, "
                     f"{e.get('seconds', '-')} s\n" for e in run.get("benchmarks", []))
-    (results / "latest.md").write_text(header + markdown_table(rows) + "\n## Benchmarks in this run\n\n"
-                                       + times)
+    (results / "latest.md").write_text(
+        header + markdown_table(rows) + "\n## Benchmarks in this run\n\n" + times)
     return rows

@@ -62,7 +62,8 @@ from tests.support.mosquitto import MosquittoServer
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 SHARE = "hearth"
-DELIVERY = re.compile(r"Sending PUBLISH to (scale-ingest-\d+) \(d(\d), q\d, r\d, m\d+, 'hearth/v1/up/")
+DELIVERY = re.compile(
+    r"Sending PUBLISH to (scale-ingest-\d+) \(d(\d), q\d, r\d, m\d+, 'hearth/v1/up/")
 
 
 def show(text: str) -> None:
@@ -218,7 +219,8 @@ class Scale:
                "HEARTH_INGEST_PUBLISH_STORED_EVENTS": "true" if self.plan.coach else "false"}
         self.ts_url = ts_url
         for n in range(1, self.plan.ingest + 1):
-            self.children.append(Child(f"scale-ingest-{n}", [sys.executable, "-m", "hearth", "ingest"],
+            self.children.append(Child(f"scale-ingest-{n}",
+                                       [sys.executable, "-m", "hearth", "ingest"],
                                        {**env, "HEARTH_INGEST_CLIENT_ID": f"scale-ingest-{n}"},
                                        self.workdir / f"scale-ingest-{n}.log"))
         self.coach_shared = self._coach_shared_setting()
@@ -261,7 +263,8 @@ class Scale:
         client = new_client(f"scale-watch-{os.getpid()}")
 
         def on_connect(c: Any, *_a: Any) -> None:
-            c.subscribe([("$SYS/broker/store/messages/count", 0), ("$SYS/broker/load/messages/received/1min", 0),
+            c.subscribe([("$SYS/broker/store/messages/count", 0),
+                         ("$SYS/broker/load/messages/received/1min", 0),
                          (topics.DOWN_ALL, 1)])
 
         def on_message(_c: Any, _u: Any, msg: Any) -> None:
@@ -283,7 +286,8 @@ class Scale:
     def stored(self) -> Counter[str]:
         """Readings stored per device."""
         if self.influx is not None:
-            body = self.influx.query('SELECT count("value") FROM "glucose" GROUP BY "device"', "hearth")
+            body = self.influx.query('SELECT count("value") FROM "glucose" GROUP BY "device"',
+                                     "hearth")
             counts: Counter[str] = Counter()
             for series in body["results"][0].get("series", []):  # type: ignore[index]
                 counts[series["tags"]["device"]] = int(series["values"][0][1])
@@ -367,7 +371,8 @@ class Scale:
                              "published": published,
                              "unstored": None if stored is None else published - stored,
                              "broker_store_messages": self.sys.get("store/messages/count"),
-                             "broker_received_per_min": self.sys.get("load/messages/received/1min")})
+                             "broker_received_per_min":
+                                 self.sys.get("load/messages/received/1min")})
 
     def _figures(self, published: Counter[str], stored: Counter[str], stream_s: float,
                  drained_s: float, cpu: dict[str, float]) -> dict[str, Any]:
@@ -384,14 +389,18 @@ class Scale:
             ingest.append({"process": c.name, "readings": n, "share": n / total if total else 0,
                            "readings_per_s": n / stream_s, "cpu_s": round(cpu[c.name], 2),
                            "cpu_ms_per_reading": 1000 * cpu[c.name] / n if n else None,
-                           "peak_rss_mb": round(c.peak_rss_mb, 1), "redeliveries": redeliveries.get(c.name, 0)})
-        coach = [{"process": c.name, "cpu_s": round(cpu[c.name], 2), "peak_rss_mb": round(c.peak_rss_mb, 1)}
+                           "peak_rss_mb": round(c.peak_rss_mb, 1),
+                           "redeliveries": redeliveries.get(c.name, 0)})
+        coach = [{"process": c.name, "cpu_s": round(cpu[c.name], 2),
+                  "peak_rss_mb": round(c.peak_rss_mb, 1)}
                  for c in self.coach_children]
         unstored = [s["unstored"] for s in self.samples if s["unstored"] is not None]
-        broker_store = [s["broker_store_messages"] for s in self.samples if s["broker_store_messages"] is not None]
+        broker_store = [s["broker_store_messages"] for s in self.samples
+                        if s["broker_store_messages"] is not None]
         return {
             "published": total, "stored": sum(stored.values()), "lost": lost, "extra": extra,
-            "devices": len(published), "stream_s": round(stream_s, 1), "drained_s": round(drained_s, 1),
+            "devices": len(published), "stream_s": round(stream_s, 1),
+            "drained_s": round(drained_s, 1),
             "offered_readings_per_s": round(self.plan.rate, 1),
             "achieved_readings_per_s": round(total / stream_s, 1),
             "deliveries_to_ingest": sum(deliveries.values()),
@@ -435,7 +444,8 @@ def rows(plan: Plan, f: dict[str, Any], model: dict[str, float]) -> list[dict[st
          "value": f["stored"], "unit": "readings", "baseline_name": "published",
          "baseline": f["published"], "target": "not stored 0, extra 0",
          "met": f["lost"] == 0 and f["extra"] == 0},
-        {"figure": "scale: offered load achieved by the harness", "value": f["achieved_readings_per_s"],
+        {"figure": "scale: offered load achieved by the harness",
+         "value": f["achieved_readings_per_s"],
          "unit": "readings/s", "baseline_name": "offered", "baseline": f["offered_readings_per_s"]},
     ]
     for i in f["ingest"]:
@@ -444,9 +454,16 @@ def rows(plan: Plan, f: dict[str, Any], model: dict[str, float]) -> list[dict[st
                     "baseline_name": "even share of the offered load",
                     "baseline": f["offered_readings_per_s"] / plan.ingest})
         if i["cpu_ms_per_reading"]:
-            out.append({"figure": f"scale: {i['process']} CPU per reading", "value": i["cpu_ms_per_reading"],
+            out.append({"figure": f"scale: {i['process']} CPU per reading",
+                        "value": i["cpu_ms_per_reading"],
                         "unit": "ms", "baseline_name": "model (docs/SCALING.md)",
                         "baseline": model.get("ingest_cpu_ms_per_reading")})
+        out.append({"figure": f"scale: {i['process']} peak RSS", "value": i["peak_rss_mb"],
+                    "unit": "MB", "baseline_name": "limit", "baseline": 150.0,
+                    "target": "< 150 MB", "met": i["peak_rss_mb"] < 150})
+    for c in f["coach"]:
+        out.append({"figure": f"scale: {c['process']} peak RSS (real-time path)",
+                    "value": c["peak_rss_mb"], "unit": "MB"})
     return out
 
 
@@ -472,15 +489,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 minutes=args.minutes or (1.0 if args.quick else 3.0), ingest=args.ingest,
                 coach=args.coach, publishers=args.publishers, store=args.store)
     load_start = os.getloadavg()
-    show(f"scale: {plan.patients:,} patients x 1 CGM at {plan.accel:g}x = {plan.rate:,.0f} readings/s "
+    show(f"scale: {plan.patients:,} patients x 1 CGM at {plan.accel:g}x = "
+         f"{plan.rate:,.0f} readings/s "
          f"for {plan.minutes:g} min through {plan.ingest} ingest and {plan.coach} coach processes "
          f"({plan.store}); load average {', '.join(f'{x:.1f}' for x in load_start)}")
     with tempfile.TemporaryDirectory(prefix="hearth-scale-") as tmp:
         figures = simulate(plan, Path(tmp))
     show(f"  published {figures['published']:,} ({figures['achieved_readings_per_s']:,.0f}/s of "
-         f"{figures['offered_readings_per_s']:,.0f}/s offered) in {figures['stream_s']:.0f} s; stored "
-         f"{figures['stored']:,}: not stored {figures['lost']}, extra {figures['extra']} (counted at "
-         f"{figures['drained_s']:.0f} s, when all were in or the count had stopped growing); deliveries to ingest {figures['deliveries_to_ingest']:,}, "
+         f"{figures['offered_readings_per_s']:,.0f}/s offered) in {figures['stream_s']:.0f} s; "
+         f"stored {figures['stored']:,}: not stored {figures['lost']}, extra {figures['extra']} "
+         f"(counted at {figures['drained_s']:.0f} s, when all were in or the count had stopped "
+         f"growing); deliveries to ingest {figures['deliveries_to_ingest']:,}, "
          f"redeliveries {figures['redeliveries_to_ingest']}")
     for i in figures["ingest"]:
         cpu = i["cpu_ms_per_reading"]
@@ -490,7 +509,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              f"peak RSS {i['peak_rss_mb']:.0f} MB")
     for c in figures["coach"]:
         show(f"  {c['process']}: CPU {c['cpu_s']:.1f} s, peak RSS {c['peak_rss_mb']:.0f} MB")
-    show(f"  coach shared subscription: {figures['coach_shared_subscription'] or 'not offered by coach/settings.py: every coach process receives every stored event'}; "
+    shared = figures["coach_shared_subscription"] or (
+        "not offered by coach/settings.py: every coach process receives every stored event")
+    show(f"  coach shared subscription: {shared}; "
          f"home-display messages {figures['home_display_messages']}; broker store peak "
          f"{figures['broker_store_messages_peak']}; readings published but not yet stored, peak "
          f"{figures['unstored_peak']:,}")

@@ -116,8 +116,8 @@ def test_quick_run_of_one_cheap_benchmark_produces_its_rows(tmp_path: Path) -> N
     assert run_bench(["--quick", "--only", "gateway", "--out", str(tmp_path)]) == 0
     rows = [r for r in json.loads((tmp_path / "latest.json").read_text())["rows"]
             if r["bench"] == "gateway"]
-    assert {r["figure"] for r in rows} == {"gateway outbox intake", "gateway backlog drain to ingest",
-                                          "gateway live reading p95"}
+    assert {r["figure"] for r in rows} == {
+        "gateway outbox intake", "gateway backlog drain to ingest", "gateway live reading p95"}
     assert all(not r["stale"] and r["value"] > 0 and r["ratio"] > 0 for r in rows)
     assert (tmp_path / "gateway.log").read_text().startswith("intake:")
 
