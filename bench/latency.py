@@ -79,7 +79,7 @@ def background_load(url: str, patients: int, rate: float, seconds: float,
             i = sent % patients
             seqs[i] += 1
             payload = encode_message(device_id=f"bg-cgm-{i}", seq=seqs[i], readings=[
-                {"metric": "glucose", "value": round(130 + 30 * math.sin(sent / 1e5 + i), 1),
+                {"metric": "glucose", "value": round(130 + 30 * math.sin(sent / 1e7 + i), 1),
                  "unit": "mg/dL", "source": "cgm", "time": datetime.now(UTC)}])
             paced.publish(topics.up(f"bg-cgm-{i}"), payload, timeout=60)
             sent += 1
@@ -211,7 +211,8 @@ class Stack:
                      "HEARTH_INGEST_SHARED_GROUP": "hearth"}))
         for n in range(args.coaches):
             coach = hearth_child(f"coach-{n}", "coach", workdir=workdir,
-                                 env={**env, "HEARTH_COACH_CLIENT_ID": f"bench-coach-{n}"})
+                                 env={**env, "HEARTH_COACH_CLIENT_ID": f"bench-coach-{n}",
+                                      "HEARTH_COACH_REPORT_S": "5"})
             coach.argv.append("--no-scheduler")
             self.children.append(coach)
         for child in self.children:
@@ -246,9 +247,13 @@ class Stack:
         finally:
             db.close()
 
-    def close(self) -> None:
+    def close(self, keep: Path | None = None) -> None:
         for child in self.children:
             child.stop()
+        if keep is not None:  # the services' logs, for a look afterwards
+            keep.mkdir(parents=True, exist_ok=True)
+            for child in self.children:
+                (keep / f"{child.name}.log").write_text(child.log())
         if self.influx is not None:
             self.influx.stop()
         self.broker.kill()
@@ -291,7 +296,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             show(f"  under load: {fmt(loaded)}")
         finally:
             display.close()
-            stack.close()
+            stack.close(args.keep_logs)
     figures: dict[str, Any] = {
         "target_p99_ms": TARGET_P99_MS, "store": args.store, "ingest_processes": args.ingest,
         "coach_processes": args.coaches, "background_patients": args.patients,
@@ -342,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 300 readings/s for 20 s")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--keep-logs", type=Path, default=None,
+                        help="copy the services' logs into this directory")
     args = parser.parse_args(argv)
     if args.quick:
         args.rate, args.seconds, args.warmup, args.patients = 300.0, 20.0, 4.0, 300

@@ -89,6 +89,9 @@ class RealtimeStats:
     failures: int = 0
     early_acks: int = 0  # routine events acknowledged before their evaluation (overload)
     triage_failures: int = 0
+    triage_batches: int = 0
+    triage_s: float = 0.0  # time spent in triage, in all
+    urgent_s_max: float = 0.0  # the slowest urgent evaluation and delivery
 
 
 class RealtimePath:
@@ -135,7 +138,12 @@ class RealtimePath:
         self._threads = [
             threading.Thread(target=self._triage_loop, name="coach-triage", daemon=True),
             threading.Thread(target=self._routine_loop, name="coach-routine-feed", daemon=True),
+            threading.Thread(target=self._report_loop, name="coach-realtime-report",
+                             daemon=True),
         ]
+        self._urgent_running = 0  # urgent evaluations in progress: routine ones wait
+        self._urgent_idle = threading.Event()
+        self._urgent_idle.set()
 
     @property
     def subscription(self) -> str:
@@ -236,12 +244,15 @@ class RealtimePath:
             self._ack([a for p in quiet for a in batch.pop(p).acks])
         urgent: set[str] = set()
         if self._triage is not None and batch:
+            began = time.perf_counter()
             try:
                 urgent = self._triage({p: e.metrics for p, e in batch.items()},
                                       self._clock.now())
             except Exception:  # the store is away: everyone waits for the routine lane
                 self.stats.triage_failures += 1
                 log.exception("real-time triage failed for %d patients", len(batch))
+            self.stats.triage_batches += 1
+            self.stats.triage_s += time.perf_counter() - began
         with self._changed:
             for patient_id, pending in batch.items():
                 if patient_id in urgent:
@@ -321,6 +332,15 @@ class RealtimePath:
     # -- evaluation (either lane) ----------------------------------------------------------
 
     def _handle(self, patient_id: str, pending: _Pending, urgent: bool) -> None:
+        if urgent:
+            with self._changed:
+                self._urgent_running += 1
+                self._urgent_idle.clear()
+        else:
+            # One process, one GIL: a routine evaluation does not start while an urgent
+            # one runs (bounded: an urgent evaluation is one read and the dispatcher).
+            self._urgent_idle.wait(timeout=5.0)
+        began = time.perf_counter()
         try:
             messages = self._evaluate(patient_id, self._clock.now(), pending.metrics)
             self.stats.evaluations += 1
@@ -332,6 +352,9 @@ class RealtimePath:
             with self._changed:
                 earlier = self._failed.pop(patient_id, [])
             self._ack(earlier + pending.acks)
+            if urgent:
+                self.stats.urgent_s_max = max(self.stats.urgent_s_max,
+                                              time.perf_counter() - began)
         except Exception:  # unacknowledged: a restart gets the events again
             self.stats.failures += 1
             with self._changed:
@@ -340,6 +363,10 @@ class RealtimePath:
                           "unacknowledged", patient_id)
         finally:
             with self._changed:
+                if urgent:
+                    self._urgent_running -= 1
+                    if not self._urgent_running:
+                        self._urgent_idle.set()
                 self._busy.discard(patient_id)
                 waiting = self._urgent_waiting.pop(patient_id, None)
                 if waiting is not None and not self._stopping.is_set():
@@ -351,6 +378,25 @@ class RealtimePath:
                 self._changed.notify_all()
             if not urgent:
                 self._routine_slots.release()
+
+    def _report_loop(self) -> None:
+        """A line every ``report_s`` while events flow: how the lanes keep up (counts only)."""
+        last = -1
+        while not self._stopping.wait(self._settings.report_s):
+            s = self.stats
+            if s.events == last:
+                continue
+            last = s.events
+            with self._changed:
+                queued, held = len(self._routine), self._held
+            log.info("real time: %d events, %d evaluations (%d urgent), %d messages, "
+                     "%d failures; routine queue %d patients, %d events unacknowledged, "
+                     "%d acknowledged early; triage: %d batches, %.1f ms each, %d failures; "
+                     "slowest urgent evaluation and delivery %.0f ms", s.events,
+                     s.evaluations, s.urgent_evaluations, s.messages, s.failures, queued,
+                     held, s.early_acks, s.triage_batches,
+                     1000 * s.triage_s / max(1, s.triage_batches), s.triage_failures,
+                     1000 * s.urgent_s_max)
 
     def _ack(self, acks: list[_Ack]) -> None:
         if not acks:

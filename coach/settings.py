@@ -39,6 +39,8 @@ class CoachSettings(BaseSettings):
     max_unacked: int = Field(default=200, ge=0)
     # Patients and their rule tuning are cached this long by the real-time path.
     realtime_cache_s: float = Field(default=30.0, ge=0)
+    # The real-time path logs its counts (events, evaluations, queue) this often.
+    report_s: float = Field(default=30.0, gt=0)
 
     # -- the scheduler -------------------------------------------------------------------
     # Name of this process in the run-lease table (several coach processes may run).
