@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core import topics
-from core.appdb.directory import DeviceRegistry
-from core.contract import SCHEMA_VERSION, Rejection, decode_message
+from core.appdb.directory import DeviceBinding, DeviceRegistry
+from core.contract import SCHEMA_VERSION, Rejection, decode_readings
 from core.errors import ContractError
 from core.metrics import Metric
 from core.readings import Reading
@@ -74,15 +74,29 @@ def plan_batch(
     future_tolerance: timedelta,
 ) -> BatchPlan:
     plan = BatchPlan()
+    bindings = _BatchRegistry(registry)  # a device's many messages in a batch ask once
     for message in messages:
-        _plan_one(message, plan, registry, now, max_payload_bytes, future_tolerance)
+        _plan_one(message, plan, bindings, now, max_payload_bytes, future_tolerance)
     return plan
+
+
+class _BatchRegistry:
+    def __init__(self, inner: DeviceRegistry) -> None:
+        self._inner = inner
+        self._seen: dict[str, DeviceBinding | None] = {}
+
+    def binding(self, device_id: str) -> DeviceBinding | None:
+        try:
+            return self._seen[device_id]
+        except KeyError:
+            found = self._seen[device_id] = self._inner.binding(device_id)
+            return found
 
 
 def _plan_one(
     message: Inbound,
     plan: BatchPlan,
-    registry: DeviceRegistry,
+    registry: _BatchRegistry,
     now: datetime,
     max_payload_bytes: int,
     future_tolerance: timedelta,
@@ -99,9 +113,10 @@ def _plan_one(
         _reject(plan, message, device_id, why, now=now)
         return
     try:
-        decoded = decode_message(
+        decoded = decode_readings(
             message.payload,
             topic_device_id=device_id,
+            patient_id=binding.patient_id,
             now=now,
             max_bytes=max_payload_bytes,
             future_tolerance=future_tolerance,
@@ -109,9 +124,10 @@ def _plan_one(
     except ContractError as exc:
         _reject(plan, message, device_id, Rejection(exc.code, exc.reason), now=now)
         return
-    for measurement in decoded.measurements:
-        plan.readings.append(measurement.bind(binding.patient_id))
-        plan.touched[binding.patient_id].add(measurement.metric)
+    readings = decoded.measurements
+    if readings:
+        plan.readings.extend(readings)
+        plan.touched[binding.patient_id].update(r.metric for r in readings)
     if decoded.rejections:
         _reject(plan, message, device_id, *decoded.rejections, now=now)
     plan.handled_seqs[device_id].append(decoded.seq)

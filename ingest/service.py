@@ -5,9 +5,14 @@ readings it carries are committed, or after its dead letter is published, so
 killing ingest at any moment loses nothing: the broker redelivers what was not
 acknowledged, and the store's idempotency makes the replay harmless.
 
-Batching is natural: the worker takes everything waiting (up to a limit),
-commits it in one transaction and acknowledges it. Under load batches grow;
-when idle, a lone reading is committed at once.
+Batching is natural: the planner takes everything waiting (up to a limit) and
+validates it; the writer commits each planned batch in one transaction and
+acknowledges it. The two run as a pipeline: while the writer commits batch N
+(the store's own work runs outside the GIL), the planner validates batch N+1.
+At most one planned batch waits between them, batches are committed in the
+order they were planned, and a batch's messages are acknowledged only after
+its own commit. Under load batches grow; when idle, a lone reading is
+committed at once.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ from ingest.settings import IngestSettings
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class _Received:
-    message: Inbound
-    mid: int
-    qos: int
-    generation: int
+# (topic, payload, mid, qos, generation): a tuple, as paho's thread makes one a message
+_Received = tuple[str, bytes, int, int, int]
+
+
+@dataclass(slots=True)
+class _Planned:
+    live: list[_Received]
+    plan: BatchPlan
 
 
 @dataclass(slots=True)
@@ -71,17 +78,22 @@ class IngestService:
         self._registry = registry
         self._settings = settings
         self._clock = clock or SystemClock()
-        self._queue: queue.Queue[_Received] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Received] = queue.SimpleQueue()
+        # The planner hands each batch to the writer; one waits while one is written.
+        self._planned: queue.Queue[_Planned | None] = queue.Queue(maxsize=1)
         self._generation = 0
         # Held while acknowledging and while a disconnect voids the old message ids,
         # so an id from one connection is never acknowledged on the next.
         self._ack_lock = threading.Lock()
+        self._redeliver_lock = threading.Lock()  # the planner and the writer may both ask
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self.stats = IngestStats()
         self._client = self._build_client()
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
+        self._writer = threading.Thread(target=self._write_planned, name="ingest-writer",
+                                        daemon=True)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -93,6 +105,7 @@ class IngestService:
             session_expiry_s=self._settings.session_expiry_s,
         )
         self._client.loop_start()
+        self._writer.start()
         self._worker.start()
 
     def wait_connected(self, timeout: float) -> bool:
@@ -102,6 +115,7 @@ class IngestService:
         """Flush what is queued for a bounded time, then disconnect."""
         self._stopping.set()
         self._worker.join(timeout=self._settings.shutdown_flush_s + 5)
+        self._writer.join(timeout=self._settings.shutdown_flush_s + 5)
         self._client.disconnect()
         self._client.loop_stop()
         self._stopped.set()
@@ -150,27 +164,33 @@ class IngestService:
             log.warning("disconnected from the broker (%s); paho will reconnect", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(
-            _Received(Inbound(msg.topic, bytes(msg.payload)), msg.mid, msg.qos, self._generation)
-        )
+        # As little as possible on paho's thread: it reads every message of the stream.
+        self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
 
-    # -- the worker --------------------------------------------------------
+    # -- the planner (worker thread) -----------------------------------------
 
     def _run(self) -> None:
         deadline: float | None = None
-        while True:
-            if self._stopping.is_set():
-                deadline = deadline or time.monotonic() + self._settings.shutdown_flush_s
-                if self._queue.empty() or time.monotonic() > deadline:
-                    return
-            batch = self._next_batch()
-            if batch:
+        try:
+            while True:
+                if self._stopping.is_set():
+                    deadline = deadline or time.monotonic() + self._settings.shutdown_flush_s
+                    if self._queue.empty() or time.monotonic() > deadline:
+                        return
+                batch = self._next_batch()
+                if not batch:
+                    continue
                 try:
-                    self._handle(batch)
+                    planned = self._plan(batch)
                 except Exception:  # one bad batch must not stop ingest
-                    log.exception("a batch of %d messages failed; reconnecting so that the "
-                                  "broker redelivers it", len(batch))
+                    log.exception("planning a batch of %d messages failed; reconnecting so "
+                                  "that the broker redelivers it", len(batch))
                     self._redeliver()
+                    continue
+                if planned is not None:
+                    self._planned.put(planned)
+        finally:
+            self._planned.put(None)  # the writer finishes what is planned, then stops
 
     def _next_batch(self) -> list[_Received]:
         try:
@@ -179,32 +199,54 @@ class IngestService:
             return []
         batch = [first]
         budget = self._settings.max_batch_readings
+        get = self._queue.get_nowait
         while len(batch) < budget:
             try:
-                batch.append(self._queue.get_nowait())
+                batch.append(get())
             except queue.Empty:
                 break
         return batch
 
-    def _handle(self, batch: list[_Received]) -> None:
-        live = [r for r in batch if r.generation == self._generation]
+    def _plan(self, batch: list[_Received]) -> _Planned | None:
+        generation = self._generation
+        live = [r for r in batch if r[4] == generation]
         if not live:
-            return
+            return None
         plan = plan_batch(
-            [r.message for r in live],
+            [Inbound(r[0], r[1]) for r in live],
             registry=self._registry,
             now=self._clock.now(),
             max_payload_bytes=self._settings.max_payload_bytes,
             future_tolerance=timedelta(seconds=self._settings.future_tolerance_s),
         )
+        return _Planned(live, plan)
+
+    # -- the writer ------------------------------------------------------------
+
+    def _write_planned(self) -> None:
+        while True:
+            planned = self._planned.get()
+            if planned is None:
+                return
+            try:
+                self._finish(planned.live, planned.plan)
+            except Exception:  # one bad batch must not stop ingest
+                log.exception("a batch of %d messages failed; reconnecting so that the "
+                              "broker redelivers it", len(planned.live))
+                self._redeliver()
+
+    def _finish(self, live: list[_Received], plan: BatchPlan) -> None:
+        """Commit, confirm the dead letters, and only then acknowledge and announce."""
         if not self._commit(plan.readings):
             return  # stopping with the store down: nothing acknowledged, nothing lost
         if not self._publish_dead_letters(plan):
             return
         with self._ack_lock:
+            generation = self._generation
+            ack = self._client.ack
             for received in live:
-                if received.generation == self._generation:
-                    self._client.ack(received.mid, received.qos)
+                if received[4] == generation:
+                    ack(received[2], received[3])
         self._announce(plan)
         self.stats.messages += len(live)
         self.stats.batches += 1
@@ -212,15 +254,16 @@ class IngestService:
 
     def _redeliver(self) -> None:
         """The broker resends unacknowledged messages only on a new connection: make one."""
-        try:
-            self._client.disconnect()
-            self._client.loop_stop()
-            time.sleep(Backoff(initial=1.0).next_delay())
-            self._client.reconnect()
-            self._client.loop_start()
-        except Exception:
-            log.exception("could not reconnect; paho will keep trying")
-            self._client.loop_start()
+        with self._redeliver_lock:
+            try:
+                self._client.disconnect()
+                self._client.loop_stop()
+                time.sleep(Backoff(initial=1.0).next_delay())
+                self._client.reconnect()
+                self._client.loop_start()
+            except Exception:
+                log.exception("could not reconnect; paho will keep trying")
+                self._client.loop_start()
 
     def _commit(self, readings: list[Reading]) -> bool:
         backoff = Backoff(initial=0.2, cap=10.0)
