@@ -214,10 +214,15 @@ class Soak:
                     except ValueError:
                         pass
                 return
+            at = time.perf_counter()
             patient = topics.last_level(msg.topic, "down")
+            # The urgent message only: a routine nudge to the same patient (a predicted low
+            # from the sine wave before the dive) is not the alarm being timed.
+            if b'"priority":"urgent"' not in msg.payload:
+                return
             with self.lock:
                 if patient in self.alert_sent and patient not in self.alert_seen:
-                    self.alert_seen[patient] = time.perf_counter()
+                    self.alert_seen[patient] = at
 
         client.on_connect, client.on_message = on_connect, on_message
         connect(client, MqttEndpoint.parse(self.broker.url))
