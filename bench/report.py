@@ -159,22 +159,32 @@ def _coach(data: dict[str, Any], _log: str) -> Iterator[Row]:
                   lat["p99_ms"] <= 2000)
 
 
-# issue 10: nurse triage for 1,000 patients p95 <= 500 ms; other targets from the benchmark
+# issue 10: nurse triage for 1,000 patients p95 <= 500 ms (when the benchmark names no target)
 _DASHBOARD_TARGETS = {"triage": 500.0}
 
 
 def _dashboard(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    """Median p95 over the benchmark's runs (its figures as it reports them), the strictest
+    target it names, against /healthz under the same load in the same run."""
     results = data["results"]
     base = next((r for r in results if r["scenario"] == "baseline"), None)
+    base_p95 = base.get("median_p95_ms", base["p95_ms"]) if base else None
     for r in results:
         if "p95_ms" not in r or r["scenario"] == "baseline":
             continue
-        limit = _DASHBOARD_TARGETS.get(r["scenario"], r.get("target_p95_ms"))
+        p95 = r.get("median_p95_ms", r["p95_ms"])
+        targets = r.get("targets_p95_ms") or {}
+        if targets:
+            issue, limit = min(targets.items(), key=lambda kv: kv[1])
+            label = f"<= {limit:g} ms ({issue})"
+        else:
+            limit = _DASHBOARD_TARGETS.get(r["scenario"], r.get("target_p95_ms"))
+            label = f"<= {limit:g} ms" if limit else ""
+        note = f"best p95 {r['best_p95_ms']:.0f} ms" if "best_p95_ms" in r else ""
         yield Row("dashboard", f"dashboard {r['scenario']} p95, {data['patients']:,} patients, "
-                  f"{data['users']} users", r["p95_ms"], "ms", "/healthz p95 (same run)",
-                  base["p95_ms"] if base else None,
-                  f"<= {limit:g} ms" if limit else "",
-                  None if not limit else _at_size(data["patients"] >= 1000, r["p95_ms"] <= limit))
+                  f"{data['users']} users", p95, "ms", "/healthz p95 (same run)", base_p95,
+                  label, None if not limit else _at_size(data["patients"] >= 1000, p95 <= limit),
+                  note=note)
 
 
 def _backup(data: dict[str, Any], _log: str) -> Iterator[Row]:
