@@ -307,13 +307,13 @@ def cycle(ts_url: str, app_url: str, patients: int, processes: int,
             "per_process": parts}
 
 
-def _cycle_urls(args: argparse.Namespace, ts_path: Path, app_path: Path) -> tuple[str, str]:
+def _cycle_urls(postgres_url: str, ts_path: Path, app_path: Path) -> tuple[str, str]:
     """A fresh application database for one run (the dispatcher records cool-downs,
     which would make a second run cheaper): a copy of the seeded SQLite file, or on
     --postgres the seeded PostgreSQL database with the coach's decisions emptied."""
-    if args.postgres_url:
-        _reset_postgres(args.postgres_url)
-        return f"sqlite:///{ts_path}", args.postgres_url
+    if postgres_url:
+        _reset_postgres(postgres_url)
+        return f"sqlite:///{ts_path}", postgres_url
     url = f"sqlite:///{_fresh_copy(app_path)}"
     engine = make_engine(url)
     create_schema(engine)  # a population seeded before the newest migration gets it
@@ -430,8 +430,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--shards", type=int, default=8, help="shards of the cycle's run")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also on PostgreSQL (a private cluster, tests/support/postgres.py)")
     parser.add_argument("--postgres-url", default="",
-                        help="the application database on PostgreSQL (seeded once)")
+                        help="also on this PostgreSQL database (seeded once, coach tables "
+                             "emptied before each run)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--latency", type=int, default=200, help="urgent lows to time")
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between them")
@@ -445,18 +448,34 @@ def main(argv: list[str] | None = None) -> None:
     ts_path, app_path = seed(args.workdir, args.patients)
     results: dict[str, Any] = {"patients": args.patients, "days": DAYS,
                                "target_s": TARGET_S}
-    where = "PostgreSQL" if args.postgres_url else "SQLite"
-    if args.postgres_url:
-        seed_postgres(args.postgres_url, args.patients)
-    for processes in sorted({1, args.processes}):
-        ts_url, app_url = _cycle_urls(args, ts_path, app_path)
-        figures = cycle(ts_url, app_url, args.patients, processes, args.shards)
-        results[f"cycle_{processes}p"] = {**figures, "database": where}
-        show_cycle(figures, where)
-    one, more = results["cycle_1p"], results.get(f"cycle_{args.processes}p")
-    if more is not None and more is not one:
-        results["speed_up"] = one["wall_s"] / more["wall_s"]
-        show(f"  {args.processes} processes vs 1: {results['speed_up']:.2f} x")
+    cluster = None
+    if args.postgres and not args.postgres_url:
+        from tests.support.postgres import PostgresCluster
+
+        cluster = PostgresCluster()  # fsync off, as in the tests: the figure is the coach's
+        cluster.start()
+        args.postgres_url = cluster.url(cluster.create_database())
+    try:
+        databases = [("SQLite", "")] + ([("PostgreSQL", args.postgres_url)]
+                                        if args.postgres_url else [])
+        for where, url in databases:
+            if url:
+                seed_postgres(url, args.patients)
+            prefix = "" if not url else "postgres_"
+            for processes in sorted({1, args.processes}):
+                ts_url, app_url = _cycle_urls(url, ts_path, app_path)
+                figures = cycle(ts_url, app_url, args.patients, processes, args.shards)
+                results[f"{prefix}cycle_{processes}p"] = {**figures, "database": where}
+                show_cycle(figures, where)
+            one = results[f"{prefix}cycle_1p"]
+            more = results[f"{prefix}cycle_{args.processes}p"]
+            if more is not one:
+                results[f"{prefix}speed_up"] = one["wall_s"] / more["wall_s"]
+                show(f"  {where}: {args.processes} processes vs 1: "
+                     f"{results[f'{prefix}speed_up']:.2f} x (wall)")
+    finally:
+        if cluster is not None:
+            cluster.stop()
     if args.latency:
         figures = latency(args.workdir, args.latency, args.gap)
         results["latency"] = figures
