@@ -78,19 +78,21 @@ class CoachEvaluator:
         if patient is None:
             return []
         devices = self._directory.devices_of(patient_id)
-        with Session(self._engine) as session:
-            _wait_for_writers(session)
-            out = self._evaluate_in(session, patient, devices, now, path, stats)
-            session.commit()
-        return out
+        return self._evaluate_one(patient, devices, now, path, stats)
 
-    def _evaluate_in(self, session: Session, patient: PatientInfo,
-                     devices: Sequence[DeviceBinding], now: datetime, path: RulePath,
-                     stats: CycleStats | None, cadence: str | None = None) -> list[Outbound]:
-        policy, flags = self._rules(session, patient, devices, now, path, stats, cadence)
+    def _evaluate_one(self, patient: PatientInfo, devices: Sequence[DeviceBinding],
+                      now: datetime, path: RulePath, stats: CycleStats | None,
+                      cadence: str | None = None) -> list[Outbound]:
+        """Rules in a read transaction, then the dispatch in a write one (``_begin_write``)."""
+        with Session(self._engine) as session:
+            policy, flags = self._rules(session, patient, devices, now, path, stats, cadence)
         if not flags:
             return []
-        return dispatch(session, patient.id, flags, now, policy=policy)
+        with Session(self._engine) as session:
+            _begin_write(session)
+            out = dispatch(session, patient.id, flags, now, policy=policy)
+            session.commit()
+        return out
 
     def _rules(self, session: Session, patient: PatientInfo, devices: Sequence[DeviceBinding],
                now: datetime, path: RulePath, stats: CycleStats | None,
@@ -213,12 +215,8 @@ class CoachEvaluator:
             if patient_id not in people:
                 continue
             try:
-                with Session(self._engine) as session:
-                    _wait_for_writers(session)
-                    out.extend(self._evaluate_in(session, people[patient_id],
-                                                 devices.get(patient_id, []), now,
-                                                 "scheduled", stats, cadence))
-                    session.commit()
+                out.extend(self._evaluate_one(people[patient_id], devices.get(patient_id, []),
+                                              now, "scheduled", stats, cadence))
             except Exception:  # one patient's bad data must not stop the cycle
                 stats.failed_patients += 1
                 log.exception("trend check failed for patient %s", patient_id)
