@@ -8,7 +8,14 @@ commit). Baselines measured in the same run:
 - ``null``: a paho subscriber that does nothing (the broker-delivery limit);
 - ``naive``: validate and commit once per message, auto-ack.
 
-Usage (from the repository root): python -m bench.ingest [--quick]
+The machine is shared, so every workload is measured ``--repeat`` times (each
+repetition measures the three consumers back to back); the json keeps every run
+with the 1/5/15-minute load average around it, and a summary with the best and
+the median of hearth's rate and of its ratio to the do-nothing subscriber of the
+same repetition. ``results`` holds, per workload, the repetition with the median
+ratio (so that its figures and baselines come from one run).
+
+Usage (from the repository root): python -m bench.ingest [--quick] [--repeat N]
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +58,8 @@ class Figures:
     latency_p99_ms: float
     peak_rss_mb: float
     stored: int
+    repetition: int = 0
+    loadavg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # 1/5/15 min, when it finished
 
 
 def workload(messages_per_device: int, per_message: int, start: datetime) -> list[tuple[str, str, int, bytes]]:
@@ -157,9 +167,14 @@ def measure(kind: str, name: str, messages: list[tuple[str, str, int, bytes]], p
         latencies = np.array([received[k] - sent[k] for k in sent]) * 1000
         return Figures(kind, name, readings, throughput, float(np.percentile(latencies, 50)),
                        float(np.percentile(latencies, 99)), consumer.peak_rss / 2**20,
-                       consumer.stored())
+                       consumer.stored(), loadavg=_loadavg())
     finally:
         consumer.kill()
+
+
+def _loadavg() -> tuple[float, float, float]:
+    one, five, fifteen = os.getloadavg()
+    return (round(one, 2), round(five, 2), round(fifteen, 2))
 
 
 def _ack_times(acks: object) -> dict[tuple[str, int], float]:
@@ -175,6 +190,8 @@ def _ack_times(acks: object) -> dict[tuple[str, int], float]:
 def main(argv: list[str] | None = None) -> list[Figures]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller workload")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="measure each workload this many times (default 2)")
     args = parser.parse_args(argv)
     scale = 5 if args.quick else 1
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=300)
@@ -193,37 +210,86 @@ def main(argv: list[str] | None = None) -> list[Figures]:
                 ("live 1000/s", workload(25 // scale, 1, start), 1, 1000.0),
             ]
             run = 0
-            for name, messages, per_message, rate in plans:
-                for kind in ("null", "naive", "hearth"):
-                    run += 1
-                    figures = measure(kind, name, messages, per_message, broker, workdir, run, rate)
-                    results.append(figures)
-                    print(_row(figures), flush=True)
+            for repetition in range(1, args.repeat + 1):
+                for name, messages, per_message, rate in plans:
+                    for kind in ("null", "naive", "hearth"):
+                        run += 1
+                        figures = measure(kind, name, messages, per_message, broker, workdir,
+                                          run, rate)
+                        figures.repetition = repetition
+                        results.append(figures)
+                        print(_row(figures), flush=True)
         finally:
             broker.kill()
-    _report(results)
+    _report(results, quick=args.quick)
     return results
 
 
 def _row(f: Figures) -> str:
     return (f"{f.workload:<16} {f.consumer:<7} {f.readings:>7} readings  {f.readings_per_s:>9,.0f}/s  "
             f"p50 {f.latency_p50_ms:>7.1f} ms  p99 {f.latency_p99_ms:>8.1f} ms  "
-            f"peak RSS {f.peak_rss_mb:>6.1f} MB  stored {f.stored}")
+            f"peak RSS {f.peak_rss_mb:>6.1f} MB  stored {f.stored}  "
+            f"load {f.loadavg[0]:.1f}/{f.loadavg[1]:.1f}/{f.loadavg[2]:.1f}")
 
 
-def _report(results: list[Figures]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    by = {(f.workload, f.consumer): f for f in results}
-    print("\nHearth ingest against the baselines measured in this run:")
+def _summary(results: list[Figures]) -> list[dict[str, object]]:
+    """Per workload: hearth's rate and its ratio to the do-nothing subscriber of the same
+    repetition, best and median over the repetitions, with the load averages seen."""
+    by = {(f.workload, f.consumer, f.repetition): f for f in results}
+    rows: list[dict[str, object]] = []
     for workload_name in dict.fromkeys(f.workload for f in results):
-        hearth = by[(workload_name, "hearth")]
-        null = by[(workload_name, "null")]
-        naive = by[(workload_name, "naive")]
-        print(f"  {workload_name:<16} {hearth.readings_per_s / null.readings_per_s:5.2f}× the do-nothing "
-              f"subscriber, {hearth.readings_per_s / naive.readings_per_s:5.2f}× commit-per-message")
+        reps = sorted({f.repetition for f in results if f.workload == workload_name})
+        hearth = [by[(workload_name, "hearth", r)] for r in reps]
+        null = [by[(workload_name, "null", r)] for r in reps]
+        naive = [by[(workload_name, "naive", r)] for r in reps]
+        ratios = [h.readings_per_s / n.readings_per_s for h, n in zip(hearth, null, strict=True)]
+        rows.append({
+            "workload": workload_name,
+            "repetitions": len(reps),
+            "hearth_readings_per_s": [h.readings_per_s for h in hearth],
+            "null_readings_per_s": [n.readings_per_s for n in null],
+            "naive_readings_per_s": [n.readings_per_s for n in naive],
+            "ratio_to_null": ratios,
+            "best_hearth_readings_per_s": max(h.readings_per_s for h in hearth),
+            "median_hearth_readings_per_s": statistics.median(h.readings_per_s for h in hearth),
+            "best_ratio_to_null": max(ratios),
+            "median_ratio_to_null": statistics.median(ratios),
+            "median_ratio_to_naive": statistics.median(
+                h.readings_per_s / n.readings_per_s for h, n in zip(hearth, naive, strict=True)),
+            "hearth_latency_p99_ms": [h.latency_p99_ms for h in hearth],
+            "hearth_peak_rss_mb": max(h.peak_rss_mb for h in hearth),
+            "loadavg": [h.loadavg for h in hearth],
+        })
+    return rows
+
+
+def _median_run(results: list[Figures], summary: list[dict[str, object]]) -> list[Figures]:
+    """Per workload, the three consumers of the repetition whose ratio is the median."""
+    chosen: list[Figures] = []
+    for row in summary:
+        ratios = list(row["ratio_to_null"])  # type: ignore[call-overload]
+        median_rep = sorted(range(len(ratios)), key=ratios.__getitem__)[(len(ratios) - 1) // 2] + 1
+        chosen += [f for f in results
+                   if f.workload == row["workload"] and f.repetition == median_rep]
+    return chosen
+
+
+def _report(results: list[Figures], *, quick: bool = False) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    summary = _summary(results)
+    print("\nHearth ingest against the baselines measured in the same repetition:")
+    for row in summary:
+        print(f"  {row['workload']:<16} hearth best {row['best_hearth_readings_per_s']:>9,.0f}/s "
+              f"median {row['median_hearth_readings_per_s']:>9,.0f}/s; "
+              f"x do-nothing best {row['best_ratio_to_null']:.2f} "
+              f"median {row['median_ratio_to_null']:.2f}; "
+              f"x commit-per-message median {row['median_ratio_to_naive']:.1f}; "
+              f"peak RSS {row['hearth_peak_rss_mb']:.1f} MB")
     (RESULTS / "ingest.json").write_text(json.dumps(
-        {"measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
-         "results": [asdict(f) for f in results]}, indent=2))
+        {"measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "quick": quick,
+         "summary": summary,
+         "results": [asdict(f) for f in _median_run(results, summary)],
+         "runs": [asdict(f) for f in results]}, indent=2))
 
 
 if __name__ == "__main__":
