@@ -32,11 +32,12 @@ from core import topics
 from core.appdb.directory import DeviceRegistry
 from core.clock import Clock, SystemClock
 from core.errors import StoreError, StoreUnavailableError
-from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
+from core.mqtt import MQTT_V5, MqttEndpoint, connect
 from core.readings import Reading
 from core.retry import Backoff
 from core.timeseries import TimeSeriesStore
 from ingest.pipeline import BatchPlan, Inbound, plan_batch
+from ingest.readahead import new_read_ahead_client
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class IngestService:
     # -- MQTT callbacks (paho's network thread) ----------------------------
 
     def _build_client(self) -> mqtt.Client:
-        client = new_client(
+        client = new_read_ahead_client(
             self._settings.client_id,
             protocol=self._settings.protocol,
             manual_ack=True,
