@@ -13,15 +13,25 @@ straight into the store's table: what is measured is the coach, not the seeding)
     10% pulse oximeter, 3 a day                         60% step counter, daily
     30% pill box, twice a day                           10% motion sensor, hourly
 
-Each measured cycle starts from a fresh copy of the seeded application database
-(the dispatcher records flags and cool-downs, which would make a second run cheaper).
+The cycle is measured as production runs it: N coach processes (spawned, imports and
+connections made before the clock starts: a coach runs for days) share one run of the
+trend-check job, split into --shards patient shards that each claims through the run
+lease table (coach/scheduler.py), for N = 1 and N = --processes; on the seeded SQLite
+application database and, with --postgres, on a private PostgreSQL cluster. Each run
+starts from a fresh copy of the application database (the dispatcher records flags and
+cool-downs, which would make a second run cheaper). Printed and stored per run: wall
+time and its ratio to the 60 s target, CPU time of the coach processes, the time they
+were runnable but waiting for a core (/proc/thread-self/schedstat: on this shared
+2-core machine that, not I/O or locks, is the wall time that is not CPU), per-patient
+milliseconds, the load average before and after.
 
 Latency: real Mosquitto, real ingest, the real coach service (rules, dispatcher,
 delivery) on the wall clock; one urgent low per patient (the cool-down would stop a
 second), published every --gap seconds; measured from just before the publish to
 the arrival of the home-display message at a subscriber.
 
-Run:  .venv/bin/python -m bench.coach [--patients 10000] [--processes 2] [--latency 200]
+Run:  .venv/bin/python -m bench.coach [--patients 10000] [--processes 2] [--shards 8]
+      [--postgres] [--latency 200]
 """
 
 from __future__ import annotations
@@ -253,7 +263,8 @@ def _coach_process(ts_url: str, app_url: str, owner: str, shards: int, ready: An
     results.put({"owner": owner, "shards": ran, "wall_s": time.perf_counter() - began,
                  "cpu_s": cpu1 - cpu0, "runqueue_wait_s": wait1 - wait0,
                  "patients": stats.patients, "flags": stats.flags, "messages": messages[0],
-                 "failed_patients": stats.failed_patients, "failed_rules": stats.failed_rules})
+                 "failed_patients": stats.failed_patients, "failed_rules": stats.failed_rules,
+                 "write_s": stats.write_s, "lock_wait_s": stats.lock_wait_s})
     scheduler.stop(wait_s=1)
     store.close()
     engine.dispose()
@@ -295,7 +306,7 @@ def cycle(ts_url: str, app_url: str, patients: int, processes: int,
     engine.dispose()
     total = {name: sum(p[name] for p in parts)
              for name in ("patients", "flags", "messages", "failed_patients", "failed_rules",
-                          "cpu_s", "runqueue_wait_s")}
+                          "cpu_s", "runqueue_wait_s", "write_s", "lock_wait_s")}
     return {"processes": processes, "shards": shards, "wall_s": wall,
             "ratio_to_target": wall / TARGET_S, "target_s": TARGET_S,
             **total,
@@ -354,7 +365,9 @@ def show_cycle(f: dict[str, Any], where: str) -> None:
          f"{f['wall_s']:.1f} s wall = {f['ratio_to_target']:.2f} x the 60 s target "
          f"({f['per_patient_ms']:.2f} ms a patient); CPU {f['cpu_s']:.1f} s "
          f"({f['cpu_per_patient_ms']:.2f} ms a patient), waiting for a core "
-         f"{f['runqueue_wait_s']:.1f} s; {f['flags']} flags, {f['messages']} messages, "
+         f"{f['runqueue_wait_s']:.1f} s; in write transactions {f['write_s']:.1f} s, of "
+         f"which waiting for the write lock {f['lock_wait_s']:.1f} s; "
+         f"{f['flags']} flags, {f['messages']} messages, "
          f"failed patients {f['failed_patients']}; load {f['load_average_before']} -> "
          f"{f['load_average_after']}; process start {f['process_start_s']:.1f} s (apart)")
 

@@ -49,6 +49,8 @@ class CycleStats:
     failed_patients: int = 0
     failed_rules: int = 0
     cpu_s: float = 0.0  # CPU time of the evaluating process(es): the figure load cannot inflate
+    write_s: float = 0.0  # wall time inside the dispatch (write) transactions
+    lock_wait_s: float = 0.0  # of which waiting for the database's write lock (SQLite)
 
 
 class CoachEvaluator:
@@ -196,15 +198,20 @@ class CoachEvaluator:
             # A transaction of its own that takes the write lock first: on SQLite a
             # transaction that read before another process committed cannot then write
             # (SQLITE_BUSY at once, no waiting), which failed whole chunks with two workers.
+            began = time.perf_counter()
             with Session(self._engine) as session:
                 _begin_write(session)
+                trial.lock_wait_s += time.perf_counter() - began
                 state = DispatchState(session, [pid for pid, _, _ in found], now)
                 for patient_id, policy, flags in found:
                     out.extend(dispatch(session, patient_id, flags, now, policy=policy,
                                         state=state))
                 session.commit()
+            trial.write_s += time.perf_counter() - began
         stats.flags += trial.flags
         stats.failed_rules += trial.failed_rules
+        stats.write_s += trial.write_s
+        stats.lock_wait_s += trial.lock_wait_s
         return out
 
     def _one_by_one(self, ids: list[str], people: dict[str, PatientInfo],
@@ -411,7 +418,8 @@ def parallel_cycle(urls: StoreUrls, patient_ids: Sequence[str], now: datetime, *
     total = CycleStats()
     for messages, stats in parts:
         out.extend(messages)
-        for name in ("patients", "flags", "messages", "failed_patients", "failed_rules", "cpu_s"):
+        for name in ("patients", "flags", "messages", "failed_patients", "failed_rules", "cpu_s",
+                     "write_s", "lock_wait_s"):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return out, total
 

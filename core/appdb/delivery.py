@@ -107,6 +107,8 @@ class InboxMessage(Base):
 
 class JobRun(Base):
     __tablename__ = "coach_job_runs"
+    # every coach process looks for open or abandoned shards at each poll
+    __table_args__ = (Index("ix_coach_job_runs_status", "status"),)
 
     job_id: Mapped[str] = mapped_column(String(191), primary_key=True)
     run_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)

@@ -21,6 +21,7 @@ depends_on: str | None = None
 def upgrade() -> None:
     with op.batch_alter_table("coach_job_runs") as batch:
         batch.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_coach_job_runs_status", "coach_job_runs", ["status"])
     with op.batch_alter_table("deliveries") as batch:
         batch.add_column(sa.Column("message", sa.JSON(), nullable=True))
 
@@ -28,5 +29,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("message")
+    op.drop_index("ix_coach_job_runs_status", table_name="coach_job_runs")
     with op.batch_alter_table("coach_job_runs") as batch:
         batch.drop_column("lease_until")
