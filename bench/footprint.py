@@ -14,7 +14,7 @@ process and all its children, summed):
 Peak = the largest sample; steady = the median of the last quarter of the samples.
 The sum of RSS counts pages shared between processes more than once (an upper bound).
 
-Usage: python -m bench.footprint [--quick] [--patients 50] [--up-seconds 240]
+Usage: python -m bench.footprint [--quick] [--patients 50] [--up-seconds 180]
 Writes bench/results/footprint.json.
 """
 
@@ -323,8 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--up-seconds", type=float, default=None,
                         help="how long to sample hearth up after it announces itself")
     args = parser.parse_args(argv)
-    backlog, live_s, rate = (10, 10.0, 500.0) if args.quick else (100, 60.0, 1000.0)
-    up_s = args.up_seconds or (30.0 if args.quick else 240.0)
+    backlog, live_s, rate = (10, 10.0, 500.0) if args.quick else (50, 60.0, 1000.0)
+    up_s = args.up_seconds or (30.0 if args.quick else 180.0)
     backfill = 1.0 if args.quick else 14.0
     load_start = os.getloadavg()
     show(f"footprint: load average at the start {', '.join(f'{x:.1f}' for x in load_start)}")

@@ -146,3 +146,16 @@ def test_scale_and_footprint_rows_come_from_their_json(tmp_path: Path) -> None:
     assert (scale.ratio, scale.met) == (1.0, True)
     (rss,) = _rows(rows, "footprint")
     assert (rss.value, rss.met) == (160.0, False) and "steady 120 MB" in rss.note
+
+
+def test_dashboard_rows_take_the_median_p95_and_the_strictest_named_target(tmp_path: Path) -> None:
+    (tmp_path / "dashboard.json").write_text(json.dumps({"patients": 1000, "users": 20, "results": [
+        {"scenario": "baseline", "p95_ms": 10.0, "median_p95_ms": 12.0},
+        {"scenario": "triage board build", "seconds": 3.0},
+        {"scenario": "triage", "p95_ms": 700.0, "median_p95_ms": 600.0, "best_p95_ms": 400.0,
+         "targets_p95_ms": {"issue 6": 1000.0, "issue 10": 500.0}}]}))
+    _run_json(tmp_path, ["dashboard"])
+    (row,) = _rows(report.collect(tmp_path), "dashboard")
+    assert (row.value, row.baseline, row.ratio) == (600.0, 12.0, 50.0)
+    assert row.target == "<= 500 ms (issue 10)" and row.met is False
+    assert "best p95 400 ms" in row.note
