@@ -57,7 +57,9 @@ Extractor = Callable[[dict[str, Any], str], Iterator[Row]]
 
 
 def _ingest(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    """The repetition with the median ratio (``results``); best and median in the note."""
     by = {(r["workload"], r["consumer"]): r for r in data["results"]}
+    reps = {s["workload"]: s for s in data.get("summary", [])}
     for workload in dict.fromkeys(r["workload"] for r in data["results"]):
         hearth, null, naive = (by.get((workload, k)) for k in ("hearth", "null", "naive"))
         if not hearth:
@@ -66,9 +68,13 @@ def _ingest(data: dict[str, Any], _log: str) -> Iterator[Row]:
         target, met = "", None
         if workload == "backlog, 1/msg" and null:
             target, met = ">= 0.80 x do-nothing", rate / null["readings_per_s"] >= 0.80
+        summary = reps.get(workload)
+        note = "" if not summary else (
+            f"{summary['repetitions']} repetitions: ratio best {summary['best_ratio_to_null']:.2f},"
+            f" median {summary['median_ratio_to_null']:.2f}")
         if null:
             yield Row("ingest", f"ingest readings/s, {workload}", rate, "readings/s",
-                      "do-nothing paho subscriber", null["readings_per_s"], target, met)
+                      "do-nothing paho subscriber", null["readings_per_s"], target, met, note=note)
         if naive:
             yield Row("ingest", f"ingest readings/s, {workload}", rate, "readings/s",
                       "commit-per-message ingest", naive["readings_per_s"])
