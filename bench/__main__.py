@@ -53,6 +53,7 @@ BENCHMARKS = (  # issue 10's headline figures first, so that a run cut short sti
     Benchmark("dashboard", (), ("--patients", "60", "--users", "4", "--requests", "3",
                                 "--runs", "1", "--workdir", "{tmp}/hearth-bench-dashboard-quick")),
     Benchmark("storage", (), ("--quick", "--repeat", "1")),
+    Benchmark("reads", (), ("--quick",)),
     Benchmark("analytics", (), ("--patients", "50", "--repeat", "5",
                                 "--workdir", "{tmp}/hearth-bench-analytics-quick")),
     Benchmark("forecast", (), ("--train", "4", "--test", "4", "--days", "21", "--test-days", "7")),

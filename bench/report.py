@@ -103,8 +103,15 @@ def _storage(data: dict[str, Any], _log: str) -> Iterator[Row]:
                   sqlite["median_readings_per_s"], f">= {target:.2f} x SQLite",
                   row["median_readings_per_s"] / sqlite["median_readings_per_s"] >= target,
                   note=f"median of {row['rounds']} rounds")
-    yield Row("storage", "store reads, SQLite vs InfluxDB", None, "",
-              note="no benchmark measures reads on both stores yet")
+
+
+def _reads(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    for r in data["rows"]:
+        yield Row("reads", f"store read on InfluxDB: {r['read']} ({data['patients']} patients)",
+                  r["influxdb_median_ms"], "ms", "same read on SQLite (median)",
+                  r["sqlite_median_ms"],
+                  note=f"p95 InfluxDB {r['influxdb_p95_ms']:.1f} ms, "
+                       f"SQLite {r['sqlite_p95_ms']:.1f} ms")
 
 
 def _gateway(data: dict[str, Any], _log: str) -> Iterator[Row]:
@@ -236,7 +243,8 @@ def _scale(data: dict[str, Any], _log: str) -> Iterator[Row]:
 
 
 EXTRACTORS: dict[str, Extractor] = {
-    "ingest": _ingest, "storage": _storage, "gateway": _gateway, "analytics": _analytics,
+    "ingest": _ingest, "storage": _storage, "reads": _reads, "gateway": _gateway,
+    "analytics": _analytics,
     "forecast": _forecast, "coach": _coach, "dashboard": _dashboard, "backup": _backup,
     "latency": _latency, "footprint": _footprint, "scale": _scale,
 }

@@ -159,3 +159,12 @@ def test_dashboard_rows_take_the_median_p95_and_the_strictest_named_target(tmp_p
     assert (row.value, row.baseline, row.ratio) == (600.0, 12.0, 50.0)
     assert row.target == "<= 500 ms (issue 10)" and row.met is False
     assert "best p95 400 ms" in row.note
+
+
+def test_store_reads_compare_influxdb_with_sqlite(tmp_path: Path) -> None:
+    (tmp_path / "reads.json").write_text(json.dumps({"patients": 200, "rows": [
+        {"read": "latest, every metric", "sqlite_median_ms": 0.5, "sqlite_p95_ms": 1.0,
+         "influxdb_median_ms": 5.0, "influxdb_p95_ms": 9.0, "ratio_influxdb_to_sqlite": 10.0}]}))
+    _run_json(tmp_path, ["reads"])
+    (row,) = _rows(report.collect(tmp_path), "reads")
+    assert (row.value, row.baseline, row.ratio) == (5.0, 0.5, 10.0)
