@@ -318,9 +318,9 @@ def measure(base: str, *, users: int, requests_each: int, patients: int) -> list
     return results
 
 
-def one_run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+def one_run(workdir: Path, args: argparse.Namespace, workers: int) -> dict[str, Any]:
     load_before = os.getloadavg()
-    proc, base = start_server(workdir, args.workers)
+    proc, base = start_server(workdir, workers)
     try:
         results = measure(base, users=args.users, requests_each=args.requests,
                           patients=args.patients)
@@ -336,8 +336,8 @@ def one_run(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
                 r["p95_over_target"] = r["p95_ms"] / r["target_p95_ms"]
     show(f"  load average (1/5/15 min) {_load(load_before)} before, {_load(load_after)} after, "
          f"on {os.cpu_count()} CPUs")
-    return {"load_average_before": list(load_before), "load_average_after": list(load_after),
-            "results": results}
+    return {"workers": workers, "load_average_before": list(load_before),
+            "load_average_after": list(load_after), "results": results}
 
 
 def _load(avg: tuple[float, ...] | list[float]) -> str:
@@ -369,7 +369,7 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def report(rows: list[dict[str, Any]], runs: int) -> None:
     show(f"summary over {runs} run(s): p95 best and median; the baseline is /healthz under the "
-         "same 20-user load in the same run")
+         "same concurrent load in the same run")
     for r in rows:
         if "p95_ms" not in r:
             show(f"  {r['scenario']:<20} median {r['seconds']:.2f} s  best {r['best_seconds']:.2f} s")
@@ -396,9 +396,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=10, help="per user and scenario")
     parser.add_argument("--runs", type=int, default=2,
                         help="measure this many times, each with a fresh server")
-    parser.add_argument("--workers", type=int,
-                        default=int(os.environ.get("HEARTH_DASHBOARD_WORKERS", "1")),
-                        help="uvicorn worker processes (default: HEARTH_DASHBOARD_WORKERS or 1)")
+    parser.add_argument("--workers", default=os.environ.get("HEARTH_DASHBOARD_WORKERS", "1"),
+                        help="uvicorn worker processes (default: HEARTH_DASHBOARD_WORKERS or 1); "
+                        "a list such as 1,2 alternates the runs between them, so that each "
+                        "count meets the same load on a shared machine")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "hearth-bench-dashboard")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -407,30 +408,38 @@ def main(argv: list[str] | None = None) -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.users > NURSES or args.users * (args.requests + 1) > PATIENT_ACCOUNTS:
         parser.error(f"at most {NURSES} users and {PATIENT_ACCOUNTS} patient page views")
+    worker_counts = [int(w) for w in str(args.workers).split(",")]
     if args.serve:
-        serve(args.workdir, args.serve, args.workers)
+        serve(args.workdir, args.serve, worker_counts[0])
         return
     show(f"dashboard: {args.patients} patients x {args.days} days, {args.users} concurrent users, "
-         f"{args.workers} server process(es), {args.runs} run(s)")
+         f"{'/'.join(map(str, worker_counts))} server process(es), {args.runs} run(s) each")
     seed(args.workdir, args.patients, args.days)
-    runs = []
+    runs: dict[int, list[dict[str, Any]]] = {w: [] for w in worker_counts}
     for n in range(args.runs):
-        show(f"run {n + 1} of {args.runs}")
-        runs.append(one_run(args.workdir, args))
-    rows = summary(runs)
-    report(rows, len(runs))
+        for workers in worker_counts:
+            show(f"run {n + 1} of {args.runs}, {workers} worker process(es)")
+            runs[workers].append(one_run(args.workdir, args, workers))
+    by_workers = {}
+    for workers, done in runs.items():
+        show(f"{workers} worker process(es):")
+        by_workers[workers] = summary(done)
+        report(by_workers[workers], len(done))
     out = args.output
     out.parent.mkdir(exist_ok=True)
-    loads = [run["load_average_before"] for run in runs] + [run["load_average_after"] for run in runs]
+    every = [run for done in runs.values() for run in done]
+    loads = [run["load_average_before"] for run in every] + [run["load_average_after"] for run in every]
+    first = worker_counts[0]
     out.write_text(json.dumps({
         "measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "patients": args.patients, "days": args.days,
-        "users": args.users, "requests_per_user": args.requests, "workers": args.workers,
+        "users": args.users, "requests_per_user": args.requests, "workers": first,
         "load_average_1min": [min(x[0] for x in loads), max(x[0] for x in loads)],
         "baseline": "GET /healthz p95 under the same concurrent load, in the same run",
-        "results": rows, "runs": runs}, indent=2) + "\n")
+        "results": by_workers[first],
+        "by_workers": {str(w): rows for w, rows in by_workers.items()},
+        "runs": every}, indent=2) + "\n")
     show(f"  wrote {out}")
-
 
 if __name__ == "__main__":
     main()
