@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -275,13 +275,7 @@ def collect(results: Path) -> list[Row]:
         entry = entries.get(name, {})
         source = results / (f"{name}.log" if name in LOG_ONLY else f"{name}.json")
         written = _mtime(source)
-        started = entry.get("started_at")
-        fresh = (entry.get("status") == "ok" and written is not None and started is not None
-                 and written >= datetime.fromisoformat(started))
-        why = "" if fresh else (
-            f"benchmark {entry['status']}: {entry.get('error', '')}" if entry.get("status")
-            not in (None, "ok") else "not run in this run" if not entry
-            else "not written in this run")
+        fresh, why = _freshness(entry, written)
         if written is None:
             rows.append(Row(name, f"{name}: no results", None, "", stale=True, note=why))
             continue
@@ -298,6 +292,20 @@ def collect(results: Path) -> list[Row]:
             row.note = "; ".join(x for x in (row.note, "STALE: " + why if why else "") if x)
         rows.extend(found)
     return rows
+
+
+def _freshness(entry: dict[str, Any], written: datetime | None) -> tuple[bool, str]:
+    """Fresh: the benchmark ran ok in this run and its file was written while it ran (a file
+    written later was overwritten by something else, e.g. someone's separate run)."""
+    if not entry:
+        return False, "not run in this run"
+    if entry.get("status") != "ok":
+        return False, f"benchmark {entry.get('status')}: {entry.get('error', '')}"
+    if written is None or written < datetime.fromisoformat(entry["started_at"]):
+        return False, "not written in this run"
+    if written > datetime.fromisoformat(entry["finished_at"]) + timedelta(seconds=5):
+        return False, "overwritten after this run's benchmark finished"
+    return True, ""
 
 
 def _measured_at(data: dict[str, Any]) -> str:

@@ -168,3 +168,14 @@ def test_store_reads_compare_influxdb_with_sqlite(tmp_path: Path) -> None:
     _run_json(tmp_path, ["reads"])
     (row,) = _rows(report.collect(tmp_path), "reads")
     assert (row.value, row.baseline, row.ratio) == (5.0, 0.5, 10.0)
+
+
+def test_a_result_overwritten_after_its_benchmark_finished_is_stale(tmp_path: Path) -> None:
+    _ingest_json(tmp_path)
+    _run_json(tmp_path, ["ingest"], started=NOW - timedelta(hours=2))
+    entry = json.loads((tmp_path / "run.json").read_text())
+    entry["benchmarks"][0]["finished_at"] = (NOW - timedelta(hours=1)).isoformat()
+    (tmp_path / "run.json").write_text(json.dumps(entry))
+    rows = _rows(report.collect(tmp_path), "ingest")
+    assert rows and all(r.stale for r in rows)
+    assert "overwritten after" in rows[0].note
