@@ -195,9 +195,11 @@ class CoachEvaluator:
                     if flags:
                         found.append((patient_id, policy, flags))
         if found:
-            # A transaction of its own that takes the write lock first: on SQLite a
-            # transaction that read before another process committed cannot then write
-            # (SQLITE_BUSY at once, no waiting), which failed whole chunks with two workers.
+            # A transaction of its own that takes the write lock first (SQLite: waiting
+            # up to the busy timeout while another worker writes), holding it only for
+            # the dispatch: a few bulk reads, then one flush. Kept apart from the reads
+            # so that no read snapshot is ever upgraded to a write (SQLITE_BUSY_SNAPSHOT
+            # would fail at once, whatever the busy timeout).
             began = time.perf_counter()
             with Session(self._engine) as session:
                 _begin_write(session)
