@@ -21,7 +21,6 @@ bad reading never costs the good ones beside it.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -45,7 +44,7 @@ from pydantic import (
 
 from core.errors import ContractError
 from core.metrics import CATALOGUE, GlucoseMethod, Metric, normalise_unit
-from core.readings import Measurement, Reading
+from core.readings import Measurement, Reading, reading_maker
 from core.topics import valid_topic_id
 
 SCHEMA_VERSION = 1
@@ -165,7 +164,7 @@ def decode_readings(
 ) -> DecodedReadings:
     """As decode_message, with the readings bound to ``patient_id`` (ingest's hot path:
     one object per reading instead of a Measurement and then a Reading)."""
-    make = functools.partial(Reading, patient_id)
+    make = reading_maker(patient_id)
     decoded: DecodedReadings = _decode(
         payload, topic_device_id, now, max_bytes, future_tolerance, make, DecodedReadings
     )

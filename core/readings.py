@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,6 +56,41 @@ class Reading:
     @property
     def key(self) -> tuple[str, Metric, datetime]:
         return (self.device_id, self.metric, self.measured_at)
+
+
+_new = object.__new__
+(_patient, _device, _metric, _value, _at, _source, _ov, _ou, _context, _status) = (
+    Reading.__dict__[name].__set__  # the slots' own setters
+    for name in ("patient_id", "device_id", "metric", "value", "measured_at", "source",
+                 "original_value", "original_unit", "context", "status")
+)
+
+
+def reading_maker(patient_id: str) -> Callable[..., Reading]:
+    """``make(device_id, metric, value, measured_at, source, original_value, original_unit,
+    context, status)``: Reading(patient_id, ...) at less than half the cost.
+
+    A frozen dataclass sets each field through object.__setattr__; ingest builds tens of
+    thousands of readings a second, so this sets the slots directly. The result is the
+    same frozen Reading (tests/ingest/test_perf_contract.py compares them)."""
+
+    def make(device_id: str, metric: Metric, value: float, measured_at: datetime, source: str,
+             original_value: float, original_unit: str, context: str | None,
+             status: tuple[str, ...]) -> Reading:
+        reading: Reading = _new(Reading)
+        _patient(reading, patient_id)
+        _device(reading, device_id)
+        _metric(reading, metric)
+        _value(reading, value)
+        _at(reading, measured_at)
+        _source(reading, source)
+        _ov(reading, original_value)
+        _ou(reading, original_unit)
+        _context(reading, context)
+        _status(reading, status)
+        return reading
+
+    return make
 
 
 def to_epoch_us(when: datetime) -> int:

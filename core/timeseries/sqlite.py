@@ -71,13 +71,12 @@ class SqliteTimeSeriesStore:
     def write(self, readings: Sequence[Reading]) -> int:
         if not readings:
             return 0
-        rows = [_row(r) for r in readings]
         conn = self._conn()
         with self._write_lock:
             try:
                 before = conn.total_changes
                 with conn:
-                    _insert(conn, rows)
+                    _insert(conn, readings)
                 return conn.total_changes - before
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailableError(f"SQLite write failed: {exc}") from exc
@@ -169,37 +168,32 @@ _CHUNKS = tuple(2**k for k in range(9, -1, -1))  # 512, 256, ..., 1
 _STATEMENTS = {n: _INSERT + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * n) for n in _CHUNKS}
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-    flat = [value for row in rows for value in row]
-    start, left = 0, len(rows)
+def _insert(conn: sqlite3.Connection, readings: Sequence[Reading]) -> None:
+    start, left = 0, len(readings)
     for size in _CHUNKS:
         while left >= size:
-            end = start + size * _WIDTH
-            conn.execute(_STATEMENTS[size], flat[start:end])
-            start, left = end, left - size
+            # the parameters of one statement at a time (a 20,000-reading batch at once
+            # would hold 200,000 more references)
+            conn.execute(_STATEMENTS[size], _parameters(readings[start:start + size]))
+            start, left = start + size, left - size
+
+
+def _parameters(readings: Sequence[Reading]) -> list[object]:
+    flat: list[object] = []
+    extend = flat.extend
+    for r in readings:
+        try:
+            ts_us = (r.measured_at - _EPOCH) // _MICROSECOND  # exact, as to_epoch_us
+        except TypeError:  # a naive datetime: to_epoch_us says why
+            ts_us = to_epoch_us(r.measured_at)
+        extend((r.patient_id, str(r.metric), ts_us, r.device_id, r.value, r.source,
+                r.original_value, r.original_unit, r.context,
+                json.dumps(list(r.status)) if r.status else None))
+    return flat
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-def _row(r: Reading) -> tuple[object, ...]:
-    try:
-        ts_us = (r.measured_at - _EPOCH) // _MICROSECOND  # exact, as to_epoch_us
-    except TypeError:  # a naive datetime: to_epoch_us says why
-        ts_us = to_epoch_us(r.measured_at)
-    return (
-        r.patient_id,
-        str(r.metric),
-        ts_us,
-        r.device_id,
-        r.value,
-        r.source,
-        r.original_value,
-        r.original_unit,
-        r.context,
-        json.dumps(list(r.status)) if r.status else None,
-    )
 
 
 def _reading(row: tuple[object, ...]) -> Reading:

@@ -256,6 +256,10 @@ def test_decode_readings_is_decode_message_bound_to_the_patient(payload: bytes) 
     assert (got.seq, got.rejections) == (expected.seq, expected.rejections)
     bound = tuple(m.bind("p1") for m in expected.measurements)
     assert _same(("ok", 0, 0, got.measurements, ()), ("ok", 0, 0, bound, ()))
+    # built by core.readings.reading_maker, they are the same frozen Readings
+    assert got.measurements == bound
+    assert [hash(r) for r in got.measurements] == [hash(r) for r in bound]
+    assert [repr(r) for r in got.measurements] == [repr(r) for r in bound]
 
 
 # -- one step from valid, systematically -------------------------------------------------
