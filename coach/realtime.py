@@ -10,8 +10,9 @@ stream (each event goes to one of them).
 Three stages, so that an urgent low never waits behind routine work:
 
 1. **paho's network thread** only files the event under its patient (no I/O).
-2. **Triage** (one thread): every ``triage_window_s`` it takes every patient with
-   new events and reads their newest glucose and BP in one go
+2. **Triage** (``triage_workers`` batches at a time, so a slow store read does not hold
+   up the next batch): every ``triage_window_s`` it takes every patient with new
+   events and reads their newest glucose and BP in one go
    (coach/realtime_eval.py ``triage``). A patient over an urgent rule's threshold
    goes to the **urgent lane** (its own workers, its own delivery pools in
    coach/notify.py); the others join the **routine lane**'s queue, where further
@@ -66,6 +67,8 @@ Deliver = Callable[[Outbound], "Future[Any]"]
 Triage = Callable[[Mapping[str, set[str]], datetime], set[str]]  # -> the urgent patients
 Wakes = Callable[[set[str]], bool]  # can these metrics make any real-time rule speak?
 _Ack = tuple[int, int, int]  # (mid, qos, connection generation)
+URGENT_RETRIES = 5  # an urgent evaluation that raised is tried again, this many times,
+URGENT_RETRY_S = 1.0  # this long after (then its events wait, unacknowledged, as others)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,7 @@ class _Pending:
     metrics: set[str] = field(default_factory=set)
     acks: list[_Ack] = field(default_factory=list)
     since: float = 0.0  # monotonic time of the first event
+    retries: int = 0  # urgent evaluations of these events that failed
 
     def merge(self, other: _Pending) -> None:
         self.metrics |= other.metrics
@@ -135,6 +139,10 @@ class RealtimePath:
                                                 thread_name_prefix="coach-routine")
         self._urgent_pool = ThreadPoolExecutor(settings.urgent_workers,
                                                thread_name_prefix="coach-urgent")
+        # Triage batches overlap: a slow store read does not hold up the next batch.
+        self._triage_slots = threading.Semaphore(settings.triage_workers)
+        self._triage_pool = ThreadPoolExecutor(settings.triage_workers,
+                                               thread_name_prefix="coach-triage")
         self._threads = [
             threading.Thread(target=self._triage_loop, name="coach-triage", daemon=True),
             threading.Thread(target=self._routine_loop, name="coach-routine-feed", daemon=True),
@@ -171,6 +179,7 @@ class RealtimePath:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=10)
+        self._triage_pool.shutdown(wait=True, cancel_futures=True)
         self._urgent_pool.shutdown(wait=True, cancel_futures=True)
         self._routine_pool.shutdown(wait=True, cancel_futures=True)
         self.client.disconnect()
@@ -233,10 +242,22 @@ class RealtimePath:
                 return
             if self._settings.triage_window_s:
                 self._stopping.wait(self._settings.triage_window_s)  # let a burst gather
+            if not self._triage_slots.acquire(timeout=1.0):
+                continue
             with self._changed:
                 batch, self._inbox = self._inbox, {}
             if batch:
-                self._sort(batch)
+                self._triage_pool.submit(self._sort_then_release, batch)
+            else:
+                self._triage_slots.release()
+
+    def _sort_then_release(self, batch: dict[str, _Pending]) -> None:
+        try:
+            self._sort(batch)
+        except Exception:  # never lose a batch's events: they wait for a restart's replay
+            log.exception("real-time triage could not file %d patients", len(batch))
+        finally:
+            self._triage_slots.release()
 
     def _sort(self, batch: dict[str, _Pending]) -> None:
         quiet = [p for p, e in batch.items() if self._wakes and not self._wakes(e.metrics)]
@@ -340,7 +361,7 @@ class RealtimePath:
             # One process, one GIL: a routine evaluation does not start while an urgent
             # one runs (bounded: an urgent evaluation is one read and the dispatcher).
             self._urgent_idle.wait(timeout=5.0)
-        began = time.perf_counter()
+        began = time.monotonic()
         try:
             messages = self._evaluate(patient_id, self._clock.now(), pending.metrics)
             self.stats.evaluations += 1
@@ -353,14 +374,27 @@ class RealtimePath:
                 earlier = self._failed.pop(patient_id, [])
             self._ack(earlier + pending.acks)
             if urgent:
-                self.stats.urgent_s_max = max(self.stats.urgent_s_max,
-                                              time.perf_counter() - began)
+                took = time.monotonic() - began
+                self.stats.urgent_s_max = max(self.stats.urgent_s_max, took)
+                log.info("urgent lane: patient %s, %d messages; %.0f ms from its first event "
+                         "to evaluation, %.0f ms to evaluate and deliver", patient_id,
+                         len(messages), 1000 * (began - pending.since), 1000 * took)
         except Exception:  # unacknowledged: a restart gets the events again
             self.stats.failures += 1
-            with self._changed:
-                self._failed.setdefault(patient_id, []).extend(pending.acks)
-            log.exception("real-time evaluation failed for patient %s; events left "
-                          "unacknowledged", patient_id)
+            if urgent and pending.retries < URGENT_RETRIES and not self._stopping.is_set():
+                # An urgent finding must not wait for the patient's next reading: again
+                # through triage in a moment (the store or database may be back).
+                pending.retries += 1
+                log.exception("urgent evaluation failed for patient %s; retry %d in %g s",
+                              patient_id, pending.retries, URGENT_RETRY_S)
+                timer = threading.Timer(URGENT_RETRY_S, self._again, (patient_id, pending))
+                timer.daemon = True
+                timer.start()
+            else:
+                with self._changed:
+                    self._failed.setdefault(patient_id, []).extend(pending.acks)
+                log.exception("real-time evaluation failed for patient %s; events left "
+                              "unacknowledged", patient_id)
         finally:
             with self._changed:
                 if urgent:
@@ -378,6 +412,16 @@ class RealtimePath:
                 self._changed.notify_all()
             if not urgent:
                 self._routine_slots.release()
+
+    def _again(self, patient_id: str, pending: _Pending) -> None:
+        with self._changed:
+            waiting = self._inbox.get(patient_id)
+            if waiting is None:
+                self._inbox[patient_id] = pending
+            else:
+                waiting.merge(pending)
+                waiting.retries = max(waiting.retries, pending.retries)
+            self._changed.notify_all()
 
     def _report_loop(self) -> None:
         """A line every ``report_s`` while events flow: how the lanes keep up (counts only)."""

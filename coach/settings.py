@@ -33,6 +33,7 @@ class CoachSettings(BaseSettings):
     # Triage gathers events this long, then reads the newest values of all their patients
     # in one go (coach/realtime.py).
     triage_window_s: float = Field(default=0.02, ge=0)
+    triage_workers: int = Field(default=2, ge=1)  # batches triaged at the same time
     # Routine events waiting unacknowledged, at most; beyond it the oldest are acknowledged
     # early, so that the broker's in-flight window (max_inflight_messages, 1,000 in
     # deploy/mosquitto) never fills and holds back an urgent event.

@@ -179,3 +179,30 @@ def test_an_urgent_event_does_not_wait_behind_stuck_routine_work(
     # 23 routine events (20 + 3), 2 of them taken by the stuck workers, at most 5 held
     # unacknowledged in the queue: the others were acknowledged early.
     assert path.stats.early_acks >= 23 - 2 - 5
+
+
+def test_a_failed_urgent_evaluation_is_tried_again_without_a_new_reading(
+    mosquitto: MosquittoServer,  # noqa: F811
+) -> None:
+    calls: list[str] = []
+
+    def flaky(patient: str, _now: datetime, _metrics: set[str]) -> list[Outbound]:
+        calls.append(patient)
+        if len(calls) == 1:
+            raise RuntimeError("the store went away for a moment")
+        return []
+
+    path = RealtimePath(endpoint=MqttEndpoint.parse(mosquitto.url),
+                        settings=CoachSettings(client_id="retry-coach"), evaluate=flaky,
+                        deliver=deliver, triage=lambda batch, _now: set(batch))
+    path.start()
+    try:
+        assert path.wait_connected(10)
+        with publisher(mosquitto.url) as paced:
+            paced.publish(topics.stored("urgent-1"), event(["glucose"]))
+        wait_until(lambda: path.stats.evaluations == 1, timeout=10,
+                   message="the urgent patient evaluated again after the failure")
+    finally:
+        path.stop()
+    assert calls == ["urgent-1", "urgent-1"]
+    assert path.stats.failures == 1 and path.stats.urgent_evaluations == 1

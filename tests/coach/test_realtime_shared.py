@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,9 +44,10 @@ def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
 
 
 def glucose(device: str, seq: int, value: float) -> bytes:
+    # One minute apart by seq (the same device, metric and time would be one reading).
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3 - seq)
     return encode_message(device_id=device, seq=seq, readings=[
-        {"metric": "glucose", "value": value, "unit": "mg/dL", "source": "cgm",
-         "time": datetime.now(UTC).replace(microsecond=0)}])
+        {"metric": "glucose", "value": value, "unit": "mg/dL", "source": "cgm", "time": at}])
 
 
 def coach_service(url: str, store: SqliteTimeSeriesStore, engine: Engine,
