@@ -65,15 +65,20 @@ def engine_of(site: DemoSite) -> Engine:
 
 
 def seed_care_data(site: DemoSite) -> None:
-    """An open alert for another household patient, a peer group of the household with a
-    named post by that patient, and a message from the coach to the patient."""
+    """An open coaching alert and a clinical alert for two other household patients, a peer
+    group of the household with a named post by the first, and a message from the coach
+    to the patient."""
     now = datetime.now(UTC) - timedelta(minutes=5)
-    other = [p for p in site.household if p != site.patient_id][0]
+    other, third = [p for p in site.household if p != site.patient_id][:2]
     coach_id = site.credentials["coach"][0]
     with Session(engine_of(site)) as session:
         session.add(CoachAlert(id=new_id(), patient_id=other, flag_type="test", group="test",
                                kind="alert", audience="coach", priority="high",
                                title="Glucose high for 3 hours", body="", why="test", evidence={},
+                               state="open", created_at=now, ladder=[]))
+        session.add(CoachAlert(id=new_id(), patient_id=third, flag_type="test", group="test",
+                               kind="clinical_alert", audience="nurse", priority="urgent",
+                               title="Blood pressure crisis", body="", why="test", evidence={},
                                state="open", created_at=now, ladder=[]))
         group = PeerGroup(id=new_id(), name="Walkers", coach_id=coach_id, language="en",
                           reason="test", status="active", created_at=now)
