@@ -225,7 +225,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def signed_in(base: str, name: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=60)
+    client = httpx.Client(base_url=base, timeout=300)  # a board build on a busy machine can take a minute
     page = client.get("/login")
     found = CSRF.search(page.text)
     assert found, "no CSRF field on the login page"
@@ -301,7 +301,7 @@ def measure(base: str, *, users: int, requests_each: int, patients: int) -> list
         client.get(f"/patients/p{repeat_from + u:04d}/trends?days=14")
     timed("trends, repeat", lambda k, j: (own[k], f"/patients/p{repeat_from + k:04d}/trends?days=14"))
     began = time.perf_counter()
-    first = nurses[0].get("/nurse")
+    first = nurses[0].get("/nurse", timeout=600)  # the build: tens of seconds on a busy machine
     build_s = time.perf_counter() - began
     assert first.status_code == 200
     # Every worker process keeps its own boards: each nurse's (kept-alive) connection asks
