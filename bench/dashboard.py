@@ -225,7 +225,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def signed_in(base: str, name: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=300)  # a board build on a busy machine can take a minute
+    client = httpx.Client(base_url=base, timeout=300)  # a board build can take a minute
     page = client.get("/login")
     found = CSRF.search(page.text)
     assert found, "no CSRF field on the login page"
