@@ -67,6 +67,7 @@ Deliver = Callable[[Outbound], "Future[Any]"]
 Triage = Callable[[Mapping[str, set[str]], datetime], set[str]]  # -> the urgent patients
 Wakes = Callable[[set[str]], bool]  # can these metrics make any real-time rule speak?
 _Ack = tuple[int, int, int]  # (mid, qos, connection generation)
+TRIAGE_CHUNK = 200  # patients triaged in one call
 URGENT_RETRIES = 5  # an urgent evaluation that raised is tried again, this many times,
 URGENT_RETRY_S = 1.0  # this long after (then its events wait, unacknowledged, as others)
 
@@ -264,14 +265,15 @@ class RealtimePath:
         if quiet:  # steps, motion, ...: nothing in real time reads them
             self._ack([a for p in quiet for a in batch.pop(p).acks])
         urgent: set[str] = set()
-        if self._triage is not None and batch:
+        ids = list(batch) if self._triage is not None else []
+        for k in range(0, len(ids), TRIAGE_CHUNK):  # a failure costs one chunk, not all
+            part = ids[k:k + TRIAGE_CHUNK]
             began = time.perf_counter()
             try:
-                urgent = self._triage({p: e.metrics for p, e in batch.items()},
-                                      self._clock.now())
-            except Exception:  # the store is away: everyone waits for the routine lane
+                urgent |= self._triage({p: batch[p].metrics for p in part}, self._clock.now())
+            except Exception:  # the store is away: these wait for the routine lane
                 self.stats.triage_failures += 1
-                log.exception("real-time triage failed for %d patients", len(batch))
+                log.exception("real-time triage failed for %d patients", len(part))
             self.stats.triage_batches += 1
             self.stats.triage_s += time.perf_counter() - began
         with self._changed:

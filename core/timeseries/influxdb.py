@@ -252,24 +252,20 @@ class InfluxTimeSeriesStore:
     ) -> dict[tuple[str, Metric], tuple[int, float]]:
         """(patient, metric) -> (time µs, value) of the newest reading at or after
         ``since``, for many patients at once: one ``last()`` statement per metric for up
-        to 200 patients, in one request (the coach's real-time triage)."""
+        to 100 patients, in one request (the coach's real-time triage)."""
         since_ns = min(max(to_epoch_us(since) * 1000, _MIN_NS), _MAX_NS)
         ids = [p for p in dict.fromkeys(patient_ids) if not _tag_problem(p)]
         wanted = list(metrics)
-        statements: list[tuple[Metric, str]] = []
-        for k in range(0, len(ids), 200):
-            who = " OR ".join(f'"patient"={quote_string(p)}' for p in ids[k:k + 200])
-            statements.extend(
-                (m, f'SELECT last("value"), "patient" FROM {self._measurement(m)}'
-                    f' WHERE time >= {since_ns} AND ({who}) GROUP BY "patient"')
-                for m in wanted)
         found: dict[tuple[str, Metric], tuple[int, float]] = {}
-        if not statements:
-            return found
-        results = self._http.query([q for _, q in statements])
-        for (metric, _), tables in zip(statements, results, strict=True):
-            for row in (row for table in tables for row in table.rows()):
-                found[(str(row["patient"]), metric)] = (int(row["time"]), float(row["last"]))
+        for k in range(0, len(ids), 100):  # one request per 100 patients: URLs stay short
+            who = " OR ".join(f'"patient"={quote_string(p)}' for p in ids[k:k + 100])
+            statements = [
+                f'SELECT last("value"), "patient" FROM {self._measurement(m)}'
+                f' WHERE time >= {since_ns} AND ({who}) GROUP BY "patient"' for m in wanted]
+            for metric, tables in zip(wanted, self._http.query(statements), strict=True):
+                for row in (row for table in tables for row in table.rows()):
+                    found[(str(row["patient"]), metric)] = (int(row["time"]),
+                                                            float(row["last"]))
         return found
 
     def count(self) -> int:

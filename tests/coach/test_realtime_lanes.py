@@ -82,6 +82,10 @@ def test_newest_values_reads_many_patients_at_once(store: Any) -> None:
         ("crisis", Metric.SYSTOLIC): 185.0}
     t_us, _ = found[("low", Metric.GLUCOSE)]
     assert t_us == int((NOW - timedelta(minutes=2)).timestamp() * 1_000_000)
+    # A big batch (a backlog after a restart) in requests of bounded size.
+    many = [f"someone-with-a-long-patient-id-{i:05d}" for i in range(2500)] + ["low"]
+    assert store.newest_values(many, [Metric.GLUCOSE, Metric.SYSTOLIC, Metric.DIASTOLIC],
+                               NOW - timedelta(minutes=30)).keys() == {("low", Metric.GLUCOSE)}
 
 
 def test_triage_sends_only_urgent_readings_to_the_urgent_lane(store: Any,
