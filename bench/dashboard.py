@@ -372,7 +372,8 @@ def report(rows: list[dict[str, Any]], runs: int) -> None:
          "same concurrent load in the same run")
     for r in rows:
         if "p95_ms" not in r:
-            show(f"  {r['scenario']:<20} median {r['seconds']:.2f} s  best {r['best_seconds']:.2f} s")
+            show(f"  {r['scenario']:<20} median {r['seconds']:.2f} s  "
+                 f"best {r['best_seconds']:.2f} s")
             continue
         line = (f"  {r['scenario']:<20} p95 best {r['best_p95_ms']:7.1f}  median "
                 f"{r['median_p95_ms']:7.1f} ms  (median run: p50 {r['p50_ms']:.1f}, "
@@ -428,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.output
     out.parent.mkdir(exist_ok=True)
     every = [run for done in runs.values() for run in done]
-    loads = [run["load_average_before"] for run in every] + [run["load_average_after"] for run in every]
+    loads = [run[f"load_average_{when}"] for run in every for when in ("before", "after")]
     first = worker_counts[0]
     out.write_text(json.dumps({
         "measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(),
