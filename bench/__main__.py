@@ -124,6 +124,30 @@ def run_one(bench: Benchmark, *, quick: bool, out: Path) -> dict[str, object]:
     return entry
 
 
+def merge(part: Path, out: Path) -> None:
+    """Copy a part's results (keeping their modification times) and its run.json entries
+    into ``out``; the run's window becomes the union of both."""
+    import shutil
+
+    theirs = json.loads((part / "run.json").read_text())
+    ours_path = out / "run.json"
+    ours = json.loads(ours_path.read_text()) if ours_path.exists() else {"benchmarks": []}
+    names = {e["name"] for e in theirs["benchmarks"]}
+    ours["benchmarks"] = [e for e in ours["benchmarks"] if e["name"] not in names]
+    for entry in theirs["benchmarks"]:
+        for suffix in (".json", ".log"):
+            source = part / f"{entry['name']}{suffix}"
+            if source.exists():
+                shutil.copy2(source, out / source.name)
+        ours["benchmarks"].append({**entry, "runner": str(part)})
+    for key, pick in (("started_at", min), ("finished_at", max)):
+        values = [v for v in (ours.get(key), theirs.get(key)) if v]
+        if values:
+            ours[key] = pick(values)
+    ours.setdefault("parts", []).append(str(part))
+    ours_path.write_text(json.dumps(ours, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,10 +158,15 @@ def main(argv: list[str] | None = None) -> int:
                         "or bench/results/quick with --quick)")
     parser.add_argument("--report-only", action="store_true",
                         help="do not run anything: render latest.* from run.json and the results")
+    parser.add_argument("--merge", type=Path, metavar="DIR",
+                        help="add the benchmarks of another run directory (a part of the suite "
+                        "run at the same time by a second runner) to this one, then render")
     args = parser.parse_args(argv)
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     out.mkdir(parents=True, exist_ok=True)
-    if not args.report_only:
+    if args.merge:
+        merge(args.merge, out)
+    elif not args.report_only:
         chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
         entries: list[dict[str, object]] = []
         run = {"started_at": datetime.now(UTC).isoformat(), "quick": args.quick,

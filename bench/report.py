@@ -349,10 +349,13 @@ def write(results: Path) -> list[Row]:
     header = (f"# Benchmarks: latest run\n\nRun {run.get('started_at', '?')[:19]} -> "
               f"{str(run.get('finished_at', '?'))[:19]} UTC"
               f"{' (quick sizes)' if run.get('quick') else ''}, {run.get('cpus', '?')} CPUs. "
-              "Ratio = value / baseline (or limit), both measured in this run. "
+              + (f"Parts run at the same time by a second runner: {', '.join(run['parts'])}. "
+                 if run.get("parts") else "")
+              + "Ratio = value / baseline (or limit), both measured in this run. "
               f"{stale} figure(s) flagged STALE (not written in this run).\n\n")
     times = "".join(f"- `{e['name']}` {' '.join(e.get('argv', []))}: {e.get('status')}, "
-                    f"{e.get('seconds', '-')} s\n" for e in run.get("benchmarks", []))
+                    f"{str(e.get('started_at', '?'))[11:19]} UTC, {e.get('seconds', '-')} s\n"
+                    for e in run.get("benchmarks", []))
     (results / "latest.md").write_text(
         header + markdown_table(rows) + "\n## Benchmarks in this run\n\n" + times)
     return rows

@@ -179,3 +179,18 @@ def test_a_result_overwritten_after_its_benchmark_finished_is_stale(tmp_path: Pa
     rows = _rows(report.collect(tmp_path), "ingest")
     assert rows and all(r.stale for r in rows)
     assert "overwritten after" in rows[0].note
+
+
+def test_merge_adds_a_second_runners_part_with_its_timestamps(tmp_path: Path) -> None:
+    main_dir, part = tmp_path / "main", tmp_path / "part"
+    main_dir.mkdir()
+    part.mkdir()
+    _run_json(main_dir, ["coach"])
+    _ingest_json(part)
+    _run_json(part, ["ingest"])
+    assert run_bench(["--out", str(main_dir), "--merge", str(part)]) == 0
+    run = json.loads((main_dir / "run.json").read_text())
+    assert [e["name"] for e in run["benchmarks"]] == ["coach", "ingest"]
+    rows = json.loads((main_dir / "latest.json").read_text())["rows"]
+    assert all(not r["stale"] for r in rows if r["bench"] == "ingest")
+    assert "second runner" in (main_dir / "latest.md").read_text()
