@@ -391,7 +391,8 @@ class CoachScheduler:
                 if pruned_at is None or now - pruned_at > timedelta(hours=1):
                     self.prune_runs(now - RUN_RECORD_KEPT)
                     pruned_at = now
-                self.renew_leases(now)
+                if self._shard_worker is not None and not self._shard_worker.done():
+                    self.renew_leases(now)  # only while this process works on a shard
                 self.run_pending(now)
                 if failing:
                     log.info("scheduler recovered")

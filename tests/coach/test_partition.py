@@ -124,3 +124,20 @@ def test_a_sharded_cycle_decides_what_the_whole_cycle_decides(tmp_path: Path) ->
         assert {shard_of(m.patient_id, 3) for m in part} <= {k}
     assert evaluator.scheduled(NOW + timedelta(hours=1)) == []  # all committed, once
     store.close()
+
+
+def test_a_live_owner_renews_its_lease_and_keeps_its_shard(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hearth.db'}"
+    create_schema(make_engine(url))
+    clock = FixedClock(NOW)
+    a = coach(url, clock, "coach-a", lambda t, *args, shard: None)
+    b = coach(url, clock, "coach-b", lambda t, *args, shard: None)
+    assert a.open_run("trend-checks", NOW, 1 + 1)
+    assert a.claim_shard(NOW) is not None and b.claim_shard(NOW) is not None
+    for minutes in (1, 2, 3):  # a's loop renews while it works; b's shard lapses
+        assert a.renew_leases(NOW + timedelta(minutes=minutes)) == 1
+    clock.set(NOW + timedelta(minutes=4))
+    taken = a.claim_shard()  # b's lease (NOW + 2 min) has passed; a's (NOW + 5 min) has not
+    assert taken is not None and taken[0] == "trend-checks#1/2"
+    assert b.claim_shard() is None
+    a.stop(), b.stop()
