@@ -39,6 +39,7 @@ import psutil
 from core import topics
 from core.appdb.engine import create_schema, make_engine
 from core.contract import encode_message
+from core.mqtt import MqttEndpoint, connect, new_client
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from tests.support.factories import publisher, register, subscribed, wait_until
 from tests.support.mosquitto import MosquittoServer
@@ -170,6 +171,23 @@ def measure(kind: str, name: str, messages: list[tuple[str, str, int, bytes]], p
                        consumer.stored(), loadavg=_loadavg())
     finally:
         consumer.kill()
+        _forget_session(broker, consumer.env["HEARTH_INGEST_CLIENT_ID"])
+
+
+def _forget_session(broker: MosquittoServer, client_id: str) -> None:
+    """End a consumer's persistent session (clean start, expiry 0). Left alone, every
+    session of the earlier runs stays subscribed and Mosquitto queues (and saves to
+    disk every second) each later message for it too, slowing each repetition."""
+    client = new_client(client_id)
+    connected = threading.Event()
+    client.on_connect = lambda *_a: connected.set()
+    connect(client, MqttEndpoint.parse(broker.url), clean_start=True, session_expiry_s=0)
+    client.loop_start()
+    try:
+        connected.wait(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _loadavg() -> tuple[float, float, float]:
