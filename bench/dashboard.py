@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import re
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -206,7 +207,8 @@ def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.dashboard", "--serve", str(port),
                              "--workers", str(workers), "--workdir", str(workdir)],
-                            cwd=Path(__file__).parent.parent)
+                            cwd=Path(__file__).parent.parent,
+                            start_new_session=True)  # its workers go with it (stop_server)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # worker processes import the app under load
     while time.monotonic() < deadline:
@@ -215,8 +217,21 @@ def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], 
                 return proc, base
         except httpx.HTTPError:
             time.sleep(0.2)
-    proc.kill()
+    stop_server(proc, kill=True)
     raise RuntimeError("the dashboard did not start")
+
+
+def stop_server(proc: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Stop the server and its worker processes (they share its process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 # -- the load ---------------------------------------------------------------------------
@@ -325,8 +340,7 @@ def one_run(workdir: Path, args: argparse.Namespace, workers: int) -> dict[str, 
         results = measure(base, users=args.users, requests_each=args.requests,
                           patients=args.patients)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        stop_server(proc)
     load_after = os.getloadavg()
     baseline = next(r for r in results if r["scenario"] == "baseline")["p95_ms"]
     for r in results:
