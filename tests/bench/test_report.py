@@ -16,8 +16,10 @@ NOW = datetime.now(UTC)
 
 def _run_json(tmp: Path, names: list[str], *, started: datetime = NOW - timedelta(minutes=5),
               status: str = "ok") -> None:
+    # finished "now", after the result files were written: NOW is import time, which in a
+    # whole-suite run is minutes before this test writes its files.
     entries = [{"name": n, "argv": [], "status": status, "started_at": started.isoformat(),
-                "finished_at": NOW.isoformat(), "seconds": 1.0, "load_start": [1.0, 2.0, 3.0],
+                "finished_at": datetime.now(UTC).isoformat(), "seconds": 1.0, "load_start": [1.0, 2.0, 3.0],
                 "load_end": [1.5, 2.0, 3.0]} for n in names]
     (tmp / "run.json").write_text(json.dumps({"started_at": started.isoformat(), "quick": False,
                                               "cpus": 2, "benchmarks": entries}))
