@@ -275,15 +275,18 @@ def collect(results: Path) -> list[Row]:
         entry = entries.get(name, {})
         source = results / (f"{name}.log" if name in LOG_ONLY else f"{name}.json")
         written = _mtime(source)
-        fresh, why = _freshness(entry, written)
         if written is None:
-            rows.append(Row(name, f"{name}: no results", None, "", stale=True, note=why))
+            rows.append(Row(name, f"{name}: no results", None, "", stale=True,
+                            note=_freshness(entry, None)[1]))
             continue
+        data: dict[str, Any] = {}
         try:
             data = {} if name in LOG_ONLY else json.loads(source.read_text())
             found = list(extract(data, source.read_text() if name in LOG_ONLY else ""))
         except (KeyError, ValueError, TypeError, StopIteration) as exc:
             found = [Row(name, f"{name}: results not understood", None, "", note=repr(exc))]
+        # The file's own time stamp when it has one (a copy or a touch changes the mtime only)
+        fresh, why = _freshness(entry, _stamp(data) or written)
         if not found:
             found = [Row(name, f"{name}: no figures found", None, "")]
         measured = _measured_at(data) or written.isoformat(timespec="seconds")[:19]
@@ -306,6 +309,14 @@ def _freshness(entry: dict[str, Any], written: datetime | None) -> tuple[bool, s
     if written > datetime.fromisoformat(entry["finished_at"]) + timedelta(seconds=5):
         return False, "overwritten after this run's benchmark finished"
     return True, ""
+
+
+def _stamp(data: dict[str, Any]) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(str(data.get("measured_at") or data.get("started_at")))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _measured_at(data: dict[str, Any]) -> str:

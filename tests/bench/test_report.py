@@ -19,8 +19,8 @@ def _run_json(tmp: Path, names: list[str], *, started: datetime = NOW - timedelt
     # finished "now", after the result files were written: NOW is import time, which in a
     # whole-suite run is minutes before this test writes its files.
     entries = [{"name": n, "argv": [], "status": status, "started_at": started.isoformat(),
-                "finished_at": datetime.now(UTC).isoformat(), "seconds": 1.0, "load_start": [1.0, 2.0, 3.0],
-                "load_end": [1.5, 2.0, 3.0]} for n in names]
+                "finished_at": datetime.now(UTC).isoformat(), "seconds": 1.0,
+                "load_start": [1.0, 2.0, 3.0], "load_end": [1.5, 2.0, 3.0]} for n in names]
     (tmp / "run.json").write_text(json.dumps({"started_at": started.isoformat(), "quick": False,
                                               "cpus": 2, "benchmarks": entries}))
 
@@ -61,6 +61,9 @@ def test_ingest_rows_carry_baselines_ratios_and_verdicts(tmp_path: Path) -> None
 
 def test_a_result_older_than_its_run_is_flagged_stale(tmp_path: Path) -> None:
     _ingest_json(tmp_path)
+    data = json.loads((tmp_path / "ingest.json").read_text())
+    data["measured_at"] = (NOW - timedelta(hours=1)).isoformat()
+    (tmp_path / "ingest.json").write_text(json.dumps(data))
     old = time.time() - 3600
     os.utime(tmp_path / "ingest.json", (old, old))
     _run_json(tmp_path, ["ingest"])
@@ -170,6 +173,16 @@ def test_store_reads_compare_influxdb_with_sqlite(tmp_path: Path) -> None:
     _run_json(tmp_path, ["reads"])
     (row,) = _rows(report.collect(tmp_path), "reads")
     assert (row.value, row.baseline, row.ratio) == (5.0, 0.5, 10.0)
+
+
+def test_a_file_without_its_own_stamp_is_judged_by_its_modification_time(tmp_path: Path) -> None:
+    (tmp_path / "backup.json").write_text(json.dumps({"results": [
+        {"store": "SQLite", "rows": 10, "backup_s": 1.0, "restore_s": 1.0, "same_data": True}]}))
+    old = time.time() - 3600
+    os.utime(tmp_path / "backup.json", (old, old))
+    _run_json(tmp_path, ["backup"])
+    (row,) = _rows(report.collect(tmp_path), "backup")
+    assert row.stale
 
 
 def test_a_result_overwritten_after_its_benchmark_finished_is_stale(tmp_path: Path) -> None:
