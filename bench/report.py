@@ -360,7 +360,7 @@ def write(results: Path) -> list[Row]:
     header = (f"# Benchmarks: latest run\n\nRun {run.get('started_at', '?')[:19]} -> "
               f"{str(run.get('finished_at', '?'))[:19]} UTC"
               f"{' (quick sizes)' if run.get('quick') else ''}, {run.get('cpus', '?')} CPUs. "
-              + (f"Parts run at the same time by a second runner: {', '.join(run['parts'])}. "
+              + (f"Parts run by a separate runner within this window (merged): {', '.join(run['parts'])}. "
                  if run.get("parts") else "")
               + "Ratio = value / baseline (or limit), both measured in this run. "
               f"{stale} figure(s) flagged STALE (not written in this run).\n\n")

@@ -494,7 +494,7 @@ def rows(plan: Plan, f: dict[str, Any], model: dict[str, float]) -> list[dict[st
 # The model's per-process figures the simulation checks (docs/SCALING.md §2-3): ingest CPU
 # per live single-reading reading (the plan's figure; a saturated backlog drain costs 0.107 ms,
 # bench/results/storage.json), and the readings/s one process is planned for (half a core).
-# (The committed run of 23 Nov 15:0x compared against 0.70 ms and 0.75 ms, the model then;
+# (The committed run of 23 Nov 15:02-15:14 compared against 0.70 ms and 0.75 ms, the model then;
 # it measured 0.84 ms and 0.57 ms, which the model now uses.)
 MODEL = {"ingest_cpu_ms_per_reading": 0.84, "ingest_planned_readings_per_s": 595.0,
          "coach_cpu_ms_per_event": 0.57}

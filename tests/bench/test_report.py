@@ -208,4 +208,4 @@ def test_merge_adds_a_second_runners_part_with_its_timestamps(tmp_path: Path) ->
     assert [e["name"] for e in run["benchmarks"]] == ["coach", "ingest"]
     rows = json.loads((main_dir / "latest.json").read_text())["rows"]
     assert all(not r["stale"] for r in rows if r["bench"] == "ingest")
-    assert "second runner" in (main_dir / "latest.md").read_text()
+    assert "separate runner" in (main_dir / "latest.md").read_text()
