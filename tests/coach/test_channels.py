@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from coach.notify import DeliveryPolicy, Notifier, set_channels
 from core import topics
 from core.appdb.delivery import ChannelPreference, Delivery, InboxMessage
 from core.mqtt import MqttEndpoint, connect, new_client
-from tests.support.factories import app_database, subscribed, wait_until
+from tests.support.factories import subscribed, wait_until
 from tests.support.mosquitto import MosquittoServer, mosquitto  # noqa: F401 - fixture
 from tests.support.ports import free_port
 
@@ -123,11 +122,6 @@ def webhooks() -> Iterator[list[Webhook]]:
     yield made
     for hook in made:
         hook.close()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return app_database(tmp_path / "hearth.db")
 
 
 def external_notifier(engine: Engine, policy: DeliveryPolicy = FAST) -> Notifier:

@@ -7,31 +7,17 @@ breaks the evaluation is skipped without losing the others' decisions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from coach.evaluation import CoachEvaluator, CycleStats, StoreUrls, parallel_cycle
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
-from tests.support.factories import app_database, reading, register
+from tests.support.factories import reading, register
 
 NOW = datetime(2026, 3, 10, 9, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return app_database(tmp_path / "hearth.db")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
-    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
-    yield s
-    s.close()
 
 
 def household(engine: Engine, store: SqliteTimeSeriesStore, zones: dict[str, str]) -> None:

@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -27,20 +26,8 @@ from core.mqtt import MqttEndpoint
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
-from tests.support.factories import app_database, publisher, register, subscribed, wait_until
+from tests.support.factories import publisher, register, subscribed, wait_until
 from tests.support.mosquitto import MosquittoServer, mosquitto  # noqa: F401 - fixture
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return app_database(tmp_path / "hearth.db")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
-    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture

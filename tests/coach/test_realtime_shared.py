@@ -10,11 +10,9 @@ reaches the home display exactly once. And the broker's ACL as Hearth renders it
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from coach.service import CoachService
@@ -29,18 +27,6 @@ from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from tests.support.factories import app_database, publisher, register, subscribed, wait_until
 from tests.support.mosquitto import MosquittoServer, mosquitto  # noqa: F401 - fixture
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return app_database(tmp_path / "hearth.db")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
-    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
-    yield s
-    s.close()
 
 
 def glucose(device: str, seq: int, value: float) -> bytes:

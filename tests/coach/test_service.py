@@ -7,12 +7,9 @@ display is a recording channel (the MQTT channel has its own test in test_channe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -25,7 +22,7 @@ from core.clock import FixedClock
 from core.metrics import Metric
 from core.mqtt import MqttEndpoint
 from core.timeseries.sqlite import SqliteTimeSeriesStore
-from tests.support.factories import app_database, reading, register
+from tests.support.factories import reading, register
 
 START = datetime(2026, 3, 2, 1, tzinfo=UTC)  # Monday 01:00 in London: quiet hours
 LONDON = ZoneInfo("Europe/London")
@@ -41,18 +38,6 @@ class RecordingDisplay:
     def send(self, recipient: Recipient, outbound: Outbound) -> DeliveryResult:
         self.sent.append((self.clock.now(), outbound))
         return DeliveryResult.sent()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return app_database(tmp_path / "hearth.db")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
-    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
-    yield s
-    s.close()
 
 
 def service(engine: Engine, store: SqliteTimeSeriesStore, clock: FixedClock,
