@@ -250,10 +250,19 @@ class HomeAssistantBridge:
     def publish_all(self, patients: Iterable[PatientInfo] | None = None) -> None:
         """Availability, every patient's discovery configs and current states."""
         self._client.publish(self.options.availability_topic, b"online", qos=1, retain=True)
+        sent = []
         for patient in patients if patients is not None else self._directory.patients():
             for config_topic, config in discovery_configs(patient, self.options):
-                self._publish(config_topic, config, retain=True)
+                sent.append(self._publish(config_topic, config, retain=True))
             self.publish_states(patient.id)
+        # Ready only once the broker holds the configs: a client arriving after start()
+        # then finds them retained (and QoS 1 re-sends them if the connection drops).
+        for info in sent:
+            try:
+                info.wait_for_publish(timeout=5)
+            except (RuntimeError, ValueError):
+                log.warning("home assistant: a discovery config is not confirmed yet")
+                break
         log.info("home assistant: discovery published")
 
     def publish_states(self, patient_id: str) -> None:
@@ -269,9 +278,10 @@ class HomeAssistantBridge:
             self._publish(topic, payload, retain=True)
             self.published_states += 1
 
-    def _publish(self, topic: str, payload: dict[str, Any], *, retain: bool) -> None:
+    def _publish(self, topic: str, payload: dict[str, Any], *, retain: bool
+                 ) -> mqtt.MQTTMessageInfo:
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        self._client.publish(topic, body, qos=1, retain=retain)
+        return self._client.publish(topic, body, qos=1, retain=retain)
 
 
 def _metrics(payload: bytes) -> list[str]:
