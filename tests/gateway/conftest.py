@@ -33,13 +33,6 @@ def app_engine(tmp_path: Path) -> Any:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
-    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def start_ingest(
     store: SqliteTimeSeriesStore, app_engine: Any
 ) -> Iterator[Callable[..., IngestService]]:

@@ -20,13 +20,6 @@ def app_engine(tmp_path: Path):
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
-    s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def ingest(mosquitto: MosquittoServer, store: SqliteTimeSeriesStore, app_engine) -> Iterator[IngestService]:
     service = IngestService(
         endpoint=MqttEndpoint.parse(mosquitto.url),
