@@ -136,6 +136,17 @@ def test_read_series_gives_ordered_columns(store: TimeSeriesStore) -> None:
     assert series.values.tolist() == [1.0, 42.0, 2.0, 3.0]
 
 
+def test_read_series_gives_back_every_double_exactly(store: TimeSeriesStore) -> None:
+    # Values as unit conversions and sums make them: none survives a 15-digit print.
+    values = [0.1 + 0.2, 5.5 * 18.0156, 1 / 3, 2.0**53 + 2, 1e-300, 123.4, -0.0, 98.76543210987654]
+    store.write([reading(value=v, at=T0 + timedelta(minutes=i)) for i, v in enumerate(values)])
+
+    series = store.read_series("p1", Metric.GLUCOSE, FAR_PAST, FAR_FUTURE)
+
+    assert series.values.tolist() == values
+    assert [r.value for r in everything(store, "p1", Metric.GLUCOSE)] == values
+
+
 def test_latest_gives_the_newest_reading_of_each_metric(store: TimeSeriesStore) -> None:
     store.write(
         [
