@@ -9,6 +9,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 
+SQLITE_POOL_SIZE = 40  # anyio's default thread-pool size: every worker thread may hold one
+
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
@@ -16,12 +18,14 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         in_memory = parsed.database in (None, "", ":memory:")
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False},
-            # One shared connection, or every thread would see its own empty database.
-            poolclass=StaticPool if in_memory else None,
-        )
+        # One shared connection, or every thread would see its own empty database. A file
+        # keeps up to SQLITE_POOL_SIZE connections open: one for each worker thread of a
+        # web server under load (anyio's default is 40). With SQLAlchemy's default of 5
+        # the connections past it were closed on return and opened again, pragmas and
+        # all, on every request beyond the fifth at once (docs/DASHBOARD.md).
+        pool = {"poolclass": StaticPool} if in_memory else {
+            "pool_size": SQLITE_POOL_SIZE, "max_overflow": 20}
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
