@@ -46,9 +46,11 @@ class TimeSeriesStore(Protocol):
         ...
 
     def read_series(
-        self, patient_id: str, metric: Metric, start: datetime, end: datetime
+        self, patient_id: str, metric: Metric, start: datetime, end: datetime, *,
+        source: str | None = None,
     ) -> Series:
-        """As read(), as arrays; where two devices share a timestamp both are kept."""
+        """As read(), as arrays; where two devices share a timestamp both are kept.
+        ``source``: only readings of that source (glucose: "cgm" or "meter")."""
         ...
 
     def latest(

@@ -215,13 +215,15 @@ class InfluxTimeSeriesStore:
         return readings
 
     def read_series(
-        self, patient_id: str, metric: Metric, start: datetime, end: datetime
+        self, patient_id: str, metric: Metric, start: datetime, end: datetime, *,
+        source: str | None = None,
     ) -> Series:
-        if _tag_problem(patient_id):
+        if _tag_problem(patient_id) or (source is not None and _tag_problem(source)):
             return Series(np.empty(0, np.int64), np.empty(0, np.float64))
+        only = "" if source is None else f' AND "source"={quote_string(source)}'
         statement = (
             f'SELECT "value", "device" FROM {self._measurement(metric)}'
-            f" WHERE \"patient\"={quote_string(patient_id)} AND {_time_range(start, end)}"
+            f" WHERE \"patient\"={quote_string(patient_id)}{only} AND {_time_range(start, end)}"
         )
         rows = [row for table in self._http.query([statement])[0] for row in table.rows()]
         times = np.fromiter((row["time"] for row in rows), np.int64, len(rows))

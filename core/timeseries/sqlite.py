@@ -94,9 +94,10 @@ class SqliteTimeSeriesStore:
         return [_reading(row) for row in cursor]
 
     def read_series(
-        self, patient_id: str, metric: Metric, start: datetime, end: datetime
+        self, patient_id: str, metric: Metric, start: datetime, end: datetime, *,
+        source: str | None = None,
     ) -> Series:
-        params = (patient_id, str(metric), to_epoch_us(start), to_epoch_us(end))
+        params = (patient_id, str(metric), to_epoch_us(start), to_epoch_us(end), source)
         count, times, values = self._conn().execute(_SERIES_AS_TEXT, params).fetchone()
         if not count:
             return Series(np.empty(0, np.int64), np.empty(0, np.float64))
@@ -161,7 +162,7 @@ class SqliteTimeSeriesStore:
 
 _SERIES_ROWS = (
     "SELECT ts_us, value FROM readings WHERE patient_id=? AND metric=?"
-    " AND ts_us>=? AND ts_us<? ORDER BY ts_us, device_id"
+    " AND ts_us>=? AND ts_us<? AND (?5 IS NULL OR source=?5) ORDER BY ts_us, device_id"
 )
 # A series comes back as ONE row of two comma-separated lists, not one row a reading.
 # Python's sqlite3 releases the GIL around every row it steps through; with other

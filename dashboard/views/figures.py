@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -99,11 +98,10 @@ def _steps_today(store: TimeSeriesStore, patient_id: str, now: datetime,
 
 
 def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
-           units: str, tz: str, meter: bool = True) -> Trends:
-    """``meter``: the patient may have glucose-meter readings besides CGM (see glucose_arrays)."""
+           units: str, tz: str) -> Trends:
     end = now
     start = end - timedelta(days=days)
-    glucose = _glucose_trends(store, patient, start, end, units, tz, meter)
+    glucose = _glucose_trends(store, patient, start, end, units, tz)
     bp_start = end - timedelta(days=min(days, 30))
     systolic = store.read_series(patient.id, Metric.SYSTOLIC, bp_start, end)
     diastolic = store.read_series(patient.id, Metric.DIASTOLIC, bp_start, end)
@@ -133,27 +131,22 @@ def _daily_steps(store: TimeSeriesStore, patient_id: str, start: datetime, end: 
     return [StepsDay(date=day_label(int(d)), steps=float(s)) for d, s in zip(day, total, strict=True)]
 
 
-def glucose_arrays(store: TimeSeriesStore, patient_id: str, start: datetime, end: datetime, *,
-                   meter: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The CGM glucose of [start, end) as arrays (mg/dL); meter readings only without CGM.
-
-    Without a glucose meter every glucose reading is a CGM reading, and the column read
-    is ten times faster than building a Reading per row."""
-    if not meter:
+def glucose_arrays(store: TimeSeriesStore, patient_id: str, start: datetime,
+                   end: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """The CGM glucose of [start, end) as arrays (mg/dL); meter readings only when the
+    period has no CGM reading (a patient who checks with a meter beside their CGM keeps
+    the CGM's curve; one with only a meter still sees their readings)."""
+    series = store.read_series(patient_id, Metric.GLUCOSE, start, end, source=GlucoseMethod.CGM)
+    if len(series) == 0:
         series = store.read_series(patient_id, Metric.GLUCOSE, start, end)
-        return series.times_us, series.values
-    readings = store.read(patient_id, Metric.GLUCOSE, start, end)
-    cgm = [r for r in readings if r.source == GlucoseMethod.CGM] or readings
-    times = np.fromiter((to_epoch_us(r.measured_at) for r in cgm), np.int64, len(cgm))
-    values = np.fromiter((r.value for r in cgm), np.float64, len(cgm))
-    return times, values
+    return series.times_us, series.values
 
 
 def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetime,
-                    end: datetime, units: str, tz: str, meter: bool) -> GlucoseTrends | None:
+                    end: datetime, units: str, tz: str) -> GlucoseTrends | None:
     """Only what the page shows: consensus metrics, AGP and daily profiles (the same
     functions cgm_summary calls; events, MAGE and MODD are left to the AGP report)."""
-    times, raw = glucose_arrays(store, patient.id, start, end, meter=meter)
+    times, raw = glucose_arrays(store, patient.id, start, end)
     if raw.size == 0:
         return None
     data = clean(times, raw)
@@ -196,8 +189,7 @@ _CACHE_LOCK = threading.Lock()
 
 
 def cached_trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
-                  units: str, tz: str, meter: Callable[[], bool] = lambda: True) -> Trends:
-    """``meter`` is asked only when the page is built (see glucose_arrays)."""
+                  units: str, tz: str) -> Trends:
     end = now.replace(second=0, microsecond=0)
     newest = tuple(sorted((str(m), r.measured_at)
                           for m, r in store.latest(patient.id, TRENDS_METRICS).items()))
@@ -207,7 +199,7 @@ def cached_trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, no
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    built = trends(store, patient, days=days, now=end, units=units, tz=tz, meter=meter())
+    built = trends(store, patient, days=days, now=end, units=units, tz=tz)
     with _CACHE_LOCK:
         _CACHE[key] = built
         while len(_CACHE) > _CACHE_SIZE:

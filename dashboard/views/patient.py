@@ -47,22 +47,13 @@ def build_today(request: Request, access: PatientAccess) -> Today:
                          units=prefs.glucose_units, tz=prefs.zone_for(access.patient.timezone))
 
 
-def has_meter(request: Request, patient_id: str) -> bool:
-    """Is a glucose meter (not only a CGM) registered to the patient?  Unknown: assume so."""
-    devices_of = getattr(request.app.state.directory, "devices_of", None)
-    if devices_of is None:
-        return True
-    return any(d.kind != "cgm" and "glucose" in d.kind for d in devices_of(patient_id))
-
-
 def build_trends(request: Request, access: PatientAccess, days: int) -> Trends:
     if days not in figures.TREND_DAYS:
         raise HTTPException(422, "days must be 14, 30 or 90")
     prefs = prefs_of(request, access.user)
     return figures.cached_trends(store_of(request), access.patient, days=days,
                                  now=now_of(request), units=prefs.glucose_units,
-                                 tz=prefs.zone_for(access.patient.timezone),
-                                 meter=lambda: has_meter(request, access.patient.id))
+                                 tz=prefs.zone_for(access.patient.timezone))
 
 
 @pages.get("/home", dependencies=[])

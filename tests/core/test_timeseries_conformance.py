@@ -136,6 +136,22 @@ def test_read_series_gives_ordered_columns(store: TimeSeriesStore) -> None:
     assert series.values.tolist() == [1.0, 42.0, 2.0, 3.0]
 
 
+def test_read_series_of_one_source(store: TimeSeriesStore) -> None:
+    store.write([reading(value=float(v), at=T0 + timedelta(minutes=5 * v)) for v in (1, 2, 3)]
+                + [reading(device="meter-1", source="meter", value=42.0,
+                           at=T0 + timedelta(minutes=5))])
+
+    cgm = store.read_series("p1", Metric.GLUCOSE, FAR_PAST, FAR_FUTURE, source="cgm")
+    meter = store.read_series("p1", Metric.GLUCOSE, FAR_PAST, FAR_FUTURE, source="meter")
+    both = store.read_series("p1", Metric.GLUCOSE, FAR_PAST, FAR_FUTURE)
+
+    assert cgm.values.tolist() == [1.0, 2.0, 3.0]
+    assert meter.values.tolist() == [42.0]
+    assert meter.times_us.tolist() == [to_epoch_us(T0 + timedelta(minutes=5))]
+    assert both.values.tolist() == [1.0, 42.0, 2.0, 3.0]
+    assert len(store.read_series("p1", Metric.GLUCOSE, FAR_PAST, FAR_FUTURE, source="x")) == 0
+
+
 def test_read_series_gives_back_every_double_exactly(store: TimeSeriesStore) -> None:
     # Values as unit conversions and sums make them: none survives a 15-digit print.
     values = [0.1 + 0.2, 5.5 * 18.0156, 1 / 3, 2.0**53 + 2, 1e-300, 123.4, -0.0, 98.76543210987654]

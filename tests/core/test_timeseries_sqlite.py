@@ -27,7 +27,7 @@ def test_the_one_row_read_equals_the_rows_on_random_data_with_ties(
 
     one_row = store.read_series("p1", Metric.GLUCOSE, start, end)
     rows = store._series_row_by_row(("p1", "glucose", int(start.timestamp() * 1e6),
-                                     int(end.timestamp() * 1e6)))
+                                     int(end.timestamp() * 1e6), None))
 
     assert len(one_row) > 1_000
     assert np.array_equal(one_row.times_us, rows.times_us)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from core.appdb.directory import PatientInfo
 from core.metrics import Metric
+from dashboard.views import figures
+from dashboard.views.models import GlucoseTrends
 from tests.dashboard.views_support import NOW, World, build_world, r
 
 
@@ -70,6 +73,31 @@ def test_trends_give_agp_ranges_overlays_bp_weight_and_steps(world: World) -> No
     assert page.status_code == 200 and 'aria-current="page">30 days' in page.text
     assert "vendor/uplot/uPlot.iife.min.js" in page.text and "cdn" not in page.text.lower()
     assert patient.get("/api/patients/p1/trends", params={"days": 7}).status_code == 422
+
+
+def test_meter_checks_beside_a_cgm_leave_its_curve_alone_and_a_meter_alone_is_shown(
+        fresh_world: World) -> None:
+    world = fresh_world
+    p1 = world.app.state.directory.patient("p1")
+
+    def glucose_shown(at: datetime) -> GlucoseTrends | None:
+        return figures.trends(world.store, p1, days=14, now=at, units="mg/dL", tz="Europe/London").glucose
+
+    before = glucose_shown(NOW)
+    world.store.write([r("p1", "p1-meter", Metric.GLUCOSE, 400.0, NOW - timedelta(hours=h, minutes=1),
+                         "meter", "mg/dL") for h in range(1, 6)])
+    after = glucose_shown(NOW)
+    assert before is not None and after == before  # the meter's 400s are not in the CGM's curve
+    world.clock.now = NOW + timedelta(minutes=1)  # the page of the next minute, through the app
+    page = world.client("patient").get("/api/patients/p1/trends").json()["glucose"]
+    assert page["readings"] == glucose_shown(world.clock.now).readings
+
+    world.store.write([r("p9", "p9-meter", Metric.GLUCOSE, 90.0 + 10 * k, NOW - timedelta(days=k),
+                         "meter", "mg/dL") for k in range(1, 4)])
+    meter_only = PatientInfo("p9", "Meter Only", "Europe/London", ("type_2_diabetes",), {})
+    shown = figures.trends(world.store, meter_only, days=14, now=NOW, units="mg/dL",
+                           tz="Europe/London").glucose
+    assert shown is not None and shown.readings == 3 and shown.mean == 110.0
 
 
 def test_units_and_time_zone_are_kept_per_user_and_change_the_numbers(world: World) -> None:
