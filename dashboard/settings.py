@@ -20,7 +20,12 @@ class DashboardSettings(BaseSettings):
                                       "environment"),
     )
     # Signs the login form's CSRF cookie (sessions themselves are random server-side tokens).
-    secret_key: str = "dev-only-dashboard-secret"
+    # HEARTH_SECRET_KEY, the deployment's one secret (docker-compose.yml), serves too.
+    secret_key: str = Field(
+        "dev-only-dashboard-secret",
+        validation_alias=AliasChoices("HEARTH_DASHBOARD_SECRET_KEY", "HEARTH_SECRET_KEY",
+                                      "secret_key"),
+    )
     # None: Secure cookies exactly when the request came over https (behind a TLS proxy,
     # run uvicorn with --proxy-headers); True/False force it.
     cookie_secure: bool | None = None
@@ -35,6 +40,9 @@ class DashboardSettings(BaseSettings):
     login_window_minutes: float = 15.0
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
+    # Server processes of `hearth dashboard` on one port: one suits a small clinic; about
+    # one per CPU core a busy one (docs/DASHBOARD.md, "More than one process").
+    workers: int = Field(1, ge=1, le=64)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> DashboardSettings:
