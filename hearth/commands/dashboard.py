@@ -14,15 +14,14 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), envvar="HEARTH_DASHBOARD_WORKERS",
-              default=1, show_default=True,
-              help="Server processes sharing the port (one per CPU core suits a busy clinic; "
-              "docs/DASHBOARD.md).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes sharing the port [default: HEARTH_DASHBOARD_WORKERS, "
+              "else 1]; about one per CPU core suits a busy clinic (docs/DASHBOARD.md).")
 @click.option("--ssl-certfile", envvar="HEARTH_DASHBOARD_SSL_CERTFILE", default=None,
               help="Serve HTTPS with this PEM certificate (chain); needs --ssl-keyfile.")
 @click.option("--ssl-keyfile", envvar="HEARTH_DASHBOARD_SSL_KEYFILE", default=None,
               help="The certificate's private key (PEM).")
-def dashboard(host: str, port: int, workers: int, ssl_certfile: str | None,
+def dashboard(host: str, port: int, workers: int | None, ssl_certfile: str | None,
               ssl_keyfile: str | None) -> None:
     """Serve the dashboards and the JSON API."""
     if bool(ssl_certfile) != bool(ssl_keyfile):
@@ -30,7 +29,11 @@ def dashboard(host: str, port: int, workers: int, ssl_certfile: str | None,
     import uvicorn
 
     from core.config import get_settings
+    from dashboard.settings import DashboardSettings
     from hearth import wiring
+
+    if workers is None:
+        workers = DashboardSettings().workers
 
     # Migrate once, here, before any worker starts: workers racing through the same
     # migrations would fail on each other's tables.
