@@ -65,6 +65,8 @@ TARGETS = {"trends, cold": (("issue 6", 300.0),),
 TARGETS_MS = {name: min(ms for _, ms in t) for name, t in TARGETS.items()}
 NURSES = 20
 PATIENT_ACCOUNTS = 220  # 20 users x 10 first views, and 20 who reload their own page
+# One process (`hearth dashboard`'s default) and one per CPU (`--workers`, for a busy clinic)
+DEFAULT_WORKERS = "1" if (os.cpu_count() or 1) == 1 else f"1,{os.cpu_count()}"
 
 
 def show(text: str) -> None:
@@ -411,10 +413,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=10, help="per user and scenario")
     parser.add_argument("--runs", type=int, default=2,
                         help="measure this many times, each with a fresh server")
-    parser.add_argument("--workers", default=os.environ.get("HEARTH_DASHBOARD_WORKERS", "1"),
-                        help="uvicorn worker processes (default: HEARTH_DASHBOARD_WORKERS or 1); "
-                        "a list such as 1,2 alternates the runs between them, so that each "
-                        "count meets the same load on a shared machine")
+    parser.add_argument("--workers",
+                        default=os.environ.get("HEARTH_DASHBOARD_WORKERS", DEFAULT_WORKERS),
+                        help="server processes (`hearth dashboard --workers`; default: "
+                        "HEARTH_DASHBOARD_WORKERS, else 1 and one per CPU); a list such as 1,2 "
+                        "alternates the runs between them, so that each count meets the same "
+                        "load on a shared machine")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "hearth-bench-dashboard")
     parser.add_argument("--output", type=Path, default=RESULTS)

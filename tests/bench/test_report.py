@@ -166,6 +166,20 @@ def test_dashboard_rows_take_the_median_p95_and_the_strictest_named_target(tmp_p
     assert "best p95 400 ms" in row.note
 
 
+def test_dashboard_runs_alternating_process_counts_get_a_row_each(tmp_path: Path) -> None:
+    def page(p95: float) -> list[dict[str, object]]:
+        return [{"scenario": "baseline", "p95_ms": 5.0},
+                {"scenario": "trends, cold", "p95_ms": p95, "targets_p95_ms": {"issue 6": 300.0}}]
+
+    (tmp_path / "dashboard.json").write_text(json.dumps({
+        "patients": 1000, "users": 20, "workers": 1, "results": page(450.0),
+        "by_workers": {"1": page(450.0), "2": page(250.0)}}))
+    _run_json(tmp_path, ["dashboard"])
+    one, two = _rows(report.collect(tmp_path), "dashboard")
+    assert one.figure.endswith("20 users, 1 process") and (one.value, one.met) == (450.0, False)
+    assert two.figure.endswith("20 users, 2 processes") and (two.value, two.met) == (250.0, True)
+
+
 def test_store_reads_compare_influxdb_with_sqlite(tmp_path: Path) -> None:
     (tmp_path / "reads.json").write_text(json.dumps({"patients": 200, "rows": [
         {"read": "latest, every metric", "sqlite_median_ms": 0.5, "sqlite_p95_ms": 1.0,
