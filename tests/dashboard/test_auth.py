@@ -196,6 +196,17 @@ def test_sessions_expire_when_idle_and_after_the_absolute_limit(make_client, peo
     assert client.get("/api/me").status_code == 401
 
 
+def test_a_deactivated_account_loses_its_live_session_at_once(make_client, people,
+                                                             accounts: AccountStore) -> None:
+    client = make_client()
+    sign_in(client, people.nurse)
+    assert client.get("/api/me").status_code == 200
+    accounts.set_active(people.nurse, False)
+    assert client.get("/api/me").status_code == 401
+    accounts.set_active(people.nurse, True)
+    assert client.get("/api/me").status_code == 401  # the session was ended, not paused
+
+
 def test_failed_logins_lock_the_account_for_a_while_with_a_clear_message(
         make_client, accounts: AccountStore, clock: Clock) -> None:
     accounts.add_user("lock-me", role="admin", display_name="Lock", password=PASSWORD)
