@@ -15,7 +15,8 @@ targets (``PatientInfo.targets``):
   meeting    meeting targets
 
 The figures come from coach.analytics.population.triage (the same numbers as
-the AGP report).  Beside them, the non-glucose risks (DESIGN.md §6):
+the AGP report), over CGM readings only: a fingerstick beside the sensor is not
+time in range, and a patient with only a meter is "no CGM data".  Beside them, the non-glucose risks (DESIGN.md §6):
   bp_crisis  an urgent BP crisis (>=180 systolic or >=120 diastolic, confirmed
              or not re-measured; coach.analytics.bp.crises) in the last 3 days
   hf_weight  a heart-failure weight warning on the latest weigh-in of the last
@@ -49,7 +50,7 @@ from coach.analytics.population import PatientTriage, triage
 from coach.analytics.trends import daily_values
 from coach.analytics.weight import heart_failure_warnings
 from core.appdb.directory import PatientInfo
-from core.metrics import Metric
+from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
 from core.timeseries import TimeSeriesStore
 
@@ -139,7 +140,8 @@ def build_rows(store: TimeSeriesStore, patients: Sequence[PatientInfo], *, end: 
     start_us, end_us = to_epoch_us(start), to_epoch_us(end)
     rows = []
     for patient in patients:
-        series = store.read_series(patient.id, Metric.GLUCOSE, start, end)
+        series = store.read_series(patient.id, Metric.GLUCOSE, start, end,
+                                   source=GlucoseMethod.CGM)
         figures = triage(patient.id, series.times_us, series.values, start_us=start_us,
                          end_us=end_us)
         flags = own_flags(figures, patient.targets)

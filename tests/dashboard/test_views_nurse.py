@@ -46,6 +46,13 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     # q006: time in range fell from 100% to ~60% in the last 7 days
     fill(s, "q006", days=14, end=NOW,
          glucose=lambda i: 120.0 if i < 7 * 288 or i % 5 > 1 else 200.0)
+    # q007: meeting targets on the CGM, with fingersticks of 45 mg/dL beside it (not CGM time)
+    fill(s, "q007", days=14, end=NOW, glucose=steady(120.0))
+    s.write([r("q007", "q007-meter", Metric.GLUCOSE, 45.0, NOW - timedelta(hours=h, minutes=2),
+               "meter", "mg/dL") for h in range(1, 200, 2)])
+    # q008: a glucose meter only: no CGM data, however many fingersticks
+    s.write([r("q008", "q008-meter", Metric.GLUCOSE, 120.0, NOW - timedelta(hours=h),
+               "meter", "mg/dL") for h in range(1, 300, 3)])
     yield w
     try:
         next(gen)
@@ -68,6 +75,8 @@ def test_triage_puts_each_patient_in_its_bucket_against_their_own_targets(world:
     assert rows["q004"]["bucket"] == "low"  # the same data, judged against older-adult targets
     assert rows["q006"]["bucket"] == "tir_drop" and rows["q006"]["tir_change"] < -15
     assert rows["q010"]["bucket"] == "no_data"
+    assert rows["q007"]["bucket"] == "meeting" and rows["q007"]["below_54"] == 0
+    assert rows["q008"]["bucket"] == "no_data"
     assert rows["p1"]["bucket"] == "meeting"
     # sorted by risk: very low first, meeting targets after every flagged patient
     order = [row["patient_id"] for row in body["rows"]]
