@@ -30,7 +30,7 @@ from coach.analytics.trends import daily_values
 from coach.goals import GOAL_KINDS, Behaviour, GoalKind, Measured
 from core.appdb.models import Patient
 from core.appdb.plans import Achievement, Goal, GoalProgress, Plan
-from core.metrics import Metric
+from core.metrics import GlucoseMethod, Metric
 from core.timeseries import TimeSeriesStore
 
 logger = logging.getLogger(__name__)
@@ -281,10 +281,9 @@ def measure_goal(store: TimeSeriesStore, goal: Goal, *, start: datetime, end: da
         s = store.read_series(goal.patient_id, Metric.MEDICATION_TAKEN, start, end)
         return g.medication_progress(s.times_us, target=goal.target, days_required=days, **span)
     if kind is GoalKind.TIME_IN_RANGE:
-        glucose = store.read(goal.patient_id, Metric.GLUCOSE, start, end)
-        cgm = [r for r in glucose if r.source == "cgm"]
-        return g.time_in_range_progress([g.to_us(r.measured_at) for r in cgm],
-                                        [r.value for r in cgm], target=goal.target, **span)
+        cgm = store.read_series(goal.patient_id, Metric.GLUCOSE, start, end,
+                                source=GlucoseMethod.CGM)
+        return g.time_in_range_progress(cgm.times_us, cgm.values, target=goal.target, **span)
     raise PlanError(f"goal {goal.id} is self-reported: record_self_report() measures it")
 
 

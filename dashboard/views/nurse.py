@@ -9,13 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from coach.analytics.report import write_agp_report
 from coach.analytics.summary import cgm_summary
-from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
 from core.appdb.directory import PatientInfo
 from dashboard.security import (
@@ -27,6 +25,7 @@ from dashboard.security import (
     require_role,
     visible_patient_ids,
 )
+from dashboard.views import figures
 from dashboard.views.alerts import CLINICAL_KINDS, SNOOZE_CHOICES
 from dashboard.views.coach import alert_queue
 from dashboard.views.common import engine_of, prefs_of, render, store_of
@@ -171,13 +170,10 @@ def agp_report(request: Request, access: ReportAccess,
     """The one-page AGP report (coach.analytics.report) of the last ``days`` days."""
     end = now_of(request)
     start = end - timedelta(days=days)
-    readings = store_of(request).read(access.patient.id, Metric.GLUCOSE, start, end)
-    cgm = [r for r in readings if r.source == GlucoseMethod.CGM] or readings
-    if not cgm:
+    times, values = figures.glucose_arrays(store_of(request), access.patient.id, start, end)
+    if values.size == 0:
         raise HTTPException(404, "no glucose readings in this period")
     prefs = prefs_of(request, access.user)
-    times = np.fromiter((to_epoch_us(r.measured_at) for r in cgm), np.int64, len(cgm))
-    values = np.fromiter((r.value for r in cgm), np.float64, len(cgm))
     summary = cgm_summary(times, values, tz=access.patient.timezone, start_us=to_epoch_us(start),
                           end_us=to_epoch_us(end),
                           older_or_high_risk=bool(access.patient.targets.get("older_adult")))

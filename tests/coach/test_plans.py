@@ -179,6 +179,27 @@ def test_fasting_checks_bp_pairs_and_medication_from_hand_built_readings(tmp_pat
     store.close()
 
 
+def test_a_time_in_range_goal_counts_cgm_time_not_fingersticks(tmp_path: Path) -> None:
+    engine, store = databases(tmp_path)
+    add_patient(engine, "cai", tz="Europe/London")
+    monday = datetime(2026, 3, 2, tzinfo=UTC)
+    # a week of CGM every 5 minutes: 3 hours of each day above 180, 21 in range (87.5%)
+    cgm = [reading("cai", Metric.GLUCOSE, 200 if (k % 288) < 36 else 120,
+                   monday + timedelta(minutes=5 * k), device="cgm", source="cgm")
+           for k in range(7 * 288)]
+    # and fingersticks at 300 mg/dL twice an hour, which are not CGM time
+    meter = [reading("cai", Metric.GLUCOSE, 300, monday + timedelta(minutes=30 * k + 2),
+                     device="meter", source="meter") for k in range(7 * 48)]
+    store.write(cgm + meter)
+    with Session(engine) as session:
+        (goal,) = agreed_plan(session, store, "cai", [GoalDraft(GoalKind.TIME_IN_RANGE, target=70)],
+                              monday + timedelta(minutes=1))
+        (event,) = evaluate_goals(session, store, monday + timedelta(days=7))
+    assert event.goal_id == goal.id
+    assert event.measured.achieved == pytest.approx(87.5, abs=0.1) and event.met
+    store.close()
+
+
 def test_a_plan_starts_only_when_both_agree_and_the_record_is_joint(app_store: AppStore) -> None:
     engine, store = app_store
     add_patient(engine, "p1")
