@@ -154,7 +154,8 @@ def test_read_series_of_one_source(store: TimeSeriesStore) -> None:
 
 def test_read_series_gives_back_every_double_exactly(store: TimeSeriesStore) -> None:
     # Values as unit conversions and sums make them: none survives a 15-digit print.
-    values = [0.1 + 0.2, 5.5 * 18.0156, 1 / 3, 2.0**53 + 2, 1e-300, 123.4, -0.0, 98.76543210987654]
+    values = [0.1 + 0.2, 5.5 * 18.0156, 1 / 3, 2.0**53 + 2, 1e-300, 123.4, 0.0, 98.76543210987654,
+              120.0, -7.0, 2.0**62, 2.0**64, 1e300, 1e-5]
     store.write([reading(value=v, at=T0 + timedelta(minutes=i)) for i, v in enumerate(values)])
 
     series = store.read_series("p1", Metric.GLUCOSE, FAR_PAST, FAR_FUTURE)
