@@ -1,4 +1,5 @@
-"""Dashboard state: each user's display preferences and the nurse's patient reviews.
+"""Dashboard state: each user's display preferences, the nurse's patient reviews, and the
+triage boards shared by the dashboard's server processes.
 
 ``user_id`` is the account id as text (the accounts module owns the accounts);
 no foreign key, so this table does not depend on how accounts are stored.
@@ -42,3 +43,17 @@ class PatientReview(Base):
     reviewer_name: Mapped[str] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
     reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class TriageBoardRecord(Base):
+    """A nurse's triage board for one set of patients and one refresh period, built once
+    for every server process (dashboard/views/shared_boards.py). ``payload`` is empty
+    while the process that claimed the build is still computing it."""
+
+    __tablename__ = "triage_boards"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the ids
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[str | None] = mapped_column(Text, default=None)

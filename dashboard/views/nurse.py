@@ -31,6 +31,7 @@ from dashboard.views.coach import alert_queue
 from dashboard.views.common import engine_of, prefs_of, render, store_of
 from dashboard.views.models import ReviewOut, TriagePage, TriageRow
 from dashboard.views.records import Review, add_review, last_reviews, reviews_of
+from dashboard.views.shared_boards import SharedBoards
 from dashboard.views.triage import (
     BUCKET_LABELS,
     BUCKETS,
@@ -57,7 +58,9 @@ def boards_of(request: Request) -> TriageBoards:
         boards: TriageBoards | None = getattr(request.app.state, "triage_boards", None)
         if boards is None:
             state = request.app.state
-            boards = TriageBoards(store_of(request), clock=lambda: state.clock())
+            # one build per period for all of the server's processes (shared_boards.py)
+            boards = TriageBoards(store_of(request), clock=lambda: state.clock(),
+                                  shared=SharedBoards(engine_of(request)))
             request.app.state.triage_boards = boards
         return boards
 

@@ -35,12 +35,14 @@ computed in the background the previous one is served, labelled with its own
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +55,7 @@ from core.appdb.directory import PatientInfo
 from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
 from core.timeseries import TimeSeriesStore
+from dashboard.views.shared_boards import SharedBoards
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,26 @@ def build_rows(store: TimeSeriesStore, patients: Sequence[PatientInfo], *, end: 
     return rows
 
 
+def encode_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts, to share a board between processes (ids, no names)."""
+    return [{"id": r.patient.id, "figures": dataclasses.asdict(r.figures), "flags": r.flags,
+             "bucket": r.bucket, "risks": r.risks, "score": r.score} for r in rows]
+
+
+def decode_rows(data: list[dict[str, Any]], patients: Sequence[PatientInfo]) -> list[Row]:
+    """encode_rows' rows again, with today's records of ``patients`` (in the stored order;
+    a patient whose record is gone is left out)."""
+    by_id = {p.id: p for p in patients}
+    rows = []
+    for d in data:
+        patient = by_id.get(d["id"])
+        if patient is not None:
+            figures = PatientTriage(**(d["figures"] | {"flags": tuple(d["figures"]["flags"])}))
+            rows.append(Row(patient, figures, tuple(d["flags"]), d["bucket"], tuple(d["risks"]),
+                            float(d["score"])))
+    return rows
+
+
 @dataclass(frozen=True, slots=True)
 class Board:
     as_of: datetime
@@ -185,8 +208,11 @@ class TriageBoards:
     """Keeps one board per set of patients, refreshed every ``refresh``."""
 
     def __init__(self, store: TimeSeriesStore, *, refresh: timedelta = timedelta(minutes=5),
-                 days: int = 14, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 days: int = 14, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 shared: SharedBoards | None = None) -> None:
+        """``shared``: build each board once for every server process (shared_boards.py)."""
         self._store = store
+        self._shared = shared
         self._refresh = refresh
         self._days = days
         self._clock = clock
@@ -229,7 +255,12 @@ class TriageBoards:
     def _build(self, key: frozenset[str], load: Callable[[frozenset[str]], Sequence[PatientInfo]],
                end: datetime) -> Board:
         try:
-            rows = build_rows(self._store, list(load(key)), end=end, days=self._days)
+            patients = list(load(key))
+            if self._shared is None:
+                rows = build_rows(self._store, patients, end=end, days=self._days)
+            else:
+                rows = decode_rows(self._shared.get_or_build(key, end, lambda: encode_rows(
+                    build_rows(self._store, patients, end=end, days=self._days))), patients)
             board = Board(end, key, tuple(rows))
             with self._lock:
                 if len(self._boards) > 64:
