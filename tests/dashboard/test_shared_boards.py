@@ -126,3 +126,18 @@ def test_a_failed_build_releases_its_claim_for_the_next_process(engine: Engine, 
     board = boards(store, engine).board(KEY, load)  # at once, not after the lease
 
     assert len(board.rows) == 3
+
+
+def test_boards_of_past_periods_are_deleted_as_new_ones_are_stored(engine: Engine, store) -> None:
+    as_of = TriageBoards(store, clock=lambda: NOW).window_end(NOW)
+    with engine.begin() as conn:
+        for age in (timedelta(minutes=5), timedelta(hours=1)):
+            conn.execute(insert(TriageBoardRecord).values(
+                key_hash=key_hash(KEY), as_of=as_of - age, claimed_by="earlier",
+                claimed_until=as_of - age, payload="[]"))
+
+    boards(store, engine).board(KEY, load)
+
+    with engine.connect() as conn:
+        kept = sorted(r.as_of for r in conn.execute(select(TriageBoardRecord.as_of)))
+    assert len(kept) == 2  # this period's and the previous one (still served at a turn)
