@@ -109,6 +109,8 @@ class SqliteTimeSeriesStore:
 
     def _series_row_by_row(self, params: tuple[object, ...]) -> Series:
         rows = self._conn().execute(_SERIES_ROWS, params).fetchall()
+        # One pass over the rows into one float array: epoch microseconds stay exact in a
+        # float64 until the year 2255 (2**53 us).
         flat = np.fromiter(itertools.chain.from_iterable(rows), np.float64, 2 * len(rows))
         return Series(flat[0::2].astype(np.int64), flat[1::2].copy())
 
@@ -168,7 +170,7 @@ _SERIES_ROWS = (
 # Python's sqlite3 releases the GIL around every row it steps through; with other
 # threads busy (a web server's thread pool under load) each release queues for the GIL
 # again, and a 4,000-row read measured 2.5 ms alone but 1.9 s (26 ms of CPU) beside two
-# busy threads; as one row it is ~3.3 ms alone and stays near that under load
+# busy threads; as one row it is 2-3 ms alone and stays near that under load
 # (docs/DASHBOARD.md). Whole numbers (a CGM's mg/dL) are printed as integers, anything
 # else with '%!.17g', which parses back exactly (SQLite's own text form keeps 15 digits);
 # the integers cost a third less. The order is the subquery's; read_series checks it and

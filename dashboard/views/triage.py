@@ -16,7 +16,8 @@ targets (``PatientInfo.targets``):
 
 The figures come from coach.analytics.population.triage (the same numbers as
 the AGP report), over CGM readings only: a fingerstick beside the sensor is not
-time in range, and a patient with only a meter is "no CGM data".  Beside them, the non-glucose risks (DESIGN.md §6):
+time in range, and a patient with only a meter is "no CGM data".  Beside them,
+the non-glucose risks (DESIGN.md §6):
   bp_crisis  an urgent BP crisis (>=180 systolic or >=120 diastolic, confirmed
              or not re-measured; coach.analytics.bp.crises) in the last 3 days
   hf_weight  a heart-failure weight warning on the latest weigh-in of the last
