@@ -50,7 +50,8 @@ class DashboardSettings(BaseSettings):
             self.secret_key in PLACEHOLDER_SECRETS or self.secret_key.startswith("dev-only")
         ):
             raise ValueError(
-                "HEARTH_DASHBOARD_SECRET_KEY must be set to a real secret outside development"
+                "HEARTH_SECRET_KEY (or HEARTH_DASHBOARD_SECRET_KEY) must be set to a real secret "
+                "outside development"
             )
         return self
 

@@ -68,3 +68,18 @@ def test_two_worker_processes_share_sessions_and_each_has_its_own_broker_client(
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=60)
     assert "Started parent process" in log.read_text() or "Started server process" in log.read_text()
+
+
+def test_a_setting_that_does_not_validate_is_a_clear_message_not_a_traceback(
+        tmp_path: Path) -> None:
+    env = {"HEARTH_DATA_DIR": str(tmp_path / "data"), "HEARTH_DASHBOARD_WORKERS": "two"}
+    result = CliRunner().invoke(main, ["dashboard"], env=env)
+    assert result.exit_code == 1
+    assert "invalid settings (DashboardSettings): workers: Input should be a valid integer" \
+        in result.output
+    assert "Traceback" not in result.output
+
+    env = {"HEARTH_DATA_DIR": str(tmp_path / "data"), "HEARTH_ENVIRONMENT": "production",
+           "HEARTH_SECRET_KEY": "", "HEARTH_DASHBOARD_SECRET_KEY": ""}
+    result = CliRunner().invoke(main, ["dashboard"], env=env)
+    assert result.exit_code == 1 and "must be set to a real secret" in result.output
