@@ -32,7 +32,13 @@ from core.appdb.accounts import (
     User,
 )
 from core.appdb.models import Patient
-from core.passwords import hash_password, needs_rehash, verify_nothing, verify_password
+from core.passwords import (
+    hash_password,
+    needs_rehash,
+    rehash_password,
+    verify_nothing,
+    verify_password,
+)
 
 TOUCH_EVERY = timedelta(seconds=60)  # write last_seen_at at most this often per session
 KEEP_ATTEMPTS = timedelta(days=1)  # longer than any throttling window
@@ -124,7 +130,8 @@ class AccountStore:
         if (role == "patient") != (patient_id is not None):
             raise AccountError("a patient account needs --patient, and only a patient's does")
         user = User(id=user_id.strip().lower(), role=role, display_name=display_name,
-                    password_hash=hash_password(password), patient_id=patient_id,
+                    password_hash=hash_password(password, user_inputs=(user_id, display_name)),
+                    patient_id=patient_id,
                     clinic_id=clinic_id, active=True)
         with Session(self._engine) as session:
             if patient_id is not None and session.get(Patient, patient_id) is None:
@@ -141,7 +148,7 @@ class AccountStore:
             return _account(user)
 
     def set_password(self, user_id: str, password: str) -> None:
-        new_hash = hash_password(password)
+        new_hash = hash_password(password, user_inputs=(user_id,))
         with Session(self._engine) as session:
             user = self._get(session, user_id)
             user.password_hash = new_hash
@@ -247,7 +254,7 @@ class AccountStore:
             if not verify_password(user.password_hash, password):
                 return None
             if needs_rehash(user.password_hash):  # stored under older, weaker parameters
-                user.password_hash = hash_password(password)
+                user.password_hash = rehash_password(password)
                 session.commit()
             return _account(user)
 
