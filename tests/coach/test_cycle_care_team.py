@@ -27,7 +27,7 @@ def care_team(engine: Engine, *, team_nurse: bool) -> None:
     store.add_care_team("team-a", "Team A", clinic_id="north")
     for user, role in (("coach-b", "coach"), ("coach-a", "coach"), ("nurse-team", "nurse"),
                        ("nurse-clinic", "nurse")):
-        store.add_user(user, role=role, display_name=user, password="x" * 12,
+        store.add_user(user, role=role, display_name=user, password="care team test password",
                        clinic_id="north" if role == "nurse" else None)
     store.add_team_member("team-a", "coach-b")
     store.add_team_member("team-a", "coach-a")
