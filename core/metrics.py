@@ -29,6 +29,12 @@ class Metric(StrEnum):
     MOTION = "motion"
     DOOR = "door"
     MEDICATION_TAKEN = "medication_taken"
+    # Events uploaded by diabetes apps (the Nightscout API, dashboard/nightscout*.py).
+    CGM_STATUS = "cgm_status"  # a CGM's error/status code sent in place of glucose: never glucose
+    CGM_CALIBRATION = "cgm_calibration"
+    CARBS = "carbs"
+    INSULIN = "insulin"
+    DEVICE_BATTERY = "device_battery"
 
 
 class GlucoseMethod(StrEnum):
@@ -134,6 +140,17 @@ _SPECS: tuple[MetricSpec, ...] = (
                "Door contact (1 = opened, 0 = closed)", integer=True),
     MetricSpec(Metric.MEDICATION_TAKEN, "{dose}", "dose", 0, 20, None,
                "Doses taken from a pill-box compartment", integer=True),
+    # Nightscout sends a CGM's status codes as sgv values below 39 (Dexcom: 1 sensor not
+    # active ... 10 power deviation, 12 bad RF; docs/CLINICAL.md): kept, never glucose.
+    MetricSpec(Metric.CGM_STATUS, "{code}", "code", 0, 38, None,
+               "CGM error or status code sent in place of a glucose value", integer=True),
+    MetricSpec(Metric.CGM_CALIBRATION, "1", "slope", -1e9, 1e9, None,
+               "A CGM calibration (slope; intercept and scale kept as status)"),
+    MetricSpec(Metric.CARBS, "g", "g", 0, 1000, None, "Carbohydrate eaten (a meal or treatment)"),
+    MetricSpec(Metric.INSULIN, "[iU]", "U", 0, 250, None,
+               "Insulin delivered (a bolus or injection)"),
+    MetricSpec(Metric.DEVICE_BATTERY, "%", "%", 0, 100, None,
+               "Battery of a phone, pump or CGM bridge that uploads readings"),
 )
 
 CATALOGUE: Mapping[Metric, MetricSpec] = MappingProxyType({s.metric: s for s in _SPECS})
@@ -168,6 +185,10 @@ UNIT_ALIASES: Mapping[str, str] = MappingProxyType(
         "event": "{event}",
         "{dose}": "{dose}",
         "dose": "{dose}",
+        "{code}": "{code}",
+        "g": "g",
+        "u": "[iU]",
+        "[iu]": "[iU]",
         "mm[hg]": "mm[Hg]",
     }
 )
