@@ -10,6 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core ./core
+COPY analytics ./analytics
+COPY care ./care
 COPY devices ./devices
 COPY gateway ./gateway
 COPY ingest ./ingest

@@ -8,6 +8,6 @@ built on it can explain itself.  Nothing here does I/O, except ``report`` (it
 writes the file it is asked to write) and ``population`` (it reads through the
 ``TimeSeriesStore`` interface it is given).
 
-Clinical sources are cited next to each formula; see DESIGN.md §6 and
+Clinical sources are cited next to each formula; see docs/CLINICAL.md and
 docs/ANALYTICS.md.
 """

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.timebase import (
+from analytics.timebase import (
     FloatArray,
     IntArray,
     day_label,
     local_day_and_minute,
     local_seconds,
 )
-from coach.analytics.trends import Trend, daily_values, robust_trend
+from analytics.trends import Trend, daily_values, robust_trend
 
 logger = logging.getLogger(__name__)
 

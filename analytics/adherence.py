@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.bp import NOON_MIN, SESSION_GAP_S
-from coach.analytics.timebase import (
+from analytics.bp import NOON_MIN, SESSION_GAP_S
+from analytics.timebase import (
     US_PER_S,
     FloatArray,
     IntArray,

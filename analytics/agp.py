@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coach.analytics.cgm import range_index
-from coach.analytics.timebase import FloatArray, IntArray, day_label
+from analytics.cgm import range_index
+from analytics.timebase import FloatArray, IntArray, day_label
 
 logger = logging.getLogger(__name__)
 

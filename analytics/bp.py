@@ -21,7 +21,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.timebase import US_PER_S, FloatArray, IntArray, day_label, local_day_and_minute
+from analytics.timebase import US_PER_S, FloatArray, IntArray, day_label, local_day_and_minute
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.timebase import (
+from analytics.timebase import (
     US_PER_S,
     FloatArray,
     IntArray,

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from coach.analytics.timebase import US_PER_S, BoolArray, FloatArray, IntArray, gap_after
+from analytics.timebase import US_PER_S, BoolArray, FloatArray, IntArray, gap_after
 
 logger = logging.getLogger(__name__)
 

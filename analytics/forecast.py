@@ -48,7 +48,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.multioutput import MultiOutputRegressor
 from threadpoolctl import ThreadpoolController
 
-from coach.analytics.timebase import US_PER_S, FloatArray, IntArray, clean, local_day_and_minute
+from analytics.timebase import US_PER_S, FloatArray, IntArray, clean, local_day_and_minute
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.events import EventKind, detect_events
-from coach.analytics.forecast import (
+from analytics.events import EventKind, detect_events
+from analytics.forecast import (
     LOW,
     LOW_VETO,
     ForecastModel,
@@ -30,7 +30,7 @@ from coach.analytics.forecast import (
     future_matrix,
     history_matrix,
 )
-from coach.analytics.timebase import (
+from analytics.timebase import (
     US_PER_S,
     FloatArray,
     IntArray,

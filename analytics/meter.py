@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.cgm import Units, to_mg_dl
-from coach.analytics.timebase import FloatArray, local_day_and_minute
+from analytics.cgm import Units, to_mg_dl
+from analytics.timebase import FloatArray, local_day_and_minute
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.cgm import HIGH_ABOVE, LOW_BELOW
-from coach.analytics.timebase import clean, coverage_s, day_label, local_day_and_minute
+from analytics.cgm import HIGH_ABOVE, LOW_BELOW
+from analytics.timebase import clean, coverage_s, day_label, local_day_and_minute
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from coach.analytics.cgm import metrics_from_clean, range_index
-from coach.analytics.timebase import FloatArray, IntArray, clean, coverage_s
+from analytics.cgm import metrics_from_clean, range_index
+from analytics.timebase import FloatArray, IntArray, clean, coverage_s
 from core.metrics import Metric
 from core.readings import to_epoch_us
 from core.timeseries import TimeSeriesStore

@@ -23,8 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from coach.analytics.cgm import Ranges, Target
-from coach.analytics.summary import CgmSummary
+from analytics.cgm import Ranges, Target
+from analytics.summary import CgmSummary
 from core.metrics import GLUCOSE_MGDL_PER_MMOLL
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.timebase import (
+from analytics.timebase import (
     US_PER_S,
     clean,
     coverage_s,

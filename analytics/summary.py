@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import numpy.typing as npt
 
-from coach.analytics.agp import PERCENTILES, Agp, DailyProfile, agp_percentiles, daily_profiles
-from coach.analytics.cgm import CgmMetrics, Units, metrics_from_clean, to_mg_dl
-from coach.analytics.events import EventSummary, all_events, summarise_events
-from coach.analytics.timebase import (
+from analytics.agp import PERCENTILES, Agp, DailyProfile, agp_percentiles, daily_profiles
+from analytics.cgm import CgmMetrics, Units, metrics_from_clean, to_mg_dl
+from analytics.events import EventSummary, all_events, summarise_events
+from analytics.timebase import (
     FloatArray,
     IntArray,
     clean,
@@ -21,7 +21,7 @@ from coach.analytics.timebase import (
     local_day_and_minute,
     nominal_interval_s,
 )
-from coach.analytics.variability import Mage, Modd, mage, modd
+from analytics.variability import Mage, Modd, mage, modd
 
 logger = logging.getLogger(__name__)
 

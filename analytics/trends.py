@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from coach.analytics.cgm import range_index
-from coach.analytics.timebase import (
+from analytics.cgm import range_index
+from analytics.timebase import (
     FloatArray,
     IntArray,
     clean,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coach.analytics.timebase import US_PER_S, FloatArray, IntArray
+from analytics.timebase import US_PER_S, FloatArray, IntArray
 
 logger = logging.getLogger(__name__)
 

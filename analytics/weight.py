@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.timebase import FloatArray, IntArray, day_label
-from coach.analytics.trends import Trend, daily_values, robust_trend
+from analytics.timebase import FloatArray, IntArray, day_label
+from analytics.trends import Trend, daily_values, robust_trend
 
 logger = logging.getLogger(__name__)
 

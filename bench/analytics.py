@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from analytics.agp import agp_percentiles
+from analytics.cgm import cgm_metrics
+from analytics.population import population_summary
+from analytics.summary import cgm_summary
+from analytics.timebase import local_day_and_minute
 from bench.forecast import cgm_series, simulated_patient
-from coach.analytics.agp import agp_percentiles
-from coach.analytics.cgm import cgm_metrics
-from coach.analytics.population import population_summary
-from coach.analytics.summary import cgm_summary
-from coach.analytics.timebase import local_day_and_minute
 from core.metrics import Metric
 from core.readings import Reading, from_epoch_us, to_epoch_us
 from core.timeseries.sqlite import SqliteTimeSeriesStore

@@ -20,21 +20,21 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from coach.analytics.forecast import (
+from analytics.forecast import (
     ForecastModel,
     ar2_paths,
     forecast_all,
     train_patient,
     train_population,
 )
-from coach.analytics.forecast_eval import (
+from analytics.forecast_eval import (
     EMPTY,
     ForecastScore,
     ar2_score,
     calibrate_low_threshold,
     score,
 )
-from coach.analytics.timebase import clean
+from analytics.timebase import clean
 from core.readings import to_epoch_us
 from devices.profiles import DeviceSpec, PatientProfile, load_profiles
 from devices.simulator import HouseholdSimulator

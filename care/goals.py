@@ -11,10 +11,10 @@ The step sizes and bounds below are coaching choices, not clinical thresholds:
 they are the defaults a coach and patient start from and may change per goal.
 - Steps: +/-500 steps a day per step (the issue's "500 more steps a day"), between
   1,000 and 12,000 a day; 7,000 a day (Paluch et al., Lancet Public Health 2022,
-  see coach/analytics/activity.py) is reached on the way.
+  see analytics/activity.py) is reached on the way.
 - Fasting checks: +/-1 morning a week, between 1 and 7.
 - Home blood pressure: 1 or 2 pairs a day; two pairs (morning and evening) is the
-  home protocol (ESH 2021, see coach/analytics/adherence.py).
+  home protocol (ESH 2021, see analytics/adherence.py).
 - Weigh-ins: +/-1 day a week, between 1 and 7 (daily weighing: ESC 2021 heart failure).
 - Medication: the prescribed doses a day, on +/-1 more day a week.
 - Time in range: +/-5 percentage points between 30% and 70% (the consensus target
@@ -34,10 +34,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from coach.analytics.adherence import bp_sittings
-from coach.analytics.cgm import time_in_ranges
-from coach.analytics.timebase import coverage_s, day_label, local_day_and_minute
-from coach.analytics.trends import daily_values
+from analytics.adherence import bp_sittings
+from analytics.cgm import time_in_ranges
+from analytics.timebase import coverage_s, day_label, local_day_and_minute
+from analytics.trends import daily_values
 from core.metrics import Metric
 
 logger = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ def self_report_progress(days_done: set[date], *, start: date, period_days: int,
 @dataclass(frozen=True, slots=True)
 class GoalStatus:
     """One active goal as the coaching rules see it (the ``goals`` feature of the context):
-    its last finished period and this period so far. Built by coach.plans.goal_statuses."""
+    its last finished period and this period so far. Built by care.plans.goal_statuses."""
 
     goal_id: str
     text: str  # the goal in plain words, at its current target

@@ -28,17 +28,17 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach.analytics.trends import daily_values
-from coach.goals import GoalKind
-from coach.grouping import (
+from analytics.trends import daily_values
+from care.goals import GoalKind
+from care.grouping import (
     MAX_GROUP,
     MIN_GROUP,
     PeerFeatures,
     Suggestions,
     cluster_people,
 )
-from coach.messages import Outbound
-from coach.plans import evaluate_goals, new_id
+from care.messages import Outbound
+from care.plans import evaluate_goals, new_id
 from core.appdb.models import Patient
 from core.appdb.plans import (
     Achievement,

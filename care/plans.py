@@ -3,7 +3,7 @@
 A plan is drafted (usually from a self-assessment's starting point), then agreed
 by both the patient and the coach; only then do its goals start. Each goal says
 what the patient does and what the professional does. Progress is measured from
-the readings (coach/goals.py over the time-series store), one snapshot per
+the readings (care/goals.py over the time-series store), one snapshot per
 finished period; a met period is written to the joint record of achievements and
 steps the goal up, a goal missed twice in a row steps down.
 
@@ -25,9 +25,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach import goals as g
-from coach.analytics.trends import daily_values
-from coach.goals import GOAL_KINDS, Behaviour, GoalKind, Measured
+from analytics.trends import daily_values
+from care import goals as g
+from care.goals import GOAL_KINDS, Behaviour, GoalKind, Measured
 from core.appdb.models import Patient
 from core.appdb.plans import Achievement, Goal, GoalProgress, Plan
 from core.metrics import GlucoseMethod, Metric
@@ -64,7 +64,7 @@ class GoalEvent:
     goal_id: str
     patient_id: str
     period_index: int
-    outcome: str  # see coach.goals.Step
+    outcome: str  # see care.goals.Step
     met: bool
     old_target: float
     new_target: float

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach.goals import Behaviour, GoalKind
-from coach.messages import Outbound
-from coach.plans import GoalDraft, current_plan, new_id
+from care.goals import Behaviour, GoalKind
+from care.messages import Outbound
+from care.plans import GoalDraft, current_plan, new_id
 from core.appdb.models import Device, Patient
 from core.appdb.plans import CoachPrompt, SelfAssessment, SelfAssessmentItem
 

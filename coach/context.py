@@ -1,7 +1,7 @@
 """The prepared, frozen view of one patient at one instant that every rule reads.
 
 ``build_context`` reads the windows the enabled rules need from the time-series
-store, once, and computes the features with coach/analytics, once. Rules never
+store, once, and computes the features with analytics, once. Rules never
 touch the store. A test builds a ``PatientContext`` by hand with only the feature
 groups its rule reads (every group defaults to ``None``: "no data").
 """
@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from coach.analytics import activity, adherence, events, forecast, patterns, trends
-from coach.analytics.bp import Crisis, HomeBp, crises, home_bp
-from coach.analytics.events import GlucoseEvent
-from coach.analytics.forecast import Forecast, ForecastModel
-from coach.analytics.patterns import Pattern
-from coach.analytics.timebase import (
+from analytics import activity, adherence, events, forecast, patterns, trends
+from analytics.bp import Crisis, HomeBp, crises, home_bp
+from analytics.events import GlucoseEvent
+from analytics.forecast import Forecast, ForecastModel
+from analytics.patterns import Pattern
+from analytics.timebase import (
     US_PER_S,
     clean,
     coverage_s,
@@ -31,8 +31,8 @@ from coach.analytics.timebase import (
     local_day_and_minute,
     nominal_interval_s,
 )
-from coach.analytics.trends import Trend
-from coach.analytics.weight import WeightSummary, weight_summary
+from analytics.trends import Trend
+from analytics.weight import WeightSummary, weight_summary
 from coach.device_kinds import DEVICE_KINDS
 from core.metrics import Metric
 from core.readings import to_epoch_us
@@ -160,7 +160,7 @@ class PatientContext:
     steps: StepsFeatures | None = None
     medication: MedicationFeatures | None = None
     devices: tuple[DeviceSeen, ...] = ()
-    # plan goals (coach.goals.GoalStatus, built by coach.plans.goal_statuses from the
+    # plan goals (care.goals.GoalStatus, built by care.plans.goal_statuses from the
     # application database); the caller passes them to build_context(goals=...)
     goals: tuple[Any, ...] = ()
 
@@ -219,7 +219,7 @@ def build_context(
     """Read what the rules need (``needs``: feature groups; default all) and compute it once.
 
     ``goals`` (the "goals" feature) come from the application database, not the store:
-    the caller builds them (coach.plans.goal_statuses) and passes them in."""
+    the caller builds them (care.plans.goal_statuses) and passes them in."""
     cfg = settings or ContextSettings()
     want = ALL_FEATURES if needs is None else frozenset(needs)
     tz = patient.timezone or "UTC"

@@ -26,21 +26,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach import escalation
-from coach.messages import Outbound
 from coach.policy import (
     FEEDBACK_WINDOW,
     MAX_DEMOTION,
     POSITIVE_LIVE_PER_DAY,
     SEVERITY_RANK,
     Policy,
-    aware,
     care_teams,
     load_policy,
     recipient_for,
 )
 from coach.rules.base import FlagRequest
 from core.appdb.coaching import CoachAlert, CoachCooldown, CoachFlag, CoachNudge, new_id
+from core.clock import aware
 
 logger = logging.getLogger(__name__)
 
@@ -321,17 +321,3 @@ def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound |
         title=title, body="\n".join(lines),
         why=why, evidence=evidence, created_at=now, ref=digest_id,
     )
-
-
-def record_feedback(
-    session: Session, nudge_id: str, *, useful: bool, by_user: str, now: datetime
-) -> bool:
-    """The patient answered a nudge; "not useful" lowers that nudge type for them.
-    Returns False for an unknown nudge."""
-    nudge = session.get(CoachNudge, nudge_id)
-    if nudge is None:
-        return False
-    nudge.feedback = "useful" if useful else "not_useful"
-    nudge.feedback_at = now
-    logger.info("nudge %s feedback %s by %s", nudge_id, nudge.feedback, by_user)
-    return True

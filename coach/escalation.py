@@ -19,15 +19,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach.messages import Outbound
-from coach.policy import Policy, aware, load_policy, recipient_for
+from care.alerts import OPEN, record_step
+from care.messages import Outbound
+from coach.policy import Policy, load_policy, recipient_for
 from coach.rules.base import FlagRequest
 from core.appdb.accounts import CaregiverShare
-from core.appdb.coaching import CoachAlert, EscalationStep, new_id
+from core.appdb.coaching import CoachAlert, new_id
 
 logger = logging.getLogger(__name__)
 
-OPEN = ("open", "snoozed")
 
 
 def start(
@@ -63,7 +63,7 @@ def advance(session: Session, now: datetime) -> list[Outbound]:
         policies[alert.patient_id] = policy
         if alert.state == "snoozed":
             alert.state = "open"
-            _record(session, alert, alert.step, "system", None, "unsnoozed", now)
+            record_step(session, alert, alert.step, "system", None, "unsnoozed", now)
         out.extend(_step(session, alert, policy, now))
     session.flush()
     return out
@@ -89,7 +89,7 @@ def _step(session: Session, alert: CoachAlert, policy: Policy, now: datetime) ->
     index = alert.step + 1
     if index >= len(ladder):
         alert.next_step_at = None
-        _record(session, alert, index, "none", None, "exhausted", now)
+        record_step(session, alert, index, "none", None, "exhausted", now)
         return []
     role = ladder[index]
     # No coach or nurse in the preferences: the patient's care team takes the step
@@ -98,7 +98,7 @@ def _step(session: Session, alert: CoachAlert, policy: Policy, now: datetime) ->
     alert.step = index
     last = index == len(ladder) - 1
     alert.next_step_at = None if last else now + policy.wait_after(role)
-    _record(session, alert, index, role, recipient, "notified", now)
+    record_step(session, alert, index, role, recipient, "notified", now)
     logger.info("alert %s escalation step %d to %s", alert.id, index, role)
     return [_message(alert, role, recipient, index, now)]
 
@@ -125,63 +125,3 @@ def _message(alert: CoachAlert, role: str, recipient: str | None, index: int,
     )
 
 
-def _record(session: Session, alert: CoachAlert, index: int, role: str, recipient: str | None,
-            action: str, now: datetime, by_user: str | None = None) -> None:
-    session.add(EscalationStep(alert_id=alert.id, step=index, role=role,
-                               recipient_id=recipient, action=action, by_user=by_user, at=now))
-
-
-def acknowledge(
-    session: Session, alert_id: str, by_user: str, now: datetime, *, role: str = "unknown",
-    note: str | None = None,
-) -> bool:
-    """Stop the ladder: True if this acknowledgement did, False if it was no longer open
-    (already acknowledged or resolved) or does not exist."""
-    alert = session.get(CoachAlert, alert_id)
-    if alert is None or alert.state not in OPEN:
-        return False
-    alert.state = "acknowledged"
-    alert.acknowledged_by, alert.acknowledged_at = by_user, now
-    alert.next_step_at = None
-    if note:
-        alert.note = note
-    _record(session, alert, alert.step, role, by_user, "acknowledged", now, by_user)
-    session.flush()
-    return True
-
-
-def snooze(session: Session, alert_id: str, until: datetime, by_user: str, now: datetime) -> bool:
-    """Hold an open alert until ``until`` (its ladder pauses and resumes then)."""
-    alert = session.get(CoachAlert, alert_id)
-    if alert is None or alert.state not in OPEN:
-        return False
-    alert.state, alert.snoozed_until = "snoozed", until
-    if alert.kind == "escalation":
-        alert.next_step_at = until
-    _record(session, alert, alert.step, "unknown", by_user, "snoozed", now, by_user)
-    session.flush()
-    return True
-
-
-def resolve(session: Session, alert_id: str, by_user: str, now: datetime,
-            note: str | None = None) -> bool:
-    alert = session.get(CoachAlert, alert_id)
-    if alert is None or alert.state == "resolved":
-        return False
-    alert.state, alert.resolved_at, alert.next_step_at = "resolved", now, None
-    if note:
-        alert.note = note
-    _record(session, alert, alert.step, "unknown", by_user, "resolved", now, by_user)
-    session.flush()
-    return True
-
-
-def steps(session: Session, alert_id: str) -> list[EscalationStep]:
-    return list(session.scalars(
-        select(EscalationStep).where(EscalationStep.alert_id == alert_id)
-        .order_by(EscalationStep.id)
-    ))
-
-
-def due_at(alert: CoachAlert) -> datetime | None:
-    return aware(alert.next_step_at) if alert.next_step_at else None

@@ -10,7 +10,6 @@ committed (a message is never sent for a decision that was rolled back).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import multiprocessing
@@ -18,20 +17,21 @@ import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
-from datetime import datetime, timedelta, time as clock_time
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach import escalation
 from coach.context import ContextSettings, build_context
 from coach.dispatch import DispatchState, build_digest, dispatch
 from coach.engine import metrics_of, needs_of, run_rules
-from coach.messages import Outbound
 from coach.policy import Policy, load_policies, load_policy
-from coach.rules.registry import EnabledRule, enabled_rules
 from coach.rules.base import FlagRequest, RulePath
+from coach.rules.registry import EnabledRule, enabled_rules
 from core.appdb.coaching import CoachNudge
 from core.appdb.delivery import CLAIM_LEASE, stale_claims
 from core.appdb.directory import DeviceBinding, PatientInfo, SqlDirectory
@@ -109,7 +109,7 @@ class CoachEvaluator:
         needs = needs_of(rules)
         goals: tuple[Any, ...] = ()
         if "goals" in needs and has_goals:  # the goal_reached rule reads the plan's goals
-            from coach.plans import goal_statuses
+            from care.plans import goal_statuses
 
             goals = goal_statuses(session, self._store, patient.id, now, evaluate=False)
         ctx = build_context(self._store, patient, now, self._context_settings,
@@ -290,7 +290,7 @@ class CoachEvaluator:
         return out
 
     def _evaluate_goals(self, patient_ids: Sequence[str], now: datetime) -> None:
-        from coach.plans import evaluate_goals
+        from care.plans import evaluate_goals
 
         for patient_id in patient_ids:
             with Session(self._engine) as session:
@@ -323,7 +323,7 @@ class CoachEvaluator:
         return out
 
     def self_assessment_reminders(self, now: datetime) -> list[Outbound]:
-        from coach.selfassessment import self_assessment_reminders
+        from care.selfassessment import self_assessment_reminders
 
         with Session(self._engine) as session:
             out = self_assessment_reminders(session, now)
@@ -331,14 +331,9 @@ class CoachEvaluator:
         return out
 
     def peer_prompts(self, now: datetime) -> list[Outbound]:
-        """The weekly group prompts (coach/groups.py, when it is installed)."""
-        try:
-            groups = importlib.import_module("coach.groups")
-        except ModuleNotFoundError as exc:
-            if exc.name != "coach.groups":
-                raise
-            log.info("no peer groups module; no weekly prompts")
-            return []
+        """The weekly group prompts (care/groups.py)."""
+        from care import groups
+
         with Session(self._engine) as session:
             out: list[Outbound] = groups.weekly_group_prompts(session, self._store, now)
             session.commit()

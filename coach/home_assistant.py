@@ -35,8 +35,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from coach.analytics.arrows import ARROWS, MAX_GAP, direction
-from coach.messages import KINDS
+from analytics.arrows import ARROWS, MAX_GAP, direction
+from care.messages import KINDS
 from core import topics
 from core.appdb.directory import PatientDirectory, PatientInfo
 from core.metrics import Metric

@@ -31,8 +31,8 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach.channels import Channel, DeliveryResult, Recipient
-from coach.messages import Outbound
 from core.appdb.delivery import ChannelPreference, Delivery, take_over_claim
 from core.clock import Clock, SystemClock
 from core.retry import Backoff

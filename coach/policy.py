@@ -65,11 +65,6 @@ def _minutes(text: str) -> int:
     return int(hh) * 60 + int(mm)
 
 
-def aware(when: datetime) -> datetime:
-    """SQLite gives back naive datetimes; everything here is UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Policy:
     patient_id: str

@@ -54,7 +54,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from coach.messages import Outbound
+from care.messages import Outbound
 from coach.settings import CoachSettings
 from core import topics
 from core.clock import Clock, SystemClock

@@ -5,7 +5,7 @@ and blood-pressure value of each, read in one go (``newest_values`` of the store
 when it has it), compared with the urgent rules' own thresholds: the patient's
 tuned ``urgent_low`` threshold, else its default (<54 mg/dL, Battelino 2019), and
 the hypertensive-crisis level of ``bp_crisis`` (>=180 or >=120 mmHg, AHA; see
-coach/analytics/bp.py). A patient over a threshold goes to the urgent lane; the
+analytics/bp.py). A patient over a threshold goes to the urgent lane; the
 others wait for the routine lane. Triage only decides the order: what is said is
 decided by the real rules and the dispatcher in ``evaluate``.
 
@@ -34,11 +34,11 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from coach.analytics.bp import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
+from analytics.bp import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
+from care.messages import Outbound
 from coach.context import ContextSettings, build_context
 from coach.dispatch import dispatch
 from coach.engine import metrics_of, needs_of, run_rules
-from coach.messages import Outbound
 from coach.policy import load_policy
 from coach.rules.registry import RULES, EnabledRule, enabled_rules
 from core.appdb.coaching import CoachingPreference

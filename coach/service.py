@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from care.messages import Outbound
 from coach.channels import Channel
 from coach.channels.external import EXTERNAL_CHANNELS, AppriseChannel
 from coach.channels.home_display import HomeDisplayChannel
 from coach.channels.inbox import InboxChannel
 from coach.evaluation import CoachEvaluator, StoreUrls, parallel_cycle
-from coach.messages import Outbound
 from coach.notify import DeliveryOutcome, DeliveryPolicy, Notifier
 from coach.realtime import RealtimePath
 from coach.realtime_eval import RealtimeEvaluator

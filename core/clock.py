@@ -28,3 +28,9 @@ class FixedClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
+
+
+def aware(when: datetime) -> datetime:
+    """A stored time as timezone-aware UTC: SQLite gives back naive datetimes, and every
+    time Hearth stores is UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -1,7 +1,7 @@
 """A patient's FHIR R4 Bundle for a period: readings, Patient, Devices and the CGM summary.
 
 Shared by the API (dashboard/fhir.py) and `hearth export fhir`.  It lives in
-the dashboard because it calls coach.analytics for the CGM summary (the one
+the dashboard because it calls analytics for the CGM summary (the one
 crossing the import rules allow); the FHIR mapping itself is core.interop.
 """
 
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from coach.analytics.summary import CgmSummary, cgm_summary
+from analytics.summary import CgmSummary, cgm_summary
 from core.appdb.directory import DeviceBinding, PatientInfo
 from core.interop.cgm_summary import CgmSummaryFigures, cgm_summary_entries
 from core.interop.fhir import (
@@ -76,7 +76,7 @@ def _devices(directory: PatientLookup, patient_id: str,
 
 def cgm_figures(readings: list[Reading], *, info: PatientInfo, start: datetime,
                 end: datetime) -> CgmSummaryFigures | None:
-    """The consensus CGM figures of the period (coach.analytics), or None without CGM data."""
+    """The consensus CGM figures of the period (analytics), or None without CGM data."""
     cgm = [r for r in readings if r.metric is Metric.GLUCOSE and r.source == GlucoseMethod.CGM]
     if not cgm:
         return None

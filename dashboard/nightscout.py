@@ -19,7 +19,7 @@ A wrong or missing secret gets Nightscout's 401.
 Uploads take the same path as MQTT readings (dashboard/nightscout_backend.py):
 one contract message on ``hearth/v1/up/{uploader}`` at QoS 1, answered after
 the broker's PUBACK; ingest stores it. Reads come from the time-series store;
-``direction`` is computed from consecutive readings (coach/analytics/arrows.py)
+``direction`` is computed from consecutive readings (analytics/arrows.py)
 because the contract keeps no uploaded trend.
 
 It is a sub-application rather than a router so that the dashboard's
@@ -38,7 +38,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import State
 
-from coach.analytics.arrows import MAX_GAP, directions
+from analytics.arrows import MAX_GAP, directions
 from core.appdb.account_store import AccountStore, AuditEntry
 from core.metrics import Metric
 from core.readings import Reading, to_epoch_us

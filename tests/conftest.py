@@ -1,4 +1,5 @@
-"""Shared fixtures: real servers on free loopback ports (tests/support/), an empty store."""
+"""Shared fixtures: real servers on free loopback ports (tests/support/), an empty store and
+an empty application database."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from core.timeseries.sqlite import SqliteTimeSeriesStore
+from tests.support.factories import app_database
 
 pytest_plugins = [
     "tests.support.mosquitto",
@@ -20,3 +23,9 @@ def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
     s = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
     yield s
     s.close()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    """An empty, migrated application database in the test's directory."""
+    return app_database(tmp_path / "hearth.db")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from coach.messages import Outbound
+from care.messages import Outbound
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ import logging
 
 import apprise
 
+from care.messages import Outbound
 from coach.channels import DeliveryResult, Recipient
-from coach.messages import Outbound
 
 log = logging.getLogger(__name__)
 

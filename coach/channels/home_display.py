@@ -12,8 +12,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from care.messages import Outbound
 from coach.channels import DeliveryResult, Recipient
-from coach.messages import Outbound
 from core import topics
 from core.clock import Clock, SystemClock
 

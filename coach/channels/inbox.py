@@ -6,8 +6,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach.channels import DeliveryResult, Recipient
-from coach.messages import Outbound
 from core.appdb.delivery import InboxMessage
 
 

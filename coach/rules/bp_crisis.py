@@ -1,7 +1,7 @@
 """Blood-pressure crisis, with the re-measure rule.
 
 DESIGN.md §6 / AHA: >=180 systolic or >=120 diastolic needs urgent advice. A single
-high reading is first re-measured after 5 minutes' rest; coach/analytics/bp.py
+high reading is first re-measured after 5 minutes' rest; analytics/bp.py
 ``crises`` gives each crisis reading's status: RECHECK (no repeat yet, within 15 min),
 CONFIRMED (the repeat is still at crisis level), UNVERIFIED (no repeat within 15 min:
 treated as urgent), NOT_CONFIRMED (the repeat is below crisis level: no flag).
@@ -16,7 +16,7 @@ types and keys, so nothing is said twice.
 
 from __future__ import annotations
 
-from coach.analytics.bp import CrisisStatus
+from analytics.bp import CrisisStatus
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RulePath, RuleSettings, Severity, iso_us, rule
 

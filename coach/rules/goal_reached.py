@@ -7,8 +7,8 @@ Two moments, each celebrated once (the key names the goal and the period):
 - this period's goal is already reached before the period ends (count goals such as
   "fasting glucose on 5 mornings", or per-day goals reached on enough days).
 
-The rule reads the ``goals`` feature of the context: a tuple of coach.goals.GoalStatus
-built by coach.plans.goal_statuses(session, store, patient_id, now), which evaluates
+The rule reads the ``goals`` feature of the context: a tuple of care.goals.GoalStatus
+built by care.plans.goal_statuses(session, store, patient_id, now), which evaluates
 the finished periods first, and handed to build_context(goals=...). Without goals the
 rule finds nothing (it never guesses goals from other data).
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from care.goals import GoalStatus
 from coach.context import PatientContext
-from coach.goals import GoalStatus
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
 
 US_PER_HOUR = 3_600_000_000

@@ -1,6 +1,6 @@
 """Heart-failure weight gain: >2 kg in 3 days or >1 kg overnight (DESIGN.md §6; ESC 2021
 heart-failure guidelines, patient self-care), on today's weigh-in
-(coach/analytics/weight.py heart_failure_warnings).
+(analytics/weight.py heart_failure_warnings).
 """
 
 from __future__ import annotations

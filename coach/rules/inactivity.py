@@ -1,5 +1,5 @@
 """Unusual inactivity at home: no motion for a stretch of the day in which this person
-nearly always moves (coach/analytics/activity.py unusual_inactivity: the learned
+nearly always moves (analytics/activity.py unusual_inactivity: the learned
 15-minute-slot baseline of the past days; motion in that stretch on >=90% of >=7 days).
 
 Three guards, each a setting (Hearth's choices; no clinical standard exists), found by

@@ -1,12 +1,12 @@
 """Low glucose: below 70 mg/dL for at least 15 consecutive minutes, still going on.
 
 Battelino 2019 International Consensus: level 1 hypoglycaemia is <70 mg/dL; an
-event is >=15 consecutive minutes below the threshold (coach/analytics/events.py).
+event is >=15 consecutive minutes below the threshold (analytics/events.py).
 """
 
 from __future__ import annotations
 
-from coach.analytics.events import EventKind
+from analytics.events import EventKind
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
 

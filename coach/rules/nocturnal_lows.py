@@ -1,6 +1,6 @@
 """Nocturnal-low pattern: lows between 02:00 and 04:00 on at least 3 of the last 7 nights.
 
-coach/analytics/patterns.py nocturnal_lows (<70 mg/dL for >=15 minutes in the window,
+analytics/patterns.py nocturnal_lows (<70 mg/dL for >=15 minutes in the window,
 Battelino 2019 event duration).
 """
 

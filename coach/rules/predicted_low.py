@@ -1,6 +1,6 @@
 """Predicted low: the forecast from the newest reading goes below 70 mg/dL within 30 minutes.
 
-The forecast is coach/analytics/forecast.py (the patient's or the population's model
+The forecast is analytics/forecast.py (the patient's or the population's model
 when one is given to the context builder, else Nightscout's AR2); 70 mg/dL is the
 level 1 hypoglycaemia threshold (Battelino 2019).
 """
@@ -44,7 +44,7 @@ def predicted_low(ctx: PatientContext, settings: PredictedLowSettings) -> list[F
                 "predicted": [round(p, 1) for p in f.predicted],
                 "model": f.model,
                 "threshold": 70.0,
-                "source": "Battelino 2019 level 1 threshold; forecast: coach/analytics/forecast.py",
+                "source": "Battelino 2019 level 1 threshold; forecast: analytics/forecast.py",
             },
             path="realtime",
             key=iso_us(f.at_us),

@@ -2,12 +2,12 @@
 
 Battelino et al., Diabetes Care 2023 (the consensus on CGM in clinical trials):
 an extended hyperglycaemic event is >250 mg/dL for >=120 minutes
-(coach/analytics/events.py PROLONGED_S).
+(analytics/events.py PROLONGED_S).
 """
 
 from __future__ import annotations
 
-from coach.analytics.events import EventKind
+from analytics.events import EventKind
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
 

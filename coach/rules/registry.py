@@ -12,7 +12,6 @@ named ``RULE`` or ``goal_reached`` that implements ``coach.rules.base.Rule``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from coach.rules.base import Rule, RuleSettings
 from coach.rules.bp_above_target import bp_above_target
 from coach.rules.bp_crisis import bp_crisis, bp_crisis_check
 from coach.rules.device_silent import device_silent
+from coach.rules.goal_reached import goal_reached
 from coach.rules.hf_weight_gain import hf_weight_gain
 from coach.rules.inactivity import unusual_inactivity
 from coach.rules.low import low
@@ -38,18 +38,6 @@ from coach.rules.streaks import step_streak
 from coach.rules.thresholds import THRESHOLD_RULES
 
 logger = logging.getLogger(__name__)
-
-
-def _optional(module: str) -> list[Rule]:
-    """A rule another engineer owns, registered when its module is present."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return []
-    found = getattr(mod, "RULE", None) or getattr(mod, "goal_reached", None)
-    return [found] if found is not None else []
 
 
 _RULES: tuple[Rule, ...] = (
@@ -68,7 +56,7 @@ _RULES: tuple[Rule, ...] = (
     device_silent,
     personal_best,
     step_streak,
-    *_optional("coach.rules.goal_reached"),
+    goal_reached,
 )
 
 RULES: Mapping[str, Rule] = MappingProxyType({r.name: r for r in _RULES})

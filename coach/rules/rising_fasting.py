@@ -1,6 +1,6 @@
 """Rising fasting glucose: the daily fasting value (CGM median 05:00-07:00) has risen over
 the last 14 days, with the whole 95% confidence interval of the Theil-Sen slope above zero
-(coach/analytics/trends.py), by at least ``min_rise_per_week``.
+(analytics/trends.py), by at least ``min_rise_per_week``.
 
 ``min_rise_per_week`` (5 mg/dL a week) is Hearth's choice, not a guideline: smaller
 steady rises are within day-to-day noise and would only add nudges.

@@ -1,12 +1,12 @@
 """Streaks: consecutive days up to yesterday meeting the daily step goal, celebrated at
 milestones (3, 7, 14, 30 days). The goal is the patient's ``steps_per_day`` target, else
-coach/analytics/activity.py DEFAULT_STEP_GOAL."""
+analytics/activity.py DEFAULT_STEP_GOAL."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from coach.analytics.activity import DEFAULT_STEP_GOAL
+from analytics.activity import DEFAULT_STEP_GOAL
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
 

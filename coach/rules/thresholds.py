@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from coach.analytics.spo2 import NIGHT_END_MIN, NIGHT_START_MIN
-from coach.analytics.timebase import local_day_and_minute
+from analytics.spo2 import NIGHT_END_MIN, NIGHT_START_MIN
+from analytics.timebase import local_day_and_minute
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RulePath, RuleSettings, Severity, iso_us
 
@@ -147,7 +147,7 @@ def _spo2_pair(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
     """The higher of the two newest readings, both within ``max_age_min``: one low reading
     alone is too often a motion artefact, two in a row are not.
 
-    Readings taken overnight (22:00-07:00 local, coach/analytics/spo2.py NIGHT_*) are left
+    Readings taken overnight (22:00-07:00 local, analytics/spo2.py NIGHT_*) are left
     out unless ``include_night``: brief dips in sleep are common in COPD and nobody can act
     on them at 3 a.m.; they are summarised for the care team by the SpO2 report
     (spo2_summary night_dips) instead of paging anyone one by one."""

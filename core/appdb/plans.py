@@ -2,8 +2,8 @@
 
 User ids (patients, coaches) are plain strings: accounts live in their own
 module and these tables keep no foreign key to them, so either side can change
-without the other. Logic lives in coach/plans.py, coach/selfassessment.py and
-coach/groups.py; these are only the tables.
+without the other. Logic lives in care/plans.py, care/selfassessment.py and
+care/groups.py; these are only the tables.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Goal(Base):
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
     patient_id: Mapped[str] = mapped_column(String(128), index=True)
     behaviour: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(40))  # how progress is measured (coach/goals.py)
+    kind: Mapped[str] = mapped_column(String(40))  # how progress is measured (care/goals.py)
     metric: Mapped[str | None] = mapped_column(String(40), default=None)
     target: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(40))

@@ -18,7 +18,7 @@ and cgm-summary-sensor-active-percentage.  Codes as the IG binds them:
     days of wear ............. LOINC 104636-6 (d)
     sensor active ............ LOINC 104637-4 (%)
 
-The figures themselves come from coach.analytics (the International Consensus
+The figures themselves come from analytics (the International Consensus
 on Time in Range, Battelino et al. 2019; GMI by Bergenstal et al. 2018); this
 module only maps plain numbers, so ``core`` stays free of the coach.
 """
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from datetime import date
+from functools import partial
 from typing import Any
 
 from core.interop.fhir import (
@@ -64,7 +64,7 @@ RANGE_TEXT = {
 
 @dataclass(frozen=True, slots=True)
 class CgmSummaryFigures:
-    """The numbers of one reporting period, as coach.analytics computed them."""
+    """The numbers of one reporting period, as analytics computed them."""
 
     first_day: date  # reporting period, local dates, inclusive
     last_day: date

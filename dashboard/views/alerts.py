@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from coach import escalation
+from care import alerts as care_alerts
 from core.appdb.coaching import CoachAlert, CoachNudge, EscalationStep
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3, "positive": 4}
@@ -127,13 +127,13 @@ def act(engine: Engine, alert_id: str, action: str, *, by_user: str, role: str, 
     """Acknowledge, snooze or resolve; False when the alert was no longer open."""
     with Session(engine) as session:
         if action == "acknowledge":
-            done = escalation.acknowledge(session, alert_id, by_user, now, role=role,
+            done = care_alerts.acknowledge(session, alert_id, by_user, now, role=role,
                                           note=note or None)
         elif action == "snooze":
             until = now + SNOOZE_CHOICES[snooze or "30m"]
-            done = escalation.snooze(session, alert_id, until, by_user, now)
+            done = care_alerts.snooze(session, alert_id, until, by_user, now)
         elif action == "resolve":
-            done = escalation.resolve(session, alert_id, by_user, now, note=note or None)
+            done = care_alerts.resolve(session, alert_id, by_user, now, note=note or None)
         else:
             raise ValueError(f"unknown action {action!r}")
         session.commit()

@@ -1,6 +1,6 @@
 """Care-team data the coach view shows: caseload, the plan, the message thread.
 
-Plans are read and changed through coach.plans (the coach-plans module); the message
+Plans are read and changed through care.plans (the coach-plans module); the message
 thread is the in-app inbox (core/appdb/delivery.py ``InboxMessage``, kind "message"),
 the same table the coach service writes nudges and alerts to.
 """

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from coach import plans as coach_plans
-from coach.goals import GOAL_KINDS, Behaviour, GoalKind
+from care import plans as coach_plans
+from care.goals import GOAL_KINDS, Behaviour, GoalKind
 from core.appdb.plans import Goal, Plan
 from dashboard.security import (
     PatientAccess,

@@ -84,7 +84,7 @@ def nav_for(user: User, current: str) -> list[dict[str, Any]]:
                  ("Group", f"{base}/group"), ("Sharing", f"{base}/sharing"),
                  ("Who looked at my data", "/my-data/audit"), ("Settings", "/settings")]
     elif user.role == "coach":
-        items = [("Alerts and caseload", "/coach"), ("Groups", "/coach/groups"),
+        items = [("Alerts and caseload", "/coach"), ("Groups", "/care/groups"),
                  ("Settings", "/settings")]
     elif user.role == "nurse":
         items = [("Triage", "/nurse"), ("Alerts", "/nurse/alerts"), ("Settings", "/settings")]

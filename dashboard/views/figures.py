@@ -1,4 +1,4 @@
-"""What the patient pages show, built from the time-series store and coach.analytics.
+"""What the patient pages show, built from the time-series store and analytics.
 
 Pure over their inputs (store, patient, now, units): the routes add access
 checks and rendering.  Glucose stays in mg/dL through the analytics and is
@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from coach.analytics.activity import DEFAULT_STEP_GOAL
-from coach.analytics.agp import PERCENTILES, agp_percentiles, daily_profiles
-from coach.analytics.cgm import metrics_from_clean
-from coach.analytics.timebase import clean, coverage_s, local_day_and_minute
+from analytics.activity import DEFAULT_STEP_GOAL
+from analytics.agp import PERCENTILES, agp_percentiles, daily_profiles
+from analytics.cgm import metrics_from_clean
+from analytics.timebase import clean, coverage_s, local_day_and_minute
 from core.appdb.directory import PatientInfo
 from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
@@ -124,8 +124,8 @@ def _daily_steps(store: TimeSeriesStore, patient_id: str, start: datetime, end: 
     series = store.read_series(patient_id, Metric.STEPS, start, end)
     if len(series) == 0:
         return []
-    from coach.analytics.trends import daily_values
-    from coach.analytics.timebase import day_label
+    from analytics.timebase import day_label
+    from analytics.trends import daily_values
 
     day, total = daily_values(series.times_us, series.values, tz=tz, how="sum")
     return [StepsDay(date=day_label(int(d)), steps=float(s)) for d, s in zip(day, total, strict=True)]

@@ -1,5 +1,5 @@
 """The coach's peer-group management: suggestions with their reasons, forming a group,
-members, the feed with moderation (through coach.groups, which enforces its rules)."""
+members, the feed with moderation (through care.groups, which enforces its rules)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach import groups as peer
+from care import groups as peer
 from core.appdb.plans import PeerGroup
 from dashboard.security import (
     User,
@@ -26,7 +26,7 @@ pages = APIRouter(include_in_schema=False)
 Coach = Annotated[User, Depends(require_role("coach"))]
 
 
-@pages.get("/coach/groups", response_class=HTMLResponse)
+@pages.get("/care/groups", response_class=HTMLResponse)
 def groups_page(request: Request, user: Coach, suggest: bool = False) -> HTMLResponse:
     names = {p.id: p.display_name for p in visible_patients(request, user)}
     with Session(engine_of(request)) as session:
@@ -45,7 +45,7 @@ def groups_page(request: Request, user: Coach, suggest: bool = False) -> HTMLRes
         "groups": groups, "names": names, "suggestions": suggestions})
 
 
-@pages.post("/coach/groups")
+@pages.post("/care/groups")
 async def form_group(request: Request, user: Coach) -> RedirectResponse:
     form = await request.form()
     members = [str(m) for m in form.getlist("member")]
@@ -62,23 +62,23 @@ async def form_group(request: Request, user: Coach) -> RedirectResponse:
     from starlette.concurrency import run_in_threadpool
 
     await run_in_threadpool(_run, request, make)
-    return RedirectResponse("/coach/groups", status_code=303)
+    return RedirectResponse("/care/groups", status_code=303)
 
 
-@pages.post("/coach/groups/{group_id}/posts/{post_id}/moderate")
+@pages.post("/care/groups/{group_id}/posts/{post_id}/moderate")
 def moderate(request: Request, user: Coach, group_id: str, post_id: str,
              action: Annotated[Literal["hide", "unhide"], Form()],
              reason: Annotated[str, Form(max_length=500)] = "") -> RedirectResponse:
     _run(request, lambda s: peer.moderate_post(s, post_id, moderator_id=user.id, action=action,
                                                reason=reason, now=now_of(request)))
-    return RedirectResponse(f"/coach/groups#group-{group_id}", status_code=303)
+    return RedirectResponse(f"/care/groups#group-{group_id}", status_code=303)
 
 
-@pages.post("/coach/groups/{group_id}/members/{member_id}/remove")
+@pages.post("/care/groups/{group_id}/members/{member_id}/remove")
 def remove(request: Request, user: Coach, group_id: str, member_id: str) -> RedirectResponse:
     _run(request, lambda s: peer.remove_member(s, group_id, member_id, by=user.id,
                                                now=now_of(request)))
-    return RedirectResponse(f"/coach/groups#group-{group_id}", status_code=303)
+    return RedirectResponse(f"/care/groups#group-{group_id}", status_code=303)
 
 
 def _run(request: Request, action: object) -> None:

@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from coach.analytics.report import write_agp_report
-from coach.analytics.summary import cgm_summary
-from core.readings import to_epoch_us
+from analytics.report import write_agp_report
+from analytics.summary import cgm_summary
 from core.appdb.directory import PatientInfo
+from core.readings import to_epoch_us
 from dashboard.security import (
     PatientAccess,
     User,
@@ -170,7 +170,7 @@ def _review(request: Request, access: PatientAccess, note: str) -> Review:
 def agp_report(request: Request, access: ReportAccess,
                days: Annotated[int, Query(ge=1, le=90)] = 14,
                format: Annotated[Literal["pdf", "png"], Query()] = "pdf") -> Response:  # noqa: A002
-    """The one-page AGP report (coach.analytics.report) of the last ``days`` days."""
+    """The one-page AGP report (analytics.report) of the last ``days`` days."""
     end = now_of(request)
     start = end - timedelta(days=days)
     times, values = figures.glucose_arrays(store_of(request), access.patient.id, start, end)

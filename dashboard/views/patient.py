@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from care.alerts import record_feedback
 from dashboard.security import (
     CurrentUser,
     PatientAccess,
@@ -19,7 +20,6 @@ from dashboard.security import (
     patient_access,
     require_role,
 )
-from coach.dispatch import record_feedback
 from dashboard.views import alerts, figures
 from dashboard.views.common import (
     engine_of,

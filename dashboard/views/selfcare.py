@@ -1,8 +1,8 @@
 """The patient's own pages beside today and trends: goals and the joint record, the
 self-assessment, the peer-group feed, and sharing settings.
 
-Everything is done through the coach modules (coach.plans, coach.selfassessment,
-coach.groups) and the account store; these routes only check who may do it.
+Everything is done through the coach modules (care.plans, care.selfassessment,
+care.groups) and the account store; these routes only check who may do it.
 Reading is open to whoever may see the patient's goals (the care team, a caregiver
 with the "goals" share); writing is the patient's own.
 """
@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from coach import groups as peer
-from coach import plans as coach_plans
-from coach import selfassessment as sa
+from care import groups as peer
+from care import plans as coach_plans
+from care import selfassessment as sa
 from core.appdb.accounts import SHARE_SCOPES
 from core.appdb.coaching import CoachAlert, new_id
 from core.appdb.plans import Achievement, Plan

@@ -14,18 +14,18 @@ targets (``PatientInfo.targets``):
              (``tir_percent``; default 70%, older/high-risk 50%)
   meeting    meeting targets
 
-The figures come from coach.analytics.population.triage (the same numbers as
+The figures come from analytics.population.triage (the same numbers as
 the AGP report), over CGM readings only: a fingerstick beside the sensor is not
 time in range, and a patient with only a meter is "no CGM data".  Beside them,
 the non-glucose risks (DESIGN.md §6):
   bp_crisis  an urgent BP crisis (>=180 systolic or >=120 diastolic, confirmed
-             or not re-measured; coach.analytics.bp.crises) in the last 3 days
+             or not re-measured; analytics.bp.crises) in the last 3 days
   hf_weight  a heart-failure weight warning on the latest weigh-in of the last
-             3 days (>2 kg in 3 days or >1 kg overnight; coach.analytics.weight)
+             3 days (>2 kg in 3 days or >1 kg overnight; analytics.weight)
   spo2_low   an SpO2 reading in the last 24 h below the patient's own target
              (``spo2_percent``, default 92%)
   inactive   unusual inactivity now, against the person's own motion pattern
-             (coach.analytics.activity.unusual_inactivity)
+             (analytics.activity.unusual_inactivity)
 
 Speed: a board is computed once per refresh period for the window ending at
 the start of that period ("as of"), from the data and the patients' records
@@ -47,11 +47,11 @@ from typing import Any
 
 import numpy as np
 
-from coach.analytics.activity import unusual_inactivity
-from coach.analytics.bp import crises
-from coach.analytics.population import PatientTriage, triage
-from coach.analytics.trends import daily_values
-from coach.analytics.weight import heart_failure_warnings
+from analytics.activity import unusual_inactivity
+from analytics.bp import crises
+from analytics.population import PatientTriage, triage
+from analytics.trends import daily_values
+from analytics.weight import heart_failure_warnings
 from core.appdb.directory import PatientInfo
 from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us

@@ -339,8 +339,8 @@ def metrics(
     older: bool,
 ) -> None:
     """Print the consensus CGM metrics of FILE.csv as JSON (and write the AGP report)."""
-    from coach.analytics.report import write_agp_report
-    from coach.analytics.summary import cgm_summary, summary_json
+    from analytics.report import write_agp_report
+    from analytics.summary import cgm_summary, summary_json
 
     try:
         ZoneInfo(tz)

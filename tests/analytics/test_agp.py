@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coach.analytics.agp import BINS, agp_percentiles, daily_profiles
-from coach.analytics.summary import cgm_summary, summary_json
-from coach.analytics.timebase import coverage_s, local_day_and_minute, utc_offsets_s
-from coach.analytics.variability import mage, modd
+from analytics.agp import BINS, agp_percentiles, daily_profiles
+from analytics.summary import cgm_summary, summary_json
+from analytics.timebase import coverage_s, local_day_and_minute, utc_offsets_s
+from analytics.variability import mage, modd
 from core.readings import to_epoch_us
-from tests.coach.analytics.factories import MINUTE_US, T0_US, at, every_5_min
+from tests.analytics.factories import MINUTE_US, T0_US, at, every_5_min
 
 
 def _utc(*args: int) -> int:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from coach.analytics.arrows import direction, direction_for_rate, directions
+from analytics.arrows import direction, direction_for_rate, directions
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from coach.analytics.bp import (
+from analytics.bp import (
     BpClass,
     CrisisStatus,
     classify_acc_aha,
@@ -16,8 +16,8 @@ from coach.analytics.bp import (
     crises,
     home_bp,
 )
-from coach.analytics.weight import weight_summary
-from tests.coach.analytics.factories import MINUTE_US, at
+from analytics.weight import weight_summary
+from tests.analytics.factories import MINUTE_US, at
 
 DAY = 1440
 

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coach.analytics.cgm import (
+from analytics.cgm import (
     Ranges,
     cgm_metrics,
     glycemia_risk_index,
     gmi_percent,
     range_index,
 )
-from tests.coach.analytics.factories import MINUTE_US, T0_US, at, every_5_min
+from tests.analytics.factories import MINUTE_US, T0_US, at, every_5_min
 
 
 def test_mean_sd_cv_gmi_by_hand() -> None:

@@ -9,19 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coach.analytics.activity import steps_summary, unusual_inactivity
-from coach.analytics.adherence import bp_sittings, cgm_wear, pill_box, weigh_ins
-from coach.analytics.meter import meter_summary
-from coach.analytics.patterns import nocturnal_lows, post_breakfast_highs
-from coach.analytics.spo2 import spo2_summary
-from coach.analytics.trends import (
+from analytics.activity import steps_summary, unusual_inactivity
+from analytics.adherence import bp_sittings, cgm_wear, pill_box, weigh_ins
+from analytics.meter import meter_summary
+from analytics.patterns import nocturnal_lows, post_breakfast_highs
+from analytics.spo2 import spo2_summary
+from analytics.trends import (
     daily_values,
     fasting_glucose_by_day,
     robust_trend,
     week_over_week,
     weekly_time_in_range,
 )
-from tests.coach.analytics.factories import MINUTE_US, T0_US, at
+from tests.analytics.factories import MINUTE_US, T0_US, at
 
 DAY = 1440
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coach.analytics.events import EventKind, all_events, detect_events, summarise_events
-from coach.analytics.timebase import clean, coverage_s
-from tests.coach.analytics.factories import MINUTE_US, T0_US, at, every_5_min
+from analytics.events import EventKind, all_events, detect_events, summarise_events
+from analytics.timebase import clean, coverage_s
+from tests.analytics.factories import MINUTE_US, T0_US, at, every_5_min
 
 
 def _hypos(t: np.ndarray, v: list[float] | np.ndarray, threshold: float = 70.0):  # type: ignore[no-untyped-def]

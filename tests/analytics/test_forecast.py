@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from coach.analytics.forecast import (
+from analytics.forecast import (
     HORIZONS_MIN,
     ar2_latest,
     ar2_paths,
@@ -16,8 +16,8 @@ from coach.analytics.forecast import (
     train_patient,
     train_population,
 )
-from coach.analytics.forecast_eval import calibrate_low_threshold, score
-from tests.coach.analytics.factories import MINUTE_US, T0_US, at, every_5_min
+from analytics.forecast_eval import calibrate_low_threshold, score
+from tests.analytics.factories import MINUTE_US, T0_US, at, every_5_min
 
 
 def test_ar2_by_hand() -> None:
@@ -82,7 +82,7 @@ def _waves(days: int, seed: int, dip_every: int = 0) -> tuple[np.ndarray, np.nda
 def test_population_model_beats_ar2_on_smooth_curves() -> None:
     population = train_population([(*_waves(3, s), "UTC") for s in range(3)])
     t, v = _waves(2, 7)
-    from coach.analytics.forecast import forecast_all
+    from analytics.forecast import forecast_all
 
     rows, paths, _ = forecast_all(population, t, v, tz="UTC")
     ours = score(t, v, rows, paths)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coach.analytics.population import population_summary, triage
+from analytics.population import population_summary, triage
 from core.metrics import Metric
 from core.readings import Reading, from_epoch_us, to_epoch_us
 from core.timeseries import Series
 from core.timeseries.sqlite import SqliteTimeSeriesStore
-from tests.coach.analytics.factories import MINUTE_US, T0
+from tests.analytics.factories import MINUTE_US, T0
 
 DAYS = 14
 N = DAYS * 288

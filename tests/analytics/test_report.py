@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.analytics.report import _days, _in_units, write_agp_report
-from coach.analytics.summary import cgm_summary
-from tests.coach.analytics.factories import MINUTE_US, T0_US
+from analytics.report import _days, _in_units, write_agp_report
+from analytics.summary import cgm_summary
+from tests.analytics.factories import MINUTE_US, T0_US
 
 
 def _summary(older: bool = False):  # type: ignore[no-untyped-def]

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach.goals import GoalKind
-from coach.grouping import PeerFeatures, cluster_people, fit_sizes, group_sizes
-from coach.groups import (
+from care.goals import GoalKind
+from care.grouping import PeerFeatures, cluster_people, fit_sizes, group_sizes
+from care.groups import (
     GroupError,
     add_member,
     consents,
@@ -31,10 +31,15 @@ from coach.groups import (
     weekly_group_prompts,
     withdraw_post,
 )
-from coach.plans import GoalDraft, agree_plan, create_plan
+from care.plans import GoalDraft, agree_plan, create_plan
 from core.appdb.plans import SharingConsent
-from tests.coach.plan_support import AppStore, add_patient, daily_steps, databases
-from tests.coach.plan_support import app_store  # noqa: F401 - fixture
+from tests.care.plan_support import (
+    AppStore,
+    add_patient,
+    app_store,  # noqa: F401 - fixture
+    daily_steps,
+    databases,
+)
 from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)

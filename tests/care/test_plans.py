@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach.goals import Behaviour, GoalKind, next_step
-from coach.plans import (
+from care.goals import Behaviour, GoalKind, next_step
+from care.plans import (
     GoalDraft,
     PlanError,
     agree_plan,
@@ -28,15 +28,15 @@ from coach.plans import (
 from core.appdb.plans import Achievement, Goal, GoalProgress
 from core.metrics import Metric
 from devices.profiles import load_profiles
-from tests.coach.plan_support import (
+from tests.care.plan_support import (
     AppStore,
     add_patient,
+    app_store,  # noqa: F401 - fixture
     daily_steps,
     databases,
     reading,
     simulated,
 )
-from tests.coach.plan_support import app_store  # noqa: F401 - fixture
 from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday in March (no DST change in London)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
-from coach.goals import Behaviour, GoalKind
-from coach.plans import agree_plan, create_plan
-from coach.selfassessment import (
+from care.goals import Behaviour, GoalKind
+from care.plans import agree_plan, create_plan
+from care.selfassessment import (
     CARDS,
     AssessmentError,
     CardAnswer,
@@ -22,8 +21,11 @@ from coach.selfassessment import (
     self_assessment_reminders,
 )
 from core.appdb.directory import bind_devices
-from tests.coach.plan_support import AppStore, add_patient
-from tests.coach.plan_support import app_store  # noqa: F401 - fixture
+from tests.care.plan_support import (
+    AppStore,
+    add_patient,
+    app_store,  # noqa: F401 - fixture
+)
 from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -15,10 +15,10 @@ import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach.context import PatientContext
 from coach.dispatch import dispatch
 from coach.engine import evaluate
-from coach.messages import Outbound
 from coach.policy import save_preferences
 from core.appdb.coaching import CoachAlert, CoachNudge
 from core.appdb.directory import PatientInfo, upsert_patient

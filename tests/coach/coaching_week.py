@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from care import alerts as care_alerts
+from care.messages import Outbound
 from coach import escalation
 from coach.context import build_context
 from coach.dispatch import build_digest, dispatch
 from coach.engine import metrics_of, needs_of, run_rules
-from coach.messages import Outbound
 from coach.policy import load_policy
 from coach.rules.registry import EnabledRule, enabled_rules
 from core.appdb.coaching import CoachAlert
@@ -122,7 +123,7 @@ class Week:
                 alert = session.scalars(select(CoachAlert).where(
                     CoachAlert.patient_id == patient, CoachAlert.kind == "escalation",
                     CoachAlert.state == "open")).one()
-                assert escalation.acknowledge(session, alert.id, by, now, role=role)
+                assert care_alerts.acknowledge(session, alert.id, by, now, role=role)
                 session.commit()
         with Session(self.engine) as session:
             out += escalation.advance(session, now)

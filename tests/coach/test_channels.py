@@ -20,10 +20,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach.channels.external import AppriseChannel
 from coach.channels.home_display import HomeDisplayChannel
 from coach.channels.inbox import InboxChannel
-from coach.messages import Outbound
 from coach.notify import DeliveryPolicy, Notifier, set_channels
 from core import topics
 from core.appdb.delivery import ChannelPreference, Delivery, InboxMessage

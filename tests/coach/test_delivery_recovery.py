@@ -13,9 +13,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach.channels import DeliveryResult, Recipient
 from coach.evaluation import CoachEvaluator
-from coach.messages import Outbound
 from coach.notify import Notifier
 from core.appdb.delivery import CLAIM_LEASE, Delivery
 from core.appdb.engine import create_schema, make_engine
@@ -27,7 +27,7 @@ from core.timeseries.sqlite import SqliteTimeSeriesStore
 CHILD = """
 import os, sys
 from datetime import UTC, datetime
-from coach.messages import Outbound
+from care.messages import Outbound
 from coach.notify import Notifier
 from core.appdb.engine import make_engine
 

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from coach.dispatch import build_digest, dispatch, record_feedback
-from coach.messages import Outbound
+from care.alerts import record_feedback
+from care.messages import Outbound
+from coach.dispatch import build_digest, dispatch
 from coach.policy import load_policy
 from coach.rules.base import FlagRequest, Severity
 from core.appdb.coaching import CoachFlag

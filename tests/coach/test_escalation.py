@@ -9,9 +9,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from care import alerts as care_alerts
+from care.messages import Outbound
 from coach import escalation
 from coach.dispatch import dispatch
-from coach.messages import Outbound
 from coach.rules.base import FlagRequest, Severity
 from core.appdb.coaching import CoachAlert
 from tests.coach.coaching_support import NOW, add_patient, alerts, database
@@ -37,7 +38,7 @@ def tick(engine: Engine, minutes: float) -> list[tuple[str, str | None]]:
 
 def ack(engine: Engine, alert_id: str, by: str, minutes: float, role: str) -> bool:
     with Session(engine) as session:
-        done = escalation.acknowledge(session, alert_id, by, NOW + timedelta(minutes=minutes),
+        done = care_alerts.acknowledge(session, alert_id, by, NOW + timedelta(minutes=minutes),
                                       role=role)
         session.commit()
     return done
@@ -45,7 +46,7 @@ def ack(engine: Engine, alert_id: str, by: str, minutes: float, role: str) -> bo
 
 def recorded(engine: Engine, alert_id: str) -> list[tuple[int, str, str]]:
     with Session(engine) as session:
-        return [(s.step, s.role, s.action) for s in escalation.steps(session, alert_id)]
+        return [(s.step, s.role, s.action) for s in care_alerts.steps(session, alert_id)]
 
 
 def test_nobody_acknowledges_so_the_nurse_is_reached(tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_snooze_pauses_and_resumes(tmp_path: Path) -> None:
     add_patient(e, "p1")
     alert_id = start(e)
     with Session(e) as session:
-        assert escalation.snooze(session, alert_id, NOW + timedelta(minutes=40), "coach-1",
+        assert care_alerts.snooze(session, alert_id, NOW + timedelta(minutes=40), "coach-1",
                                  NOW + timedelta(minutes=5))
         session.commit()
     assert tick(e, 30) == []
@@ -136,7 +137,7 @@ def test_resolve_closes_it(tmp_path: Path) -> None:
     add_patient(e, "p1")
     alert_id = start(e)
     with Session(e) as session:
-        assert escalation.resolve(session, alert_id, "nurse-1", NOW + timedelta(minutes=1),
+        assert care_alerts.resolve(session, alert_id, "nurse-1", NOW + timedelta(minutes=1),
                                   note="called, fine")
         session.commit()
         a = session.get(CoachAlert, alert_id)

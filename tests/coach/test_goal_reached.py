@@ -8,16 +8,16 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from care.goals import GoalKind
+from care.plans import GoalDraft, agree_plan, create_plan, goal_statuses
 from coach.context import PatientContext, build_context
 from coach.dispatch import dispatch
 from coach.engine import needs_of, run_rules
-from coach.goals import GoalKind
-from coach.plans import GoalDraft, agree_plan, create_plan, goal_statuses
 from coach.rules.registry import RULES, enabled_rules
 from core.appdb.directory import SqlDirectory
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
-from tests.coach.plan_support import add_patient, daily_steps, databases, reading
+from tests.care.plan_support import add_patient, daily_steps, databases, reading
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from coach.messages import Outbound
+from care.messages import Outbound
 from coach.policy import save_preferences
 from coach.realtime import RealtimePath
 from coach.realtime_eval import RealtimeEvaluator

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from coach.analytics.activity import Inactivity
-from coach.analytics.bp import crises, home_bp
-from coach.analytics.weight import weight_summary
+from analytics.activity import Inactivity
+from analytics.bp import crises, home_bp
+from analytics.weight import weight_summary
 from coach.context import (
     BpFeatures,
     DeviceSeen,

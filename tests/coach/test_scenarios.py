@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
-from coach import escalation
+from care import alerts as care_alerts
 from core.appdb.directory import PatientInfo
 from core.metrics import Metric
 from core.readings import Reading
@@ -232,7 +232,7 @@ def test_escalation_reaches_the_nurse_only_when_nobody_acknowledges(week: Week) 
     assert steps == [("patient", timedelta(0)), ("caregiver", timedelta(minutes=10)),
                      ("coach", timedelta(minutes=20)), ("nurse", timedelta(minutes=35))]
     with Session(week.engine) as session:
-        rows = escalation.steps(session, first.message.ref)
+        rows = care_alerts.steps(session, first.message.ref)
         assert [(x.role, x.action) for x in rows] == [
             ("patient", "notified"), ("caregiver", "notified"), ("coach", "notified"),
             ("nurse", "notified")]

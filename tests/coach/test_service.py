@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from care.messages import Outbound
 from coach.channels import DeliveryResult, Recipient
-from coach.messages import Outbound
 from coach.service import CoachService
 from coach.settings import CoachSettings
 from core.appdb.delivery import Delivery

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from coach import groups as peer
+from care import groups as peer
 from core.appdb.accounts import AuditEvent
 from core.appdb.coaching import CoachAlert, new_id
 from core.appdb.plans import PeerGroup, PeerMembership
@@ -49,7 +49,7 @@ NOT_AUDITED = {
 NOT_AUDITED_FOR = {
     ("/patients/{patient_id}/group", "patient"):
         "posts members published to their own group, names only with their consent "
-        "(coach.groups); an audit row would name the reader to every author",
+        "(care.groups); an audit row would name the reader to every author",
 }
 
 

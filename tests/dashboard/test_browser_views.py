@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from care import alerts as care_alerts
 from coach import escalation
 from core.appdb.coaching import CoachAlert, EscalationStep
 from core.metrics import Metric
@@ -137,7 +137,7 @@ def test_acknowledge_an_alert_and_see_the_escalation_stop(world: World, browser,
         later = escalation.advance(session, NOW + timedelta(hours=3))
         session.commit()
         assert [m for m in later if m.ref == "esc1"] == []  # the ladder has stopped
-        assert [s.action for s in escalation.steps(session, "esc1")] == ["notified", "acknowledged"]
+        assert [s.action for s in care_alerts.steps(session, "esc1")] == ["notified", "acknowledged"]
     page.goto(f"{base_url}/coach/patients/p1")
     shot(page, "coach-patient-detail")
     page.context.close()
@@ -208,7 +208,7 @@ PAGES = {
     "patient": ["/patients/p1/today", "/patients/p1/trends", "/settings", "/patients/p1/goals",
                 "/patients/p1/self-assessment", "/patients/p1/group", "/patients/p1/sharing"],
     "caregiver": ["/shared"],
-    "coach": ["/coach", "/coach/patients/p1", "/coach/groups?suggest=1"],
+    "coach": ["/coach", "/coach/patients/p1", "/care/groups?suggest=1"],
     "nurse": ["/nurse", "/nurse/patients/p1", "/nurse/alerts"],
 }
 

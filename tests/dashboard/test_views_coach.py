@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from care import alerts as care_alerts
 from coach import escalation
 from core.appdb.coaching import CoachAlert, CoachNudge, EscalationStep
 from tests.dashboard.views_support import NOW, World, build_world
@@ -80,7 +80,7 @@ def test_acknowledging_stops_the_escalation(world: World) -> None:
         session.commit()
         alert = session.get(CoachAlert, "u2")
         assert alert.state == "acknowledged" and alert.acknowledged_by == world.people.coach
-        actions = [s.action for s in escalation.steps(session, "u2")]
+        actions = [s.action for s in care_alerts.steps(session, "u2")]
     assert [m for m in later if m.ref == "u2"] == []  # no further step, however long we wait
     assert actions == ["notified", "acknowledged"]
     assert "u2" not in [a["id"] for a in coach.get("/api/alerts").json()]

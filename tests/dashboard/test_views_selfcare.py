@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coach import plans as coach_plans
-from coach.goals import GoalKind
+from care import plans as coach_plans
+from care.goals import GoalKind
 from core.appdb.coaching import CoachAlert
 from tests.dashboard.views_support import World, build_world
 from tests.support.accounts import csrf_from
@@ -78,15 +78,15 @@ def test_self_assessment_picks_a_start_and_flags_distress_to_the_coach(world: Wo
 
 def test_coach_forms_a_group_members_post_and_the_coach_moderates(world: World) -> None:
     coach = world.client("coach")
-    page = coach.get("/coach/groups?suggest=1")
+    page = coach.get("/care/groups?suggest=1")
     assert page.status_code == 200
     members = ["p1", *[f"q{i:03d}" for i in range(8)]]
     token = csrf_from(page.text)
-    formed = coach.post("/coach/groups", data={"csrf_token": token, "name": "Morning walkers",
+    formed = coach.post("/care/groups", data={"csrf_token": token, "name": "Morning walkers",
                                                "reason": "All like walking", "member": members},
                         follow_redirects=False)
     assert formed.status_code == 303, formed.text
-    assert coach.post("/coach/groups", data={"csrf_token": token, "name": "x",
+    assert coach.post("/care/groups", data={"csrf_token": token, "name": "x",
                                              "member": ["nobody"] * 8}).status_code == 403
     patient = world.client("patient")
     page = patient.get("/patients/p1/group")
@@ -95,10 +95,10 @@ def test_coach_forms_a_group_members_post_and_the_coach_moderates(world: World) 
     ptoken = csrf_from(page.text)
     patient.post(f"/patients/p1/group/{gid}/posts", data={"csrf_token": ptoken, "body": "Hello all"})
     patient.post(f"/patients/p1/group/{gid}/consent", data={"csrf_token": ptoken, "name": "on"})
-    feed = coach.get("/coach/groups").text
+    feed = coach.get("/care/groups").text
     assert "Hello all" in feed and "<strong>Pat</strong>" in feed  # named: the member agreed
     post_id = feed.split('data-post="')[1].split('"')[0]
-    coach.post(f"/coach/groups/{gid}/posts/{post_id}/moderate",
+    coach.post(f"/care/groups/{gid}/posts/{post_id}/moderate",
                data={"csrf_token": token, "action": "hide", "reason": "Personal details"})
     assert "Hidden by your coach: Personal details" in patient.get("/patients/p1/group").text
 

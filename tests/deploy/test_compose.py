@@ -36,7 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 MOSQUITTO_DIR = REPO / "deploy" / "mosquitto"
-SERVICE_PACKAGES = ("core", "devices", "gateway", "ingest", "coach", "dashboard", "hearth")
+SERVICE_PACKAGES = ("core", "analytics", "care", "devices", "gateway", "ingest", "coach", "dashboard",
+                    "hearth")
 # Read with os.environ rather than a Settings class; the file named must still read it.
 DIRECT_VARIABLES = {"HEARTH_LOG_LEVEL": REPO / "core" / "logs.py"}
 # The promise in docs/DEPLOY.md: a 24-hour ingest outage at 10,000 patients.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from coach.analytics.cgm import cgm_metrics
+from analytics.cgm import cgm_metrics
 from core.appdb.directory import DeviceBinding, PatientInfo
 from core.interop.cgm_summary import CgmSummaryFigures, cgm_summary_entries
 from core.interop.fhir import (
