@@ -35,6 +35,7 @@ class Metric(StrEnum):
     CARBS = "carbs"
     INSULIN = "insulin"
     DEVICE_BATTERY = "device_battery"
+    THERAPY_EVENT = "therapy_event"  # temporary target, temp basal, note...: its duration
 
 
 class GlucoseMethod(StrEnum):
@@ -151,6 +152,9 @@ _SPECS: tuple[MetricSpec, ...] = (
                "Insulin delivered (a bolus or injection)"),
     MetricSpec(Metric.DEVICE_BATTERY, "%", "%", 0, 100, None,
                "Battery of a phone, pump or CGM bridge that uploads readings"),
+    MetricSpec(Metric.THERAPY_EVENT, "min", "min", 0, 525_600, None,
+               "A therapy event from a diabetes app (temporary target, temp basal, note, "
+               "site change); the value is its duration, the kind its context"),
 )
 
 CATALOGUE: Mapping[Metric, MetricSpec] = MappingProxyType({s.metric: s for s in _SPECS})
@@ -186,6 +190,7 @@ UNIT_ALIASES: Mapping[str, str] = MappingProxyType(
         "{dose}": "{dose}",
         "dose": "{dose}",
         "{code}": "{code}",
+        "min": "min",
         "g": "g",
         "u": "[iU]",
         "[iu]": "[iU]",
