@@ -158,12 +158,18 @@ class ServiceAccount:
     password_hash: str
 
 
+# Every service's MQTT client id starts with this; on the broker's device listener a
+# client id is the device's login (deploy/mosquitto/mosquitto.conf), so no device id may.
+SERVICE_PREFIX = "hearth-"
+
 # Fixed rights of the services (topics: docs/CONTRACT.md). The dashboard's right to
 # publish Nightscout uploads is per uploader and added by ``render_acl``.
 SERVICE_RULES: dict[str, tuple[str, ...]] = {
     "hearth-ingest": (
         f"read {topics.UP_ALL}", f"read $share/hearth/{topics.UP_ALL}",
         f"write {topics.DEAD_ALL}", f"write {topics.ACK_ALL}", f"write {topics.STORED_ALL}",
+        # `hearth dead-letters keep` (its own client id) stores the dead letters.
+        f"read {topics.DEAD_ALL}",
     ),
     "hearth-coach": (
         f"read {topics.STORED_ALL}", f"read $share/hearth-coach/{topics.STORED_ALL}",
@@ -196,8 +202,9 @@ class Provisioner:
         """
         if not topics.valid_topic_id(device_id):
             raise ProvisioningError(f"device id {device_id!r} cannot stand as one MQTT topic level")
-        if device_id in SERVICE_RULES:
-            raise ProvisioningError(f"{device_id!r} is the name of a service account")
+        if device_id in SERVICE_RULES or device_id.startswith(SERVICE_PREFIX):
+            raise ProvisioningError(f"{device_id!r} is the name of a service account "
+                                    f"(or starts with {SERVICE_PREFIX!r}, as their client ids do)")
         if role not in (*ROLES, NIGHTSCOUT_KIND):
             raise ProvisioningError(f"role must be one of {', '.join((*ROLES, NIGHTSCOUT_KIND))}")
         with Session(self.engine) as session:
