@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core import topics
 from core.appdb.directory import DeviceBinding, DeviceRegistry
-from core.contract import SCHEMA_VERSION, Rejection, decode_readings
+from core.contract import Rejection, decode_readings
 from core.errors import ContractError
 from core.metrics import Metric
 from core.readings import Reading
+from ingest.announce import ack_payload, stored_payload
 from ingest.deadletter import dead_letter_payload
+from ingest.priority import PriorityTest
+
+OnPriority = Callable[[list[Reading]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,33 +40,12 @@ class BatchPlan:
 
     def ack_messages(self) -> list[tuple[str, bytes]]:
         """``hearth/v1/ack/{device}``: which of a device's messages are durably handled."""
-        return [
-            (
-                topics.ack(device_id),
-                json.dumps(
-                    {"schema": SCHEMA_VERSION, "device_id": device_id, "seqs": sorted(set(seqs))},
-                    separators=(",", ":"),
-                ).encode(),
-            )
-            for device_id, seqs in self.handled_seqs.items()
-        ]
+        return [(topics.ack(d), ack_payload(d, seqs)) for d, seqs in self.handled_seqs.items()]
 
     def stored_events(self) -> list[tuple[str, bytes]]:
         """``hearth/v1/stored/{patient}``: which metrics have new readings (no values)."""
-        return [
-            (
-                topics.stored(patient_id),
-                json.dumps(
-                    {
-                        "schema": SCHEMA_VERSION,
-                        "patient_id": patient_id,
-                        "metrics": sorted(str(m) for m in metrics),
-                    },
-                    separators=(",", ":"),
-                ).encode(),
-            )
-            for patient_id, metrics in self.touched.items()
-        ]
+        return [(topics.stored(p), stored_payload(p, (str(m) for m in metrics)))
+                for p, metrics in self.touched.items()]
 
 
 def plan_batch(
@@ -72,11 +55,16 @@ def plan_batch(
     now: datetime,
     max_payload_bytes: int,
     future_tolerance: timedelta,
+    priority: PriorityTest | None = None,
+    on_priority: OnPriority | None = None,
 ) -> BatchPlan:
+    """``on_priority`` is called with a message's safety-class readings (``priority``
+    decides) as soon as that message is decoded, before the rest of the batch."""
     plan = BatchPlan()
     bindings = _BatchRegistry(registry)  # a device's many messages in a batch ask once
+    lane = (priority, on_priority) if priority is not None and on_priority is not None else None
     for message in messages:
-        _plan_one(message, plan, bindings, now, max_payload_bytes, future_tolerance)
+        _plan_one(message, plan, bindings, now, max_payload_bytes, future_tolerance, lane)
     return plan
 
 
@@ -100,6 +88,7 @@ def _plan_one(
     now: datetime,
     max_payload_bytes: int,
     future_tolerance: timedelta,
+    lane: tuple[PriorityTest, OnPriority] | None,
 ) -> None:
     device_id = topics.last_level(message.topic, "up")
     if device_id is None:
@@ -128,6 +117,8 @@ def _plan_one(
     if readings:
         plan.readings.extend(readings)
         plan.touched[binding.patient_id].update(r.metric for r in readings)
+        if lane is not None and (urgent := lane[0].select(readings, now)):
+            lane[1](urgent)
     if decoded.rejections:
         _reject(plan, message, device_id, *decoded.rejections, now=now)
     plan.handled_seqs[device_id].append(decoded.seq)

@@ -13,6 +13,19 @@ At most one planned batch waits between them, batches are committed in the
 order they were planned, and a batch's messages are acknowledged only after
 its own commit. Under load batches grow; when idle, a lone reading is
 committed at once.
+
+After the commit the writer hands the batch's acknowledgements and stored events to
+the announcer (ingest/announce.py): merged per device and per patient while they
+wait, published through a bounded in-flight window.
+
+The priority lane: while the planner decodes a batch, each safety-class reading
+(ingest/priority.py: a low or fast-falling glucose, a low SpO2, a BP crisis) is handed
+at once to a thread of its own, which commits it (a one-reading write) and announces
+it with an ``"urgent": true`` stored event on a second MQTT connection that carries
+nothing else; so it waits neither for the rest of its batch, nor for the writer, nor
+behind the ordinary announcements. The reading is committed again with its batch
+(the store's idempotency makes that a no-op) and its message is acknowledged only
+then, as any other.
 """
 
 from __future__ import annotations
@@ -32,11 +45,13 @@ from core import topics
 from core.appdb.directory import DeviceRegistry
 from core.clock import Clock, SystemClock
 from core.errors import StoreError, StoreUnavailableError
-from core.mqtt import MQTT_V5, MqttEndpoint, connect
+from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
 from core.readings import Reading
 from core.retry import Backoff
 from core.timeseries import TimeSeriesStore
+from ingest.announce import Announcer, PriorityAnnouncer
 from ingest.pipeline import BatchPlan, Inbound, plan_batch
+from ingest.priority import PriorityTest
 from ingest.readahead import new_read_ahead_client
 from ingest.settings import IngestSettings
 
@@ -62,6 +77,8 @@ class IngestStats:
     dead_letters: int = 0
     batches: int = 0
     store_failures: int = 0
+    priority_readings: int = 0  # committed and announced ahead of their batch
+    priority_failures: int = 0  # priority commits that failed (their batch carries them)
 
 
 class IngestService:
@@ -92,9 +109,26 @@ class IngestService:
         self._stopped = threading.Event()
         self.stats = IngestStats()
         self._client = self._build_client()
+        self._announcer = Announcer(
+            self._client, window=settings.announce_window,
+            max_pending=settings.announce_max_pending, acks=settings.publish_acks,
+            stored_events=settings.publish_stored_events)
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
         self._writer = threading.Thread(target=self._write_planned, name="ingest-writer",
                                         daemon=True)
+        # The priority lane: its own thread and its own connection.
+        self._priority_test: PriorityTest | None = None
+        self._priority_client: mqtt.Client | None = None
+        self._priority: PriorityAnnouncer | None = None
+        self._urgent: queue.SimpleQueue[list[Reading]] = queue.SimpleQueue()
+        self._priority_thread: threading.Thread | None = None
+        if settings.priority_lane and settings.publish_stored_events:
+            self._priority_test = PriorityTest()
+            self._priority_client = new_client(f"{settings.client_id}-priority",
+                                               protocol=settings.protocol)
+            self._priority = PriorityAnnouncer(self._priority_client)
+            self._priority_thread = threading.Thread(target=self._priority_loop,
+                                                     name="ingest-priority", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -106,6 +140,11 @@ class IngestService:
             session_expiry_s=self._settings.session_expiry_s,
         )
         self._client.loop_start()
+        if self._priority_client is not None and self._priority_thread is not None:
+            connect(self._priority_client, self._endpoint)  # clean: it only publishes
+            self._priority_client.loop_start()
+            self._priority_thread.start()
+        self._announcer.start()
         self._writer.start()
         self._worker.start()
 
@@ -117,6 +156,14 @@ class IngestService:
         self._stopping.set()
         self._worker.join(timeout=self._settings.shutdown_flush_s + 5)
         self._writer.join(timeout=self._settings.shutdown_flush_s + 5)
+        if not self._announcer.flush(timeout=self._settings.shutdown_flush_s):
+            log.warning("stopping before every acknowledgement and stored event was "
+                        "confirmed by the broker")
+        self._announcer.stop()
+        if self._priority_thread is not None and self._priority_client is not None:
+            self._priority_thread.join(timeout=5)
+            self._priority_client.disconnect()
+            self._priority_client.loop_stop()
         self._client.disconnect()
         self._client.loop_stop()
         self._stopped.set()
@@ -219,8 +266,40 @@ class IngestService:
             now=self._clock.now(),
             max_payload_bytes=self._settings.max_payload_bytes,
             future_tolerance=timedelta(seconds=self._settings.future_tolerance_s),
+            priority=self._priority_test,
+            on_priority=self._urgent.put,
         )
         return _Planned(live, plan)
+
+    # -- the priority lane ---------------------------------------------------------
+
+    def _priority_loop(self) -> None:
+        """Commit and announce safety-class readings, each as soon as the planner finds it."""
+        assert self._priority is not None
+        while True:
+            try:
+                readings = self._urgent.get(timeout=0.2)
+            except queue.Empty:
+                if self._stopping.is_set() and not self._worker.is_alive():
+                    return
+                continue
+            while True:  # everything waiting goes in one write
+                try:
+                    readings = readings + self._urgent.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                self._store.write(readings)
+            except Exception as exc:  # noqa: BLE001 - the batch still carries these readings
+                self.stats.priority_failures += 1
+                log.warning("priority commit of %d readings failed (%s); they follow "
+                            "with their batch", len(readings), type(exc).__name__)
+                continue
+            touched: dict[str, set[str]] = {}
+            for r in readings:
+                touched.setdefault(r.patient_id, set()).add(str(r.metric))
+            self._priority.announce(touched)
+            self.stats.priority_readings += len(readings)
 
     # -- the writer ------------------------------------------------------------
 
@@ -242,13 +321,15 @@ class IngestService:
             return  # stopping with the store down: nothing acknowledged, nothing lost
         if not self._publish_dead_letters(plan):
             return
+        # Before the broker hears of it: a full announcer holds the writer back, and
+        # with it the acknowledgements that let the broker send more.
+        self._announcer.add(plan.handled_seqs, plan.touched)
         with self._ack_lock:
             generation = self._generation
             ack = self._client.ack
             for received in live:
                 if received[4] == generation:
                     ack(received[2], received[3])
-        self._announce(plan)
         self.stats.messages += len(live)
         self.stats.batches += 1
         self.stats.readings_rejected += sum(plan.rejections.values())
@@ -299,17 +380,10 @@ class IngestService:
             except (RuntimeError, ValueError):
                 pass
             if not info.is_published():
-                log.warning("dead letter not confirmed by the broker; originals stay unacknowledged")
+                log.warning("dead letter not confirmed by the broker; originals stay "
+                            "unacknowledged")
                 return False
         if plan.rejections:
             self.stats.dead_letters += len(plan.dead_letters)
             log.info("dead-lettered %d messages: %s", len(plan.dead_letters), dict(plan.rejections))
         return True
-
-    def _announce(self, plan: BatchPlan) -> None:
-        if self._settings.publish_acks:
-            for topic, payload in plan.ack_messages():
-                self._client.publish(topic, payload, qos=1)
-        if self._settings.publish_stored_events:
-            for topic, payload in plan.stored_events():
-                self._client.publish(topic, payload, qos=1)

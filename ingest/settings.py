@@ -28,4 +28,12 @@ class IngestSettings(BaseSettings):
     registry_cache_s: float = Field(default=30.0, ge=0)
     publish_acks: bool = True  # hearth/v1/ack/{device}: gateways forget what is committed
     publish_stored_events: bool = True  # hearth/v1/stored/{patient}: the coach's real-time path
+    # Acknowledgements and stored events awaiting the broker's PUBACK at once; beyond it
+    # they wait, merged per device and per patient (ingest/announce.py).
+    announce_window: int = Field(default=200, ge=1)
+    # Devices and patients with an announcement waiting; beyond it the writer waits.
+    announce_max_pending: int = Field(default=100_000, ge=1)
+    # Safety-class readings committed and announced ahead of their batch, on a second
+    # connection (client id ``{client_id}-priority``; ingest/priority.py).
+    priority_lane: bool = True
     shutdown_flush_s: float = Field(default=10.0, ge=0)

@@ -1,0 +1,139 @@
+"""The priority lane (ingest/priority.py, ingest/service.py) and the announcer.
+
+A safety-class reading is committed and announced (``"urgent": true`` on the
+priority connection) while the batch it came in is still held by the store; its
+message is acknowledged only after that batch's own commit; everything is stored
+exactly once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from core.appdb.directory import SqlDirectory
+from core.contract import encode_message
+from core.metrics import Metric
+from core.mqtt import MqttEndpoint
+from core.readings import Reading
+from core.timeseries import Series
+from core.timeseries.sqlite import SqliteTimeSeriesStore
+from ingest.priority import PriorityTest
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
+from tests.support.factories import publisher, register, subscribed, wait_until
+from tests.support.mosquitto import MosquittoServer
+
+NOW = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)
+
+
+def reading(metric: Metric, value: float, *, minutes_ago: float = 1.0,
+            device: str = "cgm-1") -> Reading:
+    at = NOW - timedelta(minutes=minutes_ago)
+    return Reading("p1", device, metric, value, at, "cgm", value, "mg/dL")
+
+
+def test_the_safety_classes_and_nothing_else() -> None:
+    test = PriorityTest()
+    chosen = test.select([
+        reading(Metric.GLUCOSE, 69.9, device="a"), reading(Metric.GLUCOSE, 70.0, device="b"),
+        reading(Metric.SPO2, 92.0), reading(Metric.SPO2, 93.0),
+        reading(Metric.SYSTOLIC, 180.0), reading(Metric.SYSTOLIC, 179.0),
+        reading(Metric.DIASTOLIC, 120.0), reading(Metric.DIASTOLIC, 119.0),
+        reading(Metric.HEART_RATE, 30.0),
+    ], NOW)
+    assert [(r.metric, r.value) for r in chosen] == [
+        (Metric.GLUCOSE, 69.9), (Metric.SPO2, 92.0), (Metric.SYSTOLIC, 180.0),
+        (Metric.DIASTOLIC, 120.0)]
+    # Old readings (a backfill) are not "now": the urgent rules would not read them.
+    assert test.select([reading(Metric.GLUCOSE, 40.0, minutes_ago=16, device="c"),
+                        reading(Metric.SYSTOLIC, 200.0, minutes_ago=16)], NOW) == []
+
+
+def test_a_fast_fall_is_chosen_from_the_devices_previous_reading() -> None:
+    test = PriorityTest()
+    assert test.select([reading(Metric.GLUCOSE, 150.0, minutes_ago=10)], NOW) == []
+    # 150 -> 134 in 5 minutes: 3.2 mg/dL a minute, the DoubleDown arrow.
+    falling = reading(Metric.GLUCOSE, 134.0, minutes_ago=5)
+    assert test.select([falling], NOW) == [falling]
+    # 134 -> 124 in 5 minutes: 2 mg/dL a minute, not fast.
+    assert test.select([reading(Metric.GLUCOSE, 124.0, minutes_ago=0)], NOW) == []
+    # Another device's history is its own.
+    assert test.select([reading(Metric.GLUCOSE, 100.0, device="cgm-2")], NOW) == []
+
+
+class GatedStore:
+    """A real SQLite store whose writes of ordinary readings wait for ``gate``."""
+
+    def __init__(self, inner: SqliteTimeSeriesStore) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.held = threading.Event()  # a batch is waiting at the gate
+
+    def write(self, readings: Sequence[Reading]) -> int:
+        if any(r.value >= 70 for r in readings):
+            self.held.set()
+            assert self.gate.wait(60)
+        return self.inner.write(readings)
+
+    def read(self, patient_id: str, metric: Metric, start: datetime,
+             end: datetime) -> list[Reading]:
+        return self.inner.read(patient_id, metric, start, end)
+
+    def read_series(self, patient_id: str, metric: Metric, start: datetime,
+                    end: datetime) -> Series:
+        return self.inner.read_series(patient_id, metric, start, end)
+
+    def latest(self, patient_id: str, metrics: Iterable[Metric] | None = None
+               ) -> dict[Metric, Reading]:
+        return self.inner.latest(patient_id, metrics)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_an_urgent_low_is_stored_and_announced_while_its_batch_waits(
+    mosquitto: MosquittoServer, store: SqliteTimeSeriesStore, app_engine
+) -> None:
+    register(app_engine, "pat", [("cgm", "cgm")])
+    register(app_engine, "other", [("cgm-other", "cgm")])
+    gated = GatedStore(store)
+    service = IngestService(endpoint=MqttEndpoint.parse(mosquitto.url), store=gated,
+                            registry=SqlDirectory(app_engine),
+                            settings=IngestSettings(client_id="priority-ingest"))
+    at = datetime.now(UTC) - timedelta(seconds=30)
+    service.start()
+    try:
+        assert service.wait_connected(10)
+        with subscribed(mosquitto.url, "hearth/v1/stored/+") as events, \
+                subscribed(mosquitto.url, "hearth/v1/ack/+") as acks, \
+                publisher(mosquitto.url) as pub:
+            pub.publish("hearth/v1/up/cgm-other", encode_message(
+                device_id="cgm-other", seq=1, readings=[
+                    {"time": at.isoformat(), "metric": "glucose", "value": 120,
+                     "unit": "mg/dL", "source": "cgm"}]))
+            pub.publish("hearth/v1/up/cgm", encode_message(device_id="cgm", seq=7, readings=[
+                {"time": (at - timedelta(minutes=5)).isoformat(), "metric": "glucose",
+                 "value": 80, "unit": "mg/dL", "source": "cgm"},
+                {"time": at.isoformat(), "metric": "glucose", "value": 45, "unit": "mg/dL",
+                 "source": "cgm"}]))
+            wait_until(lambda: any(e.get("urgent") for e in events.json()), timeout=30,
+                       message="the urgent stored event")
+            assert gated.held.is_set() and not gated.gate.is_set()
+            assert events.json() == [{"schema": 1, "patient_id": "pat",
+                                      "metrics": ["glucose"], "urgent": True}]
+            low = store.read("pat", Metric.GLUCOSE, at - timedelta(hours=1), at + timedelta(1))
+            assert [r.value for r in low] == [45.0]  # committed ahead of its batch
+            assert len(acks) == 0  # its message waits for the batch's own commit
+
+            gated.gate.set()
+            wait_until(lambda: sorted(s for a in acks.json() for s in a["seqs"]) == [1, 7],
+                       timeout=30, message="both messages acknowledged")
+            wait_until(lambda: {e["patient_id"] for e in events.json()
+                                if not e.get("urgent")} == {"pat", "other"},
+                       timeout=30, message="the batch's stored events")
+        assert store.count() == 3  # the low once, though it was written twice
+        assert service.stats.priority_readings == 1
+    finally:
+        service.stop()
