@@ -45,6 +45,10 @@ class Plan(Base):
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft|agreed|closed
     note: Mapped[str] = mapped_column(Text, default="")
     assessment_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The self-assessment's suggested starting point, and the coach's reason when the plan
+    # starts elsewhere (recorded: the patient sees why).
+    suggested_focus: Mapped[str | None] = mapped_column(String(40), default=None)
+    focus_reason: Mapped[str] = mapped_column(Text, default="")
     patient_agreed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME, default=None)
     coach_agreed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME, default=None)
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME, default=_now)
@@ -71,8 +75,12 @@ class Goal(Base):
     target_max: Mapped[float] = mapped_column(Float)
     baseline: Mapped[float | None] = mapped_column(Float, default=None)
     level: Mapped[int] = mapped_column(Integer, default=1)
-    # proposed | active | done | stopped
+    # offered (one of a choice, until the patient picks) | declined (not picked) | proposed |
+    # active | paused | retired | stopped (its plan closed) | done
     status: Mapped[str] = mapped_column(String(20), default="proposed")
+    # Goals offered as alternatives for one behaviour share an option group; the patient
+    # picks one of them (care.plans.pick_option).
+    option_group: Mapped[str | None] = mapped_column(String(64), default=None)
     misses_in_row: Mapped[int] = mapped_column(Integer, default=0)
     patient_part: Mapped[str] = mapped_column(Text)
     professional_part: Mapped[str] = mapped_column(Text)
@@ -120,6 +128,27 @@ class Achievement(Base):
     coach_note: Mapped[str] = mapped_column(Text, default="")
     patient_confirmed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME, default=None)
     coach_confirmed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME, default=None)
+
+
+class GoalChange(Base):
+    """The history of one goal: every step up or down, edit, pause, resume and retirement,
+    with who did it and why, in the plain words the patient is shown."""
+
+    __tablename__ = "goal_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    goal_id: Mapped[str] = mapped_column(ForeignKey("goals.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    by: Mapped[str] = mapped_column(String(128))  # a user id or "system"
+    role: Mapped[str] = mapped_column(String(20))  # patient|coach|system
+    # added|picked|edited|paused|resumed|retired|stepped_up|kept_up|missed|stepped_down|kept
+    change: Mapped[str] = mapped_column(String(20))
+    old_target: Mapped[float | None] = mapped_column(Float, default=None)
+    new_target: Mapped[float | None] = mapped_column(Float, default=None)
+    text: Mapped[str] = mapped_column(Text)  # what the patient reads: plain, positive words
+    reason: Mapped[str] = mapped_column(Text, default="")  # the person's own reason, if any
+    period_index: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 # --- Self-assessment ---------------------------------------------------------------------
