@@ -1,183 +1,142 @@
-"""deploy/mosquitto/ run by the real broker (Debian's Mosquitto 2.0.11).
+"""deploy/mosquitto/ run by the real broker (Debian's Mosquitto 2.0.11) through its entrypoint.
 
-The configuration and ACL file are the ones docker-compose mounts; only the
-paths and the listener are moved into a temporary directory. The password
-file is built the way entrypoint.sh builds it (mosquitto_passwd -b).
+The configuration, ACL and entrypoint are the ones docker-compose mounts; only the
+paths and the two listeners' ports are moved into a temporary directory
+(tests/deploy/shipped_broker.py). Devices log in on the device listener, services on
+the services' listener.
 """
 
 from __future__ import annotations
 
-import getpass
-import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.mosquitto import MOSQUITTO
-from tests.support.ports import free_port, wait_for_port
+from core import topics
+from core.appdb.credentials import MqttAccount
+from core.appdb.models import Device
+from core.provisioning import Provisioner, hash_password_pbkdf2
+from tests.deploy.shipped_broker import (
+    ACCEPTED,
+    DEPLOY,
+    NOT_AUTHORIZED,
+    SERVICE_PASSWORDS,
+    Session,
+    ShippedBroker,
+    sessions,
+)
+from tests.support.factories import app_database, register
 
-REPO = Path(__file__).resolve().parents[2]
-DEPLOY = REPO / "deploy" / "mosquitto"
-USERS = {"hearth-ingest": "ingest-pw", "hearth-coach": "coach-pw",
-         "hearth-dashboard": "dashboard-pw", "cgm-1": "device-pw"}
-NOT_AUTHORIZED = 135  # MQTT 5 reason code 0x87
-ACCEPTED = {0, 16}  # success; success with no matching subscribers (0x10)
-
-
-@dataclass
-class Broker:
-    port: int
-    log: Path
+Login = Callable[..., Session]
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    passwd = tmp_path / "passwd"
-    passwd.touch()
-    for user, password in USERS.items():
-        subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-b",
-                        str(passwd), user, password], check=True)
-    port = free_port()
-    (tmp_path / "data").mkdir()
-    conf = (DEPLOY / "mosquitto.conf").read_text()
-    for old, new in (("listener 1883", f"listener {port} 127.0.0.1"),
-                     ("/mosquitto/run/passwd", str(passwd)),
-                     ("/mosquitto/run/acl", str(DEPLOY / "acl")),
-                     ("/mosquitto/data/", f"{tmp_path / 'data'}/"),
-                     ("log_dest stdout", f"log_dest file {tmp_path / 'mosquitto.log'}")):
-        assert old in conf, old
-        conf = conf.replace(old, new)
-    # In the container the broker drops to its own user, which owns its files; here
-    # the temporary directory belongs to whoever runs the tests.
-    (tmp_path / "mosquitto.conf").write_text(conf + f"user {getpass.getuser()}\n")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "mosquitto.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def broker(tmp_path: Path) -> Iterator[tuple[ShippedBroker, dict[str, str]]]:
+    engine = app_database(tmp_path / "hearth.db")
+    register(engine, "ann", [])
+    provisioner = Provisioner(engine, hasher=hash_password_pbkdf2)
+    secrets = {d: provisioner.add(device_id=d, patient_id="ann", kind="cgm").secret or ""
+               for d in ("cgm-1", "cgm-2")}
+    server = ShippedBroker(tmp_path / "broker")
+    server.render_devices(engine)
+    server.start()
     try:
-        wait_for_port(port)
-        yield Broker(port, tmp_path / "mosquitto.log")
+        yield server, secrets
     finally:
-        process.kill()
-        process.wait(timeout=10)
-
-
-@dataclass
-class Session:
-    """One MQTT 5 client, with what the broker answered."""
-
-    client: mqtt.Client
-    connack: list[str] = field(default_factory=list)
-    subacks: list[list[int]] = field(default_factory=list)
-    pubacks: dict[int, int] = field(default_factory=dict)
-    messages: list[tuple[str, bytes]] = field(default_factory=list)
-    event: threading.Condition = field(default_factory=threading.Condition)
-
-    def wait(self, predicate: Any, timeout: float = 10) -> None:
-        with self.event:
-            assert self.event.wait_for(predicate, timeout), "no answer from the broker"
-
-    def subscribe(self, topic: str) -> int:
-        before = len(self.subacks)
-        self.client.subscribe(topic, qos=1)
-        self.wait(lambda: len(self.subacks) > before)
-        return self.subacks[-1][0]
-
-    def publish(self, topic: str) -> int:
-        info = self.client.publish(topic, b"{}", qos=1)
-        self.wait(lambda: info.mid in self.pubacks)
-        return self.pubacks[info.mid]
+        server.kill()
 
 
 @pytest.fixture
-def connect(broker: Broker) -> Iterator[Any]:
-    sessions: list[Session] = []
-
-    def open_session(user: str | None, password: str | None = None) -> Session:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{len(sessions)}",
-                             protocol=mqtt.MQTTv5)
-        session = Session(client)
-
-        def note(action: Any) -> Any:
-            def callback(*args: Any) -> None:
-                with session.event:
-                    action(*args)
-                    session.event.notify_all()
-            return callback
-
-        client.on_connect = note(lambda _c, _u, _f, reason, _p: session.connack.append(str(reason)))
-        client.on_subscribe = note(lambda _c, _u, _m, codes, _p: session.subacks.append(
-            [c.value for c in codes]))
-        client.on_publish = note(lambda _c, _u, mid, reason, _p: session.pubacks.__setitem__(
-            mid, reason.value))
-        client.on_message = note(lambda _c, _u, msg: session.messages.append(
-            (msg.topic, bytes(msg.payload))))
-        if user is not None:
-            client.username_pw_set(user, password)
-        client.connect("127.0.0.1", broker.port)
-        client.loop_start()
-        sessions.append(session)
-        session.wait(lambda: session.connack)
-        return session
-
-    yield open_session
-    for session in sessions:
-        session.client.disconnect()
-        session.client.loop_stop()
+def logins(broker: tuple[ShippedBroker, dict[str, str]]
+           ) -> Iterator[tuple[Login, Login, dict[str, str]]]:
+    """(device listener login, services' listener login, device secrets)."""
+    server, secrets = broker
+    with sessions(server.device_port) as device_login, \
+            sessions(server.service_port) as service_login:
+        yield device_login, service_login, secrets
 
 
-def test_anonymous_and_wrong_passwords_are_refused(connect: Any) -> None:
-    assert connect(None).connack[0] != "Success"
-    assert connect("hearth-ingest", "wrong").connack[0] != "Success"
-    assert connect("hearth-ingest", USERS["hearth-ingest"]).connack[0] == "Success"
+def test_anonymous_and_wrong_passwords_are_refused(logins) -> None:
+    device, service, s = logins
+    for login in (device, service):
+        assert not login(None).accepted
+        assert not login("hearth-ingest", "wrong").accepted
+        assert not login("cgm-1", "wrong").accepted
+    assert service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"]).accepted
+    assert device("cgm-1", s["cgm-1"]).accepted
 
 
-def test_a_device_reaches_ingest_through_the_shared_subscription(connect: Any) -> None:
-    ingest = connect("hearth-ingest", USERS["hearth-ingest"])
-    device = connect("cgm-1", USERS["cgm-1"])
+def test_each_listener_knows_only_its_own_logins(logins) -> None:
+    device, service, s = logins
+    assert not service("cgm-1", s["cgm-1"]).accepted  # a device never reaches the services'
+    for user, password in SERVICE_PASSWORDS.items():
+        assert not device(user, password).accepted, user
+        assert service(user, password).accepted, user
+
+
+def test_a_device_reaches_ingest_through_the_shared_subscription(logins) -> None:
+    device, service, s = logins
+    ingest = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"])
+    cgm = device("cgm-1", s["cgm-1"])
 
     assert ingest.subscribe("$share/hearth/hearth/v1/up/+") == 1
-    assert device.publish("hearth/v1/up/cgm-1") in ACCEPTED
-    ingest.wait(lambda: ingest.messages)
+    assert cgm.publish("hearth/v1/up/cgm-1") in ACCEPTED
+    assert ingest.wait(lambda: ingest.messages != [])
     assert ingest.messages == [("hearth/v1/up/cgm-1", b"{}")]
 
 
-def test_a_device_cannot_write_as_another_device(connect: Any) -> None:
-    device = connect("cgm-1", USERS["cgm-1"])
+def test_a_device_gets_its_own_login_as_client_id_whatever_it_asks(broker, logins) -> None:
+    server, _s = broker
+    device, service, s = logins
+    ingest = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"],
+                     client_id="hearth-ingest-1")
+    cgm = device("cgm-1", s["cgm-1"], client_id="hearth-ingest-1")
+    assert cgm.accepted
+    # Had the device taken the id, the broker would have closed ingest's connection.
+    assert not ingest.wait(lambda: ingest.disconnected, timeout=2)
+    assert " as cgm-1 " in server.log()  # Mosquitto's connection message names the id
 
-    assert device.publish("hearth/v1/up/cgm-2") == NOT_AUTHORIZED
-    assert device.publish("hearth/v1/down/someone") == NOT_AUTHORIZED
-    assert device.publish("hearth/v1/status/cgm-1") in ACCEPTED
+
+def test_a_device_cannot_write_as_another_device(logins) -> None:
+    device, _service, s = logins
+    cgm = device("cgm-1", s["cgm-1"])
+
+    assert cgm.publish("hearth/v1/up/cgm-2") == NOT_AUTHORIZED
+    assert cgm.publish("hearth/v1/down/someone") == NOT_AUTHORIZED
+    assert cgm.publish("hearth/v1/dead/cgm-1") == NOT_AUTHORIZED
+    assert cgm.publish("hearth/v1/status/cgm-1") in ACCEPTED
 
 
-def test_a_device_reads_only_its_own_acks(connect: Any) -> None:
+def test_a_device_reads_only_its_own_acks(logins) -> None:
     # Mosquitto 2.0 grants a SUBSCRIBE and checks read access per delivered message.
-    device = connect("cgm-1", USERS["cgm-1"])
-    ingest = connect("hearth-ingest", USERS["hearth-ingest"])
-    assert device.subscribe("hearth/v1/ack/+") == 1
+    device, service, s = logins
+    cgm = device("cgm-1", s["cgm-1"])
+    ingest = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"])
+    assert cgm.subscribe("hearth/v1/ack/+") == 1
+    assert cgm.subscribe("hearth/v1/dead/+") == 1
 
     assert ingest.publish("hearth/v1/ack/cgm-2") in ACCEPTED
+    assert ingest.publish("hearth/v1/dead/cgm-1") in ACCEPTED
     assert ingest.publish("hearth/v1/ack/cgm-1") in ACCEPTED
 
-    device.wait(lambda: device.messages)
-    assert [topic for topic, _ in device.messages] == ["hearth/v1/ack/cgm-1"]
+    assert cgm.wait(lambda: cgm.messages != [])
+    assert [topic for topic, _ in cgm.messages] == ["hearth/v1/ack/cgm-1"]
 
 
-def test_services_are_limited_to_their_own_topics(connect: Any) -> None:
-    coach = connect("hearth-coach", USERS["hearth-coach"])
-    ingest = connect("hearth-ingest", USERS["hearth-ingest"])
-    device = connect("cgm-1", USERS["cgm-1"])
+def test_services_are_limited_to_their_own_topics(logins) -> None:
+    device, service, s = logins
+    coach = service("hearth-coach", SERVICE_PASSWORDS["hearth-coach"])
+    ingest = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"])
+    cgm = device("cgm-1", s["cgm-1"])
     assert coach.subscribe("hearth/v1/#") == 1
 
-    assert device.publish("hearth/v1/up/cgm-1") in ACCEPTED  # not for the coach's eyes
+    assert cgm.publish("hearth/v1/up/cgm-1") in ACCEPTED  # not for the coach's eyes
+    assert ingest.publish("hearth/v1/dead/cgm-1") in ACCEPTED  # nor this
     assert ingest.publish("hearth/v1/stored/p1") in ACCEPTED
 
-    coach.wait(lambda: coach.messages)
+    assert coach.wait(lambda: coach.messages != [])
     assert [topic for topic, _ in coach.messages] == ["hearth/v1/stored/p1"]
     assert coach.publish("hearth/v1/down/p1") in ACCEPTED
     assert coach.publish("hearth/v1/up/cgm-1") == NOT_AUTHORIZED
@@ -186,12 +145,56 @@ def test_services_are_limited_to_their_own_topics(connect: Any) -> None:
         assert ingest.publish(topic) in ACCEPTED, topic
 
 
-def test_the_health_check_login_sees_the_broker_uptime(connect: Any) -> None:
-    dashboard = connect("hearth-dashboard", USERS["hearth-dashboard"])
+def test_the_dead_letter_keeper_reads_the_dead_letters(logins) -> None:
+    """Under the shipped ACL someone may read hearth/v1/dead/+: ingest's account, as
+    `hearth dead-letters keep` (it used to be nobody, and the broker dropped them)."""
+    _device, service, _s = logins
+    keeper = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"],
+                     client_id="hearth-dead-letters")
+    ingest = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"])
+    assert keeper.subscribe(topics.DEAD_ALL) == 1
+
+    assert ingest.publish(topics.dead("cgm-1"), b"letter") == 0  # 0: it has a reader
+    assert keeper.wait(lambda: keeper.messages != [])
+    assert keeper.messages == [(topics.dead("cgm-1"), b"letter")]
+
+
+def test_the_health_check_login_sees_the_broker_uptime(logins) -> None:
+    _device, service, _s = logins
+    dashboard = service("hearth-dashboard", SERVICE_PASSWORDS["hearth-dashboard"])
 
     assert dashboard.subscribe("$SYS/broker/uptime") == 1
-    dashboard.wait(lambda: dashboard.messages)
+    assert dashboard.wait(lambda: dashboard.messages != [])
     assert dashboard.messages[0][0] == "$SYS/broker/uptime"
+
+
+def test_a_device_login_named_like_a_service_is_left_out(tmp_path: Path) -> None:
+    """Even if the database holds one (written before provisioning refused such names),
+    the entrypoint does not give the broker a device login whose client id would be a
+    service's."""
+    engine = app_database(tmp_path / "hearth.db")
+    register(engine, "ann", [])
+    provisioner = Provisioner(engine, hasher=hash_password_pbkdf2)
+    from sqlalchemy.orm import Session as DbSession
+
+    with DbSession(engine) as db:
+        db.add(Device(id="hearth-ingest-1", patient_id="ann", kind="cgm", active=True))
+        db.flush()
+        db.add(MqttAccount(device_id="hearth-ingest-1", role="device",
+                           password_hash=hash_password_pbkdf2("hostile-pw")))
+        db.commit()
+    assert "hearth-ingest-1" in provisioner.mqtt_hashes()
+    server = ShippedBroker(tmp_path / "broker")
+    server.render_devices(engine)
+    server.start()
+    try:
+        with sessions(server.device_port) as device, sessions(server.service_port) as service:
+            assert not device("hearth-ingest-1", "hostile-pw").accepted
+            assert not service("hearth-ingest-1", "hostile-pw").accepted
+        assert "device login hearth-ingest-1 is named like a service" in (
+            server.stderr_path.read_text())
+    finally:
+        server.kill()
 
 
 def test_the_entrypoint_is_valid_shell() -> None:

@@ -3,27 +3,27 @@ device logins from `hearth devices render --devices-only`, and SIGHUP to the ent
 (what `docker compose kill -s HUP mosquitto` sends) revoking a device without a restart.
 
 The compose paths (/mosquitto/config, /mosquitto/auth, /mosquitto/run) are moved into a
-temporary directory through the entrypoint's MOSQUITTO_*_DIR variables.
+temporary directory through the entrypoint's MOSQUITTO_*_DIR variables
+(tests/deploy/shipped_broker.py). Every wait is for a condition, with a timeout sized
+for a loaded two-core machine (it used to wait a fixed 10 s for the revoked session to
+close, and failed under load).
 """
 
 from __future__ import annotations
 
-import getpass
-import os
-import shutil
-import signal
-import subprocess
 from pathlib import Path
 
 from core import topics
-from core.provisioning import Provisioner, hash_password_pbkdf2, render
+from core.provisioning import Provisioner, hash_password_pbkdf2
+from tests.deploy.shipped_broker import (
+    ACCEPTED,
+    NOT_AUTHORIZED,
+    SERVICE_PASSWORDS,
+    WAIT_S,
+    ShippedBroker,
+    sessions,
+)
 from tests.support.factories import app_database, register, wait_until
-from tests.support.mqtt_session import ACCEPTED, NOT_AUTHORIZED, sessions
-from tests.support.ports import free_port, wait_for_port
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
-SERVICE_ENV = {"MQTT_INGEST_PASSWORD": "ingest-pw", "MQTT_COACH_PASSWORD": "coach-pw",
-               "MQTT_DASHBOARD_PASSWORD": "dashboard-pw"}
 
 
 def test_entrypoint_builds_the_files_and_reloads_on_sighup(tmp_path: Path) -> None:
@@ -32,45 +32,41 @@ def test_entrypoint_builds_the_files_and_reloads_on_sighup(tmp_path: Path) -> No
     provisioner = Provisioner(engine, hasher=hash_password_pbkdf2)
     cgm = provisioner.add(device_id="ann-cgm", patient_id="ann", kind="cgm").secret
     provisioner.add(device_id="ann-xdrip", patient_id="ann", kind="cgm", role="nightscout")
-    config, auth, run, data = (tmp_path / d for d in ("config", "auth", "run", "data"))
-    for d in (config, data):
-        d.mkdir()
-    render(provisioner, auth, service_names=(), passwd_name="devices.passwd",
-           acl_name="devices.acl")
-    shutil.copy(DEPLOY / "acl", config / "acl")
-    port = free_port()
-    conf = (DEPLOY / "mosquitto.conf").read_text()
-    for old, new in (("listener 1883", f"listener {port} 127.0.0.1"),
-                     ("/mosquitto/run/", f"{run}/"), ("/mosquitto/data/", f"{data}/"),
-                     ("log_dest stdout", f"log_dest file {tmp_path / 'mosquitto.log'}")):
-        assert old in conf, old
-        conf = conf.replace(old, new)
-    (config / "mosquitto.conf").write_text(conf + f"user {getpass.getuser()}\n")
-    env = {**os.environ, **SERVICE_ENV, "MOSQUITTO_CONFIG_DIR": str(config),
-           "MOSQUITTO_AUTH_DIR": str(auth), "MOSQUITTO_RUN_DIR": str(run),
-           "PATH": os.environ.get("PATH", "") + ":/usr/sbin"}
-    entrypoint = subprocess.Popen(["sh", str(DEPLOY / "entrypoint.sh")], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = ShippedBroker(tmp_path / "broker")
+    broker.render_devices(engine)
+    broker.start()
     try:
-        wait_for_port(port)
-        with sessions(port) as login:
-            assert not login(None).accepted
-            device = login("ann-cgm", cgm)
+        with sessions(broker.device_port) as device_login, \
+                sessions(broker.service_port) as service_login:
+            assert not device_login(None).accepted
+            device = device_login("ann-cgm", cgm)
             assert device.accepted
             assert device.publish(topics.up("ann-cgm")) in ACCEPTED
-            dashboard = login("hearth-dashboard", "dashboard-pw")
+            dashboard = service_login("hearth-dashboard", SERVICE_PASSWORDS["hearth-dashboard"])
             assert dashboard.publish(topics.up("ann-xdrip")) in ACCEPTED
             assert dashboard.publish(topics.up("ann-cgm")) == NOT_AUTHORIZED
 
             provisioner.revoke("ann-cgm")
-            render(provisioner, auth, service_names=(), passwd_name="devices.passwd",
-                   acl_name="devices.acl")
-            entrypoint.send_signal(signal.SIGHUP)
+            broker.render_devices(engine)
+            broker.reload()  # SIGHUP to the entrypoint; returns once the broker re-read
 
-            wait_until(lambda: device.disconnected, timeout=10, message="revoked session closed")
-            assert not login("ann-cgm", cgm).accepted
-            assert login("hearth-ingest", "ingest-pw").accepted
-            assert entrypoint.poll() is None  # the same broker, not restarted
+            wait_until(lambda: device.disconnected, timeout=WAIT_S,
+                       message="revoked session closed")
+            assert not device_login("ann-cgm", cgm).accepted
+            assert service_login("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"]).accepted
+            assert broker.process is not None
+            assert broker.process.poll() is None  # the same broker, not restarted
     finally:
-        entrypoint.send_signal(signal.SIGTERM)
-        entrypoint.wait(timeout=15)
+        broker.stop()
+
+
+def test_the_entrypoint_refuses_to_start_without_a_service_password(tmp_path: Path) -> None:
+    broker = ShippedBroker(tmp_path / "broker", env={"MQTT_COACH_PASSWORD": ""})
+    try:
+        broker.start()
+    except RuntimeError:
+        pass
+    else:
+        broker.kill()
+        raise AssertionError("the broker started without the coach's password")
+    assert "no password for MQTT user hearth-coach" in broker.stderr_path.read_text()
