@@ -1,62 +1,82 @@
-"""A Nightscout-compatible API, so CGM apps that upload to Nightscout (xDrip+, Juggluco, ...)
-can feed Hearth. Mounted at ``/api/v1`` by create_app.
+"""A Nightscout-compatible API, so apps that talk to Nightscout (xDrip+, Loop, Juggluco,
+followers) can use Hearth. Mounted at ``/api/v1`` by create_app.
 
-Shapes follow Nightscout's cgm-remote-monitor API v1: an entry is
-``{"_id", "type": "sgv", "sgv", "direction", "date" (epoch ms), "dateString"
-(ISO 8601), "device"}`` (``mbg`` for meter values) as served by
-``lib/api/entries/index.js``; ``GET /api/v1/entries`` takes ``count`` (default
-10, newest first) and ``find[date][$gte]``/``$lte``; ``status.json`` is the
-object ``lib/api/status.js`` builds (``status``, ``name``, ``version``,
-``serverTime``, ``serverTimeEpoch``, ``apiEnabled``, ``settings``, ...).
+Shapes follow Nightscout's cgm-remote-monitor API v1 (``lib/api/entries/index.js``,
+``treatments/``, ``devicestatus/``, ``experiments/``, ``lib/api/status.js``). What each
+document becomes in Hearth's data model: dashboard/nightscout_entries.py (entries) and
+dashboard/nightscout_treatments.py (treatments, device status); ``find`` queries:
+dashboard/nightscout_query.py.
 
-Authentication is per uploader, not by session: the ``api-secret`` header
-carries the SHA-1 hex of the uploader's secret (Nightscout keeps
-``genHash(API_SECRET, 'sha1')``, ``lib/server/enclave.js``), or ``?token=`` the
-secret itself. The secret identifies the uploader, which is a registered device
-bound to one patient (`hearth devices add ID --role nightscout`, core/provisioning.py).
-A wrong or missing secret gets Nightscout's 401.
+Authentication is per uploader, not by session: the ``api-secret`` header carries the
+SHA-1 hex of the uploader's secret (Nightscout keeps ``genHash(API_SECRET, 'sha1')``,
+``lib/server/enclave.js``); the secret itself is accepted the ways Nightscout accepts
+a token (``?token=``, ``Authorization: Bearer``, ``api-secret: token=...``). The secret
+identifies the uploader, a registered device bound to one patient (`hearth devices add
+ID --role nightscout`, core/provisioning.py). A wrong or missing secret gets
+Nightscout's 401. Every read is audited; no secret is logged.
 
-Uploads take the same path as MQTT readings (dashboard/nightscout_backend.py):
-one contract message on ``hearth/v1/up/{uploader}`` at QoS 1, answered after
-the broker's PUBACK; ingest stores it. Reads come from the time-series store;
-``direction`` is computed from consecutive readings (analytics/arrows.py)
-because the contract keeps no uploaded trend.
+Uploads take the same path as MQTT readings (dashboard/nightscout_backend.py): one
+contract message on ``hearth/v1/up/{uploader}`` at QoS 1, answered after the broker's
+PUBACK; ingest stores it. Reads come from the time-series store.
 
-It is a sub-application rather than a router so that the dashboard's
-session-based policies (sign-in, CSRF on unsafe methods) do not apply to it: an
-uploader has no session and authenticates every request with its secret.
+It is a sub-application rather than a router so that the dashboard's session-based
+policies (sign-in, CSRF on unsafe methods) do not apply to it: an uploader has no
+session and authenticates every request with its secret.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from starlette.datastructures import State
 
 from analytics.arrows import MAX_GAP, directions
 from core.appdb.account_store import AccountStore, AuditEntry
+from core.appdb.accounts import User
 from core.metrics import Metric
-from core.readings import Reading, to_epoch_us
+from core.readings import Reading
 from core.timeseries import TimeSeriesStore
 from dashboard.nightscout_backend import (
     MAX_ENTRIES,
+    Converted,
     NightscoutBackend,
     UploadError,
-    convert_entries,
-    entry_id,
-    entry_time,
+    convert,
     publish_upload,
 )
+from dashboard.nightscout_entries import (
+    ENTRY_METRICS,
+    document_id,
+    entry_document,
+    entry_reading,
+    epoch_ms,
+    iso_ms,
+    one_per_time,
+)
+from dashboard.nightscout_query import Find, QueryError
+from dashboard.nightscout_treatments import (
+    TREATMENT_METRICS,
+    devicestatus_document,
+    devicestatus_reading,
+    treatment_documents,
+    treatment_readings,
+)
+from dashboard.views.records import load_prefs
 
 DEFAULT_COUNT = 10  # Nightscout's default for GET /api/v1/entries
 MAX_COUNT = 100_000
+# Without a lower date bound, a read looks back this far, step by step, until it has
+# ``count`` documents (Nightscout has the whole collection; a step keeps reads short).
 LOOKBACKS = (timedelta(days=1), timedelta(days=7), timedelta(days=31), timedelta(days=400))
-VERSION = "0.1.0"
+VERSION = "15.0.3"  # the Nightscout release whose API this follows (apps compare versions)
 
 
 class NightscoutError(Exception):
@@ -78,13 +98,26 @@ def create_app(parent: State) -> FastAPI:
     sub = FastAPI(title="Hearth: Nightscout-compatible API (v1)", version=VERSION)
     sub.state.parent = parent
     sub.add_exception_handler(NightscoutError, _error)
-    for path in ("/entries", "/entries.json"):
-        sub.add_api_route(path, get_entries, methods=["GET"])
-        sub.add_api_route(path, post_entries, methods=["POST"])
-    for path in ("/entries/sgv", "/entries/sgv.json"):
-        sub.add_api_route(path, get_sgv, methods=["GET"])
-    for path in ("/status", "/status.json"):
-        sub.add_api_route(path, status, methods=["GET"])
+
+    def route(paths: Iterable[str], endpoint: Callable[..., Any], method: str) -> None:
+        for path in paths:
+            for suffix in ("", ".json"):
+                sub.add_api_route(path + suffix, endpoint, methods=[method])
+
+    route(["/entries"], post_entries, "POST")
+    route(["/entries/current"], get_current, "GET")
+    route(["/entries"], get_entries, "GET")
+    route(["/entries/sgv"], get_sgv, "GET")
+    route(["/entries/mbg"], get_mbg, "GET")
+    route(["/entries/cal"], get_cal, "GET")
+    route(["/treatments"], get_treatments, "GET")
+    route(["/treatments"], post_treatments, "POST")
+    route(["/treatments"], post_treatments, "PUT")
+    route(["/devicestatus"], get_devicestatus, "GET")
+    route(["/devicestatus"], post_devicestatus, "POST")
+    route(["/profile"], get_profile, "GET")
+    route(["/status"], status, "GET")
+    route(["/experiments/test"], experiments_test, "GET")
     return sub
 
 
@@ -108,14 +141,32 @@ def _store(request: Request) -> TimeSeriesStore:
     return store
 
 
-def uploader(request: Request, token: Annotated[str | None, Query()] = None) -> tuple[str, str]:
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - Nightscout's protocol
+
+
+def _credential(request: Request) -> str | None:
+    """The SHA-1 hex the uploader's app sends, from any of Nightscout's forms."""
+    header = request.headers.get("api-secret", "").strip()
+    if header.lower().startswith("token="):
+        return _sha1(header[len("token="):])
+    if header:
+        return header.lower()
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        return _sha1(auth[7:].strip())
+    for name in ("token", "secret"):
+        if value := request.query_params.get(name):
+            return _sha1(value)
+    return None
+
+
+def uploader(request: Request) -> tuple[str, str]:
     """(device id, patient id) of the uploader whose secret the request carries; 401 otherwise.
 
     No credential at all is a 401 before anything else (also where the API is not
     enabled); a credential on a server without the backend is a 503."""
-    sent = request.headers.get("api-secret")
-    if not sent and token:
-        sent = hashlib.sha1(token.encode()).hexdigest()  # noqa: S324 - Nightscout's protocol
+    sent = _credential(request)
     if not sent:
         raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
     found = _backend(request).uploaders.nightscout_uploader(sent)
@@ -127,143 +178,266 @@ def uploader(request: Request, token: Annotated[str | None, Query()] = None) -> 
 Uploader = Annotated[tuple[str, str], Depends(uploader)]
 
 
-# --- reads -----------------------------------------------------------------------
-
-def _when(value: str | None, name: str) -> datetime | None:
-    """Epoch milliseconds (``date``) or ISO 8601 (``dateString``)."""
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(float(value) / 1000, UTC)
-    except (ValueError, OverflowError, OSError):  # not a number, or beyond the calendar
-        pass
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise NightscoutError(400, "Bad Request",
-                              f"{name} must be epoch milliseconds or ISO 8601") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _entry(reading: Reading, arrow: str) -> dict[str, Any]:
-    kind = "sgv" if reading.source == "cgm" else "mbg"
-    date_ms = to_epoch_us(reading.measured_at) // 1000
-    doc: dict[str, Any] = {
-        "_id": entry_id(reading.device_id, reading.measured_at),
-        "type": kind,
-        kind: round(reading.value),
-        "date": date_ms,
-        "dateString": reading.measured_at.astimezone(UTC).isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-        "sysTime": reading.measured_at.astimezone(UTC).isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-        "utcOffset": 0,
-        "device": reading.device_id,
-    }
-    if kind == "sgv":
-        doc["direction"] = arrow
-    return doc
-
-
-def _read(request: Request, patient_id: str, *, count: int, gte: datetime | None,
-          lte: datetime | None, sgv_only: bool) -> list[dict[str, Any]]:
-    store = _store(request)
-    end = (lte + timedelta(milliseconds=1)) if lte else datetime.now(UTC) + timedelta(minutes=5)
-    windows = [end - gte + MAX_GAP] if gte else list(LOOKBACKS)
-    found: list[Reading] = []
-    for window in windows:
-        found = store.read(patient_id, Metric.GLUCOSE, end - window, end)
-        if sum(1 for r in found if not sgv_only or r.source == "cgm") > count:
-            break
-    arrows: dict[tuple[str, datetime], str] = {}
-    for device_id in {r.device_id for r in found if r.source == "cgm"}:
-        series = [(r.measured_at, r.value) for r in found
-                  if r.device_id == device_id and r.source == "cgm"]
-        arrows.update({(device_id, t): a for (t, _), a in zip(series, directions(series), strict=True)})
-    wanted = [r for r in found if (not sgv_only or r.source == "cgm")
-              and (gte is None or r.measured_at >= gte)]
-    wanted.sort(key=lambda r: r.measured_at, reverse=True)
-    return [_entry(r, arrows.get((r.device_id, r.measured_at), "NONE")) for r in wanted[:count]]
-
-
-def _audit(request: Request, who: tuple[str, str]) -> None:
+def _audit(request: Request, who: tuple[str, str], what: str) -> None:
     """A read through an uploader's secret is audited like any read by someone else: the
-    secret may sit in a follower's app as well as the patient's own (who = the device)."""
+    secret may sit in a follower's app as well as the patient's own (who = the device).
+    The path only: a ``?token=`` never reaches the log."""
     parent = _parent(request)
     accounts: AccountStore | None = getattr(parent, "accounts", None)
     if accounts is not None:
         accounts.audit([AuditEntry(parent.clock(), who[0], "nightscout", who[1],
-                                   "Nightscout entries", request.url.path)])
+                                   f"Nightscout {what}", request.url.path)])
 
 
-CountQuery = Annotated[int, Query(ge=1, le=MAX_COUNT)]
-GteQuery = Annotated[str | None, Query(alias="find[date][$gte]")]
-LteQuery = Annotated[str | None, Query(alias="find[date][$lte]")]
-GteStringQuery = Annotated[str | None, Query(alias="find[dateString][$gte]")]
-LteStringQuery = Annotated[str | None, Query(alias="find[dateString][$lte]")]
+def _find(request: Request, *, time_field: str) -> Find:
+    try:
+        return Find.parse(request.query_params.multi_items(), default_count=DEFAULT_COUNT,
+                          max_count=MAX_COUNT, time_field=time_field)
+    except QueryError as exc:
+        raise NightscoutError(400, "Bad Request", str(exc)) from None
 
 
-def get_entries(request: Request, who: Uploader, count: CountQuery = DEFAULT_COUNT,
-                gte: GteQuery = None, lte: LteQuery = None, gte_s: GteStringQuery = None,
-                lte_s: LteStringQuery = None) -> list[dict[str, Any]]:
-    """The patient's glucose entries (sensor and meter), newest first."""
-    entries = _read(request, who[1], count=count, gte=_when(gte or gte_s, "find[date][$gte]"),
-                    lte=_when(lte or lte_s, "find[date][$lte]"), sgv_only=False)
-    _audit(request, who)
+def _now(request: Request) -> datetime:
+    backend: NightscoutBackend | None = getattr(_parent(request), "nightscout", None)
+    return backend.clock() if backend else datetime.now(UTC)
+
+
+def _read(request: Request, patient_id: str, find: Find, metrics: tuple[Metric, ...],
+          build: Callable[[list[Reading]], list[dict[str, Any]]], *, margin: timedelta
+          ) -> list[dict[str, Any]]:
+    """Documents that match ``find``: one read for a bounded window, else growing windows
+    until there are enough."""
+    store = _store(request)
+    start, end = find.window(_now(request))
+    starts = [start - margin] if start else [end - w for w in LOOKBACKS]
+    docs: list[dict[str, Any]] = []
+    for begin in starts:
+        found = [r for m in metrics for r in store.read(patient_id, m, begin, end)]
+        docs = find.apply(build(found))
+        if find.count is not None and len(docs) >= find.count:
+            break
+    return docs
+
+
+# --- entries ---------------------------------------------------------------------------
+
+def _entry_docs(readings: list[Reading]) -> list[dict[str, Any]]:
+    arrows: dict[tuple[str, datetime], str] = {}
+    cgm = sorted((r for r in readings if r.metric == Metric.GLUCOSE and r.source == "cgm"),
+                 key=lambda r: r.measured_at)
+    for device_id in {r.device_id for r in cgm}:
+        series = [(r.measured_at, r.value) for r in cgm if r.device_id == device_id]
+        arrows.update({(device_id, t): a for (t, _), a in
+                       zip(series, directions(series), strict=True)})
+    readings = sorted(readings, key=lambda r: (r.measured_at, r.device_id))
+    return one_per_time(entry_document(r, arrows.get((r.device_id, r.measured_at)))
+                        for r in readings)
+
+
+def _entries(request: Request, who: tuple[str, str], kind: str | None,
+             count: int | None = None) -> list[dict[str, Any]]:
+    params = list(request.query_params.multi_items())
+    if kind is not None:
+        params.append(("find[type]", kind))
+    if count is not None:
+        params = [(k, v) for k, v in params if k != "count"] + [("count", str(count))]
+    try:
+        find = Find.parse(params, default_count=DEFAULT_COUNT, max_count=MAX_COUNT)
+    except QueryError as exc:
+        raise NightscoutError(400, "Bad Request", str(exc)) from None
+    entries = _read(request, who[1], find, ENTRY_METRICS, _entry_docs, margin=MAX_GAP)
+    _audit(request, who, "entries")
     return entries
 
 
-def get_sgv(request: Request, who: Uploader, count: CountQuery = DEFAULT_COUNT,
-            gte: GteQuery = None, lte: LteQuery = None, gte_s: GteStringQuery = None,
-            lte_s: LteStringQuery = None) -> list[dict[str, Any]]:
-    """Sensor glucose entries only, newest first."""
-    entries = _read(request, who[1], count=count, gte=_when(gte or gte_s, "find[date][$gte]"),
-                    lte=_when(lte or lte_s, "find[date][$lte]"), sgv_only=True)
-    _audit(request, who)
-    return entries
+def get_entries(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    """Entries (sensor, meter, calibration), newest first; ``find``, ``count`` as Nightscout."""
+    return _entries(request, who, None)
 
 
-def status(_who: Uploader) -> dict[str, Any]:
-    """Server status in Nightscout's shape; like Nightscout (``api:status:read``) it needs
-    the secret, which is also how an app checks its settings."""
+def get_sgv(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    return _entries(request, who, "sgv")
+
+
+def get_mbg(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    return _entries(request, who, "mbg")
+
+
+def get_cal(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    return _entries(request, who, "cal")
+
+
+def get_current(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    """The newest sensor entry (Nightscout's ``/entries/current``)."""
+    return _entries(request, who, "sgv", count=1)
+
+
+def _body(raw: bytes) -> list[Any]:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NightscoutError(400, "Bad Request", f"the body is not JSON: {exc}") from exc
+    docs = body if isinstance(body, list) else [body]
+    if not docs or len(docs) > MAX_ENTRIES:
+        raise NightscoutError(400, "Bad Request",
+                              f"send between 1 and {MAX_ENTRIES} documents per request")
+    return docs
+
+
+def _not_stored_by_others(request: Request, patient_id: str, device_id: str,
+                          converted: Converted) -> Converted:
+    """Leave out readings another uploader of the same patient already sent (same metric,
+    kind and millisecond): two apps uploading one sensor make one reading, not two."""
+    if not converted.readings:
+        return converted
+    times = [r["time"] for r in converted.readings]
+    start, end = min(times), max(times) + timedelta(milliseconds=1)
+    store = _store(request)
+    taken: set[tuple[str, str, int]] = set()
+    for metric in {r["metric"] for r in converted.readings}:
+        for found in store.read(patient_id, Metric(metric), start, end):
+            if found.device_id != device_id:
+                taken.add((metric, found.source, epoch_ms(found.measured_at)))
+    keep = [i for i, r in enumerate(converted.readings)
+            if (r["metric"], r["source"], epoch_ms(r["time"])) not in taken]
+    return Converted([converted.readings[i] for i in keep],
+                     [converted.indexes[i] for i in keep], converted.bad)
+
+
+def _publish(request: Request, who: tuple[str, str], converted: Converted) -> None:
+    backend = _backend(request)
+    fresh = _not_stored_by_others(request, who[1], who[0], converted)
+    if not fresh.readings:
+        return
+    try:
+        publish_upload(backend, who[0], fresh.readings)
+    except UploadError as exc:
+        raise NightscoutError(503, "Service Unavailable",
+                              f"the upload was not accepted: {exc}; send it again") from exc
+
+
+def _refuse_bad(converted: Converted) -> None:
+    if converted.bad:
+        raise NightscoutError(400, "Bad Request", "; ".join(converted.bad),
+                              accepted=len(set(converted.indexes)), errors=converted.bad)
+
+
+async def post_entries(request: Request, who: Uploader) -> Any:
+    """Upload entries of every type (``sgv``, ``mbg``, ``cal``): the good ones go in; bad
+    ones are named in a 400 with the reason."""
+    docs = _body(await request.body())
+    converted = convert(docs, lambda d: [entry_reading(d)], device_id=who[0],
+                        now=_backend(request).clock())
+    _publish(request, who, converted)
+    _refuse_bad(converted)
+    answered = []
+    for index in sorted(set(converted.indexes)):
+        reading = converted.readings[converted.indexes.index(index)]
+        answered.append({**docs[index], "_id": document_id(who[0], reading["time"],
+                                                           Metric(reading["metric"])),
+                         "device": docs[index].get("device", who[0])})
+    return answered
+
+
+# --- treatments and device status -------------------------------------------------------
+
+def get_treatments(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    """Treatments, newest first (``find[created_at][...]``, ``find[eventType]``...)."""
+    find = _find(request, time_field="created_at")
+    docs = _read(request, who[1], find, TREATMENT_METRICS, treatment_documents,
+                 margin=timedelta(0))
+    _audit(request, who, "treatments")
+    return docs
+
+
+async def post_treatments(request: Request, who: Uploader) -> Any:
+    """Upload treatments (POST; PUT as xDrip+ sends them): each answered with its ``_id``,
+    in order, as Loop expects."""
+    docs = _body(await request.body())
+    converted = convert(docs, treatment_readings, device_id=who[0],
+                        now=_backend(request).clock(), noun="treatment")
+    _publish(request, who, converted)
+    _refuse_bad(converted)
+    answered = []
+    for index, doc in enumerate(docs):
+        first = converted.readings[converted.indexes.index(index)]
+        sent = doc.get("_id")
+        _id = sent if isinstance(sent, str) and len(sent) == 24 else \
+            document_id(who[0], first["time"], "treatment")
+        answered.append({**doc, "_id": _id, "created_at": iso_ms(first["time"])})
+    return answered
+
+
+def get_devicestatus(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    find = _find(request, time_field="created_at")
+    docs = _read(request, who[1], find, (Metric.DEVICE_BATTERY,),
+                 lambda rs: [devicestatus_document(r) for r in rs], margin=timedelta(0))
+    _audit(request, who, "device status")
+    return docs
+
+
+async def post_devicestatus(request: Request, who: Uploader) -> Any:
+    docs = _body(await request.body())
+    now = _backend(request).clock()
+    converted = convert(docs, lambda d: [devicestatus_reading(d, now=now)], device_id=who[0],
+                        now=now, noun="devicestatus")
+    _publish(request, who, converted)
+    _refuse_bad(converted)
+    return [{**doc, "_id": document_id(who[0], r["time"], Metric.DEVICE_BATTERY),
+             "created_at": iso_ms(r["time"])} for doc, r in zip(docs, converted.readings,
+                                                                 strict=True)]
+
+
+def get_profile(request: Request, who: Uploader) -> list[dict[str, Any]]:
+    """Hearth keeps no pump therapy profile (basal rates, carb ratios): an empty list, which
+    is what Nightscout answers before any profile was saved."""
+    _audit(request, who, "profile")
+    return []
+
+
+# --- status and set-up checks ---------------------------------------------------------------
+
+def _engine(parent: State) -> Engine | None:
+    engine: Engine | None = getattr(parent, "engine", None)
+    accounts = getattr(parent, "accounts", None)
+    if engine is None and accounts is not None:
+        engine = getattr(accounts, "_engine", None)  # the same database (views/common.py)
+    return engine
+
+
+def patient_units(parent: State, patient_id: str) -> str:
+    """``mg/dl`` or ``mmol`` (Nightscout's DISPLAY_UNITS) from the patient's own
+    preference on the dashboard; mg/dl when there is none."""
+    engine = _engine(parent)
+    if engine is None:
+        return "mg/dl"
+    with Session(engine) as session:
+        user_id = session.scalars(select(User.id).where(
+            User.patient_id == patient_id, User.role == "patient").order_by(User.id)).first()
+    if user_id is None:
+        return "mg/dl"
+    return "mmol" if load_prefs(engine, user_id).glucose_units == "mmol/L" else "mg/dl"
+
+
+def status(request: Request, who: Uploader) -> dict[str, Any]:
+    """Server status in Nightscout's shape (``lib/api/status.js``); like Nightscout
+    (``api:status:read``) it needs the secret, which is also how an app checks it."""
     now = datetime.now(UTC)
+    units = patient_units(_parent(request), who[1])
     return {
         "status": "ok", "name": "Hearth", "version": VERSION,
-        "serverTime": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "serverTimeEpoch": int(now.timestamp() * 1000),
-        "apiEnabled": True, "careportalEnabled": False, "boluscalcEnabled": False,
-        "settings": {"units": "mg/dl", "enable": [], "authDefaultRoles": "denied"},
-        "extendedSettings": {}, "authorized": True,
+        "serverTime": iso_ms(now), "serverTimeEpoch": int(now.timestamp() * 1000),
+        "apiEnabled": True, "careportalEnabled": True, "boluscalcEnabled": False,
+        # Thresholds: the consensus glucose ranges (docs/CLINICAL.md), not Nightscout's
+        # defaults (260/180/80/55), so an app's colours match Hearth's pages.
+        "settings": {"units": units, "timeFormat": 24, "enable": ["careportal", "iob", "cob"],
+                     "authDefaultRoles": "denied", "thresholds": {
+                         "bgHigh": 250, "bgTargetTop": 180, "bgTargetBottom": 70,
+                         "bgLow": 54}},
+        "extendedSettings": {"devicestatus": {"advanced": True}}, "authorized": True,
     }
 
 
-# --- uploads -----------------------------------------------------------------------
-
-async def post_entries(request: Request, who: Uploader) -> Any:
-    """Upload entries: the good ones go in; bad ones are named in a 400 with the reason."""
-    backend = _backend(request)
-    device_id = who[0]
-    try:
-        body = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NightscoutError(400, "Bad Request", f"the body is not JSON: {exc}") from exc
-    entries = body if isinstance(body, list) else [body]
-    if not entries or len(entries) > MAX_ENTRIES:
-        raise NightscoutError(400, "Bad Request",
-                              f"send between 1 and {MAX_ENTRIES} entries per request")
-    converted = convert_entries(entries, device_id=device_id, now=backend.clock())
-    if converted.readings:
-        try:
-            publish_upload(backend, device_id, converted.readings)
-        except UploadError as exc:
-            raise NightscoutError(503, "Service Unavailable",
-                                  f"the upload was not accepted: {exc}; send it again") from exc
-    if converted.bad:
-        raise NightscoutError(400, "Bad Request", "; ".join(converted.bad),
-                              accepted=len(converted.readings), errors=converted.bad)
-    return [_uploaded(entries[i], device_id) for i in converted.indexes]
-
-
-def _uploaded(entry: dict[str, Any], device_id: str) -> dict[str, Any]:
-    when = entry_time(entry)
-    return {**entry, "_id": entry_id(device_id, when), "device": entry.get("device", device_id)}
+def experiments_test(_who: Uploader) -> dict[str, str]:
+    """Loop's set-up check (NightscoutKit ``checkAuth``): 200 with a good secret."""
+    return {"status": "ok"}

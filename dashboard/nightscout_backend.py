@@ -10,7 +10,6 @@ stores it. The API answers only after the broker acknowledged the message
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -53,82 +52,42 @@ class NightscoutBackend:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-# --- entries -> contract -----------------------------------------------------------
+# --- documents -> contract -----------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Converted:
     readings: list[dict[str, Any]]  # contract entries
-    indexes: list[int]  # the Nightscout entry each came from
+    indexes: list[int]  # the Nightscout document each came from
     bad: list[str]  # "entry 3: reason"
 
 
-def convert_entries(entries: list[Any], *, device_id: str, now: datetime) -> Converted:
-    """Nightscout entries -> contract readings; each bad entry is named with its reason.
-
-    ``sgv`` (sensor glucose) becomes a CGM reading, ``mbg`` (meter glucose) a
-    meter reading, both mg/dL as Nightscout stores them. The contract's own
-    validation (ranges, future times) runs here too, so the uploader hears
-    about a bad entry at once rather than through a dead letter.
-    """
+def convert(docs: list[Any], make: Callable[[Any], list[dict[str, Any]]], *, device_id: str,
+            now: datetime, noun: str = "entry") -> Converted:
+    """Nightscout documents -> contract readings (``make`` gives each document's); each bad
+    document is named with its reason. The contract's own validation (ranges, future
+    times) runs here too, so the uploader hears about a bad one at once rather than
+    through a dead letter; a document is kept whole or not at all."""
     readings: list[dict[str, Any]] = []
     indexes: list[int] = []
-    bad: list[str] = []
-    for index, entry in enumerate(entries):
+    bad: dict[int, str] = {}
+    for index, doc in enumerate(docs):
         try:
-            readings.append(_reading(entry))
-            indexes.append(index)
+            made = make(doc)
         except (ValueError, OverflowError) as exc:  # overflow: a time beyond the calendar
-            bad.append(f"entry {index}: {exc}")
-    if not readings:
-        return Converted([], [], bad)
-    decoded = decode_message(encode_message(device_id=device_id, seq=0, readings=readings),
-                             topic_device_id=device_id, now=now)
-    rejected = {r.index for r in decoded.rejections}
-    for r in decoded.rejections:
-        assert r.index is not None
-        reason = r.reason.split(": ", 1)[-1]
-        bad.append(f"entry {indexes[r.index]}: {reason}")
-    keep = [i for i in range(len(readings)) if i not in rejected]
+            bad[index] = f"{noun} {index}: {exc}"
+            continue
+        readings.extend(made)
+        indexes.extend([index] * len(made))
+    if readings:
+        decoded = decode_message(encode_message(device_id=device_id, seq=0, readings=readings),
+                                 topic_device_id=device_id, now=now)
+        for r in decoded.rejections:
+            assert r.index is not None
+            doc_index = indexes[r.index]
+            bad.setdefault(doc_index, f"{noun} {doc_index}: {r.reason.split(': ', 1)[-1]}")
+    keep = [i for i in range(len(readings)) if indexes[i] not in bad]
     return Converted([readings[i] for i in keep], [indexes[i] for i in keep],
-                     sorted(bad, key=lambda b: int(b.split()[1].rstrip(":"))))
-
-
-def _reading(entry: Any) -> dict[str, Any]:
-    if not isinstance(entry, dict):
-        raise ValueError("an entry must be a JSON object")
-    kind = entry.get("type", "sgv")
-    if kind not in ("sgv", "mbg"):
-        raise ValueError(f"type {kind!r} is not supported (sgv or mbg)")
-    value = entry.get(kind)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{kind} must be a number in mg/dL, got {value!r}")
-    return {"metric": "glucose", "value": value, "unit": "mg/dL",
-            "source": "cgm" if kind == "sgv" else "meter", "time": entry_time(entry)}
-
-
-def entry_time(entry: dict[str, Any]) -> datetime:
-    date = entry.get("date")
-    if isinstance(date, int | float) and not isinstance(date, bool):
-        try:
-            return datetime.fromtimestamp(date / 1000, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise ValueError(f"date {date!r} is not epoch milliseconds") from None
-    text = entry.get("dateString")
-    if isinstance(text, str):
-        try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"dateString {text!r} is not ISO 8601") from None
-        if when.tzinfo is None:
-            raise ValueError(f"dateString {text!r} has no time zone")
-        return when.astimezone(UTC)
-    raise ValueError("no date (epoch milliseconds) or dateString")
-
-
-def entry_id(device_id: str, metric_time: datetime) -> str:
-    """A stable 24-hex ``_id`` (the length of Nightscout's MongoDB ObjectId)."""
-    key = f"{device_id}|{metric_time.astimezone(UTC).isoformat()}"
-    return hashlib.sha1(key.encode()).hexdigest()[:24]  # noqa: S324 - an id, not a secret
+                     [bad[i] for i in sorted(bad)])
 
 
 def message_seq(now: datetime) -> int:

@@ -131,8 +131,10 @@ def test_an_upload_is_stored_by_ingest_and_served_back(site: Site) -> None:
     assert newest["date"] == ms(t0 + timedelta(minutes=10))
     assert newest["dateString"] == (t0 + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     assert newest["device"] == "ann-xdrip"
-    # 110 -> 130 in 5 min = 4 mg/dL/min: DoubleUp; 100 -> 110 = 2: FortyFiveUp; first: NONE.
-    assert [d.get("direction") for d in docs] == ["DoubleUp", None, "FortyFiveUp", "NONE"]
+    # 110 -> 130 in 5 min = 4 mg/dL/min: DoubleUp; 100 -> 110 = 2: FortyFiveUp; the first
+    # came with the app's own direction, which is kept and served back.
+    assert [d.get("direction") for d in docs] == ["DoubleUp", None, "FortyFiveUp", "Flat"]
+    assert docs[3]["device"] == "xDrip-G6"  # the uploader's own device name, kept
     assert docs[0]["_id"] == answer.json()[3]["_id"]  # the same id as the upload answered
 
     sgv = site.client.get("/api/v1/entries/sgv.json", params={
@@ -157,7 +159,7 @@ def test_bad_entries_get_a_400_naming_them_while_good_ones_go_in(site: Site) -> 
     entries = [
         {"type": "sgv", "sgv": 95, "date": ms(t0)},
         {"type": "sgv", "sgv": 5000, "date": ms(t0 + timedelta(minutes=5))},
-        {"type": "cal", "slope": 1000, "date": ms(t0)},
+        {"type": "hr-bpm", "bpm": 70, "date": ms(t0)},
         {"type": "sgv", "sgv": "high", "date": ms(t0)},
         {"type": "sgv", "sgv": 99, "dateString": "yesterday"},
         {"type": "sgv", "sgv": 101, "date": ms(datetime.now(UTC) + timedelta(hours=2))},
@@ -172,7 +174,7 @@ def test_bad_entries_get_a_400_naming_them_while_good_ones_go_in(site: Site) -> 
     assert [e.split(":")[0] for e in errors] == ["entry 1", "entry 2", "entry 3", "entry 4",
                                                 "entry 5"]
     assert "outside the plausible range" in errors[0]
-    assert "type 'cal' is not supported" in errors[1]
+    assert "type 'hr-bpm' is not an entry type Hearth keeps (sgv, mbg, cal)" in errors[1]
     assert "sgv must be a number" in errors[2]
     assert "not ISO 8601" in errors[3]
     assert "in the future" in errors[4]
