@@ -14,6 +14,7 @@ from core.appdb import delivery  # noqa: F401 - coach delivery, inbox and schedu
 from core.appdb import credentials  # noqa: F401 - device credentials (core/provisioning.py)
 from core.appdb import coaching  # noqa: F401 - flags, nudges, alerts, escalation, cool-downs
 from core.appdb import accounts  # noqa: F401 - users, care teams, sessions, audit log
+from core.appdb import deadletters  # noqa: F401 - kept dead letters (hearth dead-letters)
 from core.appdb import alarms  # noqa: F401 - alarm sound of urgent alerts on the pages
 from core.appdb.models import Base
 
