@@ -104,8 +104,12 @@ def test_a_new_reading_appears_without_a_reload(world: World, browser, base_url:
     time.sleep(0.5)  # the stream has sent its first poll
     world.store.write([r("p1", "p1-cgm", Metric.GLUCOSE, 150.0, NOW - timedelta(minutes=1), "cgm", "mg/dL"),
                        r("p1", "p1-scale", Metric.WEIGHT, 79.2, NOW - timedelta(minutes=1), "scale", "kg")])
-    page.wait_for_function("document.getElementById('glucose-value').textContent === '150'", timeout=10_000)
-    page.wait_for_function("document.querySelector('[data-card=weight] .value span').textContent === '79.2'",
+    # Functions, not expression strings: Playwright evals a string in the page, which the
+    # Content-Security-Policy refuses (no 'unsafe-eval').
+    page.wait_for_function("() => document.getElementById('glucose-value').textContent === '150'",
+                           timeout=10_000)
+    page.wait_for_function("() => document.querySelector('[data-card=weight] .value span')"
+                           ".textContent === '79.2'",
                            timeout=10_000)
     assert page.evaluate("window.__same_page") is True  # not reloaded
     assert "rising" in page.inner_text("#glucose-trend").lower()
