@@ -46,10 +46,11 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.state.store = store
     app.state.directory = directory
     app.state.accounts = accounts
-    app.state.dashboard_settings = settings or DashboardSettings()
+    app.state.dashboard_settings = settings = settings or DashboardSettings()
     app.state.clock = clock
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
-    app.add_middleware(SecurityHeaders)
+    # HSTS whenever not explicitly in development (docs/SECURITY.md)
+    app.add_middleware(SecurityHeaders, hsts=settings.environment != "development")
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(login.router)

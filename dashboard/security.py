@@ -105,8 +105,12 @@ def now_of(request: Request) -> datetime:
 
 
 def cookie_secure(request: Request) -> bool:
-    forced = settings_of(request).cookie_secure
-    return forced if forced is not None else request.url.scheme == "https"
+    """``Secure`` on the session and CSRF cookies: always, unless explicitly in
+    development (then only over https); ``HEARTH_DASHBOARD_COOKIE_SECURE`` forces it."""
+    settings = settings_of(request)
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return settings.environment != "development" or request.url.scheme == "https"
 
 
 def session_of(request: Request) -> SessionInfo | None:

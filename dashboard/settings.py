@@ -26,8 +26,8 @@ class DashboardSettings(BaseSettings):
         validation_alias=AliasChoices("HEARTH_DASHBOARD_SECRET_KEY", "HEARTH_SECRET_KEY",
                                       "secret_key"),
     )
-    # None: Secure cookies exactly when the request came over https (behind a TLS proxy,
-    # run uvicorn with --proxy-headers); True/False force it.
+    # None: Secure session and CSRF cookies always, except in development where only
+    # requests over https get them; True/False force it (docs/SECURITY.md).
     cookie_secure: bool | None = None
     cookie_samesite: Literal["lax", "strict"] = "lax"
     session_cookie: str = "hearth_session"
