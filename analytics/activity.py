@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analytics import targets as tg
 from analytics.timebase import (
     FloatArray,
     IntArray,
@@ -32,7 +33,7 @@ from analytics.trends import Trend, daily_values, robust_trend
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STEP_GOAL = 7000  # Paluch 2022 (module docstring); the coach sets each person's goal
+DEFAULT_STEP_GOAL = tg.STEP_GOAL_PER_DAY  # docs/CLINICAL.md (Paluch 2022); the coach sets each goal
 # Hearth's choices for the learned motion baseline (no clinical standard exists):
 # 15-minute slots (motion sensors report on movement, so a quarter of an hour
 # tells "up and about" from "still"); at least 7 past days (one of each weekday)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analytics import targets as tg
 from analytics.bp import NOON_MIN, SESSION_GAP_S
 from analytics.timebase import (
     US_PER_S,
@@ -27,7 +28,7 @@ from analytics.timebase import (
 
 logger = logging.getLogger(__name__)
 
-CGM_WEAR_DAY_PERCENT = 70.0
+CGM_WEAR_DAY_PERCENT = tg.WEAR_MIN_PERCENT  # docs/CLINICAL.md
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.cgm import range_index
+from analytics.targets import AGP_PERCENTILES
 from analytics.timebase import FloatArray, IntArray, day_label
 
 logger = logging.getLogger(__name__)
 
-PERCENTILES = (5.0, 25.0, 50.0, 75.0, 95.0)
+PERCENTILES = AGP_PERCENTILES  # docs/CLINICAL.md "AGP"
 BIN_MIN = 15
 BINS = 24 * 60 // BIN_MIN
 HALF_WINDOW_BINS = 2  # +/-2 bins of 15 min around the centre bin: a 75-minute window

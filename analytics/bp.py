@@ -5,7 +5,8 @@ guidelines for office and out-of-office blood pressure measurement, J Hypertens
 2021;39:1293-1302: duplicate readings (1 min apart) morning and evening for 7
 days (at least 3), the first day discarded, all the other readings averaged
 (at least 12 readings).
-Thresholds (DESIGN.md §6): hypertension on home readings at >=130/80 mmHg
+Thresholds (docs/CLINICAL.md "Blood pressure"; the numbers in analytics/targets.py):
+hypertension on home readings at >=130/80 mmHg
 (Whelton PK et al., 2017 ACC/AHA guideline, Table 11) or >=135/85 mmHg (ESH,
 Parati 2021).  Crisis: systolic >=180 or diastolic >=120 mmHg; the American
 Heart Association's advice is to wait five minutes and measure again, and to
@@ -21,6 +22,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from analytics import targets as tg
 from analytics.timebase import US_PER_S, FloatArray, IntArray, day_label, local_day_and_minute
 
 logger = logging.getLogger(__name__)
@@ -31,10 +33,11 @@ logger = logging.getLogger(__name__)
 # hours between a morning and an evening sitting; local noon splits the two.
 SESSION_GAP_S = 10 * 60
 NOON_MIN = 12 * 60
-MIN_READINGS = 12  # ESH 2021 (Parati 2021): average of at least 12 readings
-MIN_DAYS = 3  # ESH 2021: at least 3 days (7 preferred)
-CRISIS_SYSTOLIC = 180.0  # DESIGN.md §6; ACC/AHA 2017 (Whelton): hypertensive crisis >180
-CRISIS_DIASTOLIC = 120.0  # and/or >120; DESIGN.md §6 flags from 180/120 inclusive
+MIN_READINGS = tg.BP_MIN_READINGS  # ESH 2021 (Parati 2021): average of >=12 readings
+MIN_DAYS = tg.BP_MIN_DAYS  # ESH 2021: at least 3 days (7 preferred)
+# docs/CLINICAL.md; ACC/AHA 2017 (Whelton): crisis >180 and/or >120, flagged from 180/120
+CRISIS_SYSTOLIC = tg.BP_CRISIS_SYSTOLIC
+CRISIS_DIASTOLIC = tg.BP_CRISIS_DIASTOLIC
 # Re-measure rule (American Heart Association, "Hypertensive crisis: when you should
 # call 911": wait five minutes and take your blood pressure again).  Hearth's choice
 # of window: a repeat counts from 1 minute after the first reading (the cuff's own
@@ -52,16 +55,17 @@ class BpClass(StrEnum):
 
 def classify_acc_aha(systolic: float, diastolic: float) -> BpClass:
     """Home thresholds corresponding to office 130/80 (Whelton 2017, Table 11)."""
-    if systolic >= 130 or diastolic >= 80:
+    if systolic >= tg.BP_HOME_ACC_AHA[0] or diastolic >= tg.BP_HOME_ACC_AHA[1]:
         return BpClass.HYPERTENSION
-    if systolic >= 120:
+    if systolic >= tg.BP_ELEVATED_SYSTOLIC:
         return BpClass.ELEVATED
     return BpClass.NORMAL
 
 
 def classify_esh(systolic: float, diastolic: float) -> BpClass:
     """ESH home hypertension threshold 135/85 mmHg (Parati 2021)."""
-    return BpClass.HYPERTENSION if systolic >= 135 or diastolic >= 85 else BpClass.NORMAL
+    high = systolic >= tg.BP_HOME_ESH[0] or diastolic >= tg.BP_HOME_ESH[1]
+    return BpClass.HYPERTENSION if high else BpClass.NORMAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +206,7 @@ class Crisis:
 
 
 def is_crisis(systolic: float, diastolic: float) -> bool:
-    """Systolic >=180 or diastolic >=120 mmHg (DESIGN.md §6; AHA)."""
+    """Systolic >=180 or diastolic >=120 mmHg (docs/CLINICAL.md; AHA)."""
     return systolic >= CRISIS_SYSTOLIC or diastolic >= CRISIS_DIASTOLIC
 
 

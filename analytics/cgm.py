@@ -2,9 +2,9 @@
 
 Source: Battelino T, et al. Clinical Targets for Continuous Glucose Monitoring
 Data Interpretation: Recommendations From the International Consensus on Time
-in Range. Diabetes Care 2019;42:1593-1603 (DESIGN.md §6).  GMI: Bergenstal RM,
+in Range. Diabetes Care 2019;42:1593-1603.  GMI: Bergenstal RM,
 et al. Diabetes Care 2018;41:2275-2280.  GRI: Klonoff DC, et al. J Diabetes Sci
-Technol 2023;17:1226-1242.
+Technol 2023;17:1226-1242.  The numbers are analytics/targets.py's (docs/CLINICAL.md).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from analytics import targets as tg
 from analytics.timebase import (
     US_PER_S,
     FloatArray,
@@ -28,18 +29,18 @@ from core.metrics import GLUCOSE_MGDL_PER_MMOLL
 
 logger = logging.getLogger(__name__)
 
-# Consensus glycaemic ranges, mg/dL (Battelino 2019, Table 2).  The bands do not
-# overlap: <54, 54-69, 70-180, 181-250, >250 for integer readings; for
+# Consensus glycaemic ranges, mg/dL (analytics/targets.py; docs/CLINICAL.md).  The bands
+# do not overlap: <54, 54-69, 70-180, 181-250, >250 for integer readings; for
 # non-integer values (converted from mmol/L) the boundaries are 54, 70, 180, 250.
-VERY_LOW_BELOW = 54.0
-LOW_BELOW = 70.0
-HIGH_ABOVE = 180.0
-VERY_HIGH_ABOVE = 250.0
+VERY_LOW_BELOW = tg.GLUCOSE_VERY_LOW_BELOW
+LOW_BELOW = tg.GLUCOSE_LOW_BELOW
+HIGH_ABOVE = tg.GLUCOSE_HIGH_ABOVE
+VERY_HIGH_ABOVE = tg.GLUCOSE_VERY_HIGH_ABOVE
 
-# A valid report: >=14 days with >=70% of possible readings (Battelino 2019).
-MIN_DAYS = 14
-MIN_PERCENT_ACTIVE = 70.0
-CV_TARGET = 36.0  # CV <=36% = stable glucose (Battelino 2019)
+# A valid report: >=14 days with >=70% of possible readings (docs/CLINICAL.md).
+MIN_DAYS = tg.REPORT_MIN_DAYS
+MIN_PERCENT_ACTIVE = tg.WEAR_MIN_PERCENT
+CV_TARGET = tg.CV_TARGET_AT_MOST  # CV <=36% = stable glucose (docs/CLINICAL.md)
 
 
 class Units(StrEnum):
@@ -210,25 +211,28 @@ def consensus_targets(
     >180 <25%, >250 <5%.  Older or high-risk: TIR >50%, <70 <1%, >250 <10%.
     CV <=36% for both.
     """
-    rows: list[tuple[str, float, str, float]]
-    if older_or_high_risk:
-        rows = [
-            ("Time in range 70-180 mg/dL", ranges.in_range, ">", 50.0),
-            ("Time below 70 mg/dL", ranges.below_70, "<", 1.0),
-            ("Time above 250 mg/dL", ranges.very_high, "<", 10.0),
-        ]
-    else:
-        rows = [
-            ("Time in range 70-180 mg/dL", ranges.in_range, ">", 70.0),
-            ("Time below 70 mg/dL", ranges.below_70, "<", 4.0),
-            ("Time below 54 mg/dL", ranges.very_low, "<", 1.0),
-            ("Time above 180 mg/dL", ranges.above_180, "<", 25.0),
-            ("Time above 250 mg/dL", ranges.very_high, "<", 5.0),
-        ]
+    own = tg.cgm_targets(older_or_high_risk)
+    rows: list[tuple[str, float, str, float]] = [
+        (f"Time in range {_mg(LOW_BELOW)}-{_mg(HIGH_ABOVE)} mg/dL", ranges.in_range, ">",
+         own.tir_above),
+        (f"Time below {_mg(LOW_BELOW)} mg/dL", ranges.below_70, "<", own.below_70_under),
+    ]
+    if own.below_54_under is not None:
+        rows.append((f"Time below {_mg(VERY_LOW_BELOW)} mg/dL", ranges.very_low, "<",
+                     own.below_54_under))
+    if own.above_180_under is not None:
+        rows.append((f"Time above {_mg(HIGH_ABOVE)} mg/dL", ranges.above_180, "<",
+                     own.above_180_under))
+    rows.append((f"Time above {_mg(VERY_HIGH_ABOVE)} mg/dL", ranges.very_high, "<",
+                 own.above_250_under))
     rows.append(("Coefficient of variation", cv, "<=", CV_TARGET))
     return tuple(
         Target(name, value, cmp, goal, _meets(value, cmp, goal)) for name, value, cmp, goal in rows
     )
+
+
+def _mg(x: float) -> str:
+    return f"{x:.0f}"
 
 
 def _meets(value: float, comparison: str, goal: float) -> bool:

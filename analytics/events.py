@@ -20,6 +20,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from analytics import targets as tg
 from analytics.timebase import US_PER_S, BoolArray, FloatArray, IntArray, gap_after
 
 logger = logging.getLogger(__name__)
@@ -55,10 +56,10 @@ class GlucoseEvent:
 
 # (kind, level, threshold): the four consensus event definitions
 DEFINITIONS: tuple[tuple[EventKind, int, float], ...] = (
-    (EventKind.HYPO, 1, 70.0),
-    (EventKind.HYPO, 2, 54.0),
-    (EventKind.HYPER, 1, 180.0),
-    (EventKind.HYPER, 2, 250.0),
+    (EventKind.HYPO, 1, tg.GLUCOSE_LOW_BELOW),
+    (EventKind.HYPO, 2, tg.GLUCOSE_VERY_LOW_BELOW),
+    (EventKind.HYPER, 1, tg.GLUCOSE_HIGH_ABOVE),
+    (EventKind.HYPER, 2, tg.GLUCOSE_VERY_HIGH_ABOVE),
 )
 
 

@@ -16,21 +16,23 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analytics import targets as tg
 from analytics.cgm import Units, to_mg_dl
 from analytics.timebase import FloatArray, local_day_and_minute
 
 logger = logging.getLogger(__name__)
 
 # context tag -> (low, high) target in mg/dL, low <= value <= high (ADA 2024 Table 6.3)
+# (the numbers: analytics/targets.py, docs/CLINICAL.md "Glucose")
 TARGETS: dict[str, tuple[float, float]] = {
-    "fasting": (80.0, 130.0),
-    "before_meal": (80.0, 130.0),
+    "fasting": tg.METER_FASTING,
+    "before_meal": tg.METER_FASTING,
     # "<180": the largest double below 180, so that 180 itself is out of target
-    "after_meal": (0.0, float(np.nextafter(180.0, 0.0))),
+    "after_meal": (0.0, float(np.nextafter(tg.METER_AFTER_MEAL_BELOW, 0.0))),
 }
-UNTAGGED_TARGET = (70.0, 180.0)  # consensus range (Battelino 2019)
-LEVEL1_LOW = 70.0
-LEVEL2_LOW = 54.0
+UNTAGGED_TARGET = tg.METER_UNTAGGED  # consensus range (Battelino 2019)
+LEVEL1_LOW = tg.GLUCOSE_LOW_BELOW
+LEVEL2_LOW = tg.GLUCOSE_VERY_LOW_BELOW
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 Reads each patient's glucose through the ``TimeSeriesStore`` interface (the
 only I/O in the analytics) and flags what clinicians already triage on
-(DESIGN.md §6, after Battelino 2019 targets): very low (<54) >1%, low (<70)
->4%, very high (>250) >5%, high (>180) >25%, time in range dropped by more
-than 15 points, CGM worn less than 70% of the time.
+(docs/CLINICAL.md, Battelino 2019 targets; the numbers in analytics/targets.py):
+very low (<54) >1%, low (<70) >4%, very high (>250) >5%, high (>180) >25%, time in
+range dropped by more than 15 points, CGM worn less than 70% of the time.
 
 Time in range "dropped" compares the second half of the period with the
 first half (for the default 14 days: the last 7 days against the 7 before),
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from analytics import targets as tg
 from analytics.cgm import metrics_from_clean, range_index
 from analytics.timebase import FloatArray, IntArray, clean, coverage_s
 from core.metrics import Metric
@@ -28,12 +29,13 @@ from core.timeseries import TimeSeriesStore
 
 logger = logging.getLogger(__name__)
 
-VERY_LOW_MAX = 1.0
-LOW_MAX = 4.0
-VERY_HIGH_MAX = 5.0
-HIGH_MAX = 25.0
-TIR_DROP_POINTS = 15.0
-WEAR_MIN = 70.0
+_ADULT = tg.CGM_TARGETS_ADULT
+VERY_LOW_MAX = tg.CGM_BELOW_54_UNDER
+LOW_MAX = _ADULT.below_70_under
+VERY_HIGH_MAX = _ADULT.above_250_under
+HIGH_MAX = float(_ADULT.above_180_under or 0.0)
+TIR_DROP_POINTS = tg.TIR_DROP_POINTS
+WEAR_MIN = tg.WEAR_MIN_PERCENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from analytics import targets as tg
 from analytics.cgm import Ranges, Target
 from analytics.summary import CgmSummary
 from core.metrics import GLUCOSE_MGDL_PER_MMOLL
@@ -39,7 +40,9 @@ VERY_HIGH_C, HIGH_C, TARGET_C, LOW_C, VERY_LOW_C = (
 )
 BAND_OUTER, BAND_INNER, MEDIAN_C = "#c5d5ea", "#7fa3cf", "#1b4f9c"
 GREY = "#555555"
-Y_TICKS = (0, 54, 70, 180, 250, 350)
+LOW, HIGH = tg.GLUCOSE_LOW_BELOW, tg.GLUCOSE_HIGH_ABOVE  # docs/CLINICAL.md
+Y_TICKS = (0, int(tg.GLUCOSE_VERY_LOW_BELOW), int(LOW), int(HIGH),
+           int(tg.GLUCOSE_VERY_HIGH_ABOVE), 350)
 
 
 def _fmt(x: float, digits: int = 0, suffix: str = "") -> str:
@@ -247,9 +250,9 @@ def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
     ax.fill_between(x, p[0], p[4], color=BAND_OUTER, lw=0, label="5% - 95%")
     ax.fill_between(x, p[1], p[3], color=BAND_INNER, lw=0, label="25% - 75%")
     ax.plot(x, p[2], color=MEDIAN_C, lw=2.0, label="Median (50%)")
-    for y in (70, 180):
+    for y in (LOW, HIGH):
         ax.axhline(y, color=TARGET_C, lw=1.2)
-    ax.axhspan(70, 180, color=TARGET_C, alpha=0.06, lw=0)
+    ax.axhspan(LOW, HIGH, color=TARGET_C, alpha=0.06, lw=0)
     ax.set_xlim(0, 24)
     ax.set_ylim(0, 350)
     ax.set_yticks(Y_TICKS)
@@ -284,19 +287,20 @@ def _daily(fig: Figure, s: CgmSummary, units: str) -> None:
         ax = fig.add_axes((0.05 + col * width, 0.125 - row * 0.1, width - gap, 0.085))
         minutes = s.minute_of_day[day.first : day.stop] / 60.0
         values = s.values[day.first : day.stop]
-        ax.axhspan(70, 180, color=TARGET_C, alpha=0.10, lw=0)
+        ax.axhspan(LOW, HIGH, color=TARGET_C, alpha=0.10, lw=0)
         ax.plot(minutes, values, color="black", lw=0.6)
         ax.fill_between(
-            minutes, values, 180, where=values > 180, color=HIGH_C, lw=0, interpolate=True
+            minutes, values, HIGH, where=values > HIGH, color=HIGH_C, lw=0, interpolate=True
         )
-        ax.fill_between(minutes, values, 70, where=values < 70, color=LOW_C, lw=0, interpolate=True)
+        ax.fill_between(minutes, values, LOW, where=values < LOW, color=LOW_C, lw=0,
+                        interpolate=True)
         ax.set_xlim(0, 24)
         ax.set_ylim(0, 350)
         ax.set_xticks([6, 12, 18])
         ax.set_xticklabels(
             ["6am", "12pm", "6pm"] if row == 1 or i + 7 >= len(days) else [], fontsize=5.5
         )
-        ax.set_yticks([70, 180] if col == 0 else [])
+        ax.set_yticks([LOW, HIGH] if col == 0 else [])
         if col == 0:
             ax.set_yticklabels([_in_units(f"{y} mg/dL", units).split()[0] for y in (70, 180)])
         ax.tick_params(axis="y", labelsize=5.5, length=2)

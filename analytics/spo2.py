@@ -1,6 +1,6 @@
 """Pulse oximetry: time below the patient's own target, the lowest values, night-time dips.
 
-DESIGN.md §6: SpO2 <92%, or below the patient's prescribed target (often
+docs/CLINICAL.md "Pulse oximetry": SpO2 <92%, or below the patient's prescribed target (often
 88-92% in COPD: O'Driscoll BR et al., BTS guideline for oxygen use in adults,
 Thorax 2017;72:i1-i90), is a warning sign.  Time is weighted as for CGM:
 each reading covers the time until the next, gaps over 15 minutes excluded.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analytics.targets import SPO2_TARGET_PERCENT
 from analytics.timebase import (
     US_PER_S,
     clean,
@@ -25,7 +26,7 @@ from analytics.timebase import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TARGET = 92.0  # DESIGN.md §6: SpO2 <92% is a warning sign (BTS 2017)
+DEFAULT_TARGET = SPO2_TARGET_PERCENT  # docs/CLINICAL.md "Pulse oximetry" (BTS 2017)
 # Hearth's choice of "night" (no guideline fixes one): 22:00-07:00 local, which
 # holds the usual sleep of older adults; the coach may pass a patient's own hours.
 NIGHT_START_MIN = 22 * 60
