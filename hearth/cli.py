@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "gateway": "hearth.commands.gateway:gateway",
     "decode": "hearth.commands.decode:decode",
     "devices": "hearth.commands.devices:devices",
+    "dead-letters": "hearth.commands.dead_letters:dead_letters",
     "home-assistant": "hearth.commands.home_assistant:home_assistant",
     "backup": "hearth.commands.backup:backup",
     "restore": "hearth.commands.backup:restore",
