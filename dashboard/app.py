@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.appdb.account_store import AccountStore
 from core.appdb.directory import PatientDirectory
+from core.logs import install_secret_scrubbing
 from core.timeseries import TimeSeriesStore
 from dashboard import api, audit, exports, fhir, login, pages
 from dashboard import nightscout  # Nightscout-compatible API (its own auth)
@@ -36,6 +37,9 @@ def _utcnow() -> datetime:
 
 def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts: AccountStore,
                settings: DashboardSettings | None = None, clock: Clock = _utcnow) -> FastAPI:
+    # No secret in any log line, however uvicorn was started (each worker builds the app):
+    # query strings such as Nightscout's ?token= are scrubbed from every record.
+    install_secret_scrubbing()
     app = FastAPI(
         title="Hearth",
         summary="Home health monitoring: readings, trends and care for patients, coaches and nurses.",
