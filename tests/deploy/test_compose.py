@@ -28,16 +28,18 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from core.config import HearthSettings
+from core.contract import MAX_PAYLOAD_BYTES, encode_message
 from core.mqtt import MqttEndpoint
 from core.timeseries.influxdb import InfluxSettings
 from hearth.cli import COMMANDS, main
+from ingest.deadletter import DEAD_LETTER_MAX_BYTES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 MOSQUITTO_DIR = REPO / "deploy" / "mosquitto"
-SERVICE_PACKAGES = ("core", "analytics", "care", "devices", "gateway", "ingest", "coach", "dashboard",
-                    "hearth")
+SERVICE_PACKAGES = ("core", "analytics", "care", "devices", "gateway", "ingest", "coach",
+                    "dashboard", "hearth")
 # Read with os.environ rather than a Settings class; the file named must still read it.
 DIRECT_VARIABLES = {"HEARTH_LOG_LEVEL": REPO / "core" / "logs.py"}
 # The promise in docs/DEPLOY.md: a 24-hour ingest outage at 10,000 patients.
@@ -108,6 +110,31 @@ def mosquitto_conf() -> dict[str, str]:
             key, _, value = line.partition(" ")
             conf.setdefault(key, value.strip())
     return conf
+
+
+def mosquitto_listeners() -> dict[int, dict[str, str]]:
+    """Each listener's own settings (per_listener_settings), by port."""
+    listeners: dict[int, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in (MOSQUITTO_DIR / "mosquitto.conf").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if key == "listener":
+            current = listeners.setdefault(int(value.split()[0]), {})
+        elif current is not None and key in ("allow_anonymous", "password_file", "acl_file",
+                                             "use_username_as_clientid"):
+            current[key] = value.strip()
+        else:
+            current = None  # a global setting ends the listener's block
+    return listeners
+
+
+def device_and_service_listeners() -> tuple[int, int]:
+    (device,) = [p for p, c in mosquitto_listeners().items()
+                 if c.get("use_username_as_clientid") == "true"]
+    (service,) = [p for p in mosquitto_listeners() if p != device]
+    return device, service
 
 
 def container_ports(service: dict[str, Any]) -> set[int]:
@@ -195,7 +222,8 @@ def accepted_variables() -> dict[str, type[BaseSettings]]:
 
 def hearth_variables() -> dict[str, dict[str, str]]:
     """HEARTH_* variables of each app service."""
-    return {name: {k: str(v) for k, v in s.get("environment", {}).items() if k.startswith("HEARTH_")}
+    return {name: {k: str(v) for k, v in s.get("environment", {}).items()
+                   if k.startswith("HEARTH_")}
             for name, s in app_services().items()}
 
 
@@ -234,10 +262,12 @@ def _one_value(variable: str) -> set[str]:
 
 
 def test_the_broker_url_points_at_mosquitto_with_users_it_knows() -> None:
-    conf = mosquitto_conf()
+    assert mosquitto_conf()["per_listener_settings"] == "true"
     broker = services()["mosquitto"]
-    listener_port = int(conf["listener"].split()[0])
-    assert listener_port in container_ports(broker)
+    device_port, listener_port = device_and_service_listeners()
+    # Devices reach their listener from outside; the services' listener stays inside.
+    assert container_ports(broker) == {device_port}
+    assert f"-p {listener_port} -u hearth-dashboard" in broker["healthcheck"]["test"][1]
     entrypoint = (MOSQUITTO_DIR / "entrypoint.sh").read_text()
     acl_users = set(re.findall(r"^user (\S+)", (MOSQUITTO_DIR / "acl").read_text(), re.MULTILINE))
     for url in _one_value("HEARTH_MQTT_URL"):
@@ -245,7 +275,8 @@ def test_the_broker_url_points_at_mosquitto_with_users_it_knows() -> None:
         assert (endpoint.host, endpoint.port) == ("mosquitto", listener_port)
         assert endpoint.username in acl_users
         password_variable = re.search(
-            rf"add_user {re.escape(str(endpoint.username))} \"\$\{{(\w+):-\}}\"", entrypoint)
+            rf"add_user \"\$services.new\" {re.escape(str(endpoint.username))} "
+            rf"\"\$\{{(\w+):-\}}\"", entrypoint)
         assert password_variable, f"entrypoint.sh does not create {endpoint.username}"
         assert broker["environment"][password_variable.group(1)] == endpoint.password
 
@@ -315,12 +346,16 @@ def test_the_mosquitto_configuration_lives_where_it_is_mounted() -> None:
     assert mounts["/mosquitto/data"] == "mosquitto-data"
     conf = mosquitto_conf()
     assert conf["persistence_location"].startswith("/mosquitto/data")
-    assert conf["acl_file"] == "/mosquitto/run/acl"  # built by entrypoint.sh
-    # The password file is built at start by the entrypoint, outside the read-only mount.
-    assert conf["password_file"] == "/mosquitto/run/passwd"
+    device, service = (mosquitto_listeners()[p] for p in device_and_service_listeners())
+    # Built at start by the entrypoint, outside the read-only mount.
+    assert device["acl_file"] == service["acl_file"] == "/mosquitto/run/acl"
+    assert device["password_file"] == "/mosquitto/run/devices.passwd"
+    assert service["password_file"] == "/mosquitto/run/services.passwd"
+    assert device["allow_anonymous"] == service["allow_anonymous"] == "false"
     entrypoint = (MOSQUITTO_DIR / "entrypoint.sh").read_text()
     assert "run=${MOSQUITTO_RUN_DIR:-/mosquitto/run}" in entrypoint
-    assert "passwd=$run/passwd" in entrypoint and "acl=$run/acl" in entrypoint
+    assert "services=$run/services.passwd" in entrypoint
+    assert "devices=$run/devices.passwd" in entrypoint and "acl=$run/acl" in entrypoint
     assert "config=${MOSQUITTO_CONFIG_DIR:-/mosquitto/config}" in entrypoint
     assert 'mosquitto -c "$config/mosquitto.conf"' in entrypoint
     assert broker["entrypoint"][-1] == "/mosquitto/config/entrypoint.sh"
@@ -335,7 +370,16 @@ def test_the_broker_keeps_what_it_promised() -> None:
     per_session = PROMISED_PATIENTS * MESSAGES_PER_PATIENT_DAY * OUTAGE_DAYS / replicas
     queued = int(conf["max_queued_messages"])
     assert queued >= per_session, f"max_queued_messages {queued} < {per_session:.0f}"
-    assert conf["max_queued_bytes"] == "0"
+    # A session's bytes are bounded (a flood of large messages cannot exhaust the broker)
+    # and still hold the promised outage of ordinary readings (docs/DEPLOY.md, "Limits").
+    ordinary = len(encode_message(device_id="x" * 40, seq=10**9, readings=[{
+        "metric": "glucose", "unit": "mg/dL", "source": "cgm", "value": 104,
+        "time": "2026-11-23T08:00:00Z"}]))
+    assert 0 < int(conf["max_queued_bytes"])
+    assert per_session * ordinary <= int(conf["max_queued_bytes"]), ordinary
+    # Every legitimate message, and ingest's dead letter of it, fits in a packet.
+    packet = int(conf["max_packet_size"])
+    assert MAX_PAYLOAD_BYTES < DEAD_LETTER_MAX_BYTES + 2 + 143 + 5 + 2 < packet
 
 
 # -- health and order -------------------------------------------------------------------------
