@@ -373,3 +373,64 @@ def goal_text(kind: GoalKind, target: float, days_required: int | None, what: st
 
 def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 else f"{x:,.1f}"
+
+
+# --- The ladder in words ------------------------------------------------------------------
+
+AMOUNT: dict[GoalKind, str] = {
+    GoalKind.STEPS: "{t} steps a day",
+    GoalKind.FASTING_CHECKS: "fasting checks on {t} mornings a week",
+    GoalKind.BP_PAIRS: "{t} blood-pressure pair(s) a day",
+    GoalKind.WEIGH_INS: "weighing on {t} days a week",
+    GoalKind.MEDICATION: "all {t} dose(s) a day",
+    GoalKind.TIME_IN_RANGE: "{t}% of the week in range",
+    GoalKind.SELF_REPORT: "{t} days a week",
+}
+
+
+def amount_text(kind: GoalKind, target: float) -> str:
+    """The goal's amount alone: '6,000 steps a day', 'weighing on 5 days a week'."""
+    return AMOUNT[kind].format(t=_num(target))
+
+
+def rule_text(kind: GoalKind, *, target: float, days_required: int | None, step: float,
+              minimum: float, maximum: float, period_days: int = 7) -> str:
+    """The ladder of ``next_step`` in words, for this goal at its current target."""
+    spec = GOAL_KINDS[kind]
+    if spec.per_day:
+        met = f"Met on {days_required} of {period_days} days"
+    elif kind is GoalKind.TIME_IN_RANGE:
+        met = f"Met with {_num(target)}% of the week in range"
+    else:
+        met = f"Met on {_num(target)} of {period_days} days"
+    if target + step <= maximum + 1e-9:
+        up = f"{met} → next week's target rises to {amount_text(kind, target + step)}."
+    else:
+        up = f"{met} → it stays at {amount_text(kind, target)}, the top of this goal."
+    if target - step >= minimum - 1e-9:
+        down = (f"Missed {MISSES_BEFORE_STEP_DOWN} weeks in a row → it eases to "
+                f"{amount_text(kind, target - step)}.")
+    else:
+        down = (f"Missed {MISSES_BEFORE_STEP_DOWN} weeks in a row → it stays at its easiest, "
+                "and you talk with your coach about what gets in the way.")
+    return f"{up} {down}"
+
+
+def step_text(outcome: str, kind: GoalKind, *, old_target: float, new_target: float,
+              summary: str) -> str:
+    """What the patient is told when a finished period changes (or keeps) a goal: plain,
+    positive words with the reason (the period's result)."""
+    new = amount_text(kind, new_target)
+    if outcome == "stepped_up":
+        return (f"Well done: you reached your goal ({summary}). Next week's goal is one small "
+                f"step more: {new}.")
+    if outcome == "kept_up":
+        return (f"Well done: you reached your goal again ({summary}). It is at the top of its "
+                f"range, so it stays at {new}: keep it up.")
+    if outcome == "missed":
+        return f"Last week: {summary}. The goal stays at {new}: a fresh start this week."
+    if outcome == "stepped_down":
+        return (f"Two weeks have been harder ({summary}), so the goal eases from "
+                f"{amount_text(kind, old_target)} to {new}: a step to build from again.")
+    return (f"Two weeks have been harder ({summary}). The goal is already at its easiest, "
+            f"{new}; your coach will talk it through with you.")

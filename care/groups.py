@@ -58,6 +58,7 @@ from core.timeseries import TimeSeriesStore
 logger = logging.getLogger(__name__)
 
 SCOPES = ("name", "achievements", "challenge")
+SMALLEST_GROUP = 2  # a coach may form a group of any size from two; 8-15 is advice
 POST_MAX_CHARS = 500  # "short messages"; a product choice, not a clinical one
 ACTIVITY_DAYS = 28  # steps per day for grouping: the median over the last four weeks
 QUESTIONS = (
@@ -147,10 +148,13 @@ def form_group(session: Session, *, name: str, coach_id: str, member_ids: Sequen
                now: datetime, language: str = "en", reason: str = "",
                challenge_kind: GoalKind | None = None,
                challenge_target: float | None = None) -> PeerGroup:
-    """A coach forms a group of 8-15 people (for example from a suggestion and its reason)."""
+    """A coach forms a group of 2-15 people, by hand or from a suggestion and its reason.
+
+    Groups of 8-15 (``MIN_GROUP``) are what suggestions aim for; below that the size is
+    only advice (``size_advice``), so a small clinic has groups from its first day."""
     members = list(dict.fromkeys(member_ids))
-    if not MIN_GROUP <= len(members) <= MAX_GROUP:
-        raise GroupError(f"a group has {MIN_GROUP}-{MAX_GROUP} members, not {len(members)}")
+    if not SMALLEST_GROUP <= len(members) <= MAX_GROUP:
+        raise GroupError(f"a group has {SMALLEST_GROUP}-{MAX_GROUP} members, not {len(members)}")
     if challenge_kind is not None and challenge_kind is not GoalKind.STEPS:
         raise GroupError("group challenges count steps (the one activity every member can share)")
     group = PeerGroup(id=new_id(), name=name, coach_id=coach_id, language=language, reason=reason,
@@ -162,6 +166,14 @@ def form_group(session: Session, *, name: str, coach_id: str, member_ids: Sequen
     session.flush()
     logger.info("group %s formed by coach %s with %d members", group.id, coach_id, len(members))
     return group
+
+
+def size_advice(n: int) -> str:
+    """Advice on a group's size (never a refusal between 2 and 15)."""
+    if n < MIN_GROUP:
+        return (f"{n} members: a small group works; groups of {MIN_GROUP}-{MAX_GROUP} keep "
+                "the conversation going when some are quiet, so add people as your caseload grows.")
+    return ""
 
 
 def add_member(session: Session, group_id: str, member_id: str, *, by: str,
@@ -243,6 +255,7 @@ class PostView:
     state: str
     moderation_reason: str | None  # shown to the coach and to the author
     reply_to: str | None
+    by_coach: bool = False  # the group's coach wrote it (a prompt for the group)
 
 
 def post(session: Session, group_id: str, author_id: str, body: str, *, now: datetime,
@@ -259,6 +272,23 @@ def post(session: Session, group_id: str, author_id: str, body: str, *, now: dat
     session.flush()
     session.add(SharingConsent(group_id=group_id, member_id=author_id, scope="post", ref=row.id,
                                granted=True, recorded_at=now))
+    session.flush()
+    return row
+
+
+def post_prompt(session: Session, group_id: str, coach_id: str, body: str, *,
+                now: datetime) -> PeerPost:
+    """The group's coach puts a prompt (a question, an idea for the week) in the feed."""
+    group = _group(session, group_id)
+    _require_coach(group, coach_id)
+    text = body.strip()
+    if not 0 < len(text) <= POST_MAX_CHARS:
+        raise GroupError(f"a prompt is 1-{POST_MAX_CHARS} characters")
+    row = PeerPost(id=new_id(), group_id=group_id, author_id=coach_id, body=text,
+                   state="visible", created_at=now)
+    session.add(row)
+    session.add(CoachPrompt(id=new_id(), key=f"group:{group_id}:post:{row.id}",
+                            kind="group_post_prompt", group_id=group_id, created_at=now))
     session.flush()
     return row
 
@@ -313,13 +343,16 @@ def group_feed(session: Session, group_id: str, viewer_id: str) -> list[PostView
     out = []
     for row in rows:
         mine = row.author_id == viewer_id
+        by_coach = row.author_id == group.coach_id
         if row.state == "hidden" and not (is_coach or mine):
             continue
         if row.author_id not in names:
-            names[row.author_id] = _shown_name(session, group_id, row.author_id)
+            names[row.author_id] = ("Your coach" if by_coach
+                                    else _shown_name(session, group_id, row.author_id))
         out.append(PostView(row.id, "You" if mine else names[row.author_id], mine, row.body,
                             row.created_at, row.state,
-                            row.moderation_reason if (is_coach or mine) else None, row.reply_to))
+                            row.moderation_reason if (is_coach or mine) else None, row.reply_to,
+                            by_coach))
     return out
 
 
@@ -494,7 +527,8 @@ def _require_coach(group: PeerGroup, user_id: str) -> None:
 
 __all__ = [
     "GroupError", "PostView", "add_member", "consents", "form_group", "group_feed", "groups_of",
-    "members", "moderate_post", "moderation_log", "peer_features", "post",
+    "members", "moderate_post", "moderation_log", "peer_features", "post", "post_prompt",
+    "size_advice",
     "remove_member", "set_consent", "set_peer_preference", "suggest_groups",
     "weekly_group_prompts", "withdraw_post",
 ]

@@ -29,7 +29,7 @@ from analytics.trends import daily_values
 from care import goals as g
 from care.goals import GOAL_KINDS, Behaviour, GoalKind, Measured
 from core.appdb.models import Patient
-from core.appdb.plans import Achievement, Goal, GoalProgress, Plan
+from core.appdb.plans import Achievement, Goal, GoalChange, GoalProgress, Plan, SelfAssessment
 from core.metrics import GlucoseMethod, Metric
 from core.timeseries import TimeSeriesStore
 
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 Role = Literal["patient", "coach"]
 BASELINE_DAYS = 14  # the fortnight before the plan sets a steps baseline
+OPTIONS_PER_CHOICE = (2, 3)  # the coach offers two or three options; the patient picks one
+SHOWN_STATUSES = ("offered", "proposed", "active", "paused")  # a plan's goals on the pages
 
 
 class PlanError(ValueError):
@@ -55,6 +57,7 @@ class GoalDraft:
     professional_part: str | None = None
     what: str = ""  # self-reported goals: the action in the patient's words
     period_days: int = 7
+    option_group: str | None = None  # goals offered as a choice share a group name
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,10 @@ class GoalView:
     period_index: int
     current: Measured | None  # this period so far (None before it starts or self-reported)
     history: tuple[dict[str, Any], ...]  # finished periods, oldest first
+    rule: str = ""  # the ladder in words at the current target
+    changes: tuple[dict[str, Any], ...] = ()  # every change, newest first
+    option_group: str | None = None
+    amount: str = ""  # the target alone, in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,19 @@ class PlanView:
     coach_agreed: bool
     goals: tuple[GoalView, ...]
     achievements: tuple[dict[str, Any], ...] = field(default=())
+    suggested_focus: str | None = None
+    focus_reason: str = ""
+    note: str = ""
+    retired: tuple[GoalView, ...] = ()  # retired goals (and declined options), for the record
+
+    @property
+    def choices(self) -> dict[str, list[GoalView]]:
+        """Option groups still waiting for the patient's pick."""
+        out: dict[str, list[GoalView]] = {}
+        for goal in self.goals:
+            if goal.status == "offered" and goal.option_group:
+                out.setdefault(goal.option_group, []).append(goal)
+        return out
 
 
 def new_id() -> str:
@@ -171,34 +191,121 @@ def create_plan(
     now: datetime,
     assessment_id: str | None = None,
     note: str = "",
+    focus_reason: str = "",
 ) -> Plan:
-    """A draft plan with its proposed goals; a steps goal without a target gets baseline + 500."""
+    """A draft plan with its proposed goals; a steps goal without a target gets baseline + 500.
+
+    Goals that share an ``option_group`` are offered as a choice of two or three: the
+    patient picks one (``pick_option``) before agreeing. With ``assessment_id`` the
+    check-in's starting point is kept with the plan; a plan that starts elsewhere needs
+    the coach's ``focus_reason`` (recorded, and shown to the patient).
+    """
     if not goals:
         raise PlanError("a plan has at least one goal")
+    focus = Behaviour(focus)
+    suggested = None
+    if assessment_id is not None:
+        assessment = session.get(SelfAssessment, assessment_id)
+        if assessment is None or assessment.patient_id != patient_id:
+            raise PlanError("no such check-in for this patient")
+        suggested = assessment.focus
+        if suggested != str(focus) and not focus_reason.strip():
+            raise PlanError(f"the check-in suggested starting with {_words(suggested)}: say why "
+                            f"the plan starts with {_words(str(focus))} instead")
+    _check_choices(goals)
     tz = patient_timezone(session, patient_id)
-    plan = Plan(id=new_id(), patient_id=patient_id, coach_id=coach_id, focus=str(Behaviour(focus)),
-                status="draft", note=note, assessment_id=assessment_id, created_at=now)
+    plan = Plan(id=new_id(), patient_id=patient_id, coach_id=coach_id, focus=str(focus),
+                status="draft", note=note, assessment_id=assessment_id, created_at=now,
+                suggested_focus=suggested, focus_reason=focus_reason.strip())
     session.add(plan)
     session.flush()  # the goals refer to it
-    for draft in goals:
-        steps = draft.kind is GoalKind.STEPS
-        baseline = steps_baseline(store, patient_id, now, tz) if steps else None
-        session.add(Goal(id=new_id(), plan_id=plan.id, patient_id=patient_id, status="proposed",
-                         level=1, misses_in_row=0, evaluated_periods=0, created_at=now,
-                         updated_at=now, **draft_goal(draft, baseline=baseline)))
+    for i, draft in enumerate(goals):
+        # goals are listed by created_at: a microsecond apart keeps the order they were drafted
+        _new_goal(session, store, plan, draft, now=now + timedelta(microseconds=i), tz=tz)
     session.flush()
     logger.info("plan %s drafted for patient %s with %d goals", plan.id, patient_id, len(goals))
     return plan
 
 
+def _words(behaviour: str) -> str:
+    return behaviour.replace("_", " ")
+
+
+def _check_choices(goals: Sequence[GoalDraft]) -> None:
+    sizes: dict[str, int] = {}
+    for draft in goals:
+        if draft.option_group:
+            sizes[draft.option_group] = sizes.get(draft.option_group, 0) + 1
+    low, high = OPTIONS_PER_CHOICE
+    for group, n in sizes.items():
+        if not low <= n <= high:
+            raise PlanError(f"a choice offers {low} or {high} options, not {n} ({group})")
+
+
+def _new_goal(session: Session, store: TimeSeriesStore, plan: Plan, draft: GoalDraft, *,
+              now: datetime, tz: str) -> Goal:
+    baseline = (steps_baseline(store, plan.patient_id, now, tz)
+                if draft.kind is GoalKind.STEPS else None)
+    goal = Goal(id=new_id(), plan_id=plan.id, patient_id=plan.patient_id,
+                status="offered" if draft.option_group else "proposed",
+                option_group=draft.option_group, level=1, misses_in_row=0, evaluated_periods=0,
+                created_at=now, updated_at=now, **draft_goal(draft, baseline=baseline))
+    session.add(goal)
+    return goal
+
+
+def pick_option(session: Session, plan_id: str, goal_id: str, *, by: str,
+                now: datetime) -> Goal:
+    """The patient picks one of the goals offered as a choice; the others are declined."""
+    plan = _plan(session, plan_id)
+    goal = _goal(session, goal_id)
+    if goal.plan_id != plan.id or goal.option_group is None:
+        raise PlanError("this goal is not one of the plan's options")
+    if plan.status != "draft":
+        raise PlanError("options are picked before the plan is agreed")
+    for other in _goals(session, plan.id):
+        if other.option_group == goal.option_group:
+            other.status = "proposed" if other.id == goal.id else "declined"
+            other.updated_at = now
+    _change(session, goal, change="picked", by=by, role="patient", now=now,
+            text=f"You chose: {_goal_text(goal, goal.target)}.")
+    session.flush()
+    return goal
+
+
+def add_goal(session: Session, store: TimeSeriesStore, plan_id: str, draft: GoalDraft, *,
+             by: str, role: Role, now: datetime, reason: str = "") -> Goal:
+    """Another goal for a plan: proposed in a draft, active from today in an agreed plan."""
+    plan = _plan(session, plan_id)
+    if plan.status == "closed":
+        raise PlanError("the plan is closed")
+    if draft.option_group:
+        raise PlanError("options are offered when the plan is drafted")
+    tz = patient_timezone(session, plan.patient_id)
+    goal = _new_goal(session, store, plan, draft, now=now, tz=tz)
+    text = f"New goal: {_goal_text(goal, goal.target)}."
+    if plan.status == "agreed":
+        goal.status = "active"
+        goal.starts_on = now.astimezone(ZoneInfo(tz)).date()
+        text = f"New goal from today: {_goal_text(goal, goal.target)}."
+    session.flush()
+    _change(session, goal, change="added", by=by, role=role, now=now, text=text, reason=reason,
+            new_target=goal.target)
+    session.flush()
+    return goal
+
+
 def agree_plan(session: Session, plan_id: str, *, role: Role, now: datetime) -> Plan:
     """Record one side's agreement; when both have agreed, the goals start today (local date).
 
-    Any other agreed plan of the patient is closed: one plan is current at a time.
+    Any other agreed plan of the patient is closed: one plan is current at a time. The
+    patient picks among offered options before agreeing.
     """
     plan = _plan(session, plan_id)
     if plan.status == "closed":
         raise PlanError("the plan is closed")
+    if role == "patient" and any(goal.status == "offered" for goal in _goals(session, plan.id)):
+        raise PlanError("pick one of the options offered first")
     if role == "patient":
         plan.patient_agreed_at = plan.patient_agreed_at or now
     elif role == "coach":
@@ -218,7 +325,12 @@ def _start(session: Session, plan: Plan, now: datetime) -> None:
     starts_on = now.astimezone(ZoneInfo(patient_timezone(session, plan.patient_id))).date()
     plan.status = "agreed"
     for goal in _goals(session, plan.id):
+        if goal.status != "proposed":
+            continue  # declined options (and anything already retired) stay as they are
         goal.status, goal.starts_on, goal.updated_at = "active", starts_on, now
+        _change(session, goal, change="started", by="system", role="system", now=now,
+                text=f"Agreed by you and your coach: {_goal_text(goal, goal.target)}.",
+                new_target=goal.target)
     session.add(Achievement(
         id=new_id(), patient_id=plan.patient_id, kind="agreed", title="Plan agreed",
         detail=f"Starting with {plan.focus.replace('_', ' ')}", achieved_at=now,
@@ -237,9 +349,15 @@ def close_plan(session: Session, plan_id: str, *, now: datetime) -> Plan:
 
 def update_goal(session: Session, goal_id: str, *, now: datetime, target: float | None = None,
                 days_required: int | None = None, patient_part: str | None = None,
-                professional_part: str | None = None) -> Goal:
-    """Patient and coach change a goal together (within the kind's bounds)."""
+                professional_part: str | None = None, by: str = "system",
+                role: Role | Literal["system"] = "system", reason: str = "") -> Goal:
+    """Patient and coach change a goal together (within the kind's bounds); the change and
+    its reason go into the goal's history."""
     goal = _goal(session, goal_id)
+    if goal.status in ("retired", "stopped", "declined", "done"):
+        raise PlanError(f"the goal is {goal.status}")
+    old_text, old_target = _goal_text(goal, goal.target), goal.target
+    old_parts = (goal.patient_part, goal.professional_part)
     if target is not None:
         if not goal.target_min <= target <= goal.target_max:
             raise PlanError(f"target {target} outside {goal.target_min}-{goal.target_max}")
@@ -251,7 +369,72 @@ def update_goal(session: Session, goal_id: str, *, now: datetime, target: float 
     goal.patient_part = patient_part or goal.patient_part
     goal.professional_part = professional_part or goal.professional_part
     goal.updated_at = now
+    new_text = _goal_text(goal, goal.target)
+    parts_changed = (goal.patient_part, goal.professional_part) != old_parts
+    if new_text != old_text or parts_changed:
+        who = {"coach": "Your coach", "patient": "You"}.get(role, "The plan")
+        what = (f"{who} changed the goal from \u201c{old_text}\u201d to \u201c{new_text}\u201d."
+                if new_text != old_text else f"{who} changed who does what.")
+        _change(session, goal, change="edited", by=by, role=role, now=now,
+                text=what + (f" Why: {reason.strip()}" if reason.strip() else ""), reason=reason,
+                old_target=old_target, new_target=goal.target)
+    session.flush()
     return goal
+
+
+def pause_goal(session: Session, goal_id: str, *, by: str, role: Role, now: datetime,
+               reason: str = "") -> Goal:
+    """Pause an active goal (illness, a holiday): nothing is measured until it resumes."""
+    goal = _goal(session, goal_id)
+    if goal.status != "active":
+        raise PlanError("only an active goal can be paused")
+    goal.status, goal.updated_at = "paused", now
+    _change(session, goal, change="paused", by=by, role=role, now=now, reason=reason,
+            text="Paused for now: nothing counts against it until it starts again."
+            + (f" Why: {reason.strip()}" if reason.strip() else ""))
+    session.flush()
+    return goal
+
+
+def resume_goal(session: Session, goal_id: str, *, by: str, role: Role, now: datetime,
+                reason: str = "") -> Goal:
+    """Start a paused goal again from this period; the paused periods are never evaluated."""
+    goal = _goal(session, goal_id)
+    if goal.status != "paused" or goal.starts_on is None:
+        raise PlanError("only a paused goal can be resumed")
+    tz = patient_timezone(session, goal.patient_id)
+    current = g.period_index_at(goal.starts_on, goal.period_days, now, tz)
+    goal.evaluated_periods = max(goal.evaluated_periods, current)
+    goal.status, goal.misses_in_row, goal.updated_at = "active", 0, now
+    _change(session, goal, change="resumed", by=by, role=role, now=now, reason=reason,
+            text=f"Started again: {_goal_text(goal, goal.target)}."
+            + (f" Why: {reason.strip()}" if reason.strip() else ""))
+    session.flush()
+    return goal
+
+
+def retire_goal(session: Session, goal_id: str, *, by: str, role: Role, now: datetime,
+                reason: str = "") -> Goal:
+    """Retire a goal (done with, or no longer the right one); its history is kept."""
+    goal = _goal(session, goal_id)
+    if goal.status not in ("proposed", "active", "paused", "offered"):
+        raise PlanError(f"the goal is already {goal.status}")
+    goal.status, goal.updated_at = "retired", now
+    _change(session, goal, change="retired", by=by, role=role, now=now, reason=reason,
+            text="Retired: this goal has done its job for now."
+            + (f" Why: {reason.strip()}" if reason.strip() else ""))
+    session.flush()
+    return goal
+
+
+def _change(session: Session, goal: Goal, *, change: str, by: str, role: str, now: datetime,
+            text: str, reason: str = "", old_target: float | None = None,
+            new_target: float | None = None, period_index: int | None = None) -> GoalChange:
+    row = GoalChange(goal_id=goal.id, patient_id=goal.patient_id, at=now, by=by, role=role,
+                     change=change, old_target=old_target, new_target=new_target, text=text,
+                     reason=reason.strip(), period_index=period_index)
+    session.add(row)
+    return row
 
 
 # --- Measuring and the ladder -----------------------------------------------------------
@@ -350,6 +533,10 @@ def _apply(session: Session, goal: Goal, measured: Measured, *, start: datetime,
             recorded_by="system", evidence={"period_index": index, **_evidence(measured)}))
     goal.target, goal.level, goal.misses_in_row = step.target, step.level, step.misses_in_row
     goal.evaluated_periods, goal.updated_at = index + 1, now
+    _change(session, goal, change=step.outcome, by="system", role="system", now=now,
+            text=g.step_text(step.outcome, GoalKind(goal.kind), old_target=old_target,
+                             new_target=step.target, summary=measured.summary),
+            old_target=old_target, new_target=step.target, period_index=index)
     logger.info("goal %s period %d: %s", goal.id, index, step.outcome)
     return GoalEvent(goal.id, goal.patient_id, index, step.outcome, measured.met, old_target,
                      step.target, measured, achievement_id)
@@ -474,11 +661,15 @@ def plan_view(session: Session, store: TimeSeriesStore, patient_id: str,
     if plan is None:
         return None
     tz = patient_timezone(session, patient_id)
-    views = tuple(_goal_view(session, store, goal, now, tz) for goal in _goals(session, plan.id))
+    goals = _goals(session, plan.id)
+    views = tuple(_goal_view(session, store, goal, now, tz) for goal in goals
+                  if goal.status in SHOWN_STATUSES)
+    retired = tuple(_goal_view(session, store, goal, now, tz) for goal in goals
+                    if goal.status == "retired")
     record = tuple(_achievement_dict(a) for a in achievements(session, patient_id))
     return PlanView(plan.id, plan.patient_id, plan.coach_id, plan.focus, plan.status,
                     plan.patient_agreed_at is not None, plan.coach_agreed_at is not None,
-                    views, record)
+                    views, record, plan.suggested_focus, plan.focus_reason, plan.note, retired)
 
 
 def _goal_view(session: Session, store: TimeSeriesStore, goal: Goal, now: datetime,
@@ -486,13 +677,23 @@ def _goal_view(session: Session, store: TimeSeriesStore, goal: Goal, now: dateti
     history = session.scalars(select(GoalProgress).where(GoalProgress.goal_id == goal.id)
                               .order_by(GoalProgress.period_index)).all()
     index = g.period_index_at(goal.starts_on, goal.period_days, now, tz) if goal.starts_on else -1
+    changes = session.scalars(select(GoalChange).where(GoalChange.goal_id == goal.id)
+                              .order_by(GoalChange.at.desc(), GoalChange.id.desc())).all()
+    kind = GoalKind(goal.kind)
     return GoalView(
         goal.id, goal.behaviour, goal.kind, _goal_text(goal, goal.target), goal.target, goal.unit,
         goal.days_required, goal.level, goal.status, goal.patient_part, goal.professional_part,
         index, current_progress(session, store, goal.id, now),
         tuple({"period_index": p.period_index, "start": p.period_start.isoformat(),
                "end": p.period_end.isoformat(), "target": p.target, "achieved": p.achieved,
-               "met": p.met, "outcome": p.outcome} for p in history))
+               "met": p.met, "outcome": p.outcome} for p in history),
+        rule=g.rule_text(kind, target=goal.target, days_required=goal.days_required,
+                         step=goal.step, minimum=goal.target_min, maximum=goal.target_max,
+                         period_days=goal.period_days),
+        changes=tuple({"at": _aware(c.at), "change": c.change, "text": c.text, "role": c.role,
+                       "old_target": c.old_target, "new_target": c.new_target,
+                       "reason": c.reason} for c in changes),
+        option_group=goal.option_group, amount=g.amount_text(kind, goal.target))
 
 
 def _achievement_dict(a: Achievement) -> dict[str, Any]:

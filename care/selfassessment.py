@@ -28,7 +28,7 @@ from care.goals import Behaviour, GoalKind
 from care.messages import Outbound
 from care.plans import GoalDraft, current_plan, new_id
 from core.appdb.models import Device, Patient
-from core.appdb.plans import CoachPrompt, SelfAssessment, SelfAssessmentItem
+from core.appdb.plans import Achievement, CoachPrompt, SelfAssessment, SelfAssessmentItem
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def goal_options(behaviour: Behaviour, *, device_kinds: Sequence[str],
     if behaviour is Behaviour.BEING_ACTIVE and "pedometer" in kinds:
         measured.append(GoalDraft(GoalKind.STEPS))
     if behaviour is Behaviour.MONITORING:
-        if "glucose_meter" in kinds and any(c in DIABETES for c in conditions):
+        if "glucose_meter" in kinds and any("diabetes" in c for c in conditions):
             measured.append(GoalDraft(GoalKind.FASTING_CHECKS, target=3))
         if "cgm" in kinds:
             measured.append(GoalDraft(GoalKind.TIME_IN_RANGE, target=50))
@@ -274,6 +274,13 @@ def record_self_assessment(
     session.add_all(SelfAssessmentItem(assessment_id=row.id, behaviour=str(a.behaviour),
                                        rating=a.rating, confidence=a.confidence,
                                        importance=a.importance) for a in answers)
+    # The check-in enters the joint record by itself, confirmed by the patient who gave it.
+    title = CARDS[[c.behaviour for c in CARDS].index(start.behaviour)].title
+    session.add(Achievement(
+        id=new_id(), patient_id=patient_id, kind="check_in", title="Check-in done",
+        detail=f"Where to start: {title.lower()}", achieved_at=now, recorded_by=by,
+        evidence={"assessment_id": row.id},
+        patient_confirmed_at=now))
     session.flush()
     logger.info("self-assessment %s recorded for patient %s", row.id, patient_id)
     plan = current_plan(session, patient_id)
@@ -283,8 +290,8 @@ def record_self_assessment(
         (score.mean - previous.dds2_mean) if score and previous and previous.dds2_mean is not None
         else None,
         _changes(session, answers, previous),
-        tuple(goal_options(start.behaviour, device_kinds=_device_kinds(session, patient_id),
-                           conditions=_conditions(session, patient_id))),
+        tuple(goal_options(start.behaviour, device_kinds=device_kinds(session, patient_id),
+                           conditions=conditions(session, patient_id))),
         _follow_up(row, start, score, coach, now) if start.coach_follow_up else None,
     )
 
@@ -333,12 +340,12 @@ def _follow_up(row: SelfAssessment, start: StartingPoint, score: Dds2 | None,
         created_at=now, ref=row.id)
 
 
-def _device_kinds(session: Session, patient_id: str) -> list[str]:
+def device_kinds(session: Session, patient_id: str) -> list[str]:
     return list(session.scalars(select(Device.kind).where(Device.patient_id == patient_id,
                                                            Device.active.is_(True))))
 
 
-def _conditions(session: Session, patient_id: str) -> list[str]:
+def conditions(session: Session, patient_id: str) -> list[str]:
     patient = session.get(Patient, patient_id)
     return list(patient.conditions or []) if patient else []
 
@@ -353,6 +360,43 @@ class AssessmentSummary:
     distress: bool
     ratings: dict[str, int]
     confidence: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentDetail:
+    """The latest sitting in full: what the patient answered (to pre-fill the form) and
+    what the coach sees (the seven areas with confidence, the distress result)."""
+
+    assessment_id: str
+    taken_at: datetime
+    focus: str
+    focus_title: str
+    focus_reason: str
+    answers: dict[str, dict[str, int | None]]  # behaviour -> rating, confidence, importance
+    dds2: Dds2 | None
+    rows: tuple[dict[str, Any], ...]  # deck order: title, rating, rating label, confidence, ...
+
+
+def latest_assessment(session: Session, patient_id: str) -> AssessmentDetail | None:
+    """The patient's latest check-in, or None before the first."""
+    row = _latest(session, patient_id)
+    if row is None:
+        return None
+    items = _items(session, row.id)
+    answers = {b: {"rating": i.rating, "confidence": i.confidence, "importance": i.importance}
+               for b, i in items.items()}
+    dds2 = (dds2_score(row.dds2_overwhelmed, row.dds2_failing)
+            if row.dds2_overwhelmed is not None and row.dds2_failing is not None else None)
+    rows = tuple({"behaviour": str(c.behaviour), "title": c.title,
+                  "rating": answers[c.behaviour]["rating"],
+                  "rating_label": RATING_LABELS[int(answers[c.behaviour]["rating"] or 0)],
+                  "confidence": answers[c.behaviour]["confidence"],
+                  "importance": answers[c.behaviour]["importance"],
+                  "start": str(c.behaviour) == row.focus}
+                 for c in CARDS if str(c.behaviour) in answers)
+    title = next((c.title for c in CARDS if str(c.behaviour) == row.focus), row.focus)
+    return AssessmentDetail(row.id, _aware(row.taken_at), row.focus, title, row.focus_reason,
+                            answers, dds2, rows)
 
 
 def assessment_history(session: Session, patient_id: str) -> list[AssessmentSummary]:

@@ -24,9 +24,11 @@ from care.groups import (
     moderate_post,
     moderation_log,
     post,
+    post_prompt,
     remove_member,
     set_consent,
     set_peer_preference,
+    size_advice,
     suggest_groups,
     weekly_group_prompts,
     withdraw_post,
@@ -150,9 +152,11 @@ def test_forming_and_managing_a_group(tmp_path: Path) -> None:
     engine, store = databases(tmp_path)
     with Session(engine) as session:
         with pytest.raises(GroupError):
-            _group(session, n=7)
+            _group(session, n=1)  # a group is two people or more
         with pytest.raises(GroupError):
             _group(session, n=16)
+        assert "8-15" in size_advice(len(members(session, _group(session, n=2))))  # advice only
+        assert size_advice(9) == ""
         group_id = _group(session, n=15)
         with pytest.raises(GroupError):
             add_member(session, group_id, "p99", by="coach-1", now=MONDAY)  # full
@@ -284,3 +288,30 @@ def test_posts_are_shared_by_choice_and_coaches_moderate(app_store: AppStore) ->
         withdrawn = session.scalars(select(SharingConsent).where(
             SharingConsent.ref == first.id).order_by(SharingConsent.id)).all()
         assert [c.granted for c in withdrawn] == [True, False]
+
+
+def test_a_small_group_by_hand_with_a_coach_prompt(app_store: AppStore) -> None:
+    """A clinic of two: the coach forms a group of 2, prompts it, members answer."""
+    engine, store = app_store
+    add_patient(engine, "p00", name="Alice Smith")
+    add_patient(engine, "p01", name="Bea Jones")
+    with Session(engine) as session:
+        group_id = _group(session, n=2)
+        prompt = post_prompt(session, group_id, "coach-1", " What helped this week? ", now=MONDAY)
+        with pytest.raises(GroupError):
+            post_prompt(session, group_id, "p00", "not the coach", now=MONDAY)
+        with pytest.raises(GroupError):
+            post_prompt(session, group_id, "coach-1", "x" * 501, now=MONDAY)
+        post(session, group_id, "p00", "A walk after lunch", now=MONDAY + timedelta(minutes=5),
+             prompt_id=prompt.id)
+        session.commit()
+        seen_by_bea = group_feed(session, group_id, "p01")
+        assert [(p.author, p.body, p.by_coach) for p in seen_by_bea] == [
+            ("Your coach", "What helped this week?", True),
+            ("A member", "A walk after lunch", False)]
+        assert group_feed(session, group_id, "coach-1")[0].author == "You"
+        # the coach can hide a member's post, and the other member no longer sees it
+        moderate_post(session, seen_by_bea[1].post_id, moderator_id="coach-1", action="hide",
+                      reason="Off topic", now=MONDAY + timedelta(hours=1))
+        assert [p.body for p in group_feed(session, group_id, "p01")] == ["What helped this week?"]
+    store.close()
