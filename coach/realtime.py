@@ -9,7 +9,10 @@ stream (each event goes to one of them).
 
 Three stages, so that an urgent low never waits behind routine work:
 
-1. **paho's network thread** only files the event under its patient (no I/O).
+1. **paho's network thread** only files the event under its patient (no I/O). An
+   event marked ``"urgent": true`` (ingest's priority lane, ingest/priority.py: a
+   safety-class reading committed ahead of its batch) goes straight to the urgent
+   lane, without waiting for triage or reading the store to decide.
 2. **Triage** (``triage_workers`` batches at a time, so a slow store read does not hold
    up the next batch): every ``triage_window_s`` it takes every patient with new
    events and reads their newest glucose and BP in one go
@@ -97,6 +100,7 @@ class RealtimeStats:
     triage_batches: int = 0
     triage_s: float = 0.0  # time spent in triage, in all
     urgent_s_max: float = 0.0  # the slowest urgent evaluation and delivery
+    priority_events: int = 0  # "urgent": true events (ingest's priority lane), not triaged
 
 
 class RealtimePath:
@@ -217,11 +221,19 @@ class RealtimePath:
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         patient_id = topics.last_level(msg.topic, "stored")
-        metrics = _metrics(msg.payload)
+        event = _event(msg.payload)
         ack = (msg.mid, msg.qos, self._generation)
-        if patient_id is None or metrics is None:
+        if patient_id is None or event is None:
             log.warning("ignoring a malformed stored event on %s", msg.topic)
             self._ack([ack])
+            return
+        metrics, urgent = event
+        if urgent:  # ingest's priority lane: straight to the urgent lane, no triage read
+            with self._changed:
+                self.stats.events += 1
+                self.stats.priority_events += 1
+                self._to_urgent(patient_id, _Pending(metrics, [ack], since=time.monotonic()))
+                self._changed.notify_all()
             return
         with self._changed:
             pending = self._inbox.get(patient_id)
@@ -453,11 +465,12 @@ class RealtimePath:
                     self.client.ack(mid, qos)
 
 
-def _metrics(payload: bytes) -> set[str] | None:
+def _event(payload: bytes) -> tuple[set[str], bool] | None:
+    """(metrics, urgent) of a stored event; ``urgent``: from ingest's priority lane."""
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), list):
         return None
-    return {str(m) for m in data["metrics"]}
+    return {str(m) for m in data["metrics"]}, data.get("urgent") is True

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from analytics.bp import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 URGENT_METRICS = (Metric.GLUCOSE, Metric.SYSTOLIC, Metric.DIASTOLIC)
 _TRIAGE_WINDOW = timedelta(minutes=60)  # longer than any urgent rule's max_age_min
+_DISPATCH_ATTEMPTS = 3  # a dispatch that raced another coach process's is done again
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +138,24 @@ class RealtimeEvaluator:
         flags = self._findings(entry.info, rules, now)
         if not flags:
             return []
-        with Session(self._engine) as session:
-            if session.get_bind().dialect.name == "sqlite":
-                session.execute(text("PRAGMA busy_timeout = 60000"))
-            policy = load_policy(session, patient_id)
-            out = dispatch(session, patient_id, flags, now, policy=policy)
-            session.commit()
+        for attempt in range(1, _DISPATCH_ATTEMPTS + 1):
+            try:
+                with Session(self._engine) as session:
+                    if session.get_bind().dialect.name == "sqlite":
+                        session.execute(text("PRAGMA busy_timeout = 60000"))
+                    policy = load_policy(session, patient_id)
+                    out = dispatch(session, patient_id, flags, now, policy=policy)
+                    session.commit()
+                break
+            except IntegrityError:
+                # Another coach process dispatched for this patient at the same moment
+                # (its event and ours went to different members of the shared
+                # subscription) and committed first. Nothing of ours was sent: dispatch
+                # again, on its record, whose cool-downs keep a message from going twice.
+                if attempt == _DISPATCH_ATTEMPTS:
+                    raise
+                log.info("patient %s: dispatched by another coach process at the same "
+                         "moment; dispatching again", patient_id)
         return sorted(out, key=lambda o: not o.urgent)
 
     def _findings(self, info: PatientInfo, rules: list[EnabledRule], now: datetime) -> Any:

@@ -37,6 +37,7 @@ class BatchPlan:
     handled_seqs: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     touched: dict[str, set[Metric]] = field(default_factory=lambda: defaultdict(set))
     rejections: Counter[str] = field(default_factory=Counter)
+    priority: list[Reading] = field(default_factory=list)  # handed to the priority lane
 
     def ack_messages(self) -> list[tuple[str, bytes]]:
         """``hearth/v1/ack/{device}``: which of a device's messages are durably handled."""
@@ -118,6 +119,7 @@ def _plan_one(
         plan.readings.extend(readings)
         plan.touched[binding.patient_id].update(r.metric for r in readings)
         if lane is not None and (urgent := lane[0].select(readings, now)):
+            plan.priority.extend(urgent)
             lane[1](urgent)
     if decoded.rejections:
         _reject(plan, message, device_id, *decoded.rejections, now=now)

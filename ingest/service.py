@@ -35,7 +35,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -45,6 +45,7 @@ from core import topics
 from core.appdb.directory import DeviceRegistry
 from core.clock import Clock, SystemClock
 from core.errors import StoreError, StoreUnavailableError
+from core.metrics import Metric
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
 from core.readings import Reading
 from core.retry import Backoff
@@ -57,6 +58,8 @@ from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
+
+_ANNOUNCED_KEPT = 10_000  # priority-lane keys remembered (many seconds' worth)
 
 # (topic, payload, mid, qos, generation): a tuple, as paho's thread makes one a message
 _Received = tuple[str, bytes, int, int, int]
@@ -122,6 +125,11 @@ class IngestService:
         self._priority: PriorityAnnouncer | None = None
         self._urgent: queue.SimpleQueue[list[Reading]] = queue.SimpleQueue()
         self._priority_thread: threading.Thread | None = None
+        # Keys of readings the priority lane committed and announced (the newest ones):
+        # a batch whose readings of a patient's metric are all among them does not
+        # announce that metric again (so two coach processes do not both evaluate it).
+        self._announced: dict[tuple[str, str, datetime], None] = {}
+        self._announced_lock = threading.Lock()
         if settings.priority_lane and settings.publish_stored_events:
             self._priority_test = PriorityTest()
             self._priority_client = new_client(f"{settings.client_id}-priority",
@@ -300,6 +308,26 @@ class IngestService:
                 touched.setdefault(r.patient_id, set()).add(str(r.metric))
             self._priority.announce(touched)
             self.stats.priority_readings += len(readings)
+            with self._announced_lock:
+                for r in readings:
+                    self._announced[(r.device_id, r.metric, r.measured_at)] = None
+                while len(self._announced) > _ANNOUNCED_KEPT:
+                    del self._announced[next(iter(self._announced))]
+
+    def _not_yet_announced(self, plan: BatchPlan) -> dict[str, set[Metric]]:
+        """The batch's touched metrics, less those the priority lane announced in full."""
+        if not plan.priority:
+            return plan.touched
+        with self._announced_lock:
+            announced = self._announced
+            left = {(r.patient_id, r.metric) for r in plan.readings
+                    if (r.device_id, r.metric, r.measured_at) not in announced}
+        touched: dict[str, set[Metric]] = {}
+        for patient_id, metrics in plan.touched.items():
+            rest = {m for m in metrics if (patient_id, m) in left}
+            if rest:
+                touched[patient_id] = rest
+        return touched
 
     # -- the writer ------------------------------------------------------------
 
@@ -323,7 +351,7 @@ class IngestService:
             return
         # Before the broker hears of it: a full announcer holds the writer back, and
         # with it the acknowledgements that let the broker send more.
-        self._announcer.add(plan.handled_seqs, plan.touched)
+        self._announcer.add(plan.handled_seqs, self._not_yet_announced(plan))
         with self._ack_lock:
             generation = self._generation
             ack = self._client.ack

@@ -210,3 +210,38 @@ def test_a_failed_urgent_evaluation_is_tried_again_without_a_new_reading(
         path.stop()
     assert calls == ["urgent-1", "urgent-1"]
     assert path.stats.failures == 1 and path.stats.urgent_evaluations == 1
+
+
+def test_an_event_of_ingests_priority_lane_skips_a_stuck_triage(
+    mosquitto: MosquittoServer,  # noqa: F811
+) -> None:
+    """``"urgent": true`` (ingest/priority.py): the urgent lane at once, no triage read."""
+    lanes = Lanes()
+    triage_stuck = threading.Event()
+
+    def slow_triage(batch: Any, now: datetime) -> set[str]:
+        triage_stuck.set()
+        assert lanes.release.wait(30)  # a store read that takes its time
+        return lanes.triage(batch, now)
+
+    settings = CoachSettings(client_id="priority-coach", triage_workers=1)
+    path = RealtimePath(endpoint=MqttEndpoint.parse(mosquitto.url), settings=settings,
+                        evaluate=lanes.evaluate, deliver=deliver, triage=slow_triage)
+    path.start()
+    try:
+        assert path.wait_connected(10)
+        with publisher(mosquitto.url) as paced:
+            paced.publish(topics.stored("routine-1"), event(["glucose"]))
+            assert triage_stuck.wait(10)
+            paced.publish(topics.stored("urgent-1"), json.dumps(
+                {"schema": 1, "patient_id": "urgent-1", "metrics": ["glucose"],
+                 "urgent": True}).encode())
+            assert lanes.urgent_seen.wait(10), "the priority event waited for triage"
+        lanes.release.set()
+        wait_until(lambda: path.stats.evaluations == 2, timeout=20,
+                   message="both patients evaluated")
+    finally:
+        lanes.release.set()
+        path.stop()
+    assert path.stats.priority_events == 1 and path.stats.urgent_evaluations == 1
+    assert [p for p, _ in lanes.calls] == ["urgent-1", "routine-1"]
