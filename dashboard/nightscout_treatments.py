@@ -36,7 +36,9 @@ from dashboard.nightscout_entries import (
     iso_ms,
 )
 
-TREATMENT_DATE_FIELDS = ("created_at", "timestamp", "date", "mills")
+# ``timestamp`` first: xDrip+ sends it in milliseconds beside a ``created_at`` in whole
+# seconds; Loop sends both as the same ISO 8601 text.
+TREATMENT_DATE_FIELDS = ("timestamp", "created_at", "date", "mills")
 TREATMENT_METRICS = (Metric.CARBS, Metric.INSULIN, Metric.THERAPY_EVENT)
 MAX_FLAGS = 16  # the contract's limit
 # Fields kept (numbers, then texts); ids first so they survive the flag limit.
@@ -137,6 +139,11 @@ def _parse_flags(readings: Iterable[Reading]) -> dict[str, Any]:
     return out
 
 
+def _plain(value: float) -> int | float:
+    """20 rather than 20.0: Loop reads ``carbs`` as an integer."""
+    return int(value) if value == int(value) else value
+
+
 def treatment_documents(readings: Iterable[Reading]) -> list[dict[str, Any]]:
     """Stored readings grouped back into treatments (one per device and time)."""
     groups: dict[tuple[str, datetime], list[Reading]] = defaultdict(list)
@@ -148,15 +155,16 @@ def treatment_documents(readings: Iterable[Reading]) -> list[dict[str, Any]]:
         flags = _parse_flags(group)
         doc: dict[str, Any] = {"_id": treatment_id(device_id, when, flags),
                                "eventType": group[0].context or "Note",
-                               "created_at": iso_ms(when), "mills": epoch_ms(when),
+                               "created_at": iso_ms(when), "timestamp": iso_ms(when),
+                               "mills": epoch_ms(when),
                                "enteredBy": flags.pop("enteredBy", device_id),
                                "device": device_id, "utcOffset": 0}
         flags.pop("_id", None)
         for reading in group:
             if reading.metric == Metric.CARBS:
-                doc["carbs"] = reading.value
+                doc["carbs"] = _plain(reading.value)
             elif reading.metric == Metric.INSULIN:
-                doc["insulin"] = reading.value
+                doc["insulin"] = _plain(reading.value)
         doc.setdefault("carbs", None)
         doc.setdefault("insulin", None)
         doc.update(flags)
