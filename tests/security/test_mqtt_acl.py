@@ -1,7 +1,8 @@
-"""MQTT ACLs on a real Mosquitto: wildcard subscriptions never deliver another patient's
-readings. (Publishing as another device, anonymous and wrong-password logins, private
-downlinks and revocation: tests/core/test_provisioning.py and
-tests/deploy/test_mosquitto_config.py.)
+"""MQTT ACLs on the shipped Mosquitto (deploy/mosquitto through its entrypoint, with the
+rendered device ACL): wildcard subscriptions never deliver another patient's readings or
+dead letters. (Publishing as another device, anonymous and wrong-password logins, client
+ids bound to logins, private downlinks and revocation: tests/core/test_provisioning.py and
+tests/deploy/.)
 
 Mosquitto 2.0 accepts a wildcard SUBSCRIBE and then checks each message against the
 subscriber's read rights, so the proof is what arrives: bob's device publishes
@@ -18,17 +19,17 @@ from pathlib import Path
 import pytest
 
 from core import topics
-from core.provisioning import Provisioner, ServiceAccount, hash_password_pbkdf2, render
+from core.provisioning import Provisioner, hash_password_pbkdf2
+from tests.deploy.shipped_broker import ACCEPTED, SERVICE_PASSWORDS, ShippedBroker, sessions
 from tests.support.factories import app_database, register
-from tests.support.mosquitto import MosquittoServer
-from tests.support.mqtt_session import ACCEPTED, sessions
 
 WILDCARDS = ("#", "hearth/#", "hearth/v1/#", "hearth/v1/up/+", "hearth/v1/+/bob-cgm",
-             "+/+/+/+", "hearth/v1/up/bob-cgm", "hearth/v1/stored/+", "$share/g/hearth/v1/up/+")
+             "+/+/+/+", "hearth/v1/up/bob-cgm", "hearth/v1/stored/+", "$share/g/hearth/v1/up/+",
+             "hearth/v1/dead/+", "$share/hearth/hearth/v1/up/+")
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, dict[str, str]]]:
+def broker(tmp_path: Path) -> Iterator[tuple[ShippedBroker, dict[str, str]]]:
     engine = app_database(tmp_path / "hearth.db")
     register(engine, "ann", [])
     register(engine, "bob", [])
@@ -36,11 +37,8 @@ def broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, dict[str, str]]]:
     secrets = {d: provisioner.add(device_id=d, patient_id=d.split("-")[0], kind=k, role=r).secret
                for d, k, r in (("ann-cgm", "cgm", "device"), ("ann-hub", "hub", "gateway"),
                                ("bob-cgm", "cgm", "device"))}
-    secrets["hearth-ingest"] = "ingest-pw"
-    render(provisioner, tmp_path / "auth",
-           services=[ServiceAccount("hearth-ingest", hash_password_pbkdf2("ingest-pw"))])
-    server = MosquittoServer(tmp_path / "broker", password_file=tmp_path / "auth" / "passwd",
-                             acl_file=tmp_path / "auth" / "acl")
+    server = ShippedBroker(tmp_path / "broker")
+    server.render_devices(engine)
     server.start()
     try:
         yield server, {k: v for k, v in secrets.items() if v}
@@ -50,10 +48,12 @@ def broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, dict[str, str]]]:
 
 def test_wildcard_subscribers_never_receive_another_patients_readings(broker) -> None:
     server, s = broker
-    with sessions(server.port) as login:
-        ingest = login("hearth-ingest", s["hearth-ingest"])
+    with sessions(server.device_port) as login, sessions(server.service_port) as service:
+        ingest = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"])
         ingest.subscribe(topics.UP_ALL)
-        snoopers = [login("ann-cgm", s["ann-cgm"]), login("ann-hub", s["ann-hub"])]
+        # (ann-hub asks for ingest's client id: it gets its own, and no more rights)
+        snoopers = [login("ann-cgm", s["ann-cgm"]),
+                    login("ann-hub", s["ann-hub"], client_id="hearth-ingest-1")]
         for snooper in snoopers:
             for pattern in WILDCARDS:
                 snooper.subscribe(pattern)
@@ -61,6 +61,7 @@ def test_wildcard_subscribers_never_receive_another_patients_readings(broker) ->
         for seq in range(5):
             assert bob.publish(topics.up("bob-cgm"), b'{"seq": %d}' % seq) in ACCEPTED
         assert ingest.wait(lambda: len(ingest.received(topics.up("bob-cgm"))) == 5)
+        assert ingest.publish(topics.dead("bob-cgm"), b"bob's dead letter") in ACCEPTED
         # The control: the same wildcard subscriptions deliver what ann may read.
         assert ingest.publish(topics.ack("ann-cgm"), b"committed") in ACCEPTED
         assert snoopers[0].wait(lambda: snoopers[0].received(topics.ack("ann-cgm")) != [])
