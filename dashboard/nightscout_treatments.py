@@ -175,19 +175,12 @@ def treatment_documents(readings: Iterable[Reading]) -> list[dict[str, Any]]:
 # --- device status ---------------------------------------------------------------------------
 
 DEVICESTATUS_DATE_FIELDS = ("created_at", "date", "mills")
-# (path in the document, flag name): what is kept of the pump and the loop.
-STATE_PATHS = (
-    (("pump", "battery", "percent"), "pump.battery"),
-    (("pump", "reservoir"), "pump.reservoir"),
-    (("pump", "suspended"), "pump.suspended"),
-    (("uploader", "isCharging"), "uploader.isCharging"),
-    (("loop", "iob", "iob"), "loop.iob"),
-    (("loop", "cob", "cob"), "loop.cob"),
-    (("loop", "recommendedBolus"), "loop.recommendedBolus"),
-    (("loop", "enacted", "rate"), "loop.enacted.rate"),
-    (("loop", "enacted", "duration"), "loop.enacted.duration"),
-    (("openaps", "iob", "iob"), "openaps.iob"),
-    (("openaps", "suggested", "COB"), "openaps.cob"),
+# What is kept of the pump's and the loop's state (paths in the document).
+STATE_PATHS: tuple[tuple[str, ...], ...] = (
+    ("pump", "battery", "percent"), ("pump", "reservoir"), ("pump", "suspended"),
+    ("uploader", "isCharging"), ("loop", "iob", "iob"), ("loop", "cob", "cob"),
+    ("loop", "recommendedBolus"), ("loop", "enacted", "rate"), ("loop", "enacted", "duration"),
+    ("openaps", "iob", "iob"), ("openaps", "suggested", "COB"),
 )
 STATE_TEXTS: tuple[tuple[str, ...], ...] = (("device",), ("loop", "failureReason"),
                                              ("loop", "name"), ("loop", "version"))
@@ -220,8 +213,8 @@ def devicestatus_reading(doc: Any, *, now: datetime) -> dict[str, Any]:
         value = _at(doc, path)
         if isinstance(value, str) and value.strip():
             flags.append(f"{FLAG}{'.'.join(path)}={value.strip()}"[:MAX_FLAG])
-    for path, name in STATE_PATHS:
-        value = _at(doc, path)
+    for path in STATE_PATHS:
+        value, name = _at(doc, path), ".".join(path)
         if isinstance(value, bool):
             flags.append(f"{FLAG}{name}={str(value).lower()}")
         elif (number := _finite(value)) is not None:
@@ -258,7 +251,5 @@ def devicestatus_document(reading: Reading) -> dict[str, Any]:
                 value = int(number) if number == int(number) else number
             except ValueError:
                 pass
-        if name == "pump.battery":
-            name = "pump.battery.percent"
         _put(doc, name, value)
     return doc
