@@ -16,6 +16,7 @@ from core.appdb import coaching  # noqa: F401 - flags, nudges, alerts, escalatio
 from core.appdb import accounts  # noqa: F401 - users, care teams, sessions, audit log
 from core.appdb import deadletters  # noqa: F401 - kept dead letters (hearth dead-letters)
 from core.appdb import alarms  # noqa: F401 - alarm sound of urgent alerts on the pages
+from core.appdb import nightscout_tokens  # noqa: F401 - followers' read-only Nightscout tokens
 from core.appdb.models import Base
 
 metadata = Base.metadata
