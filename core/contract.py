@@ -51,6 +51,24 @@ SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_READINGS_PER_MESSAGE = 5000
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# How old a reading may be when ingest receives it, by device kind: the longest a
+# device's memory, or a gateway's outbox, plausibly holds readings before they reach
+# Hearth (docs/CONTRACT.md, "How old a reading may be"). Older ones are refused as
+# too_old: a clock reset to its factory date (1970, 2000) or a corrupt time, not a
+# backfill. Only ingest applies it (decode_readings' ``oldest``); an import of a
+# history file does not.
+BACKFILL_DEFAULT = timedelta(days=400)
+BACKFILL_LIMITS: dict[str, timedelta] = {
+    # A blood glucose meter keeps up to about 1,000 dated results: at one a day, nearly
+    # three years, synced when the person first connects it.
+    "glucose_meter": timedelta(days=3 * 366),
+    "meter": timedelta(days=3 * 366),
+}
+
+
+def oldest_accepted(kind: str, now: datetime) -> datetime:
+    """The oldest measured time ingest accepts from a device of this kind."""
+    return now - BACKFILL_LIMITS.get(kind, BACKFILL_DEFAULT)
 
 Number = StrictInt | StrictFloat
 ShortText = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -161,12 +179,15 @@ def decode_readings(
     now: datetime,
     max_bytes: int = MAX_PAYLOAD_BYTES,
     future_tolerance: timedelta = FUTURE_TOLERANCE,
+    oldest: datetime | None = None,
 ) -> DecodedReadings:
     """As decode_message, with the readings bound to ``patient_id`` (ingest's hot path:
-    one object per reading instead of a Measurement and then a Reading)."""
+    one object per reading instead of a Measurement and then a Reading). A reading
+    measured before ``oldest`` (oldest_accepted) is refused as too_old."""
     make = reading_maker(patient_id)
     decoded: DecodedReadings = _decode(
-        payload, topic_device_id, now, max_bytes, future_tolerance, make, DecodedReadings
+        payload, topic_device_id, now, max_bytes, future_tolerance, make, DecodedReadings,
+        oldest,
     )
     return decoded
 
@@ -179,12 +200,14 @@ def _decode(
     future_tolerance: timedelta,
     make: Callable[..., Any],
     result: Callable[..., Any],
+    oldest: datetime | None = None,
 ) -> Any:
     fast = _fast_decode(payload, topic_device_id, now, max_bytes, future_tolerance, make)
-    if fast is not None:
+    if fast is not None and (oldest is None or all(r.measured_at >= oldest for r in fast[1])):
         seq, readings = fast
         return result(topic_device_id, seq, readings)
-    return _full_decode(payload, topic_device_id, now, max_bytes, future_tolerance, make, result)
+    return _full_decode(payload, topic_device_id, now, max_bytes, future_tolerance, make, result,
+                        oldest)
 
 
 def _full_decode(
@@ -195,6 +218,7 @@ def _full_decode(
     future_tolerance: timedelta,
     make: Callable[..., Any],
     result: Callable[..., Any],
+    oldest: datetime | None = None,
 ) -> Any:
     """Every message can take this path; only it words rejections."""
     envelope = _read_envelope(payload, topic_device_id=topic_device_id, max_bytes=max_bytes)
@@ -206,14 +230,21 @@ def _full_decode(
         try:
             if isinstance(entry, ContractError):
                 raise entry
-            measurements.append(
-                _measurement(
-                    make, topic_device_id, entry.metric or base.metric,
-                    entry.unit or base.unit, entry.value, entry.time, entry.offset_s, base_time,
-                    entry.source or base.source, entry.context or base.context, entry.status,
-                    now=now, future_tolerance=future_tolerance,
-                )
+            measurement = _measurement(
+                make, topic_device_id, entry.metric or base.metric,
+                entry.unit or base.unit, entry.value, entry.time, entry.offset_s, base_time,
+                entry.source or base.source, entry.context or base.context, entry.status,
+                now=now, future_tolerance=future_tolerance,
             )
+            if oldest is not None and measurement.measured_at < oldest:
+                age = (now - measurement.measured_at).days
+                raise ContractError(
+                    "too_old",
+                    f"measured time {measurement.measured_at.isoformat()} is {age} days old, "
+                    f"older than this kind of device can hold readings "
+                    f"({(now - oldest).days} days); check the device clock",
+                )
+            measurements.append(measurement)
         except ContractError as exc:
             rejections.append(Rejection(exc.code, f"reading {index}: {exc.reason}", index))
     return result(topic_device_id, envelope.seq, tuple(measurements), tuple(rejections))
