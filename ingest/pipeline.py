@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from core import topics
 from core.appdb.directory import DeviceBinding, DeviceRegistry
-from core.contract import Rejection, decode_readings
+from core.contract import Rejection, decode_readings, oldest_accepted
 from core.errors import ContractError
 from core.metrics import Metric
 from core.readings import Reading
@@ -110,6 +110,7 @@ def _plan_one(
             now=now,
             max_bytes=max_payload_bytes,
             future_tolerance=future_tolerance,
+            oldest=oldest_accepted(binding.kind, now),
         )
     except ContractError as exc:
         _reject(plan, message, device_id, Rejection(exc.code, exc.reason), now=now)
