@@ -112,19 +112,34 @@ class Preferences(BaseModel):
     timezone: str | None = Field(None, description="IANA zone; null: the patient's own")
 
 
+class TriageFinding(BaseModel):
+    code: str = Field(description="a glucose bucket or another risk")
+    level: int = Field(description="3 urgent, 2 high, 1 watch")
+    reason: str = Field(description="the finding in words, with its numbers")
+
+
 class TriageRow(BaseModel):
     patient_id: str
     display_name: str
-    bucket: str = Field(description="the most urgent glucose bucket")
+    level: int = Field(description="the highest level of any finding: 3 urgent, 2 high, "
+                                   "1 watch, 0 none")
+    level_label: str
+    findings: list[TriageFinding] = Field(description="every finding, most urgent first")
+    glucose_source: str = Field(description='"cgm", "meter" or "" (no glucose readings)')
+    bucket: str = Field(description='the most urgent glucose bucket ("" when glucose is not '
+                                    "judged)")
     flags: list[str]
-    risks: list[str] = Field(description="non-glucose risks: bp_crisis, hf_weight, spo2_low, inactive")
+    risks: list[str] = Field(description="other risks: bp_crisis, hf_weight, spo2_low, "
+                                         "inactive, bp_high, adherence, device_silent")
+    columns: dict[str, str] = Field(description="glucose, bp, weight, spo2: each in a few "
+                                                "words, for the conditions the patient has")
     risk_score: float
-    time_in_range: float | None
+    time_in_range: float | None = Field(description="CGM wearers only, as the next ones")
     below_70: float | None
     below_54: float | None
     above_180: float | None
     above_250: float | None
-    wear_percent: float
+    wear_percent: float | None
     tir_change: float | None
     gri: float | None
     reviewed_at: datetime | None = None
