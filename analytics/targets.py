@@ -85,9 +85,11 @@ SPO2_TARGET_PERCENT: Final = 92.0  # below 92% is a warning sign; COPD targets a
 # -- Weight in heart failure (docs/CLINICAL.md "Heart-failure weight") -------------------
 HF_GAIN_3_DAYS_KG: Final = 2.0  # more than 2 kg in 3 days (ESC 2021, McDonagh) ...
 HF_GAIN_7_DAYS_KG: Final = 2.3  # ... or 5 lb (2.3 kg) in a week (AHA/HFSA patient guidance)
-# Daily weighing is the advice; Hearth's choice for triage (docs/CLINICAL.md "Triage"):
-# two or more days without a weigh-in in the last 7 is poor adherence.
-HF_WEIGH_IN_DAYS_MISSED: Final = 2
+# Daily weighing (heart failure) and the prescribed pill-box doses are the advice; Hearth's
+# choice for triage (docs/CLINICAL.md "Triage"): two or more days of the last 7 without
+# them is poor adherence.
+ADHERENCE_DAYS_MISSED: Final = 2
+ADHERENCE_DAYS: Final = 7
 
 # -- Activity (docs/CLINICAL.md "Activity": Paluch 2022) ---------------------------------
 STEP_GOAL_PER_DAY: Final = 7000

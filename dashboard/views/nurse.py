@@ -29,12 +29,15 @@ from dashboard.views import figures
 from dashboard.views.alerts import CLINICAL_KINDS, SNOOZE_CHOICES
 from dashboard.views.coach import alert_queue
 from dashboard.views.common import engine_of, prefs_of, render, store_of
-from dashboard.views.models import ReviewOut, TriagePage, TriageRow
+from dashboard.views.models import ReviewOut, TriageFinding, TriagePage, TriageRow
 from dashboard.views.records import Review, add_review, last_reviews, reviews_of
 from dashboard.views.shared_boards import SharedBoards
 from dashboard.views.triage import (
     BUCKET_LABELS,
     BUCKETS,
+    COLUMN_LABELS,
+    COLUMNS,
+    LEVEL_LABELS,
     RISK_LABELS,
     RISKS,
     Board,
@@ -69,17 +72,23 @@ def _row(r: Row, reviews: dict[str, Review]) -> TriageRow:
     f = r.figures
     review = reviews.get(r.patient.id)
     return TriageRow(
-        patient_id=r.patient.id, display_name=r.patient.display_name, bucket=r.bucket,
-        flags=list(r.flags), risks=list(r.risks), risk_score=round(r.score, 1),
-        time_in_range=finite(f.time_in_range), below_70=finite(f.below_70),
-        below_54=finite(f.below_54), above_180=finite(f.above_180), above_250=finite(f.above_250),
-        wear_percent=round(f.wear_percent, 1), tir_change=finite(f.tir_change), gri=finite(f.gri),
+        patient_id=r.patient.id, display_name=r.patient.display_name, level=r.level,
+        level_label=LEVEL_LABELS[r.level],
+        findings=[TriageFinding(code=x.code, level=x.level, reason=x.reason) for x in r.findings],
+        glucose_source=r.glucose, bucket=r.bucket, flags=list(r.flags), risks=list(r.risks),
+        columns=r.columns, risk_score=round(r.score, 1),
+        time_in_range=finite(f.time_in_range) if f else None,
+        below_70=finite(f.below_70) if f else None, below_54=finite(f.below_54) if f else None,
+        above_180=finite(f.above_180) if f else None,
+        above_250=finite(f.above_250) if f else None,
+        wear_percent=finite(f.wear_percent) if f else None,
+        tir_change=finite(f.tir_change) if f else None, gri=finite(f.gri) if f else None,
         reviewed_at=review.reviewed_at if review else None,
         reviewed_by=review.reviewer if review else None)
 
 
 def triage_page(request: Request, user: User, *, bucket: str | None, risk: str | None,
-                q: str | None, page: int, per_page: int) -> TriagePage:
+                q: str | None, page: int, per_page: int, level: int | None = None) -> TriagePage:
     bucket, risk = _choice(bucket, BUCKETS, "bucket"), _choice(risk, RISKS, "risk")
     directory = request.app.state.directory
 
@@ -87,7 +96,7 @@ def triage_page(request: Request, user: User, *, bucket: str | None, risk: str |
         return [p for p in directory.patients() if p.id in ids]
 
     board: Board = boards_of(request).board(visible_patient_ids(request, user), load)
-    chosen = board.select(bucket=bucket, risk=risk, query=q)
+    chosen = board.select(bucket=bucket, risk=risk, query=q, level=level)
     pages_total = max(1, math.ceil(len(chosen) / per_page))
     page = min(page, pages_total)
     shown = chosen[(page - 1) * per_page: page * per_page]
@@ -98,6 +107,8 @@ def triage_page(request: Request, user: User, *, bucket: str | None, risk: str |
 
 
 Bucket = Annotated[str | None, Query(description=f"only this glucose bucket: {', '.join(BUCKETS)}")]
+Level = Annotated[int | None, Query(ge=0, le=3, description="only this level: 3 urgent, 2 high, "
+                                                           "1 watch, 0 none")]
 Risk = Annotated[str | None, Query(description=f"only patients with this risk: {', '.join(RISKS)}")]
 
 
@@ -115,20 +126,28 @@ PerPage = Annotated[int, Query(ge=1, le=200)]
 
 @api.get("/nurse/triage", response_model=TriagePage)
 def triage_api(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk = None,
-               q: Search = None, page: Page = 1, per_page: PerPage = PER_PAGE) -> TriagePage:
-    """The clinic's patients by risk bucket (own targets), with the other risks; paginated."""
-    return triage_page(request, user, bucket=bucket, risk=risk, q=q, page=page, per_page=per_page)
+               q: Search = None, page: Page = 1, per_page: PerPage = PER_PAGE,
+               level: Level = None) -> TriagePage:
+    """The clinic's patients ranked by their most urgent finding across every condition
+    they have (glucose by CGM or meter, BP, heart-failure weight, SpO2, activity, adherence,
+    devices), each finding in words; paginated."""
+    return triage_page(request, user, bucket=bucket, risk=risk, q=q, page=page,
+                       per_page=per_page, level=level)
 
 
 @pages.get("/nurse", response_class=HTMLResponse)
 def triage_view(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk = None,
-                q: Search = None, page: Page = 1) -> HTMLResponse:
+                q: Search = None, page: Page = 1,
+                level: Annotated[str | None, Query(description="3, 2, 1, 0 or empty")] = None,
+                ) -> HTMLResponse:
+    chosen = _choice(level, tuple(str(n) for n in LEVEL_LABELS), "level")
     result = triage_page(request, user, bucket=bucket, risk=risk, q=q, page=page,
-                         per_page=PER_PAGE)
+                         per_page=PER_PAGE, level=None if chosen is None else int(chosen))
     return render(request, user, "views/nurse_triage.html", {
         "result": result, "bucket": bucket or None, "risk": risk or None, "q": q or "",
-        "buckets": BUCKETS, "bucket_labels": BUCKET_LABELS, "risks": RISKS,
-        "risk_labels": RISK_LABELS})
+        "level": chosen, "buckets": BUCKETS, "bucket_labels": BUCKET_LABELS, "risks": RISKS,
+        "risk_labels": RISK_LABELS, "levels": LEVEL_LABELS, "columns": COLUMNS,
+        "column_labels": COLUMN_LABELS})
 
 
 @pages.get("/nurse/patients/{patient_id}", response_class=HTMLResponse,

@@ -31,8 +31,13 @@ Payload = list[dict[str, Any]]
 KEEP = timedelta(minutes=30)
 
 
+# The rows' format (triage.encode_rows): a board stored by a process of an older version
+# (rolling restart) is never read as one of this version, nor the other way round.
+FORMAT = "rows-v2"
+
+
 def key_hash(patient_ids: frozenset[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(patient_ids)).encode()).hexdigest()
+    return hashlib.sha256("\n".join([FORMAT, *sorted(patient_ids)]).encode()).hexdigest()
 
 
 def _aware(at: datetime) -> datetime:

@@ -1,5 +1,6 @@
-"""The nurse view through the real app: triage buckets against own targets, other risks,
-filters, search and paging, the AGP report, reviews."""
+"""The nurse view through the real app: triage across conditions (CGM buckets against own
+targets, meter, BP, heart-failure weight, SpO2), ranked by the most urgent finding, filters,
+search and paging, the review page's charts per condition, the AGP report, reviews."""
 
 from __future__ import annotations
 
@@ -74,21 +75,32 @@ def test_triage_puts_each_patient_in_its_bucket_against_their_own_targets(world:
     assert rows["q003"]["bucket"] == "meeting"
     assert rows["q004"]["bucket"] == "low"  # the same data, judged against older-adult targets
     assert rows["q006"]["bucket"] == "tir_drop" and rows["q006"]["tir_change"] < -15
-    assert rows["q010"]["bucket"] == "no_data"
+    assert rows["q010"]["bucket"] == "no_data"  # a person with diabetes and no glucose at all
+    assert rows["q010"]["findings"][0]["reason"] == "No glucose readings in 14 days (diabetes)"
     assert rows["q007"]["bucket"] == "meeting" and rows["q007"]["below_54"] == 0
-    assert rows["q008"]["bucket"] == "no_data"
+    # a glucose meter only: judged as a meter user, never by the CGM's rules
+    assert rows["q008"]["bucket"] == "meter_ok" and rows["q008"]["glucose_source"] == "meter"
+    assert rows["q008"]["flags"] == [] and rows["q008"]["wear_percent"] is None
+    assert rows["q008"]["level"] == 0 and rows["q008"]["columns"]["glucose"].startswith("Meter")
     assert rows["p1"]["bucket"] == "meeting"
-    # sorted by risk: very low first, meeting targets after every flagged patient
+    # ranked by the most urgent finding of any condition: q005's BP crisis, weight gain and
+    # low SpO2 (three urgent findings), then q000's lows (two), q004's (one), q001's highs
     order = [row["patient_id"] for row in body["rows"]]
-    assert order[0] == "q000"
+    assert order[:3] == ["q005", "q000", "q004"]
     assert order.index("q004") < order.index("q001") < order.index("q006") < order.index("q003")
+    assert [rows[p]["level"] for p in ("q005", "q000", "q001", "q006", "q003")] == [3, 3, 2, 1, 0]
+    assert rows["q000"]["findings"][0]["reason"].startswith("CGM: 10% of the time below 54 mg/dL")
     assert body["counts"]["very_low"] == 1 and body["total"] == 61
 
 
 def test_non_glucose_risks_stand_beside_the_buckets(world: World) -> None:
     rows = rows_by_id(world.client("nurse").get("/api/nurse/triage", params={"per_page": 200}).json())
     assert set(rows["q005"]["risks"]) == {"bp_crisis", "hf_weight", "spo2_low"}
-    assert rows["q005"]["bucket"] == "meeting"
+    assert rows["q005"]["bucket"] == "meeting" and rows["q005"]["level"] == 3
+    reasons = [f["reason"] for f in rows["q005"]["findings"]]
+    assert any(r.startswith("BP 186/100 on 14 Mar") and "confirmed" in r for r in reasons)
+    assert any(r.startswith("SpO2 88% at 15 Mar") for r in reasons)
+    assert any(r.startswith("Weight up 3.") for r in reasons)
     assert rows["p1"]["risks"] == []
 
 
@@ -96,9 +108,14 @@ def test_filters_search_and_pages(world: World) -> None:
     nurse = world.client("nurse")
     low = nurse.get("/api/nurse/triage", params={"bucket": "low"}).json()
     assert {row["patient_id"] for row in low["rows"]} == {"q000", "q004"}
-    for name in ("low", "very_low", "high", "meeting", "no_data", "spo2_low"):  # counts = filters
-        key = "risk" if name == "spo2_low" else "bucket"
+    for name in ("low", "very_low", "high", "meeting", "no_data", "meter_ok", "spo2_low"):
+        key = "risk" if name == "spo2_low" else "bucket"  # each count = what its filter shows
         assert nurse.get("/api/nurse/triage", params={key: name}).json()["total"] == low["counts"][name]
+    for level in range(4):
+        shown = nurse.get("/api/nurse/triage", params={"level": level}).json()
+        assert shown["total"] == low["counts"][f"level_{level}"]
+        assert {row["level"] for row in shown["rows"]} <= {level}
+    assert sum(low["counts"][f"level_{n}"] for n in range(4)) == 61
     crisis = nurse.get("/api/nurse/triage", params={"risk": "bp_crisis"}).json()
     assert [row["patient_id"] for row in crisis["rows"]] == ["q005"]
     found = nurse.get("/api/nurse/triage", params={"q": "pat ex"}).json()
@@ -111,6 +128,9 @@ def test_filters_search_and_pages(world: World) -> None:
     assert page.status_code == 200 and 'data-patient="q000"' in page.text
     assert 'data-patient="q001"' not in page.text
     assert nurse.get("/api/nurse/triage", params={"bucket": "purple"}).status_code == 422
+    assert nurse.get("/nurse", params={"level": "9"}).status_code == 422
+    urgent = nurse.get("/nurse", params={"level": "3"}).text
+    assert 'data-patient="q005"' in urgent and 'data-patient="q001"' not in urgent
 
 
 def test_only_nurses_triage_and_only_their_clinic(world: World) -> None:
