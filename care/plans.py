@@ -696,9 +696,15 @@ def _goal_view(session: Session, store: TimeSeriesStore, goal: Goal, now: dateti
         option_group=goal.option_group, amount=g.amount_text(kind, goal.target))
 
 
+def record_view(session: Session, patient_id: str) -> tuple[dict[str, Any], ...]:
+    """The joint record as the pages show it (oldest first), with or without a plan."""
+    return tuple(_achievement_dict(a) for a in achievements(session, patient_id))
+
+
 def _achievement_dict(a: Achievement) -> dict[str, Any]:
     return {"id": a.id, "kind": a.kind, "title": a.title, "detail": a.detail,
-            "achieved_at": a.achieved_at.isoformat(), "goal_id": a.goal_id,
+            "achieved_at": _aware(a.achieved_at).isoformat(), "at": _aware(a.achieved_at),
+            "goal_id": a.goal_id, "recorded_by": a.recorded_by,
             "patient_confirmed": a.patient_confirmed_at is not None,
             "coach_confirmed": a.coach_confirmed_at is not None,
             "patient_note": a.patient_note, "coach_note": a.coach_note}

@@ -3,16 +3,20 @@ and the alert actions shared with the nurse view."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from care import conversation, suggestions
 from care import plans as coach_plans
+from care import selfassessment as sa
 from care.goals import GOAL_KINDS, Behaviour, GoalKind
-from core.appdb.plans import Goal, Plan
+from core.appdb.plans import Achievement, Goal, Plan
 from dashboard.security import (
     PatientAccess,
     User,
@@ -90,9 +94,11 @@ def coach_home(request: Request, user: Coach) -> HTMLResponse:
     patients = visible_patients(request, user)
     alerts = audited(request, user, alert_queue(request, user))
     caseload = care.caseload(engine_of(request), patients)
+    with Session(engine_of(request)) as session:
+        unread = conversation.unread_for_coach(session, [p.id for p in patients])
     audit_reads(request, user, [p.id for p in patients], "caseload")
     return render(request, user, "views/coach_home.html", {
-        "alerts": alerts, "caseload": caseload,
+        "alerts": alerts, "caseload": caseload, "unread": unread,
         "snooze_choices": q.SNOOZE_CHOICES, "back": "/coach"})
 
 
@@ -139,72 +145,258 @@ def alert_action(request: Request, access: AlertAccess, alert_id: str, action: A
     return RedirectResponse(target, status_code=303)
 
 
-# -- patient detail: plan editor and message thread ---------------------------------------
+# -- patient detail: check-in, plan editor, joint record and message thread ----------------
+
+GOAL_ROWS_BLANK = 2  # empty rows under the suggestions, for goals of the coach's own
+CHOICES = ("", "A", "B")  # option groups: goals offered as a choice the patient picks from
+GoalAction = Literal["pause", "resume", "retire"]
+
+
+def _detail_context(session: Session, request: Request, access: PatientAccess) -> dict[str, object]:
+    pid = access.patient.id
+    now = now_of(request)
+    plan = coach_plans.plan_view(session, store_of(request), pid, now)
+    draft = suggestions.plan_draft(session, pid)
+    history = sa.assessment_history(session, pid)
+    messages = conversation.thread(session, pid, viewer="coach")
+    return {
+        "patient": access.patient, "plan": plan, "draft": draft,
+        "latest": sa.latest_assessment(session, pid), "chart": checkin_chart(history),
+        "checkins": len(history), "messages": messages,
+        "record": coach_plans.record_view(session, pid),
+        "unread": sum(1 for m in messages if m.unread),
+        "alerts": alert_queue(request, access.user, patient_id=pid),
+        "snooze_choices": q.SNOOZE_CHOICES, "back": f"/coach/patients/{pid}",
+        "behaviours": list(Behaviour), "goal_kinds": GOAL_KINDS, "choices": CHOICES,
+        "blank_rows": GOAL_ROWS_BLANK, "error": None,
+        "evaluated": request.query_params.get("evaluated"),
+    }
+
 
 @pages.get("/coach/patients/{patient_id}", response_class=HTMLResponse,
            dependencies=[Depends(require_role("coach"))])
 def patient_detail(request: Request, access: DetailAccess) -> HTMLResponse:
-    engine = engine_of(request)
-    with Session(engine) as session:
-        plan = coach_plans.plan_view(session, store_of(request), access.patient.id, now_of(request))
-    return render(request, access.user, "views/coach_patient.html", {
-        "patient": access.patient, "plan": plan, "messages": care.thread(engine, access.patient.id),
-        "alerts": alert_queue(request, access.user, patient_id=access.patient.id),
-        "snooze_choices": q.SNOOZE_CHOICES, "back": f"/coach/patients/{access.patient.id}",
-        "behaviours": list(Behaviour), "goal_kinds": GOAL_KINDS, "error": None})
+    with Session(engine_of(request)) as session:
+        context = _detail_context(session, request, access)
+        # the coach has now seen the patient's messages: they are read (shown as new once)
+        conversation.mark_read(session, access.patient.id, reader="coach", now=now_of(request))
+        session.commit()
+    return render(request, access.user, "views/coach_patient.html", context)
+
+
+def _detail_error(request: Request, access: PatientAccess, error: str) -> HTMLResponse:
+    with Session(engine_of(request)) as session:
+        context = _detail_context(session, request, access)
+    context["error"] = error
+    return render(request, access.user, "views/coach_patient.html", context, status_code=422)
+
+
+def _back(access: PatientAccess, anchor: str = "plan") -> RedirectResponse:
+    return RedirectResponse(f"/coach/patients/{access.patient.id}#{anchor}", status_code=303)
 
 
 @pages.post("/coach/patients/{patient_id}/messages", dependencies=[Depends(require_role("coach"))])
 def coach_message(request: Request, access: DetailAccess,
                   body: Annotated[str, Form(min_length=1, max_length=2000)]) -> RedirectResponse:
+    if not body.strip():
+        raise HTTPException(422, "write a message first")
     care.send(engine_of(request), patient_id=access.patient.id, author_id=access.user.id,
               author_name=access.user.display_name, author_role="coach",
               recipient_key=access.patient.id, body=body, now=now_of(request))
-    return RedirectResponse(f"/coach/patients/{access.patient.id}#messages", status_code=303)
+    return _back(access, "messages")
 
 
-@pages.post("/coach/patients/{patient_id}/plan", dependencies=[Depends(require_role("coach"))])
-def draft_plan(request: Request, access: DetailAccess,
-               focus: Annotated[Behaviour, Form()], kind: Annotated[GoalKind, Form()],
-               target: Annotated[float | None, Form()] = None,
-               patient_part: Annotated[str, Form(max_length=500)] = "",
-               professional_part: Annotated[str, Form(max_length=500)] = "",
-               what: Annotated[str, Form(max_length=300)] = "") -> RedirectResponse:
-    """Propose a plan with its first goal (the patient agrees on their goals page)."""
-    draft = coach_plans.GoalDraft(kind=kind, target=target, patient_part=patient_part or None,
-                                  professional_part=professional_part or None, what=what)
-    with Session(engine_of(request)) as session:
-        try:
-            coach_plans.create_plan(session, store_of(request), patient_id=access.patient.id,
-                                    coach_id=access.user.id, focus=focus, goals=[draft],
-                                    now=now_of(request))
-        except (coach_plans.PlanError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from exc
-        session.commit()
-    return RedirectResponse(f"/coach/patients/{access.patient.id}#plan", status_code=303)
+def _number(raw: object, name: str, *, whole: bool = False) -> float | None:
+    text = str(raw or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise coach_plans.PlanError(f"{name}: {text!r} is not a number") from exc
+    if whole and value != int(value):
+        raise coach_plans.PlanError(f"{name}: a whole number, not {text}")
+    return value
+
+
+def _draft_of(form: object, prefix: str) -> coach_plans.GoalDraft:
+    """One goal row of the coach's form (``{prefix}-kind``, ``-target`` and so on)."""
+    get = form.get  # type: ignore[attr-defined]
+    try:
+        kind = GoalKind(str(get(f"{prefix}-kind") or ""))
+    except ValueError as exc:
+        raise coach_plans.PlanError("choose what the goal measures") from exc
+    days = _number(get(f"{prefix}-days"), "days", whole=True)
+    behaviour_raw = str(get(f"{prefix}-behaviour") or "")
+    choice = str(get(f"{prefix}-choice") or "")
+    if choice not in CHOICES:
+        raise coach_plans.PlanError(f"unknown choice {choice!r}")
+    return coach_plans.GoalDraft(
+        kind=kind, target=_number(get(f"{prefix}-target"), "target"),
+        days_required=int(days) if days is not None else None,
+        behaviour=Behaviour(behaviour_raw) if behaviour_raw else None,
+        patient_part=str(get(f"{prefix}-patient_part") or "").strip()[:500] or None,
+        professional_part=str(get(f"{prefix}-professional_part") or "").strip()[:500] or None,
+        what=str(get(f"{prefix}-what") or "").strip()[:300], option_group=choice or None)
+
+
+@pages.post("/coach/patients/{patient_id}/plan", response_class=HTMLResponse,
+            dependencies=[Depends(require_role("coach"))])
+async def draft_plan(request: Request, access: DetailAccess) -> Response:
+    """Propose a plan of the goals ticked on the form (the patient picks among options and
+    agrees on their goals page). A start other than the check-in's needs a reason."""
+    form = await request.form()
+    try:
+        focus = Behaviour(str(form.get("focus") or ""))
+        rows = sorted({k.split("-")[1] for k in form if k.startswith("goal-")
+                       and k.endswith("-include") and form.get(k) == "on"}, key=_row_order)
+        drafts = [_draft_of(form, f"goal-{i}") for i in rows]
+    except (coach_plans.PlanError, ValueError) as exc:
+        return await run_in_threadpool(_detail_error, request, access, str(exc))
+    assessment_id = str(form.get("assessment_id") or "") or None
+    focus_reason = str(form.get("focus_reason") or "")[:1000]
+    note = str(form.get("note") or "")[:1000]
+
+    def save() -> str | None:
+        with Session(engine_of(request)) as session:
+            try:
+                coach_plans.create_plan(session, store_of(request), patient_id=access.patient.id,
+                                        coach_id=access.user.id, focus=focus, goals=drafts,
+                                        now=now_of(request), assessment_id=assessment_id,
+                                        note=note, focus_reason=focus_reason)
+            except (coach_plans.PlanError, ValueError) as exc:
+                return str(exc)
+            session.commit()
+        return None
+
+    error = await run_in_threadpool(save)
+    if error is not None:
+        return await run_in_threadpool(_detail_error, request, access, error)
+    return _back(access)
+
+
+def _row_order(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (10_000, key)
 
 
 @pages.post("/coach/patients/{patient_id}/plan/{plan_id}/agree",
             dependencies=[Depends(require_role("coach"))])
 def coach_agree(request: Request, access: DetailAccess, plan_id: str) -> RedirectResponse:
     _agree(request, access, plan_id, "coach")
-    return RedirectResponse(f"/coach/patients/{access.patient.id}#plan", status_code=303)
+    return _back(access)
+
+
+@pages.post("/coach/patients/{patient_id}/plan/{plan_id}/goals",
+            dependencies=[Depends(require_role("coach"))])
+async def add_goal(request: Request, access: DetailAccess, plan_id: str) -> RedirectResponse:
+    """Another goal for the current plan (from today, when the plan is agreed)."""
+    form = await request.form()
+
+    def save(session: Session) -> None:
+        plan = session.get(Plan, plan_id)
+        if plan is None or plan.patient_id != access.patient.id:
+            raise HTTPException(404, "no such plan for this patient")
+        coach_plans.add_goal(session, store_of(request), plan_id, _draft_of(form, "new"),
+                             by=access.user.id, role="coach", now=now_of(request),
+                             reason=str(form.get("reason") or "")[:1000])
+
+    await run_in_threadpool(_change, request, save)
+    return _back(access)
 
 
 @pages.post("/coach/patients/{patient_id}/goals/{goal_id}",
             dependencies=[Depends(require_role("coach"))])
 def edit_goal(request: Request, access: DetailAccess, goal_id: str,
-              target: Annotated[float, Form()]) -> RedirectResponse:
+              target: Annotated[float | None, Form()] = None,
+              days_required: Annotated[int | None, Form(ge=1, le=31)] = None,
+              patient_part: Annotated[str, Form(max_length=500)] = "",
+              professional_part: Annotated[str, Form(max_length=500)] = "",
+              reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
+    """Change a goal's target, days or who does what; the reason goes into its history."""
+    def save(session: Session) -> None:
+        _own_goal(session, access, goal_id)
+        coach_plans.update_goal(session, goal_id, now=now_of(request), target=target,
+                                days_required=days_required,
+                                patient_part=patient_part.strip() or None,
+                                professional_part=professional_part.strip() or None,
+                                by=access.user.id, role="coach", reason=reason)
+
+    _change(request, save)
+    return _back(access, f"goal-{goal_id}")
+
+
+@pages.post("/coach/patients/{patient_id}/goals/{goal_id}/{action}",
+            dependencies=[Depends(require_role("coach"))])
+def goal_action(request: Request, access: DetailAccess, goal_id: str, action: GoalAction,
+                reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
+    """Pause, resume or retire a goal (with an optional reason, kept in its history)."""
+    act = {"pause": coach_plans.pause_goal, "resume": coach_plans.resume_goal,
+           "retire": coach_plans.retire_goal}[action]
+
+    def save(session: Session) -> None:
+        _own_goal(session, access, goal_id)
+        act(session, goal_id, by=access.user.id, role="coach", now=now_of(request), reason=reason)
+
+    _change(request, save)
+    return _back(access, f"goal-{goal_id}")
+
+
+@pages.post("/coach/patients/{patient_id}/evaluate", dependencies=[Depends(require_role("coach"))])
+def evaluate_now(request: Request, access: DetailAccess) -> RedirectResponse:
+    """Run the weekly evaluation for this patient now: every finished week of every active
+    goal is measured and stepped, exactly as the scheduled job does (idempotent)."""
     with Session(engine_of(request)) as session:
-        goal = session.get(Goal, goal_id)
-        if goal is None or goal.patient_id != access.patient.id:
-            raise HTTPException(404, "no such goal for this patient")
+        events = coach_plans.evaluate_goals(session, store_of(request), now_of(request),
+                                            patient_id=access.patient.id)
+        session.commit()
+    return RedirectResponse(f"/coach/patients/{access.patient.id}?evaluated={len(events)}#plan",
+                            status_code=303)
+
+
+@pages.post("/coach/patients/{patient_id}/achievements",
+            dependencies=[Depends(require_role("coach"))])
+def coach_add_achievement(request: Request, access: DetailAccess,
+                          title: Annotated[str, Form(min_length=1, max_length=200)],
+                          detail: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
+    if not title.strip():
+        raise HTTPException(422, "say what was achieved")
+    with Session(engine_of(request)) as session:
+        coach_plans.record_achievement(session, patient_id=access.patient.id, title=title.strip(),
+                                       by=access.user.id, role="coach", now=now_of(request),
+                                       detail=detail.strip())
+        session.commit()
+    return _back(access, "record")
+
+
+@pages.post("/coach/patients/{patient_id}/achievements/{achievement_id}/confirm",
+            dependencies=[Depends(require_role("coach"))])
+def coach_confirm_achievement(request: Request, access: DetailAccess, achievement_id: str,
+                              note: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
+    """The coach's one click on an entry of the joint record."""
+    with Session(engine_of(request)) as session:
+        entry = session.get(Achievement, achievement_id)
+        if entry is None or entry.patient_id != access.patient.id:
+            raise HTTPException(404, "no such entry for this patient")
+        coach_plans.confirm_achievement(session, achievement_id, role="coach",
+                                        now=now_of(request), note=note.strip())
+        session.commit()
+    return _back(access, "record")
+
+
+def _own_goal(session: Session, access: PatientAccess, goal_id: str) -> Goal:
+    goal = session.get(Goal, goal_id)
+    if goal is None or goal.patient_id != access.patient.id:
+        raise HTTPException(404, "no such goal for this patient")
+    return goal
+
+
+def _change(request: Request, action: Callable[[Session], None]) -> None:
+    with Session(engine_of(request)) as session:
         try:
-            coach_plans.update_goal(session, goal_id, now=now_of(request), target=target)
-        except coach_plans.PlanError as exc:
+            action(session)
+        except (coach_plans.PlanError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from exc
         session.commit()
-    return RedirectResponse(f"/coach/patients/{access.patient.id}#plan", status_code=303)
 
 
 def _agree(request: Request, access: PatientAccess, plan_id: str, role: str) -> None:
@@ -217,3 +409,34 @@ def _agree(request: Request, access: PatientAccess, plan_id: str, role: str) -> 
         except coach_plans.PlanError as exc:
             raise HTTPException(422, str(exc)) from exc
         session.commit()
+
+
+# -- the check-in history as a small chart (inline SVG: no script, no inline style) --------
+
+CHART_W, CHART_H = 240, 60
+
+
+def checkin_chart(history: Sequence[sa.AssessmentSummary], *,
+                  last: int = 12) -> list[dict[str, object]]:
+    """One sparkline per self-care area: confidence (0-10) over the last ``last`` check-ins,
+    and the distress screen's mean (1-6) when answered. Points in SVG user units."""
+    shown = list(history)[-last:]
+    if not shown:
+        return []
+    step = CHART_W / max(1, len(shown) - 1)
+
+    def line(values: list[float | None], low: float, high: float) -> str:
+        return " ".join(f"{i * step:.1f},{CHART_H - (v - low) / (high - low) * CHART_H:.1f}"
+                        for i, v in enumerate(values) if v is not None)
+
+    out: list[dict[str, object]] = []
+    for card in sa.CARDS:
+        values: list[float | None] = [float(h.confidence[card.behaviour])
+                                      if card.behaviour in h.confidence else None for h in shown]
+        out.append({"title": card.title, "points": line(values, 0, 10), "scale": "0-10",
+                    "values": [v for v in values if v is not None], "what": "confidence"})
+    dds2 = [h.dds2_mean for h in shown]
+    if any(v is not None for v in dds2):
+        out.append({"title": "Distress (DDS2 mean)", "points": line(dds2, 1, 6), "scale": "1-6",
+                    "values": [v for v in dds2 if v is not None], "what": "distress"})
+    return out

@@ -1,12 +1,14 @@
-"""The coach's peer-group management: suggestions with their reasons, forming a group,
-members, the feed with moderation (through care.groups, which enforces its rules)."""
+"""The coach's peer-group management: a group formed by hand from any of the coach's
+patients (two or more), suggestions with their reasons when there are enough people,
+members, prompts in the feed, and moderation (through care.groups, which enforces its
+rules)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,25 +30,35 @@ Coach = Annotated[User, Depends(require_role("coach"))]
 
 @pages.get("/care/groups", response_class=HTMLResponse)
 def groups_page(request: Request, user: Coach, suggest: bool = False) -> HTMLResponse:
+    return _page(request, user, suggest=suggest)
+
+
+def _page(request: Request, user: User, *, suggest: bool = False, error: str | None = None,
+          form: dict[str, object] | None = None) -> HTMLResponse:
     names = {p.id: p.display_name for p in visible_patients(request, user)}
     with Session(engine_of(request)) as session:
         mine = session.scalars(select(PeerGroup).where(PeerGroup.coach_id == user.id,
                                                        PeerGroup.status == "active")
                                .order_by(PeerGroup.created_at)).all()
         groups = [{"group": g, "members": peer.members(session, g.id),
-                   "feed": peer.group_feed(session, g.id, user.id)} for g in mine]
+                   "feed": peer.group_feed(session, g.id, user.id),
+                   "advice": peer.size_advice(len(peer.members(session, g.id)))} for g in mine]
         suggestions = (peer.suggest_groups(session, store_of(request), now_of(request),
                                            patient_ids=set(names)) if suggest else None)
-    # Members' names and posts are shown; a suggestion reads the whole caseload's data.
+    # Members' names and posts are shown, and the caseload's names on the form; a
+    # suggestion reads the whole caseload's data.
     audit_reads(request, user, [m for g in groups for m in g["members"]], "peer groups")
-    if suggestions is not None:
-        audit_reads(request, user, list(names), "group suggestions")
+    audit_reads(request, user, list(names), "group suggestions" if suggestions is not None
+                else "peer group form")
     return render(request, user, "views/coach_groups.html", {
-        "groups": groups, "names": names, "suggestions": suggestions})
+        "groups": groups, "names": names, "suggestions": suggestions, "error": error,
+        "form": form or {}, "min_suggested": peer.MIN_GROUP, "smallest": peer.SMALLEST_GROUP,
+        "largest": peer.MAX_GROUP}, status_code=422 if error else 200)
 
 
-@pages.post("/care/groups")
-async def form_group(request: Request, user: Coach) -> RedirectResponse:
+@pages.post("/care/groups", response_class=HTMLResponse)
+async def form_group(request: Request, user: Coach) -> Response:
+    """Form a group of the ticked patients (2 to 15; 8-15 is advice, not a rule)."""
     form = await request.form()
     members = [str(m) for m in form.getlist("member")]
     allowed = visible_patient_ids(request, user)
@@ -55,14 +67,31 @@ async def form_group(request: Request, user: Coach) -> RedirectResponse:
     name = str(form.get("name") or "").strip()[:120] or "Peer group"
     reason = str(form.get("reason") or "")[:1000]
 
-    def make(session: Session) -> None:
-        peer.form_group(session, name=name, coach_id=user.id, member_ids=members,
-                        now=now_of(request), reason=reason)
+    def make() -> str | None:
+        with Session(engine_of(request)) as session:
+            try:
+                peer.form_group(session, name=name, coach_id=user.id, member_ids=members,
+                                now=now_of(request), reason=reason)
+            except peer.GroupError as exc:
+                return str(exc)
+            session.commit()
+        return None
 
     from starlette.concurrency import run_in_threadpool
 
-    await run_in_threadpool(_run, request, make)
+    error = await run_in_threadpool(make)
+    if error is not None:
+        return await run_in_threadpool(lambda: _page(request, user, error=error, form={
+            "name": name, "reason": reason, "members": members}))
     return RedirectResponse("/care/groups", status_code=303)
+
+
+@pages.post("/care/groups/{group_id}/prompts")
+def prompt(request: Request, user: Coach, group_id: str,
+           body: Annotated[str, Form(min_length=1, max_length=500)]) -> RedirectResponse:
+    """The coach puts a prompt (a question for the week) in the group's feed."""
+    _run(request, lambda s: peer.post_prompt(s, group_id, user.id, body, now=now_of(request)))
+    return RedirectResponse(f"/care/groups#group-{group_id}", status_code=303)
 
 
 @pages.post("/care/groups/{group_id}/posts/{post_id}/moderate")

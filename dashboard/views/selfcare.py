@@ -9,18 +9,21 @@ with the "goals" share); writing is the patient's own.
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from care import conversation
 from care import groups as peer
 from care import plans as coach_plans
 from care import selfassessment as sa
 from core.appdb.accounts import SHARE_SCOPES
 from core.appdb.coaching import CoachAlert, new_id
-from core.appdb.plans import Achievement, Plan
+from core.appdb.plans import Achievement, Goal, Plan
 from dashboard.security import PatientAccess, now_of, patient_access
 from dashboard.views import care
 from dashboard.views.common import engine_of, render, store_of
@@ -46,12 +49,77 @@ def back(path: str) -> RedirectResponse:
 
 @pages.get("/patients/{patient_id}/goals", response_class=HTMLResponse)
 def goals_page(request: Request, access: GoalsAccess) -> HTMLResponse:
-    engine = engine_of(request)
-    with Session(engine) as session:
-        plan = coach_plans.plan_view(session, store_of(request), access.patient.id, now_of(request))
+    """The plan and its goals (each with its rule and what changed, and why), options to
+    pick, the joint record and the thread with the coach (new messages marked once)."""
+    is_own = access.user.patient_id == access.patient.id
+    pid = access.patient.id
+    with Session(engine_of(request)) as session:
+        plan = coach_plans.plan_view(session, store_of(request), pid, now_of(request))
+        record = coach_plans.record_view(session, pid)
+        messages = conversation.thread(session, pid, viewer="patient" if is_own else "coach")
+        if is_own:
+            conversation.mark_read(session, pid, reader="patient", now=now_of(request))
+            session.commit()
     return render(request, access.user, "views/patient_goals.html", {
-        "patient": access.patient, "plan": plan, "own": access.user.patient_id == access.patient.id,
-        "messages": care.thread(engine, access.patient.id)})
+        "patient": access.patient, "plan": plan, "own": is_own, "record": record,
+        "messages": messages, "unread": sum(1 for m in messages if m.unread and is_own)})
+
+
+@pages.post("/patients/{patient_id}/plan/{plan_id}/pick")
+def patient_pick(request: Request, access: OwnAccess, plan_id: str,
+                 goal_id: Annotated[str, Form(max_length=64)]) -> RedirectResponse:
+    """The patient picks one of the goals the coach offered as a choice."""
+    own(access)
+    with Session(engine_of(request)) as session:
+        plan = session.get(Plan, plan_id)
+        goal = session.get(Goal, goal_id)
+        if plan is None or plan.patient_id != access.patient.id or goal is None \
+                or goal.plan_id != plan_id:
+            raise HTTPException(404, "no such option in your plan")
+        try:
+            coach_plans.pick_option(session, plan_id, goal_id, by=access.user.id,
+                                    now=now_of(request))
+        except coach_plans.PlanError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        session.commit()
+    return back(f"/patients/{access.patient.id}/goals")
+
+
+RECORD_KINDS = {"goal_met": "Goal met", "agreed": "Plan agreed", "check_in": "Check-in",
+                "note": "Added by hand"}
+
+
+@pages.get("/patients/{patient_id}/record", response_class=HTMLResponse)
+def record_page(request: Request, access: GoalsAccess) -> HTMLResponse:
+    """The joint record on its own, laid out for printing (the browser's Print)."""
+    with Session(engine_of(request)) as session:
+        record = coach_plans.record_view(session, access.patient.id)
+    return render(request, access.user, "views/patient_record.html", {
+        "patient": access.patient, "record": record, "kinds": RECORD_KINDS})
+
+
+@pages.get("/patients/{patient_id}/record.csv")
+def record_csv(request: Request, access: GoalsAccess) -> Response:
+    """The joint record as a CSV file (one row an entry, both sides' confirmations)."""
+    with Session(engine_of(request)) as session:
+        record = coach_plans.record_view(session, access.patient.id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["date", "kind", "title", "detail", "patient_confirmed", "coach_confirmed",
+                     "patient_note", "coach_note"])
+    for a in record:
+        writer.writerow([a["achieved_at"], RECORD_KINDS.get(a["kind"], a["kind"]),
+                         _cell(a["title"]), _cell(a["detail"]), "yes" if a["patient_confirmed"]
+                         else "no", "yes" if a["coach_confirmed"] else "no",
+                         _cell(a["patient_note"]), _cell(a["coach_note"])])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="joint-record.csv"',
+        "Cache-Control": "no-store"})
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet never runs a cell as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @pages.post("/patients/{patient_id}/plan/{plan_id}/agree")
@@ -114,8 +182,24 @@ def patient_message(request: Request, access: OwnAccess,
 @pages.get("/patients/{patient_id}/self-assessment", response_class=HTMLResponse)
 def assessment_page(request: Request, access: OwnAccess) -> HTMLResponse:
     own(access)
+    with Session(engine_of(request)) as session:
+        latest = sa.latest_assessment(session, access.patient.id)
     return render(request, access.user, "views/patient_assessment.html", {
-        "patient": access.patient, "deck": sa.deck(), "result": None, "error": None})
+        "patient": access.patient, "deck": sa.deck(), "result": None, "error": None,
+        "latest": latest, "answers": _prefill(latest)})
+
+
+def _prefill(latest: sa.AssessmentDetail | None) -> dict[str, int | None]:
+    """The form's values from the last check-in: the patient sees and changes her answers."""
+    if latest is None:
+        return {}
+    out: dict[str, int | None] = {}
+    for behaviour, answer in latest.answers.items():
+        for key, value in answer.items():
+            out[f"{key}-{behaviour}"] = value
+    if latest.dds2 is not None:
+        out["dds2-overwhelmed"], out["dds2-failing"] = latest.dds2.overwhelmed, latest.dds2.failing
+    return out
 
 
 @pages.post("/patients/{patient_id}/self-assessment", response_class=HTMLResponse)
@@ -124,26 +208,56 @@ async def assessment_post(request: Request, access: OwnAccess) -> HTMLResponse:
     form = await request.form()
     try:
         answers = [sa.CardAnswer(behaviour=c.behaviour, rating=_int(form, f"rating-{c.behaviour}"),
-                                 confidence=_int(form, f"confidence-{c.behaviour}"))
+                                 confidence=_int(form, f"confidence-{c.behaviour}"),
+                                 importance=_optional_int(form, f"importance-{c.behaviour}"))
                    for c in sa.CARDS]
         dds2 = None
         if form.get("dds2-overwhelmed") and form.get("dds2-failing"):
             dds2 = (_int(form, "dds2-overwhelmed"), _int(form, "dds2-failing"))
     except (sa.AssessmentError, ValueError) as exc:
         return render(request, access.user, "views/patient_assessment.html", {
-            "patient": access.patient, "deck": sa.deck(), "result": None, "error": str(exc)},
+            "patient": access.patient, "deck": sa.deck(), "result": None, "error": str(exc),
+            "latest": None, "answers": {k: _optional_int(form, k) for k in _FIELDS
+                                        if _is_int(form.get(k))}},
             status_code=422)
     from starlette.concurrency import run_in_threadpool
 
     result = await run_in_threadpool(_record, request, access, answers, dds2)
+    latest = await run_in_threadpool(_latest, request, access.patient.id)
     return render(request, access.user, "views/patient_assessment.html", {
-        "patient": access.patient, "deck": sa.deck(), "result": result, "error": None})
+        "patient": access.patient, "deck": sa.deck(), "result": result, "error": None,
+        "latest": latest, "answers": _prefill(latest)})
+
+
+_FIELDS = [f"{k}-{c.behaviour}" for c in sa.CARDS for k in ("rating", "confidence", "importance")
+           ] + ["dds2-overwhelmed", "dds2-failing"]
+
+
+def _latest(request: Request, patient_id: str) -> sa.AssessmentDetail | None:
+    with Session(engine_of(request)) as session:
+        return sa.latest_assessment(session, patient_id)
+
+
+def _is_int(raw: object) -> bool:
+    return isinstance(raw, str) and raw.strip().lstrip("-").isdigit()
+
+
+def _optional_int(form: object, key: str) -> int | None:
+    raw = form.get(key)  # type: ignore[attr-defined]
+    if raw in (None, ""):
+        return None
+    if not _is_int(raw):
+        raise sa.AssessmentError(f"{key.split('-', 1)[0]}: a whole number, please")
+    return int(str(raw))
 
 
 def _int(form: object, key: str) -> int:
     raw = form.get(key)  # type: ignore[attr-defined]
     if raw in (None, ""):
-        raise sa.AssessmentError(f"please answer every card ({key.split('-', 1)[1].replace('_', ' ')})")
+        card = key.split("-", 1)[1].replace("_", " ")
+        raise sa.AssessmentError(f"please answer every card ({card})")
+    if not _is_int(raw):
+        raise sa.AssessmentError(f"{key.split('-', 1)[0]}: a whole number, please")
     return int(str(raw))
 
 

@@ -117,9 +117,10 @@ def test_caseload_plan_editor_and_messages(world: World) -> None:
     assert page.status_code == 200 and "No plan yet" in page.text
     token = csrf_from(page.text)
     proposed = coach.post("/coach/patients/q001/plan", data={
-        "csrf_token": token, "focus": "being_active", "kind": "daily_steps", "target": "4000",
-        "patient_part": "Walk after lunch", "professional_part": "Check in on Fridays"},
-        follow_redirects=False)
+        "csrf_token": token, "focus": "being_active", "goal-own0-include": "on",
+        "goal-own0-kind": "daily_steps", "goal-own0-target": "4000", "goal-own0-days": "5",
+        "goal-own0-patient_part": "Walk after lunch",
+        "goal-own0-professional_part": "Check in on Fridays"}, follow_redirects=False)
     assert proposed.status_code == 303, proposed.text
     coach.post("/coach/patients/q001/messages", data={"csrf_token": token, "body": "How was the walk?"})
     page = coach.get("/coach/patients/q001").text
