@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from datetime import datetime
+from functools import partial
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from dashboard import throttle
 from dashboard.csrf import set_login_cookie
 from dashboard.security import (
     accounts_of,
@@ -53,50 +56,51 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
     return _page(request, next_=next)
 
 
-def _throttled(request: Request, name: str, address: str, now: datetime) -> str | None:
-    """A clear message if the account or the address has failed too often lately."""
-    settings = settings_of(request)
-    accounts = accounts_of(request)
-    since = now - settings.login_window
-    checks = (
-        (accounts.failures_since(since, user_id=name), settings.login_max_failures_per_account,
-         "this account"),
-        (accounts.failures_since(since, address=address),
-         settings.login_max_failures_per_address, "this network address"),
-    )
-    for (count, oldest), limit, what in checks:
-        if count >= limit and oldest is not None:
-            wait = oldest + settings.login_window - now
-            minutes = max(1, math.ceil(wait.total_seconds() / 60))
-            return (f"Too many failed sign-in attempts for {what}. For your safety, "
-                    f"try again in {minutes} minute{'s' if minutes != 1 else ''}.")
-    return None
+def _seconds_text(seconds: float) -> str:
+    if seconds < 90:
+        n = max(1, math.ceil(seconds))
+        return f"{n} second{'s' if n != 1 else ''}"
+    n = math.ceil(seconds / 60)
+    return f"{n} minute{'s' if n != 1 else ''}"
 
 
 @router.post("/login", dependencies=[Depends(public)])
-def login(
+async def login(
     request: Request,
     username: Annotated[str, Form(max_length=128)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form()] = "/",  # noqa: A002
 ) -> Response:
+    """Sign in, throttled with growing delays by account and by address (no lockout:
+    dashboard/throttle.py)."""
     name = username.strip().lower()
     address = request.client.host if request.client else "unknown"
-    now = now_of(request)
     accounts = accounts_of(request)
-    refusal = _throttled(request, name, address, now)
-    if refusal:
-        log.info("login throttled for an account or address")
-        return _page(request, error=refusal, status=429, name=username, next_=next)
-    account = accounts.check_password(name, password)
-    accounts.record_attempt(name, address, at=now, succeeded=account is not None)
+    settings = settings_of(request)
+    engine = accounts._engine  # noqa: SLF001 - the login attempts' database
+    decision = await run_in_threadpool(throttle.decide, engine, settings, name, address,
+                                       now_of(request))
+    if decision.refuse_for > 0:
+        log.info("login refused for a while: too many failures from one address")
+        wait = _seconds_text(decision.refuse_for)
+        page = _page(request, status=429, name=username, next_=next, error=(
+            f"Too many failed sign-in attempts for {decision.refused_because}. "
+            f"For your safety, wait {wait} and try again."))
+        page.headers["Retry-After"] = str(max(1, math.ceil(decision.refuse_for)))
+        return page
+    if decision.hold_for > 0:  # recent failures on this account from anywhere: slow down
+        await asyncio.sleep(decision.hold_for)
+    account = await run_in_threadpool(accounts.check_password, name, password)
+    now = now_of(request)
+    await run_in_threadpool(partial(accounts.record_attempt, name, address, at=now,
+                                    succeeded=account is not None))
     if account is None:
         return _page(request, error=BAD_LOGIN, status=401, name=username, next_=next)
-    old = request.cookies.get(settings_of(request).session_cookie)
+    old = request.cookies.get(settings.session_cookie)
     if old:  # a new session id on every sign-in (no session fixation)
-        accounts.close_session(old)
-    settings = settings_of(request)
-    token = accounts.open_session(account.id, now=now, lifetime=settings.absolute)
+        await run_in_threadpool(accounts.close_session, old)
+    token = await run_in_threadpool(partial(accounts.open_session, account.id, now=now,
+                                            lifetime=settings.absolute))
     log.info("user %s signed in", account.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(settings.session_cookie, token,

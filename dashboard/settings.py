@@ -35,11 +35,17 @@ class DashboardSettings(BaseSettings):
     # an absolute limit of a working day. A patient on a phone signs in again after 30 min idle.
     session_idle_minutes: float = 30.0
     session_absolute_hours: float = 12.0
-    # Login throttling (OWASP Authentication Cheat Sheet, "account lockout"): after this
-    # many failures in the window the account (or the address) must wait for the window.
-    login_window_minutes: float = 15.0
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_address: int = 20
+    # Login throttling (dashboard/throttle.py; OWASP Authentication Cheat Sheet, "Login
+    # Throttling"; NIST SP 800-63B §5.2.2): failures in the window, past the free ones,
+    # make the next try wait 1 s, 2 s, 4 s ... A client (address) is refused until its
+    # wait is over, at most login_max_delay_seconds; an account's tries from anywhere are
+    # held at most login_account_max_delay_seconds, so that no stranger can lock it.
+    login_window_minutes: float = Field(15.0, gt=0)
+    login_free_failures_per_client: int = Field(3, ge=0)  # one address, one account
+    login_free_failures_per_address: int = Field(10, ge=0)  # one address, any account
+    login_free_failures_per_account: int = Field(3, ge=0)  # one account, any address
+    login_max_delay_seconds: float = Field(900.0, ge=0)
+    login_account_max_delay_seconds: float = Field(10.0, ge=0)
     # Server processes of `hearth dashboard` on one port: one suits a small clinic; about
     # one per CPU core a busy one (docs/DASHBOARD.md, "More than one process").
     workers: int = Field(1, ge=1, le=64)

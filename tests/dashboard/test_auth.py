@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -207,28 +208,76 @@ def test_a_deactivated_account_loses_its_live_session_at_once(make_client, peopl
     assert client.get("/api/me").status_code == 401  # the session was ended, not paused
 
 
-def test_failed_logins_lock_the_account_for_a_while_with_a_clear_message(
+def test_wrong_passwords_from_one_client_meet_growing_delays_not_a_lockout(
         make_client, accounts: AccountStore, clock: Clock) -> None:
-    accounts.add_user("lock-me", role="admin", display_name="Lock", password=PASSWORD)
-    client = make_client()
-    for _ in range(5):
-        assert sign_in(client, "lock-me", "not the password").status_code == 401
-    locked = sign_in(client, "lock-me")  # even the right password, from anywhere
-    assert locked.status_code == 429
-    assert "Too many failed sign-in attempts for this account" in locked.text
-    assert "15 minutes" in locked.text
-    assert sign_in(make_client(), "lock-me").status_code == 429
-    clock.now += timedelta(minutes=16)
-    assert sign_in(client, "lock-me").status_code == 303
+    """The guessing client waits 1 s, 2 s, 4 s ... after its free failures (refused at
+    once meanwhile, with Retry-After); the owner, from another client, gets in."""
+    accounts.add_user("slow-me", role="admin", display_name="Slow", password=PASSWORD)
+    fast = DashboardSettings(login_account_max_delay_seconds=0.2)
+    attacker = make_client(settings=fast, address="203.0.113.9")
+    for _ in range(3):  # the free failures
+        assert sign_in(attacker, "slow-me", "not the password").status_code == 401
+    for wait in (1, 2, 4, 8):
+        refused = sign_in(attacker, "slow-me", "not the password")
+        assert refused.status_code == 429 and refused.headers["retry-after"] == str(wait)
+        assert "Too many failed sign-in attempts for this account from this network address" \
+            in refused.text
+        assert f"wait {wait} second" in refused.text
+        right_too = sign_in(attacker, "slow-me")  # even the right password, from there
+        assert right_too.status_code == 429
+        clock.now += timedelta(seconds=wait - 0.5)
+        assert sign_in(attacker, "slow-me", "not the password").status_code == 429
+        clock.now += timedelta(seconds=0.5)
+        assert sign_in(attacker, "slow-me", "not the password").status_code == 401  # a try
+    owner = make_client(settings=fast, address="198.51.100.20")
+    started = time.monotonic()
+    assert sign_in(owner, "slow-me").status_code == 303  # another client: in
+    assert time.monotonic() - started >= 0.2  # held (7 failures), but only the cap
+    assert sign_in(attacker, "slow-me", "not the password").status_code == 401  # cleared
 
 
-def test_failed_logins_from_one_address_are_limited_across_accounts(make_client, people) -> None:
+def test_delays_grow_to_the_cap_and_end_with_the_window(make_client, accounts: AccountStore,
+                                                        clock: Clock) -> None:
+    accounts.add_user("capped", role="admin", display_name="Capped", password=PASSWORD)
+    settings = DashboardSettings(login_max_delay_seconds=60, login_account_max_delay_seconds=0)
+    client = make_client(settings=settings, address="203.0.113.10")
+    waits = []
+    for _ in range(12):
+        response = sign_in(client, "capped", "not the password")
+        if response.status_code == 429:
+            waits.append(int(response.headers["retry-after"]))
+            clock.now += timedelta(seconds=waits[-1])
+            assert sign_in(client, "capped", "not the password").status_code == 401
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]  # after the 3 free failures
+    clock.now += timedelta(minutes=16)  # the failures left the window
+    assert sign_in(client, "capped").status_code == 303
+
+
+def test_a_stranger_who_knows_a_login_name_cannot_lock_its_owner_out(
+        make_client, accounts: AccountStore, people) -> None:
+    """Wrong passwords for the nurse from 40 addresses (one each, under every per-client
+    limit): her tries from anywhere are held a short, bounded time, and she gets in."""
+    settings = DashboardSettings(login_account_max_delay_seconds=0.5)
+    accounts.add_user("nell-target", role="nurse", display_name="Nell", password=PASSWORD)
+    for i in range(40):
+        stranger = make_client(settings=settings, address=f"192.0.2.{100 + i}")
+        assert sign_in(stranger, "nell-target", f"guess {i}").status_code == 401
+    started = time.monotonic()
+    assert sign_in(make_client(settings=settings), "nell-target").status_code == 303
+    assert 0.5 <= time.monotonic() - started < 30  # held for the cap, not locked out
+
+
+def test_failed_logins_from_one_address_are_slowed_across_accounts(make_client, people,
+                                                                    clock: Clock) -> None:
     client = make_client(address="192.0.2.7")
-    for i in range(20):
+    for i in range(10):
         assert sign_in(client, f"guess-{i}", "not the password").status_code == 401
     limited = sign_in(client, people.nurse)
     assert limited.status_code == 429 and "this network address" in limited.text
+    assert limited.headers["retry-after"] == "1"
     assert sign_in(make_client(address="192.0.2.8"), people.nurse).status_code == 303
+    clock.now += timedelta(seconds=1)
+    assert sign_in(client, people.nurse).status_code == 303  # its wait is over
 
 
 def _audit(accounts: AccountStore, patient_id: str) -> list[tuple[str, str]]:
