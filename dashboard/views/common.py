@@ -79,7 +79,7 @@ def home_of(user: User) -> str:
 def nav_for(user: User, current: str) -> list[dict[str, Any]]:
     if user.role == "patient" and user.patient_id:
         base = f"/patients/{user.patient_id}"
-        items = [("Today", f"{base}/today"), ("Trends", f"{base}/trends"),
+        items = [("Today", f"{base}/today"), ("Inbox", "/alerts"), ("Trends", f"{base}/trends"),
                  ("Goals", f"{base}/goals"), ("Check-in", f"{base}/self-assessment"),
                  ("Group", f"{base}/group"), ("Sharing", f"{base}/sharing"),
                  ("Who looked at my data", "/my-data/audit"), ("Settings", "/settings")]
@@ -89,7 +89,7 @@ def nav_for(user: User, current: str) -> list[dict[str, Any]]:
     elif user.role == "nurse":
         items = [("Triage", "/nurse"), ("Alerts", "/nurse/alerts"), ("Settings", "/settings")]
     elif user.role == "caregiver":
-        items = [("Shared with me", "/shared"), ("Settings", "/settings")]
+        items = [("People I care for", "/shared"), ("Settings", "/settings")]
     elif user.role == "admin":
         items = [("Audit log", "/audit"), ("Settings", "/settings")]
     else:
