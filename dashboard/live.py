@@ -88,7 +88,7 @@ class PatientFeed:
         return {"value": g.fmt(r.value, self.units), "mg_dl": r.value, "units": self.units,
                 "arrow": arrow.symbol, "arrow_label": arrow.label,
                 "time": r.measured_at.isoformat(), "age": g.age_text(now, r.measured_at),
-                "fresh": now - r.measured_at <= g.FRESH_FOR}
+                "fresh": now - r.measured_at <= g.FRESH_FOR, "now": now.isoformat()}
 
 
 Poll = Callable[[datetime], list[tuple[str, dict[str, Any]]]]
@@ -155,12 +155,13 @@ class AlertFeed:
 
     version: Callable[[], tuple[object, ...]]
     last: tuple[object, ...] | None = None
+    event: str = "alerts"
 
     def poll(self, now: datetime) -> list[tuple[str, dict[str, Any]]]:
         current = self.version()
         changed = self.last is not None and current != self.last
         self.last = current
-        return [("alerts", {"open": len(current)})] if changed else []
+        return [(self.event, {"open": len(current)})] if changed else []
 
 
 @router.get("/live/alerts", response_class=StreamingResponse,
@@ -175,6 +176,26 @@ async def alerts_stream(request: Request, user: CurrentUser) -> StreamingRespons
     ids = await run_in_threadpool(lambda: sorted(visible_patient_ids(request, user)))
     engine = engine_of(request)
     feed = AlertFeed(lambda: alerts.version(engine, ids))
+    await run_in_threadpool(feed.poll, now_of(request))
+    body = stream(feed.poll, interval=interval_of(request), is_disconnected=request.is_disconnected,
+                  clock=lambda: now_of(request))
+    return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+@router.get("/live/safety", response_class=StreamingResponse,
+            dependencies=[Depends(require_role("patient", "caregiver"))],
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "event `safety` whenever the open safety alerts "
+                                            "of the viewer's people change"}})
+async def safety_stream(request: Request, user: CurrentUser) -> StreamingResponse:
+    """Server-sent events for the patient's and her caregiver's pages: the page re-reads
+    the open safety alerts (/alerts/safety) when told (dashboard/views/safety.py)."""
+    from dashboard.views import safety
+    from dashboard.views.common import engine_of
+
+    ids = await run_in_threadpool(lambda: sorted(safety.safety_patients(request, user)))
+    engine = engine_of(request)
+    feed = AlertFeed(lambda: safety.version(engine, ids), event="safety")
     await run_in_threadpool(feed.poll, now_of(request))
     body = stream(feed.poll, interval=interval_of(request), is_disconnected=request.is_disconnected,
                   clock=lambda: now_of(request))

@@ -7,7 +7,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from core.metrics import CATALOGUE, Metric
 from core.readings import Reading
@@ -15,9 +15,7 @@ from core.timeseries import TimeSeriesStore
 from dashboard.security import (
     CurrentUser,
     PatientAccess,
-    audit_reads,
     patient_access,
-    visible_patients,
 )
 from dashboard.templating import templates
 
@@ -26,13 +24,12 @@ router = APIRouter(include_in_schema=False)
 CARD_METRICS = (Metric.SYSTOLIC, Metric.WEIGHT, Metric.SPO2)
 
 
-@router.get("/", response_class=HTMLResponse)
-def index(request: Request, user: CurrentUser) -> HTMLResponse:
-    patients = visible_patients(request, user)
-    audit_reads(request, user, [p.id for p in patients], "patient list")
-    return templates.TemplateResponse(
-        request, "index.html", {"patients": patients, "user": user}
-    )
+@router.get("/")
+def index(user: CurrentUser) -> RedirectResponse:
+    """No page of its own: each role's start page (dashboard/views/common.py home_of)."""
+    from dashboard.views.common import home_of
+
+    return RedirectResponse(home_of(user), status_code=303)
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
@@ -52,7 +49,8 @@ def patient_page(
     bp = latest.get(Metric.SYSTOLIC)
     dia = latest.get(Metric.DIASTOLIC)
     if bp and dia:
-        cards.append(_card("Blood pressure", f"{bp.value:.0f}/{dia.value:.0f}", "mmHg", bp, tz, now))
+        cards.append(_card("Blood pressure", f"{bp.value:.0f}/{dia.value:.0f}", "mmHg", bp, tz,
+                           now))
     if weight := latest.get(Metric.WEIGHT):
         cards.append(_card("Weight", f"{weight.value:.1f}", "kg", weight, tz, now))
     if spo2 := latest.get(Metric.SPO2):

@@ -7,10 +7,12 @@ from datetime import UTC
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from analytics import cgm
 from care.alerts import record_feedback
 from dashboard.security import (
     CurrentUser,
@@ -20,7 +22,7 @@ from dashboard.security import (
     patient_access,
     require_role,
 )
-from dashboard.views import alerts, figures
+from dashboard.views import alerts, figures, safety
 from dashboard.views.common import (
     engine_of,
     home_of,
@@ -71,10 +73,46 @@ def today_page(request: Request, access: TodayAccess) -> HTMLResponse:
         midnight = now_of(request).astimezone(ZoneInfo(today.timezone)).replace(
             hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
         nudges = alerts.todays_nudges(engine_of(request), access.patient.id, since=midnight)
-    return render(request, access.user, "views/patient_today.html", {
+    user = access.user
+    show_safety = access.patient.id in safety.safety_patients(request, user)
+    items = safety.shown_alerts(request, user, access.patient.id) if show_safety else []
+    back = f"/patients/{access.patient.id}/today"
+    return render(request, user, "views/patient_today.html", {
         "patient": access.patient, "today": today, "own": _own(access),
         "tz": today.timezone, "nudges": nudges,
-        "mgdl_now": _mgdl(today)})
+        "mgdl_now": _mgdl(today), "show_safety": show_safety,
+        "glucose_range": glucose_range(_mgdl(today)), "bands": BANDS, "range_labels": RANGE_LABELS,
+        "stale": stale_state(today), "stale_minutes": STALE_MINUTES,
+        **safety.fragment_context(request, user, items, back, quiet=True)})
+
+
+# Glucose ranges of the consensus (Battelino 2019; docs/CLINICAL.md "Glucose"), from the one
+# source in analytics/cgm.py; the page colours the current value by them (and today.js
+# recolours it live from the same numbers, given in data- attributes).
+RANGE_NAMES = ("very_low", "low", "in_range", "high", "very_high")
+RANGE_LABELS = {"very_low": "Very low", "low": "Low", "in_range": "In range", "high": "High",
+                "very_high": "Very high"}
+BANDS = {"very_low": cgm.VERY_LOW_BELOW, "low": cgm.LOW_BELOW, "high": cgm.HIGH_ABOVE,
+         "very_high": cgm.VERY_HIGH_ABOVE}
+# How old a CGM reading may be before the page warns, and urgently (Nightscout's
+# ALARM_TIMEAGO_WARN_MINS 15 and ALARM_TIMEAGO_URGENT_MINS 30; docs/CLINICAL.md "Glucose").
+STALE_MINUTES = {"warn": 15, "urgent": 30}
+
+
+def glucose_range(mg_dl: str) -> str:
+    """The consensus range of a value in mg/dL ("" for none)."""
+    if not mg_dl:
+        return ""
+    return RANGE_NAMES[int(cgm.range_index(np.array([float(mg_dl)]))[0])]
+
+
+def stale_state(today: Today) -> str:
+    """"fresh", "warn" (15 min and more) or "urgent" (30 and more), as Nightscout."""
+    if today.glucose is None:
+        return ""
+    if today.glucose.age_minutes >= STALE_MINUTES["urgent"]:
+        return "urgent"
+    return "warn" if today.glucose.age_minutes >= STALE_MINUTES["warn"] else "fresh"
 
 
 def _scopes(request: Request, access: PatientAccess) -> set[str]:
@@ -83,8 +121,9 @@ def _scopes(request: Request, access: PatientAccess) -> set[str]:
 
 
 @pages.post("/patients/{patient_id}/nudges/{nudge_id}/feedback")
-def nudge_feedback(request: Request, access: NudgeAccess, nudge_id: str,
-                   feedback: Annotated[Literal["not_useful", "useful"], Form()]) -> RedirectResponse:
+def nudge_feedback(
+        request: Request, access: NudgeAccess, nudge_id: str,
+        feedback: Annotated[Literal["not_useful", "useful"], Form()]) -> RedirectResponse:
     """The patient answers a nudge ("not useful" lowers that kind of nudge for them)."""
     if not _own(access):
         raise HTTPException(403, "only the patient answers their messages")
@@ -134,10 +173,18 @@ def trends_api(request: Request, access: TrendsAccess, days: Days = 14) -> Trend
 
 # -- preferences ------------------------------------------------------------------------
 
+def settings_context(request: Request, user: User, *, error: str | None = None,
+                     saved: str | None = None) -> dict[str, object]:
+    """The settings page's context; a patient also gets her alarm sound."""
+    alarm = (safety.load_alarm(engine_of(request), user.patient_id)
+             if user.role == "patient" and user.patient_id else None)
+    return {"saved": saved, "error": error, "zones": _zones(), "alarm": alarm}
+
+
 @pages.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, user: CurrentUser) -> HTMLResponse:
-    return render(request, user, "views/settings.html", {"saved": request.query_params.get("saved"),
-                                                           "error": None, "zones": _zones()})
+    return render(request, user, "views/settings.html",
+                  settings_context(request, user, saved=request.query_params.get("saved")))
 
 
 @pages.post("/settings", response_class=HTMLResponse)
@@ -149,7 +196,7 @@ def save_settings(request: Request, user: CurrentUser,
                                          timezone=timezone or None))
     except (ValueError, HTTPException) as exc:
         return render(request, user, "views/settings.html",
-                      {"saved": None, "error": str(getattr(exc, "detail", exc)), "zones": _zones()},
+                      settings_context(request, user, error=str(getattr(exc, "detail", exc))),
                       status_code=422)
     return RedirectResponse("/settings?saved=1", status_code=303)
 
@@ -189,9 +236,14 @@ def _zones() -> tuple[str, ...]:
 @pages.get("/shared", response_class=HTMLResponse)
 def shared_with_me(request: Request,
                    user: Annotated[User, Depends(require_role("caregiver"))]) -> HTMLResponse:
-    """A caregiver's start page: the people who share their data with them."""
+    """A caregiver's start page: the people they care for, with the open safety alerts of
+    those who share alerts with them (acknowledged here as the ladder's caregiver step)."""
     from dashboard.security import audit_reads, visible_patients
 
     patients = visible_patients(request, user)
     audit_reads(request, user, [p.id for p in patients], "patient list")
-    return render(request, user, "views/caregiver_home.html", {"patients": patients})
+    shares = {s.patient_id: s for s in request.app.state.accounts.shares_with(user.id)}
+    items = safety.shown_alerts(request, user)
+    return render(request, user, "views/caregiver_home.html", {
+        "patients": patients, "shares": shares, "show_safety": True,
+        **safety.fragment_context(request, user, items, "/shared")})

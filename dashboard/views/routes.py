@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from dashboard import live
-from dashboard.views import coach, groups, nurse, patient, selfcare
+from dashboard.views import coach, groups, nurse, patient, safety, selfcare
 
 router = APIRouter()
-for part in (patient.pages, patient.api, selfcare.pages, coach.pages, coach.api, groups.pages,
-             nurse.pages, nurse.api, live.router):
+for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
+             coach.api, groups.pages, nurse.pages, nurse.api, live.router):
     router.include_router(part)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from core.appdb.directory import PatientInfo
 from core.metrics import Metric
@@ -156,3 +157,200 @@ def test_the_json_api_is_documented_with_response_models(world: World) -> None:
     assert "application/pdf" in paths["/api/patients/{patient_id}/agp-report"]["get"]["responses"]["200"]["content"]
     assert "AlertOut" in schema["components"]["schemas"]
     assert "/live/patients/{patient_id}" in paths  # the event stream is listed too
+
+
+# -- safety alerts, the inbox, the alarm sound, landing pages --------------------------------
+
+def open_safety_alert(world: World, alert_id: str, *, group: str = "hypo",
+                      minutes_ago: int = 3) -> None:
+    """An urgent alert as coach/escalation.py opens it: kind "escalation", its ladder, the
+    patient notified at step 0."""
+    from sqlalchemy.orm import Session
+
+    from core.appdb.coaching import CoachAlert, EscalationStep
+
+    at = world.clock.now - timedelta(minutes=minutes_ago)
+    with Session(world.engine) as session:
+        session.add(CoachAlert(
+            id=alert_id, patient_id="p1",
+            flag_type="urgent_low" if group == "hypo" else "bp_crisis",
+            group=group, kind="escalation", audience="coach", priority="urgent",
+            title="Very low glucose" if group == "hypo" else "Very high blood pressure",
+            body="Your glucose is 48 mg/dL, below 54: that is very low. Take 15 g of fast-acting "
+                 "sugar now and check again in 15 minutes.",
+            why="Glucose below 54 mg/dL.", evidence={}, state="open", created_at=at,
+            ladder=["patient", "caregiver", "coach", "nurse"], step=0,
+            next_step_at=at + timedelta(minutes=5)))
+        session.add(EscalationStep(alert_id=alert_id, step=0, role="patient", recipient_id="p1",
+                                   action="notified", at=at))
+        session.commit()
+
+
+def steps_of(world: World, alert_id: str) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy.orm import Session
+
+    from care.alerts import steps
+
+    with Session(world.engine) as session:
+        return [(s.role, s.action, s.by_user) for s in steps(session, alert_id)]
+
+
+def csrf(client) -> str:
+    from tests.support.accounts import session_csrf
+
+    return session_csrf(client)
+
+
+def test_today_and_the_inbox_show_an_open_safety_alert_and_ok_stops_the_ladder(
+        fresh_world: World) -> None:
+    world = fresh_world
+    patient = world.client("patient")
+    assert 'data-safety-alert' not in patient.get("/patients/p1/today").text
+    open_safety_alert(world, "a1")
+    today = patient.get("/patients/p1/today").text
+    assert 'data-safety-alert="a1"' in today and "Take 15 g of fast-acting sugar now" in today
+    assert 'action="/patients/p1/safety-alerts/a1/acknowledge"' in today and ">OK</button>" in today
+    assert 'data-alarm="normal"' in today  # an open urgent low sounds
+    inbox = patient.get("/alerts")
+    assert inbox.status_code == 200 and 'data-safety-alert="a1"' in inbox.text
+    assert [a["id"] for a in patient.get("/api/me/safety-alerts").json()] == ["a1"]
+
+    done = patient.post("/patients/p1/safety-alerts/a1/acknowledge",
+                        headers={"X-CSRF-Token": csrf(patient), "Accept": "application/json"})
+    assert done.status_code == 200 and done.json()["acknowledged"] is True
+    assert steps_of(world, "a1") == [("patient", "notified", None),
+                                     ("patient", "acknowledged", "pat")]
+    today = patient.get("/patients/p1/today").text
+    assert "data-safety-alert" not in today and 'data-alarm="none"' in today
+    again = patient.post("/patients/p1/safety-alerts/a1/acknowledge",
+                         headers={"X-CSRF-Token": csrf(patient), "Accept": "application/json"})
+    assert again.json()["acknowledged"] is False  # already stopped: nothing recorded twice
+    assert len(steps_of(world, "a1")) == 2
+    # a form without scripts: back to the page it came from
+    open_safety_alert(world, "a2")
+    form = patient.post("/patients/p1/safety-alerts/a2/acknowledge",
+                        data={"csrf_token": csrf(patient), "back": "/patients/p1/today"},
+                        follow_redirects=False)
+    assert form.status_code == 303 and form.headers["location"] == "/patients/p1/today"
+    assert patient.post("/patients/p1/safety-alerts/nope/acknowledge",
+                        headers={"X-CSRF-Token": csrf(patient)}).status_code == 404
+
+
+def test_the_inbox_lists_alerts_and_nudges_and_other_roles_go_to_their_own_pages(
+        fresh_world: World) -> None:
+    from sqlalchemy.orm import Session
+
+    from core.appdb.coaching import CoachNudge
+
+    world = fresh_world
+    with Session(world.engine) as session:
+        session.add(CoachNudge(patient_id="p1", kind="nudge", flag_type="low", priority="high",
+                               title="Low glucose", body="Your glucose is 65 mg/dL.",
+                               why="Below 70 mg/dL.", status="sent",
+                               created_at=NOW - timedelta(hours=2),
+                               sent_at=NOW - timedelta(hours=2)))
+        session.commit()
+    page = world.client("patient").get("/alerts")
+    assert page.status_code == 200 and "Your glucose is 65 mg/dL." in page.text
+    assert "No open safety alerts." in page.text
+    assert 'aria-current="page">Inbox' in page.text
+    for role, where in (("caregiver", "/shared"), ("coach", "/coach"), ("nurse", "/nurse/alerts")):
+        moved = world.client(role).get("/alerts", follow_redirects=False)
+        assert moved.headers["location"] == where
+    assert world.client("admin").get("/alerts").status_code == 403
+
+
+def test_a_caregiver_with_the_alerts_share_sees_and_acknowledges_and_one_without_sees_none(
+        fresh_world: World) -> None:
+    from tests.support.accounts import PASSWORD, sign_in
+
+    world = fresh_world
+    world.accounts.add_user("cleo", role="caregiver", display_name="Cleo", password=PASSWORD)
+    world.accounts.share("p1", "cleo", ("readings", "trends"), urgent_alerts=False)
+    world.accounts.add_user("carl", role="caregiver", display_name="Carl", password=PASSWORD)
+    open_safety_alert(world, "c1")
+
+    cara = world.client("caregiver")  # shares readings, trends and alerts; urgent alerts on
+    home = cara.get("/shared").text
+    assert 'data-safety-alert="c1"' in home and "Pat Example was told: Your glucose is 48" in home
+    assert 'data-safety-alert="c1"' in cara.get("/patients/p1/today").text
+    assert [a["id"] for a in cara.get("/api/me/safety-alerts").json()] == ["c1"]
+    reads = [e for e in world.accounts.audit_log(patient_id="p1") if e.actor_id == "cara"]
+    assert {e.purpose for e in reads} >= {"safety alerts"}
+
+    for name in ("cleo", "carl"):  # readings only, and no share at all
+        other = TestClient(world.app)
+        assert sign_in(other, name).status_code == 303
+        assert "data-safety-alert" not in other.get("/shared").text
+        assert other.get("/api/me/safety-alerts").json() == []
+        assert "data-safety-alert" not in other.get("/alerts/safety").text
+        refused = other.post("/patients/p1/safety-alerts/c1/acknowledge",
+                             headers={"X-CSRF-Token": csrf(other)})
+        assert refused.status_code == 403
+    cleo = TestClient(world.app)  # she may see the readings: her Today has no alert area
+    sign_in(cleo, "cleo")
+    assert 'id="safety-alerts"' not in cleo.get("/patients/p1/today").text
+
+    done = cara.post("/patients/p1/safety-alerts/c1/acknowledge",
+                     data={"csrf_token": csrf(cara), "back": "/shared"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/shared"
+    assert steps_of(world, "c1")[-1] == ("caregiver", "acknowledged", "cara")
+    assert "data-safety-alert" not in cara.get("/shared").text
+    # coaches and nurses act in their own queues, not here
+    assert world.client("coach").post("/patients/p1/safety-alerts/c1/acknowledge",
+                                      headers={"X-CSRF-Token": csrf(world.client("coach"))}
+                                      ).status_code == 403
+
+
+def test_alarm_sound_may_be_quieter_never_silent_for_an_urgent_low(fresh_world: World) -> None:
+    world = fresh_world
+    patient = world.client("patient")
+    token = csrf(patient)
+    assert patient.get("/api/me/alarm").json() == {"urgent_low": "normal", "other_urgent": "normal"}
+    silent = patient.put("/api/me/alarm", json={"urgent_low": "silent", "other_urgent": "normal"},
+                         headers={"X-CSRF-Token": token})
+    assert silent.status_code == 422 and "cannot be silent" in silent.text
+    form = patient.post("/settings/alarm", data={"csrf_token": token, "urgent_low": "silent",
+                                                 "other_urgent": "normal"})
+    assert form.status_code == 422 and "cannot be silent" in form.text
+    assert patient.put("/api/me/alarm", json={"urgent_low": "loud"},
+                       headers={"X-CSRF-Token": token}).status_code == 422
+    saved = patient.post("/settings/alarm", data={"csrf_token": token, "urgent_low": "quieter",
+                                                  "other_urgent": "silent"}, follow_redirects=False)
+    assert saved.status_code == 303
+    assert patient.get("/api/me/alarm").json() == {"urgent_low": "quieter",
+                                                   "other_urgent": "silent"}
+    assert 'id="urgent-low-quieter"\n      checked' in patient.get("/settings").text
+    open_safety_alert(world, "s1")
+    assert 'data-alarm="quieter"' in patient.get("/patients/p1/today").text
+    patient.post("/patients/p1/safety-alerts/s1/acknowledge", headers={"X-CSRF-Token": token})
+    open_safety_alert(world, "s2", group="bp_crisis")  # not a low: silence is allowed
+    assert 'data-alarm="silent"' in patient.get("/patients/p1/today").text
+    assert world.client("caregiver").get("/api/me/alarm").status_code == 403
+    assert "urgent_low" not in world.client("caregiver").get("/settings").text
+
+
+def test_the_current_glucose_is_coloured_by_range_and_its_age_turns_stale(
+        fresh_world: World) -> None:
+    world = fresh_world
+    patient = world.client("patient")
+    page = patient.get("/patients/p1/today").text
+    assert "range-in_range" in page and ">In range</span>" in page
+    assert 'data-very-low="54.0"' in page and 'data-very-high="250.0"' in page  # analytics/cgm.py
+    assert "age-fresh" in page and 'data-warn-min="15" data-urgent-min="30"' in page
+    world.store.write([r("p1", "p1-cgm", Metric.GLUCOSE, 50.0, NOW, "cgm", "mg/dL")])
+    page = patient.get("/patients/p1/today").text
+    assert "range-very_low" in page and ">Very low</span>" in page
+    world.clock.now = NOW + timedelta(minutes=17)
+    assert "age-warn" in patient.get("/patients/p1/today").text
+    world.clock.now = NOW + timedelta(minutes=31)
+    page = patient.get("/patients/p1/today").text
+    assert "age-urgent" in page and "no reading for over 30 min" in page
+
+
+def test_each_role_lands_on_its_work_and_the_old_patients_page_is_gone(world: World) -> None:
+    for role, where in (("patient", "/patients/p1/today"), ("caregiver", "/shared"),
+                        ("coach", "/coach"), ("nurse", "/nurse"), ("admin", "/audit")):
+        assert world.client(role).get("/", follow_redirects=False).headers["location"] == where
+    anonymous = world.client().get("/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert anonymous.headers["location"].startswith("/login")

@@ -22,6 +22,7 @@
     const age = document.getElementById("glucose-age");
     if (age) { age.textContent = "measured " + d.age; age.className = d.fresh ? "fresh" : "stale"; }
     flash(document.getElementById("glucose-card"));
+    window.dispatchEvent(new CustomEvent("hearth:glucose", { detail: d })); // today.js: age, range
     say("New glucose reading: " + d.value + " " + d.units + ", " + d.arrow_label);
   });
   source.addEventListener("reading", (e) => {
