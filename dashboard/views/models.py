@@ -107,6 +107,46 @@ class Trends(BaseModel):
     step_goal: float
 
 
+class MeterOut(BaseModel):
+    """Finger-stick readings: points, never a CGM curve or an AGP."""
+
+    times: list[float] = Field(description="seconds since the Unix epoch")
+    values: list[float | None] = Field(description="in the viewer's units")
+    readings_per_day: float
+    lowest: float | None = Field(description="in the viewer's units")
+    percent_in_target: float = Field(description="each reading against its meal tag's target")
+    target_low: float | None = Field(description="the range drawn: 70-180 mg/dL, viewer's units")
+    target_high: float | None
+
+
+class ReviewCharts(BaseModel):
+    """The nurse's review page: a chart for each condition the patient has readings of,
+    each with its target lines (from analytics/targets.py or the patient's own)."""
+
+    patient_id: str
+    days: int
+    start: datetime
+    end: datetime
+    timezone: str
+    units: GlucoseUnits
+    glucose_range: tuple[float | None, float | None] = Field(
+        description="the target range drawn on glucose charts (70-180 mg/dL), viewer's units")
+    glucose: GlucoseTrends | None = Field(description="CGM only: consensus metrics and AGP")
+    meter: MeterOut | None = Field(description="finger-stick readings, as points")
+    systolic: SeriesOut
+    diastolic: SeriesOut
+    bp_target: tuple[float, float] = Field(description="home BP target, mmHg")
+    weight: SeriesOut
+    weight_alert_kg: float | None = Field(description="heart failure: the latest weigh-in "
+                                          "above this is a warning (lowest of the 3 days "
+                                          "before + 2 kg)")
+    weight_target_kg: float | None = Field(description="the patient's own (dry) weight")
+    spo2: SeriesOut
+    spo2_target: float | None = Field(description="SpO2 target (own or default), when charted")
+    steps: list[StepsDay]
+    step_goal: float
+
+
 class Preferences(BaseModel):
     glucose_units: GlucoseUnits
     timezone: str | None = Field(None, description="IANA zone; null: the patient's own")
