@@ -11,26 +11,33 @@ import math
 import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from analytics import targets as tg
 from analytics.activity import DEFAULT_STEP_GOAL
 from analytics.agp import PERCENTILES, agp_percentiles, daily_profiles
 from analytics.cgm import metrics_from_clean
+from analytics.meter import meter_summary
 from analytics.timebase import clean, coverage_s, local_day_and_minute
+from analytics.trends import daily_values
 from core.appdb.directory import PatientInfo
 from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
-from core.timeseries import TimeSeriesStore
+from core.timeseries import Series, TimeSeriesStore
 from dashboard.views import glucose as g
 from dashboard.views.models import (
     Agp,
     DayOverlay,
     GlucoseNow,
     GlucoseTrends,
+    GlucoseUnits,
     LatestValue,
+    MeterOut,
     RangesBar,
+    ReviewCharts,
     SeriesOut,
     StepsDay,
     TargetOut,
@@ -128,7 +135,8 @@ def _daily_steps(store: TimeSeriesStore, patient_id: str, start: datetime, end: 
     from analytics.trends import daily_values
 
     day, total = daily_values(series.times_us, series.values, tz=tz, how="sum")
-    return [StepsDay(date=day_label(int(d)), steps=float(s)) for d, s in zip(day, total, strict=True)]
+    return [StepsDay(date=day_label(int(d)), steps=float(s))
+            for d, s in zip(day, total, strict=True)]
 
 
 def glucose_arrays(store: TimeSeriesStore, patient_id: str, start: datetime,
@@ -142,11 +150,21 @@ def glucose_arrays(store: TimeSeriesStore, patient_id: str, start: datetime,
     return series.times_us, series.values
 
 
+def cgm_arrays(store: TimeSeriesStore, patient_id: str, start: datetime,
+               end: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """The CGM glucose of [start, end) as arrays (mg/dL): what an AGP is built from (a
+    finger-stick meter's few readings a day are points, never an AGP)."""
+    series = store.read_series(patient_id, Metric.GLUCOSE, start, end, source=GlucoseMethod.CGM)
+    return series.times_us, series.values
+
+
 def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetime,
-                    end: datetime, units: str, tz: str) -> GlucoseTrends | None:
+                    end: datetime, units: str, tz: str, *,
+                    cgm_only: bool = False) -> GlucoseTrends | None:
     """Only what the page shows: consensus metrics, AGP and daily profiles (the same
     functions cgm_summary calls; events, MAGE and MODD are left to the AGP report)."""
-    times, raw = glucose_arrays(store, patient.id, start, end)
+    arrays = cgm_arrays if cgm_only else glucose_arrays
+    times, raw = arrays(store, patient.id, start, end)
     if raw.size == 0:
         return None
     data = clean(times, raw)
@@ -175,6 +193,70 @@ def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetim
         targets=[TargetOut(name=x.name, value=_num(x.value), comparison=x.comparison,
                            goal=x.goal, met=x.met) for x in m.targets],
         agp=Agp(minute_of_day=agp.minute_of_day.tolist(), **curves), days=overlays)
+
+
+# -- the nurse's review ---------------------------------------------------------------------
+
+REVIEW_DAYS = 14
+
+
+def review_charts(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime, units: str,
+                  tz: str, days: int = REVIEW_DAYS) -> ReviewCharts:
+    """A chart for each condition the patient has readings of, with its target lines: the
+    AGP from CGM readings only, finger-sticks as points, BP, weight (the heart-failure
+    warning line), SpO2 (own target) and steps (own goal)."""
+    end = now
+    start = end - timedelta(days=days)
+    weight = store.read_series(patient.id, Metric.WEIGHT, start, end)
+    spo2 = store.read_series(patient.id, Metric.SPO2, start, end)
+    targets = patient.targets
+    return ReviewCharts(
+        patient_id=patient.id, days=days, start=start, end=end, timezone=tz,
+        units=cast(GlucoseUnits, units),
+        glucose_range=(g.convert(tg.GLUCOSE_LOW_BELOW, units),
+                       g.convert(tg.GLUCOSE_HIGH_ABOVE, units)),
+        glucose=_glucose_trends(store, patient, start, end, units, tz, cgm_only=True),
+        meter=_meter(store, patient.id, start, end, units, tz, days),
+        systolic=_series(store.read_series(patient.id, Metric.SYSTOLIC, start, end)),
+        diastolic=_series(store.read_series(patient.id, Metric.DIASTOLIC, start, end)),
+        bp_target=(float(targets.get("bp_systolic", tg.BP_HOME_ESH[0])),
+                   float(targets.get("bp_diastolic", tg.BP_HOME_ESH[1]))),
+        weight=_series(weight),
+        weight_alert_kg=_weight_alert(weight, tz) if "heart_failure" in patient.conditions
+        else None,
+        weight_target_kg=_num(float(targets["weight_kg"])) if "weight_kg" in targets else None,
+        spo2=_series(spo2),
+        spo2_target=float(targets.get("spo2_percent", tg.SPO2_TARGET_PERCENT)) if len(spo2)
+        else None,
+        steps=_daily_steps(store, patient.id, start, end, tz),
+        step_goal=float(targets.get("steps_per_day", DEFAULT_STEP_GOAL)))
+
+
+def _meter(store: TimeSeriesStore, patient_id: str, start: datetime, end: datetime, units: str,
+           tz: str, days: int) -> MeterOut | None:
+    found = store.read_series(patient_id, Metric.GLUCOSE, start, end, source=GlucoseMethod.METER)
+    if len(found) == 0:
+        return None
+    summary = meter_summary(found.times_us, found.values, tz=tz, days=days)
+    low, high = tg.METER_UNTAGGED
+    return MeterOut(times=(found.times_us / 1e6).tolist(),
+                    values=g.convert_many(found.values, units),
+                    readings_per_day=round(summary.readings_per_day, 1),
+                    lowest=g.convert(float(found.values.min()), units),
+                    percent_in_target=round(summary.percent_in_target, 1),
+                    target_low=g.convert(low, units), target_high=g.convert(high, units))
+
+
+def _weight_alert(weight: Series, tz: str) -> float | None:
+    """Heart failure: the latest weigh-in above the lowest daily weight of the 3 days before
+    it plus 2 kg is a warning (analytics/targets.py HF_GAIN_3_DAYS_KG)."""
+    if not len(weight):
+        return None
+    day, daily = daily_values(weight.times_us, weight.values, tz=tz, how="first")
+    before = (day >= day[-1] - 3) & (day < day[-1])
+    if not before.any():
+        return None
+    return round(float(daily[before].min()) + tg.HF_GAIN_3_DAYS_KG, 1)
 
 
 # -- cache ----------------------------------------------------------------------------------

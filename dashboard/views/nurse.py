@@ -28,8 +28,14 @@ from dashboard.security import (
 from dashboard.views import figures
 from dashboard.views.alerts import CLINICAL_KINDS, SNOOZE_CHOICES
 from dashboard.views.coach import alert_queue
-from dashboard.views.common import engine_of, prefs_of, render, store_of
-from dashboard.views.models import ReviewOut, TriageFinding, TriagePage, TriageRow
+from dashboard.views.common import engine_of, prefs_of, render, script_json, store_of
+from dashboard.views.models import (
+    ReviewCharts,
+    ReviewOut,
+    TriageFinding,
+    TriagePage,
+    TriageRow,
+)
 from dashboard.views.records import Review, add_review, last_reviews, reviews_of
 from dashboard.views.shared_boards import SharedBoards
 from dashboard.views.triage import (
@@ -154,12 +160,30 @@ def triage_view(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk
            dependencies=[Depends(require_role("nurse"))])
 def review_view(request: Request, access: ReviewAccess) -> HTMLResponse:
     reviews = reviews_of(engine_of(request), access.patient.id)
+    charts = _charts(request, access)
     return render(request, access.user, "views/nurse_review.html", {
-        "patient": access.patient, "reviews": reviews,
+        "patient": access.patient, "reviews": reviews, "charts": charts,
+        "diabetes": any("diabetes" in c for c in access.patient.conditions),
+        "charts_json": script_json(charts.model_dump_json()),
         "alerts": alert_queue(request, access.user, patient_id=access.patient.id,
                               kinds=CLINICAL_KINDS),
         "snooze_choices": SNOOZE_CHOICES, "back": f"/nurse/patients/{access.patient.id}",
         "tz": prefs_of(request, access.user).zone_for(access.patient.timezone)})
+
+
+def _charts(request: Request, access: PatientAccess) -> ReviewCharts:
+    prefs = prefs_of(request, access.user)
+    return figures.review_charts(store_of(request), access.patient, now=now_of(request),
+                                 units=prefs.glucose_units,
+                                 tz=prefs.zone_for(access.patient.timezone))
+
+
+@api.get("/nurse/patients/{patient_id}/charts", response_model=ReviewCharts,
+         dependencies=[Depends(require_role("nurse"))])
+def review_charts_api(request: Request, access: ReviewAccess) -> ReviewCharts:
+    """What the review page charts: the AGP where there are CGM readings (never from
+    finger-sticks, which are points), BP, weight, SpO2 and steps with their target lines."""
+    return _charts(request, access)
 
 
 @pages.post("/nurse/patients/{patient_id}/reviews", dependencies=[Depends(require_role("nurse"))])
@@ -189,12 +213,14 @@ def _review(request: Request, access: PatientAccess, note: str) -> Review:
 def agp_report(request: Request, access: ReportAccess,
                days: Annotated[int, Query(ge=1, le=90)] = 14,
                format: Annotated[Literal["pdf", "png"], Query()] = "pdf") -> Response:  # noqa: A002
-    """The one-page AGP report (analytics.report) of the last ``days`` days."""
+    """The one-page AGP report (analytics.report) of the last ``days`` days of CGM readings
+    (an AGP is never built from a finger-stick meter's readings)."""
     end = now_of(request)
     start = end - timedelta(days=days)
-    times, values = figures.glucose_arrays(store_of(request), access.patient.id, start, end)
+    times, values = figures.cgm_arrays(store_of(request), access.patient.id, start, end)
     if values.size == 0:
-        raise HTTPException(404, "no glucose readings in this period")
+        raise HTTPException(404, "no CGM readings in this period: an AGP report is built from "
+                                 "CGM data only")
     prefs = prefs_of(request, access.user)
     summary = cgm_summary(times, values, tz=access.patient.timezone, start_us=to_epoch_us(start),
                           end_us=to_epoch_us(end),

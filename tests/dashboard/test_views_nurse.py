@@ -110,7 +110,8 @@ def test_filters_search_and_pages(world: World) -> None:
     assert {row["patient_id"] for row in low["rows"]} == {"q000", "q004"}
     for name in ("low", "very_low", "high", "meeting", "no_data", "meter_ok", "spo2_low"):
         key = "risk" if name == "spo2_low" else "bucket"  # each count = what its filter shows
-        assert nurse.get("/api/nurse/triage", params={key: name}).json()["total"] == low["counts"][name]
+        shown = nurse.get("/api/nurse/triage", params={key: name}).json()
+        assert shown["total"] == low["counts"][name]
     for level in range(4):
         shown = nurse.get("/api/nurse/triage", params={"level": level}).json()
         assert shown["total"] == low["counts"][f"level_{level}"]
@@ -197,3 +198,121 @@ def test_nurse_acknowledges_a_clinical_alert_on_the_review_page(world: World) ->
         alert = session.get(CoachAlert, "clin1")
         assert alert.state == "acknowledged" and alert.acknowledged_by == world.people.nurse
     assert 'data-alert="clin1"' not in nurse.get("/nurse/patients/q005").text
+
+
+# -- a seeded risk mix across conditions -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mix(tmp_path_factory: pytest.TempPathFactory):
+    """A CGM user with hypos, a COPD patient with low SpO2, a heart-failure patient gaining
+    2.5 kg in 3 days, and a well-controlled meter user, beside p1 (meeting targets)."""
+    from sqlalchemy.orm import Session
+
+    from core.appdb.directory import PatientInfo, upsert_patient
+    from tests.dashboard.views_support import join_clinic
+
+    gen = build_world(tmp_path_factory.mktemp("nurse-mix"))
+    w = next(gen)
+    s = w.store
+    with Session(w.engine) as session:  # their conditions and own targets, as a clinic records them
+        for info in (PatientInfo("m-hypo", "Ann Hypo", "Europe/London", ("type_1_diabetes",)),
+                     PatientInfo("m-copd", "Dev Copd", "America/New_York", ("copd",),
+                                 {"spo2_percent": 90}),
+                     PatientInfo("m-hf", "Carla Heart", "Europe/London",
+                                 ("heart_failure", "hypertension"), {"bp_systolic": 135}),
+                     PatientInfo("m-meter", "Mo Meter", "Europe/London", ("type_2_diabetes",))):
+            upsert_patient(session, info)
+        session.commit()
+    join_clinic(w.engine, ["m-hypo", "m-copd", "m-hf", "m-meter"])
+    # CGM: 10% of the time at 45 mg/dL (urgent lows)
+    s.write([r("m-hypo", "m-hypo-cgm", Metric.GLUCOSE, 45.0 if i % 10 == 0 else 130.0,
+               NOW - timedelta(minutes=5 * i + 1), "cgm", "mg/dL") for i in range(14 * 288)])
+    # COPD: 94% every 2 hours, and 86-87% this morning (own target 90%)
+    s.write([r("m-copd", "m-copd-ox", Metric.SPO2, 94.0, NOW - timedelta(hours=2 * h + 1),
+               "pulse_oximeter", "%") for h in range(2, 40)]
+            + [r("m-copd", "m-copd-ox", Metric.SPO2, v, NOW - timedelta(hours=h),
+                 "pulse_oximeter", "%") for v, h in ((86.0, 3), (87.0, 1))])
+    # heart failure: 70 kg every morning for 11 days, then 70.8, 71.6 and 72.5 kg
+    weights = [70.0] * 11 + [70.8, 71.6, 72.5]
+    s.write([r("m-hf", "m-hf-scale", Metric.WEIGHT, kg, NOW - timedelta(days=13 - d, hours=4),
+               "scale", "kg") for d, kg in enumerate(weights)])
+    # a meter four times a day, 95-150 mg/dL
+    s.write([r("m-meter", "m-meter-meter", Metric.GLUCOSE, 95.0 + (k * 17) % 56,
+               NOW - timedelta(hours=6 * k + 2), "meter", "mg/dL") for k in range(56)])
+    yield w
+    try:
+        next(gen)
+    except StopIteration:
+        pass
+
+
+def test_a_risk_mix_is_ranked_across_conditions(mix: World) -> None:
+    nurse = mix.client("nurse")
+    body = nurse.get("/api/nurse/triage").json()
+    order = [row["patient_id"] for row in body["rows"]]
+    rows = rows_by_id(body)
+    # the CGM hypos (two urgent findings), then low SpO2 and the weight gain, as urgent
+    assert order[0] == "m-hypo" and set(order[1:3]) == {"m-copd", "m-hf"}
+    assert [rows[p]["level"] for p in order[:3]] == [3, 3, 3]
+    assert set(order[3:]) == {"m-meter", "p1"} and rows["m-meter"]["level"] == 0
+    assert rows["m-copd"]["risks"] == ["spo2_low"] and rows["m-hf"]["risks"] == ["hf_weight"]
+    assert rows["m-copd"]["findings"][0]["reason"] == (
+        "SpO2 86% at 15 Mar 05:00 (target 90% or more; 2 readings below it in 24 h)")
+    assert rows["m-hf"]["findings"][0]["reason"].startswith("Weight up 2.5 kg since 12 Mar")
+    assert rows["m-hf"]["columns"]["weight"] == "+2.5 kg since 12 Mar"
+    # only CGM wearers are judged by CGM rules
+    for pid in ("m-copd", "m-hf", "m-meter"):
+        assert rows[pid]["glucose_source"] in ("", "meter") and rows[pid]["wear_percent"] is None
+        assert not {"no_data", "low_wear"} & set(rows[pid]["flags"])
+    assert rows["m-meter"]["bucket"] == "meter_ok" and rows["m-copd"]["bucket"] == ""
+    page = nurse.get("/nurse").text
+    shown = [line.split('data-patient="')[1].split('"')[0] for line in page.splitlines()
+             if 'data-patient="' in line]
+    assert shown == order
+    assert "No CGM data" not in page and "Wear &lt;70%" not in page and "Wear <70%" not in page
+
+
+def review_data(page: str) -> dict:
+    import json
+
+    return json.loads(page.split('<script type="application/json" id="review-data">')[1]
+                      .split("</script>")[0])
+
+
+def test_the_review_page_charts_every_condition_with_its_target_lines(mix: World) -> None:
+    nurse = mix.client("nurse")
+    copd = nurse.get("/nurse/patients/m-copd").text
+    data = review_data(copd)
+    assert 'id="spo2-chart"' in copd and data["spo2_target"] == 90.0
+    assert len(data["spo2"]["values"]) == 40 and min(data["spo2"]["values"]) == 86.0
+    assert data["glucose"] is None and data["meter"] is None
+    assert "agp-chart" not in copd and "Download the AGP report" not in copd
+    assert "views/review.js" in copd and "vendor/uplot/uPlot.iife.min.js" in copd
+    assert nurse.get("/api/patients/m-copd/agp-report").status_code == 404  # never raw JSON
+
+    hf = nurse.get("/nurse/patients/m-hf").text
+    data = review_data(hf)
+    assert 'id="weight-chart"' in hf and data["weight"]["values"][-1] == 72.5
+    assert data["weight_alert_kg"] == 72.0  # the lowest of the 3 days before (70.0) + 2 kg
+    assert "Download the AGP report" not in hf and "spo2-chart" not in hf
+
+    hypo = nurse.get("/nurse/patients/m-hypo").text
+    data = review_data(hypo)
+    assert 'id="agp-chart"' in hypo and 'id="agp-pdf"' in hypo
+    assert data["glucose"]["readings"] == 14 * 288 and data["glucose_range"] == [70.0, 180.0]
+    assert nurse.get("/api/nurse/patients/m-hypo/charts").json() == data
+
+
+def test_finger_sticks_are_points_and_never_an_agp(mix: World) -> None:
+    nurse = mix.client("nurse")
+    page = nurse.get("/nurse/patients/m-meter").text
+    data = review_data(page)
+    assert data["glucose"] is None  # no AGP, no time in range from four readings a day
+    assert len(data["meter"]["values"]) == 56 and data["meter"]["readings_per_day"] == 4.0
+    assert data["meter"]["percent_in_target"] == 100.0 and data["meter"]["lowest"] == 95.0
+    assert 'id="meter-chart"' in page and "agp-chart" not in page
+    assert "Download the AGP report" not in page
+    report = nurse.get("/api/patients/m-meter/agp-report")
+    assert report.status_code == 404 and "CGM data only" in report.json()["detail"]
+    # a coach may not open the nurse's charts; nurses of another clinic neither
+    assert mix.client("coach").get("/api/nurse/patients/m-meter/charts").status_code == 403
