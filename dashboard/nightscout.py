@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -62,6 +63,12 @@ from dashboard.nightscout_entries import (
     one_per_time,
 )
 from dashboard.nightscout_query import Find, QueryError
+from dashboard.nightscout_tokens import (
+    NightscoutTokens,
+    jwt_key,
+    looks_like_jwt,
+    read_jwt,
+)
 from dashboard.nightscout_treatments import (
     TREATMENT_METRICS,
     devicestatus_document,
@@ -145,47 +152,89 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - Nightscout's protocol
 
 
-def _credential(request: Request) -> str | None:
-    """The SHA-1 hex the uploader's app sends, from any of Nightscout's forms."""
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request speaks for: an uploader (its device; may write) or a follower's
+    read-only token. ``role`` is what the audit log records."""
+
+    actor_id: str
+    patient_id: str
+    can_write: bool
+    role: str
+
+
+def _tokens(request: Request) -> NightscoutTokens | None:
+    engine = _engine(_parent(request))
+    return NightscoutTokens(engine) if engine is not None else None
+
+
+def _jwt_key(request: Request) -> bytes | None:
+    settings = getattr(_parent(request), "dashboard_settings", None)
+    key = getattr(settings, "secret_key", None)
+    return jwt_key(key) if isinstance(key, str) and key else None
+
+
+def _credential(request: Request) -> tuple[str, str] | None:
+    """("sha1", SHA-1 hex) or ("jwt", token) from any of Nightscout's forms."""
     header = request.headers.get("api-secret", "").strip()
     if header.lower().startswith("token="):
-        return _sha1(header[len("token="):])
+        return "sha1", _sha1(header[len("token="):])
     if header:
-        return header.lower()
+        return "sha1", header.lower()
     auth = request.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer " and auth[7:].strip():
-        return _sha1(auth[7:].strip())
+    if auth[:7].lower() == "bearer " and (bearer := auth[7:].strip()):
+        return ("jwt", bearer) if looks_like_jwt(bearer) else ("sha1", _sha1(bearer))
     for name in ("token", "secret"):
         if value := request.query_params.get(name):
-            return _sha1(value)
+            return "sha1", _sha1(value)
     return None
 
 
-def uploader(request: Request) -> tuple[str, str]:
-    """(device id, patient id) of the uploader whose secret the request carries; 401 otherwise.
+def principal(request: Request) -> Principal:
+    """Who the request's credential belongs to; Nightscout's 401 otherwise.
 
     No credential at all is a 401 before anything else (also where the API is not
     enabled); a credential on a server without the backend is a 503."""
     sent = _credential(request)
-    if not sent:
+    if sent is None:
         raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
-    found = _backend(request).uploaders.nightscout_uploader(sent)
-    if found is None:
+    backend = _backend(request)
+    kind, value = sent
+    tokens = _tokens(request)
+    if kind == "jwt":
+        key = _jwt_key(request)
+        token_id = read_jwt(value, key=key, now=backend.clock()) if key else None
+        info = tokens.by_id(token_id) if tokens is not None and token_id else None
+    else:
+        found = backend.uploaders.nightscout_uploader(value)
+        if found is not None:
+            return Principal(found[0], found[1], True, "nightscout")
+        info = tokens.by_sha1(value) if tokens is not None else None
+    if info is None:
         raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
-    return found
+    return Principal(info.id, info.patient_id, False, "ns-follower")
 
 
-Uploader = Annotated[tuple[str, str], Depends(uploader)]
+def writer(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """An uploader's credential: a follower's read-only token may not write (Nightscout
+    answers a missing permission with 401 too)."""
+    if not who.can_write:
+        raise NightscoutError(401, "Unauthorized", "a read-only token may not change data")
+    return who
 
 
-def _audit(request: Request, who: tuple[str, str], what: str) -> None:
-    """A read through an uploader's secret is audited like any read by someone else: the
-    secret may sit in a follower's app as well as the patient's own (who = the device).
-    The path only: a ``?token=`` never reaches the log."""
+Reader = Annotated[Principal, Depends(principal)]
+Writer = Annotated[Principal, Depends(writer)]
+
+
+def _audit(request: Request, who: Principal, what: str) -> None:
+    """Every read through a Nightscout credential is audited like any read by someone
+    else: an uploader's secret may sit in a follower's app as well as the patient's own,
+    and a token is a follower's. The path only: a ``?token=`` never reaches the log."""
     parent = _parent(request)
     accounts: AccountStore | None = getattr(parent, "accounts", None)
     if accounts is not None:
-        accounts.audit([AuditEntry(parent.clock(), who[0], "nightscout", who[1],
+        accounts.audit([AuditEntry(parent.clock(), who.actor_id, who.role, who.patient_id,
                                    f"Nightscout {what}", request.url.path)])
 
 
@@ -234,7 +283,7 @@ def _entry_docs(readings: list[Reading]) -> list[dict[str, Any]]:
                         for r in readings)
 
 
-def _entries(request: Request, who: tuple[str, str], kind: str | None,
+def _entries(request: Request, who: Principal, kind: str | None,
              count: int | None = None) -> list[dict[str, Any]]:
     params = list(request.query_params.multi_items())
     if kind is not None:
@@ -245,29 +294,29 @@ def _entries(request: Request, who: tuple[str, str], kind: str | None,
         find = Find.parse(params, default_count=DEFAULT_COUNT, max_count=MAX_COUNT)
     except QueryError as exc:
         raise NightscoutError(400, "Bad Request", str(exc)) from None
-    entries = _read(request, who[1], find, ENTRY_METRICS, _entry_docs, margin=MAX_GAP)
+    entries = _read(request, who.patient_id, find, ENTRY_METRICS, _entry_docs, margin=MAX_GAP)
     _audit(request, who, "entries")
     return entries
 
 
-def get_entries(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_entries(request: Request, who: Reader) -> list[dict[str, Any]]:
     """Entries (sensor, meter, calibration), newest first; ``find``, ``count`` as Nightscout."""
     return _entries(request, who, None)
 
 
-def get_sgv(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_sgv(request: Request, who: Reader) -> list[dict[str, Any]]:
     return _entries(request, who, "sgv")
 
 
-def get_mbg(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_mbg(request: Request, who: Reader) -> list[dict[str, Any]]:
     return _entries(request, who, "mbg")
 
 
-def get_cal(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_cal(request: Request, who: Reader) -> list[dict[str, Any]]:
     return _entries(request, who, "cal")
 
 
-def get_current(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_current(request: Request, who: Reader) -> list[dict[str, Any]]:
     """The newest sensor entry (Nightscout's ``/entries/current``)."""
     return _entries(request, who, "sgv", count=1)
 
@@ -304,13 +353,13 @@ def _not_stored_by_others(request: Request, patient_id: str, device_id: str,
                      [converted.indexes[i] for i in keep], converted.bad)
 
 
-def _publish(request: Request, who: tuple[str, str], converted: Converted) -> None:
+def _publish(request: Request, who: Principal, converted: Converted) -> None:
     backend = _backend(request)
-    fresh = _not_stored_by_others(request, who[1], who[0], converted)
+    fresh = _not_stored_by_others(request, who.patient_id, who.actor_id, converted)
     if not fresh.readings:
         return
     try:
-        publish_upload(backend, who[0], fresh.readings)
+        publish_upload(backend, who.actor_id, fresh.readings)
     except UploadError as exc:
         raise NightscoutError(503, "Service Unavailable",
                               f"the upload was not accepted: {exc}; send it again") from exc
@@ -322,39 +371,39 @@ def _refuse_bad(converted: Converted) -> None:
                               accepted=len(set(converted.indexes)), errors=converted.bad)
 
 
-async def post_entries(request: Request, who: Uploader) -> Any:
+async def post_entries(request: Request, who: Writer) -> Any:
     """Upload entries of every type (``sgv``, ``mbg``, ``cal``): the good ones go in; bad
     ones are named in a 400 with the reason."""
     docs = _body(await request.body())
-    converted = convert(docs, lambda d: [entry_reading(d)], device_id=who[0],
+    converted = convert(docs, lambda d: [entry_reading(d)], device_id=who.actor_id,
                         now=_backend(request).clock())
     _publish(request, who, converted)
     _refuse_bad(converted)
     answered = []
     for index in sorted(set(converted.indexes)):
         reading = converted.readings[converted.indexes.index(index)]
-        answered.append({**docs[index], "_id": document_id(who[0], reading["time"],
+        answered.append({**docs[index], "_id": document_id(who.actor_id, reading["time"],
                                                            Metric(reading["metric"])),
-                         "device": docs[index].get("device", who[0])})
+                         "device": docs[index].get("device", who.actor_id)})
     return answered
 
 
 # --- treatments and device status -------------------------------------------------------
 
-def get_treatments(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_treatments(request: Request, who: Reader) -> list[dict[str, Any]]:
     """Treatments, newest first (``find[created_at][...]``, ``find[eventType]``...)."""
     find = _find(request, time_field="created_at")
-    docs = _read(request, who[1], find, TREATMENT_METRICS, treatment_documents,
+    docs = _read(request, who.patient_id, find, TREATMENT_METRICS, treatment_documents,
                  margin=timedelta(0))
     _audit(request, who, "treatments")
     return docs
 
 
-async def post_treatments(request: Request, who: Uploader) -> Any:
+async def post_treatments(request: Request, who: Writer) -> Any:
     """Upload treatments (POST; PUT as xDrip+ sends them): each answered with its ``_id``,
     in order, as Loop expects."""
     docs = _body(await request.body())
-    converted = convert(docs, treatment_readings, device_id=who[0],
+    converted = convert(docs, treatment_readings, device_id=who.actor_id,
                         now=_backend(request).clock(), noun="treatment")
     _publish(request, who, converted)
     _refuse_bad(converted)
@@ -363,32 +412,32 @@ async def post_treatments(request: Request, who: Uploader) -> Any:
         first = converted.readings[converted.indexes.index(index)]
         sent = doc.get("_id")
         _id = sent if isinstance(sent, str) and len(sent) == 24 else \
-            document_id(who[0], first["time"], "treatment")
+            document_id(who.actor_id, first["time"], "treatment")
         answered.append({**doc, "_id": _id, "created_at": iso_ms(first["time"])})
     return answered
 
 
-def get_devicestatus(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_devicestatus(request: Request, who: Reader) -> list[dict[str, Any]]:
     find = _find(request, time_field="created_at")
-    docs = _read(request, who[1], find, (Metric.DEVICE_BATTERY,),
+    docs = _read(request, who.patient_id, find, (Metric.DEVICE_BATTERY,),
                  lambda rs: [devicestatus_document(r) for r in rs], margin=timedelta(0))
     _audit(request, who, "device status")
     return docs
 
 
-async def post_devicestatus(request: Request, who: Uploader) -> Any:
+async def post_devicestatus(request: Request, who: Writer) -> Any:
     docs = _body(await request.body())
     now = _backend(request).clock()
-    converted = convert(docs, lambda d: [devicestatus_reading(d, now=now)], device_id=who[0],
+    converted = convert(docs, lambda d: [devicestatus_reading(d, now=now)], device_id=who.actor_id,
                         now=now, noun="devicestatus")
     _publish(request, who, converted)
     _refuse_bad(converted)
-    return [{**doc, "_id": document_id(who[0], r["time"], Metric.DEVICE_BATTERY),
+    return [{**doc, "_id": document_id(who.actor_id, r["time"], Metric.DEVICE_BATTERY),
              "created_at": iso_ms(r["time"])} for doc, r in zip(docs, converted.readings,
                                                                  strict=True)]
 
 
-def get_profile(request: Request, who: Uploader) -> list[dict[str, Any]]:
+def get_profile(request: Request, who: Reader) -> list[dict[str, Any]]:
     """Hearth keeps no pump therapy profile (basal rates, carb ratios): an empty list, which
     is what Nightscout answers before any profile was saved."""
     _audit(request, who, "profile")
@@ -419,11 +468,11 @@ def patient_units(parent: State, patient_id: str) -> str:
     return "mmol" if load_prefs(engine, user_id).glucose_units == "mmol/L" else "mg/dl"
 
 
-def status(request: Request, who: Uploader) -> dict[str, Any]:
+def status(request: Request, who: Reader) -> dict[str, Any]:
     """Server status in Nightscout's shape (``lib/api/status.js``); like Nightscout
     (``api:status:read``) it needs the secret, which is also how an app checks it."""
     now = datetime.now(UTC)
-    units = patient_units(_parent(request), who[1])
+    units = patient_units(_parent(request), who.patient_id)
     return {
         "status": "ok", "name": "Hearth", "version": VERSION,
         "serverTime": iso_ms(now), "serverTimeEpoch": int(now.timestamp() * 1000),
@@ -438,6 +487,6 @@ def status(request: Request, who: Uploader) -> dict[str, Any]:
     }
 
 
-def experiments_test(_who: Uploader) -> dict[str, str]:
+def experiments_test(_who: Reader) -> dict[str, str]:
     """Loop's set-up check (NightscoutKit ``checkAuth``): 200 with a good secret."""
     return {"status": "ok"}
