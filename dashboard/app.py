@@ -16,9 +16,16 @@ from core.appdb.directory import PatientDirectory
 from core.logs import install_secret_scrubbing
 from core.timeseries import TimeSeriesStore
 from dashboard import api, audit, exports, fhir, login, pages
-from dashboard import nightscout  # Nightscout-compatible API (its own auth)
+from dashboard import nightscout, nightscout_v2  # Nightscout-compatible API (its own auth)
 from dashboard.headers import SecurityHeaders
-from dashboard.security import Clock, LoginRequired, login_redirect, public, verify_csrf
+from dashboard.security import (
+    Clock,
+    LoginRequired,
+    login_redirect,
+    public,
+    verify_action,
+    verify_csrf,
+)
 from dashboard.settings import DashboardSettings
 from dashboard.views.routes import router as views_router
 
@@ -28,7 +35,9 @@ PUBLIC_FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redi
 PUBLIC_MOUNTS = frozenset({"/static"})  # CSS, scripts and the vendored chart library
 # Sub-applications that authenticate every request themselves (no session, no CSRF);
 # the route-walking test checks that each of their routes refuses a request without it.
-SELF_AUTHENTICATED_MOUNTS = {"/api/v1": "Nightscout uploaders: api-secret or token"}
+SELF_AUTHENTICATED_MOUNTS = {"/api/v1": "Nightscout uploaders: api-secret or token",
+                             "/api/v2": "Nightscout v2: tokens, JWTs, properties",
+                             "/pebble": "Nightscout's watch-face feed: api-secret or token"}
 
 
 def _utcnow() -> datetime:
@@ -44,8 +53,9 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
         title="Hearth",
         summary="Home health monitoring: readings, trends and care for patients, coaches and nurses.",
         version="0.1.0",
-        # Every route: unsafe methods need the CSRF token (dashboard/csrf.py).
-        dependencies=[Depends(verify_csrf)],
+        # Every route: unsafe methods need the CSRF token (dashboard/csrf.py) and a
+        # declared permission to act (dashboard/security.py STATE_CHANGES).
+        dependencies=[Depends(verify_csrf), Depends(verify_action)],
     )
     app.state.store = store
     app.state.directory = directory
@@ -65,6 +75,8 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.include_router(exports.router)
     app.include_router(views_router)  # patient, coach and nurse views; live updates
     app.mount("/api/v1", nightscout.create_app(app.state))  # uploaders: api-secret, no session
+    app.mount("/api/v2", nightscout_v2.create_v2_app(app.state))  # the same credentials
+    app.mount("/pebble", nightscout_v2.create_pebble_app(app.state))
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:
