@@ -3,7 +3,8 @@
 A gateway forgets a message when ingest acknowledges it, and ingest acknowledges a
 refused message once its dead letter is accepted by the broker. Under the shipped ACL
 nobody used to read the dead letters, so a refused reading was gone from everywhere.
-Now the keeper stores the letter, and an operator can replay it.
+Now the keeper's persistent session holds the letter from the moment the broker
+accepts it, the keeper stores it, and an operator can replay it.
 
 Shipped broker (entrypoint, rendered ACL), real gateway (outbox, forwarder), real
 ingest and keeper.
@@ -65,7 +66,7 @@ def weights(n: int, start: datetime) -> list[Sample]:
                    datetime.now(UTC)) for i in range(n)]
 
 
-def test_a_refused_forwarded_reading_is_kept_before_the_gateway_forgets_it(
+def test_a_refused_forwarded_reading_the_gateway_forgets_is_kept_and_replayable(
         tmp_path: Path) -> None:
     engine = app_database(tmp_path / "hearth.db")
     register(engine, "ann", [])
