@@ -15,6 +15,11 @@ the coach's shared subscription): the real rules, dispatcher and delivery.
    readings/s for ``--seconds``; after ``--warmup`` seconds urgent lows for other
    patients are injected every ``--every`` seconds.
 
+``--hog N`` starts N busy-loop processes (a CPU hog saturating the machine) for the
+loaded phase: the idle baseline is measured without them, in the same run.
+``--priority-lane off`` runs ingest without its priority lane (ingest/priority.py), to
+compare the two paths on the same machine.
+
 Latency runs from just before the urgent reading's publish to its arrival at a
 subscriber of ``hearth/v1/down/+``. Reported: p50/p95/p99/max for both phases, their
 ratio, the background rate the load process achieved and the rate the store took,
@@ -88,6 +93,31 @@ def background_load(url: str, patients: int, rate: float, seconds: float,
         paced.wait_idle(60)
         client.disconnect()
         client.loop_stop()
+
+
+def spin(stop: Any) -> None:
+    """A CPU hog: a busy loop until ``stop`` is set."""
+    n = 0
+    while not stop.is_set():
+        for _ in range(100_000):
+            n += 1
+
+
+class Hog:
+    def __init__(self, processes: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.stop = ctx.Event()
+        self.procs = [ctx.Process(target=spin, args=(self.stop,), daemon=True)
+                      for _ in range(processes)]
+        for proc in self.procs:
+            proc.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
 
 
 class Display:
@@ -202,7 +232,8 @@ class Stack:
             register(engine, f"u{i:04d}", [(f"u{i:04d}-cgm", "cgm")])
         engine.dispose()
         env = {"HEARTH_MQTT_URL": self.broker.url, "HEARTH_TIMESERIES_URL": ts_url,
-               "HEARTH_DATABASE_URL": f"sqlite:///{workdir / 'hearth.db'}"}
+               "HEARTH_DATABASE_URL": f"sqlite:///{workdir / 'hearth.db'}",
+               "HEARTH_INGEST_PRIORITY_LANE": str(args.priority_lane == "on").lower()}
         self.children: list[Child] = []
         for n in range(args.ingest):
             self.children.append(hearth_child(
@@ -260,10 +291,12 @@ class Stack:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="hearth-latency-") as tmp:
         workdir = Path(tmp)
         stack = Stack(workdir, args)
         display = Display(stack.broker.url, [f"u{i:04d}" for i in range(args.idle + args.urgent)])
+        hog: Hog | None = None
         try:
             time.sleep(2)
             idle_ids = [f"u{i:04d}" for i in range(args.idle)]
@@ -271,6 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             idle = inject(stack.broker.url, display, idle_ids, args.gap)
             show(f"  idle stack: {fmt(idle)}")
 
+            hog = Hog(args.hog) if args.hog else None
             ctx = multiprocessing.get_context("spawn")
             ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
             loader = ctx.Process(target=background_load, args=(
@@ -290,15 +324,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load_loaded = os.getloadavg()
             background = out.get(timeout=args.seconds + 120)
             loader.join(30)
+            if hog is not None:
+                hog.close()
+                hog = None
             elapsed = time.monotonic() - t0
             time.sleep(3)
             stored = stack.stored_background() - stored_before
             show(f"  under load: {fmt(loaded)}")
         finally:
+            if hog is not None:
+                hog.close()
             display.close()
             stack.close(args.keep_logs)
     figures: dict[str, Any] = {
         "target_p99_ms": TARGET_P99_MS, "store": args.store, "ingest_processes": args.ingest,
+        "hog_processes": args.hog, "priority_lane": args.priority_lane,
+        "load_average_start_1_5_15": [round(x, 2) for x in load_start],
         "coach_processes": args.coaches, "background_patients": args.patients,
         "idle": idle, "loaded": loaded,
         "background": {"target_per_s": args.rate, "published": background["sent"],
@@ -346,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coaches", type=int, default=1, help="coach processes")
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 300 readings/s for 20 s")
+    parser.add_argument("--hog", type=int, default=0,
+                        help="busy-loop processes beside the stack in the loaded phase")
+    parser.add_argument("--priority-lane", choices=("on", "off"), default="on",
+                        help="ingest's priority lane (off: the ordinary path only)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--keep-logs", type=Path, default=None,
                         help="copy the services' logs into this directory")
@@ -355,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         args.urgent, args.idle = 20, 10
     show(f"latency: urgent low -> home display; {args.rate:g} readings/s from "
          f"{args.patients} patients for {args.seconds:g} s; store {args.store}; "
-         f"{args.ingest} ingest, {args.coaches} coach process(es)")
+         f"{args.ingest} ingest, {args.coaches} coach process(es); CPU hog {args.hog} "
+         f"process(es); priority lane {args.priority_lane}")
     figures = run(args)
     bg = figures["background"]
     show(f"  background: {bg['published_per_s']:g} readings/s published, "
@@ -363,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     if "ratio_p99_loaded_to_idle" in figures:
         show(f"  p99 loaded / idle = {figures['ratio_p99_loaded_to_idle']:g}; "
              f"p99 / target ({TARGET_P99_MS:.0f} ms) = {figures['ratio_p99_loaded_to_target']:g}")
-    show(f"  load average (1/5/15 min): idle {figures['load_average_idle_1_5_15']}, "
+    show(f"  load average (1/5/15 min): start {figures['load_average_start_1_5_15']}, "
+         f"idle {figures['load_average_idle_1_5_15']}, "
          f"loaded {figures['load_average_loaded_1_5_15']}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(figures, indent=2) + "\n")

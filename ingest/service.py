@@ -18,14 +18,15 @@ After the commit the writer hands the batch's acknowledgements and stored events
 the announcer (ingest/announce.py): merged per device and per patient while they
 wait, published through a bounded in-flight window.
 
-The priority lane: while the planner decodes a batch, each safety-class reading
-(ingest/priority.py: a low or fast-falling glucose, a low SpO2, a BP crisis) is handed
-at once to a thread of its own, which commits it (a one-reading write) and announces
-it with an ``"urgent": true`` stored event on a second MQTT connection that carries
-nothing else; so it waits neither for the rest of its batch, nor for the writer, nor
-behind the ordinary announcements. The reading is committed again with its batch
-(the store's idempotency makes that a no-op) and its message is acknowledged only
-then, as any other.
+The priority lane (ingest/lane.py): safety-class readings (ingest/priority.py: a low
+or fast-falling glucose, a low SpO2, a BP crisis) are found as they reach the broker,
+by a QoS 0 scanner of the same stream, and by the planner as it decodes each batch;
+a thread of their own commits them (a small write) and announces them with an
+``"urgent": true`` stored event on a connection that carries nothing else. So they
+wait neither in the broker's queue for ingest's session, nor for the rest of their
+batch, nor for the writer, nor behind the ordinary announcements. The reading is
+committed again with its batch (the store's idempotency makes that a no-op) and its
+message is acknowledged only then, as any other.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -46,20 +48,18 @@ from core.appdb.directory import DeviceRegistry
 from core.clock import Clock, SystemClock
 from core.errors import StoreError, StoreUnavailableError
 from core.metrics import Metric
-from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
+from core.mqtt import MQTT_V5, MqttEndpoint, connect
 from core.readings import Reading
 from core.retry import Backoff
 from core.timeseries import TimeSeriesStore
-from ingest.announce import Announcer, PriorityAnnouncer
+from ingest.announce import Announcer
+from ingest.lane import PriorityLane
 from ingest.pipeline import BatchPlan, Inbound, plan_batch
-from ingest.priority import PriorityTest
 from ingest.readahead import new_read_ahead_client
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
-
-_ANNOUNCED_KEPT = 10_000  # priority-lane keys remembered (many seconds' worth)
 
 # (topic, payload, mid, qos, generation): a tuple, as paho's thread makes one a message
 _Received = tuple[str, bytes, int, int, int]
@@ -80,8 +80,6 @@ class IngestStats:
     dead_letters: int = 0
     batches: int = 0
     store_failures: int = 0
-    priority_readings: int = 0  # committed and announced ahead of their batch
-    priority_failures: int = 0  # priority commits that failed (their batch carries them)
 
 
 class IngestService:
@@ -119,24 +117,11 @@ class IngestService:
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
         self._writer = threading.Thread(target=self._write_planned, name="ingest-writer",
                                         daemon=True)
-        # The priority lane: its own thread and its own connection.
-        self._priority_test: PriorityTest | None = None
-        self._priority_client: mqtt.Client | None = None
-        self._priority: PriorityAnnouncer | None = None
-        self._urgent: queue.SimpleQueue[list[Reading]] = queue.SimpleQueue()
-        self._priority_thread: threading.Thread | None = None
-        # Keys of readings the priority lane committed and announced (the newest ones):
-        # a batch whose readings of a patient's metric are all among them does not
-        # announce that metric again (so two coach processes do not both evaluate it).
-        self._announced: dict[tuple[str, str, datetime], None] = {}
-        self._announced_lock = threading.Lock()
+        # The priority lane (ingest/lane.py): its own connections and thread.
+        self._lane: PriorityLane | None = None
         if settings.priority_lane and settings.publish_stored_events:
-            self._priority_test = PriorityTest()
-            self._priority_client = new_client(f"{settings.client_id}-priority",
-                                               protocol=settings.protocol)
-            self._priority = PriorityAnnouncer(self._priority_client)
-            self._priority_thread = threading.Thread(target=self._priority_loop,
-                                                     name="ingest-priority", daemon=True)
+            self._lane = PriorityLane(endpoint=endpoint, store=store, registry=registry,
+                                      settings=settings, now=self._clock.now)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -148,13 +133,15 @@ class IngestService:
             session_expiry_s=self._settings.session_expiry_s,
         )
         self._client.loop_start()
-        if self._priority_client is not None and self._priority_thread is not None:
-            connect(self._priority_client, self._endpoint)  # clean: it only publishes
-            self._priority_client.loop_start()
-            self._priority_thread.start()
+        if self._lane is not None:
+            self._lane.start()
         self._announcer.start()
         self._writer.start()
         self._worker.start()
+
+    @property
+    def lane(self) -> PriorityLane | None:
+        return self._lane
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -168,10 +155,8 @@ class IngestService:
             log.warning("stopping before every acknowledgement and stored event was "
                         "confirmed by the broker")
         self._announcer.stop()
-        if self._priority_thread is not None and self._priority_client is not None:
-            self._priority_thread.join(timeout=5)
-            self._priority_client.disconnect()
-            self._priority_client.loop_stop()
+        if self._lane is not None:
+            self._lane.stop()
         self._client.disconnect()
         self._client.loop_stop()
         self._stopped.set()
@@ -274,60 +259,10 @@ class IngestService:
             now=self._clock.now(),
             max_payload_bytes=self._settings.max_payload_bytes,
             future_tolerance=timedelta(seconds=self._settings.future_tolerance_s),
-            priority=self._priority_test,
-            on_priority=self._urgent.put,
+            priority=self._lane.planner_test if self._lane is not None else None,
+            on_priority=self._lane.offer if self._lane is not None else None,
         )
         return _Planned(live, plan)
-
-    # -- the priority lane ---------------------------------------------------------
-
-    def _priority_loop(self) -> None:
-        """Commit and announce safety-class readings, each as soon as the planner finds it."""
-        assert self._priority is not None
-        while True:
-            try:
-                readings = self._urgent.get(timeout=0.2)
-            except queue.Empty:
-                if self._stopping.is_set() and not self._worker.is_alive():
-                    return
-                continue
-            while True:  # everything waiting goes in one write
-                try:
-                    readings = readings + self._urgent.get_nowait()
-                except queue.Empty:
-                    break
-            try:
-                self._store.write(readings)
-            except Exception as exc:  # noqa: BLE001 - the batch still carries these readings
-                self.stats.priority_failures += 1
-                log.warning("priority commit of %d readings failed (%s); they follow "
-                            "with their batch", len(readings), type(exc).__name__)
-                continue
-            touched: dict[str, set[str]] = {}
-            for r in readings:
-                touched.setdefault(r.patient_id, set()).add(str(r.metric))
-            self._priority.announce(touched)
-            self.stats.priority_readings += len(readings)
-            with self._announced_lock:
-                for r in readings:
-                    self._announced[(r.device_id, r.metric, r.measured_at)] = None
-                while len(self._announced) > _ANNOUNCED_KEPT:
-                    del self._announced[next(iter(self._announced))]
-
-    def _not_yet_announced(self, plan: BatchPlan) -> dict[str, set[Metric]]:
-        """The batch's touched metrics, less those the priority lane announced in full."""
-        if not plan.priority:
-            return plan.touched
-        with self._announced_lock:
-            announced = self._announced
-            left = {(r.patient_id, r.metric) for r in plan.readings
-                    if (r.device_id, r.metric, r.measured_at) not in announced}
-        touched: dict[str, set[Metric]] = {}
-        for patient_id, metrics in plan.touched.items():
-            rest = {m for m in metrics if (patient_id, m) in left}
-            if rest:
-                touched[patient_id] = rest
-        return touched
 
     # -- the writer ------------------------------------------------------------
 
@@ -351,7 +286,10 @@ class IngestService:
             return
         # Before the broker hears of it: a full announcer holds the writer back, and
         # with it the acknowledgements that let the broker send more.
-        self._announcer.add(plan.handled_seqs, self._not_yet_announced(plan))
+        touched: Mapping[str, set[Metric]] = plan.touched
+        if self._lane is not None:
+            touched = self._lane.not_yet_announced(plan.readings, plan.touched)
+        self._announcer.add(plan.handled_seqs, touched)
         with self._ack_lock:
             generation = self._generation
             ack = self._client.ack
