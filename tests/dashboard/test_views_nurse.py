@@ -11,7 +11,8 @@ import pytest
 
 from core.metrics import Metric
 from tests.dashboard.views_support import NOW, World, add_patient, build_world, fill, r
-from tests.support.accounts import csrf_from
+from tests.support.accounts import PASSWORD, csrf_from
+from tests.support.browser import chromium  # noqa: F401 - the Playwright fixture
 
 
 def steady(value: float):
@@ -316,3 +317,36 @@ def test_finger_sticks_are_points_and_never_an_agp(mix: World) -> None:
     assert report.status_code == 404 and "CGM data only" in report.json()["detail"]
     # a coach may not open the nurse's charts; nurses of another clinic neither
     assert mix.client("coach").get("/api/nurse/patients/m-meter/charts").status_code == 403
+
+
+def test_in_a_browser_the_nurse_opens_the_most_urgent_rows_and_sees_their_charts(
+        mix: World, chromium) -> None:  # noqa: F811 - the Playwright fixture
+    """Debian's Chromium under the page's Content-Security-Policy: the triage order as seen,
+    a click on a row opens the review page, and its charts are drawn (screenshots at
+    1280 and 390 px in test-artifacts/nurse/)."""
+    from tests.support.browser import screenshot
+    from tests.support.browser import sign_in as browser_sign_in
+    from tests.support.dashboard_server import serving
+
+    expected = [row["patient_id"] for row in
+                mix.client("nurse").get("/api/nurse/triage").json()["rows"]]
+    with serving(mix.app) as url:
+        for width in (1280, 390):
+            page = browser_sign_in(chromium, url, mix.people.nurse, PASSWORD, width=width)
+            page.goto(f"{url}/nurse")
+            seen = page.eval_on_selector_all("#triage tbody tr[data-patient]",
+                                             "rows => rows.map(r => r.dataset.patient)")
+            assert seen == expected
+            assert "SpO2 86%" in page.inner_text('tr[data-patient="m-copd"]')
+            screenshot(page, f"nurse/triage-{width}px")
+            for name, pid, drawn in (("Dev Copd", "m-copd", "#spo2-chart canvas"),
+                                     ("Carla Heart", "m-hf", "#weight-chart canvas"),
+                                     ("Mo Meter", "m-meter", "#meter-chart canvas"),
+                                     ("Ann Hypo", "m-hypo", "#agp-chart canvas")):
+                page.goto(f"{url}/nurse")
+                page.click(f'#triage a:text-is("{name}")')
+                page.wait_for_url(f"**/nurse/patients/{pid}")
+                page.wait_for_selector(drawn, timeout=30_000)
+                assert page.locator("#agp-pdf").count() == (1 if pid == "m-hypo" else 0)
+                screenshot(page, f"nurse/review-{pid}-{width}px")
+            page.context.close()

@@ -19,7 +19,11 @@
   }
   function hhmm(v) { const m = Math.round(v) % 1440; return String(Math.floor(m / 60)).padStart(2, "0") + ":" + String(m % 60).padStart(2, "0"); }
   const dayAxis = { values: (u, vals) => vals.map(hhmm), incrs: [60, 120, 180, 240, 360] };
-  const local = (ts) => uPlot.tzDate(new Date(ts * 1e3), data.timezone);
+  // dates as "12 Mar" in the patient's time zone (never the US "3/12/26"), one tick a day or more
+  const dayFmt = new Intl.DateTimeFormat(document.documentElement.lang || "en-GB",
+    { day: "numeric", month: "short", timeZone: data.timezone });
+  const dateAxis = { space: 50, incrs: [86400, 2 * 86400, 7 * 86400],
+    values: (u, vals) => vals.map((v) => dayFmt.format(new Date(v * 1e3))) };
   const dots = (stroke) => ({ stroke: stroke, width: 0, paths: () => null, points: { show: true, size: 7, fill: stroke } });
   const line = (label, stroke) => ({ label: label, stroke: stroke, dash: [6, 4], width: 1.5, points: { show: false } });
   const flat = (xs, v) => xs.map(() => v);
@@ -46,8 +50,8 @@
   const m = data.meter;
   if (m) {
     make("meter-chart", {
-      tzDate: local, scales: { y: { range: [0, Math.max(range[1] * 2, ...m.values.filter((v) => v != null))] } },
-      axes: [{}, { label: data.units }],
+      scales: { y: { range: [0, Math.max(range[1] * 2, ...m.values.filter((v) => v != null))] } },
+      axes: [dateAxis, { label: data.units }],
       series: [{}, Object.assign({ label: "Meter" }, dots("#0b2e63"))],
       plugins: [shade(range[0], range[1])],
     }, [m.times, m.values]);
@@ -55,7 +59,7 @@
   if (data.systolic.values.length) {
     const xs = data.systolic.times;
     make("bp-chart", {
-      tzDate: local, scales: { y: { range: [40, 220] } }, axes: [{}, { label: "mmHg" }],
+      scales: { y: { range: [40, 220] } }, axes: [dateAxis, { label: "mmHg" }],
       series: [{}, Object.assign({ label: "Systolic" }, dots("#a01818")),
         Object.assign({ label: "Diastolic" }, dots("#0b4f8a")),
         line("Systolic target", "#a01818"), line("Diastolic target", "#0b4f8a")],
@@ -69,14 +73,14 @@
     if (data.weight_alert_kg != null) { series.push(line("Warning above", "#a01818")); rows.push(flat(xs, data.weight_alert_kg)); all.push(data.weight_alert_kg); }
     if (data.weight_target_kg != null) { series.push(line("Target", "#1e6b30")); rows.push(flat(xs, data.weight_target_kg)); all.push(data.weight_target_kg); }
     make("weight-chart", {
-      tzDate: local, scales: { y: { range: [Math.min(...all) - 1, Math.max(...all) + 1] } },
-      axes: [{}, { label: "kg" }], series: series,
+      scales: { y: { range: [Math.min(...all) - 1, Math.max(...all) + 1] } },
+      axes: [dateAxis, { label: "kg" }], series: series,
     }, rows);
   }
   if (data.spo2.values.length) {
     const xs = data.spo2.times;
     make("spo2-chart", {
-      tzDate: local, scales: { y: { range: [Math.min(80, ...data.spo2.values) - 2, 100] } }, axes: [{}, { label: "%" }],
+      scales: { y: { range: [Math.min(80, ...data.spo2.values) - 2, 100] } }, axes: [dateAxis, { label: "%" }],
       series: [{}, Object.assign({ label: "SpO2" }, dots("#00626b")), line("Target", "#a01818")],
     }, [xs, data.spo2.values, flat(xs, data.spo2_target)]);
   }
@@ -84,7 +88,7 @@
     const xs = data.steps.map((d) => Date.parse(d.date + "T12:00:00Z") / 1000);
     make("steps-chart", {
       scales: { y: { range: [0, Math.max(data.step_goal, ...data.steps.map((d) => d.steps)) * 1.1] } },
-      axes: [{}, { label: "steps" }],
+      axes: [dateAxis, { label: "steps" }],
       series: [{}, { label: "Steps", stroke: "#1e6b30", fill: "rgba(30,107,48,0.35)",
         paths: uPlot.paths.bars({ size: [0.6, 40] }), points: { show: false } }, line("Goal", "#111")],
     }, [xs, data.steps.map((d) => d.steps), flat(xs, data.step_goal)]);
