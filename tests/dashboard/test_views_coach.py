@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from care import alerts as care_alerts
 from coach import escalation
 from core.appdb.coaching import CoachAlert, CoachNudge, EscalationStep
-from tests.dashboard.views_support import NOW, World, build_world
-from tests.support.accounts import csrf_from
+from core.metrics import Metric
+from tests.dashboard.views_support import NOW, World, build_world, r
+from tests.support.accounts import csrf_from, sign_in
 
 LADDER = ["patient", "caregiver", "coach", "nurse"]
 
@@ -155,3 +158,165 @@ def test_patient_sees_todays_nudges_with_why_and_says_not_useful(world: World) -
     with Session(world.engine) as session:
         assert session.get(CoachNudge, "nudge1").feedback == "not_useful"
     assert "you said: not useful" in patient.get("/patients/p1/today").text
+
+
+CARDS = ["healthy_eating", "being_active", "monitoring", "taking_medication", "problem_solving",
+         "healthy_coping", "reducing_risks"]
+
+
+def check_in(world: World, *, active_confidence: int = 2) -> None:
+    patient = world.client("patient")
+    form = {"csrf_token": csrf_from(patient.get("/patients/p1/self-assessment").text)}
+    for b in CARDS:
+        form |= {f"rating-{b}": "4", f"confidence-{b}": "8", f"importance-{b}": "5"}
+    form |= {"rating-being_active": "2", "confidence-being_active": str(active_confidence),
+             "importance-being_active": "9", "dds2-overwhelmed": "2", "dds2-failing": "3"}
+    assert patient.post("/patients/p1/self-assessment", data=form).status_code == 200
+
+
+def signed_in(world: World, name: str) -> TestClient:
+    client = TestClient(world.app)
+    assert sign_in(client, name).status_code == 303
+    return client
+
+
+def ids(html: str, attribute: str) -> list[str]:
+    return [part.split('"')[0] for part in html.split(f'{attribute}="')[1:]]
+
+
+def test_check_in_to_a_plan_of_three_goals_that_steps_up_in_view(world: World) -> None:
+    check_in(world, active_confidence=3)
+    check_in(world, active_confidence=2)  # two sittings: the chart has a line
+    coach = world.client("coach")
+    page = coach.get("/coach/patients/p1").text
+    assert 'id="checkin-start">Being active<' in page
+    areas = page.split('id="checkin-areas"')[1].split("</table>")[0]
+    assert areas.count("data-area=") == 7 and "Not so well (2/5)" in areas
+    assert "mean <strong>2.5</strong> of 6" in page and "below the follow-up level" in page
+    assert page.count('data-chart="confidence"') == 7 and page.count('data-chart="distress"') == 1
+    assert "at each check-in: 3.0, 2.0" in page  # being active's confidence over time
+    assert '<option value="being_active" selected>' in page  # the draft starts where it suggests
+    assessment_id = page.split('name="assessment_id" value="')[1].split('"')[0]
+    token = csrf_from(page)
+    goals = {"goal-own0-include": "on", "goal-own0-kind": "daily_steps",
+             "goal-own0-target": "6000", "goal-own0-days": "5",
+             "goal-own1-include": "on", "goal-own1-kind": "weigh_ins", "goal-own1-target": "3"}
+    for n, what in ((2, "Walk to the shop"), (3, "Dance in the kitchen")):
+        goals |= {f"goal-own{n}-include": "on", f"goal-own{n}-kind": "self_report",
+                  f"goal-own{n}-target": "3", f"goal-own{n}-what": what,
+                  f"goal-own{n}-behaviour": "being_active", f"goal-own{n}-choice": "A"}
+    base = {"csrf_token": token, "assessment_id": assessment_id}
+    elsewhere = coach.post("/coach/patients/p1/plan", data=base | goals | {"focus": "monitoring"})
+    assert elsewhere.status_code == 422 and "say why" in elsewhere.text
+    bad = coach.post("/coach/patients/p1/plan", data=base | goals | {
+        "focus": "being_active", "goal-own0-target": "lots"})
+    assert bad.status_code == 422 and "not a number" in bad.text
+    done = coach.post("/coach/patients/p1/plan", data=base | goals | {"focus": "being_active"},
+                      follow_redirects=False)
+    assert done.status_code == 303, done.text
+
+    patient = world.client("patient")
+    page = patient.get("/patients/p1/goals").text
+    assert "Choose one of these" in page and 'id="agree-plan"' not in page  # pick first
+    plan_id = page.split("/plan/")[1].split("/")[0]
+    shop = page.split('value="')[page.split('value="').index(next(
+        p for p in page.split('value="') if "Walk to the shop" in p.split("</label>")[0]))]
+    pick = shop.split('"')[0]
+    ptoken = csrf_from(page)
+    assert patient.post(f"/patients/p1/plan/{plan_id}/pick",
+                        data={"csrf_token": ptoken, "goal_id": "nope"}).status_code == 404
+    patient.post(f"/patients/p1/plan/{plan_id}/pick", data={"csrf_token": ptoken, "goal_id": pick})
+    patient.post(f"/patients/p1/plan/{plan_id}/agree", data={"csrf_token": ptoken})
+    coach.post(f"/coach/patients/p1/plan/{plan_id}/agree", data={"csrf_token": token})
+    page = unescape(coach.get("/coach/patients/p1").text)
+    assert page.count('data-goal="') == 3 and "Dance in the kitchen" not in page
+    assert ("Met on 5 of 7 days → next week's target rises to 6,500 steps a day." in page)
+
+    # a week of 8,000 steps a day; the coach runs the weekly evaluation on demand
+    world.store.write([r("p1", "p1-steps2", Metric.STEPS, 8000.0, NOW.replace(hour=13)
+                         + timedelta(days=d), "step_counter", "{steps}") for d in range(7)])
+    world.clock.now = NOW + timedelta(days=7)
+    try:
+        # a week later both sign in again (the sessions of a week ago have expired; the
+        # module's signed-in clients are left alone for the other tests)
+        coach, patient = signed_in(world, world.people.coach), signed_in(world, world.people.patient)
+        token = csrf_from(coach.get("/coach/patients/p1").text)
+        evaluated = coach.post("/coach/patients/p1/evaluate", data={"csrf_token": token},
+                               follow_redirects=False)
+        assert evaluated.headers["location"] == "/coach/patients/p1?evaluated=2#plan"
+        page = unescape(coach.get("/coach/patients/p1?evaluated=2").text)
+        assert "2 finished weeks evaluated" in page
+        steps = page.split("Walk 6,500 steps a day on 5 days this week")[1].split("</article>")[0]
+        assert "Level <strong data-level>2</strong>" in steps
+        assert 'data-change="stepped_up"' in steps
+        assert "next week's target rises to 7,000 steps a day" in steps
+        mine = unescape(patient.get("/patients/p1/goals").text)
+        assert "Well done: you reached your goal (7 of 7 days with 6,000 steps or more" in mine
+        assert "Next week's goal is one small step more: 6,500 steps a day." in mine
+        assert "a fresh start this week" in mine  # the weigh-ins, missed, said kindly
+        assert "Goal met" not in mine and "Walk 6,000 steps a day on 5 days this week" in mine
+        again = coach.post("/coach/patients/p1/evaluate", data={"csrf_token": token},
+                           follow_redirects=False)
+        assert again.headers["location"].endswith("evaluated=0#plan")  # once per week
+
+        # pause and retire, with reasons the patient reads
+        goal_ids = ids(coach.get("/coach/patients/p1").text, "data-goal")
+        weigh = goal_ids[1]
+        assert coach.post(f"/coach/patients/p1/goals/{weigh}/pause",
+                          data={"csrf_token": token, "reason": "Scale is broken"},
+                          follow_redirects=False).status_code == 303
+        assert coach.post(f"/coach/patients/p1/goals/{weigh}/pause",
+                          data={"csrf_token": token}).status_code == 422  # already paused
+        assert "Why: Scale is broken" in patient.get("/patients/p1/goals").text
+        coach.post(f"/coach/patients/p1/goals/{weigh}/retire", data={"csrf_token": token})
+        assert "Retired goals (1)" in coach.get("/coach/patients/p1").text
+        assert coach.post(f"/coach/patients/p1/goals/{goal_ids[0]}",
+                          data={"csrf_token": token, "target": "99999"}).status_code == 422
+        assert coach.post("/coach/patients/q000/goals/" + goal_ids[0],
+                          data={"csrf_token": token, "target": "5000"}).status_code == 404
+    finally:
+        world.clock.now = NOW
+        world.signed_in.clear()  # signing in a week later ended the sessions of a week ago
+
+
+def test_joint_record_confirmed_by_the_coach_and_messages_with_unread_markers(
+        world: World) -> None:
+    patient = world.client("patient")
+    ptoken = csrf_from(patient.get("/patients/p1/goals").text)
+    patient.post("/patients/p1/achievements", data={"csrf_token": ptoken,
+                                                    "title": "Walked to the market"})
+    coach = world.client("coach")
+    page = coach.get("/coach/patients/p1").text
+    entry = page.split("Walked to the market")[0].rsplit('data-achievement="', 1)[1].split('"')[0]
+    token = csrf_from(page)
+    assert coach.post("/coach/patients/p1/achievements/nope/confirm",
+                      data={"csrf_token": token}).status_code == 404
+    coach.post(f"/coach/patients/p1/achievements/{entry}/confirm",
+               data={"csrf_token": token, "note": "Great effort!"})
+    mine = patient.get("/patients/p1/goals").text
+    item = mine.split(f'data-achievement="{entry}"')[1].split("</li>")[0]
+    assert "coach ✓" in item and "Your coach: Great effort!" in item
+    assert 'data-kind="check_in"' in mine  # check-ins enter the record by themselves
+    coach.post("/coach/patients/p1/achievements", data={"csrf_token": token,
+                                                        "title": "Booked the eye check"})
+    csv_text = patient.get("/patients/p1/record.csv").text
+    assert csv_text.splitlines()[0].startswith("date,kind,title")
+    assert "Walked to the market" in csv_text and "Booked the eye check" in csv_text
+    assert "Check-in" in csv_text
+    printed = patient.get("/patients/p1/record")
+    assert printed.status_code == 200 and "Booked the eye check" in printed.text
+    assert world.client("caregiver").get("/patients/p1/record.csv").status_code == 403
+
+    # a message each way, with unread markers on the caseload and on each side's page
+    patient.post("/patients/p1/messages", data={"csrf_token": ptoken, "body": "Feeling good"})
+    patient.post("/patients/p1/messages", data={"csrf_token": ptoken, "body": "Walked again"})
+    row = coach.get("/coach").text.split('data-patient="p1"')[1].split("</tr>")[0]
+    assert 'data-unread="2"' in row and "2 new" in row
+    page = coach.get("/coach/patients/p1").text
+    assert page.count("data-unread") == 2 and 'id="unread-count">2 new' in page
+    assert "data-unread" not in coach.get("/coach/patients/p1").text  # seen once, then read
+    assert 'data-unread="0"' in coach.get("/coach").text.split('data-patient="p1"')[1]
+    coach.post("/coach/patients/p1/messages", data={"csrf_token": token, "body": "Lovely!"})
+    mine = patient.get("/patients/p1/goals").text
+    assert "1 new message from your coach" in mine and mine.count("data-unread") == 1
+    assert "1 new message" not in patient.get("/patients/p1/goals").text

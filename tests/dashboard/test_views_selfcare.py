@@ -3,6 +3,8 @@ settings, and the coach's group management, through the real app."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 from care import plans as coach_plans
 from care.goals import GoalKind
 from core.appdb.coaching import CoachAlert
-from tests.dashboard.views_support import World, build_world
+from tests.dashboard.views_support import NOW, World, build_world
 from tests.support.accounts import csrf_from
 
 
@@ -115,3 +117,53 @@ def test_sharing_settings_change_what_the_caregiver_sees(world: World) -> None:
     assert caregiver.get("/api/patients/p1/today").status_code == 200
     assert patient.post("/patients/p1/sharing/stranger",
                         data={"csrf_token": csrf_from(page.text)}).status_code == 404
+
+
+def test_the_check_in_shows_the_last_answers_to_change(world: World) -> None:
+    patient = world.client("patient")
+    page = patient.get("/patients/p1/self-assessment").text
+    form = {"csrf_token": csrf_from(page)}
+    for b in ["healthy_eating", "being_active", "monitoring", "taking_medication",
+              "problem_solving", "healthy_coping", "reducing_risks"]:
+        form |= {f"rating-{b}": "3", f"confidence-{b}": "6"}
+    form |= {"confidence-healthy_coping": "1", "importance-healthy_coping": "10",
+             "dds2-overwhelmed": "2", "dds2-failing": "2"}
+    bad = patient.post("/patients/p1/self-assessment", data=form | {"rating-monitoring": "x"})
+    assert bad.status_code == 422 and "whole number" in bad.text
+    world.clock.now = NOW + timedelta(minutes=5)  # after the check-in of the test above
+    try:
+        assert patient.post("/patients/p1/self-assessment", data=form).status_code == 200
+        again = patient.get("/patients/p1/self-assessment").text
+    finally:
+        world.clock.now = NOW
+    assert 'id="last-answers"' in again and "healthy coping" in again
+    coping = again.split('id="confidence-healthy_coping"')[1].split("</select>")[0]
+    assert '<option value="1" selected>' in coping
+    importance = again.split('id="importance-healthy_coping"')[1].split("</select>")[0]
+    assert '<option value="10" selected>' in importance
+    distress = again.split('id="dds2-failing"')[1].split("</select>")[0]
+    assert '<option value="2" selected>' in distress
+
+
+def test_a_group_of_two_by_hand_with_a_prompt_the_members_see(world: World) -> None:
+    coach = world.client("coach")
+    page = coach.get("/care/groups?suggest=1").text
+    token = csrf_from(page)
+    alone = coach.post("/care/groups", data={"csrf_token": token, "name": "Pair",
+                                              "member": ["q008"]})
+    assert alone.status_code == 422 and "2-15 members" in alone.text
+    assert 'id="member-q008" checked' in alone.text  # the form keeps what was ticked
+    made = coach.post("/care/groups", data={"csrf_token": token, "name": "Tea and a walk",
+                                             "member": ["p1", "q008"]}, follow_redirects=False)
+    assert made.status_code == 303
+    page = coach.get("/care/groups").text
+    section = page.split("Tea and a walk")[0].rsplit('data-group="', 1)[1]
+    gid = section.split('"')[0]
+    assert "2 members: a small group works" in page.split(f'data-group="{gid}"')[1]
+    coach.post(f"/care/groups/{gid}/prompts", data={"csrf_token": token,
+                                                   "body": "Where did you walk this week?"})
+    patient = world.client("patient")
+    mine = patient.get("/patients/p1/group").text.split(f'data-group="{gid}"')[1]
+    assert "Your coach" in mine and "Where did you walk this week?" in mine and "data-prompt" in mine
+    assert world.client("patient").post(f"/care/groups/{gid}/prompts", data={
+        "csrf_token": csrf_from(mine), "body": "x"}).status_code == 403
