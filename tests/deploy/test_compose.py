@@ -434,3 +434,15 @@ def test_health_check_commands_are_well_formed_shell() -> None:
             shlex.split(test[1])  # raises on unbalanced quotes
         else:
             assert not test or test[0] == "CMD", name
+
+
+def test_the_dead_letter_keeper_runs_before_ingest_as_ingests_login() -> None:
+    """Its persistent session must exist before ingest refuses a message, or the broker
+    drops that letter (docs/DEPLOY.md, "Dead letters")."""
+    keeper = services()["dead-letters"]
+    assert keeper["command"] == ["dead-letters", "keep"]
+    url = MqttEndpoint.parse(keeper["environment"]["HEARTH_MQTT_URL"])
+    assert url.username == "hearth-ingest"
+    assert "topic read hearth/v1/dead/+" in (MOSQUITTO_DIR / "acl").read_text()
+    for name, replica in ingest_services().items():
+        assert replica["depends_on"]["dead-letters"]["condition"] == "service_healthy", name
