@@ -167,6 +167,8 @@ SERVICE_PREFIX = "hearth-"
 SERVICE_RULES: dict[str, tuple[str, ...]] = {
     "hearth-ingest": (
         f"read {topics.UP_ALL}", f"read $share/hearth/{topics.UP_ALL}",
+        # ingest/lane.py: the priority lane's QoS 0 scanner of the shared group "hearth".
+        f"read $share/hearth-priority/{topics.UP_ALL}",
         f"write {topics.DEAD_ALL}", f"write {topics.ACK_ALL}", f"write {topics.STORED_ALL}",
         # `hearth dead-letters keep` (its own client id) stores the dead letters.
         f"read {topics.DEAD_ALL}",
