@@ -136,10 +136,13 @@ class DeadLetterKeeper:
             try:
                 new = self._store.keep([(r[0], r[1]) for r in batch], now=self._clock.now())
                 break
-            except Exception:  # the database is down: keep trying, acknowledge nothing
+            except Exception as exc:  # the database is down: keep trying, acknowledge nothing
                 if not failing:
-                    log.exception("cannot store %d dead letters; holding them unacknowledged",
-                                  len(batch))
+                    # The type only: a database error's text quotes its parameters, and
+                    # the letters hold readings (no readings in logs).
+                    log.error("cannot store %d dead letters (%s); holding them "
+                              "unacknowledged and trying again", len(batch),
+                              type(exc).__name__)
                     failing = True
                 if self._stopping.is_set():
                     return
@@ -160,8 +163,9 @@ class DeadLetterKeeper:
         cutoff = self._clock.now() - timedelta(days=self._settings.retention_days)
         try:
             removed = self._store.prune(older_than=cutoff)
-        except Exception:
-            log.exception("pruning dead letters failed; will try again in an hour")
+        except Exception as exc:
+            log.error("pruning dead letters failed (%s); will try again in an hour",
+                      type(exc).__name__)
             return
         self.pruned += removed
         if removed:

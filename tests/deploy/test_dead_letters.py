@@ -186,3 +186,37 @@ def test_retention_forgets_old_letters_only(site: Site) -> None:
     wait_until(lambda: keeper.pruned == 1, timeout=WAIT_S, message="the keeper's prune")
     assert site.letters.count() == 1
     assert site.hearth("dead-letters", "prune").output.startswith("forgot 0 dead letters")
+
+
+def test_the_keeper_holds_letters_while_the_database_is_locked(
+        site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing acknowledged before it is stored; the failure logged once, without the
+    letter's contents (a database error's text quotes them)."""
+    import logging
+    import sqlite3
+
+    caplog.set_level(logging.INFO, logger="ingest")
+    keeper = site.keeper()
+    marker = 98765.4321
+    lock = sqlite3.connect(site.db_path, timeout=WAIT_S)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        with sessions(site.broker.service_port) as service:
+            ingest = service("hearth-ingest", SERVICE_PASSWORDS["hearth-ingest"])
+            for seq in range(3):
+                body = dead_letter_payload(
+                    device_id="ann-cgm", topic=topics.up("ann-cgm"),
+                    payload=glucose("ann-cgm", seq, marker, datetime.now(UTC)),
+                    rejections=[Rejection("out_of_range", "too high", 0)],
+                    received_at=datetime.now(UTC))
+                assert ingest.publish(topics.dead("ann-cgm"), body) == 0
+        wait_until(lambda: any("cannot store" in r.getMessage() for r in caplog.records),
+                   timeout=WAIT_S, message="the failure logged")
+        assert keeper.kept == 0
+    finally:
+        lock.rollback()
+        lock.close()
+    wait_until(lambda: site.letters.count() == 3, timeout=WAIT_S, message="letters stored")
+    assert sum("cannot store" in r.getMessage() for r in caplog.records) == 1
+    assert not [r for r in caplog.records if str(marker) in r.getMessage()
+                or (r.exc_text and str(marker) in r.exc_text)]
