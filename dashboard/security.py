@@ -9,6 +9,12 @@ test (tests/dashboard/test_authz_matrix.py) fails for a route that declares none
 - ``Depends(patient_access("purpose", scope=...))``: the path's ``{patient_id}`` must be
   visible to the user (``require_patient``); reads by anyone but the patient are audited.
 
+Who may ACT (every POST/PUT/PATCH/DELETE): ``STATE_CHANGES`` below declares, for each
+unsafe route, the action and who may take it (roles, the patient herself only, or per
+alert kind through ``ALERT_ACTIONS``); ``verify_action`` (app-wide, like the CSRF check)
+enforces it before the route runs and refuses a route that declares nothing. The route
+walker fails for an unsafe route missing from the table.
+
 DESIGN.md §4: a patient sees only themselves; a caregiver what the patient shared
 with them (per scope); a coach the patients of their care teams; a nurse the
 patients of their clinic; an admin accounts and devices, never health data.
@@ -26,18 +32,22 @@ from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from core.appdb.account_store import REFUSED, AccountStore, AuditEntry, SessionInfo
 from core.appdb.accounts import ROLES, SHARE_SCOPES
+from core.appdb.coaching import CoachAlert
 from core.appdb.directory import PatientDirectory, PatientInfo
 from dashboard.audit_writer import AuditWriter, insert_rows
-from dashboard.csrf import csrf_field, csrf_token, verify_csrf
+from dashboard.csrf import SAFE_METHODS, csrf_field, csrf_token, verify_csrf
 from dashboard.settings import DashboardSettings
 
 __all__ = [
-    "ROLES", "SHARE_SCOPES", "AccessPolicy", "CurrentUser", "LoginRequired", "PatientAccess",
-    "User", "audit_reads", "csrf_field", "csrf_token", "current_user", "patient_access",
-    "policies_of", "public", "require_patient", "require_role", "verify_csrf",
+    "ALERT_ACTIONS", "ROLES", "SHARE_SCOPES", "STATE_CHANGES", "AccessPolicy", "ActsOn",
+    "CurrentUser", "LoginRequired", "PatientAccess", "User", "audit_reads", "csrf_field",
+    "csrf_token", "current_user", "may_act_on_alert", "patient_access", "policies_of",
+    "public", "require_patient", "require_role", "verify_action", "verify_csrf",
     "visible_patient_ids", "visible_patients",
 ]
 
@@ -281,3 +291,170 @@ def audit_writer_of(request: Request) -> AuditWriter:
 def login_redirect(request: Request) -> str:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return f"/login?next={quote(target, safe='')}"
+
+
+# -- who may act ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ActsOn:
+    """A declared state change: what it does and who may do it.
+
+    ``roles``: the roles that may (empty: any signed-in user, on what the route lets
+    them see); ``self_only``: the patient herself, on her own record (the path's
+    ``{patient_id}``); ``public``: no sign-in (signing in and out); ``alert``: the
+    action on the alert of the path's ``{alert_id}``, decided per alert kind by
+    ``ALERT_ACTIONS`` ("{action}": the action is the path's ``{action}``)."""
+
+    action: str
+    roles: tuple[str, ...] = ()
+    self_only: bool = False
+    public: bool = False
+    alert: str = ""
+
+
+CARE_TEAM = ("coach", "nurse")
+# Who may take each action on an alert, per alert kind (core/appdb/coaching.py CoachAlert
+# kinds). "escalation": the urgent safety alerts of coach/escalation.py, whose ladder
+# starts with the patient herself, then the caregivers she opted in to urgent alerts
+# (caregiver_shares.urgent_alerts), then the care team: each of them may say "seen"
+# (acknowledge); only the care team snoozes or closes one. "clinical_alert": the care
+# team's (coach and nurse queues). "alert": the coach's own queue (e.g. a distress alert
+# from a check-in): never the patient's or a caregiver's to clear.
+ALERT_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "acknowledge": {"escalation": ("patient", "caregiver", *CARE_TEAM),
+                    "clinical_alert": CARE_TEAM, "alert": ("coach",)},
+    "snooze": {"escalation": CARE_TEAM, "clinical_alert": CARE_TEAM, "alert": ("coach",)},
+    "resolve": {"escalation": CARE_TEAM, "clinical_alert": CARE_TEAM, "alert": ("coach",)},
+}
+
+_PATIENT_SELF = ("patient",)
+# Every unsafe route of the dashboard, "METHOD path" as declared: a new one must be
+# added here (tests/dashboard/test_authz_matrix.py fails until it is, and the request is
+# refused meanwhile). The route's own dependencies still decide whose data it may read.
+STATE_CHANGES: dict[str, ActsOn] = {
+    "POST /login": ActsOn("sign in", public=True),
+    "POST /logout": ActsOn("sign out", public=True),
+    "POST /settings": ActsOn("change own preferences"),
+    "PUT /api/me/preferences": ActsOn("change own preferences"),
+    "POST /settings/alarm": ActsOn("change own alarm sound", roles=_PATIENT_SELF),
+    "PUT /api/me/alarm": ActsOn("change own alarm sound", roles=_PATIENT_SELF),
+    # alerts
+    "POST /patients/{patient_id}/alerts/{alert_id}/{action}": ActsOn(
+        "acknowledge, snooze or resolve an alert", alert="{action}"),
+    "POST /patients/{patient_id}/safety-alerts/{alert_id}/acknowledge": ActsOn(
+        "acknowledge a safety alert", roles=("patient", "caregiver"), alert="acknowledge"),
+    # the patient's own care
+    "POST /patients/{patient_id}/nudges/{nudge_id}/feedback": ActsOn(
+        "rate a nudge", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/plan/{plan_id}/pick": ActsOn(
+        "pick a goal option", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/plan/{plan_id}/agree": ActsOn(
+        "agree to a plan", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/achievements": ActsOn(
+        "record an achievement", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/achievements/{achievement_id}/confirm": ActsOn(
+        "confirm", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/messages": ActsOn(
+        "message the coach", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/self-assessment": ActsOn(
+        "answer the self-assessment", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/group/{group_id}/posts": ActsOn(
+        "post in a peer group", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/group/{group_id}/consent": ActsOn(
+        "consent to a peer group", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/sharing/{caregiver_id}": ActsOn(
+        "change what a caregiver sees", roles=_PATIENT_SELF, self_only=True),
+    # the coach
+    "POST /coach/patients/{patient_id}/messages": ActsOn("message a patient", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/plan": ActsOn("propose a plan", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/plan/{plan_id}/agree": ActsOn(
+        "agree to a plan", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/plan/{plan_id}/goals": ActsOn(
+        "add goals", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/goals/{goal_id}": ActsOn("edit a goal", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/goals/{goal_id}/{action}": ActsOn(
+        "pause, resume or retire a goal", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/evaluate": ActsOn(
+        "evaluate the week", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/achievements": ActsOn(
+        "record an achievement", roles=("coach",)),
+    "POST /coach/patients/{patient_id}/achievements/{achievement_id}/confirm": ActsOn(
+        "confirm", roles=("coach",)),
+    "POST /care/groups": ActsOn("form a peer group", roles=("coach",)),
+    "POST /care/groups/{group_id}/prompts": ActsOn("prompt a peer group", roles=("coach",)),
+    "POST /care/groups/{group_id}/posts/{post_id}/moderate": ActsOn(
+        "moderate", roles=("coach",)),
+    "POST /care/groups/{group_id}/members/{member_id}/remove": ActsOn(
+        "remove a group member", roles=("coach",)),
+    # the nurse
+    "POST /nurse/patients/{patient_id}/reviews": ActsOn("record a review", roles=("nurse",)),
+    "POST /api/patients/{patient_id}/reviews": ActsOn("record a review", roles=("nurse",)),
+}
+
+
+def declared_action(method: str, path: str) -> ActsOn | None:
+    return STATE_CHANGES.get(f"{method} {path}")
+
+
+def alert_subject(engine: Engine, alert_id: str) -> tuple[str, str] | None:
+    """(patient id, kind) of an alert, or None."""
+    with Session(engine) as session:
+        row = session.execute(select(CoachAlert.patient_id, CoachAlert.kind)
+                              .where(CoachAlert.id == alert_id)).first()
+        return (row[0], row[1]) if row else None
+
+
+def may_act_on_alert(accounts: AccountStore, user: User, patient_id: str, action: str,
+                     kind: str) -> bool:
+    """THE rule for acting on an alert of ``kind`` about ``patient_id`` (ALERT_ACTIONS);
+    an unknown action or kind is refused."""
+    if user.role not in ALERT_ACTIONS.get(action, {}).get(kind, ()):
+        return False
+    if user.role == "patient":
+        return user.patient_id == patient_id  # her own: she is the ladder's first step
+    if user.role == "caregiver":  # opted in to this person's urgent alerts
+        return user.id in accounts.urgent_alert_caregivers(patient_id)
+    return may_see(accounts, user, patient_id, "alerts")
+
+
+def verify_action(request: Request) -> None:
+    """App-wide dependency: an unsafe request runs only if its route declared who may
+    act (STATE_CHANGES) and the signed-in user is one of them. 403 otherwise (refusals
+    on a patient's record are audited)."""
+    if request.method in SAFE_METHODS:
+        return
+    path = getattr(request.scope.get("route"), "path", None)
+    declared = declared_action(request.method, path) if path else None
+    if declared is None:
+        log.warning("refused: %s %s declares no permission to act", request.method, path)
+        raise HTTPException(403, f"{request.method} {path} declares no permission to act "
+                                 "(dashboard/security.py STATE_CHANGES)")
+    if declared.public:
+        return
+    user = current_user(request)
+    patient_id = request.path_params.get("patient_id")
+    if declared.roles and user.role not in declared.roles:
+        if patient_id is not None and patient_id != user.patient_id:
+            _refuse(request, user, str(patient_id), declared.action,
+                    f"only {' and '.join(declared.roles)} accounts may {declared.action}")
+        raise HTTPException(403, f"only {' and '.join(declared.roles)} accounts may "
+                                 f"{declared.action}")
+    if declared.self_only and (patient_id is None or patient_id != user.patient_id):
+        _refuse(request, user, str(patient_id), declared.action,
+                "only the patient themselves may do this")
+    if declared.alert:
+        action = (str(request.path_params.get("action", "")) if declared.alert == "{action}"
+                  else declared.alert)
+        subject = alert_subject(_engine_of(request), str(request.path_params.get("alert_id")))
+        if subject is None or subject[0] != patient_id or action not in ALERT_ACTIONS:
+            return  # no such alert for this patient, or no such action: the route says so
+        if not may_act_on_alert(accounts_of(request), user, subject[0], action, subject[1]):
+            _refuse(request, user, subject[0], f"{action} alert",
+                    f"you may not {action} this alert")
+
+
+def _engine_of(request: Request) -> Engine:
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    if engine is None:
+        engine = accounts_of(request)._engine  # noqa: SLF001 - the same database
+    return engine

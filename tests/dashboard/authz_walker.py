@@ -3,7 +3,9 @@
 A route declares its policy through a dependency marked by dashboard/security.py
 (public, current_user, require_role, patient_access). ``unguarded`` lists every
 route that declares none, every ``{patient_id}`` route without the patient check,
-and every mount or framework route that is not on the app's declared public lists.
+every mount or framework route that is not on the app's declared public lists, and
+every unsafe route (POST, PUT, PATCH, DELETE) whose permission to act is not declared in
+dashboard/security.py ``STATE_CHANGES`` (and every entry there that matches no route).
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 
 from dashboard.app import PUBLIC_FRAMEWORK_PATHS, PUBLIC_MOUNTS, SELF_AUTHENTICATED_MOUNTS
-from dashboard.security import AccessPolicy, policies_of, verify_csrf
+from dashboard.security import (
+    STATE_CHANGES,
+    AccessPolicy,
+    ActsOn,
+    declared_action,
+    policies_of,
+    verify_action,
+    verify_csrf,
+)
 
 PARAM = re.compile(r"{([^}:]+)(:[^}]+)?}")
 
@@ -38,6 +48,10 @@ class Endpoint:
     @property
     def kinds(self) -> set[str]:
         return {p.kind for p in self.policies}
+
+    def acts(self, method: str) -> ActsOn | None:
+        """The declared permission to act of an unsafe method of this route."""
+        return declared_action(method, self.path)
 
 
 def policies(dependant: Dependant | None) -> tuple[AccessPolicy, ...]:
@@ -102,14 +116,23 @@ def _required_query(dependant: Dependant | None) -> list[str]:
     return names
 
 
-def _csrf_checked(dependant: Dependant | None) -> bool:
+def _runs(dependant: Dependant | None, call: object) -> bool:
     stack = [dependant] if dependant else []
     while stack:
         node = stack.pop()
-        if node.call is verify_csrf:
+        if node.call is call:
             return True
         stack.extend(node.dependencies)
     return False
+
+
+def _csrf_checked(dependant: Dependant | None) -> bool:
+    """Both app-wide checks of unsafe requests run: the CSRF token and the permission
+    to act (dashboard/app.py create_app)."""
+    return _runs(dependant, verify_csrf) and _runs(dependant, verify_action)
+
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def unguarded(app: FastAPI) -> list[str]:
@@ -124,5 +147,13 @@ def unguarded(app: FastAPI) -> list[str]:
         elif "patient_id" in e.params and "patient" not in e.kinds:
             problems.append(f"{where}: has {{patient_id}} but no patient_access check")
         if not e.csrf:
-            problems.append(f"{where}: the app-wide CSRF check does not run for it")
+            problems.append(f"{where}: the app-wide CSRF and permission checks do not run "
+                            "for it")
+        for method in UNSAFE.intersection(e.methods):
+            if e.acts(method) is None:
+                problems.append(f"{method} {e.path}: declares no permission to act (add it "
+                                "to dashboard/security.py STATE_CHANGES)")
+    routes = {f"{m} {e.path}" for e in found if not e.mount for m in e.methods}
+    problems += [f"{key}: declared in STATE_CHANGES but no such route"
+                 for key in STATE_CHANGES if key not in routes]
     return problems

@@ -14,20 +14,26 @@ data, and checks the answer against what §4 says, written out here independentl
 
 A route that refuses more than it declares fails here too: declare the restriction
 (``self_only``, ``require_role``) so that the walker, the docs and the test see it.
+
+Who may ACT: every unsafe route must declare its permission in dashboard/security.py
+``STATE_CHANGES`` (the walker fails otherwise); the matrix applies the declared roles and
+``self_only``; the alert actions are then played for real on alerts of every kind, as
+every role, against a table written out here from the rules (docs/SECURITY.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import Depends
 
 from dashboard.app import create_app
-from dashboard.security import CurrentUser, require_role
+from dashboard.security import CurrentUser, PatientAccess, patient_access, require_role
 from hearth.demo import DEMO_SHARE
-from tests.dashboard.authz_walker import Endpoint, endpoints, unguarded
+from tests.dashboard.authz_walker import UNSAFE, Endpoint, endpoints, unguarded
 from tests.support.accounts import csrf_from, session_csrf, sign_in
 from tests.support.dashboard_server import serving
 from tests.support.demo_site import DemoSite, demo_site
@@ -49,10 +55,17 @@ def may_see(role: str, patient: str, scope: str, site: DemoSite) -> bool:
     return role in ("coach", "nurse")  # the whole household is in their team and clinic
 
 
-def expected(e: Endpoint, who: str | None, patient: str | None, site: DemoSite) -> bool:
+def expected(e: Endpoint, who: str | None, patient: str | None, site: DemoSite,
+             method: str = "GET") -> bool:
     kinds = e.kinds
     if who is None:
         return kinds == {"public"}
+    acts = e.acts(method) if method in UNSAFE else None
+    if acts is not None and not acts.public:
+        if acts.roles and who not in acts.roles:
+            return False
+        if acts.self_only and not (who == "patient" and patient == site.patient_id):
+            return False
     for policy in e.policies:
         if policy.kind == "roles" and who not in policy.roles:
             return False
@@ -105,13 +118,20 @@ def test_a_route_that_forgets_the_check_is_caught(site: DemoSite) -> None:
     def rogue_staff(patient_id: str) -> dict[str, str]:
         return {"note": patient_id}  # a role, but any patient of any clinic
 
+    @app.post("/api/patients/{patient_id}/rogue-close",
+              dependencies=[Depends(require_role("coach"))])
+    def rogue_close(access: Annotated[PatientAccess, Depends(patient_access("alerts"))]) -> None:
+        """Sees the right patient, but nobody declared who may make this change."""
+
     app.mount("/rogue-files", app=lambda scope, receive, send: None)  # type: ignore[arg-type]
     problems = unguarded(app)
+    assert any(p.startswith("POST /api/patients/{patient_id}/rogue-close: declares no "
+                            "permission to act") for p in problems)
     assert any(p.startswith("GET /api/rogue:") and "no access policy" in p for p in problems)
     assert any("/rogue-notes" in p and "no patient_access" in p for p in problems)
     assert any("/rogue-staff" in p and "no patient_access" in p for p in problems)
     assert any(p.startswith("mount /rogue-files") for p in problems)
-    assert len(problems) == 4, problems
+    assert len(problems) == 5, problems
 
 
 def _cases(e: Endpoint, site: DemoSite) -> list[str | None]:
@@ -166,7 +186,7 @@ def test_every_route_for_every_role_matches_the_matrix(site: DemoSite, clients) 
                             if who:
                                 tokens[who] = csrf
                     status = _call(client, method, path, query, csrf)
-                    allowed = expected(e, who, patient, site)
+                    allowed = expected(e, who, patient, site, method)
                     denied = {401, 403} if who is None else {403}
                     ok = (status not in (401, 403) and status < 500) if allowed else \
                         status in denied
@@ -196,3 +216,122 @@ def test_self_authenticated_mounts_refuse_requests_without_their_credentials(
                 status = _call(clients[who], method, path, {}, None)
                 # 503: the mount is not wired to its backend here, and says so before any data
                 assert status in (401, 403, 503), f"{who} {method} {path}: {status}"
+
+
+# -- who may act on an alert: every action, every kind, every role, for real ---------------
+
+ALERT_KINDS = ("escalation", "clinical_alert", "alert")
+CARE_TEAM = {"coach", "nurse"}
+# Written out from docs/SECURITY.md ("Who may act"), independently of dashboard/security.py:
+# the urgent safety alerts (escalation) may be acknowledged by the patient herself and the
+# caregiver she opted in to urgent alerts; closing or snoozing anything is the care
+# team's; the coach's own alerts (kind "alert", e.g. a distress alert) are the coach's.
+MAY_ACT = {
+    ("acknowledge", "escalation"): {"patient", "caregiver", *CARE_TEAM},
+    ("acknowledge", "clinical_alert"): CARE_TEAM,
+    ("acknowledge", "alert"): {"coach"},
+    **{(action, kind): CARE_TEAM for action in ("snooze", "resolve")
+       for kind in ("escalation", "clinical_alert")},
+    ("snooze", "alert"): {"coach"},
+    ("resolve", "alert"): {"coach"},
+}
+DONE = {"acknowledge": "acknowledged", "snooze": "snoozed", "resolve": "resolved"}
+
+
+def _open_alert(site: DemoSite, alert_id: str, kind: str, patient_id: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from core.appdb.coaching import CoachAlert
+
+    with Session(site.accounts._engine) as session:  # noqa: SLF001 - the demo's database
+        session.add(CoachAlert(
+            id=alert_id, patient_id=patient_id, flag_type="glucose_very_low", group="hypo",
+            kind=kind, audience="coach", priority="urgent", title="t", body="b", why="w",
+            evidence={}, state="open", created_at=datetime.now(UTC),
+            ladder=["patient", "caregiver", "coach", "nurse"], step=0))
+        session.commit()
+
+
+def _state(site: DemoSite, alert_id: str) -> str:
+    from sqlalchemy.orm import Session
+
+    from core.appdb.coaching import CoachAlert
+
+    with Session(site.accounts._engine) as session:  # noqa: SLF001
+        alert = session.get(CoachAlert, alert_id)
+        assert alert is not None
+        return alert.state
+
+
+def _act(client: httpx.Client, path: str, token: str) -> int:
+    return client.post(path, data={"csrf_token": token, "note": "seen, called her",
+                                   "back": "/home"}, follow_redirects=False).status_code
+
+
+def test_every_alert_action_for_every_kind_and_role(site: DemoSite, clients) -> None:
+    wrong: list[str] = []
+    tokens = {who: session_csrf(clients[who]) for who in ROLES}
+    n = 0
+    for (action, kind), allowed_roles in MAY_ACT.items():
+        for who in ROLES:
+            n += 1
+            alert_id = f"act-{n}"
+            _open_alert(site, alert_id, kind, site.patient_id)
+            status = _act(clients[who], f"/patients/{site.patient_id}/alerts/{alert_id}/{action}",
+                          tokens[who])
+            state = _state(site, alert_id)
+            allowed = who in allowed_roles
+            if allowed != (status == 303) or (state == DONE[action]) != allowed or \
+                    (not allowed and status != 403):
+                wrong.append(f"{who} {action} {kind}: {status}, state {state}, "
+                             f"expected {'allowed' if allowed else 'forbidden'}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_safety_alert_ok_button_follows_the_same_rules(site: DemoSite, clients) -> None:
+    wrong: list[str] = []
+    for kind in ALERT_KINDS:
+        for who in ROLES:
+            alert_id = f"ok-{kind}-{who}"
+            _open_alert(site, alert_id, kind, site.patient_id)
+            status = _act(clients[who], f"/patients/{site.patient_id}/safety-alerts/{alert_id}"
+                          "/acknowledge", session_csrf(clients[who]))
+            allowed = kind == "escalation" and who in ("patient", "caregiver")
+            done = _state(site, alert_id) == "acknowledged"
+            if allowed != (status == 303) or done != allowed or \
+                    (not allowed and status not in (403, 404)):
+                wrong.append(f"{who} OK on {kind}: {status}, acknowledged={done}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_only_a_caregiver_opted_in_to_urgent_alerts_acknowledges_them(site: DemoSite,
+                                                                      clients) -> None:
+    caregiver = site.credentials["caregiver"][0]
+    cara = clients["caregiver"]
+    site.accounts.share(site.patient_id, caregiver, DEMO_SHARE, urgent_alerts=False)
+    try:
+        for n, path in enumerate(("/patients/{p}/alerts/{a}/acknowledge",
+                                  "/patients/{p}/safety-alerts/{a}/acknowledge")):
+            alert_id = f"optout-{n}"
+            _open_alert(site, alert_id, "escalation", site.patient_id)
+            url = path.format(p=site.patient_id, a=alert_id)
+            assert _act(cara, url, session_csrf(cara)) == 403, url
+            assert _state(site, alert_id) == "open"
+    finally:
+        site.accounts.share(site.patient_id, caregiver, DEMO_SHARE, urgent_alerts=True)
+    _open_alert(site, "optin", "escalation", site.patient_id)
+    assert _act(cara, f"/patients/{site.patient_id}/alerts/optin/acknowledge",
+                session_csrf(cara)) == 303
+
+
+def test_a_patient_never_acts_on_someone_elses_alert(site: DemoSite, clients) -> None:
+    other = next(p for p in site.household if p != site.patient_id)
+    _open_alert(site, "not-hers", "escalation", other)
+    patient = clients["patient"]
+    for path in (f"/patients/{other}/alerts/not-hers/acknowledge",
+                 f"/patients/{site.patient_id}/alerts/not-hers/acknowledge",
+                 f"/patients/{other}/safety-alerts/not-hers/acknowledge"):
+        assert _act(patient, path, session_csrf(patient)) in (403, 404), path
+    assert _state(site, "not-hers") == "open"
