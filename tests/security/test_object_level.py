@@ -184,9 +184,14 @@ def test_an_uploader_reads_and_writes_only_its_own_patient(site: DemoSite) -> No
         headers = {"api-secret": hashlib.sha1(secret.encode()).hexdigest()}  # noqa: S324
         with TestClient(site.app, headers=headers) as uploader:
             before = last_audit_id(site)
+            # find[device] is a filter within the uploader's own patient: bob's device is
+            # not there, so nothing comes back (not bob's entries).
+            assert uploader.get("/api/v1/entries", params={
+                "count": 100_000, "find[device]": "bob-cgm-test", "patient_id": "bob"}
+                                ).json() == []
+            before = last_audit_id(site)
             entries: list[dict[str, Any]] = uploader.get(
-                "/api/v1/entries", params={"count": 100_000, "find[device]": "bob-cgm-test",
-                                           "patient_id": "bob"}).json()
+                "/api/v1/entries", params={"count": 100_000, "patient_id": "bob"}).json()
             assert entries and {e["device"] for e in entries} == {f"{site.patient_id}-cgm-test"}
             # The read is audited: which uploader read whose entries (the patient sees it).
             assert [(r.actor_id, r.actor_role, r.patient_id) for r in audit_since(site, before)
