@@ -147,15 +147,18 @@ def entry_reading(doc: Any) -> dict[str, Any]:
     if kind not in ENTRY_TYPES:
         raise EntryError(f"type {kind!r} is not an entry type Hearth keeps "
                          f"({', '.join(ENTRY_TYPES)})")
-    when = document_time(doc, ENTRY_DATE_FIELDS)
-    flags = kept_flags(doc)
     if kind == "cal":
         slope = _number(doc, "slope")
+        when = document_time(doc, ENTRY_DATE_FIELDS)
         extra = [f"{FLAG}{n}={_number(doc, n):.9g}" for n in ("intercept", "scale")
                  if doc.get(n) is not None]
         return {"metric": Metric.CGM_CALIBRATION.value, "value": slope, "unit": "1",
-                "source": "cgm", "time": when, "status": [*extra, *flags][:16]}
-    value = _number(doc, kind)
+                "source": "cgm", "time": when, "status": [*extra, *kept_flags(doc)][:16]}
+    value = doc.get(kind)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise EntryError(f"{kind} must be a number in mg/dL, got {value!r}")
+    when = document_time(doc, ENTRY_DATE_FIELDS)
+    flags = kept_flags(doc)
     if kind == "sgv" and value < CGM_CODE_BELOW:
         if value < 0 or value != int(value):
             raise EntryError(f"sgv {value:g} is neither glucose (39 or more) nor a CGM "
