@@ -18,6 +18,7 @@ from core.timeseries import TimeSeriesStore
 from dashboard import api, audit, exports, fhir, login, pages
 from dashboard import nightscout, nightscout_v2  # Nightscout-compatible API (its own auth)
 from dashboard.headers import SecurityHeaders
+from dashboard.limits import BodyLimits
 from dashboard.security import (
     Clock,
     LoginRequired,
@@ -63,7 +64,11 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.state.dashboard_settings = settings = settings or DashboardSettings()
     app.state.clock = clock
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
-    # HSTS whenever not explicitly in development (docs/SECURITY.md)
+    # Size and JSON depth of every request body, mounts included (dashboard/limits.py)
+    app.add_middleware(BodyLimits, max_body_bytes=settings.max_body_bytes,
+                       max_json_depth=settings.max_json_depth)
+    # HSTS whenever not explicitly in development (docs/SECURITY.md); outermost, so that
+    # every answer carries the headers, the limits' too
     app.add_middleware(SecurityHeaders, hsts=settings.environment != "development")
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -46,6 +46,10 @@ class DashboardSettings(BaseSettings):
     login_free_failures_per_account: int = Field(3, ge=0)  # one account, any address
     login_max_delay_seconds: float = Field(900.0, ge=0)
     login_account_max_delay_seconds: float = Field(10.0, ge=0)
+    # Every request body (dashboard/limits.py): larger is 413, JSON nested deeper is 422.
+    # A Nightscout upload of MAX_ENTRIES (5,000) entries is about 1.5 MB.
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(32, ge=2, le=500)
     # Server processes of `hearth dashboard` on one port: one suits a small clinic; about
     # one per CPU core a busy one (docs/DASHBOARD.md, "More than one process").
     workers: int = Field(1, ge=1, le=64)
