@@ -71,6 +71,15 @@ class SafetyAlert:
     urgent_low: bool
 
     @property
+    def reason(self) -> str:
+        """Why it was raised, without repeating the advice (the coach's "why" often starts
+        with it)."""
+        why = self.why.strip()
+        if why.startswith(self.body.strip()):
+            why = why[len(self.body.strip()):].strip()
+        return why[1:-1] if why.startswith("(") and why.endswith(")") else why
+
+    @property
     def sounding(self) -> bool:
         """An open (not snoozed) alert sounds until someone acknowledges it."""
         return self.state == "open"
