@@ -3,8 +3,8 @@ check-in (issue 23).
 
 The coach starts from these and changes anything; the patient picks among options.
 Every number here is a starting point on a goal's ladder (care/goals.py), and where a
-guideline names the aim the reason cites it (docs/CLINICAL.md, "Goals and
-self-assessment"):
+guideline names the aim the reason cites it (docs/CLINICAL.md, "Goals,
+self-assessment and peer groups"):
 
 - heart failure: weigh every day (ESC 2021 HF self-care); start on 5 days a week and
   step up to daily;
