@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core.appdb.account_store import REFUSED, AuditEntry
 from core.appdb.accounts import AuditEvent
 from dashboard.security import CurrentUser, User, accounts_of, csrf_token, require_role
+from dashboard.timefields import ApiTime
 from dashboard.views.common import engine_of, prefs_of, render
 
 router = APIRouter(tags=["audit"])
@@ -24,7 +25,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 class AuditOut(BaseModel):
-    at: datetime
+    at: ApiTime
     actor_id: str
     actor_name: str
     actor_role: str

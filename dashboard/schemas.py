@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel
 
 from core.readings import Reading
+from dashboard.timefields import ApiTime
 
 
 class PatientOut(BaseModel):
@@ -17,7 +16,7 @@ class PatientOut(BaseModel):
 
 
 class ReadingOut(BaseModel):
-    time: datetime
+    time: ApiTime
     metric: str
     value: float
     unit: str
@@ -48,6 +47,6 @@ class ReadingsOut(BaseModel):
     patient_id: str
     metric: str
     unit: str
-    start: datetime
-    end: datetime
+    start: ApiTime
+    end: ApiTime
     readings: list[ReadingOut]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from dashboard.timefields import ApiTime
 
 GlucoseUnits = Literal["mg/dL", "mmol/L"]
 
@@ -13,7 +14,7 @@ GlucoseUnits = Literal["mg/dL", "mmol/L"]
 class GlucoseNow(BaseModel):
     value: float = Field(description="in the viewer's units")
     units: GlucoseUnits
-    time: datetime
+    time: ApiTime
     age_minutes: int
     fresh: bool = Field(description="measured within the last 15 minutes")
     rate_per_min: float | None = Field(None, description="mg/dL per minute over 15 minutes")
@@ -25,7 +26,7 @@ class LatestValue(BaseModel):
     label: str
     value: str
     unit: str
-    time: datetime
+    time: ApiTime
     age: str
 
 
@@ -95,8 +96,8 @@ class StepsDay(BaseModel):
 class Trends(BaseModel):
     patient_id: str
     days: int
-    start: datetime
-    end: datetime
+    start: ApiTime
+    end: ApiTime
     timezone: str
     units: GlucoseUnits
     glucose: GlucoseTrends | None
@@ -125,8 +126,8 @@ class ReviewCharts(BaseModel):
 
     patient_id: str
     days: int
-    start: datetime
-    end: datetime
+    start: ApiTime
+    end: ApiTime
     timezone: str
     units: GlucoseUnits
     glucose_range: tuple[float | None, float | None] = Field(
@@ -182,12 +183,12 @@ class TriageRow(BaseModel):
     wear_percent: float | None
     tir_change: float | None
     gri: float | None
-    reviewed_at: datetime | None = None
+    reviewed_at: ApiTime | None = None
     reviewed_by: str | None = None
 
 
 class TriagePage(BaseModel):
-    as_of: datetime
+    as_of: ApiTime
     total: int
     page: int
     per_page: int
@@ -197,5 +198,5 @@ class TriagePage(BaseModel):
 
 class ReviewOut(BaseModel):
     reviewer: str
-    reviewed_at: datetime
+    reviewed_at: ApiTime
     note: str
