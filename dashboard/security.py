@@ -350,6 +350,8 @@ STATE_CHANGES: dict[str, ActsOn] = {
         "pick a goal option", roles=_PATIENT_SELF, self_only=True),
     "POST /patients/{patient_id}/plan/{plan_id}/agree": ActsOn(
         "agree to a plan", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/goals/{goal_id}/report": ActsOn(
+        "tick off the days of a goal", roles=_PATIENT_SELF, self_only=True),
     "POST /patients/{patient_id}/achievements": ActsOn(
         "record an achievement", roles=_PATIENT_SELF, self_only=True),
     "POST /patients/{patient_id}/achievements/{achievement_id}/confirm": ActsOn(
