@@ -526,6 +526,7 @@ def _require_coach(group: PeerGroup, user_id: str) -> None:
 
 
 __all__ = [
+    "MAX_GROUP", "MIN_GROUP", "SMALLEST_GROUP",
     "GroupError", "PostView", "add_member", "consents", "form_group", "group_feed", "groups_of",
     "members", "moderate_post", "moderation_log", "peer_features", "post", "post_prompt",
     "size_advice",

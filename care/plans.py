@@ -95,6 +95,8 @@ class GoalView:
     changes: tuple[dict[str, Any], ...] = ()  # every change, newest first
     option_group: str | None = None
     amount: str = ""  # the target alone, in words
+    report_period: int | None = None  # a self-reported goal's finished week to tick off ...
+    report_days: tuple[date, ...] = ()  # ... and its days
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,7 +695,20 @@ def _goal_view(session: Session, store: TimeSeriesStore, goal: Goal, now: dateti
         changes=tuple({"at": _aware(c.at), "change": c.change, "text": c.text, "role": c.role,
                        "old_target": c.old_target, "new_target": c.new_target,
                        "reason": c.reason} for c in changes),
-        option_group=goal.option_group, amount=g.amount_text(kind, goal.target))
+        option_group=goal.option_group, amount=g.amount_text(kind, goal.target),
+        **_report_due(goal, now, tz))
+
+
+def _report_due(goal: Goal, now: datetime, tz: str) -> dict[str, Any]:
+    """The oldest finished, unreported week of an active self-reported goal, if any."""
+    if goal.kind != str(GoalKind.SELF_REPORT) or goal.status != "active" or not goal.starts_on:
+        return {}
+    _, end = g.period_window(goal.starts_on, goal.period_days, goal.evaluated_periods, tz)
+    if end > now:
+        return {}
+    first = goal.starts_on + timedelta(days=goal.evaluated_periods * goal.period_days)
+    return {"report_period": goal.evaluated_periods,
+            "report_days": tuple(first + timedelta(days=i) for i in range(goal.period_days))}
 
 
 def record_view(session: Session, patient_id: str) -> tuple[dict[str, Any], ...]:

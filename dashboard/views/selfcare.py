@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -83,6 +84,35 @@ def patient_pick(request: Request, access: OwnAccess, plan_id: str,
             raise HTTPException(422, str(exc)) from exc
         session.commit()
     return back(f"/patients/{access.patient.id}/goals")
+
+
+@pages.post("/patients/{patient_id}/goals/{goal_id}/report")
+async def self_report(request: Request, access: OwnAccess, goal_id: str) -> RedirectResponse:
+    """The patient ticks off the days of a finished week of a goal of her own words."""
+    own(access)
+    form = await request.form()
+    try:
+        period = int(str(form.get("period_index") or ""))
+        days = {date.fromisoformat(str(d)) for d in form.getlist("day")}
+    except ValueError as exc:
+        raise HTTPException(422, "the week and its days are dates") from exc
+
+    def save() -> None:
+        with Session(engine_of(request)) as session:
+            goal = session.get(Goal, goal_id)
+            if goal is None or goal.patient_id != access.patient.id:
+                raise HTTPException(404, "no such goal")
+            try:
+                coach_plans.record_self_report(session, goal_id, days_done=days,
+                                               period_index=period, now=now_of(request))
+            except coach_plans.PlanError as exc:
+                raise HTTPException(422, str(exc)) from exc
+            session.commit()
+
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(save)
+    return back(f"/patients/{access.patient.id}/goals#goal-{goal_id}")
 
 
 RECORD_KINDS = {"goal_met": "Goal met", "agreed": "Plan agreed", "check_in": "Check-in",

@@ -255,6 +255,21 @@ def test_check_in_to_a_plan_of_three_goals_that_steps_up_in_view(world: World) -
         assert "Next week's goal is one small step more: 6,500 steps a day." in mine
         assert "a fresh start this week" in mine  # the weigh-ins, missed, said kindly
         assert "Goal met" not in mine and "Walk 6,000 steps a day on 5 days this week" in mine
+        # the goal in her own words: she ticks off the days of the finished week
+        shop = mine.split('data-report="')[1].split('"')[0]
+        ptoken = csrf_from(mine)
+        days = [(NOW + timedelta(days=d)).date().isoformat() for d in (0, 2, 4, 5)]
+        assert patient.post(f"/patients/p1/goals/{shop}/report", data={
+            "csrf_token": ptoken, "period_index": "0", "day": ["not a day"]}).status_code == 422
+        assert patient.post(f"/patients/p1/goals/{shop}/report", data={
+            "csrf_token": ptoken, "period_index": "1", "day": days}).status_code == 422
+        ticked = patient.post(f"/patients/p1/goals/{shop}/report", data={
+            "csrf_token": ptoken, "period_index": "0", "day": days}, follow_redirects=False)
+        assert ticked.status_code == 303
+        mine = unescape(patient.get("/patients/p1/goals").text)
+        walk = mine.split(f'data-goal="{shop}"')[1].split("</article>")[0]
+        assert "Well done: you reached your goal (4 days done of the 3 planned)" in walk
+        assert "Walk to the shop on 4 days this week" in walk and "data-report" not in walk
         again = coach.post("/coach/patients/p1/evaluate", data={"csrf_token": token},
                            follow_redirects=False)
         assert again.headers["location"].endswith("evaluated=0#plan")  # once per week
