@@ -8,6 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# The locked dependencies first (their own layer, kept while only the code changes),
+# every file checked against its hash; then Hearth itself, which adds nothing.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY core ./core
 COPY analytics ./analytics
@@ -18,7 +22,7 @@ COPY ingest ./ingest
 COPY coach ./coach
 COPY dashboard ./dashboard
 COPY hearth ./hearth
-RUN pip install . \
+RUN pip install --no-deps . && pip check \
     && useradd --system --uid 10001 --no-create-home --home-dir /app hearth \
     && mkdir /data && chown hearth /data
 
