@@ -254,10 +254,18 @@ def _judge_bp(store: TimeSeriesStore, patient: PatientInfo, end: datetime, out: 
         how = "confirmed on re-measuring" if c.repeat else "not re-measured"
         out.add(Finding("bp_crisis", URGENT, f"BP {c.systolic:.0f}/{c.diastolic:.0f} on "
                         f"{_local(c.time_us, patient.timezone)}, {how}"))
-    home = home_bp(sys_.times_us, sys_.values, dia.values, tz=patient.timezone, days=DAYS_BP + 1)
     target = (float(patient.targets.get("bp_systolic", tg.BP_HOME_ESH[0])),
               float(patient.targets.get("bp_diastolic", tg.BP_HOME_ESH[1])))
-    if home.valid and (home.systolic >= target[0] or home.diastolic >= target[1]):
+    # the protocol's average only where it can be valid and above target (a third of a build
+    # otherwise: most patients measure once a day, or well below their target)
+    if len(sys_) > tg.BP_MIN_READINGS and (sys_.values.max() >= target[0]
+                                           or dia.values.max() >= target[1]):
+        home = home_bp(sys_.times_us, sys_.values, dia.values, tz=patient.timezone,
+                       days=DAYS_BP + 1)
+    else:
+        home = None
+    if home is not None and home.valid and (home.systolic >= target[0]
+                                            or home.diastolic >= target[1]):
         out.columns["bp"] = f"avg {home.systolic:.0f}/{home.diastolic:.0f}"
         out.add(Finding("bp_high", WATCH, f"Home BP average {home.systolic:.0f}/"
                         f"{home.diastolic:.0f} over {home.days_used} days (target under "
@@ -334,6 +342,7 @@ def _judge_activity(store: TimeSeriesStore, patient: PatientInfo, end: datetime,
         opened = store.read_series(patient.id, Metric.MEDICATION_TAKEN,
                                    datetime.fromtimestamp(start_us / 1e6, UTC),
                                    datetime.fromtimestamp(stop_us / 1e6, UTC))
+        out.seen = out.seen or bool(len(opened))
         taken = pill_box(opened.times_us, doses_per_day=len(doses), start_us=start_us,
                          end_us=stop_us, tz=patient.timezone)
         if len(taken.days_missed) >= tg.ADHERENCE_DAYS_MISSED:

@@ -350,3 +350,48 @@ def test_in_a_browser_the_nurse_opens_the_most_urgent_rows_and_sees_their_charts
                 assert page.locator("#agp-pdf").count() == (1 if pid == "m-hypo" else 0)
                 screenshot(page, f"nurse/review-{pid}-{width}px")
             page.context.close()
+
+
+def test_each_condition_has_its_own_rules_in_words(mix: World) -> None:
+    """judge() on patients outside the clinic (their readings in the same store)."""
+    from core.appdb.directory import PatientInfo
+    from dashboard.views.triage import judge
+
+    s = mix.store
+    day = timedelta(days=1)
+    # heart failure, weighed on 4 of the last 7 whole days
+    s.write([r("u-hf", "u-hf-scale", Metric.WEIGHT, 80.0, NOW - d * day - timedelta(hours=4),
+               "scale", "kg") for d in (0, 1, 3, 5, 6)])
+    # home BP: a morning and an evening pair every day for 8 days at 150/95
+    s.write([r("u-bp", "u-bp-cuff", metric, value, NOW - d * day - timedelta(hours=h, minutes=m),
+               "bp_cuff", "mm[Hg]")
+             for d in range(8) for h in (2, 12) for m in (0, 1)
+             for metric, value in ((Metric.SYSTOLIC, 150.0), (Metric.DIASTOLIC, 95.0))])
+    # an oximeter that stopped 50 hours ago; a meter with one urgent low; a pill box opened
+    # on 3 of the last 7 days for a twice-daily medication
+    s.write([r("u-ox", "u-ox-ox", Metric.SPO2, 95.0, NOW - timedelta(hours=50 + h),
+               "pulse_oximeter", "%") for h in range(10)])
+    s.write([r("u-meter", "u-meter-m", Metric.GLUCOSE, 50.0 if k == 3 else 120.0,
+               NOW - timedelta(hours=8 * k + 1), "meter", "mg/dL") for k in range(30)])
+    s.write([r("u-pill", "u-pill-box", Metric.MEDICATION_TAKEN, 1.0,
+               NOW - d * day - timedelta(hours=h), "pill_box", "1") for d in (1, 2, 3)
+             for h in (1, 11)])
+
+    def reasons(pid: str, conditions: tuple[str, ...] = (), **targets: object) -> list[str]:
+        row = judge(s, PatientInfo(pid, pid, "Europe/London", conditions, dict(targets)), end=NOW)
+        return [f"{f.level} {f.reason}" for f in row.findings]
+
+    assert reasons("u-hf", ("heart_failure",)) == [
+        "1 Weighed on 4 of the last 7 days (daily weighing advised)"]
+    assert reasons("u-hf") == []  # daily weighing is heart-failure self-care
+    assert reasons("u-bp") == [
+        "1 Home BP average 150/95 over 7 days (target under 135/85)"]
+    assert reasons("u-bp", bp_systolic=155, bp_diastolic=100) == []  # the patient's own target
+    assert reasons("u-ox") == ["1 No SpO2 reading for 2 days"]
+    assert reasons("u-meter", ("type_2_diabetes",)) == [
+        "3 Meter: 1 reading below 54 mg/dL in 14 days (lowest 50)"]
+    assert reasons("u-pill", medication_times=["08:00", "20:00"]) == [
+        "1 Pill box: 6 of 14 doses in the last 7 days"]
+    assert reasons("u-nobody") == ["1 No readings in 14 days"]
+    assert reasons("u-nobody", ("type_1_diabetes",)) == [
+        "1 No glucose readings in 14 days (diabetes)"]
