@@ -125,6 +125,9 @@ def create_app(parent: State) -> FastAPI:
     route(["/profile"], get_profile, "GET")
     route(["/status"], status, "GET")
     route(["/experiments/test"], experiments_test, "GET")
+    for path in ("/entries", "/entries/{spec}", "/treatments", "/treatments/{doc_id}",
+                 "/devicestatus", "/devicestatus/{doc_id}"):
+        sub.add_api_route(path, refuse_delete, methods=["DELETE"])
     return sub
 
 
@@ -485,6 +488,14 @@ def status(request: Request, who: Reader) -> dict[str, Any]:
                          "bgLow": 54}},
         "extendedSettings": {"devicestatus": {"advanced": True}}, "authorized": True,
     }
+
+
+def refuse_delete(_who: Writer) -> None:
+    """Hearth keeps what it was sent: its store has no deletion, so a DELETE is refused
+    plainly rather than answered 200 with the record still there."""
+    raise NightscoutError(405, "Method Not Allowed",
+                          "Hearth does not delete records through the Nightscout API: "
+                          "its store keeps every reading it was sent")
 
 
 def experiments_test(_who: Reader) -> dict[str, str]:

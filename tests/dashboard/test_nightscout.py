@@ -28,6 +28,7 @@ from core.timeseries.sqlite import SqliteTimeSeriesStore
 from dashboard import nightscout
 from dashboard.app import create_app
 from dashboard.nightscout_backend import ConfirmedPublisher, NightscoutBackend
+from dashboard.views.records import Prefs, save_prefs
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from tests.support.accounts import add_people, sign_in
@@ -228,3 +229,95 @@ def test_without_the_backend_a_request_without_credentials_is_still_401(tmp_path
 def test_the_dashboard_mounts_the_api() -> None:
     source = Path(nightscout.__file__).with_name("app.py").read_text()
     assert 'app.mount("/api/v1", nightscout.create_app(app.state))' in source
+
+
+def test_find_operators_count_and_sorting_as_nightscout(site: Site) -> None:
+    """``find`` as cgm-remote-monitor's lib/server/query.js builds it: equality, $gt $gte
+    $lt $lte $ne $in on date, sgv, type, dateString; count=0 is no limit (MongoDB's
+    limit(0)); newest first unless sort/sort$desc say otherwise."""
+    t0 = NOW - timedelta(hours=2)
+    entries = [{"type": "sgv", "sgv": 80 + 10 * i, "date": ms(t0 + timedelta(minutes=5 * i))}
+               for i in range(12)]
+    entries += [{"type": "mbg", "mbg": 140, "date": ms(t0 + timedelta(minutes=21))},
+                {"type": "cal", "slope": 850.0, "intercept": 30000.0, "scale": 1,
+                 "date": ms(t0 + timedelta(minutes=21))}]
+    headers = {"api-secret": sha1(site.secret)}
+    assert site.client.post("/api/v1/entries", json=entries, headers=headers
+                            ).status_code == 200
+    wait_until(lambda: len(site.glucose()) == 13, timeout=10, message="entries stored")
+
+    def get(**params: str) -> list[dict]:
+        answer = site.client.get("/api/v1/entries.json", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    assert len(get()) == 10  # Nightscout's default count
+    assert len(get(count="0")) == 14  # no limit: every entry of the last 4 days
+    assert [e["sgv"] for e in get(**{"find[type]": "sgv", "find[sgv][$gte]": "170"})] == [
+        190, 180, 170]
+    assert [e["sgv"] for e in get(**{"find[sgv][$gt]": "100", "find[sgv][$lt]": "130"})] == [
+        120, 110]
+    window = {"find[date][$gte]": str(ms(t0 + timedelta(minutes=20))),
+              "find[date][$lte]": str(ms(t0 + timedelta(minutes=25)))}
+    assert [(e["type"], e.get("sgv")) for e in get(**window)] == [
+        ("sgv", 130), ("mbg", None), ("cal", None), ("sgv", 120)]
+    assert {e["type"] for e in get(**window, **{"find[type][$ne]": "sgv"})} == {"mbg", "cal"}
+    assert {e["type"] for e in get(**window, **{"find[type][$in]": "mbg|cal"})} == {
+        "mbg", "cal"}
+    iso = (t0 + timedelta(minutes=45)).isoformat()
+    assert [e["sgv"] for e in get(**{"find[dateString][$gt]": iso})] == [190, 180]
+    assert [e["sgv"] for e in get(**{"find[type]": "sgv", "sort": "date", "count": "2"})] == [
+        80, 90]
+    # Entries before the default 4-day window come back only when asked for by date.
+    assert get(**{"find[date][$lt]": str(ms(t0))}) == []
+    bad = site.client.get("/api/v1/entries.json", headers=headers,
+                          params={"find[date][$gte]": "last tuesday"})
+    assert bad.status_code == 400 and "find[date]" in bad.json()["description"]
+    assert site.client.get("/api/v1/entries.json", headers=headers,
+                           params={"find[sgv][$where]": "1"}).status_code == 400
+    assert site.client.get("/api/v1/entries.json", headers=headers,
+                           params={"count": "-1"}).status_code == 400
+
+
+def test_two_uploaders_of_one_patient_make_one_reading(site: Site) -> None:
+    """The same sensor reading from xDrip+ and a second uploader (a bridge, a follower
+    that re-uploads) is stored once: statistics would count it twice."""
+    second = site.provisioner.add(device_id="ann-bridge", patient_id="ann", kind="cgm",
+                                  role="nightscout").secret
+    assert second
+    t0 = NOW - timedelta(minutes=15)
+    same = [{"type": "sgv", "sgv": 101 + i, "date": ms(t0 + timedelta(minutes=5 * i))}
+            for i in range(3)]
+    assert site.client.post("/api/v1/entries", json=same,
+                            headers={"api-secret": sha1(site.secret)}).status_code == 200
+    wait_until(lambda: len(site.glucose()) == 3, timeout=10, message="first uploader's")
+    again = site.client.post("/api/v1/entries", json=[*same, {
+        "type": "sgv", "sgv": 110, "date": ms(t0 + timedelta(minutes=15))}],
+        headers={"api-secret": sha1(second)})
+    assert again.status_code == 200 and len(again.json()) == 4
+    wait_until(lambda: len(site.glucose()) == 4, timeout=10, message="the new reading")
+    assert [d for d, _, _ in site.glucose()] == ["ann-xdrip"] * 3 + ["ann-bridge"]
+    served = site.client.get("/api/v1/entries", params={"token": second}).json()
+    assert [e["sgv"] for e in served] == [110, 103, 102, 101]
+
+
+def test_status_units_follow_the_patients_preference(site: Site) -> None:
+    people = add_people(site.engine, "ann")
+    status = site.client.get("/api/v1/status.json", params={"token": site.secret}).json()
+    assert status["settings"]["units"] == "mg/dl"
+    save_prefs(site.engine, people.patient, Prefs("mmol/L"), now=datetime.now(UTC))
+    status = site.client.get("/api/v1/status.json", params={"token": site.secret}).json()
+    assert status["settings"]["units"] == "mmol"
+    assert status["careportalEnabled"] is True  # xDrip+ warns without it
+    assert site.client.get("/api/v1/experiments/test", params={"token": site.secret}
+                           ).json() == {"status": "ok"}
+
+
+def test_deletes_are_refused_plainly(site: Site) -> None:
+    headers = {"api-secret": sha1(site.secret)}
+    for path in ("/api/v1/treatments/5f3c2a4e5b6d4e7f8a9b0c1d", "/api/v1/entries",
+                 "/api/v1/devicestatus/5f3c2a4e5b6d4e7f8a9b0c1d"):
+        assert site.client.delete(path).status_code == 401
+        answer = site.client.delete(path, headers=headers)
+        assert answer.status_code == 405
+        assert "does not delete" in answer.json()["description"]
