@@ -241,9 +241,9 @@ def _audit(request: Request, who: Principal, what: str) -> None:
                                    f"Nightscout {what}", request.url.path)])
 
 
-def _find(request: Request, *, time_field: str) -> Find:
+def _find(request: Request, *, time_field: str, default_count: int = DEFAULT_COUNT) -> Find:
     try:
-        return Find.parse(request.query_params.multi_items(), default_count=DEFAULT_COUNT,
+        return Find.parse(request.query_params.multi_items(), default_count=default_count,
                           max_count=MAX_COUNT, time_field=time_field)
     except QueryError as exc:
         raise NightscoutError(400, "Bad Request", str(exc)) from None
@@ -395,7 +395,9 @@ async def post_entries(request: Request, who: Writer) -> Any:
 
 def get_treatments(request: Request, who: Reader) -> list[dict[str, Any]]:
     """Treatments, newest first (``find[created_at][...]``, ``find[eventType]``...)."""
-    find = _find(request, time_field="created_at")
+    # Nightscout's lib/api/treatments: 100 by default, 1000 when the query has a find.
+    searching = any(k.startswith("find[") for k in request.query_params)
+    find = _find(request, time_field="created_at", default_count=1000 if searching else 100)
     docs = _read(request, who.patient_id, find, TREATMENT_METRICS, treatment_documents,
                  margin=timedelta(0))
     _audit(request, who, "treatments")
