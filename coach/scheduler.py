@@ -200,7 +200,7 @@ class CoachScheduler:
         started: list[tuple[str, datetime]] = []
         futures: list[Future[None]] = []
         for job in self._store.get_due_jobs(now):
-            run_times = job._get_run_times(now)  # APScheduler's own misfire arithmetic
+            run_times = _run_times(job, now)
             run_times = run_times[-1:] if job.coalesce else run_times
             if not run_times:
                 continue
@@ -213,9 +213,8 @@ class CoachScheduler:
             following = job.trigger.get_next_fire_time(run_times[-1], now)
             if following is None:
                 self._store.remove_job(job.id)
-            else:
-                job._modify(next_run_time=following)
-                self._store.update_job(job)
+            else:  # the scheduler's public API: checks the value, writes the store
+                self._scheduler.modify_job(job.id, "default", next_run_time=following)
         if self._shard_worker is None or self._shard_worker.done():
             if self.open_shards(now):
                 self._shard_worker = self._pool.submit(self.work_shards)
@@ -409,6 +408,18 @@ class CoachScheduler:
             self._thread.join(timeout=wait_s)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._scheduler.shutdown(wait=False)  # also closes the job store's connections
+
+
+def _run_times(job: Job, now: datetime) -> list[datetime]:
+    """The job's scheduled run times from its next run time up to ``now`` (inclusive),
+    from the trigger's public ``get_next_fire_time`` (what APScheduler's scheduler
+    loop computes with its private ``Job._get_run_times``)."""
+    run_times: list[datetime] = []
+    following: datetime | None = job.next_run_time
+    while following is not None and following <= now:
+        run_times.append(following)
+        following = job.trigger.get_next_fire_time(following, now)
+    return run_times
 
 
 def _kwargs(spec: JobSpec) -> dict[str, Any]:

@@ -177,3 +177,21 @@ def test_two_coach_processes_on_one_database_run_each_job_once(shared_url: str) 
     assert len(digests) == 2 * 2
     trend = sorted(datetime.fromisoformat(t) for kind, t, *_ in calls if kind == "trend_check")
     assert trend == [MONDAY + timedelta(hours=h) for h in range(2 * 24 + 1)]
+
+
+def test_the_scheduler_uses_no_private_part_of_apscheduler() -> None:
+    """Only APScheduler 3's public API (issue 19): a private name of a library object
+    (``job._modify``, ``job._get_run_times``) may change in any release."""
+    import ast
+    import inspect
+
+    import coach.scheduler
+
+    tree = ast.parse(inspect.getsource(coach.scheduler))
+    private = [
+        f"line {node.lineno}: .{node.attr}" for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    assert private == []
