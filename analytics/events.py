@@ -198,3 +198,21 @@ def summarise_events(events: list[GlucoseEvent]) -> EventSummary:
         prolonged(EventKind.HYPER),
         tuple(events),
     )
+
+
+def episode_start(times_us: IntArray, values: FloatArray, *, threshold: float) -> int | None:
+    """The start (epoch us) of the episode below ``threshold`` that the newest reading is in,
+    or None when the newest reading is not below it.
+
+    An episode ends once no reading has been below the threshold for more than 15 minutes
+    (Battelino 2019: >=15 minutes back above the threshold ends an event; a gap in the data
+    ends it too, since nobody knows what happened in it), docs/CLINICAL.md "Glucose". So
+    the alerts about one episode share its start, and a low that clears and comes back is
+    a new episode with a new start (coach/episodes.py)."""
+    below = np.flatnonzero(values < threshold)
+    if below.size == 0 or below[-1] != values.size - 1:
+        return None
+    elapsed = np.diff(times_us[below])
+    breaks = np.flatnonzero(elapsed > MIN_EVENT_S * US_PER_S)
+    first = int(below[breaks[-1] + 1]) if breaks.size else int(below[0])
+    return int(times_us[first])

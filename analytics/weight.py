@@ -20,8 +20,10 @@ from analytics.trends import Trend, daily_values, robust_trend
 
 logger = logging.getLogger(__name__)
 
-HF_GAIN_3_DAYS_KG = 2.0  # "more than 2 kg in 3 days"
-HF_GAIN_OVERNIGHT_KG = 1.0  # "more than 1 kg overnight"
+# docs/CLINICAL.md "Heart-failure weight": no overnight rule (day-to-day swings of
+# +/-1 kg are normal and no guideline Hearth cites sets one that stands out from them).
+HF_GAIN_3_DAYS_KG = 2.0  # ESC 2021 HF: "more than 2 kg in 3 days"
+HF_GAIN_7_DAYS_KG = 2.3  # AHA/HFSA patient guidance: 5 lb in a week
 TREND_DAYS = 28
 
 
@@ -35,7 +37,7 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class HeartFailureWarning:
-    reason: str  # "gain_3_days" or "gain_overnight"
+    reason: str  # "gain_3_days" or "gain_7_days"
     gain_kg: float
     from_date: str
     from_kg: float
@@ -64,39 +66,20 @@ def _reference(day: IntArray, kg: FloatArray, latest: int, n: int) -> Change:
 
 
 def heart_failure_warnings(day: IntArray, kg: FloatArray) -> tuple[HeartFailureWarning, ...]:
-    """Warnings for the latest day: >2 kg above any of the 3 days before, >1 kg above yesterday."""
+    """Warnings for the latest day: more than 2 kg above the lowest of the 3 days before, or
+    at least 2.3 kg above the lowest of the 7 days before (docs/CLINICAL.md)."""
     latest = int(day[-1])
     found: list[HeartFailureWarning] = []
-    window = np.flatnonzero((day >= latest - 3) & (day < latest))
-    if window.size:
+    for reason, days, limit in (("gain_3_days", 3, HF_GAIN_3_DAYS_KG),
+                                ("gain_7_days", 7, HF_GAIN_7_DAYS_KG)):
+        window = np.flatnonzero((day >= latest - days) & (day < latest))
+        if not window.size:
+            continue
         i = int(window[np.argmin(kg[window])])
-        gain = float(kg[-1] - kg[i])
-        if gain > HF_GAIN_3_DAYS_KG:
-            found.append(
-                HeartFailureWarning(
-                    "gain_3_days",
-                    gain,
-                    day_label(int(day[i])),
-                    float(kg[i]),
-                    day_label(latest),
-                    float(kg[-1]),
-                )
-            )
-    yesterday = np.flatnonzero(day == latest - 1)
-    if yesterday.size:
-        i = int(yesterday[0])
-        gain = float(kg[-1] - kg[i])
-        if gain > HF_GAIN_OVERNIGHT_KG:
-            found.append(
-                HeartFailureWarning(
-                    "gain_overnight",
-                    gain,
-                    day_label(int(day[i])),
-                    float(kg[i]),
-                    day_label(latest),
-                    float(kg[-1]),
-                )
-            )
+        gain = round(float(kg[-1] - kg[i]), 3)  # scales show 0.1 kg; no float residue
+        if gain > limit or (days == 7 and gain >= limit):
+            found.append(HeartFailureWarning(reason, gain, day_label(int(day[i])), float(kg[i]),
+                                             day_label(latest), float(kg[-1])))
     return tuple(found)
 
 

@@ -19,7 +19,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from analytics import activity, adherence, events, forecast, patterns, trends
+from analytics.arrows import descent_start, fast_fall
 from analytics.bp import Crisis, HomeBp, crises, home_bp
+from analytics.cgm import VERY_LOW_BELOW
 from analytics.events import GlucoseEvent
 from analytics.forecast import Forecast, ForecastModel
 from analytics.patterns import Pattern
@@ -70,7 +72,7 @@ class ContextSettings(BaseModel):
     glucose_hours: float = 24.0  # events of the last day; the forecast needs 30 min
     glucose_history_days: int = 14  # patterns (7 nights), fasting trend and TIR week over week
     bp_days: int = 7  # ESH 2021 home protocol: 7 days
-    weight_days: int = 10  # the 3-day and overnight changes need 4 days; 10 for evidence
+    weight_days: int = 10  # the 3- and 7-day changes need 4 and 8 days; 10 for evidence
     spo2_hours: float = 24.0
     motion_days: int = 15  # the learned baseline: activity.unusual_inactivity needs >=7 days
     steps_days: int = 60  # personal best and streaks
@@ -85,6 +87,11 @@ class GlucoseNow:
     forecast: Forecast | None = None
     readings: int = 0
     interval_min: float = 5.0  # the usual spacing of readings: 5 or 15 (CGM), hours (meter)
+    # the start of the episode below 54 mg/dL the newest reading is in (None: not below):
+    # one urgent alert per episode (analytics/events.py episode_start, coach/episodes.py)
+    very_low_since_us: int | None = None
+    fall: tuple[float, int] | None = None  # (mg/dL/min, start) of a fast fall (arrows.py)
+    descent_since_us: int | None = None  # where the newest descent began (arrows.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +246,8 @@ def build_context(
         parts["weight"] = weight_summary(w.times_us, w.values, tz=tz) if len(w) else None
     if "spo2" in want:
         s = reader.series(Metric.SPO2, timedelta(hours=cfg.spo2_hours))
-        recent = zip(s.times_us[-5:].tolist(), s.values[-5:].tolist(), strict=True)
+        # the whole window: an episode of low oxygen is told apart by its start
+        recent = zip(s.times_us.tolist(), s.values.tolist(), strict=True)
         parts["spo2"] = Spo2Features(tuple(recent)) if len(s) else None
     if "motion" in want:
         parts["motion"] = motion_features(reader, now, cfg.motion_days, tz)
@@ -288,7 +296,12 @@ def glucose_now(
     else:
         predicted = forecast.ar2_latest(t, v)
     spacing = float(np.median(np.diff(t))) / US_PER_S / 60.0 if t.size > 1 else 5.0
-    return GlucoseNow(int(t[-1]), float(v[-1]), found, predicted, int(v.size), spacing)
+    very_low = events.episode_start(t, v, threshold=VERY_LOW_BELOW)
+    tail = t >= t[-1] - 2 * 3600 * US_PER_S
+    recent_t, recent_v = t[tail].tolist(), v[tail].tolist()
+    fall = fast_fall(recent_t, recent_v) if spacing <= 15.0 else None
+    return GlucoseNow(int(t[-1]), float(v[-1]), found, predicted, int(v.size), spacing,
+                      very_low, fall, descent_start(recent_t, recent_v))
 
 
 def glucose_history(series: Series, tz: str) -> GlucoseHistory | None:

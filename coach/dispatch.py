@@ -1,17 +1,25 @@
 """The dispatcher: flags -> nudges to the patient, alerts to the coach, clinical alerts to
 the nurse, within the patient's attention policy (coach/policy.py).
 
-In order (STYLE.md): de-duplicate (one request per flag group, the most important),
-cool-down (no repeat of the same finding, no same-or-lower message in a group within its
-cool-down), "not useful" feedback (lowers that flag type for the person), then routing:
+Safety flags first (coach/safety.py: lows, predicted lows, fast falls, signal loss while
+low, BP crisis, low oxygen, rapid heart-failure weight gain, no movement at home): they
+reach the patient live, at any hour, whatever the budget, and are sent once per episode
+(the same flag type with the same ``key``; coach/episodes.py). An urgent one opens an
+escalation ladder (coach/escalation.py) for its episode: a new episode opens a new ladder
+even while an older one is still open or snoozed, and the ladder of the same episode is
+never started twice.
 
-- urgent (safety): an alert with the escalation ladder (coach/escalation.py); its first
-  step goes to the patient at once, whatever the hour or the budget. A "patient only"
-  urgent request (re-measure your blood pressure) is a nudge sent at once, no ladder;
-- high: a nudge (live within quiet hours and budget, else the digest) and an alert to
-  the coach; normal: a nudge (live or digest); low: the digest;
-- clinical requests (non-urgent) also open a clinical alert for the nurse;
-- positive: one live a day outside quiet hours, the rest in the digest.
+Motivational flags, in order (docs/STYLE.md): de-duplicate (one request per flag group,
+the most important), cool-down (no repeat of the same finding, no same-or-lower message
+in a group within its cool-down), "not useful" feedback (lowers that flag type for the
+person), then routing: high: a nudge (live within quiet hours and budget, else the
+digest) and an alert to the coach; normal: a nudge (live or digest); low: the digest;
+positive: one live a day outside quiet hours, the rest in the digest.
+
+Clinical requests (non-urgent) also open a clinical alert for the nurse. Alerts to the
+coach are grouped: a finding of a group that already has a coach alert from the last
+7 days is added to it (its count and times), not a new alert (docs/COACH.md "Alert
+burden").
 
 Everything is recorded (flags, nudges, alerts, cool-downs) in the caller's session; the
 caller commits and then hands the returned ``Outbound`` messages to delivery.
@@ -39,12 +47,19 @@ from coach.policy import (
     recipient_for,
 )
 from coach.rules.base import FlagRequest
+from coach.safety import FLAG_CLASSES
 from core.appdb.coaching import CoachAlert, CoachCooldown, CoachFlag, CoachNudge, new_id
 from core.clock import aware
 
 logger = logging.getLogger(__name__)
 
 DEMOTE = {"high": "normal", "normal": "low", "low": "low"}
+SAFETY_TYPES = tuple(t for t, c in FLAG_CLASSES.items() if c == "safety")
+# How long a safety message's episode is remembered (no episode lasts longer; a weigh-in
+# day's key changes daily), and the window in which a coach's or nurse's alerts of one
+# group are one alert with a count (docs/COACH.md "Alert burden").
+SAFETY_MEMORY = timedelta(days=2)
+ALERT_GROUPING = timedelta(days=7)
 
 
 def level(flag: FlagRequest) -> int:
@@ -76,7 +91,10 @@ class DispatchState:
         ids = self._ids = list(dict.fromkeys(patient_ids))
         self._teams: dict[tuple[str, str], str] | None = None
         self.cooldowns: dict[tuple[str, str], CoachCooldown] = {}
-        self.ladders: set[tuple[str, str]] = set()
+        # (patient, group) -> the episode keys of its open or snoozed ladders
+        self.ladders: dict[tuple[str, str], set[str]] = {}
+        self.safety_sent: set[tuple[str, str, str]] = set()  # (patient, flag type, key)
+        self.grouped: dict[tuple[str, str, str], CoachAlert] = {}  # (patient, group, kind)
         self.feedback: dict[tuple[str, str], int] = {}
         self.sent: dict[str, list[tuple[datetime, bool, bool]]] = {}  # (at, budget, positive)
         since = now - timedelta(days=2)  # covers every time zone's local midnight
@@ -85,10 +103,23 @@ class DispatchState:
             for row in session.scalars(select(CoachCooldown).where(
                     CoachCooldown.patient_id.in_(part))):
                 self.cooldowns[(row.patient_id, row.group)] = row
-            self.ladders.update(session.execute(
-                select(CoachAlert.patient_id, CoachAlert.group).where(
-                    CoachAlert.patient_id.in_(part), CoachAlert.kind == "escalation",
-                    CoachAlert.state.in_(("open", "snoozed")))).all())
+            for pid, group, key in session.execute(
+                    select(CoachAlert.patient_id, CoachAlert.group, CoachFlag.key)
+                    .outerjoin(CoachFlag, CoachFlag.id == CoachAlert.flag_id)
+                    .where(CoachAlert.patient_id.in_(part), CoachAlert.kind == "escalation",
+                           CoachAlert.state.in_(("open", "snoozed")))):
+                self.ladders.setdefault((pid, group), set()).add(key or "")
+            self.safety_sent.update((pid, t, key or "") for pid, t, key in session.execute(
+                select(CoachFlag.patient_id, CoachFlag.flag_type, CoachFlag.key)
+                .where(CoachFlag.patient_id.in_(part), CoachFlag.flag_type.in_(SAFETY_TYPES),
+                       CoachFlag.created_at >= now - SAFETY_MEMORY)))
+            for alert in session.scalars(
+                    select(CoachAlert)
+                    .where(CoachAlert.patient_id.in_(part),
+                           CoachAlert.kind.in_(("alert", "clinical_alert")),
+                           CoachAlert.created_at >= now - ALERT_GROUPING)
+                    .order_by(CoachAlert.created_at)):
+                self.grouped[(alert.patient_id, alert.group, alert.kind)] = alert
             for pid, flag_type, n in session.execute(
                     select(CoachNudge.patient_id, CoachNudge.flag_type, func.count())
                     .where(CoachNudge.patient_id.in_(part),
@@ -139,16 +170,28 @@ def dispatch(
     st = state if state is not None else DispatchState(session, [patient_id], now)
     out: list[Outbound] = []
     for flag in dedupe(flags):
-        if _cooling_down(st, policy, flag, now):
+        if flag.safety:
+            # Once per episode; while the most important of its group (the urgent alert)
+            # is still being raised, the lesser ones of the group wait (a low's treatment
+            # advice comes when glucose is back above 54 but the low goes on).
+            if not _sent_for_episode(st, patient_id, flag):
+                out.extend(_route_safety(session, st, policy, flag, now))
+        elif _cooling_down(st, policy, flag, now):
             continue
-        if flag.severity.value == "urgent" and not flag.patient_only and (
-                (patient_id, flag.group) in st.ladders):
-            continue  # the ladder for this group is already running
-        out.extend(_route(session, st, policy, flag, now))
+        else:
+            out.extend(_route(session, st, policy, flag, now))
         _remember(session, st, patient_id, flag, now)
     if own:
         session.flush()
     return out
+
+
+def _sent_for_episode(st: DispatchState, patient_id: str, flag: FlagRequest) -> bool:
+    """This flag type was already sent for this episode, or (urgent) its ladder runs."""
+    if (patient_id, flag.flag_type, flag.key) in st.safety_sent:
+        return True
+    return (flag.severity.value == "urgent" and not flag.patient_only
+            and flag.key in st.ladders.get((patient_id, flag.group), ()))
 
 
 def _cooling_down(st: DispatchState, policy: Policy, flag: FlagRequest, now: datetime) -> bool:
@@ -185,16 +228,32 @@ def _record_flag(session: Session, patient_id: str, flag: FlagRequest, outcome: 
     return row
 
 
+def _route_safety(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
+                  now: datetime) -> list[Outbound]:
+    """Live to the patient now, whatever the hour, budget, cool-down or feedback; urgent
+    ones with a ladder for their episode."""
+    pid, severity = policy.patient_id, flag.severity.value
+    st.safety_sent.add((pid, flag.flag_type, flag.key))
+    if severity == "urgent" and not flag.patient_only:
+        row = _record_flag(session, pid, flag, "escalated", now)
+        st.ladders.setdefault((pid, flag.group), set()).add(flag.key)
+        return escalation.start(session, policy, flag, row.id, now)
+    to_coach = not flag.patient_only and severity in ("urgent", "high")
+    to_nurse = not flag.patient_only and flag.clinical
+    outcome = "sent" + ("+coach" if to_coach else "") + ("+nurse" if to_nurse else "")
+    row = _record_flag(session, pid, flag, outcome, now)
+    priority = "urgent" if severity == "urgent" else severity
+    out = [_nudge(session, st, policy, flag, row, priority, "sent", now, budget=False)]
+    if to_coach:
+        out.extend(_alert(session, st, policy, flag, row, "alert", "coach", now))
+    if to_nurse:
+        out.extend(_alert(session, st, policy, flag, row, "clinical_alert", "nurse", now))
+    return out
+
+
 def _route(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
            now: datetime) -> list[Outbound]:
     severity = flag.severity.value
-    if severity == "urgent":
-        if flag.patient_only:
-            row = _record_flag(session, policy.patient_id, flag, "sent", now)
-            return [_nudge(session, st, policy, flag, row, "urgent", "sent", now)]
-        row = _record_flag(session, policy.patient_id, flag, "escalated", now)
-        st.ladders.add((policy.patient_id, flag.group))
-        return escalation.start(session, policy, flag, row.id, now)
     if severity == "positive":
         return _positive(session, st, policy, flag, now)
     effective = _after_feedback(st, policy.patient_id, flag.flag_type, severity)
@@ -210,9 +269,9 @@ def _route(session: Session, st: DispatchState, policy: Policy, flag: FlagReques
     if live:
         out.append(nudge)
     if to_coach:
-        out.append(_alert(session, st, policy, flag, row, "alert", "coach", now))
+        out.extend(_alert(session, st, policy, flag, row, "alert", "coach", now))
     if to_nurse:
-        out.append(_alert(session, st, policy, flag, row, "clinical_alert", "nurse", now))
+        out.extend(_alert(session, st, policy, flag, row, "clinical_alert", "nurse", now))
     return out
 
 
@@ -240,16 +299,16 @@ def _why(flag: FlagRequest) -> str:
 
 def _nudge(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
            row: CoachFlag, priority: str, status: str, now: datetime, *,
-           kind: str = "nudge") -> Outbound:
+           kind: str = "nudge", budget: bool = True) -> Outbound:
     sent = status == "sent"
+    budget = budget and sent and kind == "nudge" and priority != "urgent"
     if sent:
-        st.note_sent(policy.patient_id, now, kind == "nudge" and priority != "urgent",
-                     kind == "positive")
+        st.note_sent(policy.patient_id, now, budget, kind == "positive")
     nudge = CoachNudge(
         id=new_id(), patient_id=policy.patient_id, flag_id=row.id, kind=kind,
         flag_type=flag.flag_type, priority=priority, title=flag.title, body=flag.explanation,
         why=_why(flag), evidence=flag.evidence, status=status,
-        counts_to_budget=sent and kind == "nudge" and priority != "urgent",
+        counts_to_budget=budget,
         created_at=now, sent_at=now if sent else None,
     )
     session.add(nudge)
@@ -262,21 +321,33 @@ def _nudge(session: Session, st: DispatchState, policy: Policy, flag: FlagReques
 
 
 def _alert(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
-           row: CoachFlag, kind: str, audience: str, now: datetime) -> Outbound:
+           row: CoachFlag, kind: str, audience: str, now: datetime) -> list[Outbound]:
+    """A new alert to the coach or nurse, or (nothing to send) one more occurrence on the
+    alert of this group from the last 7 days. A nurse's clinical alert is only joined while
+    it is still open: one she has dealt with is not reopened by a new finding, which gets
+    an alert of its own."""
+    pid = policy.patient_id
+    earlier = st.grouped.get((pid, flag.group, kind))
+    if earlier is not None and (kind == "alert" or earlier.state in ("open", "snoozed")):
+        seen = list(earlier.evidence.get("occurrences", [aware(earlier.created_at).isoformat()]))
+        earlier.evidence = {**earlier.evidence, "occurrences": [*seen, now.isoformat()],
+                            "latest": flag.evidence, "latest_explanation": flag.explanation}
+        return []
     alert = CoachAlert(
-        id=new_id(), patient_id=policy.patient_id, flag_id=row.id, flag_type=flag.flag_type,
+        id=new_id(), patient_id=pid, flag_id=row.id, flag_type=flag.flag_type,
         group=flag.group, kind=kind, audience=audience, priority=flag.severity.value,
         title=flag.title,
         body=flag.explanation, why=_why(flag), evidence=flag.evidence,
         state="open", created_at=now, ladder=[], step=-1, next_step_at=None,
     )
     session.add(alert)
-    return Outbound(
-        kind=kind, patient_id=policy.patient_id, recipient_role=audience,  # type: ignore[arg-type]
+    st.grouped[(pid, flag.group, kind)] = alert
+    return [Outbound(
+        kind=kind, patient_id=pid, recipient_role=audience,  # type: ignore[arg-type]
         recipient_id=st.recipient(session, policy, audience), flag_type=flag.flag_type,
         priority=flag.severity.value, title=flag.title, body=flag.explanation,
         why=_why(flag), evidence=flag.evidence, created_at=now, ref=alert.id,
-    )
+    )]
 
 
 def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound | None:

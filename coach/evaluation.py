@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from care.messages import Outbound
-from coach import escalation
+from coach import episodes, escalation
 from coach.context import ContextSettings, build_context
 from coach.dispatch import DispatchState, build_digest, dispatch
 from coach.engine import metrics_of, needs_of, run_rules
@@ -298,12 +298,18 @@ class CoachEvaluator:
                 session.commit()
 
     def escalations(self, now: datetime) -> list[Outbound]:
-        """The escalation timer's due ladder steps, and the messages of delivery claims
-        whose process died before sending (``redeliveries``): the same tick, every
-        minute, in one process at a time (the job's run lease), and once at start-up."""
+        """The escalation timer's tick, every minute, in one process at a time (the job's
+        run lease), and once at start-up: ladders whose condition cleared resolve
+        themselves (coach/episodes.py), the due ladder steps are taken, the "watch" rules
+        run for patients whose CGM went quiet while low, and the messages of delivery
+        claims whose process died before sending are sent again (``redeliveries``)."""
         with Session(self._engine) as session:
+            episodes.cleared(session, self._store, now)
             out = escalation.advance(session, now)
+            silent = episodes.silent_candidates(session, self._store, now)
             session.commit()
+        if silent:
+            out += self.scheduled(now, silent, cadence="watch")
         return out + self.redeliveries(now)
 
     def redeliveries(self, now: datetime, lease: timedelta = CLAIM_LEASE) -> list[Outbound]:

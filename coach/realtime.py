@@ -72,6 +72,7 @@ Wakes = Callable[[set[str]], bool]  # can these metrics make any real-time rule 
 _Ack = tuple[int, int, int]  # (mid, qos, connection generation)
 TRIAGE_CHUNK = 200  # patients triaged in one call
 URGENT_RETRIES = 5  # an urgent evaluation that raised is tried again, this many times,
+URGENT_FIRST_S = 5.0  # routine evaluation and triage wait at most this long for urgent ones
 URGENT_RETRY_S = 1.0  # this long after (then its events wait, unacknowledged, as others)
 
 
@@ -255,6 +256,8 @@ class RealtimePath:
                 return
             if self._settings.triage_window_s:
                 self._stopping.wait(self._settings.triage_window_s)  # let a burst gather
+            # Triage (a store read, and CPU) waits while urgent evaluations wait or run.
+            self._urgent_idle.wait(timeout=URGENT_FIRST_S)
             if not self._triage_slots.acquire(timeout=1.0):
                 continue
             with self._changed:
@@ -317,7 +320,23 @@ class RealtimePath:
             self._urgent_waiting[patient_id] = pending
         else:
             self._busy.add(patient_id)
+            self._submit_urgent(patient_id, pending)
+
+    def _submit_urgent(self, patient_id: str, pending: _Pending) -> None:
+        """(Lock held.) From now until its evaluation ends, routine work and triage wait."""
+        self._urgent_running += 1
+        self._urgent_idle.clear()
+        try:
             self._urgent_pool.submit(self._handle, patient_id, pending, True)
+        except RuntimeError:  # shutting down: the broker redelivers
+            self._urgent_done()
+            raise
+
+    def _urgent_done(self) -> None:
+        """(Lock held.)"""
+        self._urgent_running -= 1
+        if not self._urgent_running:
+            self._urgent_idle.set()
 
     def _over_budget(self) -> list[_Ack]:
         """(Lock held.) Acknowledge the oldest routine events beyond ``max_unacked``."""
@@ -367,14 +386,11 @@ class RealtimePath:
     # -- evaluation (either lane) ----------------------------------------------------------
 
     def _handle(self, patient_id: str, pending: _Pending, urgent: bool) -> None:
-        if urgent:
-            with self._changed:
-                self._urgent_running += 1
-                self._urgent_idle.clear()
-        else:
+        if not urgent:
             # One process, one GIL: a routine evaluation does not start while an urgent
-            # one runs (bounded: an urgent evaluation is one read and the dispatcher).
-            self._urgent_idle.wait(timeout=5.0)
+            # one waits or runs (bounded: an urgent evaluation is one read and the
+            # dispatcher).
+            self._urgent_idle.wait(timeout=URGENT_FIRST_S)
         began = time.monotonic()
         try:
             messages = self._evaluate(patient_id, self._clock.now(), pending.metrics)
@@ -412,15 +428,13 @@ class RealtimePath:
         finally:
             with self._changed:
                 if urgent:
-                    self._urgent_running -= 1
-                    if not self._urgent_running:
-                        self._urgent_idle.set()
+                    self._urgent_done()
                 self._busy.discard(patient_id)
                 waiting = self._urgent_waiting.pop(patient_id, None)
                 if waiting is not None and not self._stopping.is_set():
                     self._busy.add(patient_id)
                     try:
-                        self._urgent_pool.submit(self._handle, patient_id, waiting, True)
+                        self._submit_urgent(patient_id, waiting)
                     except RuntimeError:  # shutting down: the broker redelivers
                         self._busy.discard(patient_id)
                 self._changed.notify_all()

@@ -6,13 +6,17 @@ than its in-flight window of unacknowledged messages), ingest's own queue, the
 batch being planned, the batch being written, the outgoing announcements. The
 lane goes round all of them:
 
-- **the scanner**, a second connection (client id ``{client_id}-scan``, a clean
-  session) subscribed at QoS 0 to the same readings (``$share/{group}-priority/…``
-  when ingest runs as a shared group, so that replicas split the scanning too). QoS 0
-  is not held back by the in-flight window: the broker passes each message on as it
-  arrives. On its network thread each message with a glucose, SpO2 or BP reading is
-  decoded (the contract's own validation, the device's binding) and tested
-  (ingest/priority.py); everything else is dropped at once.
+- **the scanner**, a process of its own (so that it never waits for the GIL behind
+  ingest's planner and writer) with its own connection (a clean session) subscribed
+  at QoS 0 to the same readings (``$share/{group}-priority/…`` when ingest runs as a
+  shared group, so that replicas split the scanning too). QoS 0 is not held back by
+  the in-flight window: the broker passes each message on as it arrives. Each message
+  with a glucose, SpO2 or BP reading is decoded (the contract's own validation) and
+  tested (ingest/priority.py); everything else is dropped at once. What it finds
+  goes to ingest through a pipe: the topic, the payload and which readings; ingest
+  binds them to the device's patient (its registry) as the ordinary path does. The
+  scanner ends when ingest does (it reads the pipe's end of file), even after a
+  SIGKILL.
 - **the planner** tests the readings of each batch as well (ingest/service.py), for
   whatever the scanner did not see (it was reconnecting, or QoS 0 lost it).
 - **the lane's thread** commits what either found (one small write; keys it committed
@@ -29,11 +33,14 @@ reading as before.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -41,11 +48,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core import topics
 from core.appdb.directory import DeviceRegistry
-from core.contract import decode_readings
+from core.contract import decode_message, decode_readings
 from core.errors import ContractError
 from core.metrics import Metric
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
-from core.readings import Reading
+from core.readings import Reading, from_epoch_us, to_epoch_us
 from core.timeseries import TimeSeriesStore
 from ingest.announce import PriorityAnnouncer
 from ingest.priority import PriorityTest
@@ -83,32 +90,48 @@ class PriorityLane:
         self._patients: dict[str, None] = {}  # whose readings the lane announced lately
         self._announced_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._scanner = new_client(f"{settings.client_id}-scan", protocol=settings.protocol)
-        self._scanner.on_connect = self._on_scanner_connect
-        self._scanner.on_message = self._on_scanned
+        self._scanner_ready = threading.Event()
         self._publisher = new_client(f"{settings.client_id}-priority",
                                      protocol=settings.protocol)
         self._announcer = PriorityAnnouncer(self._publisher)
         self._thread = threading.Thread(target=self._run, name="ingest-priority",
                                         daemon=True)
-
-    @property
-    def scan_topic(self) -> str:
-        group = self._settings.shared_group
-        return topics.shared(f"{group}-priority", topics.UP_ALL) if group else topics.UP_ALL
+        self._receiver = threading.Thread(target=self._receive, name="ingest-priority-scan",
+                                          daemon=True)
+        ctx = multiprocessing.get_context("spawn")
+        self._pipe, child_end = ctx.Pipe(duplex=True)
+        self._scanner = ctx.Process(
+            target=scan, name="hearth-ingest-scanner", daemon=True,
+            args=(child_end, endpoint, _scan_topic(settings), settings.protocol,
+                  f"{settings.client_id}-scan-{os.getpid()}", settings.max_payload_bytes,
+                  settings.future_tolerance_s))
+        self._child_end = child_end
 
     def start(self) -> None:
-        connect(self._publisher, self._endpoint)  # clean sessions: nothing to keep
+        connect(self._publisher, self._endpoint)  # a clean session: nothing to keep
         self._publisher.loop_start()
-        connect(self._scanner, self._endpoint)
-        self._scanner.loop_start()
+        self._scanner.start()
+        self._child_end.close()  # the child's now: its end of file tells us it ended
+        self._receiver.start()
         self._thread.start()
+
+    def wait_scanning(self, timeout: float) -> bool:
+        """Whether the scanner has subscribed (tests; the planner covers until then)."""
+        return self._scanner_ready.wait(timeout)
 
     def stop(self) -> None:
         """After the planner stopped: commit and announce what was found, then leave."""
-        self._scanner.disconnect()
-        self._scanner.loop_stop()
         self._stopping.set()
+        try:
+            self._pipe.send("stop")  # the scanner leaves; its end of file ends _receive
+        except OSError:
+            pass  # it has ended already
+        self._scanner.join(timeout=10)
+        if self._scanner.is_alive():
+            self._scanner.kill()
+            self._scanner.join(timeout=10)
+        self._receiver.join(timeout=10)
+        self._pipe.close()
         self._thread.join(timeout=10)
         self._publisher.disconnect()
         self._publisher.loop_stop()
@@ -117,43 +140,44 @@ class PriorityLane:
         """Safety-class readings the planner found (it calls this as it decodes)."""
         self._found.put(readings)
 
-    # -- the scanner (its own network thread) ------------------------------------------
+    # -- what the scanner found (a thread of ingest's) -----------------------------------
 
-    def _on_scanner_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any,
-                            _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the priority scanner's connection: %s", reason)
-            return
-        if self._settings.protocol == MQTT_V5:
-            client.subscribe(self.scan_topic, options=SubscribeOptions(qos=0))
-        else:
-            client.subscribe(self.scan_topic, qos=0)
+    def _receive(self) -> None:
+        while True:
+            try:
+                found = self._pipe.recv()
+            except (EOFError, OSError):  # the scanner ended
+                if not self._stopping.is_set():
+                    log.warning("the priority scanner ended; the planner still finds "
+                                "safety-class readings, later")
+                return
+            if found == "ready":
+                self._scanner_ready.set()
+                continue
+            try:
+                self._bind(*found)
+            except Exception:  # noqa: BLE001 - the ordinary path handles the message
+                log.debug("a scanned message could not be bound", exc_info=True)
 
-    def _on_scanned(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        payload = bytes(msg.payload)
-        if not any(name in payload for name in _MAYBE):
-            return
-        device_id = topics.last_level(msg.topic, "up")
+    def _bind(self, topic: str, payload: bytes, chosen: list[tuple[str, int]]) -> None:
+        device_id = topics.last_level(topic, "up")
         if device_id is None:
             return
-        try:  # anything wrong here is the ordinary path's to dead-letter
-            binding = self._registry.binding(device_id)
-            if binding is None or not binding.active:
-                return
-            now = self._now()
+        binding = self._registry.binding(device_id)
+        if binding is None or not binding.active:
+            return
+        try:
             decoded = decode_readings(
-                payload, topic_device_id=device_id, patient_id=binding.patient_id, now=now,
-                max_bytes=self._settings.max_payload_bytes,
+                payload, topic_device_id=device_id, patient_id=binding.patient_id,
+                now=self._now(), max_bytes=self._settings.max_payload_bytes,
                 future_tolerance=self._future_tolerance)
         except ContractError:
             return
-        except Exception:  # noqa: BLE001 - e.g. the registry away: the planner still tests
-            log.debug("priority scan of a message failed", exc_info=True)
-            return
-        self.stats.scanned += 1
-        if decoded.measurements and (chosen := self._scanner_test.select(
-                decoded.measurements, now)):
-            self._found.put(chosen)
+        wanted = {(metric, from_epoch_us(at)) for metric, at in chosen}
+        readings = [r for r in decoded.measurements if (str(r.metric), r.measured_at) in wanted]
+        if readings:
+            self.stats.scanned += 1
+            self._found.put(readings)
 
     # -- commit and announce (the lane's thread) -----------------------------------------
 
@@ -220,3 +244,63 @@ class PriorityLane:
             if rest:
                 out[patient_id] = rest
         return out
+
+
+def _scan_topic(settings: IngestSettings) -> str:
+    group = settings.shared_group
+    return topics.shared(f"{group}-priority", topics.UP_ALL) if group else topics.UP_ALL
+
+
+def scan(pipe: Connection, endpoint: MqttEndpoint, topic: str, protocol: str, client_id: str,
+         max_payload_bytes: int, future_tolerance_s: float) -> None:
+    """The scanner process: QoS 0 readings in, safety-class ones to ingest by ``pipe``."""
+    test = PriorityTest()
+    tolerance = timedelta(seconds=future_tolerance_s)
+    sending = threading.Lock()
+
+    def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the priority scanner's connection: %s", reason)
+            return
+        if protocol == MQTT_V5:
+            client.subscribe(topic, options=SubscribeOptions(qos=0))
+        else:
+            client.subscribe(topic, qos=0)
+
+    def on_subscribe(*_a: Any) -> None:
+        with sending:
+            pipe.send("ready")
+
+    def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        payload = bytes(msg.payload)
+        if not any(name in payload for name in _MAYBE):
+            return
+        device_id = topics.last_level(msg.topic, "up")
+        if device_id is None:
+            return
+        now = datetime.now(UTC)
+        try:
+            decoded = decode_message(payload, topic_device_id=device_id, now=now,
+                                     max_bytes=max_payload_bytes, future_tolerance=tolerance)
+        except ContractError:
+            return
+        chosen = test.select(decoded.measurements, now)
+        if chosen:
+            keys = [(str(m.metric), to_epoch_us(m.measured_at)) for m in chosen]
+            with sending:
+                pipe.send((msg.topic, payload, keys))
+
+    client = new_client(client_id, protocol=protocol)
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    connect(client, endpoint)
+    client.loop_start()
+    try:
+        while pipe.recv() != "stop":  # or the end of file: ingest ended without a word
+            pass
+    except (EOFError, OSError, KeyboardInterrupt):
+        pass
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -24,13 +24,27 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from analytics.arrows import direction
 from analytics.bp import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
 from analytics.cgm import LOW_BELOW
 from analytics.spo2 import DEFAULT_TARGET as SPO2_URGENT_AT_OR_BELOW
 from core.metrics import Metric
-from core.readings import Reading
+
+
+class _Timed(Protocol):  # a Reading, or a Measurement not yet bound to its patient
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def metric(self) -> Metric: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def measured_at(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=_Timed)
 
 RECENT = timedelta(minutes=15)  # the urgent rules' max_age_min (coach/rules/thresholds.py)
 _REMEMBERED_DEVICES = 100_000  # newest glucose kept per CGM, for the fast-fall test
@@ -46,9 +60,9 @@ class PriorityTest:
         self._last: OrderedDict[str, tuple[datetime, float]] = OrderedDict()
         self._remembered = remembered
 
-    def select(self, readings: Iterable[Reading], now: datetime) -> list[Reading]:
+    def select(self, readings: Iterable[T], now: datetime) -> list[T]:
         """The safety-class readings among ``readings`` (one message's, oldest first)."""
-        chosen: list[Reading] = []
+        chosen: list[T] = []
         for r in readings:
             metric = r.metric
             if metric is Metric.GLUCOSE:
@@ -62,7 +76,7 @@ class PriorityTest:
                 chosen.append(r)
         return chosen
 
-    def _glucose(self, r: Reading, now: datetime) -> bool:
+    def _glucose(self, r: _Timed, now: datetime) -> bool:
         current = (r.measured_at, r.value)
         previous = self._last.get(r.device_id)
         if previous is None or previous[0] < current[0]:

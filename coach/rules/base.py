@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from coach.safety import flag_class, is_safety
+
 if TYPE_CHECKING:
     from coach.context import PatientContext
 
@@ -40,7 +42,9 @@ RulePath = Literal["realtime", "scheduled"]
 # day: a quiet home, a missed dose, a silent device) or "daily" (findings over complete
 # days or weeks: patterns, trends, averages, bests, streaks). A hint for the scheduler;
 # running a daily rule more often changes nothing but the cost (cool-downs and keys hold).
-Cadence = Literal["hourly", "daily"]
+# "watch": every escalation tick (about a minute), for what no new reading announces (a
+# sensor gone quiet while low: coach/episodes.py).
+Cadence = Literal["hourly", "daily", "watch"]
 
 # Feature groups the context builder can prepare; a rule names the ones it reads.
 FEATURES = frozenset(
@@ -75,10 +79,16 @@ class FlagRequest:
     why: str = ""  # the check behind it, in plain words; the engine fills it from the rule
 
     def __post_init__(self) -> None:
+        flag_class(self.flag_type)  # every flag type is classified (coach/safety.py)
         if not self.title:
             object.__setattr__(self, "title", self.flag_type.replace("_", " ").capitalize())
         if not self.group:
             object.__setattr__(self, "group", self.flag_type)
+
+    @property
+    def safety(self) -> bool:
+        """A safety message: live at any hour, once per episode (coach/safety.py)."""
+        return is_safety(self.flag_type)
 
 
 class RuleSettings(BaseModel):

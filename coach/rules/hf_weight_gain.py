@@ -1,6 +1,9 @@
-"""Heart-failure weight gain: >2 kg in 3 days or >1 kg overnight (DESIGN.md §6; ESC 2021
-heart-failure guidelines, patient self-care), on today's weigh-in
-(analytics/weight.py heart_failure_warnings).
+"""Heart-failure weight gain on today's weigh-in: >2 kg in 3 days (ESC 2021) or >=2.3 kg
+in a week (AHA/HFSA), docs/CLINICAL.md "Heart-failure weight"; analytics/weight.py
+heart_failure_warnings. No overnight rule: normal day-to-day swings are about 1 kg.
+
+A safety message (coach/safety.py): the patient hears at once, at any hour, and the nurse
+gets a clinical alert. The message promises nothing nobody guarantees.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ class HfWeightGainSettings(RuleSettings):
 
 
 @rule("hf_weight_gain", path="realtime", needs={"weight"}, settings=HfWeightGainSettings,
-      description="weight up >2 kg in 3 days or >1 kg overnight (heart failure)")
+      description="weight up >2 kg in 3 days or 2.3 kg in a week (heart failure)")
 def hf_weight_gain(ctx: PatientContext, settings: HfWeightGainSettings) -> list[FlagRequest]:
     w = ctx.weight
     if w is None or not w.warnings:
@@ -24,12 +27,13 @@ def hf_weight_gain(ctx: PatientContext, settings: HfWeightGainSettings) -> list[
     if w.latest_date != ctx.local_day():
         return []  # only today's weigh-in is news
     biggest = max(w.warnings, key=lambda x: x.gain_kg)
-    span = "in 3 days" if biggest.reason == "gain_3_days" else "since yesterday"
+    span = "in 3 days" if biggest.reason == "gain_3_days" else "in a week"
     return [FlagRequest(
         "hf_weight_gain", Severity.HIGH,
         f"Your weight is up {biggest.gain_kg:.1f} kg {span} ({biggest.from_kg:.1f} to "
-        f"{biggest.to_kg:.1f} kg). This can be fluid building up: check your ankles and "
-        "breathing, and your nurse will call you today.",
+        f"{biggest.to_kg:.1f} kg). This can be fluid building up. Check your ankles and "
+        "breathing, follow your heart-failure plan, and call your heart-failure nurse or GP "
+        "today. Your care team can see this too.",
         {
             "warnings": [
                 {"reason": x.reason, "gain_kg": round(x.gain_kg, 2), "from": x.from_date,
@@ -38,7 +42,8 @@ def hf_weight_gain(ctx: PatientContext, settings: HfWeightGainSettings) -> list[
             ],
             "days": list(w.days[-7:]),
             "daily_kg": list(w.daily_kg[-7:]),
-            "source": "ESC 2021 HF self-care: >2 kg in 3 days or >1 kg overnight",
+            "source": "ESC 2021 HF: >2 kg in 3 days; AHA/HFSA: 2.3 kg (5 lb) in a week "
+                      "(docs/CLINICAL.md)",
         },
         "realtime", title="Weight going up quickly", key=w.latest_date, clinical=True,
     )]

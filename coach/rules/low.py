@@ -21,8 +21,8 @@ class LowSettings(RuleSettings):
       description="glucose below 70 mg/dL for 15 minutes, event still ongoing")
 def low(ctx: PatientContext, settings: LowSettings) -> list[FlagRequest]:
     g = ctx.glucose
-    if g is None:
-        return []
+    if g is None or g.latest is None or g.latest >= 70.0:
+        return []  # back above 70 (the event is ongoing until 15 minutes of recovery)
     ongoing = [
         e for e in g.events
         if e.kind is EventKind.HYPO and e.level == 1 and e.ended == "ongoing"

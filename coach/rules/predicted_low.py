@@ -22,7 +22,7 @@ class PredictedLowSettings(RuleSettings):
 def predicted_low(ctx: PatientContext, settings: PredictedLowSettings) -> list[FlagRequest]:
     g = ctx.glucose
     f = g.forecast if g else None
-    if f is None or not f.predicted_low or f.current < 70.0:
+    if g is None or f is None or not f.predicted_low or f.current < 70.0:
         return []
     if ctx.now_us - f.at_us > settings.max_age_min * US_PER_MIN:
         return []
@@ -47,7 +47,8 @@ def predicted_low(ctx: PatientContext, settings: PredictedLowSettings) -> list[F
                 "source": "Battelino 2019 level 1 threshold; forecast: analytics/forecast.py",
             },
             path="realtime",
-            key=iso_us(f.at_us),
+            # one message per descent (a safety message is sent once per episode)
+            key=f"descent:{iso_us(g.descent_since_us or f.at_us)}",
             group="hypo",
         )
     ]

@@ -24,6 +24,7 @@ from coach.rules.base import Rule, RuleSettings
 from coach.rules.bp_above_target import bp_above_target
 from coach.rules.bp_crisis import bp_crisis, bp_crisis_check
 from coach.rules.device_silent import device_silent
+from coach.rules.fast_fall import fast_fall
 from coach.rules.goal_reached import goal_reached
 from coach.rules.hf_weight_gain import hf_weight_gain
 from coach.rules.inactivity import unusual_inactivity
@@ -34,6 +35,7 @@ from coach.rules.personal_best import personal_best
 from coach.rules.predicted_low import predicted_low
 from coach.rules.prolonged_high import prolonged_high
 from coach.rules.rising_fasting import rising_fasting
+from coach.rules.signal_loss import signal_loss_low
 from coach.rules.streaks import step_streak
 from coach.rules.thresholds import THRESHOLD_RULES
 
@@ -44,6 +46,8 @@ _RULES: tuple[Rule, ...] = (
     *THRESHOLD_RULES,  # urgent_low, tir_falling, spo2_below_target
     low,
     predicted_low,
+    fast_fall,
+    signal_loss_low,
     prolonged_high,
     nocturnal_lows,
     rising_fasting,

@@ -24,7 +24,8 @@ US_PER_MIN = 60_000_000
 class ThresholdSettings(RuleSettings):
     threshold: float | None = None  # None: the patient's target, else the row's default
     max_age_min: float = 15.0  # a reading older than this is not "now"
-    include_night: bool = False  # SpO2 only: also readings taken overnight (see _spo2_pair)
+    # SpO2 only: also readings taken overnight; None: the rule's own default (urgent: yes)
+    include_night: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class ThresholdDescription:
     severity: Severity
     below: bool  # a finding when the value is below (True) or above (False) the threshold
     default_threshold: float
-    source: str  # where the threshold comes from (DESIGN.md §6)
+    source: str  # where the threshold comes from (docs/CLINICAL.md)
     value_fn: Callable[[PatientContext, ThresholdSettings], Observed | None]
     explain: Callable[[Observed, float], str]
     target_name: str | None = None  # the patient's own target in Patient.targets, if any
@@ -52,6 +53,11 @@ class ThresholdDescription:
     patient_only: bool = False
     description: str = ""
     cadence: str = "hourly"
+    # the threshold when the patient's condition sets it (used instead of target/default)
+    threshold_fn: Callable[[PatientContext], float] | None = None
+    inclusive: bool = False  # a finding also at the threshold itself (<= or >=)
+    # the episode a finding belongs to, given the threshold (its key: coach/safety.py)
+    episode_fn: Callable[[PatientContext, float, bool], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,8 @@ class ThresholdRule:
     def threshold(self, ctx: PatientContext, settings: ThresholdSettings) -> float:
         if settings.threshold is not None:
             return settings.threshold
+        if self.row.threshold_fn is not None:
+            return self.row.threshold_fn(ctx)
         if self.row.target_name:
             return ctx.target(self.row.target_name, self.row.default_threshold)
         return self.row.default_threshold
@@ -93,10 +101,14 @@ class ThresholdRule:
         if seen is None:
             return []
         limit = self.threshold(ctx, settings)
-        if not (seen.value < limit if self.row.below else seen.value > limit):
+        beyond = seen.value < limit if self.row.below else seen.value > limit
+        if not (beyond or (self.row.inclusive and seen.value == limit)):
             return []
         evidence = {**seen.evidence, "value": round(seen.value, 1), "threshold": limit,
                     "source": self.row.source}
+        key = seen.key
+        if self.row.episode_fn is not None:
+            key = self.row.episode_fn(ctx, limit, self.row.inclusive)
         return [
             FlagRequest(
                 flag_type=self.row.name,
@@ -105,7 +117,7 @@ class ThresholdRule:
                 evidence=evidence,
                 path=self.row.path,
                 title=self.row.title,
-                key=seen.key,
+                key=key,
                 group=self.row.group,
                 clinical=self.row.clinical,
                 patient_only=self.row.patient_only,
@@ -119,7 +131,12 @@ def _fresh_glucose(ctx: PatientContext, s: ThresholdSettings) -> Observed | None
         return None
     if ctx.now_us - g.latest_us > s.max_age_min * US_PER_MIN:
         return None
-    return Observed(g.latest, {"reading_at": iso_us(g.latest_us), "unit": "mg/dL"})
+    # One alert per episode below 54 (docs/CLINICAL.md; analytics/events.py episode_start):
+    # a low that clears and comes back is a new alert, whatever happened to the last one.
+    since = g.very_low_since_us if g.very_low_since_us is not None else g.latest_us
+    return Observed(g.latest, {"reading_at": iso_us(g.latest_us), "unit": "mg/dL",
+                               "episode_started_at": iso_us(since)},
+                    key=f"episode:{iso_us(since)}")
 
 
 def _tir_drop(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
@@ -147,17 +164,18 @@ def _spo2_pair(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
     """The higher of the two newest readings, both within ``max_age_min``: one low reading
     alone is too often a motion artefact, two in a row are not.
 
-    Readings taken overnight (22:00-07:00 local, analytics/spo2.py NIGHT_*) are left
-    out unless ``include_night``: brief dips in sleep are common in COPD and nobody can act
-    on them at 3 a.m.; they are summarised for the care team by the SpO2 report
-    (spo2_summary night_dips) instead of paging anyone one by one."""
+    Readings taken overnight (22:00-07:00 local, analytics/spo2.py NIGHT_*): the urgent
+    rule always reads them (70% at 03:00 is as urgent as at noon); the below-target rules
+    leave them out unless ``include_night``, since brief dips in sleep are common in COPD
+    (docs/CLINICAL.md "Pulse oximetry") and the SpO2 report summarises them for the care
+    team (spo2_summary night_dips)."""
     sp = ctx.spo2
     if sp is None or len(sp.recent) < 2:
         return None
     (t1, v1), (t2, v2) = sp.recent[-2], sp.recent[-1]
     if ctx.now_us - t1 > s.max_age_min * US_PER_MIN:
         return None
-    if not s.include_night and _overnight(t2, ctx.tz):
+    if not _night_counts(s, urgent=True) and _overnight(t2, ctx.tz):
         return None
     return Observed(
         max(v1, v2),
@@ -177,14 +195,62 @@ def _spo2_single(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
         return None
     if len(sp.recent) > 1 and t2 - sp.recent[-2][0] <= s.max_age_min * US_PER_MIN:
         return None  # a pair: spo2_below_target's business
-    if not s.include_night and _overnight(t2, ctx.tz):
+    if not _night_counts(s, urgent=False) and _overnight(t2, ctx.tz):
         return None
     return Observed(v2, {"reading_at": iso_us(t2), "unit": "%"}, key=iso_us(t2))
+
+
+def _spo2_episode(ctx: PatientContext, limit: float, inclusive: bool) -> str:
+    """The start of the run of readings beyond ``limit`` that ends with the newest one (a
+    gap of more than 15 minutes between two readings starts a new run): one alert per
+    episode of low oxygen, however many readings it lasts."""
+    sp = ctx.spo2
+    readings = sp.recent if sp else ()
+    start = len(readings) - 1
+    gap_us = 15 * US_PER_MIN
+    while start > 0:
+        t0, v0 = readings[start - 1]
+        if not (v0 < limit or (inclusive and v0 == limit)) or readings[start][0] - t0 > gap_us:
+            break
+        start -= 1
+    return f"episode:{iso_us(readings[start][0])}" if readings else ""
+
+
+def _night_counts(s: ThresholdSettings, *, urgent: bool) -> bool:
+    return urgent if s.include_night is None else s.include_night
+
+
+def _spo2_pair_below_target(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
+    if s.include_night is None:
+        s = s.model_copy(update={"include_night": False})
+    return _spo2_pair(ctx, s)
 
 
 def _overnight(time_us: int, tz: str) -> bool:
     _, minute = local_day_and_minute(np.array([time_us], dtype=np.int64), tz)
     return bool(minute[0] >= NIGHT_START_MIN or minute[0] < NIGHT_END_MIN)
+
+
+# docs/CLINICAL.md "Pulse oximetry": without a lower prescribed target, 93-94% is amber
+# and <=92% urgent (NHS @home oximetry); people at risk of hypercapnic respiratory failure
+# (COPD, or a prescribed target below 92%) aim for 88-92% (BTS 2017) and are urgent at
+# <=83% (NEWS2 scale 2 scores 3).
+SPO2_TARGET_DEFAULT = 95.0  # below it (93-94%): amber
+SPO2_URGENT_AT_OR_BELOW = 92.0
+SPO2_TARGET_HYPERCAPNIC = 88.0
+SPO2_URGENT_HYPERCAPNIC = 83.0
+
+
+def spo2_limits(ctx: PatientContext) -> tuple[float, float]:
+    """(below this is under target, at or below this is urgent) for this patient."""
+    prescribed = ctx.targets.get("spo2_percent")
+    if isinstance(prescribed, int | float) and not isinstance(prescribed, bool):
+        target = float(prescribed)
+        hypercapnic = target < SPO2_URGENT_AT_OR_BELOW
+    else:
+        hypercapnic = "copd" in ctx.conditions
+        target = SPO2_TARGET_HYPERCAPNIC if hypercapnic else SPO2_TARGET_DEFAULT
+    return target, SPO2_URGENT_HYPERCAPNIC if hypercapnic else SPO2_URGENT_AT_OR_BELOW
 
 
 THRESHOLDS: tuple[ThresholdDescription, ...] = (
@@ -225,25 +291,50 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         cadence="daily",
     ),
     ThresholdDescription(
+        name="spo2_urgent",
+        title="Very low oxygen",
+        path="realtime",
+        needs=frozenset({"spo2"}),
+        severity=Severity.URGENT,
+        below=True,
+        inclusive=True,
+        default_threshold=SPO2_URGENT_AT_OR_BELOW,
+        source="docs/CLINICAL.md: SpO2 <=92% without a lower prescribed target (NHS @home "
+        "oximetry); <=83% with a target of 88-92% (NEWS2 scale 2 scores 3)",
+        value_fn=_spo2_pair,
+        threshold_fn=lambda ctx: spo2_limits(ctx)[1],
+        explain=lambda o, t: (
+            f"Your oxygen level was {o.value:.0f}% or lower on your last two readings. That is "
+            "very low. Call 999 if you are very breathless, or 111 now. Follow your action plan."
+        ),
+        episode_fn=_spo2_episode,
+        group="spo2",
+        clinical=True,
+        description="two newest SpO2 readings (within 15 min) at or below the urgent level "
+        "(92%; 83% for people whose target is 88-92%)",
+    ),
+    ThresholdDescription(
         name="spo2_below_target",
         title="Oxygen below your target",
         path="realtime",
         needs=frozenset({"spo2"}),
         severity=Severity.HIGH,
         below=True,
-        default_threshold=92.0,
-        source="DESIGN.md §6: SpO2 <92%, or below the patient's prescribed target "
-        "(often 88-92% in COPD)",
-        value_fn=_spo2_pair,
+        default_threshold=SPO2_TARGET_DEFAULT,
+        source="docs/CLINICAL.md: SpO2 93-94% is amber (NHS @home oximetry); below 88% for "
+        "people whose target is 88-92% (BTS 2017, NEWS2 scale 2)",
+        value_fn=_spo2_pair_below_target,
+        threshold_fn=lambda ctx: spo2_limits(ctx)[0],
         explain=lambda o, t: (
             f"Your oxygen level was below your target of {t:.0f}% on your last two readings "
-            f"(highest {o.value:.0f}%). Rest, check again, and follow your action plan."
+            f"(highest {o.value:.0f}%). Rest, check again, and follow your action plan. Your "
+            "care team can see this too."
         ),
-        target_name="spo2_percent",
+        episode_fn=_spo2_episode,
         group="spo2",
         clinical=True,
-        description="two newest daytime SpO2 readings (within 15 min) below the patient's "
-        "target (92%)",
+        description="two newest SpO2 readings (within 15 min) below the patient's target "
+        "(95%; 88% for people at risk of hypercapnia)",
     ),
     ThresholdDescription(
         name="spo2_recheck",
@@ -252,18 +343,18 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         needs=frozenset({"spo2"}),
         severity=Severity.HIGH,
         below=True,
-        default_threshold=92.0,
-        source="DESIGN.md §6: SpO2 <92%, or below the patient's prescribed target; one "
-        "reading alone is confirmed by a second before anyone is alerted",
+        default_threshold=SPO2_TARGET_DEFAULT,
+        source="docs/CLINICAL.md: one reading alone is confirmed by a second before anyone "
+        "but the patient is alerted",
         value_fn=_spo2_single,
+        threshold_fn=lambda ctx: spo2_limits(ctx)[0],
         explain=lambda o, t: (
             f"Your oxygen reading was {o.value:.0f}%, below your target of {t:.0f}%. Rest for "
-            "a few minutes, warm your hands, and measure again."
+            "a few minutes, warm your hands, and measure again now."
         ),
-        target_name="spo2_percent",
         group="spo2",
         patient_only=True,
-        description="a single fresh daytime SpO2 spot check below target: measure again",
+        description="a single fresh SpO2 spot check below target: measure again",
     ),
 )
 

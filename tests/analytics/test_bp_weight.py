@@ -130,12 +130,19 @@ def test_missing_reference_day_gives_nan() -> None:
 
 
 def test_heart_failure_warnings() -> None:
-    # 80.0 three days ago, 82.1 today: +2.1 kg in 3 days; +1.2 kg overnight (80.9 -> 82.1)
+    # 80.0 three days ago, 82.1 today: +2.1 kg in 3 days (and so in a week); +1.2 kg
+    # overnight is no warning of its own (docs/CLINICAL.md: no overnight rule)
     t, kg = _weigh([(0, 80.0), (1, 80.5), (2, 80.9), (3, 82.1)])
     reasons = {x.reason: x for x in weight_summary(t, kg).warnings}
+    assert set(reasons) == {"gain_3_days"}
     assert reasons["gain_3_days"].gain_kg == pytest.approx(2.1)
     assert reasons["gain_3_days"].from_date == "2026-03-02"
-    assert reasons["gain_overnight"].gain_kg == pytest.approx(1.2)
+
+
+def test_heart_failure_weekly_gain() -> None:
+    t, kg = _weigh([(0, 80.0), (2, 80.6), (4, 81.2), (6, 81.8), (7, 82.3)])
+    reasons = {x.reason: x for x in weight_summary(t, kg).warnings}
+    assert set(reasons) == {"gain_7_days"} and reasons["gain_7_days"].gain_kg == pytest.approx(2.3)
 
 
 def test_exactly_two_kg_is_not_a_warning() -> None:

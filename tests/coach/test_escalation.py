@@ -3,6 +3,7 @@ acknowledges; one acknowledgement stops it; every step recorded."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from core.appdb.coaching import CoachAlert
 from tests.coach.coaching_support import NOW, add_patient, alerts, database
 
 URGENT = FlagRequest("urgent_low", Severity.URGENT, "Your glucose is 48 mg/dL.",
-                     {"value": 48.0}, "realtime", group="hypo")
+                     {"value": 48.0}, "realtime", group="hypo", key="episode:1")
 
 
 def start(engine: Engine, at: datetime = NOW) -> str:
@@ -103,7 +104,7 @@ def test_configurable_intervals(tmp_path: Path) -> None:
     assert tick(e, 7) == [("nurse", None)]
 
 
-def test_after_acknowledgement_a_new_low_starts_a_new_ladder_after_the_cool_down(
+def test_after_acknowledgement_the_same_low_is_quiet_and_a_new_one_starts_a_new_ladder(
     tmp_path: Path,
 ) -> None:
     e = database(tmp_path)
@@ -112,7 +113,9 @@ def test_after_acknowledgement_a_new_low_starts_a_new_ladder_after_the_cool_down
     ack(e, first, "p1", 1, "patient")
     with Session(e) as session:
         assert dispatch(session, "p1", [URGENT], NOW + timedelta(minutes=20)) == []
-        out = dispatch(session, "p1", [URGENT], NOW + timedelta(minutes=31))
+        # no cool-down holds a new episode back: ten minutes after the first one
+        out = dispatch(session, "p1", [replace(URGENT, key="episode:2")],
+                       NOW + timedelta(minutes=21))
         session.commit()
     assert [(o.kind, o.recipient_role) for o in out] == [("escalation", "patient")]
     assert out[0].ref != first

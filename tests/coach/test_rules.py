@@ -292,17 +292,25 @@ def test_heart_failure_weight_gain_over_three_days(engine: Engine) -> None:
     assert summary(out) == [("nudge", "patient", "hf_weight_gain", "high"),
                             ("alert", "coach", "hf_weight_gain", "high"),
                             ("clinical_alert", "nurse", "hf_weight_gain", "high")]
-    assert {w["reason"] for w in out[0].evidence["warnings"]} == {"gain_3_days"}
+    assert {w["reason"] for w in out[0].evidence["warnings"]} == {"gain_3_days", "gain_7_days"}
 
 
-def test_overnight_gain_and_the_condition_gate(engine: Engine) -> None:
-    w = _weights([70.0, 70.0, 71.2])
+def test_a_week_of_steady_gain_and_the_condition_gate(engine: Engine) -> None:
+    # +2.5 kg over 7 days, never 2 kg within 3: the AHA/HFSA weekly rule (docs/CLINICAL.md)
+    w = _weights([70.0, 70.3, 70.7, 71.0, 71.4, 71.8, 72.1, 72.5])
     out = run(engine, PatientContext("p1", NOW, tz="Europe/London",
                                      conditions=("heart_failure",), weight=w),
               names=["hf_weight_gain"])
-    assert out and out[0].evidence["warnings"][0]["reason"] == "gain_overnight"
+    assert out and [x["reason"] for x in out[0].evidence["warnings"]] == ["gain_7_days"]
+    assert "nurse will call" not in out[0].body  # nothing promises what nobody guarantees
     assert run(engine, ctx_with(weight=w), names=["hf_weight_gain"],
                now=NOW + timedelta(days=1)) == []  # no heart failure on record
+
+
+def test_a_one_kg_swing_overnight_is_normal(engine: Engine) -> None:
+    ctx = PatientContext("p1", NOW, tz="Europe/London", conditions=("heart_failure",),
+                         weight=_weights([70.0, 71.1, 70.2, 71.2]))
+    assert run(engine, ctx, names=["hf_weight_gain"]) == []
 
 
 def test_small_gain_is_no_warning(engine: Engine) -> None:
@@ -318,9 +326,32 @@ def _spo2(*values: float) -> Spo2Features:
 
 
 def test_spo2_two_readings_below_target(engine: Engine) -> None:
-    out = run(engine, ctx_with(spo2=_spo2(95, 90, 91)), names=["spo2_below_target"])
+    out = run(engine, ctx_with(spo2=_spo2(96, 93, 94)), names=["spo2_below_target"])
     assert summary(out)[0] == ("nudge", "patient", "spo2_below_target", "high")
-    assert out[0].evidence["threshold"] == 92.0
+    assert out[0].evidence["threshold"] == 95.0  # NHS @home: 93-94% is amber
+
+
+def test_spo2_at_92_or_below_is_urgent_without_a_lower_target(engine: Engine) -> None:
+    out = run(engine, ctx_with(spo2=_spo2(96, 91, 92)), names=["spo2_urgent"])
+    assert summary(out) == [("escalation", "patient", "spo2_urgent", "urgent")]
+
+
+def test_spo2_in_copd_by_news2_scale_2(engine: Engine) -> None:
+    copd = {"conditions": ("copd",)}
+    # 89-90% is within a COPD patient's 88-92% target: nothing
+    assert run(engine, PatientContext("p1", NOW, tz="Europe/London", spo2=_spo2(90, 89),
+                                      **copd),  # type: ignore[arg-type]
+               names=["spo2_urgent", "spo2_below_target"]) == []
+    # 84-86%: below target, not yet urgent
+    out = run(engine, PatientContext("p1", NOW, tz="Europe/London", spo2=_spo2(86, 85),
+                                     **copd),  # type: ignore[arg-type]
+              names=["spo2_urgent", "spo2_below_target"])
+    assert summary(out)[0] == ("nudge", "patient", "spo2_below_target", "high")
+    # 83% or below: urgent (NEWS2 scale 2 scores 3)
+    out = run(engine, PatientContext("p1", NOW + timedelta(minutes=1), tz="Europe/London",
+                                     spo2=_spo2(83, 82), **copd),  # type: ignore[arg-type]
+              names=["spo2_urgent", "spo2_below_target"])
+    assert ("escalation", "patient", "spo2_urgent", "urgent") in summary(out)
 
 
 def test_spo2_uses_the_patients_prescribed_target(engine: Engine) -> None:
@@ -329,14 +360,15 @@ def test_spo2_uses_the_patients_prescribed_target(engine: Engine) -> None:
     assert run(engine, ctx, names=["spo2_below_target"]) == []
 
 
-def test_spo2_overnight_only_when_asked(engine: Engine) -> None:
+def test_spo2_at_night_counts_unless_the_team_says_otherwise(engine: Engine) -> None:
     night = NOW.replace(hour=3)
-    ctx = PatientContext("p1", night, tz="Europe/London", spo2=Spo2Features(
-        ((to_epoch_us(night) - 5 * US_PER_MIN, 86.0), (to_epoch_us(night), 85.0))))
-    assert run(engine, ctx, names=["spo2_below_target"]) == []
-    out = run(engine, ctx, names=["spo2_below_target"],
-              tuning={"spo2_below_target": {"include_night": True}})
-    assert [o.flag_type for o in out][:1] == ["spo2_below_target"]
+    ctx = PatientContext("p1", night, tz="Europe/London", conditions=("copd",),
+                         spo2=Spo2Features(((to_epoch_us(night) - 5 * US_PER_MIN, 71.0),
+                                            (to_epoch_us(night), 70.0))))
+    out = run(engine, ctx, names=["spo2_urgent"])
+    assert summary(out) == [("escalation", "patient", "spo2_urgent", "urgent")]
+    assert run(engine, ctx, names=["spo2_urgent"], now=night + timedelta(minutes=1),
+               tuning={"spo2_urgent": {"include_night": False}}) == []
 
 
 def test_one_low_spo2_reading_is_not_enough(engine: Engine) -> None:

@@ -130,7 +130,9 @@ def test_scheduled_rules_by_cadence() -> None:
                      "personal_best", "step_streak"}
     assert hourly >= {"unusual_inactivity", "missed_medication", "device_silent"}
     assert daily.isdisjoint(hourly)
-    assert daily | hourly == {r.rule.name for r in enabled_rules(path="scheduled")}
+    watch = {r.rule.name for r in enabled_rules(path="scheduled", cadence="watch")}
+    assert watch == {"signal_loss_low"}  # every escalation tick (coach/episodes.py)
+    assert daily | hourly | watch == {r.rule.name for r in enabled_rules(path="scheduled")}
     # the hourly checks do not need two weeks of glucose
     assert "glucose_history" not in needs_of(enabled_rules(path="scheduled", cadence="hourly"))
 

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from care import alerts as care_alerts
+from coach.safety import is_safety
 from core.appdb.directory import PatientInfo
 from core.metrics import Metric
 from core.readings import Reading
@@ -97,7 +98,7 @@ def carla_readings(start: datetime, end: datetime) -> list[Reading]:
     day = start
     while day < end:
         k = (day - WEEK_START).days  # negative in the history
-        weight = {4: 71.3, 5: 71.0, 6: 70.2}.get(k, 70.0 + 0.1 * (k % 2))
+        weight = {3: 70.9, 4: 72.2, 5: 72.0, 6: 71.5}.get(k, 70.0 + 0.1 * (k % 2))
         out.append(r("carla", "carla-scale", Metric.WEIGHT, weight, day + timedelta(hours=7,
                      minutes=10), "scale"))
         for hour, minute in ((7, 30), (20, 30)):
@@ -155,18 +156,21 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Week:
 
 
 EXPECTED = Counter([
-    # ann, Tue afternoon: the fall is forecast, then the low (patient and coach)
+    # ann, Tue afternoon: the fall is forecast, falls fast (3 mg/dL/min), then the low
+    # (patient and coach)
     ("ann", "Tue", "nudge", "patient", "predicted_low"),
+    ("ann", "Tue", "nudge", "patient", "fast_fall"),
     ("ann", "Tue", "nudge", "patient", "low"),
     ("ann", "Tue", "alert", "coach", "low"),
-    # ann, Thu 03:00: the urgent ladder starts with her at night; she acknowledges
+    # ann, Thu 03:00: the forecast warns her at night (a safety message never waits for
+    # the morning), then the urgent ladder starts with her; she acknowledges
+    ("ann", "Thu", "nudge", "patient", "predicted_low"),
     ("ann", "Thu", "escalation", "patient", "urgent_low"),
-    # ... and the forecast nudge from the night waited for the morning digest
-    ("ann", "Thu", "digest", "patient", "digest"),
     # ann, Sat: Friday's steps were her best (queued at midnight, in the digest)
     ("ann", "Sat", "digest", "patient", "digest"),
     # ann, Sat 14:00: nobody acknowledges: patient, caregiver, coach, nurse
     ("ann", "Sat", "nudge", "patient", "predicted_low"),
+    ("ann", "Sat", "nudge", "patient", "fast_fall"),
     ("ann", "Sat", "escalation", "patient", "urgent_low"),
     ("ann", "Sat", "escalation", "caregiver", "urgent_low"),
     ("ann", "Sat", "escalation", "coach", "urgent_low"),
@@ -178,7 +182,7 @@ EXPECTED = Counter([
     ("carla", "Wed", "nudge", "patient", "bp_crisis_recheck"),
     ("carla", "Wed", "escalation", "patient", "bp_crisis"),
     ("carla", "Wed", "escalation", "coach", "bp_crisis"),
-    # carla, Fri 07:10: +1.3 kg overnight
+    # carla, Fri 07:10: +2.2 kg in 3 days (ESC 2021: more than 2 kg)
     ("carla", "Fri", "nudge", "patient", "hf_weight_gain"),
     ("carla", "Fri", "alert", "coach", "hf_weight_gain"),
     ("carla", "Fri", "clinical_alert", "nurse", "hf_weight_gain"),
@@ -201,24 +205,24 @@ def test_digests_carry_what_waited(week: Week) -> None:
     digests = {(s.message.patient_id, s.row[1]): s for s in week.sent
                if s.message.kind == "digest"}
     items = {k: [i["flag_type"] for i in d.message.evidence["items"]] for k, d in digests.items()}
-    assert items == {("ann", "Thu"): ["predicted_low"], ("ann", "Sat"): ["personal_best"],
-                     ("carla", "Wed"): ["missed_medication"]}
+    assert items == {("ann", "Sat"): ["personal_best"], ("carla", "Wed"): ["missed_medication"]}
     assert all(d.when.astimezone(LONDON).strftime("%H:%M") == "07:00" for d in digests.values())
 
 
-def test_quiet_hours_hold(week: Week) -> None:
+def test_quiet_hours_hold_for_motivational_messages_only(week: Week) -> None:
     policy_quiet = [s for s in week.sent if s.message.recipient_role == "patient"
-                    and s.message.priority != "urgent"
+                    and s.message.kind != "digest" and not is_safety(s.message.flag_type)
                     and not 7 <= s.when.astimezone(LONDON).hour < 22]
     assert policy_quiet == []
-    night_urgent = [s.row for s in week.sent if s.when.astimezone(LONDON).hour < 7]
-    assert night_urgent == [("ann", "Thu", "escalation", "patient", "urgent_low")]
+    night = [s.row for s in week.sent if s.when.astimezone(LONDON).hour < 7]
+    assert night == [("ann", "Thu", "nudge", "patient", "predicted_low"),
+                     ("ann", "Thu", "escalation", "patient", "urgent_low")]
 
 
 def test_daily_budget_holds(week: Week) -> None:
     per_day = Counter((s.message.patient_id, s.row[1]) for s in week.sent
-                      if s.message.kind == "nudge" and s.message.priority != "urgent")
-    assert per_day and max(per_day.values()) <= 3
+                      if s.message.kind == "nudge" and not is_safety(s.message.flag_type))
+    assert max(per_day.values(), default=0) <= 3  # the budget itself: test_household_week
 
 
 def test_escalation_reaches_the_nurse_only_when_nobody_acknowledges(week: Week) -> None:

@@ -110,6 +110,7 @@ def test_an_urgent_low_is_stored_and_announced_while_ordinary_work_is_stuck(
     service.start()
     try:
         assert service.wait_connected(10)
+        assert service.lane is not None and service.lane.wait_scanning(30)
         with subscribed(mosquitto.url, "hearth/v1/stored/+") as events, \
                 subscribed(mosquitto.url, "hearth/v1/ack/+") as acks, \
                 publisher(mosquitto.url) as pub:
