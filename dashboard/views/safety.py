@@ -152,7 +152,8 @@ def safety_patients(request: Request, user: User) -> dict[str, str]:
     else:
         return {}
     directory = request.app.state.directory
-    return {p.id: p.display_name for p in directory.patients() if p.id in ids}
+    found = (directory.patient(pid) for pid in sorted(ids))  # a few people, not the clinic
+    return {p.id: p.display_name for p in found if p is not None}
 
 
 def shown_alerts(request: Request, user: User, patient_id: str | None = None,
