@@ -144,6 +144,7 @@ class ReviewCharts(BaseModel):
     weight_target_kg: float | None = Field(description="the patient's own (dry) weight")
     spo2: SeriesOut
     spo2_target: float | None = Field(description="SpO2 target (own or default), when charted")
+    spo2_urgent: float | None = Field(description="SpO2 urgent at or below this, when charted")
     steps: list[StepsDay]
     step_goal: float
 
