@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analytics.targets import SPO2_TARGET_PERCENT
+from analytics.targets import SPO2_URGENT_AT_OR_BELOW
 from analytics.timebase import (
     US_PER_S,
     clean,
@@ -26,7 +26,8 @@ from analytics.timebase import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TARGET = SPO2_TARGET_PERCENT  # docs/CLINICAL.md "Pulse oximetry" (BTS 2017)
+# docs/CLINICAL.md "Pulse oximetry (SpO2)": urgent at or below 92% without a lower target
+DEFAULT_TARGET = SPO2_URGENT_AT_OR_BELOW
 # Hearth's choice of "night" (no guideline fixes one): 22:00-07:00 local, which
 # holds the usual sleep of older adults; the coach may pass a patient's own hours.
 NIGHT_START_MIN = 22 * 60

@@ -12,6 +12,7 @@ Glucose is in mg/dL (1 mmol/L = 18.0156 mg/dL, core.metrics).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -79,8 +80,29 @@ BP_CRISIS_DIASTOLIC: Final = 120.0  # ... or >=120 diastolic
 BP_MIN_READINGS: Final = 12  # a home-BP average needs >=12 readings ... (ESH 2021)
 BP_MIN_DAYS: Final = 3  # ... over >=3 days
 
-# -- Pulse oximetry (docs/CLINICAL.md "Pulse oximetry": BTS 2017, O'Driscoll) ------------
-SPO2_TARGET_PERCENT: Final = 92.0  # below 92% is a warning sign; COPD targets are often 88-92
+# -- Pulse oximetry (docs/CLINICAL.md "Pulse oximetry (SpO2)") ----------------------------
+# Without a lower prescribed target: below 95% (93-94%) is under target, <=92% urgent
+# (NHS @home oximetry).  People at risk of hypercapnic respiratory failure (COPD, or a
+# prescribed target below 92%) aim for 88-92% (BTS 2017) and are urgent at <=83% (NEWS2
+# scale 2 scores 3).
+SPO2_TARGET_DEFAULT: Final = 95.0
+SPO2_URGENT_AT_OR_BELOW: Final = 92.0
+SPO2_TARGET_HYPERCAPNIC: Final = 88.0
+SPO2_URGENT_HYPERCAPNIC: Final = 83.0
+
+
+def spo2_limits(targets: Mapping[str, object], conditions: Iterable[str]) -> tuple[float, float]:
+    """(under target below this, urgent at or below this) for one patient: their prescribed
+    ``spo2_percent`` where set (below 92% makes them hypercapnic-risk), else by condition."""
+    prescribed = targets.get("spo2_percent")
+    if isinstance(prescribed, int | float) and not isinstance(prescribed, bool):
+        target = float(prescribed)
+        hypercapnic = target < SPO2_URGENT_AT_OR_BELOW
+    else:
+        hypercapnic = "copd" in conditions
+        target = SPO2_TARGET_HYPERCAPNIC if hypercapnic else SPO2_TARGET_DEFAULT
+    return target, SPO2_URGENT_HYPERCAPNIC if hypercapnic else SPO2_URGENT_AT_OR_BELOW
+
 
 # -- Weight in heart failure (docs/CLINICAL.md "Heart-failure weight") -------------------
 HF_GAIN_3_DAYS_KG: Final = 2.0  # more than 2 kg in 3 days (ESC 2021, McDonagh) ...

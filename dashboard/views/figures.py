@@ -210,6 +210,7 @@ def review_charts(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime
     weight = store.read_series(patient.id, Metric.WEIGHT, start, end)
     spo2 = store.read_series(patient.id, Metric.SPO2, start, end)
     targets = patient.targets
+    spo2_limits = tg.spo2_limits(targets, patient.conditions)
     return ReviewCharts(
         patient_id=patient.id, days=days, start=start, end=end, timezone=tz,
         units=cast(GlucoseUnits, units),
@@ -226,8 +227,8 @@ def review_charts(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime
         else None,
         weight_target_kg=_num(float(targets["weight_kg"])) if "weight_kg" in targets else None,
         spo2=_series(spo2),
-        spo2_target=float(targets.get("spo2_percent", tg.SPO2_TARGET_PERCENT)) if len(spo2)
-        else None,
+        spo2_target=spo2_limits[0] if len(spo2) else None,
+        spo2_urgent=spo2_limits[1] if len(spo2) else None,
         steps=_daily_steps(store, patient.id, start, end, tz),
         step_goal=float(targets.get("steps_per_day", DEFAULT_STEP_GOAL)))
 

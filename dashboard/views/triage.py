@@ -11,7 +11,8 @@ Levels (the rank of a row is its highest level, then how many findings it has th
              (adults 4%, older or high-risk 1%); meter: a reading <54 mg/dL;
              an urgent BP crisis (>=180/120, confirmed or not re-measured) in the last 3
              days; a heart-failure weight gain on the latest weigh-in of the last 3 days;
-             SpO2 below the patient's own target (default 92%) in the last 24 h
+             SpO2 under the patient's target in the last 24 h (their prescribed target, or
+             95% (urgent at 92% or below), or 88% in COPD (urgent at 83% or below))
   2 high     CGM: time >250 or >180 above target; meter: a reading <70 mg/dL;
              unusual inactivity at home now (against the person's own pattern)
   1 watch    CGM: time in range fell by more than 15 points, sensor worn <70% of the
@@ -307,7 +308,7 @@ def _judge_spo2(store: TimeSeriesStore, patient: PatientInfo, end: datetime,
     if not len(spo2):
         return
     out.seen = True
-    target = float(patient.targets.get("spo2_percent", tg.SPO2_TARGET_PERCENT))
+    target, urgent = tg.spo2_limits(patient.targets, patient.conditions)
     day = spo2.times_us >= to_epoch_us(end - timedelta(hours=24))
     if day.any():
         i = int(np.argmin(np.where(day, spo2.values, np.inf)))
@@ -315,10 +316,11 @@ def _judge_spo2(store: TimeSeriesStore, patient: PatientInfo, end: datetime,
         out.columns["spo2"] = f"lowest {lowest:.0f}% (24 h)"
         if lowest < target:
             n = int((spo2.values[day] < target).sum())
+            how = (f"at or below the urgent {urgent:.0f}%" if lowest <= urgent
+                   else f"target {target:.0f}% or more")
             out.add(Finding("spo2_low", URGENT, f"SpO2 {lowest:.0f}% at "
-                            f"{_local(int(spo2.times_us[i]), patient.timezone)} (target "
-                            f"{target:.0f}% or more; {n} reading{'s' * (n != 1)} below it "
-                            f"in 24 h)"))
+                            f"{_local(int(spo2.times_us[i]), patient.timezone)} ({how}; {n} "
+                            f"reading{'s' * (n != 1)} below {target:.0f}% in 24 h)"))
     else:
         out.columns["spo2"] = f"{spo2.values[-1]:.0f}%"
     out.add(_silent(spo2, "pulse_oximeter", "SpO2 reading", to_epoch_us(end)))

@@ -138,3 +138,13 @@ def test_the_consensus_targets_are_battelino_2019() -> None:
     older_met = {t.name: t.met for t in consensus_targets(ranges, 40.0, older_or_high_risk=True)}
     assert older_met == {"Time in range 70-180 mg/dL": True, "Time below 70 mg/dL": False,
                          "Time above 250 mg/dL": True, "Coefficient of variation": False}
+
+
+def test_spo2_limits_follow_the_prescribed_target_or_the_condition() -> None:
+    """docs/CLINICAL.md "Pulse oximetry (SpO2)": NHS @home without a lower target, BTS 2017
+    and NEWS2 scale 2 for people at risk of hypercapnia."""
+    assert tg.spo2_limits({}, ()) == (95.0, 92.0)
+    assert tg.spo2_limits({}, ("copd",)) == (88.0, 83.0)
+    assert tg.spo2_limits({"spo2_percent": 90}, ()) == (90.0, 83.0)  # below 92: hypercapnic
+    assert tg.spo2_limits({"spo2_percent": 94}, ("copd",)) == (94.0, 92.0)
+    assert tg.spo2_limits({"spo2_percent": True}, ()) == (95.0, 92.0)  # not a number

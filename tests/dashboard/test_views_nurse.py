@@ -100,7 +100,8 @@ def test_non_glucose_risks_stand_beside_the_buckets(world: World) -> None:
     assert rows["q005"]["bucket"] == "meeting" and rows["q005"]["level"] == 3
     reasons = [f["reason"] for f in rows["q005"]["findings"]]
     assert any(r.startswith("BP 186/100 on 14 Mar") and "confirmed" in r for r in reasons)
-    assert any(r.startswith("SpO2 88% at 15 Mar") for r in reasons)
+    assert "SpO2 88% at 15 Mar 10:00 (at or below the urgent 92%; 1 reading below 95% in 24 h)" \
+        in reasons
     assert any(r.startswith("Weight up 3.") for r in reasons)
     assert rows["p1"]["risks"] == []
 
@@ -258,7 +259,7 @@ def test_a_risk_mix_is_ranked_across_conditions(mix: World) -> None:
     assert set(order[3:]) == {"m-meter", "p1"} and rows["m-meter"]["level"] == 0
     assert rows["m-copd"]["risks"] == ["spo2_low"] and rows["m-hf"]["risks"] == ["hf_weight"]
     assert rows["m-copd"]["findings"][0]["reason"] == (
-        "SpO2 86% at 15 Mar 05:00 (target 90% or more; 2 readings below it in 24 h)")
+        "SpO2 86% at 15 Mar 05:00 (target 90% or more; 2 readings below 90% in 24 h)")
     assert rows["m-hf"]["findings"][0]["reason"].startswith("Weight up 2.5 kg since 12 Mar")
     assert rows["m-hf"]["columns"]["weight"] == "+2.5 kg since 12 Mar"
     # only CGM wearers are judged by CGM rules
@@ -285,6 +286,7 @@ def test_the_review_page_charts_every_condition_with_its_target_lines(mix: World
     copd = nurse.get("/nurse/patients/m-copd").text
     data = review_data(copd)
     assert 'id="spo2-chart"' in copd and data["spo2_target"] == 90.0
+    assert data["spo2_urgent"] == 83.0  # a prescribed target below 92%: NEWS2 scale 2
     assert len(data["spo2"]["values"]) == 40 and min(data["spo2"]["values"]) == 86.0
     assert data["glucose"] is None and data["meter"] is None
     assert "agp-chart" not in copd and "Download the AGP report" not in copd

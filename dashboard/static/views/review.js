@@ -80,9 +80,9 @@
   if (data.spo2.values.length) {
     const xs = data.spo2.times;
     make("spo2-chart", {
-      scales: { y: { range: [Math.min(80, ...data.spo2.values) - 2, 100] } }, axes: [dateAxis, { label: "%" }],
-      series: [{}, Object.assign({ label: "SpO2" }, dots("#00626b")), line("Target", "#a01818")],
-    }, [xs, data.spo2.values, flat(xs, data.spo2_target)]);
+      scales: { y: { range: [Math.min(data.spo2_urgent, ...data.spo2.values) - 3, 100] } }, axes: [dateAxis, { label: "%" }],
+      series: [{}, Object.assign({ label: "SpO2" }, dots("#00626b")), line("Target", "#1e6b30"), line("Urgent", "#a01818")],
+    }, [xs, data.spo2.values, flat(xs, data.spo2_target), flat(xs, data.spo2_urgent)]);
   }
   if (data.steps.length) {
     const xs = data.steps.map((d) => Date.parse(d.date + "T12:00:00Z") / 1000);
