@@ -128,6 +128,8 @@ def create_app(parent: State) -> FastAPI:
     for path in ("/entries", "/entries/{spec}", "/treatments", "/treatments/{doc_id}",
                  "/devicestatus", "/devicestatus/{doc_id}"):
         sub.add_api_route(path, refuse_delete, methods=["DELETE"])
+    route(["/profile"], refuse_profile, "POST")
+    route(["/profile"], refuse_profile, "PUT")
     return sub
 
 
@@ -498,6 +500,14 @@ def refuse_delete(_who: Writer) -> None:
     raise NightscoutError(405, "Method Not Allowed",
                           "Hearth does not delete records through the Nightscout API: "
                           "its store keeps every reading it was sent")
+
+
+def refuse_profile(_who: Writer) -> None:
+    """A pump's therapy profile (basal rates, ratios, targets) has no place in Hearth's
+    data model yet: refused plainly rather than answered 200 and dropped."""
+    raise NightscoutError(405, "Method Not Allowed",
+                          "Hearth does not keep pump therapy profiles (basal rates, carb "
+                          "ratios, sensitivities)")
 
 
 def experiments_test(_who: Reader) -> dict[str, str]:

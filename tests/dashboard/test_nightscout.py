@@ -321,3 +321,7 @@ def test_deletes_are_refused_plainly(site: Site) -> None:
         answer = site.client.delete(path, headers=headers)
         assert answer.status_code == 405
         assert "does not delete" in answer.json()["description"]
+    profile = site.client.post("/api/v1/profile", json=[{"defaultProfile": "Default"}],
+                               headers=headers)
+    assert profile.status_code == 405 and "profiles" in profile.json()["description"]
+    assert site.client.get("/api/v1/profile.json", headers=headers).json() == []
