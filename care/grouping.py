@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +153,10 @@ def balanced_labels(x: npt.NDArray[np.float64], k: int, *, min_size: int = MIN_G
     """
     if k == 1:
         return np.zeros(x.shape[0], dtype=np.intp)
+    # scikit-learn here, not at the top: every dashboard worker imports this module
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():  # categorical features: duplicate points are expected
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
@@ -176,6 +177,8 @@ def balanced_labels(x: npt.NDArray[np.float64], k: int, *, min_size: int = MIN_G
 
 def _bounded(distance: npt.NDArray[np.float64], min_size: int,
              max_size: int) -> npt.NDArray[np.intp]:
+    from scipy.optimize import linear_sum_assignment
+
     n, k = distance.shape
     slots = np.repeat(np.arange(k), max_size)
     must = np.tile(np.arange(max_size) < min_size, k)
