@@ -16,17 +16,18 @@ import math
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from analytics import targets as tg
 from analytics.cgm import Ranges, Target
 from analytics.summary import CgmSummary
 from core.metrics import GLUCOSE_MGDL_PER_MMOLL
+
+if TYPE_CHECKING:  # matplotlib is imported where a report is drawn, not with the module
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ def write_agp_report(
 
     ``units`` ("mg/dL" or "mmol/L") is how glucose is printed; the analysis is the same.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8.5, 11.0))
     FigureCanvasAgg(fig)
     _header(fig, summary, patient)
@@ -103,6 +107,8 @@ def write_agp_report(
 
 
 def _header(fig: Figure, s: CgmSummary, patient: str) -> None:
+    from matplotlib.patches import Rectangle
+
     fig.text(0.05, 0.965, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold")
     who = f"{patient}   " if patient else ""
     first, last = _long_date(s.days[0].date), _long_date(s.days[-1].date)
