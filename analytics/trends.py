@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from analytics.cgm import range_index
 from analytics.timebase import (
@@ -66,6 +65,8 @@ def robust_trend(day: npt.ArrayLike, values: npt.ArrayLike, *, confidence: float
     x, y = x[ok], y[ok]
     if x.size < 2 or np.unique(x).size < 2:
         raise ValueError("a trend needs values on at least two different days")
+    from scipy import stats  # here, not at the top: scipy.stats takes seconds to import
+
     result = stats.theilslopes(y, x - x[0], alpha=confidence)
     return Trend(
         slope_per_day=float(result.slope),
