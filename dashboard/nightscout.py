@@ -370,6 +370,14 @@ def _publish(request: Request, who: Principal, converted: Converted) -> None:
                               f"the upload was not accepted: {exc}; send it again") from exc
 
 
+def _first_of_each(converted: Converted) -> dict[int, dict[str, Any]]:
+    """Each accepted document's first reading, by the document's index, in order."""
+    firsts: dict[int, dict[str, Any]] = {}
+    for index, reading in zip(converted.indexes, converted.readings, strict=True):
+        firsts.setdefault(index, reading)
+    return dict(sorted(firsts.items()))
+
+
 def _refuse_bad(converted: Converted) -> None:
     if converted.bad:
         raise NightscoutError(400, "Bad Request", "; ".join(converted.bad),
@@ -385,8 +393,7 @@ async def post_entries(request: Request, who: Writer) -> Any:
     _publish(request, who, converted)
     _refuse_bad(converted)
     answered = []
-    for index in sorted(set(converted.indexes)):
-        reading = converted.readings[converted.indexes.index(index)]
+    for index, reading in _first_of_each(converted).items():
         answered.append({**docs[index], "_id": document_id(who.actor_id, reading["time"],
                                                            Metric(reading["metric"])),
                          "device": docs[index].get("device", who.actor_id)})
@@ -415,8 +422,9 @@ async def post_treatments(request: Request, who: Writer) -> Any:
     _publish(request, who, converted)
     _refuse_bad(converted)
     answered = []
+    firsts = _first_of_each(converted)
     for index, doc in enumerate(docs):
-        first = converted.readings[converted.indexes.index(index)]
+        first = firsts[index]
         sent = doc.get("_id")
         _id = sent if isinstance(sent, str) and len(sent) == 24 else \
             document_id(who.actor_id, first["time"], "treatment")

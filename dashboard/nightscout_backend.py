@@ -21,13 +21,18 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 
 from core import topics
-from core.contract import decode_message, encode_message
+from core.contract import (
+    MAX_PAYLOAD_BYTES,
+    MAX_READINGS_PER_MESSAGE,
+    decode_message,
+    encode_message,
+)
 from core.errors import HearthError
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
 
 log = logging.getLogger(__name__)
 
-MAX_ENTRIES = 5000  # one contract message (core/contract.py MAX_READINGS_PER_MESSAGE)
+MAX_ENTRIES = 5000  # documents per request (published in as many messages as the contract needs)
 
 
 class UploadError(HearthError):
@@ -78,16 +83,30 @@ def convert(docs: list[Any], make: Callable[[Any], list[dict[str, Any]]], *, dev
             continue
         readings.extend(made)
         indexes.extend([index] * len(made))
-    if readings:
-        decoded = decode_message(encode_message(device_id=device_id, seq=0, readings=readings),
-                                 topic_device_id=device_id, now=now)
+    for start, payload in messages(device_id, 0, readings):
+        decoded = decode_message(payload, topic_device_id=device_id, now=now)
         for r in decoded.rejections:
             assert r.index is not None
-            doc_index = indexes[r.index]
+            doc_index = indexes[start + r.index]
             bad.setdefault(doc_index, f"{noun} {doc_index}: {r.reason.split(': ', 1)[-1]}")
     keep = [i for i in range(len(readings)) if indexes[i] not in bad]
     return Converted([readings[i] for i in keep], [indexes[i] for i in keep],
                      [bad[i] for i in sorted(bad)])
+
+
+def messages(device_id: str, seq: int, readings: list[dict[str, Any]], start: int = 0
+             ) -> list[tuple[int, bytes]]:
+    """(offset of the first reading, payload): as few contract messages as keep each within
+    the contract's limits (5000 readings, 256 kB), halving a batch until it fits."""
+    if not readings:
+        return []
+    if len(readings) <= MAX_READINGS_PER_MESSAGE:
+        payload = encode_message(device_id=device_id, seq=seq, readings=readings)
+        if len(payload) <= MAX_PAYLOAD_BYTES or len(readings) == 1:
+            return [(start, payload)]
+    half = len(readings) // 2
+    first = messages(device_id, seq, readings[:half], start)
+    return first + messages(device_id, seq + len(first), readings[half:], start + half)
 
 
 def message_seq(now: datetime) -> int:
@@ -142,8 +161,10 @@ class ConfirmedPublisher:
 def publish_upload(backend: NightscoutBackend, device_id: str, readings: list[dict[str, Any]]
                    ) -> None:
     now = backend.clock()
-    payload = encode_message(device_id=device_id, seq=message_seq(now), readings=readings)
     started = time.monotonic()
-    backend.publisher.publish_confirmed(topics.up(device_id), payload, timeout=backend.timeout_s)
-    log.info("nightscout upload from %s: %d readings published in %.0f ms", device_id,
-             len(readings), (time.monotonic() - started) * 1000)
+    sent = messages(device_id, message_seq(now), readings)
+    for _, payload in sent:
+        backend.publisher.publish_confirmed(topics.up(device_id), payload,
+                                            timeout=backend.timeout_s)
+    log.info("nightscout upload from %s: %d readings in %d messages published in %.0f ms",
+             device_id, len(readings), len(sent), (time.monotonic() - started) * 1000)

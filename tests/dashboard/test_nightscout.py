@@ -325,3 +325,19 @@ def test_deletes_are_refused_plainly(site: Site) -> None:
                                headers=headers)
     assert profile.status_code == 405 and "profiles" in profile.json()["description"]
     assert site.client.get("/api/v1/profile.json", headers=headers).json() == []
+
+
+def test_a_large_backfill_goes_out_in_as_many_messages_as_the_contract_needs(
+        site: Site) -> None:
+    """xDrip+'s backfill sends days at once; with the uploader's fields kept, 2500 entries
+    are more than one contract message may carry (256 kB): all of them are stored."""
+    t0 = NOW - timedelta(days=9)
+    entries = [{"type": "sgv", "sgv": 90 + i % 60, "date": ms(t0 + timedelta(minutes=5 * i)),
+                "direction": "Flat", "delta": 1.25, "device": "xDrip-DexcomG6 G6 Native",
+                "filtered": 123456.0, "unfiltered": 234567.0, "rssi": 100, "noise": 1}
+               for i in range(2500)]
+    answer = site.client.post("/api/v1/entries", json=entries,
+                              headers={"api-secret": sha1(site.secret)})
+    assert answer.status_code == 200 and len(answer.json()) == 2500
+    wait_until(lambda: len(site.store.read("ann", Metric.GLUCOSE, t0, NOW)) == 2500,
+               timeout=30, message="every entry of the backfill stored")
