@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analytics import targets as tg
 from analytics.timebase import FloatArray, IntArray, day_label
 from analytics.trends import Trend, daily_values, robust_trend
 
@@ -22,8 +23,8 @@ logger = logging.getLogger(__name__)
 
 # docs/CLINICAL.md "Heart-failure weight": no overnight rule (day-to-day swings of
 # +/-1 kg are normal and no guideline Hearth cites sets one that stands out from them).
-HF_GAIN_3_DAYS_KG = 2.0  # ESC 2021 HF: "more than 2 kg in 3 days"
-HF_GAIN_7_DAYS_KG = 2.3  # AHA/HFSA patient guidance: 5 lb in a week
+HF_GAIN_3_DAYS_KG = tg.HF_GAIN_3_DAYS_KG  # ESC 2021 HF: "more than 2 kg in 3 days"
+HF_GAIN_7_DAYS_KG = tg.HF_GAIN_7_DAYS_KG  # AHA/HFSA patient guidance: 5 lb in a week
 TREND_DAYS = 28
 
 
