@@ -446,29 +446,32 @@ def measure_goal(store: TimeSeriesStore, goal: Goal, *, start: datetime, end: da
                  tz: str) -> Measured:
     """Progress of a device-measured goal over [start, end), read through the store."""
     kind = GoalKind(goal.kind)
-    span = {"start_us": g.to_us(start), "end_us": g.to_us(end), "tz": tz}
+    a, b = g.to_us(start), g.to_us(end)
     days = goal.days_required or 0
     if kind is GoalKind.STEPS:
         s = store.read_series(goal.patient_id, Metric.STEPS, start, end)
         return g.steps_progress(s.times_us, s.values, target=goal.target, days_required=days,
-                                **span)
+                                start_us=a, end_us=b, tz=tz)
     if kind is GoalKind.FASTING_CHECKS:
         glucose = store.read(goal.patient_id, Metric.GLUCOSE, start, end)
         fasting = [g.to_us(r.measured_at) for r in glucose if r.context == "fasting"]
-        return g.fasting_checks_progress(fasting, target=goal.target, **span)
+        return g.fasting_checks_progress(fasting, target=goal.target, start_us=a, end_us=b, tz=tz)
     if kind is GoalKind.BP_PAIRS:
         s = store.read_series(goal.patient_id, Metric.SYSTOLIC, start, end)
-        return g.bp_pairs_progress(s.times_us, target=goal.target, days_required=days, **span)
+        return g.bp_pairs_progress(s.times_us, target=goal.target, days_required=days,
+                                   start_us=a, end_us=b, tz=tz)
     if kind is GoalKind.WEIGH_INS:
         s = store.read_series(goal.patient_id, Metric.WEIGHT, start, end)
-        return g.weigh_ins_progress(s.times_us, target=goal.target, **span)
+        return g.weigh_ins_progress(s.times_us, target=goal.target, start_us=a, end_us=b, tz=tz)
     if kind is GoalKind.MEDICATION:
         s = store.read_series(goal.patient_id, Metric.MEDICATION_TAKEN, start, end)
-        return g.medication_progress(s.times_us, target=goal.target, days_required=days, **span)
+        return g.medication_progress(s.times_us, target=goal.target, days_required=days,
+                                     start_us=a, end_us=b, tz=tz)
     if kind is GoalKind.TIME_IN_RANGE:
         cgm = store.read_series(goal.patient_id, Metric.GLUCOSE, start, end,
                                 source=GlucoseMethod.CGM)
-        return g.time_in_range_progress(cgm.times_us, cgm.values, target=goal.target, **span)
+        return g.time_in_range_progress(cgm.times_us, cgm.values, target=goal.target,
+                                        start_us=a, end_us=b, tz=tz)
     raise PlanError(f"goal {goal.id} is self-reported: record_self_report() measures it")
 
 
@@ -653,7 +656,7 @@ def current_plan(session: Session, patient_id: str) -> Plan | None:
                                                Plan.status != "closed")
                             .order_by(Plan.created_at.desc(), Plan.id)).all()
     agreed = [p for p in plans if p.status == "agreed"]
-    return (agreed or list(plans) or [None])[0]
+    return (agreed or list(plans))[0] if plans else None
 
 
 def plan_view(session: Session, store: TimeSeriesStore, patient_id: str,

@@ -5,7 +5,7 @@ rules)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -40,9 +40,11 @@ def _page(request: Request, user: User, *, suggest: bool = False, error: str | N
         mine = session.scalars(select(PeerGroup).where(PeerGroup.coach_id == user.id,
                                                        PeerGroup.status == "active")
                                .order_by(PeerGroup.created_at)).all()
-        groups = [{"group": g, "members": peer.members(session, g.id),
-                   "feed": peer.group_feed(session, g.id, user.id),
-                   "advice": peer.size_advice(len(peer.members(session, g.id)))} for g in mine]
+        groups: list[dict[str, Any]] = []
+        for g in mine:
+            people = peer.members(session, g.id)
+            groups.append({"group": g, "members": people, "advice": peer.size_advice(len(people)),
+                           "feed": peer.group_feed(session, g.id, user.id)})
         suggestions = (peer.suggest_groups(session, store_of(request), now_of(request),
                                            patient_ids=set(names)) if suggest else None)
     # Members' names and posts are shown, and the caseload's names on the form; a
