@@ -276,16 +276,30 @@ def _read(request: Request, patient_id: str, find: Find, metrics: tuple[Metric, 
 # --- entries ---------------------------------------------------------------------------
 
 def _entry_docs(readings: list[Reading]) -> list[dict[str, Any]]:
+    """Entries newest last; a sensor reading without the app's own ``direction`` and
+    ``delta`` gets them computed from the same device's previous reading (the arrow's
+    bands; the change per 5 minutes, within the arrow's 15-minute gap)."""
     arrows: dict[tuple[str, datetime], str] = {}
+    deltas: dict[tuple[str, datetime], float] = {}
     cgm = sorted((r for r in readings if r.metric == Metric.GLUCOSE and r.source == "cgm"),
                  key=lambda r: r.measured_at)
     for device_id in {r.device_id for r in cgm}:
         series = [(r.measured_at, r.value) for r in cgm if r.device_id == device_id]
         arrows.update({(device_id, t): a for (t, _), a in
                        zip(series, directions(series), strict=True)})
+        for (before, old), (when, new) in zip(series, series[1:], strict=False):
+            minutes = (when - before).total_seconds() / 60
+            if 0 < minutes and when - before <= MAX_GAP:
+                deltas[(device_id, when)] = round((new - old) / minutes * 5, 3)
     readings = sorted(readings, key=lambda r: (r.measured_at, r.device_id))
-    return one_per_time(entry_document(r, arrows.get((r.device_id, r.measured_at)))
-                        for r in readings)
+    docs = []
+    for r in readings:
+        doc = entry_document(r, arrows.get((r.device_id, r.measured_at)))
+        if doc["type"] == "sgv" and "delta" not in doc and \
+                (delta := deltas.get((r.device_id, r.measured_at))) is not None:
+            doc["delta"] = delta
+        docs.append(doc)
+    return one_per_time(docs)
 
 
 def _entries(request: Request, who: Principal, kind: str | None,
