@@ -341,6 +341,7 @@ def test_in_a_browser_the_nurse_opens_the_most_urgent_rows_and_sees_their_charts
             assert seen == expected
             assert "SpO2 86%" in page.inner_text('tr[data-patient="m-copd"]')
             screenshot(page, f"nurse/triage-{width}px")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways
             for name, pid, drawn in (("Dev Copd", "m-copd", "#spo2-chart canvas"),
                                      ("Carla Heart", "m-hf", "#weight-chart canvas"),
                                      ("Mo Meter", "m-meter", "#meter-chart canvas"),
@@ -351,6 +352,7 @@ def test_in_a_browser_the_nurse_opens_the_most_urgent_rows_and_sees_their_charts
                 page.wait_for_selector(drawn, timeout=30_000)
                 assert page.locator("#agp-pdf").count() == (1 if pid == "m-hypo" else 0)
                 screenshot(page, f"nurse/review-{pid}-{width}px")
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
             page.context.close()
 
 
