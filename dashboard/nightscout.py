@@ -61,6 +61,7 @@ from dashboard.nightscout_entries import (
     epoch_ms,
     iso_ms,
     one_per_time,
+    parse_when,
 )
 from dashboard.nightscout_query import Find, QueryError
 from dashboard.nightscout_tokens import (
@@ -71,6 +72,7 @@ from dashboard.nightscout_tokens import (
 )
 from dashboard.nightscout_treatments import (
     TREATMENT_METRICS,
+    deletion_reading,
     devicestatus_document,
     devicestatus_reading,
     treatment_documents,
@@ -125,8 +127,9 @@ def create_app(parent: State) -> FastAPI:
     route(["/profile"], get_profile, "GET")
     route(["/status"], status, "GET")
     route(["/experiments/test"], experiments_test, "GET")
-    for path in ("/entries", "/entries/{spec}", "/treatments", "/treatments/{doc_id}",
-                 "/devicestatus", "/devicestatus/{doc_id}"):
+    sub.add_api_route("/treatments/{doc_id}", delete_treatment, methods=["DELETE"])
+    for path in ("/entries", "/entries/{spec}", "/treatments", "/devicestatus",
+                 "/devicestatus/{doc_id}"):
         sub.add_api_route(path, refuse_delete, methods=["DELETE"])
     route(["/profile"], refuse_profile, "POST")
     route(["/profile"], refuse_profile, "PUT")
@@ -516,12 +519,31 @@ def status(request: Request, who: Reader) -> dict[str, Any]:
     }
 
 
+def delete_treatment(request: Request, who: Writer, doc_id: str) -> dict[str, Any]:
+    """Delete one treatment by ``_id`` (xDrip+ after ``find[uuid]``, Loop by the id it was
+    given). Hearth's record only grows: the deletion is recorded as an event that hides
+    the treatment from this API's reads (dashboard/nightscout_treatments.py). Nothing to
+    delete is a 200 with ``n: 0``, as Nightscout answers."""
+    now = _backend(request).clock()
+    store = _store(request)
+    for window in LOOKBACKS:
+        found = [r for m in TREATMENT_METRICS for r in store.read(
+            who.patient_id, m, now - window, now + timedelta(minutes=5))]
+        match = next((d for d in treatment_documents(found) if d["_id"] == doc_id), None)
+        if match is not None:
+            when = parse_when(match["created_at"], "created_at")
+            _publish(request, who, Converted([deletion_reading(doc_id, when)], [0], []))
+            _audit(request, who, "treatment deleted")
+            return {"n": 1, "ok": 1, "deletedCount": 1}
+    return {"n": 0, "ok": 1, "deletedCount": 0}
+
+
 def refuse_delete(_who: Writer) -> None:
-    """Hearth keeps what it was sent: its store has no deletion, so a DELETE is refused
-    plainly rather than answered 200 with the record still there."""
+    """Entries and device status are kept as sent: a DELETE of them is refused plainly
+    rather than answered 200 with the record still there."""
     raise NightscoutError(405, "Method Not Allowed",
-                          "Hearth does not delete records through the Nightscout API: "
-                          "its store keeps every reading it was sent")
+                          "Hearth does not delete entries or device status through the "
+                          "Nightscout API: its store keeps every reading it was sent")
 
 
 def refuse_profile(_who: Writer) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.metrics import Metric
@@ -144,11 +144,34 @@ def _plain(value: float) -> int | float:
     return int(value) if value == int(value) else value
 
 
+DELETION = "Deleted (Nightscout API)"  # the context of a deletion marker
+DELETES = f"{FLAG}deletes="
+
+
+def deletion_reading(doc_id: str, when: datetime) -> dict[str, Any]:
+    """What a DELETE of a treatment records: Hearth's record only grows, so the deletion
+    is an event of its own (a microsecond after the treatment, never on its key) that
+    hides the treatment from every read of this API."""
+    return {"metric": Metric.THERAPY_EVENT.value, "value": 0, "unit": "min",
+            "source": "app", "time": when + timedelta(microseconds=1), "context": DELETION,
+            "status": [f"{DELETES}{doc_id}"[:MAX_FLAG]]}
+
+
+def _deletes(reading: Reading) -> str | None:
+    if reading.metric != Metric.THERAPY_EVENT or reading.context != DELETION:
+        return None
+    return next((f[len(DELETES):] for f in reading.status if f.startswith(DELETES)), None)
+
+
 def treatment_documents(readings: Iterable[Reading]) -> list[dict[str, Any]]:
-    """Stored readings grouped back into treatments (one per device and time)."""
+    """Stored readings grouped back into treatments (one per device and time), without
+    the deleted ones and the deletion markers."""
     groups: dict[tuple[str, datetime], list[Reading]] = defaultdict(list)
+    deleted: set[str] = set()
     for reading in readings:
-        if reading.metric in TREATMENT_METRICS:
+        if (gone := _deletes(reading)) is not None:
+            deleted.add(gone)
+        elif reading.metric in TREATMENT_METRICS:
             groups[(reading.device_id, reading.measured_at)].append(reading)
     docs = []
     for (device_id, when), group in groups.items():
@@ -159,6 +182,8 @@ def treatment_documents(readings: Iterable[Reading]) -> list[dict[str, Any]]:
                                "mills": epoch_ms(when),
                                "enteredBy": flags.pop("enteredBy", device_id),
                                "device": device_id, "utcOffset": 0}
+        if doc["_id"] in deleted:
+            continue
         flags.pop("_id", None)
         for reading in group:
             if reading.metric == Metric.CARBS:

@@ -8,7 +8,8 @@ header, the SHA-1 hex of the secret; Loop cannot be set up unless it is 200), th
 array; ``postToNS`` refuses an answer that is not an array of as many objects, each with
 an ``_id``, and re-queues the upload), ``modifyTreatments`` (PUT), and the date-range
 reads ``fetchGlucose`` (``find[dateString][$gte|$lte]``), ``fetchTreatments`` and
-``fetchDeviceStatus`` (``find[created_at][$gte|$lte]``), dates from
+``fetchDeviceStatus`` (``find[created_at][$gte|$lte]``), ``deleteTreatmentsById``
+(DELETE /api/v1/treatments/<id>), dates from
 ``TimeFormat.timestampStrFromDate`` (ISO 8601 without fractions). Documents as the
 models' ``dictionaryRepresentation`` build them (Models/GlucoseEntry.swift,
 Models/Treatments/*.swift, Models/DeviceStatus.swift).
@@ -21,6 +22,7 @@ from typing import Any
 
 from core.metrics import Metric
 from tests.interop.nightscout_apps.conftest import Stack, sha1
+from tests.support.factories import wait_until
 
 LOOP = "loop://Ann's iPhone"
 
@@ -123,6 +125,14 @@ def test_loop_setup_uploads_and_date_range_reads(stack: Stack) -> None:
     assert by_type["Temp Basal"]["rate"] == 1.25
     assert by_type["Note"]["notes"] == "Pump site changed; the old one was sore"
     assert len(read) == 4
+
+    # deleteTreatmentsById: the note goes; the others stay.
+    note_id = by_type["Note"]["_id"]
+    assert note_id == ids[3]
+    assert loop.delete(f"/api/v1/treatments/{note_id}").status_code == 200
+    wait_until(lambda: len(loop.get("/api/v1/treatments").json()) == 3, timeout=20,
+               message="the note deleted")
+    assert "Note" not in {t["eventType"] for t in loop.get("/api/v1/treatments").json()}
 
     statuses = loop.get("/api/v1/devicestatus", params={
         "find[created_at][$gte]": interval["$gte"], "find[created_at][$lte]": interval["$lte"]}

@@ -7,7 +7,8 @@ https://github.com/NightscoutFoundation/xDrip/blob/master/app/src/main/java/com/
 (``populateV1APIBGEntry``), the blood tests (``populateV1APIMeterReadingEntry``) and,
 for each calibration, an ``mbg`` plus a ``cal`` (``populateV1APICalibrationEntry``);
 then ``postDeviceStatus`` (``NightscoutBatteryDevice.getUploaderJson``), then
-``postTreatments`` (PUT /treatments, one object each, ``_id`` from ``uuid_to_id``).
+``postTreatments`` (PUT /treatments, one object each, ``_id`` from ``uuid_to_id``; a
+delete looks the ``_id`` up with ``find[uuid]`` and sends DELETE /treatments/<_id>).
 A failed request makes xDrip+ send its whole queue again, so a re-send must change
 nothing; the ``api-secret`` header is the SHA-1 hex of the secret in the URL.
 """
@@ -114,6 +115,16 @@ def test_xdrip_upload_sequence_with_a_mixed_batch_and_a_resend(stack: Stack) -> 
     found = xdrip.get("/api/v1/treatments.json", params={"find[uuid]": uuid}).json()
     assert [(f["_id"], f["carbs"], f["insulin"], f["notes"]) for f in found] == [
         (treatment["_id"], 45, 4.5, "pasta")]
+    # postTreatments, action "delete": DELETE /treatments/<_id>; a failure here would stop
+    # every later treatment upload, so it must succeed.
+    deleted = xdrip.delete(f"/api/v1/treatments/{found[0]['_id']}")
+    assert deleted.status_code == 200 and deleted.json()["n"] == 1
+    wait_until(lambda: xdrip.get("/api/v1/treatments.json", params={
+        "find[uuid]": uuid}).json() == [], timeout=20, message="the treatment gone")
+    # Hearth's record only grows: the carbs stay stored, the deletion beside them.
+    assert [r.value for r in stack.read(Metric.CARBS)] == [45]
+    assert [r.context for r in stack.read(Metric.THERAPY_EVENT)] == [
+        "Deleted (Nightscout API)"]
 
 
 def test_seconds_and_offset_dates_are_read_as_their_instant(stack: Stack) -> None:
