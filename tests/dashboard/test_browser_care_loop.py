@@ -45,6 +45,15 @@ def base_url(world: World) -> Iterator[str]:
         yield url
 
 
+# Every form control has a label (as tests/dashboard/test_browser_views.py checks the
+# other pages): the plan form's rows, the goal editors, the choice and the tick-off forms.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(el => el.type !== 'hidden')
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby'))
+  .map(el => el.outerHTML.slice(0, 80))"""
+
+
 def expect(locator: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect
 
@@ -88,6 +97,7 @@ def test_check_in_plan_step_up_record_and_messages(world: World, chromium: Any,
     expect(coach.locator("#checkin-areas tbody tr")).to_have_count(7, timeout=WAIT_MS)
     expect(coach.locator("#checkin-chart figure")).to_have_count(8, timeout=WAIT_MS)
     expect(coach.locator("#focus")).to_have_value("being_active", timeout=WAIT_MS)
+    assert coach.evaluate(UNLABELLED) == []
     shot(coach, "coach-check-in")
 
     # 3. a plan of three goals: steps, time in range, and a choice of two walks
@@ -109,6 +119,7 @@ def test_check_in_plan_step_up_record_and_messages(world: World, chromium: Any,
     expect(coach.locator("#plan h2 ~ p").first).to_contain_text("coach agreed", timeout=WAIT_MS)
 
     patient.goto(f"{base_url}/patients/p1/goals")
+    assert patient.evaluate(UNLABELLED) == []
     patient.locator("label", has_text="Walk to the shop").locator("input").check()
     patient.click("#pick-A")
     patient.click("#agree-plan")
@@ -135,6 +146,7 @@ def test_check_in_plan_step_up_record_and_messages(world: World, chromium: Any,
     expect(stepped.locator("[data-level]")).to_have_text("2", timeout=WAIT_MS)
     expect(stepped.locator('[data-change="stepped_up"]')).to_contain_text(
         "7 of 7 days with 6,000 steps or more", timeout=WAIT_MS)
+    assert coach.evaluate(UNLABELLED) == []
     shot(coach, "coach-stepped-up")
 
     # 5. the patient is told, in plain and positive words, what changed and why
@@ -144,6 +156,8 @@ def test_check_in_plan_step_up_record_and_messages(world: World, chromium: Any,
     expect(told).to_contain_text("Well done: you reached your goal", timeout=WAIT_MS)
     expect(told).to_contain_text("Next week's goal is one small step more: 6,500 steps a day",
                                  timeout=WAIT_MS)
+    expect(patient.locator("form[data-report]")).to_have_count(1, timeout=WAIT_MS)  # her own goal
+    assert patient.evaluate(UNLABELLED) == []
     shot(patient, "patient-stepped-up")
 
     # 6. a joint-record entry by the patient, confirmed by the coach with one click
