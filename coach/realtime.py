@@ -28,7 +28,9 @@ Three stages, so that an urgent low never waits behind routine work:
    that evaluation ends, with everything that arrived meanwhile).
 
 Acknowledgement: an event is acknowledged after its patient's evaluation and
-delivery finished (bounded wait), so a coach that dies in between gets it again,
+delivery finished (bounded wait; for the urgent lane a thread of its own waits, so
+that an urgent worker moves on to the next patient as soon as its messages are handed
+to delivery), so a coach that dies in between gets it again,
 and the dispatcher's cool-downs and the delivery record's unique key keep that
 replay from repeating a message. The broker stops sending once its in-flight
 window of unacknowledged messages is full (Mosquitto ``max_inflight_messages``),
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -154,7 +157,11 @@ class RealtimePath:
             threading.Thread(target=self._routine_loop, name="coach-routine-feed", daemon=True),
             threading.Thread(target=self._report_loop, name="coach-realtime-report",
                              daemon=True),
+            threading.Thread(target=self._acknowledge_delivered, name="coach-urgent-acks",
+                             daemon=True),
         ]
+        self._delivering: queue.SimpleQueue[tuple[list[Future[Any]], list[_Ack]]] = \
+            queue.SimpleQueue()
         self._urgent_running = 0  # urgent evaluations in progress: routine ones wait
         self._urgent_idle = threading.Event()
         self._urgent_idle.set()
@@ -398,17 +405,23 @@ class RealtimePath:
             self.stats.urgent_evaluations += urgent
             self.stats.messages += len(messages)
             futures = [self._deliver(m) for m in messages]  # urgent ones come first
-            if futures:
-                wait_all(futures, timeout=self._delivery_wait_s)
             with self._changed:
                 earlier = self._failed.pop(patient_id, [])
-            self._ack(earlier + pending.acks)
+            if urgent and futures:
+                # The urgent worker is free for the next patient at once; a thread of its
+                # own acknowledges these events once their messages are delivered.
+                self._delivering.put((futures, earlier + pending.acks))
+            else:
+                if futures:
+                    wait_all(futures, timeout=self._delivery_wait_s)
+                self._ack(earlier + pending.acks)
             if urgent:
                 took = time.monotonic() - began
                 self.stats.urgent_s_max = max(self.stats.urgent_s_max, took)
                 log.info("urgent lane: patient %s, %d messages; %.0f ms from its first event "
-                         "to evaluation, %.0f ms to evaluate and deliver", patient_id,
-                         len(messages), 1000 * (began - pending.since), 1000 * took)
+                         "to evaluation, %.0f ms to evaluate and hand to delivery",
+                         patient_id, len(messages), 1000 * (began - pending.since),
+                         1000 * took)
         except Exception:  # unacknowledged: a restart gets the events again
             self.stats.failures += 1
             if urgent and pending.retries < URGENT_RETRIES and not self._stopping.is_set():
@@ -440,6 +453,16 @@ class RealtimePath:
                 self._changed.notify_all()
             if not urgent:
                 self._routine_slots.release()
+
+    def _acknowledge_delivered(self) -> None:
+        """Urgent events: acknowledged once their messages are delivered (bounded wait)."""
+        while not self._stopping.is_set():
+            try:
+                futures, acks = self._delivering.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            wait_all(futures, timeout=self._delivery_wait_s)
+            self._ack(acks)
 
     def _again(self, patient_id: str, pending: _Pending) -> None:
         with self._changed:

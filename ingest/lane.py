@@ -89,6 +89,10 @@ class PriorityLane:
         self._announced: dict[_Key, None] = {}
         self._patients: dict[str, None] = {}  # whose readings the lane announced lately
         self._announced_lock = threading.Lock()
+        # Keys handed to the lane and not yet committed and announced (or failed): a
+        # batch holding one waits for it a moment (``not_yet_announced``).
+        self._in_flight: dict[_Key, int] = {}
+        self._settled = threading.Condition(self._announced_lock)
         self._stopping = threading.Event()
         self._scanner_ready = threading.Event()
         self._publisher = new_client(f"{settings.client_id}-priority",
@@ -138,7 +142,25 @@ class PriorityLane:
 
     def offer(self, readings: list[Reading]) -> None:
         """Safety-class readings the planner found (it calls this as it decodes)."""
+        self._hand_over(readings)
+
+    def _hand_over(self, readings: list[Reading]) -> None:
+        with self._announced_lock:
+            for r in readings:
+                key = (r.device_id, r.metric, r.measured_at)
+                self._in_flight[key] = self._in_flight.get(key, 0) + 1
         self._found.put(readings)
+
+    def _settle(self, readings: list[Reading]) -> None:
+        """(Lock held.) These readings' hand-overs are done with."""
+        for r in readings:
+            key = (r.device_id, r.metric, r.measured_at)
+            left = self._in_flight.get(key, 0) - 1
+            if left > 0:
+                self._in_flight[key] = left
+            else:
+                self._in_flight.pop(key, None)
+        self._settled.notify_all()
 
     # -- what the scanner found (a thread of ingest's) -----------------------------------
 
@@ -177,7 +199,7 @@ class PriorityLane:
         readings = [r for r in decoded.measurements if (str(r.metric), r.measured_at) in wanted]
         if readings:
             self.stats.scanned += 1
-            self._found.put(readings)
+            self._hand_over(readings)
 
     # -- commit and announce (the lane's thread) -----------------------------------------
 
@@ -197,8 +219,12 @@ class PriorityLane:
             with self._announced_lock:
                 fresh = {(r.device_id, r.metric, r.measured_at): r for r in readings
                          if (r.device_id, r.metric, r.measured_at) not in self._announced}
-            if fresh:
-                self._commit_and_announce(fresh)
+            try:
+                if fresh:
+                    self._commit_and_announce(fresh)
+            finally:
+                with self._announced_lock:
+                    self._settle(readings)
 
     def _commit_and_announce(self, fresh: Mapping[_Key, Reading]) -> None:
         readings = list(fresh.values())
@@ -224,12 +250,17 @@ class PriorityLane:
             while len(self._patients) > _ANNOUNCED_KEPT:
                 del self._patients[next(iter(self._patients))]
 
-    def not_yet_announced(self, readings: list[Reading],
-                          touched: Mapping[str, set[Metric]]) -> Mapping[str, set[Metric]]:
+    def not_yet_announced(self, readings: list[Reading], touched: Mapping[str, set[Metric]],
+                          *, settle_s: float = 2.0) -> Mapping[str, set[Metric]]:
         """A batch's touched metrics, less each patient's metric whose readings in the
         batch the lane has all announced already (so that two coach processes do not
-        both evaluate it)."""
+        both evaluate it). Readings of the batch still in the lane's hands are waited
+        for, a moment (``settle_s``): if the lane fails, the batch announces them."""
         with self._announced_lock:
+            if self._in_flight:
+                mine = {(r.device_id, r.metric, r.measured_at) for r in readings}
+                self._settled.wait_for(lambda: mine.isdisjoint(self._in_flight),
+                                       timeout=settle_s)
             patients = {p for p in touched if p in self._patients}
             if not patients:
                 return touched
