@@ -29,6 +29,12 @@ _PARAM = re.compile(
     r"(?P<lead>(?:^|[?&;\s\"'(,])(?:" + _NAMES + r")=)(?P<value>[^&;\s\"'#)]*)",
     re.IGNORECASE,
 )
+# Path segments that are credentials: Nightscout's GET /api/v2/authorization/request/<token>
+# (a follower's token, exchanged for a JWT).
+SECRET_PATH_PREFIXES = ("/authorization/request/",)
+_PATH = re.compile(
+    r"(?P<lead>(?:" + "|".join(re.escape(p) for p in SECRET_PATH_PREFIXES) + r"))"
+    r"(?P<value>[^/?&#\s\"']+)")
 _USERINFO = re.compile(r"(?P<lead>\b[a-z][a-z0-9+.-]*://[^/\s:@\"']*:)(?P<value>[^@/\s\"']+)@",
                        re.IGNORECASE)
 
@@ -41,9 +47,10 @@ def scrub(text: str) -> str:
     """``text`` with the value of every secret parameter and URL password redacted."""
     if "/authorization/request/" in text:
         text = _TOKEN_PATH.sub(lambda m: m.group("lead") + REDACTED, text)
-    if "=" not in text and "@" not in text:
+    if "=" not in text and "@" not in text and "/authorization/" not in text:
         return text
     text = _PARAM.sub(lambda m: m.group("lead") + (REDACTED if m.group("value") else ""), text)
+    text = _PATH.sub(lambda m: m.group("lead") + REDACTED, text)
     return _USERINFO.sub(lambda m: m.group("lead") + REDACTED + "@", text)
 
 

@@ -1,8 +1,9 @@
 """No secret in any log line: a real `hearth -v dashboard` (uvicorn, its access log,
 DEBUG level) with the Nightscout API wired to a real Mosquitto, used with every kind
-of credential (Nightscout ?token= and api_secret= in query strings, a password in a
-query string and in the login form, the broker URL's password, the secret key, the
-session cookie); then every line it wrote is scanned for every secret the test made."""
+of credential (Nightscout ?token= and api_secret= in query strings, a follower's token
+in a path, a password in a query string and in the login form, the broker URL's
+password, the secret key, the session cookie); then every line it wrote is scanned for
+every secret the test made."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 NURSE_PASSWORD = "plum-kettle-orbit-9-nurse"  # noqa: S105 - secrets under test
 BROKER_PASSWORD = "broker-Pw-7f3kq9"  # noqa: S105
 SECRET_KEY = "dashboard-secret-key-5d1e0c2a9b"  # noqa: S105
-STRAY = ("stray-api-secret-41x9", "stray-password-0q7w", "wrong-token-8z2m")
+STRAY = ("stray-api-secret-41x9", "stray-password-0q7w", "wrong-token-8z2m",
+         "mum-follower-token-3k9d")
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
@@ -85,6 +87,7 @@ def test_a_real_server_run_logs_no_secret(tmp_path: Path, mosquitto: MosquittoSe
                 ns.get("/api/v1/entries.json",
                        headers={"api-secret": hashlib.sha1(secret.encode()).hexdigest()})
                 ns.get(f"/healthz?password={quote(STRAY[1])}")
+                ns.get(f"/api/v2/authorization/request/{STRAY[3]}")  # a token in the path
             with httpx.Client(base_url=url, timeout=30) as browser:
                 page = browser.get(f"/login?next=/home&password={NURSE_PASSWORD}")
                 signed = browser.post("/login", data={
@@ -107,6 +110,7 @@ def test_a_real_server_run_logs_no_secret(tmp_path: Path, mosquitto: MosquittoSe
     assert f'"GET /api/v1/entries.json?token={REDACTED}&count=5 HTTP/1.1" 200' in text, text
     assert f"/api/v1/entries.json?api_secret={REDACTED}" in text
     assert "GET /login?next=/home&password=" in text
+    assert f"GET /api/v2/authorization/request/{REDACTED} HTTP/1.1" in text
     leaked = [s for s in made if s and (s in text or quote(s, safe="") in text)]
     assert leaked == [], f"{len(leaked)} secret(s) in the server's log"
 
@@ -117,6 +121,8 @@ def test_a_real_server_run_logs_no_secret(tmp_path: Path, mosquitto: MosquittoSe
     ("connecting to mqtts://svc:pw9@broker:8883", f"mqtts://svc:{REDACTED}@broker:8883"),
     ("http://h/x?a=1&password=hunter2#frag", f"&password={REDACTED}#frag"),
     ("plain text with monkey=1 and count=3", "monkey=1 and count=3"),
+    ('"GET /api/v2/authorization/request/mum-9f8e7d?x=1 HTTP/1.1" 200',
+     f"/api/v2/authorization/request/{REDACTED}?x=1 HTTP/1.1"),
 ])
 def test_scrub_redacts_values_of_secret_parameters_only(line: str, expected: str) -> None:
     assert expected in scrub(line)
