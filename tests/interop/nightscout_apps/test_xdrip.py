@@ -141,3 +141,40 @@ def test_seconds_and_offset_dates_are_read_as_their_instant(stack: Stack) -> Non
     assert [(r.value, r.measured_at) for r in stored] == [
         (101.0, when), (102.0, when + timedelta(minutes=5)),
         (103.0, when + timedelta(minutes=10))]
+
+
+def test_xdrip_queue_drains_through_a_calibration_and_an_outage(stack: Stack) -> None:
+    """xDrip+'s queue, as UploaderTask.java and UploaderQueue.getPendingbyType run it
+    (https://github.com/NightscoutFoundation/xDrip/blob/master/app/src/main/java/com/eveningoutpost/dexdrip/utilitymodels/UploaderTask.java):
+    every cycle sends the oldest 300 pending items of each type in one POST and marks
+    them done only on success. A calibration that made the POST fail used to stay at the
+    head of the queue for ever; 12 hours of 5-minute cycles with a calibration after one
+    hour and a two-hour outage must all arrive, every answer a 200."""
+    secret = stack.uploader("ann-xdrip")
+    xdrip = stack.client(**{"api-secret": sha1(secret)})
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=12)
+    pending: dict[str, list[dict[str, Any]]] = {"BgReading": [], "BloodTest": [],
+                                                "Calibration": []}
+    outage = range(60, 84)  # cycles without a network: nothing is sent
+    statuses = []
+    for cycle in range(144):
+        now = start + timedelta(minutes=5 * cycle)
+        pending["BgReading"].append(sgv(now, 90 + cycle % 80))
+        if cycle == 12:  # a fingerstick calibration: an mbg and a cal
+            pending["Calibration"].append(now - timedelta(seconds=40))
+        if cycle in outage:
+            continue
+        batch = [*pending["BgReading"][:300], *pending["BloodTest"][:300]]
+        for when in pending["Calibration"][:300]:
+            batch += [mbg(when, 104), cal(when)]
+        answer = xdrip.post("/api/v1/entries", json=batch)
+        statuses.append(answer.status_code)
+        if answer.status_code == 200:  # up.completed(THIS_QUEUE) for every item sent
+            for kind in pending:
+                del pending[kind][:300]
+    assert set(statuses) == {200} and len(statuses) == 144 - len(outage)
+    assert not any(pending.values())
+    glucose = stack.wait_for(Metric.GLUCOSE, 145)
+    assert len([r for r in glucose if r.source == "cgm"]) == 144
+    assert [r.value for r in glucose if r.source == "meter"] == [104]
+    assert len(stack.read(Metric.CGM_CALIBRATION)) == 1
