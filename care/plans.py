@@ -714,6 +714,20 @@ def _report_due(goal: Goal, now: datetime, tz: str) -> dict[str, Any]:
             "report_days": tuple(first + timedelta(days=i) for i in range(goal.period_days))}
 
 
+def goal_news(session: Session, patient_id: str, *, since: datetime,
+              limit: int = 5) -> list[dict[str, Any]]:
+    """What changed in the patient's goals since ``since``, newest first, in the words she
+    reads (for the Today page: a step up, an easier week, an edit and its reason)."""
+    rows = session.execute(
+        select(GoalChange, Goal).join(Goal, Goal.id == GoalChange.goal_id)
+        .where(GoalChange.patient_id == patient_id, GoalChange.at >= since,
+               GoalChange.change.in_(("stepped_up", "kept_up", "missed", "stepped_down", "kept",
+                                      "edited", "added", "paused", "resumed", "retired")))
+        .order_by(GoalChange.at.desc(), GoalChange.id.desc()).limit(limit)).all()
+    return [{"goal_id": goal.id, "goal": _goal_text(goal, goal.target), "change": c.change,
+             "text": c.text, "at": _aware(c.at)} for c, goal in rows]
+
+
 def record_view(session: Session, patient_id: str) -> tuple[dict[str, Any], ...]:
     """The joint record as the pages show it (oldest first), with or without a plan."""
     return tuple(_achievement_dict(a) for a in achievements(session, patient_id))

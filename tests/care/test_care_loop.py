@@ -21,6 +21,7 @@ from care.plans import (
     agree_plan,
     create_plan,
     evaluate_goals,
+    goal_news,
     pause_goal,
     pick_option,
     plan_view,
@@ -138,6 +139,12 @@ def test_goals_are_added_edited_paused_resumed_and_retired_with_their_history(
         assert "A busy week at work" in edited["text"] and edited["old_target"] == 3500
         assert view.goals[0].changes[0]["text"].startswith("Well done: you reached your goal")
         assert "3,500 steps a day" in view.goals[0].changes[0]["text"]
+        news = goal_news(session, "p1", since=MONDAY + timedelta(days=20))
+        assert news[0]["change"] == "retired"  # the newest first
+        assert sorted((n["goal"], n["change"]) for n in news[1:]) == [
+            ("Take 1 blood-pressure pair(s) a day on 5 days this week", "kept"),
+            ("Walk 3,500 steps a day on 5 days this week", "stepped_up")]
+        assert goal_news(session, "p1", since=MONDAY + timedelta(days=23)) == []
 
 
 def test_the_ladder_and_its_changes_in_plain_positive_words() -> None:
