@@ -88,8 +88,11 @@ def _glucose_now(store: TimeSeriesStore, patient_id: str, newest: object, now: d
     rate = g.rate_mg_dl_per_min(recent)
     arrow = g.arrow(rate)
     age = now - at
+    value = g.convert(newest.value, units)  # type: ignore[attr-defined]
+    if value is None:  # never stored: the contract refuses a value that is not finite
+        return None
     return GlucoseNow(
-        value=g.convert(newest.value, units), units=units, time=at,  # type: ignore[attr-defined]
+        value=value, units=cast(GlucoseUnits, units), time=at,
         age_minutes=max(0, int(age.total_seconds() // 60)), fresh=age <= g.FRESH_FOR,
         rate_per_min=None if rate is None else round(rate, 2),
         arrow=arrow.symbol, arrow_label=arrow.label)
@@ -115,8 +118,9 @@ def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: date
     weight = store.read_series(patient.id, Metric.WEIGHT, start, end)
     goal = float(patient.targets.get("steps_per_day", DEFAULT_STEP_GOAL))
     return Trends(
-        patient_id=patient.id, days=days, start=start, end=end, timezone=tz, units=units,
-        glucose=glucose, systolic=_series(systolic), diastolic=_series(diastolic),
+        patient_id=patient.id, days=days, start=start, end=end, timezone=tz,
+        units=cast(GlucoseUnits, units), glucose=glucose, systolic=_series(systolic),
+        diastolic=_series(diastolic),
         weight=_series(weight), steps=_daily_steps(store, patient.id, start, end, tz),
         step_goal=goal)
 
