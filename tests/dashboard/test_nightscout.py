@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -249,10 +250,11 @@ def test_find_operators_count_and_sorting_as_nightscout(site: Site) -> None:
                             ).status_code == 200
     wait_until(lambda: len(site.glucose()) == 13, timeout=10, message="entries stored")
 
-    def get(**params: str) -> list[dict]:
+    def get(**params: str) -> list[dict[str, Any]]:
         answer = site.client.get("/api/v1/entries.json", params=params, headers=headers)
         assert answer.status_code == 200, answer.text
-        return answer.json()
+        found: list[dict[str, Any]] = answer.json()
+        return found
 
     assert len(get()) == 10  # Nightscout's default count
     assert len(get(count="0")) == 14  # no limit: every entry of the last 4 days

@@ -153,8 +153,7 @@ def test_xdrip_queue_drains_through_a_calibration_and_an_outage(stack: Stack) ->
     secret = stack.uploader("ann-xdrip")
     xdrip = stack.client(**{"api-secret": sha1(secret)})
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=12)
-    pending: dict[str, list[dict[str, Any]]] = {"BgReading": [], "BloodTest": [],
-                                                "Calibration": []}
+    pending: dict[str, list[Any]] = {"BgReading": [], "BloodTest": [], "Calibration": []}
     outage = range(60, 84)  # cycles without a network: nothing is sent
     statuses = []
     for cycle in range(144):
