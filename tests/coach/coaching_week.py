@@ -4,7 +4,9 @@ for every patient who got new readings (as the coach does on
 ``hearth/v1/stored/{patient_id}``; only when a reading of a metric those rules read came
 in: ``coach.engine.metrics_of``), runs the scheduled rules on the hour, takes scripted
 acknowledgements, advances the escalation ladders, and builds each patient's digest at
-the end of their quiet hours. ``restart_at`` drops every object but the databases."""
+the end of their quiet hours, as the coach's escalation tick does: ladders whose condition
+cleared resolve, due steps are taken, and the "watch" rules run for patients whose CGM
+went quiet while low. ``restart_at`` drops every object but the databases."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from care import alerts as care_alerts
 from care.messages import Outbound
-from coach import escalation
+from coach import episodes, escalation
 from coach.context import build_context
 from coach.dispatch import build_digest, dispatch
 from coach.engine import metrics_of, needs_of, run_rules
@@ -61,7 +63,8 @@ class Week:
     readings: Sequence[Reading]
     start: datetime
     prefs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    acks: dict[datetime, tuple[str, str, str]] = field(default_factory=dict)  # patient, by, role
+    # patient, by, role ("snooze": snoozed for an hour instead of acknowledged)
+    acks: dict[datetime, tuple[str, str, str]] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     realtime_every: int = 1  # steps between real-time runs (ingest may batch its events)
 
@@ -77,7 +80,9 @@ class Week:
         self.pending = sorted(self.readings, key=lambda x: x.measured_at)
         self._written = 0
         self.realtime = enabled_rules(path="realtime")
-        self.scheduled = enabled_rules(path="scheduled")
+        self.scheduled = [r for r in enabled_rules(path="scheduled")
+                          if getattr(r.rule, "cadence", "hourly") != "watch"]
+        self.watch = enabled_rules(path="scheduled", cadence="watch")
         self.realtime_metrics = metrics_of(self.realtime)
         self.write_until(self.start)
 
@@ -117,16 +122,27 @@ class Week:
         if now.minute == 0:
             for patient in self.patients:
                 out += self.evaluate(patient, now, self.scheduled)
-        if now in self.acks:
+        if now in self.acks:  # the newest open ladder of the patient
             patient, by, role = self.acks[now]
             with Session(self.engine) as session:
                 alert = session.scalars(select(CoachAlert).where(
                     CoachAlert.patient_id == patient, CoachAlert.kind == "escalation",
-                    CoachAlert.state == "open")).one()
-                assert care_alerts.acknowledge(session, alert.id, by, now, role=role)
+                    CoachAlert.state == "open").order_by(CoachAlert.created_at.desc())).first()
+                assert alert is not None
+                if role == "snooze":
+                    assert care_alerts.snooze(session, alert.id, now + timedelta(hours=1), by,
+                                              now)
+                else:
+                    assert care_alerts.acknowledge(session, alert.id, by, now, role=role)
                 session.commit()
-        with Session(self.engine) as session:
+        with Session(self.engine) as session:  # the escalation tick (evaluation.escalations)
+            episodes.cleared(session, self.store, now)
             out += escalation.advance(session, now)
+            silent = episodes.silent_candidates(session, self.store, now)
+            session.commit()
+        for patient in silent:
+            out += self.evaluate(patient, now, self.watch)
+        with Session(self.engine) as session:
             for patient in self.patients:
                 if load_policy(session, patient).quiet_end_after(now - STEP) == now:
                     d = build_digest(session, patient, now)
