@@ -78,6 +78,9 @@ def test_triage_puts_each_patient_in_its_bucket_against_their_own_targets(world:
     assert rows["q006"]["bucket"] == "tir_drop" and rows["q006"]["tir_change"] < -15
     assert rows["q010"]["bucket"] == "no_data"  # a person with diabetes and no glucose at all
     assert rows["q010"]["findings"][0]["reason"] == "No glucose readings in 14 days (diabetes)"
+    review = world.client("nurse").get("/nurse/patients/q010").text
+    assert 'id="no-glucose"' in review and 'class="chart"' not in review.split('id="conditions"')[1] \
+        .split("</section>")[0]
     assert rows["q007"]["bucket"] == "meeting" and rows["q007"]["below_54"] == 0
     # a glucose meter only: judged as a meter user, never by the CGM's rules
     assert rows["q008"]["bucket"] == "meter_ok" and rows["q008"]["glucose_source"] == "meter"
