@@ -147,7 +147,7 @@ def _statistics(ax: Axes, s: CgmSummary, units: str) -> None:
         (
             "% Time CGM is active",
             _fmt(suff.percent_active, 1, "%")
-            + ("" if suff.sufficient else "  (below 14 days / 70%)"),
+            + ("" if suff.sufficient else "  (below 14 days / 70%: targets not judged)"),
             None,
         ),
         ("", "", None),
@@ -204,7 +204,8 @@ def _statistics(ax: Axes, s: CgmSummary, units: str) -> None:
                 va="top",
                 transform=ax.transAxes,
                 weight="bold",
-                color=TARGET_C if target.met else LOW_C,
+                # too little data for a valid report: no target is judged met or missed
+                color=GREY if not suff.sufficient else TARGET_C if target.met else LOW_C,
             )
 
 
