@@ -15,8 +15,16 @@ from core.appdb.account_store import AccountStore
 from core.appdb.directory import PatientDirectory
 from core.logs import install_secret_scrubbing
 from core.timeseries import TimeSeriesStore
-from dashboard import api, audit, exports, fhir, login, pages
-from dashboard import nightscout, nightscout_v2  # Nightscout-compatible API (its own auth)
+from dashboard import (
+    api,
+    audit,
+    exports,
+    fhir,
+    login,
+    nightscout,  # Nightscout-compatible API (its own auth)
+    nightscout_v2,
+    pages,
+)
 from dashboard.headers import SecurityHeaders
 from dashboard.limits import BodyLimits
 from dashboard.security import (
@@ -52,7 +60,8 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     install_secret_scrubbing()
     app = FastAPI(
         title="Hearth",
-        summary="Home health monitoring: readings, trends and care for patients, coaches and nurses.",
+        summary="Home health monitoring: readings, trends and care for patients, coaches "
+                "and nurses.",
         version="0.1.0",
         # Every route: unsafe methods need the CSRF token (dashboard/csrf.py) and a
         # declared permission to act (dashboard/security.py STATE_CHANGES).

@@ -15,14 +15,14 @@ class DashboardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEARTH_DASHBOARD_", extra="ignore")
 
     environment: Literal["development", "production"] = Field(
-        "development",
+        default="development",
         validation_alias=AliasChoices("HEARTH_DASHBOARD_ENVIRONMENT", "HEARTH_ENVIRONMENT",
                                       "environment"),
     )
     # Signs the login form's CSRF cookie (sessions themselves are random server-side tokens).
     # HEARTH_SECRET_KEY, the deployment's one secret (docker-compose.yml), serves too.
     secret_key: str = Field(
-        "dev-only-dashboard-secret",
+        default="dev-only-dashboard-secret",
         validation_alias=AliasChoices("HEARTH_DASHBOARD_SECRET_KEY", "HEARTH_SECRET_KEY",
                                       "secret_key"),
     )
@@ -40,19 +40,19 @@ class DashboardSettings(BaseSettings):
     # make the next try wait 1 s, 2 s, 4 s ... A client (address) is refused until its
     # wait is over, at most login_max_delay_seconds; an account's tries from anywhere are
     # held at most login_account_max_delay_seconds, so that no stranger can lock it.
-    login_window_minutes: float = Field(15.0, gt=0)
-    login_free_failures_per_client: int = Field(3, ge=0)  # one address, one account
-    login_free_failures_per_address: int = Field(10, ge=0)  # one address, any account
-    login_free_failures_per_account: int = Field(3, ge=0)  # one account, any address
-    login_max_delay_seconds: float = Field(900.0, ge=0)
-    login_account_max_delay_seconds: float = Field(10.0, ge=0)
+    login_window_minutes: float = Field(default=15.0, gt=0)
+    login_free_failures_per_client: int = Field(default=3, ge=0)  # one address, one account
+    login_free_failures_per_address: int = Field(default=10, ge=0)  # one address, any account
+    login_free_failures_per_account: int = Field(default=3, ge=0)  # one account, any address
+    login_max_delay_seconds: float = Field(default=900.0, ge=0)
+    login_account_max_delay_seconds: float = Field(default=10.0, ge=0)
     # Every request body (dashboard/limits.py): larger is 413, JSON nested deeper is 422.
     # A Nightscout upload of MAX_ENTRIES (5,000) entries is about 1.5 MB.
-    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
-    max_json_depth: int = Field(32, ge=2, le=500)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2, le=500)
     # Server processes of `hearth dashboard` on one port: one suits a small clinic; about
     # one per CPU core a busy one (docs/DASHBOARD.md, "More than one process").
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(default=1, ge=1, le=64)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> DashboardSettings:
