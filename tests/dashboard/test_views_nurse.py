@@ -41,10 +41,13 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     crisis = NOW - timedelta(days=1)
     s.write([r("q005", "q005-cuff", Metric.SYSTOLIC, 186.0, crisis, "bp_cuff", "mm[Hg]"),
              r("q005", "q005-cuff", Metric.DIASTOLIC, 100.0, crisis, "bp_cuff", "mm[Hg]"),
-             r("q005", "q005-cuff", Metric.SYSTOLIC, 184.0, crisis + timedelta(minutes=5), "bp_cuff", "mm[Hg]"),
-             r("q005", "q005-cuff", Metric.DIASTOLIC, 101.0, crisis + timedelta(minutes=5), "bp_cuff", "mm[Hg]"),
+             r("q005", "q005-cuff", Metric.SYSTOLIC, 184.0, crisis + timedelta(minutes=5),
+               "bp_cuff", "mm[Hg]"),
+             r("q005", "q005-cuff", Metric.DIASTOLIC, 101.0, crisis + timedelta(minutes=5),
+               "bp_cuff", "mm[Hg]"),
              r("q005", "q005-scale", Metric.WEIGHT, 84.0, NOW - timedelta(hours=3), "scale", "kg"),
-             r("q005", "q005-ox", Metric.SPO2, 88.0, NOW - timedelta(hours=2), "pulse_oximeter", "%")])
+             r("q005", "q005-ox", Metric.SPO2, 88.0, NOW - timedelta(hours=2), "pulse_oximeter",
+               "%")])
     # q006: time in range fell from 100% to ~60% in the last 7 days
     fill(s, "q006", days=14, end=NOW,
          glucose=lambda i: 120.0 if i < 7 * 288 or i % 5 > 1 else 200.0)
@@ -71,7 +74,8 @@ def test_triage_puts_each_patient_in_its_bucket_against_their_own_targets(world:
     body = nurse.get("/api/nurse/triage", params={"per_page": 200}).json()
     rows = rows_by_id(body)
     assert rows["q000"]["bucket"] == "very_low" and "low" in rows["q000"]["flags"]
-    assert rows["q001"]["bucket"] == "high" and rows["q001"]["above_180"] == pytest.approx(30, abs=1)
+    assert rows["q001"]["bucket"] == "high"
+    assert rows["q001"]["above_180"] == pytest.approx(30, abs=1)
     assert rows["q002"]["bucket"] == "low_wear" and rows["q002"]["wear_percent"] < 70
     assert rows["q003"]["bucket"] == "meeting"
     assert rows["q004"]["bucket"] == "low"  # the same data, judged against older-adult targets
@@ -79,8 +83,8 @@ def test_triage_puts_each_patient_in_its_bucket_against_their_own_targets(world:
     assert rows["q010"]["bucket"] == "no_data"  # a person with diabetes and no glucose at all
     assert rows["q010"]["findings"][0]["reason"] == "No glucose readings in 14 days (diabetes)"
     review = world.client("nurse").get("/nurse/patients/q010").text
-    assert 'id="no-glucose"' in review and 'class="chart"' not in review.split('id="conditions"')[1] \
-        .split("</section>")[0]
+    conditions = review.split('id="conditions"')[1].split("</section>")[0]
+    assert 'id="no-glucose"' in review and 'class="chart"' not in conditions
     assert rows["q007"]["bucket"] == "meeting" and rows["q007"]["below_54"] == 0
     # a glucose meter only: judged as a meter user, never by the CGM's rules
     assert rows["q008"]["bucket"] == "meter_ok" and rows["q008"]["glucose_source"] == "meter"
@@ -98,7 +102,8 @@ def test_triage_puts_each_patient_in_its_bucket_against_their_own_targets(world:
 
 
 def test_non_glucose_risks_stand_beside_the_buckets(world: World) -> None:
-    rows = rows_by_id(world.client("nurse").get("/api/nurse/triage", params={"per_page": 200}).json())
+    nurse = world.client("nurse")
+    rows = rows_by_id(nurse.get("/api/nurse/triage", params={"per_page": 200}).json())
     assert set(rows["q005"]["risks"]) == {"bp_crisis", "hf_weight", "spo2_low"}
     assert rows["q005"]["bucket"] == "meeting" and rows["q005"]["level"] == 3
     reasons = [f["reason"] for f in rows["q005"]["findings"]]
@@ -143,7 +148,8 @@ def test_only_nurses_triage_and_only_their_clinic(world: World) -> None:
     assert world.client("coach").get("/api/nurse/triage").status_code == 403
     assert world.client("patient").get("/nurse").status_code == 403
     world.accounts.add_clinic("elsewhere", "Another clinic")
-    world.accounts.add_user("nell", role="nurse", display_name="Nell", password="correct horse battery staple",
+    world.accounts.add_user("nell", role="nurse", display_name="Nell",
+                            password="correct horse battery staple",
                             clinic_id="elsewhere")
     from tests.support.accounts import sign_in
 
@@ -186,10 +192,13 @@ def test_nurse_acknowledges_a_clinical_alert_on_the_review_page(world: World) ->
     from core.appdb.coaching import CoachAlert
 
     with Session(world.engine) as session:
-        session.add(CoachAlert(id="clin1", patient_id="q005", flag_type="bp_crisis", kind="clinical_alert",
+        session.add(CoachAlert(id="clin1", patient_id="q005", flag_type="bp_crisis",
+                               kind="clinical_alert",
                                audience="nurse", priority="urgent", title="Blood pressure crisis",
-                               body="186/100 twice", why="Systolic 180 or more, confirmed after 5 minutes.",
-                               evidence={}, state="open", created_at=NOW - timedelta(hours=1), ladder=[]))
+                               body="186/100 twice",
+                               why="Systolic 180 or more, confirmed after 5 minutes.",
+                               evidence={}, state="open", created_at=NOW - timedelta(hours=1),
+                               ladder=[]))
         session.commit()
     nurse = world.client("nurse")
     page = nurse.get("/nurse/patients/q005")
