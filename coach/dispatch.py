@@ -132,8 +132,9 @@ class DispatchState:
                            CoachNudge.counts_to_budget, CoachNudge.kind, CoachNudge.status)
                     .where(CoachNudge.patient_id.in_(part), CoachNudge.sent_at >= since)
             ):
-                self.note_sent(pid, aware(at), bool(budget),
-                               kind == "positive" and status == "sent")
+                if at is not None:  # sent_at >= since: always set; the type says otherwise
+                    self.note_sent(pid, aware(at), bool(budget),
+                                   kind == "positive" and status == "sent")
 
     def recipient(self, session: Session, policy: Policy, role: str) -> str | None:
         """The coach or nurse for an alert: the preferences, else the care team (read for
