@@ -100,6 +100,8 @@ class Trends(BaseModel):
     end: ApiTime
     timezone: str
     units: GlucoseUnits
+    glucose_range: tuple[float | None, float | None] = Field(
+        description="the target range drawn on glucose charts (70-180 mg/dL), viewer's units")
     glucose: GlucoseTrends | None
     systolic: SeriesOut
     diastolic: SeriesOut
