@@ -119,10 +119,16 @@ def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: date
     goal = float(patient.targets.get("steps_per_day", DEFAULT_STEP_GOAL))
     return Trends(
         patient_id=patient.id, days=days, start=start, end=end, timezone=tz,
-        units=cast(GlucoseUnits, units), glucose=glucose, systolic=_series(systolic),
+        units=cast(GlucoseUnits, units), glucose_range=_glucose_range(units),
+        glucose=glucose, systolic=_series(systolic),
         diastolic=_series(diastolic),
         weight=_series(weight), steps=_daily_steps(store, patient.id, start, end, tz),
         step_goal=goal)
+
+
+def _glucose_range(units: str) -> tuple[float | None, float | None]:
+    """The consensus target range (analytics/targets.py) in the viewer's units, for charts."""
+    return g.convert(tg.GLUCOSE_LOW_BELOW, units), g.convert(tg.GLUCOSE_HIGH_ABOVE, units)
 
 
 def _series(series: object) -> SeriesOut:
@@ -218,8 +224,7 @@ def review_charts(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime
     return ReviewCharts(
         patient_id=patient.id, days=days, start=start, end=end, timezone=tz,
         units=cast(GlucoseUnits, units),
-        glucose_range=(g.convert(tg.GLUCOSE_LOW_BELOW, units),
-                       g.convert(tg.GLUCOSE_HIGH_ABOVE, units)),
+        glucose_range=_glucose_range(units),
         glucose=_glucose_trends(store, patient, start, end, units, tz, cgm_only=True),
         meter=_meter(store, patient.id, start, end, units, tz, days),
         systolic=_series(store.read_series(patient.id, Metric.SYSTOLIC, start, end)),

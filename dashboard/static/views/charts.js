@@ -5,7 +5,7 @@
   if (!holder || typeof uPlot === "undefined") return;
   const data = JSON.parse(holder.textContent);
   const mmol = data.units === "mmol/L";
-  const LOW = mmol ? 3.9 : 70, HIGH = mmol ? 10.0 : 180;  // consensus target range (Battelino 2019)
+  const [LOW, HIGH] = data.glucose_range;  // consensus target range (analytics/targets.py)
   const YMAX = mmol ? 22 : 400;
   const charts = [];
 
