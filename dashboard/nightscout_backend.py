@@ -24,8 +24,9 @@ from core import topics
 from core.contract import (
     MAX_PAYLOAD_BYTES,
     MAX_READINGS_PER_MESSAGE,
-    decode_message,
+    decode_readings,
     encode_message,
+    oldest_accepted,
 )
 from core.errors import HearthError
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
@@ -67,7 +68,7 @@ class Converted:
 
 
 def convert(docs: list[Any], make: Callable[[Any], list[dict[str, Any]]], *, device_id: str,
-            now: datetime, noun: str = "entry") -> Converted:
+            now: datetime, noun: str = "entry", kind: str = "cgm") -> Converted:
     """Nightscout documents -> contract readings (``make`` gives each document's); each bad
     document is named with its reason. The contract's own validation (ranges, future
     times) runs here too, so the uploader hears about a bad one at once rather than
@@ -83,8 +84,12 @@ def convert(docs: list[Any], make: Callable[[Any], list[dict[str, Any]]], *, dev
             continue
         readings.extend(made)
         indexes.extend([index] * len(made))
+    # Ingest's own limits too (docs/CONTRACT.md): an entry older than an uploader's
+    # backfill limit would be a dead letter after a 200.
+    oldest = oldest_accepted(kind, now)
     for start, payload in messages(device_id, 0, readings):
-        decoded = decode_message(payload, topic_device_id=device_id, now=now)
+        decoded = decode_readings(payload, topic_device_id=device_id, patient_id="-",
+                                  now=now, oldest=oldest)
         for r in decoded.rejections:
             assert r.index is not None
             doc_index = indexes[start + r.index]

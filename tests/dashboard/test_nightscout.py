@@ -169,6 +169,7 @@ def test_bad_entries_get_a_400_naming_them_while_good_ones_go_in(site: Site) -> 
         {"type": "sgv", "sgv": 99, "dateString": "yesterday"},
         {"type": "sgv", "sgv": 101, "date": ms(datetime.now(UTC) + timedelta(hours=2))},
         {"type": "sgv", "sgv": 97, "date": ms(t0 + timedelta(minutes=10))},
+        {"type": "sgv", "sgv": 98, "date": ms(t0 - timedelta(days=401))},  # past backfill
     ]
     answer = site.client.post("/api/v1/entries", json=entries,
                               headers={"api-secret": sha1(site.secret)})
@@ -177,12 +178,13 @@ def test_bad_entries_get_a_400_naming_them_while_good_ones_go_in(site: Site) -> 
     assert body["status"] == 400 and body["accepted"] == 2
     errors = body["errors"]
     assert [e.split(":")[0] for e in errors] == ["entry 1", "entry 2", "entry 3", "entry 4",
-                                                "entry 5"]
+                                                "entry 5", "entry 7"]
     assert "outside the plausible range" in errors[0]
     assert "type 'hr-bpm' is not an entry type Hearth keeps (sgv, mbg, cal)" in errors[1]
     assert "sgv must be a number" in errors[2]
     assert "not ISO 8601" in errors[3]
     assert "in the future" in errors[4]
+    assert "401 days old" in errors[5]  # what ingest would refuse (docs/CONTRACT.md)
     wait_until(lambda: len(site.glucose()) == 2, timeout=10, message="good entries stored")
     assert [v for _, v, _ in site.glucose()] == [95.0, 97.0]
 
