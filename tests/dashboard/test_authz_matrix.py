@@ -31,7 +31,13 @@ import pytest
 from fastapi import Depends
 
 from dashboard.app import create_app
-from dashboard.security import CurrentUser, PatientAccess, patient_access, require_role
+from dashboard.security import (
+    CurrentUser,
+    PatientAccess,
+    patient_access,
+    public,
+    require_role,
+)
 from hearth.demo import DEMO_SHARE
 from tests.dashboard.authz_walker import UNSAFE, Endpoint, endpoints, unguarded
 from tests.support.accounts import csrf_from, session_csrf, sign_in
@@ -132,6 +138,26 @@ def test_a_route_that_forgets_the_check_is_caught(site: DemoSite) -> None:
     assert any("/rogue-staff" in p and "no patient_access" in p for p in problems)
     assert any(p.startswith("mount /rogue-files") for p in problems)
     assert len(problems) == 5, problems
+
+
+def test_an_undeclared_state_change_is_refused_at_run_time(site: DemoSite) -> None:
+    """Fail closed: until its line is in STATE_CHANGES, a new unsafe route answers 403."""
+    from fastapi.testclient import TestClient
+
+    state = site.app.state
+    app = create_app(store=state.store, directory=state.directory, accounts=state.accounts)
+    changed: list[str] = []
+
+    @app.post("/api/rogue-change", dependencies=[Depends(public)])
+    def rogue_change() -> dict[str, str]:
+        changed.append("yes")
+        return {"done": "yes"}
+
+    client = TestClient(app)
+    assert sign_in(client, *site.credentials["nurse"]).status_code == 303
+    refused = client.post("/api/rogue-change", headers={"X-CSRF-Token": session_csrf(client)})
+    assert refused.status_code == 403 and "STATE_CHANGES" in refused.text
+    assert changed == []
 
 
 def _cases(e: Endpoint, site: DemoSite) -> list[str | None]:
