@@ -1,12 +1,13 @@
-"""Read glucose histories from the CSV files Dexcom Clarity, LibreView and Nightscout export.
+"""The one reader of glucose CSV files: Dexcom Clarity, LibreView, Nightscout and plain files.
 
-Each parser turns a file into glucose rows (line number, time, value, unit,
-method) and a problem for each line it cannot read, naming the line and the
-reason; rows that carry no glucose value (events, insulin, notes, device rows)
-are counted as skipped.  Validation against the wire contract happens after
-this, in core.interop.csv_import.
+`hearth import csv` and `hearth metrics` both read files here, so a file gives the
+same numbers to both.  A file becomes glucose rows (line number, time, value,
+unit, method) and a problem for each line that cannot be read, naming the line,
+the column and the reason; rows that carry no glucose value (events, insulin,
+notes, device rows) are counted as skipped.  Validation against the wire contract
+happens after this, in core.interop.csv_import.
 
-Layouts (docs/INTEROP.md shows a sample of each):
+Layouts (docs/INTEROP.md, "CSV files", shows a sample of each):
 
 - Dexcom Clarity: a header row with "Timestamp (YYYY-MM-DDThh:mm:ss)",
   "Event Type" and "Glucose Value (mg/dL)" (or "(mmol/L)"); patient and
@@ -18,31 +19,46 @@ Layouts (docs/INTEROP.md shows a sample of each):
   "Strip Glucose ...".  Record type 0 is the sensor's 15-minute history,
   1 a scan (a copy of what the sensor already recorded, skipped), 2 a strip
   (meter) reading.  Times are local, month-day-year or day-month-year by region.
+  Outside the sensor's range: "LO" or "HI".
 - Nightscout: the entries export, with a header (dateString, date, sgv, mbg,
   type, ...) or without one (dateString, date, sgv, direction, device, tab- or
   comma-separated).  sgv is a sensor value, mbg a meter value, both mg/dL;
   times are UTC.
+- Plain ("generic"): any file with a time column and a glucose column, found by
+  their headers ("time,glucose", "Time,CGM", "timestamp,sgv", ...) or named by
+  the caller (``time_column``, ``glucose_column``: the commands' --time-column and
+  --glucose-column).  A CGM column is preferred to a BG (meter) one.  Times in
+  ISO 8601, epoch seconds or milliseconds, or a day-month / month-day format
+  (detected from samples over the whole file), local unless they carry an offset.
+
+Local times without an offset are read in the given zone; the hour repeated when
+clocks go back is placed once for all layouts (``_second_pass_of_repeated_hours``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from core.metrics import GlucoseMethod
+from core.metrics import GLUCOSE_MGDL_PER_MMOLL, GlucoseMethod
 
-HEADER_SCAN_LINES = 20
+HEADER_SCAN_LINES = 30
+MG_DL, MMOL_L = "mg/dL", "mmol/L"
+MMOL_MEDIAN_BELOW = 35.0  # no one's median glucose is 35 mg/dL; 35 mmol/L is beyond any sensor
 
 
 class CsvFormat(StrEnum):
     DEXCOM = "dexcom"
     LIBRE = "libre"
     NIGHTSCOUT = "nightscout"
+    GENERIC = "generic"
 
 
 class CsvFormatError(ValueError):
@@ -71,6 +87,11 @@ class ParsedCsv:
     rows: list[GlucoseRow] = field(default_factory=list)
     problems: list[LineProblem] = field(default_factory=list)
     skipped: int = 0  # rows without a glucose value (events, notes, scans, device rows)
+    time_column: str = ""
+    glucose_column: str = ""  # the sensor (CGM) column where the layout has several
+    time_format: str | None = None  # None: ISO 8601 or epoch
+    units: str = MG_DL  # of the file's glucose values
+    units_from: str = "layout"  # "option", "header", "values" or "layout"
 
 
 Line = tuple[int, list[str]]
@@ -94,19 +115,62 @@ def _lowered(row: Sequence[str]) -> list[str]:
     return [c.strip().lower() for c in row]
 
 
+# -- plain files: the time and glucose columns by their headers ------------------------------
+
+TIME_HEADERS = ("timestamp", "time", "datetime", "date")
+# Preferred first: a sensor column before a meter (BG) one, so "Time,BG,CGM" reads CGM.
+CGM_HEADERS = ("cgm", "sensor glucose", "historic glucose", "glucose value", "glucose", "sgv")
+METER_HEADERS = ("bg", "blood glucose", "meter", "strip glucose", "fingerstick")
+GLUCOSE_HEADERS = (*CGM_HEADERS, *METER_HEADERS, "value")
+NO_COLUMNS = ("no header row with a time column and a glucose column (such as 'time,glucose' "
+              "or 'Time,CGM') in the first {n} lines: name them with --time-column and "
+              "--glucose-column")
+
+
+def _matches(header: str, name: str) -> bool:
+    return header == name or header.startswith(name) or (len(name) >= 5 and name in header)
+
+
+def _pick(header: Sequence[str], wanted: Sequence[str], given: str | None,
+          other: int | None = None) -> int | None:
+    lowered = _lowered(header)
+    if given is not None:
+        return lowered.index(given.lower()) if given.lower() in lowered else None
+    for name in wanted:
+        for i, h in enumerate(lowered):
+            if i != other and _matches(h, name):
+                return i
+    return None
+
+
+def _generic_columns(lines: list[Line], time_col: str | None, glucose_col: str | None
+                     ) -> tuple[int, int, int] | None:
+    """(header index, time column, glucose column) or None."""
+    for k, (_, row) in enumerate(lines[:HEADER_SCAN_LINES]):
+        t = _pick(row, TIME_HEADERS, time_col)
+        g = _pick(row, GLUCOSE_HEADERS, glucose_col, other=t)
+        if t is not None and g is not None and t != g:
+            return k, t, g
+    return None
+
+
+# -- layout detection -------------------------------------------------------------------------
+
 def detect(lines: list[Line]) -> CsvFormat:
-    for _, row in lines[:HEADER_SCAN_LINES]:
+    for k, (_, row) in enumerate(lines[:HEADER_SCAN_LINES]):
         cells = _lowered(row)
         if any(c.startswith("timestamp (yyyy-mm-dd") for c in cells) and "event type" in cells:
             return CsvFormat.DEXCOM
         if "device timestamp" in cells and "record type" in cells:
             return CsvFormat.LIBRE
-        if "sgv" in cells or "mbg" in cells or _headerless_nightscout(row):
+        nightscout_header = ("sgv" in cells or "mbg" in cells) and (
+            "date" in cells or "datestring" in cells)
+        if nightscout_header or (k == 0 and _headerless_nightscout(row)):  # data from line 1
             return CsvFormat.NIGHTSCOUT
-    raise CsvFormatError(
-        "not a Dexcom Clarity, LibreView or Nightscout export: no known header in the first "
-        f"{HEADER_SCAN_LINES} lines"
-    )
+    if _generic_columns(lines, None, None) is not None:
+        return CsvFormat.GENERIC
+    raise CsvFormatError(NO_COLUMNS.format(n=HEADER_SCAN_LINES)
+                         + " (Dexcom Clarity, LibreView and Nightscout exports are recognised)")
 
 
 def _header(lines: list[Line], test: Callable[[list[str]], bool], what: str) -> int:
@@ -124,132 +188,271 @@ def _column(header: list[str], *starts: str) -> int | None:
     return None
 
 
-def _unit_of(name: str) -> str:
-    return "mmol/L" if "mmol" in name.lower() else "mg/dL"
+def _unit_in_header(name: str) -> str | None:
+    lowered = name.lower().replace(" ", "")
+    if "mmol" in lowered:
+        return MMOL_L
+    if "mg/dl" in lowered or "mgdl" in lowered:
+        return MG_DL
+    return None
 
 
 def _cell(row: list[str], index: int | None) -> str:
     return row[index].strip() if index is not None and index < len(row) else ""
 
 
-class _LocalTimes:
-    """Local wall-clock times to UTC; a repeated time in the autumn hour is the second one."""
+# -- values -----------------------------------------------------------------------------------
 
-    def __init__(self, zone: ZoneInfo) -> None:
-        self._zone = zone
-        self._seen: set[datetime] = set()
-
-    def to_utc(self, naive: datetime) -> datetime:
-        first = naive.replace(tzinfo=self._zone, fold=0)
-        second = naive.replace(tzinfo=self._zone, fold=1)
-        ambiguous = first.utcoffset() != second.utcoffset()
-        chosen = second if ambiguous and naive in self._seen else first
-        self._seen.add(naive)
-        return chosen.astimezone(UTC)
-
-
-# Dexcom G6/G7 report 40-400 mg/dL; outside it Clarity writes Low/High (Dexcom G6
-# user guide, "Low/High" readings).  Imported at the limit, flagged in status.
+# What a sensor writes instead of a number outside its range, read as the range's edge
+# and flagged in status (docs/INTEROP.md "Low and high words", with the sources):
+# Dexcom G6/G7 measure 40-400 mg/dL and Clarity writes "Low"/"High" outside it;
+# FreeStyle Libre 2/3 measure 40-500 mg/dL and LibreView writes "LO"/"HI".  A file
+# whose sensor is unknown gets the narrowest range (a "High" is above 400 on every one).
 SENSOR_LIMITS_MG_DL = {CsvFormat.DEXCOM: (40.0, 400.0), CsvFormat.LIBRE: (40.0, 500.0)}
+UNKNOWN_SENSOR_LIMITS_MG_DL = (40.0, 400.0)
 _WORDS = {"low": 0, "lo": 0, "high": 1, "hi": 1}
 
 
 def _value(text: str, fmt: CsvFormat, unit: str) -> tuple[float, str, tuple[str, ...]]:
     word = _WORDS.get(text.lower())
-    if word is not None and fmt in SENSOR_LIMITS_MG_DL:
+    if word is not None:
         flag = "below_sensor_range" if word == 0 else "above_sensor_range"
-        return SENSOR_LIMITS_MG_DL[fmt][word], "mg/dL", (flag,)
+        edge = SENSOR_LIMITS_MG_DL.get(fmt, UNKNOWN_SENSOR_LIMITS_MG_DL)[word]
+        return (edge / GLUCOSE_MGDL_PER_MMOLL if unit == MMOL_L else edge), unit, (flag,)
+    # a decimal comma ("5,6") where there is no decimal point
+    number = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
     try:
-        return float(text.replace(",", ".")), unit, ()
+        return float(number), unit, ()
     except ValueError:
         raise ValueError(f"glucose value {text!r} is not a number") from None
 
 
-def parse_dexcom(lines: list[Line], zone: ZoneInfo) -> ParsedCsv:
+# -- times ------------------------------------------------------------------------------------
+
+TIME_FORMATS = (
+    "%m-%d-%Y %I:%M %p", "%m-%d-%Y %H:%M", "%d-%m-%Y %H:%M",
+    "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M",
+    "%d.%m.%Y %H:%M", "%Y/%m/%d %H:%M",
+    "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S",
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def read_time(text: str, fmt: str | None) -> datetime:
+    """Aware when the text has an offset or is epoch seconds/milliseconds, else naive."""
+    text = text.strip()
+    if text.isdigit():  # epoch milliseconds (Nightscout "date") or seconds
+        n = int(text)
+        return EPOCH + (timedelta(milliseconds=n) if n > 10**11 else timedelta(seconds=n))
+    if fmt:
+        return datetime.strptime(text, fmt)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _utc(when: datetime, zone: ZoneInfo, fold: int = 0) -> datetime:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone, fold=fold)
+    return when.astimezone(UTC)
+
+
+def time_format(samples: Sequence[str]) -> str | None:
+    """None for ISO 8601 / epoch; else the strptime format that reads the samples best.
+
+    Only formats that read the first sample are candidates.  The samples are spread
+    over the whole file, so a day above 12 tells 03-02 (2 March) from 03-02
+    (3 February); when every sample reads both ways, the reading whose times run
+    most steadily (smallest total jump between samples) wins.
+    """
+    def parsed(fmt: str | None) -> list[datetime]:
+        out = []
+        for text in samples:
+            try:
+                out.append(read_time(text, fmt).replace(tzinfo=None))
+            except (ValueError, OverflowError):
+                continue
+        return out
+
+    candidates = [fmt for fmt in (None, *TIME_FORMATS) if _reads(samples[0], fmt)]
+    if not candidates:
+        raise CsvFormatError(f"unrecognised time format {samples[0]!r} (use ISO 8601 or "
+                             "--time-format)")
+
+    def rank(fmt: str | None) -> tuple[int, float]:
+        times = parsed(fmt)
+        jumps = sum(abs((b - a).total_seconds()) for a, b in zip(times, times[1:], strict=False))
+        return (len(times), -jumps)
+
+    return max(candidates, key=rank)
+
+
+def _reads(text: str, fmt: str | None) -> bool:
+    try:
+        read_time(text, fmt)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _spread(cells: Sequence[str], count: int = 200) -> list[str]:
+    """The first cell and up to ``count`` more spread evenly over the file."""
+    step = max(1, len(cells) // count)
+    return [c for c in cells[::step] if c.strip()]
+
+
+def _repeated(when: datetime, zone: ZoneInfo) -> bool:
+    """Does this naive wall-clock time occur twice (the hour repeated when clocks go back)?"""
+    first, second = when.replace(tzinfo=zone, fold=0), when.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return False
+    # both readings exist only when each maps back to the same wall-clock time
+    return all(
+        w.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == when for w in (first, second)
+    )
+
+
+def _second_pass_of_repeated_hours(times: list[datetime], naive: list[datetime | None],
+                                   zone: ZoneInfo) -> None:
+    """Place readings from the second pass of a repeated hour after the first pass.
+
+    Exports in local time without an offset (Dexcom Clarity, LibreView) write the
+    hour before clocks go back twice.  Read in file order (either direction), a
+    repeated wall-clock time that runs backwards, and every repeated time of that
+    night after it, is the second pass (``fold=1``); without this both passes
+    would land on the same instants and the second be merged away.
+    """
+    rows = [i for i, w in enumerate(naive) if w is not None and _repeated(w, zone)]
+    if not rows:
+        return
+    ascending = sum((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)) >= 0
+    latest: dict[object, datetime] = {}
+    second: set[object] = set()
+    for i in rows if ascending else reversed(rows):
+        when = naive[i]
+        assert when is not None
+        night = when.date()
+        if night in second or (night in latest and when < latest[night]):
+            second.add(night)
+            times[i] = _utc(when, zone, fold=1)
+        latest[night] = max(latest.get(night, when), when)
+
+
+# -- from the layouts' cells to rows ----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    line: int
+    time: str
+    value: str
+    unit: str
+    method: GlucoseMethod
+    column: str  # the glucose column's header, for the messages
+
+
+def _rows(out: ParsedCsv, cells: list[_Cells], zone: ZoneInfo, *, fmt: str | None,
+          offset_needed: bool = False) -> None:
+    """Times and values of the layout's cells; a problem for each line that fails."""
+    kept: list[_Cells] = []
+    times: list[datetime] = []
+    naive: list[datetime | None] = []
+    for c in cells:
+        if not c.value:
+            out.problems.append(LineProblem(c.line, f"no glucose value in column {c.column!r}"))
+            continue
+        try:
+            when = read_time(c.time, fmt)
+            if offset_needed and when.tzinfo is None:
+                raise ValueError(f"{c.time!r} has no time zone")
+            times.append(_utc(when, zone))
+        except (ValueError, OverflowError) as exc:  # overflow: a date outside the calendar
+            out.problems.append(LineProblem(c.line, f"unreadable time {c.time!r} ({exc})"))
+            continue
+        naive.append(when if when.tzinfo is None else None)
+        kept.append(c)
+    _second_pass_of_repeated_hours(times, naive, zone)
+    for c, time in zip(kept, times, strict=True):
+        try:
+            value, unit, status = _value(c.value, out.format, c.unit)
+        except ValueError as exc:
+            out.problems.append(LineProblem(c.line, f"{exc} (column {c.column!r})"))
+            continue
+        out.rows.append(GlucoseRow(c.line, time, value, unit, c.method, status))
+    out.problems.sort(key=lambda p: p.line)
+
+
+def _units(out: ParsedCsv, option: str | None, header_unit: str | None,
+           cells: list[_Cells]) -> str:
+    """The file's units: the caller's, the header's, the layout's or, last, the values'."""
+    if option is not None:
+        out.units, out.units_from = option, "option"
+    elif header_unit is not None:
+        out.units, out.units_from = header_unit, "header"
+    elif out.format is CsvFormat.GENERIC:
+        numbers = []
+        for c in cells:
+            try:
+                numbers.append(_value(c.value, out.format, MG_DL)[0])
+            except ValueError:
+                continue
+        finite = [v for v in numbers if math.isfinite(v)]
+        median = statistics.median(finite) if finite else 100.0
+        out.units, out.units_from = (MMOL_L if median < MMOL_MEDIAN_BELOW else MG_DL), "values"
+    return out.units
+
+
+def parse_dexcom(lines: list[Line], zone: ZoneInfo, units: str | None = None) -> ParsedCsv:
     out = ParsedCsv(CsvFormat.DEXCOM)
     k = _header(lines, lambda c: "event type" in c, "Dexcom Clarity")
-    header = _lowered(lines[k][1])
+    raw = lines[k][1]
+    header = _lowered(raw)
     t_col = _column(header, "timestamp")
     e_col = _column(header, "event type")
     g_col = _column(header, "glucose value")
-    if g_col is None:
+    if g_col is None or t_col is None:
         raise CsvFormatError(f"line {lines[k][0]}: no 'Glucose Value' column in the Dexcom header")
-    unit = _unit_of(lines[k][1][g_col])
-    local = _LocalTimes(zone)
-
-    def to_time(row: list[str]) -> datetime:
-        return local.to_utc(datetime.fromisoformat(_cell(row, t_col)))
-
+    out.time_column, out.glucose_column = raw[t_col].strip(), raw[g_col].strip()
     methods = {"egv": GlucoseMethod.CGM, "calibration": GlucoseMethod.METER}
+    cells: list[_Cells] = []
     for number, row in lines[k + 1:]:
         method = methods.get(_cell(row, e_col).lower())
         if method is None:
             out.skipped += 1
             continue
-        _add(out, number, row, to_time, _cell(row, g_col), unit, method)
+        cells.append(_Cells(number, _cell(row, t_col), _cell(row, g_col), "", method,
+                            out.glucose_column))
+    unit = _units(out, units, _unit_in_header(raw[g_col]) or MG_DL, cells)
+    _rows(out, [_with_unit(c, unit) for c in cells], zone, fmt=None)
     return out
 
 
-def _add(out: ParsedCsv, number: int, row: list[str], to_time: Callable[[list[str]], datetime],
-         text: str, unit: str, method: GlucoseMethod) -> None:
-    if not text:
-        out.problems.append(LineProblem(number, "no glucose value"))
-        return
-    try:
-        time = to_time(row)
-    except (ValueError, OverflowError) as exc:  # overflow: a date outside the calendar
-        out.problems.append(LineProblem(number, f"unreadable time: {exc}"))
-        return
-    try:
-        value, value_unit, status = _value(text, out.format, unit)
-    except ValueError as exc:
-        out.problems.append(LineProblem(number, str(exc)))
-        return
-    out.rows.append(GlucoseRow(number, time, value, value_unit, method, status))
+def _with_unit(c: _Cells, unit: str) -> _Cells:
+    return _Cells(c.line, c.time, c.value, unit, c.method, c.column)
 
 
-LIBRE_FORMATS = ("%m-%d-%Y %H:%M", "%d-%m-%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M",
-                 "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M", "%m-%d-%Y %I:%M %p", "%m/%d/%Y %I:%M %p")
-
-
-def libre_time_format(samples: Sequence[str]) -> str:
-    """The format that reads every sample; where several do (days <= 12), the tightest in time."""
-    def spread(fmt: str) -> float | None:
-        try:
-            times = [datetime.strptime(s, fmt) for s in samples]
-        except ValueError:
-            return None
-        return sum(abs((b - a).total_seconds()) for a, b in zip(times, times[1:], strict=False))
-
-    scored = [(s, fmt) for fmt in LIBRE_FORMATS if (s := spread(fmt)) is not None]
-    if not scored:
-        raise CsvFormatError(f"unrecognised LibreView time format, e.g. {samples[0]!r}")
-    return min(scored, key=lambda pair: pair[0])[1]
-
-
-def parse_libre(lines: list[Line], zone: ZoneInfo) -> ParsedCsv:
+def parse_libre(lines: list[Line], zone: ZoneInfo, units: str | None = None) -> ParsedCsv:
     out = ParsedCsv(CsvFormat.LIBRE)
     k = _header(lines, lambda c: "device timestamp" in c and "record type" in c, "LibreView")
-    raw_header = lines[k][1]
-    header = _lowered(raw_header)
+    raw = lines[k][1]
+    header = _lowered(raw)
     t_col, r_col = header.index("device timestamp"), header.index("record type")
     historic, strip = _column(header, "historic glucose"), _column(header, "strip glucose")
-    body = lines[k + 1:]
-    samples = [_cell(r, t_col) for _, r in body if _cell(r, t_col)][:500]
-    fmt = libre_time_format(samples) if samples else LIBRE_FORMATS[0]
-    local = _LocalTimes(zone)
-
-    def to_time(row: list[str]) -> datetime:
-        return local.to_utc(datetime.strptime(_cell(row, t_col), fmt))
-
-    for number, row in body:
+    out.time_column = raw[t_col].strip()
+    out.glucose_column = raw[historic].strip() if historic is not None else ""
+    cells: list[_Cells] = []
+    for number, row in lines[k + 1:]:
         record = _cell(row, r_col)
         column = {"0": historic, "2": strip}.get(record)
         if column is None:
             out.skipped += 1  # 1 = scan (already in the history), 4-6 = insulin, food, notes
             continue
         method = GlucoseMethod.CGM if record == "0" else GlucoseMethod.METER
-        _add(out, number, row, to_time, _cell(row, column), _unit_of(raw_header[column]), method)
+        cells.append(_Cells(number, _cell(row, t_col), _cell(row, column),
+                            _unit_in_header(raw[column]) or MG_DL, method, raw[column].strip()))
+    header_unit = _unit_in_header(out.glucose_column) if historic is not None else None
+    unit = _units(out, units, header_unit or MG_DL, cells)
+    samples = _spread([c.time for c in cells if c.time])
+    out.time_format = time_format(samples) if samples else None
+    _rows(out, [c if units is None else _with_unit(c, unit) for c in cells], zone,
+          fmt=out.time_format)
     return out
 
 
@@ -264,16 +467,7 @@ def _headerless_nightscout(row: list[str]) -> bool:
     return True
 
 
-def _nightscout_time(date_string: str, epoch_ms: str) -> datetime:
-    if epoch_ms:
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(float(epoch_ms)))
-    when = datetime.fromisoformat(date_string.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        raise ValueError(f"{date_string!r} has no time zone")
-    return when.astimezone(UTC)
-
-
-def parse_nightscout(lines: list[Line], _zone: ZoneInfo) -> ParsedCsv:
+def parse_nightscout(lines: list[Line], zone: ZoneInfo, units: str | None = None) -> ParsedCsv:
     out = ParsedCsv(CsvFormat.NIGHTSCOUT)
     header = _lowered(lines[0][1]) if lines else []
     has_header = "sgv" in header or "mbg" in header
@@ -284,10 +478,9 @@ def parse_nightscout(lines: list[Line], _zone: ZoneInfo) -> ParsedCsv:
     else:
         cols = {"datestring": 0, "date": 1, "sgv": 2, "mbg": None, "type": None}
         body = lines
-
-    def to_time(row: list[str]) -> datetime:
-        return _nightscout_time(_cell(row, cols["datestring"]), _cell(row, cols["date"]))
-
+    out.time_column = "date" if cols["date"] is not None else "dateString"
+    out.glucose_column = "sgv"
+    cells: list[_Cells] = []
     for number, row in body:
         kind = _cell(row, cols["type"]).lower() or ("sgv" if _cell(row, cols["sgv"]) else "")
         column = {"sgv": cols["sgv"], "mbg": cols["mbg"]}.get(kind)
@@ -295,26 +488,88 @@ def parse_nightscout(lines: list[Line], _zone: ZoneInfo) -> ParsedCsv:
             out.skipped += 1  # calibration records, device status
             continue
         method = GlucoseMethod.CGM if kind == "sgv" else GlucoseMethod.METER
-        _add(out, number, row, to_time, _cell(row, column), "mg/dL", method)
+        epoch = _cell(row, cols["date"])
+        time = epoch if epoch.isdigit() else _cell(row, cols["datestring"]) or epoch
+        cells.append(_Cells(number, time, _cell(row, column), MG_DL, method, kind))
+    unit = _units(out, units, None, cells)  # mg/dL by the layout
+    _rows(out, [_with_unit(c, unit) for c in cells], zone, fmt=None, offset_needed=True)
     return out
 
 
-PARSERS: dict[CsvFormat, Callable[[list[Line], ZoneInfo], ParsedCsv]] = {
+def parse_generic(lines: list[Line], zone: ZoneInfo, units: str | None = None, *,
+                  time_column: str | None = None, glucose_column: str | None = None,
+                  fmt: str | None = None) -> ParsedCsv:
+    out = ParsedCsv(CsvFormat.GENERIC)
+    found = _generic_columns(lines, time_column, glucose_column)
+    if found is None:
+        wanted = []
+        if time_column:
+            wanted.append(f"time column {time_column!r} (--time-column)")
+        if glucose_column:
+            wanted.append(f"glucose column {glucose_column!r} (--glucose-column)")
+        if wanted:
+            raise CsvFormatError(f"no header row with the {' and the '.join(wanted)} and the "
+                                 f"other one in the first {HEADER_SCAN_LINES} lines")
+        raise CsvFormatError(NO_COLUMNS.format(n=HEADER_SCAN_LINES))
+    k, t_col, g_col = found
+    raw = lines[k][1]
+    out.time_column, out.glucose_column = raw[t_col].strip(), raw[g_col].strip()
+    name = out.glucose_column.lower()
+    meter = glucose_column is None and any(_matches(name, m) for m in METER_HEADERS)
+    method = GlucoseMethod.METER if meter else GlucoseMethod.CGM
+    cells: list[_Cells] = []
+    for number, row in lines[k + 1:]:
+        value = _cell(row, g_col)
+        if not value:
+            out.skipped += 1  # events, notes: rows without a glucose value
+            continue
+        cells.append(_Cells(number, _cell(row, t_col), value, "", method, out.glucose_column))
+    if not cells:
+        raise CsvFormatError(f"no glucose values in column {out.glucose_column!r} below the "
+                             f"header on line {lines[k][0]}")
+    unit = _units(out, units, _unit_in_header(out.glucose_column), cells)
+    samples = _spread([c.time for c in cells if c.time])
+    if not samples:
+        raise CsvFormatError(f"line {cells[0].line}: no time in column {out.time_column!r}")
+    try:
+        out.time_format = fmt or time_format(samples)
+    except CsvFormatError as exc:
+        raise CsvFormatError(f"line {cells[0].line}: {exc}") from None
+    _rows(out, [_with_unit(c, unit) for c in cells], zone, fmt=out.time_format)
+    return out
+
+
+PARSERS: dict[CsvFormat, Callable[[list[Line], ZoneInfo, str | None], ParsedCsv]] = {
     CsvFormat.DEXCOM: parse_dexcom,
     CsvFormat.LIBRE: parse_libre,
     CsvFormat.NIGHTSCOUT: parse_nightscout,
+    CsvFormat.GENERIC: parse_generic,
 }
 
 
-def parse_glucose_csv(text: str, *, fmt: CsvFormat | None, tz: str) -> ParsedCsv:
-    """Read a whole export; ``fmt`` None detects the layout from the header."""
+def parse_glucose_csv(text: str, *, fmt: CsvFormat | None, tz: str, units: str | None = None,
+                      time_column: str | None = None, glucose_column: str | None = None,
+                      time_format: str | None = None) -> ParsedCsv:
+    """Read a whole export; ``fmt`` None detects the layout from the header.
+
+    ``units`` overrides the file's glucose units; ``time_column`` / ``glucose_column``
+    name the columns of a plain file (and make it one); ``time_format`` is the
+    strptime format of a plain file's times (default: detected).
+    """
     lines = read_lines(text)
     if not lines:
         raise CsvFormatError("the file is empty")
+    zone = ZoneInfo(tz)
+    if time_column or glucose_column or time_format:
+        if fmt not in (None, CsvFormat.GENERIC):
+            raise CsvFormatError("--time-column, --glucose-column and --time-format are for "
+                                 "plain files (--format generic)")
+        return parse_generic(lines, zone, units, time_column=time_column,
+                             glucose_column=glucose_column, fmt=time_format)
     found = detect(lines)
     if fmt is not None and fmt is not found:
         raise CsvFormatError(f"the file looks like a {found} export, not {fmt}")
-    return PARSERS[found](lines, ZoneInfo(tz))
+    return PARSERS[found](lines, zone, units)
 
 
 def iter_chunks(rows: Sequence[GlucoseRow], size: int) -> Iterator[Sequence[GlucoseRow]]:

@@ -1,10 +1,11 @@
 """`hearth import csv FILE --patient ID --device ID`: a CGM or meter history from CSV.
 
-The file (Dexcom Clarity, LibreView or Nightscout; --format auto detects it)
-goes through the wire contract's validation, the one ingest runs on every
-message (core.interop.csv_import), and the valid readings are written with the
-store's idempotent write, the one ingest commits with: importing a file twice
-adds nothing.  Each line that cannot go in is reported with its reason; the
+The file (Dexcom Clarity, LibreView, Nightscout, or a plain file with a time and a
+glucose column; --format auto detects it) is read by the reader `hearth metrics` uses
+(core.interop.csv_formats), then goes through the wire contract's validation, the
+one ingest runs on every message (core.interop.csv_import), and the valid readings
+are written with the store's idempotent write, the one ingest commits with:
+importing a file twice adds nothing.  Each line that cannot go in is reported with its reason; the
 good lines go in all the same.  Exit status 0 when every glucose row was
 imported, 1 when some lines were rejected (the others are stored).
 
@@ -84,11 +85,13 @@ def check_device(engine: Engine, *, patient_id: str, device_id: str, register: s
 
 
 def import_csv(text: str, *, store: TimeSeriesStore, patient_id: str, device_id: str,
-               fmt: CsvFormat | None, tz: str, now: datetime, dry_run: bool = False
-               ) -> ImportReport:
+               fmt: CsvFormat | None, tz: str, now: datetime, dry_run: bool = False,
+               time_column: str | None = None, glucose_column: str | None = None,
+               time_format: str | None = None) -> ImportReport:
     """Parse, validate through the contract, and write idempotently; report every bad line."""
     try:
-        parsed = parse_glucose_csv(text, fmt=fmt, tz=tz)
+        parsed = parse_glucose_csv(text, fmt=fmt, tz=tz, time_column=time_column,
+                                   glucose_column=glucose_column, time_format=time_format)
     except CsvFormatError as exc:
         raise CsvImportError(str(exc)) from exc
     plan = plan_import(parsed, device_id=device_id, now=now)
@@ -116,16 +119,23 @@ def import_() -> None:
 @click.option("--patient", "patient_id", required=True, help="Patient id.")
 @click.option("--device", "device_id", required=True,
               help="Device id the readings belong to (registered to the patient).")
-@click.option("--format", "fmt", type=click.Choice(["auto", *(f.value for f in CsvFormat)]), default="auto",
-              show_default=True, help="Layout of the file.")
+@click.option("--format", "fmt", type=click.Choice(["auto", *(f.value for f in CsvFormat)]),
+              default="auto", show_default=True, help="Layout of the file.")
 @click.option("--tz", help="Time zone of the file's local times; default: the patient's.")
 @click.option("--register", type=click.Choice(["cgm", "glucose_meter"]),
               help="Register an unknown device to the patient with this kind.")
+@click.option("--time-column", default=None, help="Header of a plain file's time column.")
+@click.option("--glucose-column", default=None,
+              help="Header of a plain file's glucose column (read as CGM readings).")
+@click.option("--time-format", default=None,
+              help="strptime format of a plain file's times (default: detect).")
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def import_csv_command(file: Path, patient_id: str, device_id: str, fmt: str, tz: str | None,
-                       register: str | None, dry_run: bool, as_json: bool) -> None:
-    """Import a Dexcom Clarity, LibreView or Nightscout CSV export."""
+                       register: str | None, time_column: str | None,
+                       glucose_column: str | None, time_format: str | None, dry_run: bool,
+                       as_json: bool) -> None:
+    """Import a Dexcom Clarity, LibreView, Nightscout or plain (time, glucose) CSV file."""
     from core.config import get_settings
     from hearth import wiring
 
@@ -140,7 +150,9 @@ def import_csv_command(file: Path, patient_id: str, device_id: str, fmt: str, tz
     try:
         report = import_csv(text, store=store, patient_id=patient_id, device_id=device_id,
                             fmt=None if fmt == "auto" else CsvFormat(fmt),
-                            tz=tz or info.timezone, now=datetime.now(UTC), dry_run=dry_run)
+                            tz=tz or info.timezone, now=datetime.now(UTC), dry_run=dry_run,
+                            time_column=time_column, glucose_column=glucose_column,
+                            time_format=time_format)
     finally:
         store.close()
     if as_json:

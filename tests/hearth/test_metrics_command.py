@@ -1,17 +1,26 @@
-"""`hearth metrics FILE.csv`: CGM exports in, consensus metrics out; bad files name the line."""
+"""`hearth metrics FILE.csv`: CGM exports in, consensus metrics out; bad files name the line.
+
+The file is read by core.interop.csv_formats, the reader `hearth import csv` uses
+(tests/interop/test_cli.py runs both commands on one file; tests/interop/test_csv_reader.py
+tests the reader itself)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
+from core.interop.csv_formats import CsvFormatError, parse_glucose_csv
 from hearth.cli import main
-from hearth.commands.metrics import CsvError, parse_cgm_csv
+
+
+def parse_cgm_csv(text: str, *, tz: str = "UTC", units: str | None = None) -> Any:
+    return parse_glucose_csv(text, fmt=None, tz=tz, units=units)
 
 
 def _iso_rows(values: list[float], start: datetime = datetime(2026, 3, 2, tzinfo=UTC)) -> str:
@@ -24,7 +33,8 @@ def _run(tmp_path: Path, text: str, *args: str) -> tuple[int, str]:
     path = tmp_path / "export.csv"
     path.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(main, ["metrics", str(path), *args])
-    return result.exit_code, result.output
+    # the JSON alone on success (a warning goes to stderr); every message on failure
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
 def test_plain_csv_prints_the_metrics(tmp_path: Path) -> None:
@@ -85,14 +95,14 @@ def test_libreview_like_export_with_us_dates(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     parsed = parse_cgm_csv(text)
     assert parsed.glucose_column == "Historic Glucose mg/dL"
-    assert parsed.values == [120.0, 130.0, 140.0] and parsed.skipped_rows == 1
-    last = datetime.fromtimestamp(parsed.times_us[-1] / 1e6, UTC)
+    assert [r.value for r in parsed.rows] == [120.0, 130.0, 140.0] and parsed.skipped == 1
+    last = parsed.rows[-1].time
     assert (last.month, last.day, last.hour) == (3, 13, 20)
 
 
 def test_naive_times_are_read_in_the_given_zone() -> None:
     parsed = parse_cgm_csv("time,glucose\n2026-07-01 08:00,100\n", tz="Europe/Paris")
-    assert datetime.fromtimestamp(parsed.times_us[0] / 1e6, UTC).hour == 6  # CEST = UTC+2
+    assert parsed.rows[0].time.hour == 6  # CEST = UTC+2
 
 
 def _local_rows(start_utc: datetime, count: int, zone: str) -> list[str]:
@@ -114,17 +124,18 @@ def test_the_repeated_hour_when_clocks_go_back_is_not_merged_away(descending: bo
 
     parsed = parse_cgm_csv(text, tz="Europe/Paris")
 
-    times = sorted(parsed.times_us)
+    assert not parsed.problems
+    times = sorted(r.time for r in parsed.rows)
     assert len(set(times)) == 60
-    assert {b - a for a, b in zip(times, times[1:], strict=False)} == {5 * 60 * 10**6}
-    by_time = dict(zip(parsed.times_us, parsed.values, strict=True))
+    assert {b - a for a, b in zip(times, times[1:], strict=False)} == {timedelta(minutes=5)}
+    by_time = {r.time: r.value for r in parsed.rows}
     assert [by_time[t] for t in times] == [100.0 + i for i in range(60)]
 
 
 def test_times_in_the_hour_skipped_in_spring_are_read_as_before() -> None:
     # 02:30 does not exist in Paris on 29 Mar 2026; it is read with the offset before.
     parsed = parse_cgm_csv("time,glucose\n2026-03-29 02:30,100\n", tz="Europe/Paris")
-    assert datetime.fromtimestamp(parsed.times_us[0] / 1e6, UTC).hour == 1
+    assert parsed.rows[0].time.hour == 1
 
 
 def test_bad_time_names_the_line(tmp_path: Path) -> None:
@@ -146,7 +157,7 @@ def test_no_header_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_empty_file() -> None:
-    with pytest.raises(CsvError, match="empty"):
+    with pytest.raises(CsvFormatError, match="empty"):
         parse_cgm_csv("")
 
 
@@ -168,5 +179,56 @@ def test_pdf_and_png_reports(tmp_path: Path) -> None:
 
 
 def test_unreadable_first_time_names_its_line() -> None:
-    with pytest.raises(CsvError, match="line 2: unrecognised time format"):
+    with pytest.raises(CsvFormatError, match="line 2: unrecognised time format"):
         parse_cgm_csv("time,glucose\nsoon,100\n")
+
+
+def test_the_cgm_column_is_taken_over_bg_and_named(tmp_path: Path) -> None:
+    rows = _iso_rows([100, 150, 200]).splitlines()
+    text = "Time,BG,CGM\n" + "".join(f"{r.split(',')[0]},300,{r.split(',')[1]}\n" for r in rows)
+    code, out = _run(tmp_path, text)
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["source"]["glucose_column"] == "CGM" and data["mean"] == pytest.approx(150.0)
+    code, out = _run(tmp_path, text.replace(",200\n", ",oops\n"))
+    assert code != 0 and "line 4: glucose value 'oops' is not a number (column 'CGM')" in out
+
+
+def test_a_time_cgm_header_is_read_and_unknown_headers_point_to_the_options(
+        tmp_path: Path) -> None:
+    code, out = _run(tmp_path, "Time,CGM\n" + _iso_rows([100, 150]))
+    assert code == 0, out
+    assert json.loads(out)["source"]["glucose_column"] == "CGM"
+    code, out = _run(tmp_path, "When,Level\n" + _iso_rows([100, 150]))
+    assert code != 0 and "--glucose-column" in out and "--time-column" in out
+    code, out = _run(tmp_path, "When,Level\n" + _iso_rows([100, 150]),
+                     "--time-column", "When", "--glucose-column", "Level")
+    assert code == 0, out
+
+
+def test_meter_readings_alone_are_not_cgm_metrics(tmp_path: Path) -> None:
+    code, out = _run(tmp_path, "Time,BG\n" + _iso_rows([100, 150]))
+    assert code != 0 and "no CGM readings" in out and "--glucose-column" in out
+    code, out = _run(tmp_path, "Time,BG\n" + _iso_rows([100, 150]), "--glucose-column", "BG")
+    assert code == 0, out
+
+
+def test_one_reading_is_reported_as_too_little_data(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("time,glucose\n" + _iso_rows([120]), encoding="utf-8")
+    result = CliRunner().invoke(main, ["metrics", str(path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["sufficiency"]["sufficient"] is False
+    assert "too little data" in data["warning"] and "1 reading over" in data["warning"]
+    assert "too little data" in result.stderr
+    assert data["targets"] and all(t["met"] is None for t in data["targets"])
+
+
+def test_fourteen_days_of_readings_judge_the_targets(tmp_path: Path) -> None:
+    text = "time,glucose\n" + _iso_rows([110 + (i % 40) for i in range(14 * 288 + 1)])
+    code, out = _run(tmp_path, text)
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["sufficiency"]["sufficient"] is True and "warning" not in data
+    assert all(t["met"] is True for t in data["targets"])

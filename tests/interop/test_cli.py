@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
+from hearth.commands.metrics import read_cgm
 from tests.interop.conftest import Household
 from tests.support.factories import app_database, register
 
@@ -57,7 +59,8 @@ def test_export_csv_to_a_file(month: Household, tmp_path: Path) -> None:
     (["--patient", "ann", "--from", "2026-03-05", "--to", "2026-03-01"], "before --to"),
     (["--patient", "ann", "--from", "March"], "not an ISO 8601"),
 ])
-def test_export_refuses_bad_arguments_clearly(month: Household, args: list[str], words: str) -> None:
+def test_export_refuses_bad_arguments_clearly(month: Household, args: list[str],
+                                              words: str) -> None:
     done = hearth(month.env(), "export", "fhir", *args)
     assert done.returncode != 0
     assert words in done.stderr
@@ -82,8 +85,7 @@ def stored(env: dict[str, str], patient: str = "sam") -> int:
         store.close()
 
 
-def _all_time():
-    from datetime import UTC, datetime
+def _all_time() -> tuple[datetime, datetime]:
     return datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -113,7 +115,8 @@ def test_import_reports_each_bad_line_and_keeps_the_good_ones(fresh, tmp_path: P
     assert done.returncode == 1
     out = done.stdout.splitlines()
     assert "imported 141 new" in out[0] and "4 rejected" in out[0]
-    assert out[1] == "line 11: glucose value 'abc' is not a number"
+    assert out[1] == ("line 11: glucose value 'abc' is not a number "
+                      "(column 'Glucose Value (mg/dL)')")
     assert out[2].startswith("line 26: unreadable time")
     assert out[3].startswith("line 31: value 5.0 mg/dL is outside the plausible range for glucose")
     assert out[4].startswith("line 41: measured time 2099-03-14T10:00:03+00:00 is")
@@ -143,3 +146,46 @@ def test_import_can_register_the_device_for_a_new_patient(fresh) -> None:
     assert done.returncode == 0, done.stderr
     assert "libre export: 97 glucose rows read, imported 97 new" in done.stdout
     assert stored(fresh) == 97
+
+
+def _libre_with_words(tmp_path: Path) -> Path:
+    """The LibreView sample with one history reading set to "HI" and one to "LO"."""
+    rows = list(csv.reader(io.StringIO((DATA / "libreview_export.csv").read_text())))
+    rows[10][4], rows[20][4] = "HI", "LO"  # lines 11 and 21
+    path = tmp_path / "libre-words.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def test_import_and_metrics_read_the_same_numbers_from_one_file(fresh, tmp_path: Path) -> None:
+    """One reader (core.interop.csv_formats): LibreView's "HI" is the FreeStyle Libre's
+    500 mg/dL upper limit and "LO" its 40 mg/dL lower one, in both commands."""
+    path = _libre_with_words(tmp_path)
+    done = hearth(fresh, "import", "csv", str(path), "--patient", "sam", "--device",
+                  "sam-libre", "--register", "cgm", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stored_new"] == 97
+    store = SqliteTimeSeriesStore(fresh["HEARTH_TIMESERIES_URL"].removeprefix("sqlite:///"))
+    try:
+        stored_rows = store.read("sam", Metric.GLUCOSE, *_all_time())
+    finally:
+        store.close()
+    # the sample's one strip (meter) reading is imported; the CGM metrics leave it out
+    assert sorted(r.source for r in stored_rows).count("meter") == 1
+    imported = sorted(r.value for r in stored_rows if r.source == "cgm")
+    flagged = {r.status: r.value for r in stored_rows if r.status}
+    assert flagged == {("above_sensor_range",): pytest.approx(500.0),
+                       ("below_sensor_range",): pytest.approx(40.0)}
+
+    _parsed, _rows, _times, values = read_cgm(
+        path.read_text(), tz="Europe/London", units=None, time_column=None,
+        glucose_column=None, time_format=None, now=datetime.now(UTC))
+    assert sorted(values) == pytest.approx(imported)
+
+    metrics = hearth(fresh, "metrics", str(path), "--tz", "Europe/London")
+    assert metrics.returncode == 0, metrics.stderr
+    out = json.loads(metrics.stdout)
+    assert out["source"]["format"] == "libre" and out["source"]["low_high_words"] == 2
+    assert out["mean"] == pytest.approx(sum(imported) / len(imported), rel=1e-3)
+    assert max(imported) == pytest.approx(500.0) and min(imported) == pytest.approx(40.0)
