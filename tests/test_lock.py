@@ -38,7 +38,7 @@ def pyproject_pins(*groups: str) -> dict[str, str]:
     specs = list(project["dependencies"])
     for group in groups:
         specs += project["optional-dependencies"][group]
-    out = {}
+    out: dict[str, str] = {}
     for spec in map(Requirement, specs):
         (only,) = spec.specifier
         assert only.operator == "==", f"{spec} is not pinned exactly"
