@@ -13,10 +13,6 @@ from core.interop.csv_formats import CsvFormat, CsvFormatError, parse_glucose_cs
 from core.metrics import GlucoseMethod
 
 
-def parse(text: str, **options: str) -> object:
-    return parse_glucose_csv(text, fmt=None, tz=options.pop("tz", "UTC"), **options)
-
-
 def test_time_cgm_header_is_a_plain_file_of_sensor_readings() -> None:
     parsed = parse_glucose_csv("Time,CGM\n2026-03-02T08:00:00Z,101\n2026-03-02T08:05:00Z,99\n",
                                fmt=None, tz="UTC")
