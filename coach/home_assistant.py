@@ -212,7 +212,7 @@ class HomeAssistantBridge:
 
     def _run(self) -> None:
         while (item := self._work.get()) is not None:
-            batch = [item]
+            batch: list[tuple[str, bytes] | None] = [item]
             while len(batch) < 10_000:  # coalesce a burst (a backfill) into one refresh each
                 try:
                     batch.append(self._work.get_nowait())

@@ -189,12 +189,13 @@ def care_teams(session: Session, patient_ids: Iterable[str]) -> dict[tuple[str, 
     with session.no_autoflush:
         for k in range(0, len(ids), 500):
             part = ids[k:k + 500]
-            rows = list(session.execute(
+            rows: list[tuple[str, str, str]] = [
+                (str(p), str(r), str(u)) for p, r, u in session.execute(
                 select(CareTeamPatient.patient_id, User.role, User.id)
                 .join(CareTeamMember, CareTeamMember.team_id == CareTeamPatient.team_id)
                 .join(User, User.id == CareTeamMember.user_id)
                 .where(CareTeamPatient.patient_id.in_(part), User.role.in_(CARE_TEAM_ROLES),
-                       User.active.is_(True))))
+                       User.active.is_(True)))]
             # a nurse of the patient's clinic when no care team names one (ranked after)
             rows += [(pid, "clinic_nurse", uid) for pid, uid in session.execute(
                 select(ClinicPatient.patient_id, User.id)

@@ -48,4 +48,4 @@ class HearthSettings(BaseSettings):
 def get_settings() -> HearthSettings:
     """Secrets come from the environment or, for HEARTH_SECRETS_DIR=/run/secrets, from one
     file per variable named like it (HEARTH_DATABASE_URL, ...), as Docker secrets mount them."""
-    return HearthSettings(_secrets_dir=os.environ.get("HEARTH_SECRETS_DIR"))
+    return HearthSettings(_secrets_dir=os.environ.get("HEARTH_SECRETS_DIR"))  # type: ignore[call-arg]

@@ -430,7 +430,7 @@ def _fast_entry(
 def _text(value: Any) -> str | None:
     """A ShortText (a str of 1 to 64 characters) or None."""
     if value is None or (type(value) is str and 0 < len(value) <= 64):
-        return value  # type: ignore[no-any-return]
+        return str(value)
     raise _NotFast
 
 

@@ -114,7 +114,7 @@ def connect(
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = session_expiry_s
         client.connect_async(
             endpoint.host,
@@ -144,7 +144,7 @@ class PacedPublisher:
         self._idle = threading.Condition()
         self._outstanding = 0
         client.max_inflight_messages_set(window)
-        previous = client.on_publish
+        previous: Any = client.on_publish  # a v2 callback (five arguments) or None
 
         def on_publish(c: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any) -> None:
             self._release()

@@ -262,8 +262,8 @@ class Provisioner:
             if device is None:
                 raise ProvisioningError(f"no device {device_id!r}")
             device.active, device.revoked_at = False, when
-            for model in (MqttAccount, NightscoutUploader):
-                row = session.get(model, device_id)
+            for row in (session.get(MqttAccount, device_id),
+                        session.get(NightscoutUploader, device_id)):
                 if row is not None and row.revoked_at is None:
                     row.revoked_at = when
             session.commit()

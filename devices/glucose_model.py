@@ -70,7 +70,7 @@ def day_events(patient_id: str, day: date, tz: ZoneInfo, p: GlucoseParams, seed:
         nocturnal = rng.random() < p.nocturnal_share
         hour = rng.uniform(1.0, 5.0) if nocturnal else rng.uniform(9.0, 22.0)
         hypos.append((at(hour), rng.uniform(25, 70) * 60.0, rng.uniform(45.0, 66.0)))
-    exercise = ()
+    exercise: tuple[tuple[float, float], ...] = ()
     if rng.random() < p.exercise_days_per_week / 7.0:
         exercise = ((at(rng.uniform(15.0, 18.0)), rng.uniform(0.5, 1.0)),)
     return DayEvents(meals=meals, hypos=tuple(hypos), exercise=exercise)
@@ -132,7 +132,8 @@ def _local_hours(t: FloatArray, tz: ZoneInfo) -> FloatArray:
     local = np.array(
         [datetime.fromtimestamp(float(x), tz).utcoffset().total_seconds() for x in t]  # type: ignore[union-attr]
     )
-    return ((t + local) % 86400.0) / 3600.0
+    hours: npt.NDArray[np.float64] = ((t + local) % 86400.0) / 3600.0
+    return hours
 
 
 def sensor_gaps(

@@ -156,7 +156,7 @@ def take_over_claim(engine: Engine, *, ref: str, kind: str, recipient_key: str, 
             .values(created_at=now, attempts=0)
             .execution_options(synchronize_session=False))
         session.commit()
-    return int(row.id) if taken.rowcount == 1 else None
+    return int(row.id) if getattr(taken, "rowcount", 0) == 1 else None  # a CursorResult
 
 
 def stale_claims(engine: Engine, now: datetime,

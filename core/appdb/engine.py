@@ -8,7 +8,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-
 SQLITE_POOL_SIZE = 40  # anyio's default thread-pool size: every worker thread may hold one
 
 

@@ -59,4 +59,11 @@ class TimeSeriesStore(Protocol):
         """The newest reading of each metric (all metrics when none are named)."""
         ...
 
+    def newest_values(
+        self, patient_ids: Iterable[str], metrics: Iterable[Metric], since: datetime
+    ) -> dict[tuple[str, Metric], tuple[int, float]]:
+        """(patient, metric) -> (time us, value) of the newest reading at or after
+        ``since``, for many patients in one go (the coach's triage and episode watch)."""
+        ...
+
     def close(self) -> None: ...
