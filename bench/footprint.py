@@ -14,8 +14,16 @@ process and all its children, summed):
 Peak = the largest sample; steady = the median of the last quarter of the samples.
 The sum of RSS counts pages shared between processes more than once (an upper bound).
 
+A third, quick one: the wall time of ``python -c "import dashboard.app"`` in a fresh
+process (what every dashboard worker pays when it starts), the median of several runs,
+and which heavy libraries that import loads. Target: under 1.5 s on the project's
+2-core machine, with matplotlib, scikit-learn and scipy left for the code that draws
+or fits (``--import-only`` measures this alone; ``--repo DIR`` measures another
+checkout, e.g. an older commit, with this machine's venv).
+
 Usage: python -m bench.footprint [--quick] [--patients 50] [--up-seconds 180]
-Writes bench/results/footprint.json.
+       python -m bench.footprint --import-only [--runs 7] [--repo DIR]
+Writes bench/results/footprint.json (--import-only: bench/results/import_time.json).
 """
 
 from __future__ import annotations
@@ -316,13 +324,52 @@ def _app_rows(path: Path) -> dict[str, int]:
     return out
 
 
+IMPORT_LIMIT_S = 1.5
+HEAVY = ("matplotlib", "sklearn", "scipy", "pandas")
+PROBE = ("import sys, time; t = time.perf_counter(); import {module}; "
+         "print(time.perf_counter() - t, *[m for m in {heavy!r} if m in sys.modules])")
+
+
+def import_time(module: str = "dashboard.app", *, runs: int = 7, repo: Path = REPO
+                ) -> dict[str, Any]:
+    """Seconds to import ``module`` in a fresh interpreter (median of ``runs``)."""
+    seconds: list[float] = []
+    loaded: set[str] = set()
+    load = os.getloadavg()
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", PROBE.format(module=module, heavy=HEAVY)],
+                              cwd=repo, capture_output=True, text=True, check=True, timeout=300)
+        first, *heavy = done.stdout.split()
+        seconds.append(float(first))
+        loaded.update(heavy)
+    median = statistics.median(seconds)
+    show(f"import {module}: median {median:.2f} s of {runs} (min {min(seconds):.2f}, "
+         f"max {max(seconds):.2f}), heavy modules loaded: {sorted(loaded) or 'none'}")
+    return {"name": f"import {module}", "repo": str(repo), "runs": runs,
+            "median_s": round(median, 3), "min_s": round(min(seconds), 3),
+            "max_s": round(max(seconds), 3), "heavy_loaded": sorted(loaded),
+            "limit_s": IMPORT_LIMIT_S, "load_average_start": load,
+            "load_average_end": os.getloadavg()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--up-seconds", type=float, default=None,
                         help="how long to sample hearth up after it announces itself")
+    parser.add_argument("--import-only", action="store_true",
+                        help="only the import time of dashboard.app")
+    parser.add_argument("--runs", type=int, default=7, help="fresh imports to time")
+    parser.add_argument("--repo", type=Path, default=REPO, help="checkout to import from")
     args = parser.parse_args(argv)
+    if args.import_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        figure = import_time(runs=args.runs, repo=args.repo)
+        (RESULTS / "import_time.json").write_text(json.dumps({
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "results": [figure]}, indent=2) + "\n")
+        return
     backlog, live_s, rate = (10, 10.0, 500.0) if args.quick else (50, 60.0, 1000.0)
     up_s = args.up_seconds or (30.0 if args.quick else 180.0)
     backfill = 1.0 if args.quick else 14.0
@@ -338,6 +385,7 @@ def main(argv: list[str] | None = None) -> None:
         results.append(up_footprint(Path(tmp) / "up", patients=args.patients, seconds=up_s,
                                     backfill_days=backfill, accounts=accounts))
         results.append(dashboard_footprint(Path(tmp) / "up", seconds=up_s / 4, accounts=accounts))
+    results.append(import_time(runs=3 if args.quick else 7))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "footprint.json").write_text(json.dumps({
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
