@@ -12,6 +12,7 @@ import click
 
 COMMANDS: dict[str, str] = {
     "up": "hearth.commands.up:up",
+    "demo": "hearth.commands.demo:demo",
     "admin": "hearth.commands.admin:admin",
     "ingest": "hearth.commands.ingest:ingest",
     "coach": "hearth.commands.coach:coach",
