@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -84,3 +86,41 @@ def create_demo_accounts(engine: Engine, profiles: Sequence[PatientProfile],
     store.assign_patients(DEMO_TEAM[0], [p.id for p in profiles])
     store.share(first.id, "sam", DEMO_SHARE, urgent_alerts=True)
     return made
+
+
+ACCOUNTS_FILE = "demo-accounts.txt"
+
+
+def accounts_path(data_dir: Path) -> Path:
+    return data_dir / ACCOUNTS_FILE
+
+
+def accounts_text(accounts: Sequence[DemoAccount]) -> str:
+    """The sign-ins as the banner prints them: role, name and password, one a line."""
+    return "".join(f"    {a.role:<10} {a.user_id:<10} {a.password}\n" for a in accounts)
+
+
+def save_accounts(path: Path, accounts: Sequence[DemoAccount]) -> None:
+    """Keep this start's demo sign-ins for `hearth demo --accounts`, readable by the
+    owner only (0600, also when the file was there before). Demo passwords only: the
+    accounts `hearth admin` makes are never written anywhere."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, accounts_text(accounts).encode())
+    finally:
+        os.close(fd)
+
+
+def load_accounts(path: Path) -> str:
+    """The sign-ins saved by the last start; refuses a file others may read."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no demo accounts in {path}: start the demo first (make demo)") from None
+    if mode & 0o077:
+        raise PermissionError(
+            f"{path} is readable by others (mode {mode:o}); the passwords in it are not "
+            "shown: remove it and restart the demo for new ones")
+    return path.read_text()
