@@ -281,7 +281,7 @@ def _read(request: Request, patient_id: str, find: Find, metrics: tuple[Metric, 
 def _entry_docs(readings: list[Reading]) -> list[dict[str, Any]]:
     """Entries newest last; a sensor reading without the app's own ``direction`` and
     ``delta`` gets them computed from the same device's previous reading (the arrow's
-    bands; the change per 5 minutes, within the arrow's 15-minute gap)."""
+    bands; the change per 5 minutes, within the arrow's 15-minute gap; else NONE and 0)."""
     arrows: dict[tuple[str, datetime], str] = {}
     deltas: dict[tuple[str, datetime], float] = {}
     cgm = sorted((r for r in readings if r.metric == Metric.GLUCOSE and r.source == "cgm"),
@@ -298,9 +298,11 @@ def _entry_docs(readings: list[Reading]) -> list[dict[str, Any]]:
     docs = []
     for r in readings:
         doc = entry_document(r, arrows.get((r.device_id, r.measured_at)))
-        if doc["type"] == "sgv" and "delta" not in doc and \
-                (delta := deltas.get((r.device_id, r.measured_at))) is not None:
-            doc["delta"] = delta
+        if doc["type"] == "sgv" and "delta" not in doc:
+            # 0 when there is nothing within 15 minutes to compare with (a first reading,
+            # after a gap, a status code): clients such as py-nightscout need the field;
+            # the arrow, NONE, says there is no trend.
+            doc["delta"] = deltas.get((r.device_id, r.measured_at), 0)
         docs.append(doc)
     return one_per_time(docs)
 

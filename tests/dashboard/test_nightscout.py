@@ -138,8 +138,8 @@ def test_an_upload_is_stored_by_ingest_and_served_back(site: Site) -> None:
     assert [d.get("direction") for d in docs] == ["DoubleUp", None, "FortyFiveUp", "Flat"]
     assert docs[3]["device"] == "xDrip-G6"  # the uploader's own device name, kept
     # No delta was uploaded: the change per 5 minutes from the previous sensor reading
-    # (py-nightscout 1.3.3 needs one); the first has none to compare with.
-    assert [d.get("delta") for d in docs] == [20, None, 10, None]
+    # (py-nightscout 1.3.3 needs one); the first has none to compare with: 0.
+    assert [d.get("delta") for d in docs] == [20, None, 10, 0]
     assert docs[0]["_id"] == answer.json()[3]["_id"]  # the same id as the upload answered
 
     sgv = site.client.get("/api/v1/entries/sgv.json", params={
