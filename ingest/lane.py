@@ -23,6 +23,11 @@ lane goes round all of them:
   already are skipped) and publishes a stored event with ``"urgent": true`` on a
   third connection (``{client_id}-priority``) that carries nothing else.
 
+While the lane has readings in hand, ingest's planner (between messages) and writer
+(before a commit) wait for it, at most ``LANE_FIRST_S``: in one Python process the
+threads share one GIL, and under a CPU hog each of the lane's many small steps (the
+pipe, the HTTP request, the publish) otherwise waits behind them.
+
 The lane only accelerates: the reading's message still goes through the ordinary
 path (committed again with its batch, a no-op for the idempotent store) and is
 acknowledged to the broker only after that, so what ingest promises the gateway and
@@ -60,6 +65,7 @@ from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
+LANE_FIRST_S = 1.0  # ingest's planner and writer wait at most this long for the lane
 _ANNOUNCED_KEPT = 10_000  # keys the lane committed, remembered (many seconds' worth)
 _MAYBE = (b'"glucose"', b'"spo2"', b'"systolic"', b'"diastolic"')  # the metrics it tests
 _Key = tuple[str, Metric, datetime]
@@ -93,6 +99,10 @@ class PriorityLane:
         # batch holding one waits for it a moment (``not_yet_announced``).
         self._in_flight: dict[_Key, int] = {}
         self._settled = threading.Condition(self._announced_lock)
+        # Set while nothing is in the lane's hands. Ingest's planner and writer wait for
+        # it (``pause``): one process, one GIL, and the lane goes first.
+        self._idle = threading.Event()
+        self._idle.set()
         self._stopping = threading.Event()
         self._scanner_ready = threading.Event()
         self._publisher = new_client(f"{settings.client_id}-priority",
@@ -149,7 +159,12 @@ class PriorityLane:
             for r in readings:
                 key = (r.device_id, r.metric, r.measured_at)
                 self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self._idle.clear()
         self._found.put(readings)
+
+    def pause(self) -> None:
+        """Wait (at most ``LANE_FIRST_S``) while the lane commits and announces."""
+        self._idle.wait(timeout=LANE_FIRST_S)
 
     def _settle(self, readings: list[Reading]) -> None:
         """(Lock held.) These readings' hand-overs are done with."""
@@ -160,6 +175,8 @@ class PriorityLane:
                 self._in_flight[key] = left
             else:
                 self._in_flight.pop(key, None)
+        if not self._in_flight:
+            self._idle.set()
         self._settled.notify_all()
 
     # -- what the scanner found (a thread of ingest's) -----------------------------------

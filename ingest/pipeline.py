@@ -22,6 +22,7 @@ from ingest.deadletter import dead_letter_payload
 from ingest.priority import PriorityTest
 
 OnPriority = Callable[[list[Reading]], None]
+PAUSE_EVERY = 64  # messages planned between two calls of plan_batch's ``pause``
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +59,17 @@ def plan_batch(
     future_tolerance: timedelta,
     priority: PriorityTest | None = None,
     on_priority: OnPriority | None = None,
+    pause: Callable[[], object] | None = None,
 ) -> BatchPlan:
     """``on_priority`` is called with a message's safety-class readings (``priority``
-    decides) as soon as that message is decoded, before the rest of the batch."""
+    decides) as soon as that message is decoded, before the rest of the batch;
+    ``pause`` every ``PAUSE_EVERY`` messages (it may wait: the priority lane first)."""
     plan = BatchPlan()
     bindings = _BatchRegistry(registry)  # a device's many messages in a batch ask once
     lane = (priority, on_priority) if priority is not None and on_priority is not None else None
-    for message in messages:
+    for n, message in enumerate(messages):
+        if pause is not None and n % PAUSE_EVERY == 0:
+            pause()
         _plan_one(message, plan, bindings, now, max_payload_bytes, future_tolerance, lane)
     return plan
 

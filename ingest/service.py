@@ -261,6 +261,7 @@ class IngestService:
             future_tolerance=timedelta(seconds=self._settings.future_tolerance_s),
             priority=self._lane.planner_test if self._lane is not None else None,
             on_priority=self._lane.offer if self._lane is not None else None,
+            pause=self._lane.pause if self._lane is not None else None,
         )
         return _Planned(live, plan)
 
@@ -280,6 +281,8 @@ class IngestService:
 
     def _finish(self, live: list[_Received], plan: BatchPlan) -> None:
         """Commit, confirm the dead letters, and only then acknowledge and announce."""
+        if self._lane is not None:
+            self._lane.pause()  # the priority lane's commit first
         if not self._commit(plan.readings):
             return  # stopping with the store down: nothing acknowledged, nothing lost
         if not self._publish_dead_letters(plan):
