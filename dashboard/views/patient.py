@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from dashboard.security import (
     patient_access,
     require_role,
 )
-from dashboard.views import alerts, figures, safety
+from dashboard.views import alerts, figures, glance, safety
 from dashboard.views.common import (
     engine_of,
     home_of,
@@ -79,11 +79,48 @@ def today_page(request: Request, access: TodayAccess) -> HTMLResponse:
     back = f"/patients/{access.patient.id}/today"
     return render(request, user, "views/patient_today.html", {
         "patient": access.patient, "today": today, "own": _own(access),
-        "tz": today.timezone, "nudges": nudges,
+        "tz": today.timezone, "nudges": nudges, **_glance(request, access, today),
         "mgdl_now": _mgdl(today), "show_safety": show_safety,
         "glucose_range": glucose_range(_mgdl(today)), "bands": BANDS, "range_labels": RANGE_LABELS,
         "stale": stale_state(today), "stale_minutes": STALE_MINUTES,
         **safety.fragment_context(request, user, items, back, quiet=True)})
+
+
+# How far back the Today page lists what changed in the person's goals: one period of a
+# weekly goal, so that a step up or an easier week is still there on the days after it.
+GOAL_NEWS_DAYS = 7
+
+
+def _glance(request: Request, access: PatientAccess, today: Today) -> dict[str, object]:
+    """Today at a glance: the chart, the change since the last reading, the vitals with
+    their targets (dashboard/views/glance.py) and, for the patient herself, the coach's
+    unread messages and what changed in her goals."""
+    store, patient, now = store_of(request), access.patient, now_of(request)
+    locale = glance.viewer_locale(request.headers.get("accept-language"))
+    units = prefs_of(request, access.user).glucose_units
+    change = (glance.glucose_change(store, patient.id, today.glucose.time, units)
+              if today.glucose is not None else None)
+    chart = glance.chart(store, patient, today, now=now, units=units, tz=today.timezone,
+                         locale=locale)
+    unread, news = 0, []
+    if _own(access):
+        from care.conversation import unread_for_patient
+        from care.plans import goal_news
+
+        with Session(engine_of(request)) as session:
+            unread = unread_for_patient(session, patient.id)
+            news = goal_news(session, patient.id, since=now - timedelta(days=GOAL_NEWS_DAYS))
+    return {"locale_tag": glance.locale_tag(locale), "change": change,
+            "has_diabetes": any("diabetes" in c for c in patient.conditions),
+            "change_text": glance.change_text(change, units),
+            "glucose_when": (glance.day_time(today.glucose.time, today.timezone, locale)
+                             if today.glucose is not None else ""),
+            "vitals": glance.vitals(store, patient, today, now=now, tz=today.timezone,
+                                    locale=locale),
+            "chart": chart, "chart_json": script_json(chart) if chart else "",
+            "unread": unread,
+            "goal_news": [{**n, "when": glance.day(n["at"], today.timezone, locale)}
+                          for n in news]}
 
 
 # Glucose ranges of the consensus (Battelino 2019; docs/CLINICAL.md "Glucose"), from the one

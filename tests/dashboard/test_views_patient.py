@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -82,11 +84,13 @@ def test_meter_checks_beside_a_cgm_leave_its_curve_alone_and_a_meter_alone_is_sh
     p1 = world.app.state.directory.patient("p1")
 
     def glucose_shown(at: datetime) -> GlucoseTrends | None:
-        return figures.trends(world.store, p1, days=14, now=at, units="mg/dL", tz="Europe/London").glucose
+        return figures.trends(world.store, p1, days=14, now=at, units="mg/dL",
+                              tz="Europe/London").glucose
 
     before = glucose_shown(NOW)
-    world.store.write([r("p1", "p1-meter", Metric.GLUCOSE, 400.0, NOW - timedelta(hours=h, minutes=1),
-                         "meter", "mg/dL") for h in range(1, 6)])
+    world.store.write([r("p1", "p1-meter", Metric.GLUCOSE, 400.0,
+                         NOW - timedelta(hours=h, minutes=1), "meter", "mg/dL")
+                       for h in range(1, 6)])
     after = glucose_shown(NOW)
     assert before is not None and after == before  # the meter's 400s are not in the CGM's curve
     world.clock.now = NOW + timedelta(minutes=1)  # the page of the next minute, through the app
@@ -106,7 +110,8 @@ def test_units_and_time_zone_are_kept_per_user_and_change_the_numbers(world: Wor
     assert patient.get("/api/me/preferences").json() == {"glucose_units": "mg/dL", "timezone": None}
     page = patient.get("/settings")
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    saved = patient.post("/settings", data={"glucose_units": "mmol/L", "timezone": "America/New_York",
+    saved = patient.post("/settings", data={"glucose_units": "mmol/L",
+                                            "timezone": "America/New_York",
                                             "csrf_token": token}, follow_redirects=False)
     assert saved.status_code == 303
     today = patient.get("/api/patients/p1/today").json()
@@ -118,7 +123,8 @@ def test_units_and_time_zone_are_kept_per_user_and_change_the_numbers(world: Wor
     # another user of the same patient keeps their own preference
     nurse = world.client("nurse")
     assert nurse.get("/api/patients/p1/today").json()["glucose"]["units"] == "mg/dL"
-    bad = patient.put("/api/me/preferences", json={"glucose_units": "mmol/L", "timezone": "Mars/Base"},
+    bad = patient.put("/api/me/preferences",
+                      json={"glucose_units": "mmol/L", "timezone": "Mars/Base"},
                       headers={"X-CSRF-Token": token})
     assert bad.status_code == 422 and "time zone" in bad.text
     back = patient.put("/api/me/preferences", json={"glucose_units": "mg/dL", "timezone": None},
@@ -134,7 +140,8 @@ def test_pages_need_sign_in_and_the_right_patient(world: World) -> None:
     assert admin.get("/patients/p1/today").status_code == 403
     caregiver = world.client("caregiver")  # shares readings and trends
     assert caregiver.get("/api/patients/p1/trends").status_code == 200
-    assert world.client("patient").get("/home", follow_redirects=False).headers["location"] == "/patients/p1/today"
+    landing = world.client("patient").get("/home", follow_redirects=False)
+    assert landing.headers["location"] == "/patients/p1/today"
 
 
 def test_caregiver_start_page_lists_who_shares(world: World) -> None:
@@ -152,9 +159,11 @@ def test_the_json_api_is_documented_with_response_models(world: World) -> None:
                         ("/api/patients/{patient_id}/trends", "Trends"),
                         ("/api/nurse/triage", "TriagePage"),
                         ("/api/me/preferences", "Preferences")):
-        ref = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        content = paths[path]["get"]["responses"]["200"]["content"]
+        ref = content["application/json"]["schema"]["$ref"]
         assert ref.endswith(f"/{model}")
-    assert "application/pdf" in paths["/api/patients/{patient_id}/agp-report"]["get"]["responses"]["200"]["content"]
+    report = paths["/api/patients/{patient_id}/agp-report"]["get"]["responses"]["200"]
+    assert "application/pdf" in report["content"]
     assert "AlertOut" in schema["components"]["schemas"]
     assert "/live/patients/{patient_id}" in paths  # the event stream is listed too
 
@@ -354,3 +363,139 @@ def test_each_role_lands_on_its_work_and_the_old_patients_page_is_gone(world: Wo
         assert world.client(role).get("/", follow_redirects=False).headers["location"] == where
     anonymous = world.client().get("/", headers={"Accept": "text/html"}, follow_redirects=False)
     assert anonymous.headers["location"].startswith("/login")
+
+
+# -- Today at a glance (issue 18) ---------------------------------------------------------------
+
+def _glance(page: str) -> dict:
+    found = re.search(r'<script type="application/json" id="glance-data">(.*?)</script>', page,
+                      re.S)
+    assert found, "no chart data on the page"
+    return json.loads(found.group(1))
+
+
+def _card(page: str, key: str) -> str:
+    start = page.index(f'data-card="{key}"')
+    return page[start:page.index("</article>", start)]
+
+
+def test_today_at_a_glance_chart_band_markers_change_and_vitals_with_targets(
+        fresh_world: World) -> None:
+    from analytics import targets as tg
+    from analytics.activity import DEFAULT_STEP_GOAL
+
+    world = fresh_world
+    world.store.write([
+        r("p1", "p1-cgm", Metric.GLUCOSE, 112.0, NOW, "cgm", "mg/dL"),
+        r("p1", "p1-ns", Metric.CARBS, 45.0, NOW - timedelta(hours=2), "nightscout", "g"),
+        r("p1", "p1-ns", Metric.INSULIN, 4.5, NOW - timedelta(hours=2), "nightscout", "[iU]")])
+    patient = world.client("patient")
+    page = patient.get("/patients/p1/today", headers={"Accept-Language": "en-GB,en;q=0.8"}).text
+    # the change since the reading before (100 five minutes earlier), in the value's card
+    assert 'id="glucose-change"' in page and "+12 mg/dL" in page
+    chart = _glance(page)
+    assert chart["kind"] == "glucose" and chart["windows"] == [3, 6, 12, 24]
+    assert chart["window"] == 6 and chart["locale"] == "en-GB"
+    assert chart["band"] == [tg.GLUCOSE_LOW_BELOW, tg.GLUCOSE_HIGH_ABOVE]  # the one source
+    assert chart["line"]["values"][-1] == 112.0 and chart["points"] is None
+    assert chart["line"]["times"][0] >= (NOW - timedelta(hours=24)).timestamp()
+    assert [(m["kind"], m["text"]) for m in chart["markers"]] == [("carbs", "45 g"),
+                                                                 ("insulin", "4.5 U")]
+    assert "15 Mar, 10:00: 45 g carbs" in page and 'data-band="70–180"' in page
+    # each vital beside its target (analytics/targets.py), judged
+    bp = _card(page, "blood_pressure")
+    assert f"below {tg.BP_HOME_ESH[0]:.0f}/{tg.BP_HOME_ESH[1]:.0f}" in bp and "on target" in bp
+    assert f"{tg.SPO2_TARGET_DEFAULT:.0f}% or more" in _card(page, "spo2")
+    steps = _card(page, "steps")
+    assert f"goal {DEFAULT_STEP_GOAL:,.0f} a day" in steps and "6,300" in steps
+    assert "no target set" in _card(page, "weight")
+    # dates in the viewer's locale, the month in words: never 3/15/26
+    assert 'id="glucose-when">15 Mar, 12:00<' in page
+    us = patient.get("/patients/p1/today", headers={"Accept-Language": "en-US"}).text
+    assert re.search(r'id="glucose-when">Mar 15, 12:00\s?PM<', us)
+    assert "3/15/26" not in us and _glance(us)["locale"] == "en-US"
+    # in mmol/L the band and the change follow the viewer's units
+    token = patient.get("/settings").text.split('name="csrf_token" value="')[1].split('"')[0]
+    assert patient.post("/settings", data={"glucose_units": "mmol/L", "csrf_token": token},
+                        follow_redirects=False).status_code == 303
+    mmol = patient.get("/patients/p1/today").text
+    assert _glance(mmol)["band"] == [3.9, 10.0] and "+0.7 mmol/L" in mmol
+
+
+def _other_patient(world: World, pid: str, conditions: tuple[str, ...],
+                   targets: dict | None = None) -> None:
+    from sqlalchemy.orm import Session
+
+    from core.appdb.directory import upsert_patient
+    from tests.dashboard.views_support import join_clinic
+
+    with Session(world.engine) as session:
+        upsert_patient(session, PatientInfo(pid, pid.title(), "Europe/London", conditions,
+                                            targets or {}))
+        session.commit()
+    join_clinic(world.engine, [pid])
+
+
+def test_a_meter_user_sees_points_and_a_heart_failure_patient_her_weight_against_its_line(
+        fresh_world: World) -> None:
+    from analytics import targets as tg
+
+    world = fresh_world
+    _other_patient(world, "mia", ("type_2_diabetes",))
+    world.store.write([r("mia", "mia-meter", Metric.GLUCOSE, v, NOW - timedelta(hours=h),
+                         "meter", "mg/dL") for v, h in ((132.0, 10), (188.0, 6), (101.0, 1))])
+    _other_patient(world, "hal", ("heart_failure",))
+    weights = [80.0, 80.2, 80.1, 82.6]  # +2.6 kg on the 3 days before: a warning
+    world.store.write([r("hal", "hal-scale", Metric.WEIGHT, w, NOW - timedelta(days=3 - d, hours=4),
+                         "scale", "kg") for d, w in enumerate(weights)])
+    nurse = world.client("nurse")
+    page = nurse.get("/patients/mia/today").text
+    chart = _glance(page)
+    assert chart["line"] is None and chart["points"]["values"] == [132.0, 188.0, 101.0]
+    assert chart["window"] == 24 and "Finger-stick readings as points" in page
+    assert 'id="glucose-value" data-mgdl="101"' in page
+    page = nurse.get("/patients/hal/today").text
+    assert 'id="glucose-card"' not in page  # no glucose box for a person without diabetes
+    chart = _glance(page)
+    assert chart["kind"] == "vital" and chart["label"] == "Weight"
+    assert chart["lines"] == [{"label": "Warning above",
+                               "value": 80.0 + tg.HF_GAIN_3_DAYS_KG, "colour": "#a01818"}]
+    weight = _card(page, "weight")
+    assert "vital-urgent" in page and "no more than 82.0 kg" in weight and "gain" in weight
+
+
+def test_the_patient_sees_her_coachs_unread_messages_and_goal_news_and_a_caregiver_does_not(
+        fresh_world: World) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from care.plans import GoalDraft, GoalKind, agree_plan, create_plan, update_goal
+    from core.appdb.plans import Goal
+    from dashboard.views.care import send
+
+    world = fresh_world
+    page = world.client("patient").get("/patients/p1/today").text
+    assert "No new messages from your coach." in page
+    assert 'href="/patients/p1/goals#messages"' in page
+    for body in ("Well done this week", "Shall we talk on Friday?"):
+        send(world.engine, patient_id="p1", author_id=world.people.coach, author_name="Cole",
+             author_role="coach", recipient_key=world.people.patient, body=body,
+             now=NOW - timedelta(hours=1))
+    with Session(world.engine) as session:
+        plan = create_plan(session, world.store, patient_id="p1", coach_id=world.people.coach,
+                           focus="being_active", now=NOW - timedelta(days=2),
+                           goals=[GoalDraft(GoalKind.STEPS, target=3500)])
+        agree_plan(session, plan.id, role="patient", now=NOW - timedelta(days=2))
+        agree_plan(session, plan.id, role="coach", now=NOW - timedelta(days=2))
+        session.flush()
+        goal_id = session.scalars(select(Goal.id).where(Goal.plan_id == plan.id)).one()
+        update_goal(session, goal_id, now=NOW - timedelta(days=1), target=3000,
+                    by=world.people.coach, role="coach", reason="A busy week at work")
+        session.commit()
+    page = world.client("patient").get("/patients/p1/today").text
+    assert "2 new messages from your coach" in page
+    assert 'id="goal-news"' in page and "A busy week at work" in page
+    assert "14 Mar" in page  # the change's day, in words
+    shared = world.client("caregiver").get("/patients/p1/today")
+    assert shared.status_code == 200
+    assert 'id="coach-messages"' not in shared.text and "A busy week" not in shared.text
