@@ -1,7 +1,8 @@
 .PHONY: demo test bench chaos soak
-# Run the whole system on its embedded defaults with a simulated household.
+# Run the whole system on its embedded defaults with a simulated household
+# (`make demo PORT=8080 MQTT_PORT=1884`; 0 picks a free port, printed in the banner).
 demo:
-	scripts/demo.sh
+	scripts/demo.sh $(if $(PORT),--port $(PORT)) $(if $(MQTT_PORT),--mqtt-port $(MQTT_PORT))
 # Install everything the tests need (venv, Debian packages) and run the whole suite.
 test:
 	scripts/test.sh
