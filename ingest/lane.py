@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,7 +92,8 @@ class PriorityLane:
         self.stats = LaneStats()
         self.planner_test = PriorityTest()  # the planner's own (each is single-threaded)
         self._scanner_test = PriorityTest()
-        self._found: queue.SimpleQueue[list[Reading]] = queue.SimpleQueue()
+        # (readings, time.monotonic() when found: by the scanner, or by the planner)
+        self._found: queue.SimpleQueue[tuple[list[Reading], float]] = queue.SimpleQueue()
         self._announced: dict[_Key, None] = {}
         self._patients: dict[str, None] = {}  # whose readings the lane announced lately
         self._announced_lock = threading.Lock()
@@ -152,15 +154,15 @@ class PriorityLane:
 
     def offer(self, readings: list[Reading]) -> None:
         """Safety-class readings the planner found (it calls this as it decodes)."""
-        self._hand_over(readings)
+        self._hand_over(readings, time.monotonic())
 
-    def _hand_over(self, readings: list[Reading]) -> None:
+    def _hand_over(self, readings: list[Reading], since: float) -> None:
         with self._announced_lock:
             for r in readings:
                 key = (r.device_id, r.metric, r.measured_at)
                 self._in_flight[key] = self._in_flight.get(key, 0) + 1
             self._idle.clear()
-        self._found.put(readings)
+        self._found.put((readings, since))
 
     def pause(self) -> None:
         """Wait (at most ``LANE_FIRST_S``) while the lane commits and announces."""
@@ -198,7 +200,8 @@ class PriorityLane:
             except Exception:  # noqa: BLE001 - the ordinary path handles the message
                 log.debug("a scanned message could not be bound", exc_info=True)
 
-    def _bind(self, topic: str, payload: bytes, chosen: list[tuple[str, int]]) -> None:
+    def _bind(self, topic: str, payload: bytes, chosen: list[tuple[str, int]],
+              since: float) -> None:
         device_id = topics.last_level(topic, "up")
         if device_id is None:
             return
@@ -216,35 +219,37 @@ class PriorityLane:
         readings = [r for r in decoded.measurements if (str(r.metric), r.measured_at) in wanted]
         if readings:
             self.stats.scanned += 1
-            self._hand_over(readings)
+            self._hand_over(readings, since)
 
     # -- commit and announce (the lane's thread) -----------------------------------------
 
     def _run(self) -> None:
         while True:
             try:
-                readings = self._found.get(timeout=0.2)
+                readings, since = self._found.get(timeout=0.2)
             except queue.Empty:
                 if self._stopping.is_set():
                     return
                 continue
             while True:  # everything waiting goes in one write
                 try:
-                    readings = readings + self._found.get_nowait()
+                    more, when = self._found.get_nowait()
                 except queue.Empty:
                     break
+                readings, since = readings + more, min(since, when)
             with self._announced_lock:
                 fresh = {(r.device_id, r.metric, r.measured_at): r for r in readings
                          if (r.device_id, r.metric, r.measured_at) not in self._announced}
             try:
                 if fresh:
-                    self._commit_and_announce(fresh)
+                    self._commit_and_announce(fresh, since)
             finally:
                 with self._announced_lock:
                     self._settle(readings)
 
-    def _commit_and_announce(self, fresh: Mapping[_Key, Reading]) -> None:
+    def _commit_and_announce(self, fresh: Mapping[_Key, Reading], since: float) -> None:
         readings = list(fresh.values())
+        began = time.monotonic()
         try:
             self._store.write(readings)
         except Exception as exc:  # noqa: BLE001 - their batch carries these readings
@@ -255,8 +260,13 @@ class PriorityLane:
         touched: dict[str, set[str]] = {}
         for r in readings:
             touched.setdefault(r.patient_id, set()).add(str(r.metric))
+        committed = time.monotonic()
         self._announcer.announce(touched)
         self.stats.readings += len(readings)
+        log.info("priority lane: %d readings committed and announced %.0f ms after they "
+                 "were found (%.0f ms waiting, %.0f ms to commit, %.0f ms to announce)",
+                 len(readings), 1000 * (time.monotonic() - since), 1000 * (began - since),
+                 1000 * (committed - began), 1000 * (time.monotonic() - committed))
         with self._announced_lock:
             self._announced.update(dict.fromkeys(fresh))
             while len(self._announced) > _ANNOUNCED_KEPT:
@@ -336,7 +346,7 @@ def scan(pipe: Connection, endpoint: MqttEndpoint, topic: str, protocol: str, cl
         if chosen:
             keys = [(str(m.metric), to_epoch_us(m.measured_at)) for m in chosen]
             with sending:
-                pipe.send((msg.topic, payload, keys))
+                pipe.send((msg.topic, payload, keys, time.monotonic()))
 
     client = new_client(client_id, protocol=protocol)
     client.on_connect = on_connect
