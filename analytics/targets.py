@@ -118,12 +118,17 @@ STEP_GOAL_PER_DAY: Final = 7000
 
 # -- Device silence (docs/CLINICAL.md "Device silence": Hearth's choices) ----------------
 # Hours without a reading after which a device that has been reporting is "silent": its
-# usual rhythm plus slack for an ordinary missed day (the coach's device_silent rule
-# holds the same numbers in coach/device_kinds.py).
+# usual rhythm plus slack for an ordinary missed day. The coach's device_silent rule
+# (coach/device_kinds.py) and the nurse's triage both read them from here.
 SILENT_AFTER_H: Final = MappingProxyType({
     "cgm": 3.0,  # every 5 minutes; 3 h covers a new sensor's warm-up
     "glucose_meter": 48.0,  # at least daily; one missed day
     "bp_cuff": 48.0,  # morning and evening; one missed day
     "scale": 48.0,  # daily weigh-in; one missed day
     "pulse_oximeter": 36.0,  # spot checks and overnight wear; one missed night
+    "pedometer": 36.0,  # hourly while up; one missed day
+    "thermometer": 72.0,  # a daily check at most
+    "motion_sensor": 48.0,  # on motion only; inactivity is its own rule
+    "door_sensor": 96.0,  # people may stay in for days
+    "pill_box": 48.0,  # opened at least daily; missed doses are their own rule
 })

@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict
 from analytics import activity, adherence, events, forecast, patterns, trends
 from analytics.arrows import descent_start, fast_fall
 from analytics.bp import Crisis, HomeBp, crises, home_bp
-from analytics.cgm import VERY_LOW_BELOW
 from analytics.events import GlucoseEvent
 from analytics.forecast import Forecast, ForecastModel
 from analytics.patterns import Pattern
+from analytics.targets import GLUCOSE_VERY_LOW_BELOW as VERY_LOW_BELOW
 from analytics.timebase import (
     US_PER_S,
     clean,

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.bp import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
+from analytics.targets import GLUCOSE_LOW_BELOW
 from care.alerts import OPEN, resolve
 from core.appdb.coaching import CoachAlert
 from core.appdb.models import Device
@@ -38,7 +39,7 @@ from core.timeseries import TimeSeriesStore
 logger = logging.getLogger(__name__)
 
 US_PER_S = 1_000_000
-LOW_MG_DL = 70.0  # Battelino 2019 level 1 (docs/CLINICAL.md "Glucose")
+LOW_MG_DL = GLUCOSE_LOW_BELOW  # Battelino 2019 level 1 (docs/CLINICAL.md "Glucose")
 CLEAR_AFTER = timedelta(minutes=15)  # Battelino 2019: >=15 minutes back above ends an event
 FRESH = timedelta(minutes=15)  # evidence of "now": older readings say nothing about it
 SIGNAL_LOSS_AFTER = timedelta(minutes=20)  # coach/rules/signal_loss.py (its default)

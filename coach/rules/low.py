@@ -7,6 +7,7 @@ event is >=15 consecutive minutes below the threshold (analytics/events.py).
 from __future__ import annotations
 
 from analytics.events import EventKind
+from analytics.targets import GLUCOSE_LOW_BELOW
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
 
@@ -21,7 +22,7 @@ class LowSettings(RuleSettings):
       description="glucose below 70 mg/dL for 15 minutes, event still ongoing")
 def low(ctx: PatientContext, settings: LowSettings) -> list[FlagRequest]:
     g = ctx.glucose
-    if g is None or g.latest is None or g.latest >= 70.0:
+    if g is None or g.latest is None or g.latest >= GLUCOSE_LOW_BELOW:
         return []  # back above 70 (the event is ongoing until 15 minutes of recovery)
     ongoing = [
         e for e in g.events
@@ -48,7 +49,7 @@ def low(ctx: PatientContext, settings: LowSettings) -> list[FlagRequest]:
                 "minutes_below": round(e.duration_min, 1),
                 "lowest": e.extreme,
                 "lowest_at": iso_us(e.extreme_us),
-                "threshold": 70.0,
+                "threshold": GLUCOSE_LOW_BELOW,
                 "source": SOURCE,
             },
             path="realtime",

@@ -12,6 +12,7 @@ switched like the others.
 
 from __future__ import annotations
 
+from analytics.targets import GLUCOSE_LOW_BELOW, GLUCOSE_VERY_LOW_BELOW
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
 
@@ -29,12 +30,12 @@ class SignalLossSettings(RuleSettings):
       cadence="watch")
 def signal_loss_low(ctx: PatientContext, settings: SignalLossSettings) -> list[FlagRequest]:
     g = ctx.glucose
-    if g is None or g.latest is None or g.latest_us is None or g.latest >= 70.0:
+    if g is None or g.latest is None or g.latest_us is None or g.latest >= GLUCOSE_LOW_BELOW:
         return []
     silent_min = (ctx.now_us - g.latest_us) / US_PER_MIN
     if silent_min < settings.after_min or silent_min > settings.give_up_h * 60:
         return []
-    very_low = g.latest < 54.0
+    very_low = g.latest < GLUCOSE_VERY_LOW_BELOW
     return [FlagRequest(
         flag_type="signal_loss_low",
         severity=Severity.URGENT if very_low else Severity.HIGH,

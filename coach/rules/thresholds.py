@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from analytics import targets
 from analytics.spo2 import NIGHT_END_MIN, NIGHT_START_MIN
 from analytics.timebase import local_day_and_minute
 from coach.context import PatientContext
@@ -145,7 +146,7 @@ def _tir_drop(ctx: PatientContext, s: ThresholdSettings) -> Observed | None:
         return None
     this, last = h.tir_this_week, h.tir_last_week
     # Battelino 2019: >=70% of possible CGM readings for the numbers to stand for the period
-    if min(this.wear, last.wear) < 70.0:
+    if min(this.wear, last.wear) < targets.WEAR_MIN_PERCENT:
         return None
     return Observed(
         last.tir - this.tir,
@@ -231,26 +232,10 @@ def _overnight(time_us: int, tz: str) -> bool:
     return bool(minute[0] >= NIGHT_START_MIN or minute[0] < NIGHT_END_MIN)
 
 
-# docs/CLINICAL.md "Pulse oximetry": without a lower prescribed target, 93-94% is amber
-# and <=92% urgent (NHS @home oximetry); people at risk of hypercapnic respiratory failure
-# (COPD, or a prescribed target below 92%) aim for 88-92% (BTS 2017) and are urgent at
-# <=83% (NEWS2 scale 2 scores 3).
-SPO2_TARGET_DEFAULT = 95.0  # below it (93-94%): amber
-SPO2_URGENT_AT_OR_BELOW = 92.0
-SPO2_TARGET_HYPERCAPNIC = 88.0
-SPO2_URGENT_HYPERCAPNIC = 83.0
-
-
 def spo2_limits(ctx: PatientContext) -> tuple[float, float]:
-    """(below this is under target, at or below this is urgent) for this patient."""
-    prescribed = ctx.targets.get("spo2_percent")
-    if isinstance(prescribed, int | float) and not isinstance(prescribed, bool):
-        target = float(prescribed)
-        hypercapnic = target < SPO2_URGENT_AT_OR_BELOW
-    else:
-        hypercapnic = "copd" in ctx.conditions
-        target = SPO2_TARGET_HYPERCAPNIC if hypercapnic else SPO2_TARGET_DEFAULT
-    return target, SPO2_URGENT_HYPERCAPNIC if hypercapnic else SPO2_URGENT_AT_OR_BELOW
+    """(below this is under target, at or below this is urgent) for this patient
+    (analytics/targets.py, docs/CLINICAL.md "Pulse oximetry")."""
+    return targets.spo2_limits(ctx.targets, ctx.conditions)
 
 
 THRESHOLDS: tuple[ThresholdDescription, ...] = (
@@ -261,8 +246,9 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         needs=frozenset({"glucose"}),
         severity=Severity.URGENT,
         below=True,
-        default_threshold=54.0,
-        source="Battelino 2019 International Consensus: <54 mg/dL is level 2 hypoglycaemia",
+        default_threshold=targets.GLUCOSE_VERY_LOW_BELOW,
+        source="Battelino 2019 International Consensus: <54 mg/dL is level 2 hypoglycaemia "
+        "(docs/CLINICAL.md)",
         value_fn=_fresh_glucose,
         explain=lambda o, t: (
             f"Your glucose is {o.value:.0f} mg/dL, below {t:.0f}: that is very low. Take 15 g "
@@ -278,8 +264,8 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         needs=frozenset({"glucose_history"}),
         severity=Severity.NORMAL,
         below=False,
-        default_threshold=15.0,
-        source="DESIGN.md §6 population triage: TIR dropped >15 points; "
+        default_threshold=targets.TIR_DROP_POINTS,
+        source="docs/CLINICAL.md population triage: TIR dropped >15 points; "
         "wear >=70% (Battelino 2019)",
         value_fn=_tir_drop,
         explain=lambda o, t: (
@@ -298,7 +284,7 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         severity=Severity.URGENT,
         below=True,
         inclusive=True,
-        default_threshold=SPO2_URGENT_AT_OR_BELOW,
+        default_threshold=targets.SPO2_URGENT_AT_OR_BELOW,
         source="docs/CLINICAL.md: SpO2 <=92% without a lower prescribed target (NHS @home "
         "oximetry); <=83% with a target of 88-92% (NEWS2 scale 2 scores 3)",
         value_fn=_spo2_pair,
@@ -320,7 +306,7 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         needs=frozenset({"spo2"}),
         severity=Severity.HIGH,
         below=True,
-        default_threshold=SPO2_TARGET_DEFAULT,
+        default_threshold=targets.SPO2_TARGET_DEFAULT,
         source="docs/CLINICAL.md: SpO2 93-94% is amber (NHS @home oximetry); below 88% for "
         "people whose target is 88-92% (BTS 2017, NEWS2 scale 2)",
         value_fn=_spo2_pair_below_target,
@@ -343,7 +329,7 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         needs=frozenset({"spo2"}),
         severity=Severity.HIGH,
         below=True,
-        default_threshold=SPO2_TARGET_DEFAULT,
+        default_threshold=targets.SPO2_TARGET_DEFAULT,
         source="docs/CLINICAL.md: one reading alone is confirmed by a second before anyone "
         "but the patient is alerted",
         value_fn=_spo2_single,
