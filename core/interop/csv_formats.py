@@ -241,8 +241,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def read_time(text: str, fmt: str | None) -> datetime:
     """Aware when the text has an offset or is epoch seconds/milliseconds, else naive."""
     text = text.strip()
-    if text.isdigit():  # epoch milliseconds (Nightscout "date") or seconds
-        n = int(text)
+    if text.replace(".", "", 1).isdigit():  # epoch milliseconds (Nightscout "date") or seconds
+        n = float(text)
         return EPOCH + (timedelta(milliseconds=n) if n > 10**11 else timedelta(seconds=n))
     if fmt:
         return datetime.strptime(text, fmt)
@@ -489,7 +489,8 @@ def parse_nightscout(lines: list[Line], zone: ZoneInfo, units: str | None = None
             continue
         method = GlucoseMethod.CGM if kind == "sgv" else GlucoseMethod.METER
         epoch = _cell(row, cols["date"])
-        time = epoch if epoch.isdigit() else _cell(row, cols["datestring"]) or epoch
+        time = epoch if epoch.replace(".", "", 1).isdigit() else (
+            _cell(row, cols["datestring"]) or epoch)
         cells.append(_Cells(number, time, _cell(row, column), MG_DL, method, kind))
     unit = _units(out, units, None, cells)  # mg/dL by the layout
     _rows(out, [_with_unit(c, unit) for c in cells], zone, fmt=None, offset_needed=True)

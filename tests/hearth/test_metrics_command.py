@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
-from core.interop.csv_formats import CsvFormatError, parse_glucose_csv
+from core.interop.csv_formats import CsvFormatError, ParsedCsv, parse_glucose_csv
 from hearth.cli import main
 
 
-def parse_cgm_csv(text: str, *, tz: str = "UTC", units: str | None = None) -> Any:
+def parse_cgm_csv(text: str, *, tz: str = "UTC", units: str | None = None) -> ParsedCsv:
     return parse_glucose_csv(text, fmt=None, tz=tz, units=units)
 
 

@@ -101,3 +101,9 @@ def test_the_repeated_autumn_hour_is_placed_once_in_every_layout(layout: str,
     assert not parsed.problems
     assert sorted((r.time, r.value) for r in parsed.rows) == [
         (t, 100.0 + i) for i, t in enumerate(instants)]
+
+
+def test_nightscout_epoch_milliseconds_with_a_decimal_point() -> None:
+    text = "dateString,date,sgv,type\n2026-03-15T05:55:12.000Z,1773554112000.0,126,sgv\n"
+    (row,) = parse_glucose_csv(text, fmt=None, tz="UTC").rows
+    assert row.time == datetime(2026, 3, 15, 5, 55, 12, tzinfo=UTC) and row.value == 126.0
