@@ -221,7 +221,7 @@ def chart(store: TimeSeriesStore, patient: PatientInfo, today: Today, *, now: da
         peak = g.convert(max(values), units) if values else None
         return {**base, "kind": "glucose", "units": units, "y_label": units,
                 "band": [low, high], "y_range": [0, max(top, (peak or 0) * 1.1)],
-                "windows": list(GLUCOSE_WINDOWS_H),
+                "windows": list(GLUCOSE_WINDOWS_H), "gap_s": CGM_GAP.total_seconds(),
                 "window": CGM_DEFAULT_H if len(cgm) else METER_DEFAULT_H,
                 "line": _gapped(cgm, units), "points": _points(meter, units),
                 "markers": _markers(store, patient.id, start, end, tz, locale),

@@ -40,6 +40,7 @@ WIDTHS = (1280, 390)
 class Site:
     url: str
     now: datetime
+    store: SqliteTimeSeriesStore
 
 
 def _r(pid: str, device: str, metric: Metric, value: float, at: datetime, source: str,
@@ -89,9 +90,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                    _r("hal", "hal-cuff", Metric.DIASTOLIC, 88.0, morning, "bp_cuff", "mm[Hg]")])
     app = create_app(store=store, directory=SqlDirectory(engine), accounts=accounts)
     app.state.engine = engine
+    app.state.live_interval = 0.5
     try:
         with serving(app) as url:
-            yield Site(url, now)
+            yield Site(url, now, store)
     finally:
         store.close()
         engine.dispose()
@@ -196,6 +198,23 @@ def test_a_heart_failure_patient_sees_her_weight_against_its_warning_line(
         if width < 600:
             _no_sideways_scroll(page)
         screenshot(page, f"today/heart-failure-patient-{width}")
+    finally:
+        page.context.close()
+
+
+def test_a_new_reading_joins_the_open_chart_and_its_change_is_written_again(
+        chromium: Any, site: Site) -> None:  # noqa: F811 - after the tests above: it adds one
+    page = _sign_in(chromium, site, "ann", 1280)
+    try:
+        page.wait_for_selector("#glucose-value")
+        assert page.locator("#glucose-change").inner_text() == "+8 mg/dL"
+        at = datetime.now(UTC).replace(microsecond=0)
+        site.store.write([_r("ann", "ann-cgm", Metric.GLUCOSE, 109.0, at, "cgm", "mg/dL")])
+        page.wait_for_selector("#glance-chart[data-latest='109']")
+        assert page.locator("#glucose-value").inner_text() == "109"
+        assert page.locator("#glucose-change").inner_text() == "\u22129 mg/dL"
+        points = page.evaluate("() => window.hearthGlance.data[1].filter((v) => v != null).length")
+        assert points == 289
     finally:
         page.context.close()
 

@@ -100,5 +100,35 @@
     });
   });
   window.addEventListener("resize", () => plot.setSize({ width: width(), height: height() }));
+
+  // A new glucose reading (live.js): onto the chart, the window slides to it, and the change
+  // since the reading before is written again (a CGM's only when that one is within the gap
+  // the server breaks the line at: data.gap_s).
+  const change = document.getElementById("glucose-change");
+  window.addEventListener("hearth:glucose", (e) => {
+    const d = e.detail || {};
+    const t = Date.parse(d.time || "") / 1000, v = parseFloat(d.value);
+    if (!glucose || isNaN(t) || isNaN(v)) return;
+    const target = data.line || data.points;
+    if (!target || target.times.length && t <= target.times[target.times.length - 1]) return;
+    const before = target.values.length ? target.values[target.values.length - 1] : null;
+    const beforeT = target.times.length ? target.times[target.times.length - 1] : null;
+    if (data.line && beforeT != null && t - beforeT > data.gap_s) { target.times.push(beforeT + 1); target.values.push(null); }
+    target.times.push(t); target.values.push(v);
+    data.now = Math.max(data.now, t);
+    const h = Number(el.dataset.hours || data.window);
+    view = windowS(h);
+    plot.setData(parts.length === 1 ? parts[0] : uPlot.join(parts), false);
+    plot.setScale("x", { min: view[0], max: view[1] });
+    el.dataset.from = fmt.format(new Date(view[0] * 1e3));
+    el.dataset.latest = String(v);
+    if (change) {
+      const near = before != null && (!data.line || t - beforeT <= data.gap_s);
+      const delta = near ? v - before : null;
+      const mmol = data.units === "mmol/L";
+      change.textContent = delta == null ? "" : (delta > 0 ? "+" : delta < 0 ? "\u2212" : "\u00b1")
+        + Math.abs(delta).toFixed(mmol ? 1 : 0) + " " + data.units;
+    }
+  });
   window.hearthGlance = plot;
 })();
