@@ -157,12 +157,16 @@ class PriorityLane:
         self._hand_over(readings, time.monotonic())
 
     def _hand_over(self, readings: list[Reading], since: float) -> None:
+        self._track(readings)
+        self._found.put((readings, since))
+
+    def _track(self, readings: list[Reading]) -> None:
+        """These readings are in the lane's hands until ``_settle``."""
         with self._announced_lock:
             for r in readings:
                 key = (r.device_id, r.metric, r.measured_at)
                 self._in_flight[key] = self._in_flight.get(key, 0) + 1
             self._idle.clear()
-        self._found.put((readings, since))
 
     def pause(self) -> None:
         """Wait (at most ``LANE_FIRST_S``) while the lane commits and announces."""
@@ -219,7 +223,9 @@ class PriorityLane:
         readings = [r for r in decoded.measurements if (str(r.metric), r.measured_at) in wanted]
         if readings:
             self.stats.scanned += 1
-            self._hand_over(readings, since)
+            # Committed here, on the receiving thread: one thread hand-over fewer.
+            self._track(readings)
+            self._process(readings, since)
 
     # -- commit and announce (the lane's thread) -----------------------------------------
 
@@ -237,15 +243,19 @@ class PriorityLane:
                 except queue.Empty:
                     break
                 readings, since = readings + more, min(since, when)
+            self._process(readings, since)
+
+    def _process(self, readings: list[Reading], since: float) -> None:
+        """Commit and announce what the lane has not yet; then settle them."""
+        with self._announced_lock:
+            fresh = {(r.device_id, r.metric, r.measured_at): r for r in readings
+                     if (r.device_id, r.metric, r.measured_at) not in self._announced}
+        try:
+            if fresh:
+                self._commit_and_announce(fresh, since)
+        finally:
             with self._announced_lock:
-                fresh = {(r.device_id, r.metric, r.measured_at): r for r in readings
-                         if (r.device_id, r.metric, r.measured_at) not in self._announced}
-            try:
-                if fresh:
-                    self._commit_and_announce(fresh, since)
-            finally:
-                with self._announced_lock:
-                    self._settle(readings)
+                self._settle(readings)
 
     def _commit_and_announce(self, fresh: Mapping[_Key, Reading], since: float) -> None:
         readings = list(fresh.values())

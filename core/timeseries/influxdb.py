@@ -41,7 +41,8 @@ Speed (bench/storage.py, docs/DEPLOY.md): one sender thread posts each request
 while the caller's thread serialises the next one, so the server's work on a
 request (parsing, WAL fsync) overlaps with the client's work on the next;
 requests still go out one at a time and in order, and write() returns only
-when all of them have been answered.
+when all of them have been answered. A write of one request (the priority lane's,
+a quiet ingest's) is posted by the caller itself: no hand-over between threads.
 """
 
 from __future__ import annotations
@@ -248,6 +249,10 @@ class InfluxTimeSeriesStore:
         At most two requests are outstanding (one in flight, the next queued behind
         it); once one fails, the queued one is not sent and the failure is raised.
         """
+        if len(new) <= self._settings.batch_size:  # one request: no hand-over to the sender
+            if new:
+                self._http.write("\n".join([_line(r, at) for r, at in new]).encode())
+            return
         if self._sender is None:
             self._sender = _Sender()
         failed = threading.Event()
