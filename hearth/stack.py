@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import uvicorn
 from sqlalchemy import Engine, select
@@ -21,7 +22,7 @@ from core.appdb.account_store import AccountStore
 from core.appdb.delivery import JobRun
 from core.appdb.directory import CachedRegistry, SqlDirectory
 from core.config import HearthSettings
-from core.mqtt import MQTT_V5, MQTT_V311, MqttEndpoint, PacedPublisher, connect, new_client
+from core.mqtt import MqttEndpoint, PacedPublisher, connect, new_client
 from core.timeseries import TimeSeriesStore
 from dashboard.app import create_app
 from devices.profiles import PatientProfile
@@ -33,6 +34,8 @@ from ingest.service import IngestService
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
+
+Protocol = Literal["5", "3.1.1"]  # core.mqtt's MQTT_V5 and MQTT_V311
 
 # Generous: a loaded two-core machine stores a 14-day backfill of the demo household
 # (about 9,000 readings) in a few seconds; the limits only stop a stuck start-up.
@@ -136,18 +139,18 @@ class Stack:
             self.shutdown()
             store.close()
 
-    def _broker_endpoint(self) -> tuple[MqttEndpoint, str]:
+    def _broker_endpoint(self) -> tuple[MqttEndpoint, Protocol]:
         if self.settings.mqtt_url:
-            return MqttEndpoint.parse(self.settings.mqtt_url), MQTT_V5
+            return MqttEndpoint.parse(self.settings.mqtt_url), "5"
         port = self.options.mqtt_port
         if port == 0 or not port_is_free(port):
             port = free_port()  # the banner prints the one chosen
         self.broker = EmbeddedBroker(port=port)
         self.broker.start()
-        return MqttEndpoint.parse(self.broker.url), MQTT_V311
+        return MqttEndpoint.parse(self.broker.url), "3.1.1"
 
     def _start_up(self, server: uvicorn.Server, announce: Callable[[Stack], None],
-                  endpoint: MqttEndpoint, protocol: str, engine: Engine,
+                  endpoint: MqttEndpoint, protocol: Protocol, engine: Engine,
                   store: TimeSeriesStore, directory: SqlDirectory) -> None:
         try:
             while not server.started:
@@ -204,7 +207,7 @@ class Stack:
                 break
         return True
 
-    def _start_services(self, endpoint: MqttEndpoint, protocol: str, engine: Engine,
+    def _start_services(self, endpoint: MqttEndpoint, protocol: Protocol, engine: Engine,
                         store: TimeSeriesStore, directory: SqlDirectory) -> bool:
         """The coach (trend checks every 10 minutes, so that a fresh demo shows them
         soon) and Home Assistant discovery; waits for the coach's first trend check."""

@@ -25,15 +25,18 @@ import re
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from core.appdb.account_store import AccountStore
 
 ROLES = ("patient", "caregiver", "coach", "nurse", "admin")
 SCOPES = ("readings", "trends", "nudges", "goals", "alerts", "export")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> AccountStore:
     from core.appdb.account_store import AccountStore
     from core.config import get_settings
     from hearth import wiring
