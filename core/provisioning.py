@@ -334,10 +334,12 @@ def render_acl(accounts: Iterable[DeviceAccount], *,
         lines += [f"topic {rule}" for rule in SERVICE_RULES[user]]
         lines.append("")
     if uploaders:
-        # The Nightscout API (dashboard) publishes each uploader's entries as that device.
+        # The Nightscout API (dashboard) publishes each uploader's entries as that device,
+        # and reads ingest's commit acks for them (dashboard/upload_outbox.py).
         # Mosquitto adds a repeated `user` block's topics to that user's rights.
         lines.append("user hearth-dashboard")
-        lines += [f"topic write {topics.up(d)}" for d in uploaders]
+        for d in uploaders:
+            lines += [f"topic write {topics.up(d)}", f"topic read {topics.ack(d)}"]
         lines.append("")
     for account in accounts:
         if account.role not in ROLES:
