@@ -35,16 +35,20 @@ AR2 is not computed when either reading is below 36 mg/dL.
 
 from __future__ import annotations
 
+import json
 import logging
+import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.multioutput import MultiOutputRegressor
 from threadpoolctl import ThreadpoolController
 
@@ -155,7 +159,7 @@ def features(history: FloatArray, minute_of_day: FloatArray) -> FloatArray:
 
 
 @dataclass(frozen=True, slots=True)
-class ForecastModel:
+class BoostedForecast:
     """Fitted models: the change from now at each of HORIZONS_MIN, and the chance of a low."""
 
     regressor: MultiOutputRegressor
@@ -206,7 +210,7 @@ class ForecastModel:
         low = (chance >= limit) | (extrapolated & (chance >= floor))
         return low & (history[:, 0] >= LOW)
 
-    def with_threshold(self, threshold: float, veto: float | None = None) -> ForecastModel:
+    def with_threshold(self, threshold: float, veto: float | None = None) -> BoostedForecast:
         return replace(
             self, low_threshold=threshold, low_veto=self.low_veto if veto is None else veto
         )
@@ -241,9 +245,9 @@ def fit(
     *,
     kind: str,
     low_threshold: float = 0.5,
-    fallback: ForecastModel | None = None,
+    fallback: BoostedForecast | None = None,
     min_lows: int = MIN_POPULATION_LOW_WINDOWS,
-) -> ForecastModel:
+) -> BoostedForecast:
     """Fit the regressor; the classifier too when there are enough lows (else the fallback's)."""
     regressor = MultiOutputRegressor(HistGradientBoostingRegressor(**_trees()))
     classifier: HistGradientBoostingClassifier | None = None
@@ -257,7 +261,7 @@ def fit(
         classifier, low_threshold = fallback.classifier, fallback.low_threshold
     if fallback is not None:
         veto = fallback.low_veto
-    return ForecastModel(regressor, classifier, low_threshold, kind, int(data.x.shape[0]), veto)
+    return BoostedForecast(regressor, classifier, low_threshold, kind, int(data.x.shape[0]), veto)
 
 
 def _stack(sets: Sequence[TrainingSet]) -> TrainingSet:
@@ -268,7 +272,9 @@ def _stack(sets: Sequence[TrainingSet]) -> TrainingSet:
     )
 
 
-def train_population(patients: Sequence[tuple[npt.ArrayLike, npt.ArrayLike, str]]) -> ForecastModel:
+def train_population(
+    patients: Sequence[tuple[npt.ArrayLike, npt.ArrayLike, str]],
+) -> BoostedForecast:
     """One model over many people's (times_us, values, tz)."""
     data = _stack([training_set(t, v, tz=tz) for t, v, tz in patients])
     if data.x.shape[0] == 0:
@@ -281,9 +287,9 @@ def train_patient(
     values: npt.ArrayLike,
     *,
     tz: str,
-    population: ForecastModel,
+    population: BoostedForecast,
     min_samples: int = MIN_PATIENT_SAMPLES,
-) -> ForecastModel:
+) -> BoostedForecast:
     """The patient's own model, or the population model when their history is too short.
 
     The patient's model keeps the population's alarm threshold, and its
@@ -300,6 +306,258 @@ def train_patient(
         fallback=population,
         min_lows=MIN_LOW_WINDOWS,
     )
+
+
+def neural_features(history: FloatArray, minute_of_day: FloatArray) -> FloatArray:
+    """The network's inputs: the current level (and its log), the changes over the last 5,
+    10, ... 30 minutes, the three newest second differences and the time of day."""
+    g0 = history[:, :1]
+    accel = history[:, :3] - 2 * history[:, 1:4] + history[:, 2:5]
+    angle = 2 * np.pi * minute_of_day / 1440.0
+    return np.hstack(
+        [
+            g0,
+            np.log(np.maximum(g0, 1.0) / AR2_BG_REF),
+            g0 - history[:, 1:],
+            accel,
+            np.sin(angle)[:, None],
+            np.cos(angle)[:, None],
+        ]
+    )
+
+
+NEURAL_INPUTS = 2 + LAGS + 3 + 2
+
+
+@dataclass(frozen=True, slots=True)
+class NeuralForecast:
+    """A small multi-layer perceptron (ReLU hidden layers, linear output) for the change
+    from now at each of HORIZONS_MIN, from ``neural_features``.
+
+    Trained offline by scikit-learn's ``MLPRegressor`` (``train_neural``) and shipped as
+    its weights (``forecast_model.json``, a few thousand numbers); predicting is two or
+    three matrix products in numpy (~20 us a forecast).  A predicted low is a path below
+    ``LOW + low_margin`` from a reading >=70; the margin is calibrated on the training
+    patients (``forecast_eval.calibrate_low_margin``).
+    """
+
+    mean: FloatArray  # input standardisation
+    scale: FloatArray
+    weights: tuple[FloatArray, ...]
+    biases: tuple[FloatArray, ...]
+    output_scale: float  # the network predicts change / output_scale
+    low_margin: float = 0.0
+    kind: str = "neural"
+    samples: int = 0  # training windows
+    trained_on: str = ""  # where the training data came from
+
+    def __post_init__(self) -> None:
+        width = NEURAL_INPUTS
+        if self.mean.shape != (width,) or self.scale.shape != (width,):
+            raise ValueError(f"forecast model: expected {width} input means and scales")
+        if len(self.weights) != len(self.biases) or not self.weights:
+            raise ValueError("forecast model: one bias vector per weight matrix is needed")
+        for w, b in zip(self.weights, self.biases, strict=True):
+            if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
+                raise ValueError("forecast model: the layers' shapes do not chain")
+            width = w.shape[1]
+        if width != len(HORIZONS_MIN):
+            raise ValueError(f"forecast model: expected {len(HORIZONS_MIN)} outputs")
+        arrays = (self.mean, self.scale, *self.weights, *self.biases)
+        if not all(np.isfinite(a).all() for a in arrays) or not (self.scale > 0).all():
+            raise ValueError("forecast model: weights must be finite and scales positive")
+
+    def predict_paths(self, history: FloatArray, minute_of_day: FloatArray) -> FloatArray:
+        if history.shape[0] == 0:
+            return np.empty((0, len(HORIZONS_MIN)))
+        x = (neural_features(history, minute_of_day) - self.mean) / self.scale
+        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            x = np.maximum(x @ w + b, 0.0)
+        change = (x @ self.weights[-1] + self.biases[-1]) * self.output_scale
+        return np.clip(history[:, :1] + change, 20.0, 600.0)
+
+    def alarms(self, history: FloatArray, paths: FloatArray, margin: float | None = None
+               ) -> npt.NDArray[np.bool_]:
+        limit = LOW + (self.low_margin if margin is None else margin)
+        return (paths < limit).any(axis=1) & (history[:, 0] >= LOW)
+
+    def predict(
+        self, history: FloatArray, minute_of_day: FloatArray
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """(paths, predicted low) for each window."""
+        paths = self.predict_paths(history, minute_of_day)
+        return paths, self.alarms(history, paths)
+
+    def with_margin(self, margin: float) -> NeuralForecast:
+        return replace(self, low_margin=float(margin))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "hearth-neural-forecast/1",
+            "horizons_min": list(HORIZONS_MIN),
+            "step_s": STEP_S,
+            "inputs": "analytics.forecast.neural_features",
+            "kind": self.kind,
+            "samples": self.samples,
+            "trained_on": self.trained_on,
+            "low_margin": self.low_margin,
+            "output_scale": self.output_scale,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "weights": [w.tolist() for w in self.weights],
+            "biases": [b.tolist() for b in self.biases],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NeuralForecast:
+        """The model from ``to_json``'s dictionary; a clear ValueError for anything else."""
+        if not isinstance(data, dict) or data.get("format") != "hearth-neural-forecast/1":
+            raise ValueError("forecast model: not a hearth-neural-forecast/1 document")
+        if data.get("horizons_min") != list(HORIZONS_MIN) or data.get("step_s") != STEP_S:
+            raise ValueError("forecast model: built for other horizons or another step")
+        try:
+            return cls(
+                mean=np.asarray(data["mean"], dtype=np.float64),
+                scale=np.asarray(data["scale"], dtype=np.float64),
+                weights=tuple(np.asarray(w, dtype=np.float64) for w in data["weights"]),
+                biases=tuple(np.asarray(b, dtype=np.float64) for b in data["biases"]),
+                output_scale=float(data["output_scale"]),
+                low_margin=float(data.get("low_margin", 0.0)),
+                kind=str(data.get("kind", "neural")),
+                samples=int(data.get("samples", 0)),
+                trained_on=str(data.get("trained_on", "")),
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"forecast model: missing or malformed field ({e})") from e
+
+
+ForecastModel = BoostedForecast | NeuralForecast  # what the live rule can be given
+
+MODEL_FILE = "forecast_model.json"  # shipped beside this module (docs/ANALYTICS.md)
+
+
+@cache
+def deployed_model() -> NeuralForecast:
+    """The shipped model of the live predicted-low rule, read once a process (no download)."""
+    text = resources.files("analytics").joinpath(MODEL_FILE).read_text(encoding="utf-8")
+    return NeuralForecast.from_json(json.loads(text))
+
+
+@cache
+def live_model() -> NeuralForecast | None:
+    """``deployed_model()`` for the coach's rules: a missing or damaged model file is logged
+    once as an error and the rules forecast with AR2, rather than every evaluation failing
+    (the urgent-low rule runs in the same evaluation)."""
+    try:
+        return deployed_model()
+    except (OSError, ValueError) as e:
+        logger.error("forecast: the shipped model cannot be loaded (%s); using AR2", e)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Every 5-minute window with a full 30-minute history and future."""
+
+    history: FloatArray  # (n, LAGS + 1), newest first
+    minute: FloatArray  # local minute of day of the newest reading
+    future: FloatArray  # (n, len(HORIZONS_MIN))
+
+
+def windows(patients: Sequence[tuple[npt.ArrayLike, npt.ArrayLike, str]]) -> Windows:
+    """Training windows over many people's (times_us, values, tz)."""
+    hist, minutes, futures = [], [], []
+    for t, v, tz in patients:
+        data = clean(t, v)
+        rows, h = history_matrix(data.times_us, data.values)
+        future = future_matrix(data.times_us, data.values, rows)
+        complete = ~np.isnan(future).any(axis=1)
+        _, minute = local_day_and_minute(data.times_us[rows[complete]], tz)
+        hist.append(h[complete])
+        minutes.append(np.asarray(minute, dtype=np.float64))
+        futures.append(future[complete])
+    if not hist or sum(h.shape[0] for h in hist) == 0:
+        raise ValueError("no training windows: need CGM series with 30 min of history and future")
+    return Windows(np.vstack(hist), np.concatenate(minutes), np.vstack(futures))
+
+
+def train_neural(
+    data: Windows,
+    *,
+    hidden: tuple[int, ...] = (32, 16),
+    alpha: float = 1e-3,
+    max_iter: int = 80,
+    seed: int = 0,
+    ensemble: int = 1,
+    trained_on: str = "",
+) -> NeuralForecast:
+    """Fit the network (scikit-learn MLPRegressor, Adam, early stopping on 10% held out).
+
+    ``ensemble`` > 1 fits that many networks (seeds ``seed``, ``seed + 1``, ...) and
+    returns their average as one wider network with the same inputs (``_merge``).
+    """
+    from sklearn.neural_network import MLPRegressor
+
+    x = neural_features(data.history, data.minute)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    output_scale = 20.0  # mg/dL: keeps the targets near unit scale
+    nets = []
+    for k in range(ensemble):
+        net = MLPRegressor(
+            hidden_layer_sizes=hidden,
+            alpha=alpha,
+            max_iter=max_iter,
+            early_stopping=True,
+            random_state=seed + k,
+        )
+        with _one_thread(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=ConvergenceWarning)
+            net.fit((x - mean) / scale, (data.future - data.history[:, :1]) / output_scale)
+        nets.append(
+            (
+                [np.asarray(w, dtype=np.float64) for w in net.coefs_],
+                [np.asarray(b, dtype=np.float64) for b in net.intercepts_],
+            )
+        )
+    weights, biases = _merge(nets)
+    return NeuralForecast(
+        mean=mean,
+        scale=scale,
+        weights=weights,
+        biases=biases,
+        output_scale=output_scale,
+        samples=int(x.shape[0]),
+        trained_on=trained_on,
+    )
+
+
+def _merge(
+    nets: Sequence[tuple[list[FloatArray], list[FloatArray]]],
+) -> tuple[tuple[FloatArray, ...], tuple[FloatArray, ...]]:
+    """The average of networks of one shape as a single network: their hidden layers side
+    by side (the first layer's weights joined, the next ones block-diagonal) and the
+    output layer averaging them. Exact, since each unit still sees only its own network."""
+    if len(nets) == 1:
+        return tuple(nets[0][0]), tuple(nets[0][1])
+    depth = len(nets[0][0])
+    weights, biases = [], []
+    for layer in range(depth):
+        ws = [n[0][layer] for n in nets]
+        bs = [n[1][layer] for n in nets]
+        if layer == 0:
+            w = np.hstack(ws)
+        elif layer == depth - 1:
+            w = np.vstack(ws) / len(nets)
+        else:
+            w = np.zeros((sum(a.shape[0] for a in ws), sum(a.shape[1] for a in ws)))
+            r = c = 0
+            for a in ws:
+                w[r : r + a.shape[0], c : c + a.shape[1]] = a
+                r, c = r + a.shape[0], c + a.shape[1]
+        weights.append(w)
+        biases.append(np.mean(bs, axis=0) if layer == depth - 1 else np.concatenate(bs))
+    return tuple(weights), tuple(biases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,14 +586,21 @@ def forecast_all(
 def forecast_latest(
     model: ForecastModel, times_us: npt.ArrayLike, values: npt.ArrayLike, *, tz: str
 ) -> Forecast | None:
-    """The forecast from the newest reading, or None when it lacks 30 minutes of history."""
+    """The forecast from the newest reading; AR2's (``ar2_latest``) when that reading lacks
+    the model's 30 minutes of history, None when AR2 has none either."""
     data = clean(times_us, values)
-    rows, paths, low = forecast_all(model, data.times_us, data.values, tz=tz)
-    if rows.size == 0 or rows[-1] != data.times_us.size - 1:
+    if data.times_us.size == 0:
         return None
-    return _as_forecast(
-        int(data.times_us[-1]), float(data.values[-1]), paths[-1], bool(low[-1]), model.kind
-    )
+    # only the readings the newest one's history can use (a day of CGM is passed in)
+    reach_us = (LAGS * STEP_S + TOLERANCE_S) * US_PER_S
+    first = int(np.searchsorted(data.times_us, data.times_us[-1] - reach_us))
+    t, v = data.times_us[first:], data.values[first:]
+    rows, hist = history_matrix(t, v)
+    if rows.size == 0 or rows[-1] != t.size - 1:
+        return ar2_latest(data.times_us, data.values)
+    _, minute = local_day_and_minute(t[-1:], tz)
+    paths, low = model.predict(hist[-1:], np.asarray(minute, dtype=np.float64))
+    return _as_forecast(int(t[-1]), float(v[-1]), paths[-1], bool(low[-1]), model.kind)
 
 
 def _as_forecast(at_us: int, current: float, path: FloatArray, low: bool, kind: str) -> Forecast:
@@ -345,7 +610,7 @@ def _as_forecast(at_us: int, current: float, path: FloatArray, low: bool, kind: 
         current,
         HORIZONS_MIN,
         tuple(float(p) for p in path),
-        low or bool(below.size),
+        low,  # the model's own decision (its alarm rule, calibrated on training patients)
         HORIZONS_MIN[int(below[0])] if below.size else None,
         kind,
     )

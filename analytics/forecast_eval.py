@@ -24,7 +24,9 @@ from analytics.events import EventKind, detect_events
 from analytics.forecast import (
     LOW,
     LOW_VETO,
+    BoostedForecast,
     ForecastModel,
+    NeuralForecast,
     ar2_paths,
     forecast_all,
     future_matrix,
@@ -165,7 +167,7 @@ def model_score(
 
 
 def calibrate_low_threshold(
-    model: ForecastModel,
+    model: BoostedForecast,
     patients: Sequence[tuple[IntArray, FloatArray, str]],
     *,
     grid: Sequence[float] = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2)),
@@ -203,3 +205,41 @@ def calibrate_low_threshold(
     if good:
         return max(good)[1]
     return max((s.sensitivity, setting) for setting, s in results)[1]
+
+
+MARGINS = tuple(float(m) / 2 for m in range(-20, 21))  # -10 ... +10 mg/dL
+
+
+def calibrate_low_margin(
+    model: NeuralForecast,
+    patients: Sequence[tuple[IntArray, FloatArray, str]],
+    *,
+    margins: Sequence[float] = MARGINS,
+) -> float:
+    """The alarm margin (a path below 70 + margin) that catches the most lows with at least
+    AR2's precision, on the training patients only (ties: the better precision).
+
+    When no margin reaches AR2's precision there, the most precise one is returned.
+    """
+    baseline = ar2_score(patients)
+    prepared = []
+    for t, v, tz in patients:
+        rows, hist = history_matrix(t, v)
+        _, minute = local_day_and_minute(t[rows], tz)
+        paths = model.predict_paths(hist, minute)
+        prepared.append((t, v, rows, hist, paths, future_matrix(t, v, rows), _low_starts(t, v)))
+    results = []
+    for margin in margins:
+        total = EMPTY
+        for t, v, rows, hist, paths, future, starts in prepared:
+            alarms = model.alarms(hist, paths, margin)
+            total += score(t, v, rows, paths, alarms=alarms, low_starts_us=starts, future=future)
+        results.append((float(margin), total))
+    good = [
+        (s.sensitivity, s.precision, margin)
+        for margin, s in results
+        if s.alarms and s.precision >= baseline.precision
+    ]
+    if good:
+        return max(good)[2]
+    return max((s.precision if s.alarms else -1.0, margin) for margin, s in results)[1]
