@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from analytics.forecast import live_model
 from care.messages import Outbound
 from coach import episodes, escalation
 from coach.context import ContextSettings, build_context
@@ -113,7 +114,8 @@ class CoachEvaluator:
 
             goals = goal_statuses(session, self._store, patient.id, now, evaluate=False)
         ctx = build_context(self._store, patient, now, self._context_settings,
-                            devices=devices, needs=needs, goals=goals)
+                            devices=devices, needs=needs, goals=goals,
+                            forecast_model=live_model())
         result = run_rules(ctx, rules)
         if stats is not None:
             stats.flags += len(result.flags)

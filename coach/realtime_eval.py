@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from analytics.bp import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
+from analytics.forecast import live_model
 from care.messages import Outbound
 from coach.context import ContextSettings, build_context
 from coach.dispatch import dispatch
@@ -164,7 +165,7 @@ class RealtimeEvaluator:
         if "devices" in needs:
             devices = self._devices(info.id)
         ctx = build_context(self._store, info, now, self._context_settings,
-                            devices=devices, needs=needs)
+                            devices=devices, needs=needs, forecast_model=live_model())
         return run_rules(ctx, rules).flags
 
     # -- the application database, cached ---------------------------------------------------
