@@ -1,8 +1,11 @@
 """Predicted low: the forecast from the newest reading goes below 70 mg/dL within 30 minutes.
 
-The forecast is analytics/forecast.py (the patient's or the population's model
-when one is given to the context builder, else Nightscout's AR2); 70 mg/dL is the
-level 1 hypoglycaemia threshold (Battelino 2019).
+The forecast is analytics/forecast.py: the shipped neural network
+(``live_model()``, passed to the context builder by both evaluators; its alarm is a
+path below 70 + a margin calibrated on its training patients), or Nightscout's AR2
+when the newest reading lacks 30 minutes of history. 70 mg/dL is the level 1
+hypoglycaemia threshold (Battelino 2019; docs/CLINICAL.md). Figures on held-out
+virtual patients: docs/ANALYTICS.md.
 """
 
 from __future__ import annotations
