@@ -323,3 +323,39 @@ def _vital_chart(store: TimeSeriesStore, patient: PatientInfo, base: dict[str, A
             "windows": [], "window": VITAL_DAYS * 24, "line": None,
             "points": {"times": (series.times_us / 1e6).tolist(), "values": values[:len(series)]},
             "markers": [], "lines": lines, **extra}
+
+
+# -- the Trends page's charts: what the trends data leave out ----------------------------------
+
+def trends_extras(store: TimeSeriesStore, patient: PatientInfo, *, start: datetime,
+                  end: datetime, tz: str, locale: Locale,
+                  day_isos: list[str]) -> dict[str, Any]:
+    """Target lines for every vital (BP, weight, SpO2) and the SpO2 readings, the locale of
+    the axes, and each day's name for the day picker ("6 Dec"), for charts.js."""
+    from datetime import date
+
+    t = patient.targets
+    weight = store.read_series(patient.id, Metric.WEIGHT, start, end)
+    weight_lines: list[dict[str, Any]] = []
+    if "heart_failure" in patient.conditions and (warn := weight_warning(weight, tz)) is not None:
+        weight_lines.append({"label": "Warning above", "value": warn, "colour": "#a01818"})
+    if "weight_kg" in t:
+        weight_lines.append({"label": "Target", "value": float(t["weight_kg"]),
+                             "colour": "#1e6b30"})
+    spo2 = store.read_series(patient.id, Metric.SPO2, start, end)
+    aim, urgent = tg.spo2_limits(t, patient.conditions)
+    return {
+        "locale": locale_tag(locale),
+        "bp_lines": [
+            {"label": "Systolic target",
+             "value": float(t.get("bp_systolic", tg.BP_HOME_ESH[0])), "colour": "#a01818"},
+            {"label": "Diastolic target",
+             "value": float(t.get("bp_diastolic", tg.BP_HOME_ESH[1])), "colour": "#0b4f8a"}],
+        "weight_lines": weight_lines,
+        "spo2": {"times": (spo2.times_us / 1e6).tolist(),
+                 "values": [float(x) for x in spo2.values]},
+        "spo2_lines": [{"label": "Target", "value": aim, "colour": "#1e6b30"},
+                       {"label": "Urgent at or below", "value": urgent, "colour": "#a01818"}],
+        "day_labels": {d: str(format_skeleton("MMMEd", date.fromisoformat(d), locale=locale))
+                       for d in day_isos},
+    }

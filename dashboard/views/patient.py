@@ -190,10 +190,16 @@ def _own(access: PatientAccess) -> bool:
 @pages.get("/patients/{patient_id}/trends", response_class=HTMLResponse)
 def trends_page(request: Request, access: TrendsAccess, days: Days = 14) -> HTMLResponse:
     trends = build_trends(request, access, days)
+    locale = glance.viewer_locale(request.headers.get("accept-language"))
+    extras = glance.trends_extras(
+        store_of(request), access.patient, start=trends.start, end=trends.end,
+        tz=trends.timezone, locale=locale,
+        day_isos=[d.date for d in trends.glucose.days] if trends.glucose else [])
     return render(request, access.user, "views/patient_trends.html", {
         "patient": access.patient, "trends": trends, "own": _own(access),
-        "tz": trends.timezone, "periods": figures.TREND_DAYS,
-        "trends_json": script_json(trends.model_dump_json())})
+        "tz": trends.timezone, "periods": figures.TREND_DAYS, "extras": extras,
+        "trends_json": script_json(trends.model_dump_json()),
+        "extras_json": script_json(extras)})
 
 
 @api.get("/patients/{patient_id}/today", response_model=Today)

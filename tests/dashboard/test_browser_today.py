@@ -202,6 +202,31 @@ def test_a_heart_failure_patient_sees_her_weight_against_its_warning_line(
         page.context.close()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_trends_charts_to_glance_at_reached_by_clicking(chromium: Any, site: Site,  # noqa: F811
+                                                        width: int) -> None:
+    page = _sign_in(chromium, site, "ann", width)
+    try:
+        page.get_by_role("link", name="Trends").click()
+        page.wait_for_url(re.compile(r"/patients/ann/trends$"))
+        for chart in ("agp-chart", "daily-chart", "bp-chart", "spo2-chart", "steps-chart"):
+            page.wait_for_selector(f"#{chart}[data-drawn=true] canvas")
+        assert page.locator(".u-legend").count() == 0  # no idle "Time: --" legends
+        ranges = page.evaluate("""() => Object.fromEntries(window.hearthCharts.map(
+            ([u, el]) => [el.id, [u.scales.y.min, u.scales.y.max]]))""")
+        assert ranges["steps-chart"][0] == 0  # a count starts at 0
+        bp_low, bp_high = ranges["bp-chart"]
+        assert bp_low < tg.BP_HOME_ESH[1] and bp_high > tg.BP_HOME_ESH[0]  # both lines shown
+        assert ranges["spo2-chart"][1] <= 100
+        # one day of data: the targets are not judged, and nothing says "met" beside that
+        assert page.locator(".not-judged").count() >= 1 and page.locator(".met").count() == 0
+        if width < 600:
+            _no_sideways_scroll(page)
+        screenshot(page, f"today/trends-cgm-patient-{width}")
+    finally:
+        page.context.close()
+
+
 def test_a_new_reading_joins_the_open_chart_and_its_change_is_written_again(
         chromium: Any, site: Site) -> None:  # noqa: F811 - after the tests above: it adds one
     page = _sign_in(chromium, site, "ann", 1280)

@@ -499,3 +499,32 @@ def test_the_patient_sees_her_coachs_unread_messages_and_goal_news_and_a_caregiv
     shared = world.client("caregiver").get("/patients/p1/today")
     assert shared.status_code == 200
     assert 'id="coach-messages"' not in shared.text and "A busy week" not in shared.text
+
+
+def test_trends_charts_have_every_vitals_target_a_day_picker_and_judge_nothing_on_too_little(
+        fresh_world: World) -> None:
+    from analytics import targets as tg
+
+    world = fresh_world
+    patient = world.client("patient")
+    page = patient.get("/patients/p1/trends", headers={"Accept-Language": "en-GB"}).text
+    found = re.search(r'id="trends-extras">(.*?)</script>', page, re.S)
+    assert found
+    extras = json.loads(found.group(1))
+    assert [x["value"] for x in extras["bp_lines"]] == list(tg.BP_HOME_ESH)
+    assert [x["value"] for x in extras["spo2_lines"]] == [tg.SPO2_TARGET_DEFAULT,
+                                                         tg.SPO2_URGENT_AT_OR_BELOW]
+    assert len(extras["spo2"]["values"]) == 14 and extras["locale"] == "en-GB"
+    assert "systolic target 135 mmHg" in page and "target 95 %" in page
+    assert "No weight target set." in page
+    # the daily overlay is one day at a time, picked by its name in the viewer's locale
+    assert '<option value="2026-03-15">Sun 15 Mar' in page and 'id="daily-chart"' in page
+    us = patient.get("/patients/p1/trends", headers={"Accept-Language": "en-US"}).text
+    assert '<option value="2026-03-15">Sun, Mar 15' in us
+    # 14 days and 100% worn: judged; with 3 days the same targets are "not judged", never met
+    assert '<span class="met">met</span>' in page and "not judged" not in page
+    world.clock.now = NOW + timedelta(days=11)  # only the last 3 days of data in the 14
+    world.signed_in.pop("patient")  # that session has expired by then: sign in again
+    short = world.client("patient").get("/patients/p1/trends").text
+    assert "Not enough data for a full report" in short
+    assert "not judged: not enough data yet" in short and 'class="met"' not in short
