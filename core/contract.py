@@ -429,7 +429,9 @@ def _fast_entry(
 
 def _text(value: Any) -> str | None:
     """A ShortText (a str of 1 to 64 characters) or None."""
-    if value is None or (type(value) is str and 0 < len(value) <= 64):
+    if value is None:
+        return None
+    if type(value) is str and 0 < len(value) <= 64:
         return str(value)
     raise _NotFast
 
