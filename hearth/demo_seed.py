@@ -51,31 +51,32 @@ GOALS_BY_DEVICE: tuple[tuple[str, GoalKind], ...] = (
 GOALS_PER_PLAN = 2
 
 # A patient's alerts by condition: (flag type, title, words to the patient, clinical,
-# days before now, acknowledged by, the acknowledgement's note). Each is what the coach's
-# rules raise for that condition (coach/safety.py FLAG_CLASSES); the older ones were dealt
-# with, the newest are open.
-ALERTS: dict[str, tuple[tuple[str, str, str, bool, float, str | None, str], ...]] = {
+# days before now, the note of whoever acknowledged it, None: still open). Each is what the
+# coach's rules raise for that condition (coach/safety.py FLAG_CLASSES); the older ones were
+# dealt with (each alert by the person it went to: the coach's by the coach, the nurse's
+# clinical alert by the nurse), the newest are open.
+ALERTS: dict[str, tuple[tuple[str, str, str, bool, float, str | None], ...]] = {
     "heart_failure": (
         ("hf_weight_gain", "Weight going up",
          "Your weight has gone up over the last few days. Please check for swollen ankles "
-         "or breathlessness and call your heart failure nurse today.", True, 4.0, NURSE,
-         "Phoned: ankles a little swollen; GP reviewing her diuretic dose today."),),
+         "or breathlessness and call your heart failure nurse today.", True, 4.0,
+         "Phoned: ankles a little swollen; GP reviewing the diuretic dose today."),),
     "copd": (
         ("spo2_below_target", "Oxygen level below your target",
          "Your oxygen level has been below your target. Rest, use your inhaler as your "
-         "plan says, and measure again in 15 minutes.", True, 0.25, None, ""),),
+         "plan says, and measure again in 15 minutes.", True, 0.25, None),),
     "hypertension": (
         ("bp_above_target", "Blood pressure above your target",
          "Your blood pressure has been above your target on most days this week.", False,
-         5.0, COACH[0], "Talked it through: readings taken straight after the walk to the "
+         5.0, "Talked it through: readings taken straight after the walk to the "
          "shop. Agreed to sit for 5 minutes first."),),
     "type1_diabetes": (
         ("nocturnal_lows", "Lows at night",
          "Your glucose went low during the night on more than one night this week.", False,
-         1.5, None, ""),),
+         1.5, None),),
     "type2_diabetes": (
         ("missed_medication", "Doses missed",
-         "Some doses were not taken at their usual times this week.", False, 1.0, None, ""),),
+         "Some doses were not taken at their usual times this week.", False, 1.0, None),),
 }
 
 
@@ -220,17 +221,19 @@ def _messages(engine: Engine, person: PatientProfile, now: datetime, *, first: b
 def _alerts(session: Session, person: PatientProfile, now: datetime) -> tuple[int, int]:
     opened = acknowledged = 0
     for condition in person.conditions:
-        for flag_type, title, words, clinical, days_ago, by, note in ALERTS.get(condition, ()):
+        for flag_type, title, words, clinical, days_ago, note in ALERTS.get(condition, ()):
             at = now - timedelta(days=days_ago)
             flag = FlagRequest(flag_type=flag_type, severity=Severity.HIGH, explanation=words,
                                evidence={"history": "seeded with the demo"}, path="scheduled",
                                title=title, key=f"demo:{flag_type}:{at.date().isoformat()}",
                                clinical=clinical)
-            sent = dispatch(session, person.id, [flag], at)
-            for alert_id in [o.ref for o in sent if o.kind in ("alert", "clinical_alert")]:
-                if by is not None and alerts.acknowledge(
-                        session, alert_id, by, at + timedelta(minutes=40),
-                        role="nurse" if by == NURSE else "coach", note=note):
+            for sent in dispatch(session, person.id, [flag], at):
+                if sent.kind not in ("alert", "clinical_alert") or sent.ref is None:
+                    continue
+                by = NURSE if sent.recipient_role == "nurse" else COACH[0]
+                if note is not None and alerts.acknowledge(
+                        session, sent.ref, by, at + timedelta(minutes=40),
+                        role=sent.recipient_role, note=note):
                     acknowledged += 1
                 else:
                     opened += 1

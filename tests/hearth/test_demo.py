@@ -86,6 +86,9 @@ def test_seeded_history_gives_every_role_something_real(tmp_path: Path) -> None:
         assert ("dev", "nurse", "open") in states  # oxygen below target, today
         assert any(s == "open" and aud == "coach" for _, aud, s in states)
         assert all(a.next_step_at is None for a in alerts)  # no ladder to page anybody
+        for a in alerts:  # each dealt with by the person it went to
+            if a.state == "acknowledged":
+                assert a.acknowledged_by == {"nurse": "nina", "coach": "cora"}[a.audience]
         count = len(alerts)
 
     again = seed_history(engine, store, profiles, now=now + timedelta(minutes=5))
