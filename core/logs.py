@@ -39,14 +39,10 @@ _USERINFO = re.compile(r"(?P<lead>\b[a-z][a-z0-9+.-]*://[^/\s:@\"']*:)(?P<value>
                        re.IGNORECASE)
 
 
-# Nightscout's JWT exchange carries the access token in the path (an access log line).
-_TOKEN_PATH = re.compile(r"(?P<lead>/authorization/request/)(?P<value>[^/?\s\"'#]+)")
-
 
 def scrub(text: str) -> str:
-    """``text`` with the value of every secret parameter and URL password redacted."""
-    if "/authorization/request/" in text:
-        text = _TOKEN_PATH.sub(lambda m: m.group("lead") + REDACTED, text)
+    """``text`` with the value of every secret parameter, secret path segment and URL
+    password redacted."""
     if "=" not in text and "@" not in text and "/authorization/" not in text:
         return text
     text = _PARAM.sub(lambda m: m.group("lead") + (REDACTED if m.group("value") else ""), text)
