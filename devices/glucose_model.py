@@ -86,7 +86,9 @@ def glucose_at(
     """True (interstitial) glucose in mg/dL at epoch seconds ``t``."""
     hours = _local_hours(t, tz)
     g = p.mean - 15.0 + 22.0 * np.exp(-0.5 * ((hours - 6.5) / 1.4) ** 2)  # dawn rise
-    for period_h, amplitude, phase in zip((2.7, 6.1, 15.3), (12.0, 16.0, 20.0), phases, strict=True):
+    for period_h, amplitude, phase in zip(
+        (2.7, 6.1, 15.3), (12.0, 16.0, 20.0), phases, strict=True
+    ):
         g += amplitude * np.sin(2 * np.pi * t / (period_h * 3600.0) + phase)
     for day in events:
         for start, size, missed in day.meals:
@@ -107,7 +109,10 @@ def _meal(tau: FloatArray, rise: float, missed_bolus: bool, insulin: bool) -> Fl
     x = np.clip(tau, 0, None) / peak_s
     shape = x * np.exp(1.0 - x)
     if insulin and not missed_bolus:
-        shape -= 0.18 * np.clip(tau - 2.5 * 3600, 0, None) / 3600 * np.exp(-np.clip(tau, 0, None) / 12600)
+        shape -= (
+            0.18 * np.clip(tau - 2.5 * 3600, 0, None) / 3600
+            * np.exp(-np.clip(tau, 0, None) / 12600)
+        )
     return amplitude * shape
 
 

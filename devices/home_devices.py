@@ -168,9 +168,13 @@ def pulse_oximeter(ctx: DayContext) -> list[SimReading]:
     return out
 
 
-def _oximetry(ctx: DayContext, when: datetime, spo2: float, hr: float, context: str) -> list[SimReading]:
+def _oximetry(
+    ctx: DayContext, when: datetime, spo2: float, hr: float, context: str
+) -> list[SimReading]:
     return [
-        ctx.reading("spo2", float(np.clip(round(spo2), 70, 100)), "%", when, "pulse_oximeter", context),
+        ctx.reading(
+            "spo2", float(np.clip(round(spo2), 70, 100)), "%", when, "pulse_oximeter", context
+        ),
         ctx.reading("heart_rate", float(round(hr)), "/min", when, "pulse_oximeter", context),
     ]
 
@@ -180,7 +184,11 @@ def pedometer(ctx: DayContext) -> list[SimReading]:
     mean = ctx.profile.section("activity").get("steps_per_day", 4000)
     total = max(0.0, rng.normal(mean, mean * 0.3))
     hours = np.arange(7, 22)
-    weights = 1 + np.exp(-0.5 * ((hours - 10.5) / 1.5) ** 2) + np.exp(-0.5 * ((hours - 16) / 1.5) ** 2)
+    weights = (
+        1
+        + np.exp(-0.5 * ((hours - 10.5) / 1.5) ** 2)
+        + np.exp(-0.5 * ((hours - 16) / 1.5) ** 2)
+    )
     counts = rng.multinomial(int(total), weights / weights.sum())
     return [
         ctx.reading("steps", float(c), "{steps}", ctx.at(float(h) + 1.0), "pedometer")
@@ -193,8 +201,8 @@ def thermometer(ctx: DayContext) -> list[SimReading]:
     celsius = 36.7 + rng.normal(0, 0.25) + (1.4 if rng.random() < 0.03 else 0.0)
     unit = ctx.device.unit or "Cel"
     value = celsius * 9 / 5 + 32 if unit == "[degF]" else celsius
-    return [ctx.reading("body_temperature", round(value, 1), unit, ctx.at(8.25 + rng.normal(0, 0.3)),
-                        "thermometer")]
+    return [ctx.reading("body_temperature", round(value, 1), unit,
+                        ctx.at(8.25 + rng.normal(0, 0.3)), "thermometer")]
 
 
 def pill_box(ctx: DayContext) -> list[SimReading]:
