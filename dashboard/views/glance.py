@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
+from babel.numbers import format_decimal
 
 from analytics import targets as tg
 from analytics.activity import DEFAULT_STEP_GOAL
@@ -129,10 +130,16 @@ def vitals(store: TimeSeriesStore, patient: PatientInfo, today: Today, *, now: d
             goal = float(t.get("steps_per_day", DEFAULT_STEP_GOAL))
             steps = float(card.value)
             met = steps >= goal
-            out.append(Vital(key, card.label, f"{steps:,.0f}", card.unit, card.time, when,
-                             card.age, f"goal {goal:,.0f} a day", "ok" if met else "none",
-                             "goal met" if met else f"{goal - steps:,.0f} to go"))
+            out.append(Vital(key, card.label, _count(steps, locale), card.unit, card.time,
+                             when, card.age, f"goal {_count(goal, locale)} a day",
+                             "ok" if met else "none",
+                             "goal met" if met else f"{_count(goal - steps, locale)} to go"))
     return out
+
+
+def _count(n: float, locale: Locale) -> str:
+    """A whole count in the locale's digits grouping (4,200 in en-GB, 4.200 in de-DE)."""
+    return str(format_decimal(round(n), format="#,##0", locale=locale))
 
 
 def _weight(store: TimeSeriesStore, patient: PatientInfo, value: str, unit: str, at: datetime,
