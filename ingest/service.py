@@ -48,14 +48,13 @@ from core.appdb.directory import DeviceRegistry
 from core.clock import Clock, SystemClock
 from core.errors import StoreError, StoreUnavailableError
 from core.metrics import Metric
-from core.mqtt import MQTT_V5, MqttEndpoint, connect
+from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
 from core.readings import Reading
 from core.retry import Backoff
 from core.timeseries import TimeSeriesStore
 from ingest.announce import Announcer
 from ingest.lane import PriorityLane
 from ingest.pipeline import BatchPlan, Inbound, plan_batch
-from ingest.readahead import new_read_ahead_client
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -164,7 +163,7 @@ class IngestService:
     # -- MQTT callbacks (paho's network thread) ----------------------------
 
     def _build_client(self) -> mqtt.Client:
-        client = new_read_ahead_client(
+        client = new_client(
             self._settings.client_id,
             protocol=self._settings.protocol,
             manual_ack=True,
