@@ -460,7 +460,8 @@ def _read_envelope(payload: bytes, *, topic_device_id: str, max_bytes: int) -> R
     if "schema" in data and data["schema"] != SCHEMA_VERSION:
         raise ContractError(
             "schema_version",
-            f"schema version {data['schema']!r} is not supported (this ingest reads {SCHEMA_VERSION})",
+            f"schema version {data['schema']!r} is not supported "
+            f"(this ingest reads {SCHEMA_VERSION})",
         )
     try:
         envelope = ReadingMessage.model_validate(data)

@@ -103,7 +103,8 @@ def verify_password(secret: str, hashed: str) -> bool:
     parts = hashed.split("$")
     if len(parts) != 5 or parts[1] != "7":
         return False
-    iterations, salt, expected = int(parts[2]), base64.b64decode(parts[3]), base64.b64decode(parts[4])
+    iterations = int(parts[2])
+    salt, expected = base64.b64decode(parts[3]), base64.b64decode(parts[4])
     derived = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, iterations)
     return hmac.compare_digest(derived, expected)
 

@@ -32,9 +32,13 @@ def export_csv(
     request: Request,
     patient_id: str,
     access: Annotated[PatientAccess, Depends(patient_access("CSV export", scope="export"))],
-    start: Annotated[datetime | None, Query(description="inclusive; default: end - 30 days")] = None,
+    start: Annotated[
+        datetime | None, Query(description="inclusive; default: end - 30 days")
+    ] = None,
     end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
-    metric: Annotated[list[Metric] | None, Query(description="repeat for several; default all")] = None,
+    metric: Annotated[
+        list[Metric] | None, Query(description="repeat for several; default all")
+    ] = None,
 ) -> StreamingResponse:
     """One row per reading with its original value and unit (docs/INTEROP.md lists the columns)."""
     start_at, end_at = period(start, end)

@@ -48,7 +48,8 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 10.0) -> None:
         if self._broker is not None:
             try:
-                asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(timeout)
+                future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+                future.result(timeout)
             except Exception:  # shutting down anyway
                 log.warning("the embedded broker did not shut down cleanly", exc_info=True)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -118,7 +118,8 @@ def caseload(engine: Engine, patients: list[PatientInfo]) -> list[CaseloadRow]:
 
 
 def unconfirmed_achievements(engine: Engine, patient_id: str, role: str) -> int:
-    column = Achievement.patient_confirmed_at if role == "patient" else Achievement.coach_confirmed_at
+    column = (Achievement.patient_confirmed_at if role == "patient"
+              else Achievement.coach_confirmed_at)
     with Session(engine) as session:
         return int(session.scalar(select(func.count()).select_from(Achievement).where(
             Achievement.patient_id == patient_id, column.is_(None))) or 0)

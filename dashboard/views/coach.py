@@ -103,7 +103,9 @@ def coach_home(request: Request, user: Coach) -> HTMLResponse:
 
 
 @pages.get("/nurse/alerts", response_class=HTMLResponse)
-def nurse_alerts(request: Request, user: Annotated[User, Depends(require_role("nurse"))]) -> HTMLResponse:
+def nurse_alerts(
+    request: Request, user: Annotated[User, Depends(require_role("nurse"))]
+) -> HTMLResponse:
     return render(request, user, "views/nurse_alerts.html", {
         "alerts": audited(request, user, alert_queue(request, user, kinds=q.CLINICAL_KINDS)),
         "snooze_choices": q.SNOOZE_CHOICES, "back": "/nurse/alerts"})

@@ -82,5 +82,7 @@ def last_reviews(engine: Engine) -> dict[str, Review]:
     with Session(engine) as session:
         newest = (select(PatientReview.patient_id, func.max(PatientReview.id).label("id"))
                   .group_by(PatientReview.patient_id).subquery())
-        rows = session.scalars(select(PatientReview).join(newest, PatientReview.id == newest.c.id)).all()
+        rows = session.scalars(
+            select(PatientReview).join(newest, PatientReview.id == newest.c.id)
+        ).all()
         return {r.patient_id: Review(r.reviewer_name, r.reviewed_at, r.note) for r in rows}

@@ -33,7 +33,9 @@ def parse_when(text: str, zone: ZoneInfo) -> datetime:
     return when
 
 
-def resolve_period(info: PatientInfo, start: str | None, end: str | None) -> tuple[datetime, datetime]:
+def resolve_period(
+    info: PatientInfo, start: str | None, end: str | None
+) -> tuple[datetime, datetime]:
     zone = ZoneInfo(info.timezone)
     end_at = parse_when(end, zone) if end else datetime.now(UTC)
     start_at = parse_when(start, zone) if start else end_at - timedelta(days=30)
@@ -60,7 +62,9 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 _patient_option = click.option("--patient", "patient_id", required=True, help="Patient id.")
-_from_option = click.option("--from", "start", help="Start (inclusive); default: 30 days before --to.")
+_from_option = click.option(
+    "--from", "start", help="Start (inclusive); default: 30 days before --to."
+)
 _to_option = click.option("--to", "end", help="End (exclusive); default: now.")
 _output_option = click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
                               help="Write to this file instead of stdout.")

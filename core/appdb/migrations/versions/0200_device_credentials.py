@@ -1,4 +1,6 @@
-"""Device credentials: MQTT accounts, gateway links, Nightscout uploaders (core/appdb/credentials.py).
+"""Device credentials: MQTT accounts, gateway links, Nightscout uploaders.
+
+The tables of core/appdb/credentials.py.
 
 Revision ID: credentials01
 Revises: plans01
