@@ -15,9 +15,11 @@ identifies the uploader, a registered device bound to one patient (`hearth devic
 ID --role nightscout`, core/provisioning.py). A wrong or missing secret gets
 Nightscout's 401. Every read is audited; no secret is logged.
 
-Uploads take the same path as MQTT readings (dashboard/nightscout_backend.py): one
-contract message on ``hearth/v1/up/{uploader}`` at QoS 1, answered after the broker's
-PUBACK; ingest stores it. Reads come from the time-series store.
+Uploads take the same path as MQTT readings (dashboard/nightscout_backend.py): contract
+messages on ``hearth/v1/up/{uploader}`` at QoS 1; ingest stores them. An upload is
+answered 2xx only once it is in the durable upload outbox (dashboard/upload_outbox.py),
+which forgets it only on ingest's commit acknowledgement; otherwise 503 with
+``Retry-After``, so the app sends it again. Reads come from the time-series store.
 
 It is a sub-application rather than a router so that the dashboard's session-based
 policies (sign-in, CSRF on unsafe methods) do not apply to it: an uploader has no
@@ -78,6 +80,7 @@ from dashboard.nightscout_treatments import (
     treatment_documents,
     treatment_readings,
 )
+from dashboard.upload_outbox import RETRY_AFTER_S
 from dashboard.views.records import load_prefs
 
 DEFAULT_COUNT = 10  # Nightscout's default for GET /api/v1/entries
@@ -89,9 +92,11 @@ VERSION = "15.0.3"  # the Nightscout release whose API this follows (apps compar
 
 
 class NightscoutError(Exception):
-    def __init__(self, status: int, message: str, description: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, description: str,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         self.status, self.message, self.description, self.extra = (
             status, message, description, extra)
+        self.headers = headers
 
 
 def _error(_request: Request, exc: Exception) -> JSONResponse:
@@ -99,7 +104,7 @@ def _error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NightscoutError)
     body = {"status": exc.status, "message": exc.message, "description": exc.description,
             **exc.extra}
-    return JSONResponse(body, status_code=exc.status)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 def create_app(parent: State) -> FastAPI:
@@ -385,8 +390,11 @@ def _publish(request: Request, who: Principal, converted: Converted) -> None:
     try:
         publish_upload(backend, who.actor_id, fresh.readings)
     except UploadError as exc:
+        # Nothing of it was taken: the uploader keeps it and sends it again (apps retry
+        # on 5xx, never after a 2xx).
         raise NightscoutError(503, "Service Unavailable",
-                              f"the upload was not accepted: {exc}; send it again") from exc
+                              f"the upload was not accepted: {exc}; send it again",
+                              headers={"Retry-After": str(RETRY_AFTER_S)}) from exc
 
 
 def _first_of_each(converted: Converted) -> dict[int, dict[str, Any]]:

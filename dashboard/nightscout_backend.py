@@ -4,8 +4,9 @@ message contract, and a publisher that waits for the broker's acknowledgement.
 An upload is not written to the store here: each batch becomes one contract
 message (core/contract.py) published at QoS 1 on ``hearth/v1/up/{uploader}``,
 exactly as a device would send it, and ingest validates, de-duplicates and
-stores it. The API answers only after the broker acknowledged the message
-(PUBACK with a success code).
+stores it. The API answers once the upload is on disk in the upload outbox
+(dashboard/upload_outbox.py), which forgets it only when ingest acknowledges the commit;
+without an outbox (tests), once the broker acknowledged the message (PUBACK).
 """
 
 from __future__ import annotations
@@ -48,14 +49,27 @@ class Publisher(Protocol):
     def publish_confirmed(self, topic: str, payload: bytes, *, timeout: float) -> None: ...
 
 
+class DurableQueue(Protocol):
+    """Takes an upload's readings all together and durably, or raises (a HearthError) and
+    takes none: dashboard/upload_outbox.py."""
+
+    def put(self, device_id: str, readings: list[dict[str, Any]]) -> None: ...
+
+
 @dataclass
 class NightscoutBackend:
-    """Set as ``app.state.nightscout`` by the composition root (hearth/nightscout.py)."""
+    """Set as ``app.state.nightscout`` by the composition root (hearth/nightscout.py).
+
+    With a ``queue`` (the upload outbox), an upload is answered once it is on disk and
+    the queue sends it; without one, ``publisher`` sends it and the answer waits for the
+    broker's PUBACK only, which does not survive a broker crash while ingest is away
+    (tests and tools only; `hearth dashboard` and `hearth up` always use the queue)."""
 
     uploaders: Uploaders
-    publisher: Publisher
+    publisher: Publisher | None
     timeout_s: float = 10.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    queue: DurableQueue | None = None
 
 
 # --- documents -> contract -----------------------------------------------------------
@@ -165,8 +179,18 @@ class ConfirmedPublisher:
 
 def publish_upload(backend: NightscoutBackend, device_id: str, readings: list[dict[str, Any]]
                    ) -> None:
-    now = backend.clock()
     started = time.monotonic()
+    if backend.queue is not None:
+        try:
+            backend.queue.put(device_id, readings)
+        except HearthError as exc:
+            raise UploadError(str(exc)) from exc
+        log.info("nightscout upload from %s: %d readings queued in %.0f ms", device_id,
+                 len(readings), (time.monotonic() - started) * 1000)
+        return
+    if backend.publisher is None:
+        raise UploadError("no broker connection")
+    now = backend.clock()
     sent = messages(device_id, message_seq(now), readings)
     for _, payload in sent:
         backend.publisher.publish_confirmed(topics.up(device_id), payload,

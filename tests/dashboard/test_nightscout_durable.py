@@ -1,0 +1,201 @@
+"""Issue 16, "answer only what is durable": a Nightscout upload answered 2xx is stored, even
+if the broker is killed right after the answer while ingest is down; when the upload
+outbox cannot take an upload, the answer is 503 with Retry-After and nothing of it is
+taken; an upload sent again after a 503 (or twice) is stored once.
+
+Real Mosquitto (SIGKILL, restarted on the same port), real ingest (IngestService with its
+persistent session), the real dashboard app over HTTP (TestClient), the real outbox file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from core.appdb.account_store import AccountStore
+from core.appdb.directory import SqlDirectory
+from core.metrics import Metric
+from core.mqtt import MqttEndpoint
+from core.provisioning import Provisioner
+from core.timeseries.sqlite import SqliteTimeSeriesStore
+from dashboard.app import create_app
+from dashboard.nightscout_backend import ConfirmedPublisher, NightscoutBackend
+from dashboard.upload_outbox import RETRY_AFTER_S, UploadOutbox
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
+from tests.support.factories import app_database, register, wait_until
+from tests.support.mosquitto import MosquittoServer
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+# The shipped broker saves its queues every autosave_interval (deploy/mosquitto: 30 s); a
+# kill loses what arrived since the last save. An hour here puts the kill inside that
+# window every time, however slow the machine.
+BROKER_CONFIG = "autosave_interval 3600\n"
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def entries(first: datetime, count: int, value: int = 100) -> list[dict[str, Any]]:
+    return [{"type": "sgv", "sgv": value + i % 50,
+             "date": int((first + timedelta(minutes=5 * i)).timestamp() * 1000)}
+            for i in range(count)]
+
+
+@dataclass
+class Rig:
+    tmp: Path
+    broker: MosquittoServer
+    endpoint: MqttEndpoint
+    engine: Engine
+    store: SqliteTimeSeriesStore
+    secrets: dict[str, str]
+    ingest: IngestService | None = None
+
+    def start_ingest(self) -> None:
+        self.ingest = IngestService(endpoint=self.endpoint, store=self.store,
+                                    registry=SqlDirectory(self.engine),
+                                    settings=IngestSettings(client_id="test-ingest"))
+        self.ingest.start()
+        assert self.ingest.wait_connected(30)
+
+    def stop_ingest(self) -> None:
+        if self.ingest is not None:
+            self.ingest.stop()
+            self.ingest = None
+
+    def app(self, backend: NightscoutBackend) -> TestClient:
+        app: FastAPI = create_app(store=self.store, directory=SqlDirectory(self.engine),
+                                  accounts=AccountStore(self.engine))
+        app.state.nightscout = backend
+        return TestClient(app)
+
+    def outbox(self, **kwargs: Any) -> UploadOutbox:
+        queue = UploadOutbox(self.endpoint, self.tmp / "outbox", client_prefix="test-ns",
+                             resend_after_s=2.0, resend_max_s=5.0, **kwargs)
+        assert queue.start(timeout=30)
+        return queue
+
+    def glucose(self, patient_id: str) -> list[tuple[datetime, float]]:
+        found = self.store.read(patient_id, Metric.GLUCOSE, NOW - timedelta(days=30),
+                                NOW + timedelta(days=1))
+        return [(r.measured_at, r.value) for r in found]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    broker = MosquittoServer(tmp_path / "mosquitto", extra_config=BROKER_CONFIG)
+    broker.start()
+    engine = app_database(tmp_path / "hearth.db")
+    register(engine, "ann", [])
+    register(engine, "bob", [])
+    provisioner = Provisioner(engine)
+    secrets = {
+        "ann-xdrip": provisioner.add(device_id="ann-xdrip", patient_id="ann", kind="cgm",
+                                     role="nightscout").secret,
+        "bob-juggluco": provisioner.add(device_id="bob-juggluco", patient_id="bob",
+                                        kind="cgm", role="nightscout").secret,
+    }
+    store = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
+    rig = Rig(tmp_path, broker, MqttEndpoint.parse(broker.url), engine, store, secrets)
+    try:
+        yield rig
+    finally:
+        rig.stop_ingest()
+        broker.kill()
+        store.close()
+
+
+def post(client: TestClient, secret: str, docs: list[dict[str, Any]]) -> Any:
+    return client.post("/api/v1/entries", json=docs, headers={"api-secret": sha1(secret)})
+
+
+def test_what_was_answered_2xx_survives_a_broker_kill_while_ingest_is_down(rig: Rig) -> None:
+    rig.start_ingest()  # ingest's persistent session: the broker queues for it while away
+    rig.stop_ingest()
+
+    # Control, the old behaviour: answered once the broker's PUBACK came (bob's uploader).
+    publisher = ConfirmedPublisher(rig.endpoint, client_id="test-old-publisher")
+    assert publisher.start(timeout=30)
+    old = rig.app(NightscoutBackend(Provisioner(rig.engine), publisher))
+    queue = rig.outbox()
+    new = rig.app(NightscoutBackend(Provisioner(rig.engine), None, queue=queue))
+
+    first = NOW - timedelta(hours=10)
+    answered_old = post(old, rig.secrets["bob-juggluco"], entries(first, 100))
+    answered_new = post(new, rig.secrets["ann-xdrip"], entries(first, 100))
+    assert answered_old.status_code == 200, answered_old.text
+    assert answered_new.status_code == 200, answered_new.text
+    assert len(queue) == 100  # on disk before the answer
+    # The outbox has handed everything to the broker (PUBACK) too: the kill finds both
+    # uploads in the broker's memory only.
+    wait_until(lambda: queue.outbox.stats().unsent == 0, timeout=60,
+               message="the outbox's messages published")
+
+    rig.broker.kill()  # SIGKILL, ingest still down
+    publisher.stop()
+    # The dashboard process goes too: its outbox file is all that is left of the upload.
+    queue.stop()
+    rig.broker.start()
+    rig.start_ingest()
+    queue = rig.outbox()  # the restarted dashboard takes the same slot and file
+    assert queue.slot == 0 and len(queue) == 100
+    try:
+        wait_until(lambda: len(rig.glucose("ann")) == 100, timeout=120,
+                   message="every reading answered 2xx stored")
+        wait_until(lambda: len(queue) == 0, timeout=60,
+                   message="the outbox emptied by ingest's acknowledgements")
+    finally:
+        queue.stop()
+    assert [v for _, v in rig.glucose("ann")] == [100.0 + i % 50 for i in range(100)]
+    # What the old path answered 200 for is gone: the broker lost it, the app will never
+    # send it again. (Ingest has drained whatever the restarted broker still held: the
+    # outbox's copies, sent after ingest's re-subscription, were all stored.)
+    assert rig.glucose("bob") == []
+
+
+def test_a_full_outbox_answers_503_with_retry_after_and_a_resent_upload_is_stored_once(
+        rig: Rig) -> None:
+    queue = rig.outbox(max_readings=50)  # ingest down: what is taken stays in the outbox
+    client = rig.app(NightscoutBackend(Provisioner(rig.engine), None, queue=queue))
+    secret = rig.secrets["ann-xdrip"]
+    a = entries(NOW - timedelta(hours=10), 40)
+    b = entries(NOW - timedelta(hours=5), 20, value=200)
+    try:
+        assert post(client, secret, a).status_code == 200
+        refused = post(client, secret, b)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == str(RETRY_AFTER_S)
+        body = refused.json()
+        assert body["status"] == 503 and "send it again" in body["description"]
+        assert "queue is full" in body["description"]
+        assert len(queue) == 40  # nothing of b was taken: all of a, none of b
+
+        rig.start_ingest()
+        wait_until(lambda: len(queue) == 0, timeout=120, message="the outbox drained")
+        stored = rig.glucose("ann")
+        assert len(stored) == 40  # a, and not half of b
+        assert all(v < 200 for _, v in stored)
+
+        # The app sends b again (and, being unsure, a and b once more): each reading once.
+        for docs in (b, a, b):
+            again = post(client, secret, docs)
+            assert again.status_code == 200, again.text
+            wait_until(lambda: len(queue) == 0, timeout=120, message="the re-sent upload acked")
+        stored = rig.glucose("ann")
+        assert len(stored) == 60
+        assert len({t for t, _ in stored}) == 60
+        assert sorted(v for _, v in stored) == sorted(
+            [100.0 + i % 50 for i in range(40)] + [200.0 + i for i in range(20)])
+    finally:
+        queue.stop()
