@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import sqlite3
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,12 @@ from tests.support.influxdb import InfluxServer
 from tests.support.postgres import PostgresCluster
 
 RESULTS = Path(__file__).with_name("results") / "backup.json"
+
+
+def _say(text: str) -> None:
+    """One line of the benchmark's output (sys.stdout is looked up now: the runner may tee it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def readings(n: int) -> list[Reading]:
@@ -70,8 +77,8 @@ def timed(label: str, url: str, role: str, fingerprint: Any, destroy: Any, work:
         time.sleep(0.2)  # influxd loads restored shards just after the command returns
     same = fingerprint() == before
     rows = sum(n for n, _ in before.values())
-    print(f"{label:<28} rows {rows:>8}  backup {item.seconds:6.2f} s  restore {restore_s:6.2f} s"
-          f"  size {size / 1e3:8.0f} kB  same data: {same}", flush=True)
+    _say(f"{label:<28} rows {rows:>8}  backup {item.seconds:6.2f} s  restore {restore_s:6.2f} s"
+         f"  size {size / 1e3:8.0f} kB  same data: {same}")
     return {"store": label, "rows": rows, "backup_s": item.seconds,
             "restore_s": round(restore_s, 3), "bytes": size, "same_data": same}
 
@@ -143,7 +150,7 @@ def main(argv: list[str]) -> None:
             cluster.stop()
     RESULTS.write_text(json.dumps({"readings": args.readings, "results": results}, indent=2)
                        + "\n")
-    print(f"written to {RESULTS}")
+    _say(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":

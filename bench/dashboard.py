@@ -78,7 +78,8 @@ def show(text: str) -> None:
 
 def seed(workdir: Path, patients: int, days: int) -> None:
     marker = workdir / "seeded.json"
-    if marker.exists() and json.loads(marker.read_text()) == {"patients": patients, "days": days, "accounts": PATIENT_ACCOUNTS}:
+    wanted = {"patients": patients, "days": days, "accounts": PATIENT_ACCOUNTS}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
         show(f"  reusing the seeded data in {workdir}")
         return
     for name in ("ts.db", "ts.db-wal", "ts.db-shm", "app.db", "app.db-wal", "app.db-shm"):
@@ -89,7 +90,7 @@ def seed(workdir: Path, patients: int, days: int) -> None:
     began = time.perf_counter()
     _seed_accounts(workdir / "app.db", patients)
     show(f"  seeded {patients} patients and the accounts in {time.perf_counter() - began:.0f} s")
-    marker.write_text(json.dumps({"patients": patients, "days": days, "accounts": PATIENT_ACCOUNTS}))
+    marker.write_text(json.dumps(wanted))
 
 
 def _seed_readings(path: Path, patients: int, days: int) -> int:
@@ -105,18 +106,23 @@ def _seed_readings(path: Path, patients: int, days: int) -> int:
     for i in range(patients):
         pid = f"p{i:04d}"
         t, v = _fake_cgm(rng, start_us, days)
-        rows = [(pid, "glucose", int(a), f"{pid}-cgm", float(b), "cgm", float(b), "mg/dL", None, None)
+        rows = [(pid, "glucose", int(a), f"{pid}-cgm", float(b), "cgm", float(b), "mg/dL",
+                 None, None)
                 for a, b in zip(t.tolist(), v.tolist(), strict=True)]
         for d in range(days):
-            morning = start_us + d * day_us + 7 * 3_600_000_000 + int(rng.integers(0, 3600)) * 1_000_000
+            morning = (start_us + d * day_us + 7 * 3_600_000_000
+                       + int(rng.integers(0, 3600)) * 1_000_000)
             sys_, dia = float(rng.normal(132, 12)), float(rng.normal(82, 8))
             kg = 70.0 + i % 30 + 0.05 * d
             steps = float(rng.integers(2000, 11000))
-            rows += [(pid, "systolic", morning, f"{pid}-cuff", sys_, "bp_cuff", sys_, "mm[Hg]", None, None),
-                     (pid, "diastolic", morning, f"{pid}-cuff", dia, "bp_cuff", dia, "mm[Hg]", None, None),
-                     (pid, "weight", morning + 60_000_000, f"{pid}-scale", kg, "scale", kg, "kg", None, None),
-                     (pid, "steps", morning + 12 * 3_600_000_000, f"{pid}-steps", steps, "pedometer",
-                      steps, "{steps}", None, None)]
+            rows += [(pid, "systolic", morning, f"{pid}-cuff", sys_, "bp_cuff", sys_, "mm[Hg]",
+                      None, None),
+                     (pid, "diastolic", morning, f"{pid}-cuff", dia, "bp_cuff", dia, "mm[Hg]",
+                      None, None),
+                     (pid, "weight", morning + 60_000_000, f"{pid}-scale", kg, "scale", kg, "kg",
+                      None, None),
+                     (pid, "steps", morning + 12 * 3_600_000_000, f"{pid}-steps", steps,
+                      "pedometer", steps, "{steps}", None, None)]
         conn.executemany("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
         total += len(rows)
         if i % 100 == 99:
@@ -316,7 +322,8 @@ def measure(base: str, *, users: int, requests_each: int, patients: int) -> list
                                        f"/patients/p{k * requests_each + j:04d}/trends?days=14"))
     for u, client in enumerate(own):
         client.get(f"/patients/p{repeat_from + u:04d}/trends?days=14")
-    timed("trends, repeat", lambda k, j: (own[k], f"/patients/p{repeat_from + k:04d}/trends?days=14"))
+    timed("trends, repeat",
+          lambda k, j: (own[k], f"/patients/p{repeat_from + k:04d}/trends?days=14"))
     began = time.perf_counter()
     first = nurses[0].get("/nurse", timeout=600)  # the build: tens of seconds on a busy machine
     build_s = time.perf_counter() - began

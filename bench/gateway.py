@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -52,6 +53,12 @@ from tests.support.mosquitto import MosquittoServer
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 DEVICES = 4
+
+
+def _say(text: str) -> None:
+    """One line of the benchmark's output (sys.stdout is looked up now: the runner may tee it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def samples(n: int) -> list[Sample]:
@@ -217,20 +224,20 @@ def main(argv: list[str] | None = None) -> None:
         gw = taken["gateway_readings_per_s"]
         full, off = (taken["plain_sqlite_sync_full_readings_per_s"],
                      taken["plain_sqlite_sync_off_readings_per_s"])
-        print(f"intake: {gw:,.0f} readings/s into the outbox (decode, clock, WAL "
-              f"synchronous=FULL, bursts of 50); plain SQLite inserts in the same bursts: "
-              f"synchronous=FULL {full:,.0f}/s (x{full / gw:.2f}), OFF {off:,.0f}/s "
-              f"(x{off / gw:.1f})")
+        _say(f"intake: {gw:,.0f} readings/s into the outbox (decode, clock, WAL "
+             f"synchronous=FULL, bursts of 50); plain SQLite inserts in the same bursts: "
+             f"synchronous=FULL {full:,.0f}/s (x{full / gw:.2f}), OFF {off:,.0f}/s "
+             f"(x{off / gw:.1f})")
         drained = drain(work, args.readings, args.per_message)
-        print(f"drain: {args.readings:,} readings backlog confirmed by ingest in "
-              f"{drained['gateway_drain_s']:.2f} s ({drained['gateway_readings_per_s']:,.0f}/s); "
-              f"direct publish to store without outbox {drained['direct_publish_s']:.2f} s "
-              f"({drained['direct_readings_per_s']:,.0f}/s); ratio "
-              f"{drained['gateway_drain_s'] / drained['direct_publish_s']:.2f}")
-        print(f"live: one reading from the reader to ingest's confirmation p50 "
-              f"{drained['live_p50_ms']:.1f} ms, p95 {drained['live_p95_ms']:.1f} ms; "
-              f"published straight to the broker until stored p50 "
-              f"{drained['direct_live_p50_ms']:.1f} ms, p95 {drained['direct_live_p95_ms']:.1f} ms")
+        _say(f"drain: {args.readings:,} readings backlog confirmed by ingest in "
+             f"{drained['gateway_drain_s']:.2f} s ({drained['gateway_readings_per_s']:,.0f}/s); "
+             f"direct publish to store without outbox {drained['direct_publish_s']:.2f} s "
+             f"({drained['direct_readings_per_s']:,.0f}/s); ratio "
+             f"{drained['gateway_drain_s'] / drained['direct_publish_s']:.2f}")
+        _say(f"live: one reading from the reader to ingest's confirmation p50 "
+             f"{drained['live_p50_ms']:.1f} ms, p95 {drained['live_p95_ms']:.1f} ms; "
+             f"published straight to the broker until stored p50 "
+             f"{drained['direct_live_p50_ms']:.1f} ms, p95 {drained['direct_live_p95_ms']:.1f} ms")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "gateway.json").write_text(json.dumps(
         {"readings": args.readings, "per_message": args.per_message, "intake": taken,

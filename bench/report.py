@@ -182,7 +182,8 @@ def _dashboard(data: dict[str, Any], _log: str) -> Iterator[Row]:
     per number of server processes when the runs alternated between several."""
     by_workers = data.get("by_workers") or {str(data.get("workers", 1)): data["results"]}
     for workers, results in by_workers.items():
-        processes = f", {workers} process{'es' if workers != '1' else ''}" if len(by_workers) > 1 else ""
+        processes = (f", {workers} process{'es' if workers != '1' else ''}"
+                     if len(by_workers) > 1 else "")
         yield from _dashboard_rows(data, results, processes)
 
 
@@ -369,7 +370,8 @@ def write(results: Path) -> list[Row]:
     header = (f"# Benchmarks: latest run\n\nRun {run.get('started_at', '?')[:19]} -> "
               f"{str(run.get('finished_at', '?'))[:19]} UTC"
               f"{' (quick sizes)' if run.get('quick') else ''}, {run.get('cpus', '?')} CPUs. "
-              + (f"Parts run by a separate runner within this window (merged): {', '.join(run['parts'])}. "
+              + ("Parts run by a separate runner within this window (merged): "
+                 f"{', '.join(run['parts'])}. "
                  if run.get("parts") else "")
               + "Ratio = value / baseline (or limit), both measured in this run. "
               f"{stale} figure(s) flagged STALE (not written in this run).\n\n")

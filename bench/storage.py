@@ -47,6 +47,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 0.70
 
 
+def _say(text: str) -> None:
+    """One line of the benchmark's output (sys.stdout is looked up now: the runner may tee it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 @dataclass
 class Case:
     store: str  # "sqlite" or "influxdb"
@@ -211,11 +217,10 @@ def main(argv: list[str] | None = None) -> list[Figures]:
                     figures = bench.measure(case, name, messages, per_message)
                     figures.round = round_
                     results.append(figures)
-                    print(
+                    _say(
                         f"round {round_}  {name:<16} {figures.case:<12} {figures.readings:>7} "
                         f"readings {figures.readings_per_s:>9,.0f}/s  drain "
-                        f"{figures.drain_s:6.2f} s  stored {figures.stored}",
-                        flush=True,
+                        f"{figures.drain_s:6.2f} s  stored {figures.stored}"
                     )
     _report(results)
     return results
@@ -226,7 +231,9 @@ def summarise(results: list[Figures]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for name in dict.fromkeys(f.workload for f in results):
         rates = {
-            case: {f.round: f.readings_per_s for f in results if (f.workload, f.case) == (name, case)}
+            case: {
+                f.round: f.readings_per_s for f in results if (f.workload, f.case) == (name, case)
+            }
             for case in dict.fromkeys(f.case for f in results)
         }
         sqlite = rates["sqlite ×1"]
@@ -253,9 +260,9 @@ def summarise(results: list[Figures]) -> list[dict[str, object]]:
 
 def _report(results: list[Figures]) -> None:
     rows = summarise(results)
-    print(
-        f"\nInfluxDB-backed ingest against SQLite-backed ingest in this run (target ≥ {TARGET:.0%}),"
-        " medians over the rounds:"
+    _say(
+        "\nInfluxDB-backed ingest against SQLite-backed ingest in this run "
+        f"(target ≥ {TARGET:.0%}), medians over the rounds:"
     )
     for row in rows:
         ratio = float(row["ratio_of_medians"])  # type: ignore[arg-type]
@@ -263,12 +270,12 @@ def _report(results: list[Figures]) -> None:
         verdict = "" if row["case"] == "sqlite ×1" else (
             "meets the target" if ratio >= TARGET else "MISSES the target"
         )
-        print(
+        _say(
             f"  {row['workload']:<16} {row['case']:<12} {row['median_readings_per_s']:>9,.0f}/s "
             f"(min {row['min_readings_per_s']:,.0f}, max {row['max_readings_per_s']:,.0f})  "
             f"{ratio:5.0%} of SQLite  [rounds: {each}]  {verdict}"
         )
-        print(
+        _say(
             f"  {'':<16} {'':<12} CPU per 100,000 readings: ingest "
             f"{row['ingest_cpu_s_per_100k']:.2f} s, influxd {row['influxd_cpu_s_per_100k']:.2f} s"
         )
