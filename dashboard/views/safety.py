@@ -16,7 +16,7 @@ Every read by a caregiver is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -69,6 +69,7 @@ class SafetyAlert:
     created_at: datetime
     snoozed_until: datetime | None
     urgent_low: bool
+    may_ack: bool = True  # may this viewer press OK (dashboard/security.py may_act_on_alert)
 
     @property
     def reason(self) -> str:
@@ -164,6 +165,10 @@ def shown_alerts(request: Request, user: User, patient_id: str | None = None,
         names = {k: v for k, v in names.items() if k == patient_id}
     items = open_alerts(engine_of(request), names)
     audit_reads(request, user, [i.patient_id for i in items], purpose)
+    if user.role == "caregiver":  # OK only on the ladder: opted in to urgent alerts
+        accounts = accounts_of(request)
+        on_ladder = {pid for pid in names if user.id in accounts.urgent_alert_caregivers(pid)}
+        items = [replace(i, may_ack=i.patient_id in on_ladder) for i in items]
     return items
 
 
