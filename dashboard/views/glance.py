@@ -186,8 +186,10 @@ def glucose_change(store: TimeSeriesStore, patient_id: str, at: datetime,
     """The newest glucose minus the one before it (viewer's units), when that one is
     within 15 minutes for a CGM (Nightscout's delta), or any earlier reading of the last
     day for a meter."""
-    recent = store.read(patient_id, Metric.GLUCOSE, at - timedelta(hours=24),
-                        at + timedelta(seconds=1))
+    recent = store.read(patient_id, Metric.GLUCOSE, at - CGM_GAP, at + timedelta(seconds=1))
+    if len(recent) < 2:  # a meter's readings are hours apart: the day before it
+        recent = store.read(patient_id, Metric.GLUCOSE, at - timedelta(hours=24),
+                            at + timedelta(seconds=1))
     if len(recent) < 2:
         return None
     last, before = recent[-1], recent[-2]

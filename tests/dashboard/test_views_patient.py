@@ -528,3 +528,12 @@ def test_trends_charts_have_every_vitals_target_a_day_picker_and_judge_nothing_o
     short = world.client("patient").get("/patients/p1/trends").text
     assert "Not enough data for a full report" in short
     assert "not judged: not enough data yet" in short and 'class="met"' not in short
+
+
+def test_a_sensor_silent_for_a_day_says_so_instead_of_an_empty_chart(fresh_world: World) -> None:
+    world = fresh_world
+    world.clock.now = NOW + timedelta(hours=25)
+    world.signed_in.pop("patient", None)
+    page = world.client("patient").get("/patients/p1/today").text
+    assert "No glucose readings in the last 24 hours." in page
+    assert 'id="glance-chart"' not in page and "age-urgent" in page
