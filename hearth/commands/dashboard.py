@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import click
@@ -61,5 +60,5 @@ def app_from_settings() -> FastAPI:
     if settings.mqtt_url:  # Nightscout uploads go through the broker to ingest
         from hearth import nightscout
 
-        nightscout.attach(app, settings, client_id=f"hearth-dashboard-nightscout-{os.getpid()}")
+        nightscout.attach(app, settings)  # an outbox slot and client id per worker
     return app

@@ -199,3 +199,60 @@ def test_a_full_outbox_answers_503_with_retry_after_and_a_resent_upload_is_store
             [100.0 + i % 50 for i in range(40)] + [200.0 + i for i in range(20)])
     finally:
         queue.stop()
+
+
+def test_the_wired_outbox_reads_ingests_acks_under_the_rendered_acl(tmp_path: Path) -> None:
+    """`hearth dashboard`'s wiring (hearth/nightscout.py) on a broker with the rendered
+    password file and ACL: the dashboard's login may read its uploaders' commit acks, so
+    an upload leaves the outbox once stored (without that right it would stay and be
+    sent again for ever)."""
+    from fastapi import FastAPI
+
+    from core.config import HearthSettings
+    from core.provisioning import ServiceAccount, hash_password_pbkdf2, render
+    from hearth import nightscout
+
+    engine = app_database(tmp_path / "hearth.db")
+    register(engine, "ann", [])
+    provisioner = Provisioner(engine, hasher=hash_password_pbkdf2)
+    secret = provisioner.add(device_id="ann-xdrip", patient_id="ann", kind="cgm",
+                             role="nightscout").secret
+    assert secret
+    passwords = {"hearth-ingest": "ingest-pw", "hearth-dashboard": "dashboard-pw"}
+    render(provisioner, tmp_path / "auth",
+           services=[ServiceAccount(u, hash_password_pbkdf2(p)) for u, p in passwords.items()])
+    broker = MosquittoServer(tmp_path / "broker", password_file=tmp_path / "auth" / "passwd",
+                             acl_file=tmp_path / "auth" / "acl")
+    broker.start()
+    store = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
+
+    def as_(user: str) -> MqttEndpoint:
+        return MqttEndpoint("127.0.0.1", broker.port, username=user, password=passwords[user])
+
+    ingest = IngestService(endpoint=as_("hearth-ingest"), store=store,
+                           registry=SqlDirectory(engine),
+                           settings=IngestSettings(client_id="hearth-ingest"))
+    ingest.start()
+    settings = HearthSettings(data_dir=tmp_path / "data",
+                              database_url=f"sqlite:///{tmp_path / 'hearth.db'}")
+    app: FastAPI = create_app(store=store, directory=SqlDirectory(engine),
+                              accounts=AccountStore(engine))
+    stop = nightscout.attach(app, settings, endpoint=as_("hearth-dashboard"))
+    try:
+        assert ingest.wait_connected(30)
+        queue = app.state.nightscout.queue
+        assert isinstance(queue, UploadOutbox) and queue.connected
+        assert (tmp_path / "data" / "nightscout-outbox-0.db").exists()
+        answer = post(TestClient(app), secret, entries(NOW - timedelta(hours=2), 12))
+        assert answer.status_code == 200, answer.text
+        wait_until(lambda: len(store.read("ann", Metric.GLUCOSE, NOW - timedelta(days=1),
+                                          NOW + timedelta(days=1))) == 12,
+                   timeout=60, message="the upload stored")
+        wait_until(lambda: len(queue) == 0, timeout=60,
+                   message="the outbox emptied by ingest's acks (the ACL lets it read them)")
+        assert queue.confirmed_readings == 12
+    finally:
+        stop()
+        ingest.stop()
+        broker.kill()
+        store.close()
