@@ -206,7 +206,6 @@ def test_the_wired_outbox_reads_ingests_acks_under_the_rendered_acl(tmp_path: Pa
     password file and ACL: the dashboard's login may read its uploaders' commit acks, so
     an upload leaves the outbox once stored (without that right it would stay and be
     sent again for ever)."""
-    from fastapi import FastAPI
 
     from core.config import HearthSettings
     from core.provisioning import ServiceAccount, hash_password_pbkdf2, render
