@@ -57,13 +57,18 @@ def goals_page(request: Request, access: GoalsAccess) -> HTMLResponse:
     with Session(engine_of(request)) as session:
         plan = coach_plans.plan_view(session, store_of(request), pid, now_of(request))
         record = coach_plans.record_view(session, pid)
-        messages = conversation.thread(session, pid, viewer="patient" if is_own else "coach")
+        # the thread between the patient and her coach is theirs and the care team's: a
+        # caregiver who shares her goals does not read it (issue: private messages)
+        private = access.user.role == "caregiver"
+        messages = [] if private else conversation.thread(
+            session, pid, viewer="patient" if is_own else "coach")
         if is_own:
             conversation.mark_read(session, pid, reader="patient", now=now_of(request))
             session.commit()
     return render(request, access.user, "views/patient_goals.html", {
         "patient": access.patient, "plan": plan, "own": is_own, "record": record,
-        "messages": messages, "unread": sum(1 for m in messages if m.unread and is_own)})
+        "messages": messages, "unread": sum(1 for m in messages if m.unread and is_own),
+        "private": private})
 
 
 @pages.post("/patients/{patient_id}/plan/{plan_id}/pick")

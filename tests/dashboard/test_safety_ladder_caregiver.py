@@ -38,3 +38,23 @@ def test_only_the_caregivers_on_the_ladder_get_the_ok_button(fresh_world: World)
 
     cara = world.client("caregiver")  # opted in to urgent alerts: on the ladder
     assert "/safety-alerts/c1/acknowledge" in cara.get("/shared").text
+
+
+def test_a_caregiver_sharing_goals_does_not_read_the_patient_coach_thread(
+        fresh_world: World) -> None:
+    from dashboard.views.care import send
+
+    world = fresh_world
+    send(world.engine, patient_id="p1", author_id="coach1", author_name="Cora",
+         author_role="coach", recipient_key="p1", body="Private: how did the new dose feel?",
+         now=world.clock.now)
+    world.accounts.add_user("gina", role="caregiver", display_name="Gina", password=PASSWORD)
+    world.accounts.share("p1", "gina", ("readings", "goals"), urgent_alerts=False)
+    gina = TestClient(world.app)
+    assert sign_in(gina, "gina").status_code == 303
+    page = gina.get("/patients/p1/goals")
+    assert page.status_code == 200  # she may see the goals she was given ...
+    assert "how did the new dose feel" not in page.text  # ... not the private thread
+    assert 'id="messages"' not in page.text
+    own = world.client("patient").get("/patients/p1/goals").text
+    assert "how did the new dose feel" in own
