@@ -1,6 +1,6 @@
 """Weight: 1-, 3- and 7-day change, the heart-failure warning and the weekly trend.
 
-Heart failure (DESIGN.md §6; McDonagh TA et al., 2021 ESC Guidelines for heart
+Heart failure (docs/CLINICAL.md; McDonagh TA et al., 2021 ESC Guidelines for heart
 failure, Eur Heart J 2021;42:3599-3726, patient self-care): a gain of more
 than 2 kg in 3 days, or of more than 1 kg overnight, is a warning sign of
 fluid retention.  The daily weight is the day's first weigh-in (patients are

@@ -1,6 +1,6 @@
 """Goal kinds and how progress is measured: pure functions over arrays.
 
-A goal is incremental (DESIGN.md §5 "start small"): a per-day amount reached on a
+A goal is incremental (docs/DESIGN.md §5 "start small"): a per-day amount reached on a
 number of days of the period (``days_required``), or a count or level over the
 whole period. Each kind says which self-care behaviour it serves, which metric it
 reads, how far one step up or down moves the target and within which bounds, and

@@ -44,7 +44,7 @@ def run_rules(ctx: PatientContext, rules: Sequence[EnabledRule]) -> EngineResult
 
 
 def _with_why(flag: FlagRequest, item: EnabledRule) -> FlagRequest:
-    """Say which check sent it and on what grounds (DESIGN.md §5: every nudge says why)."""
+    """Say which check sent it and on what grounds (docs/DESIGN.md §5: every nudge says why)."""
     if flag.why:
         return flag
     description = getattr(item.rule, "description", "") or item.rule.name.replace("_", " ")

@@ -1,7 +1,7 @@
 """The attention policy of one patient: quiet hours, daily budget, cool-downs, feedback
 and the escalation intervals, from their coaching preferences (or the defaults).
 
-None of these numbers is clinical; they put DESIGN.md §5 ("respect attention: quiet
+None of these numbers is clinical; they put docs/DESIGN.md §5 ("respect attention: quiet
 hours, a daily nudge budget, no repeats within the cool-down, digests over streams")
 into practice and each one is a per-patient setting (core/appdb/coaching.py
 CoachingPreference). Defaults and why:
@@ -175,7 +175,7 @@ def care_team_member(session: Session, patient_id: str, role: str) -> str | None
     """Who of the patient's care team takes an alert for ``role`` (coach or nurse) when the
     coaching preferences name nobody: an active member with that role of a care team the
     patient is assigned to (core/appdb/accounts.py CareTeamPatient/CareTeamMember); for a
-    nurse, else an active nurse of the patient's clinic (DESIGN.md §4: a nurse sees the
+    nurse, else an active nurse of the patient's clinic (docs/DESIGN.md §4: a nurse sees the
     patients of their clinic). The first by user id, so every process picks the same one."""
     if role not in CARE_TEAM_ROLES:
         return None

@@ -1,6 +1,6 @@
 """The coach service: the real-time path and the scheduler, delivering through the channels.
 
-Built with its collaborators (STYLE.md): hearth/commands/coach.py and
+Built with its collaborators (docs/STYLE.md): hearth/commands/coach.py and
 hearth/stack.py make the real ones. One MQTT client serves both the real-time
 subscription and the home display.
 """

@@ -4,7 +4,7 @@ Each metric names its canonical UCUM unit, the input units it accepts with
 their conversions, its plausible physical range (a value outside it is
 rejected, never stored) and its LOINC code for FHIR export.
 
-Units are converted at the edge of the system (DESIGN.md §2); the original
+Units are converted at the edge of the system (docs/DESIGN.md §2); the original
 unit and value travel with every stored reading.
 """
 

@@ -1,4 +1,4 @@
-"""MQTT topics of the message contract (DESIGN.md §2)."""
+"""MQTT topics of the message contract (docs/DESIGN.md §2)."""
 
 from __future__ import annotations
 

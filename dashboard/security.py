@@ -15,7 +15,7 @@ alert kind through ``ALERT_ACTIONS``); ``verify_action`` (app-wide, like the CSR
 enforces it before the route runs and refuses a route that declares nothing. The route
 walker fails for an unsafe route missing from the table.
 
-DESIGN.md §4: a patient sees only themselves; a caregiver what the patient shared
+docs/DESIGN.md §4: a patient sees only themselves; a caregiver what the patient shared
 with them (per scope); a coach the patients of their care teams; a nurse the
 patients of their clinic; an admin accounts and devices, never health data.
 """
@@ -203,7 +203,7 @@ def patient_access(purpose: str, *, scope: str = "readings",
 # -- the one decision ------------------------------------------------------------------
 
 def may_see(accounts: AccountStore, user: User, patient_id: str, scope: str) -> bool:
-    """THE rule of DESIGN.md §4 for one patient."""
+    """THE rule of docs/DESIGN.md §4 for one patient."""
     if user.role == "patient":
         return user.patient_id == patient_id
     if user.role == "caregiver":

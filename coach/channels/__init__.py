@@ -1,4 +1,4 @@
-"""Notification channels behind one interface (STYLE.md: one tiny Protocol).
+"""Notification channels behind one interface (docs/STYLE.md: one tiny Protocol).
 
 A channel renders an ``Outbound`` for one recipient and sends it; it returns a
 ``DeliveryResult`` rather than raising for an expected failure (a refused

@@ -1,6 +1,6 @@
 """The rule plugin interface: a rule reads a prepared context and returns flag requests.
 
-A rule is pure (STYLE.md "Coaching rules as plugins"): it never sends, writes or
+A rule is pure (docs/STYLE.md "Coaching rules as plugins"): it never sends, writes or
 sleeps. It declares which feature groups of the context it needs, whether it runs on
 the real-time path (after new readings are stored) or the scheduled path (periodic
 checks), and a pydantic model of its per-patient tuning, which it validates itself.

@@ -3,7 +3,7 @@
 The average follows the 7-day home protocol (ESH 2021, Parati et al.: >=12 readings over
 >=3 days, the first day left out; analytics/bp.py home_bp). The target is the
 patient's own (Patient.targets bp_systolic / bp_diastolic); without one, the ESH home
-threshold 135/85 mmHg (or ACC/AHA 130/80 with ``guideline="acc_aha"``), DESIGN.md §6.
+threshold 135/85 mmHg (or ACC/AHA 130/80 with ``guideline="acc_aha"``), docs/CLINICAL.md.
 """
 
 from __future__ import annotations

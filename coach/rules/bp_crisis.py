@@ -1,6 +1,6 @@
 """Blood-pressure crisis, with the re-measure rule.
 
-DESIGN.md §6 / AHA: >=180 systolic or >=120 diastolic needs urgent advice. A single
+docs/CLINICAL.md / AHA: >=180 systolic or >=120 diastolic needs urgent advice. A single
 high reading is first re-measured after 5 minutes' rest; analytics/bp.py
 ``crises`` gives each crisis reading's status: RECHECK (no repeat yet, within 15 min),
 CONFIRMED (the repeat is still at crisis level), UNVERIFIED (no repeat within 15 min:
@@ -20,7 +20,7 @@ from analytics.bp import CrisisStatus
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RulePath, RuleSettings, Severity, iso_us, rule
 
-SOURCE = ("DESIGN.md §6 (AHA): >=180 systolic or >=120 diastolic is a crisis; "
+SOURCE = ("docs/CLINICAL.md (AHA): >=180 systolic or >=120 diastolic is a crisis; "
           "re-measure after 5 min")
 
 

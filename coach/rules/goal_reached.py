@@ -1,4 +1,4 @@
-"""Goal reached: positive reinforcement when a plan goal is met (DESIGN.md §5: "keep joint
+"""Goal reached: positive reinforcement when a plan goal is met (docs/DESIGN.md §5: "keep joint
 records of achievement and show progress back to the patient").
 
 Two moments, each celebrated once (the key names the goal and the period):

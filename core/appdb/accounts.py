@@ -1,5 +1,5 @@
 """Accounts and who may see whom: users, clinics, care teams, caregiver shares,
-server-side sessions, login attempts and the audit log (DESIGN.md §4).
+server-side sessions, login attempts and the audit log (docs/DESIGN.md §4).
 
 The rules themselves live in one place in the dashboard (dashboard/security.py);
 these tables only record the relations the rules read.

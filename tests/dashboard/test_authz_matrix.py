@@ -1,4 +1,4 @@
-"""Every route of the app, for every role, against the matrix of DESIGN.md §4.
+"""Every route of the app, for every role, against the matrix of docs/DESIGN.md §4.
 
 The walker (authz_walker.py) reads the policy each route declares; a route that
 declares none fails ``test_every_route_declares_who_may_use_it``. The matrix test
@@ -51,7 +51,7 @@ SAMPLES = {"metric": "glucose"}
 
 
 def may_see(role: str, patient: str, scope: str, site: DemoSite) -> bool:
-    """DESIGN.md §4, for the demo accounts (independent of dashboard/security.py)."""
+    """docs/DESIGN.md §4, for the demo accounts (independent of dashboard/security.py)."""
     if patient == site.outsider or role == "admin":
         return False
     if role == "patient":

@@ -10,7 +10,7 @@ from tests.support.demo_site import DemoSite
 
 NAMES = {"ann": "Ann Hughes", "bob": "Bob Okafor", "carla": "Carla Mendes", "dev": "Dev Patel",
          "zed": "Zed Outsider"}
-# DESIGN.md §4 for the demo accounts: whose records each role may open.
+# docs/DESIGN.md §4 for the demo accounts: whose records each role may open.
 SEES = {
     "patient": {"ann"},
     "caregiver": {"ann"},  # ann shares her readings with the caregiver
