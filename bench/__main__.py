@@ -78,6 +78,12 @@ class _Tee(io.TextIOBase):
             stream.flush()
 
 
+def _say(text: str) -> None:
+    """One line of the runner's output (sys.stdout is looked up now: it may be redirected)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def _point_results_at(module: object, out: Path) -> None:
     """A benchmark's RESULTS is its results directory or its json file; move either to out."""
     current = getattr(module, "RESULTS", None)
@@ -97,9 +103,9 @@ def run_one(bench: Benchmark, *, quick: bool, out: Path) -> dict[str, object]:
     module_name = f"bench.{bench.name}"
     if importlib.util.find_spec(module_name) is None:
         entry.update(status="missing", error=f"{module_name} does not exist yet")
-        print(f"\n=== {module_name}: not present, skipped", flush=True)
+        _say(f"\n=== {module_name}: not present, skipped")
         return entry
-    print(f"\n=== {module_name} {' '.join(argv)}", flush=True)
+    _say(f"\n=== {module_name} {' '.join(argv)}")
     entry["started_at"] = datetime.now(UTC).isoformat()
     entry["load_start"] = [round(x, 2) for x in os.getloadavg()]
     began = time.perf_counter()
@@ -117,7 +123,7 @@ def run_one(bench: Benchmark, *, quick: bool, out: Path) -> dict[str, object]:
                 raise
             entry.update(status="failed", error=repr(exc))
             log.write(traceback.format_exc())
-            print(f"{module_name} failed: {exc!r}", flush=True)
+            _say(f"{module_name} failed: {exc!r}")
     entry["finished_at"] = datetime.now(UTC).isoformat()
     entry["seconds"] = round(time.perf_counter() - began, 1)
     entry["load_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         run["finished_at"] = datetime.now(UTC).isoformat()
         (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     rows = report.write(out)
-    print(f"\n{report.markdown_table(rows)}\nwritten: {out / 'latest.json'}, {out / 'latest.md'}")
+    _say(f"\n{report.markdown_table(rows)}\nwritten: {out / 'latest.json'}, {out / 'latest.md'}")
     run = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
     return 1 if any(e.get("status") == "failed" for e in run.get("benchmarks", [])) else 0
 
