@@ -12,8 +12,10 @@ from sqlalchemy import Engine
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from tests.support.factories import app_database
 
-pytest_plugins = [
+pytest_plugins = [  # the fixtures of real servers, shared by every test that names them
+    "tests.support.influxdb",
     "tests.support.mosquitto",
+    "tests.support.postgres",
 ]
 
 

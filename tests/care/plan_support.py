@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import topics
 from core.appdb.directory import PatientInfo, upsert_patient
+from core.appdb.engine import create_schema, make_engine
 from core.contract import decode_message
 from core.metrics import Metric
 from core.readings import Reading
@@ -20,7 +21,6 @@ from core.timeseries.sqlite import SqliteTimeSeriesStore
 from devices.profiles import PatientProfile
 from devices.publisher import encode_batches
 from devices.simulator import HouseholdSimulator
-from core.appdb.engine import create_schema, make_engine
 from tests.support.factories import app_database
 
 UNITS = {Metric.STEPS: "{steps}", Metric.SYSTOLIC: "mm[Hg]", Metric.DIASTOLIC: "mm[Hg]",

@@ -37,11 +37,9 @@ from core.appdb.plans import Achievement, Goal, GoalChange
 from tests.care.plan_support import (
     AppStore,
     add_patient,
-    app_store,  # noqa: F401 - fixture
     daily_steps,
     databases,
 )
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

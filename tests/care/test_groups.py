@@ -38,11 +38,9 @@ from core.appdb.plans import SharingConsent
 from tests.care.plan_support import (
     AppStore,
     add_patient,
-    app_store,  # noqa: F401 - fixture
     daily_steps,
     databases,
 )
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
 NAMES = ["Alice Ames", "Bilal Baig", "Cora Cole", "Dev Das", "Eve Eng", "Finn Fox", "Gia Gold",

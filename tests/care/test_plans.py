@@ -31,13 +31,11 @@ from devices.profiles import load_profiles
 from tests.care.plan_support import (
     AppStore,
     add_patient,
-    app_store,  # noqa: F401 - fixture
     daily_steps,
     databases,
     reading,
     simulated,
 )
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday in March (no DST change in London)
 

@@ -24,9 +24,7 @@ from core.appdb.directory import bind_devices
 from tests.care.plan_support import (
     AppStore,
     add_patient,
-    app_store,  # noqa: F401 - fixture
 )
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -91,7 +89,9 @@ def test_the_deck_has_the_seven_behaviours_and_the_two_distress_items() -> None:
     assert shown["dds2"]["labels"][6] == "A very serious problem"
 
 
-def test_recorded_over_time_with_change_since_last_and_a_coach_follow_up(app_store: AppStore) -> None:
+def test_recorded_over_time_with_change_since_last_and_a_coach_follow_up(
+    app_store: AppStore,
+) -> None:
     engine, store = app_store
     add_patient(engine, "bob", conditions=("type2_diabetes", "hypertension"))
     with Session(engine) as session:

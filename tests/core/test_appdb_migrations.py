@@ -7,7 +7,7 @@ database per test); SQLite is a temporary file.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,6 @@ from core.appdb.directory import PatientInfo, SqlDirectory, bind_devices, upsert
 from core.appdb.engine import make_engine
 from core.appdb.models import Device, Patient
 from core.appdb.tables import metadata
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MODEL_TABLES = set(metadata.tables)
 
@@ -97,7 +96,7 @@ def test_the_registry_on_a_migrated_database(database_url: str, engine: Engine) 
         registered = device.registered_at
     # Aware timestamps survive (SQLite hands them back naive, in UTC).
     as_utc = registered if registered.tzinfo else registered.replace(tzinfo=UTC)
-    assert abs(as_utc - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(as_utc - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def test_a_device_cannot_be_bound_to_a_patient_who_does_not_exist(
