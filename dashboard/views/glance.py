@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
 from babel.numbers import format_decimal
+from pydantic import BaseModel, Field
 
 from analytics import targets as tg
 from analytics.activity import DEFAULT_STEP_GOAL
@@ -23,6 +24,7 @@ from analytics.trends import daily_values
 from core.appdb.directory import PatientInfo
 from core.metrics import GLUCOSE_MGDL_PER_MMOLL, GlucoseMethod, Metric
 from core.timeseries import Series, TimeSeriesStore
+from dashboard.timefields import ApiTime
 from dashboard.views import glucose as g
 from dashboard.views.models import Today
 
@@ -368,3 +370,97 @@ def trends_extras(store: TimeSeriesStore, patient: PatientInfo, *, start: dateti
         "day_labels": {d: str(format_skeleton("MMMEd", date.fromisoformat(d), locale=locale))
                        for d in day_isos},
     }
+
+
+# -- the JSON twin: GET /api/patients/{id}/today/glance ----------------------------------------
+
+class SeriesOut(BaseModel):
+    times: list[float | None] = Field(description="Unix seconds (a None breaks a CGM line)")
+    values: list[float | None]
+
+
+class MarkerOut(BaseModel):
+    t: float = Field(description="Unix seconds")
+    kind: Literal["carbs", "insulin"]
+    text: str = Field(description='the amount with its unit, "45 g" or "4.5 U"')
+    when: str = Field(description="the time in the viewer's locale")
+
+
+class LineOut(BaseModel):
+    label: str
+    value: float
+    colour: str
+
+
+class GlanceChart(BaseModel):
+    kind: Literal["glucose", "vital"]
+    timezone: str
+    locale: str = Field(description="BCP 47 tag of the viewer's locale (en-GB)")
+    now: float
+    units: str | None = None
+    label: str | None = Field(None, description="the vital charted (kind vital)")
+    y_label: str
+    band: tuple[float | None, float | None] | None = Field(
+        description="the glucose target range (analytics/targets.py), viewer's units")
+    y_range: tuple[float, float]
+    windows: list[int] = Field(description="hours the chart can show")
+    window: int = Field(description="hours shown first")
+    gap_s: float | None = None
+    line: SeriesOut | None = Field(description="CGM glucose, broken at gaps")
+    points: SeriesOut | None = Field(description="finger-sticks, or the vital's readings")
+    points2: SeriesOut | None = Field(None, description="diastolic, beside systolic")
+    markers: list[MarkerOut]
+    lines: list[LineOut] = Field(description="target lines of a vital")
+
+
+class VitalOut(BaseModel):
+    key: str
+    label: str
+    value: str
+    unit: str
+    time: ApiTime
+    when: str
+    age: str
+    target: str
+    status: Literal["ok", "off", "urgent", "none"]
+    status_text: str
+
+
+class GoalNewsOut(BaseModel):
+    goal: str
+    change: str
+    text: str
+    at: ApiTime
+    when: str
+
+
+class Glance(BaseModel):
+    """Today at a glance: what the page shows under and beside the current value."""
+
+    patient_id: str
+    locale: str
+    change: float | None = Field(description="since the reading before, viewer's units")
+    change_text: str
+    chart: GlanceChart | None
+    vitals: list[VitalOut]
+    unread_messages: int | None = Field(
+        description="the coach's messages the patient has not read (her own view only)")
+    goal_news: list[GoalNewsOut] | None = Field(
+        description="what changed in her goals in the last 7 days (her own view only)")
+
+
+def as_model(patient_id: str, context: dict[str, Any], *, own: bool) -> Glance:
+    """The page's glance context as the API returns it."""
+    vitals_out = [VitalOut(key=v.key, label=v.label, value=v.value, unit=v.unit, time=v.at,
+                           when=v.when, age=v.age, target=v.target,
+                           status=v.status, status_text=v.status_text)
+                  for v in context["vitals"]]
+    chart = context["chart"]
+    return Glance(
+        patient_id=patient_id, locale=context["locale_tag"], change=context["change"],
+        change_text=context["change_text"],
+        chart=GlanceChart.model_validate(chart) if chart else None, vitals=vitals_out,
+        unread_messages=context["unread"] if own else None,
+        goal_news=[GoalNewsOut(goal=n["goal"], change=n["change"], text=n["text"] or "",
+                               at=n["at"], when=n["when"]) for n in context["goal_news"]]
+        if own else None)

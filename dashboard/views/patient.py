@@ -208,6 +208,16 @@ def today_api(request: Request, access: TodayAccess) -> Today:
     return build_today(request, access)
 
 
+@api.get("/patients/{patient_id}/today/glance", response_model=glance.Glance)
+def today_glance_api(request: Request, access: TodayAccess) -> glance.Glance:
+    """Today at a glance: the chart (glucose over 24 hours with the target band, meals and
+    insulin; or the main vital with its target lines), the change since the reading
+    before, each vital with its target; for the patient herself her coach's unread
+    messages and goal news. Dates in the locale of Accept-Language."""
+    today = build_today(request, access)
+    return glance.as_model(access.patient.id, _glance(request, access, today), own=_own(access))
+
+
 @api.get("/patients/{patient_id}/trends", response_model=Trends)
 def trends_api(request: Request, access: TrendsAccess, days: Days = 14) -> Trends:
     """AGP percentiles, time in ranges, targets, daily overlays, BP, weight and steps."""

@@ -537,3 +537,28 @@ def test_a_sensor_silent_for_a_day_says_so_instead_of_an_empty_chart(fresh_world
     page = world.client("patient").get("/patients/p1/today").text
     assert "No glucose readings in the last 24 hours." in page
     assert 'id="glance-chart"' not in page and "age-urgent" in page
+
+
+def test_the_glance_has_a_json_twin_and_the_messages_are_the_patients_alone(
+        world: World) -> None:
+    from analytics import targets as tg
+
+    body = world.client("patient").get("/api/patients/p1/today/glance",
+                                       headers={"Accept-Language": "en-US"}).json()
+    assert body["locale"] == "en-US" and body["change_text"] == "±0 mg/dL"
+    chart = body["chart"]
+    assert chart["kind"] == "glucose" and chart["band"] == [tg.GLUCOSE_LOW_BELOW,
+                                                            tg.GLUCOSE_HIGH_ABOVE]
+    assert chart["line"]["values"][-1] == 100.0 and chart["markers"] == []
+    bp = next(v for v in body["vitals"] if v["key"] == "blood_pressure")
+    assert bp["status"] == "ok" and bp["when"].startswith("Mar ")
+    assert body["unread_messages"] == 0 and body["goal_news"] == []
+    shared = world.client("caregiver").get("/api/patients/p1/today/glance").json()
+    assert shared["unread_messages"] is None and shared["goal_news"] is None
+    assert shared["chart"]["band"] == chart["band"]
+    assert world.client("patient").get("/api/patients/q000/today/glance").status_code in (403,
+                                                                                        404)
+    assert world.client().get("/api/patients/p1/today/glance").status_code == 401
+    schema = world.client("patient").get("/openapi.json").json()
+    ok = schema["paths"]["/api/patients/{patient_id}/today/glance"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/Glance")
