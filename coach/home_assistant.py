@@ -1,5 +1,6 @@
-"""Home Assistant MQTT discovery for the home display: each patient's latest glucose with its
-trend, last blood pressure, last weight, and an event entity for nudges.
+"""Home Assistant MQTT discovery for the home display: a sensor for each reading a
+patient's own devices take (glucose with its trend, blood pressure, weight, SpO2,
+heart rate, body temperature) and an event entity for nudges.
 
 Home Assistant's MQTT discovery (https://www.home-assistant.io/integrations/mqtt/,
 "MQTT Discovery"): a retained JSON config on
@@ -9,10 +10,27 @@ an empty retained payload removes it. Sensors
 through ``value_template``, with ``unit_of_measurement``, ``device_class``,
 ``state_class: measurement`` and ``json_attributes_topic`` (every key of a JSON
 payload becomes an attribute: here the trend arrow and direction, the time
-measured). Event entities (https://www.home-assistant.io/integrations/event.mqtt/)
-need ``event_types`` and receive ``{"event_type": ..., ...}`` on their state
-topic; the other keys become event attributes. ``availability`` points at the
-bridge's own retained online/offline topic (its MQTT last will says offline).
+measured). The entity id is suggested with ``default_entity_id``
+(``sensor.<slug>``), not the deprecated ``object_id``: Home Assistant 2025.10
+deprecated ``object_id`` in discovery payloads and its repair notice says it
+stops working in Home Assistant Core 2026.4 (docs/INTEROP.md). Event entities
+(https://www.home-assistant.io/integrations/event.mqtt/) need ``event_types``
+and receive ``{"event_type": ..., ...}`` on their state topic; the other keys
+become event attributes. ``availability`` points at the bridge's own retained
+online/offline topic (its MQTT last will says offline).
+
+Only the sensors a patient's active devices report are published; the configs of
+the others are removed (an empty retained config), so a patient without a scale
+has no weight entity. Each sensor sets ``expire_after`` (the entity becomes
+unavailable when no newer value arrives in time) from its device kind's rhythm:
+a CGM's glucose after ``CGM_FRESH`` (15 minutes: three missed 5-minute readings,
+the gap beyond which analytics/arrows.py draws no trend either), every other
+sensor after ``SILENT_AFTER_H`` of its device kind (analytics/targets.py, the
+point at which Hearth itself calls the device quiet; docs/CLINICAL.md). The
+same freshness bounds the retained state: it is published with an MQTT 5
+message expiry of what is left of it, so the broker drops it when it runs out
+and a Home Assistant starting later never receives an old glucose as current;
+a value already past it is not published at all.
 
 The builders are pure; ``HomeAssistantBridge`` publishes them: the configs and
 current states (retained) at start, new states whenever ingest announces stored
@@ -29,16 +47,20 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from analytics.arrows import ARROWS, MAX_GAP, direction
+from analytics.targets import SILENT_AFTER_H
 from care.messages import KINDS
 from core import topics
-from core.appdb.directory import PatientDirectory, PatientInfo
+from core.appdb.directory import DeviceBinding, PatientInfo
 from core.metrics import Metric
 from core.mqtt import MQTT_V5, MqttEndpoint, configure, new_client
 from core.readings import Reading
@@ -46,7 +68,54 @@ from core.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
 
-SHOWN = (Metric.GLUCOSE, Metric.SYSTOLIC, Metric.DIASTOLIC, Metric.WEIGHT)
+# A CGM reports every 5 minutes; after three missed readings its last value is no
+# longer the current glucose (the trend arrow's own limit, analytics/arrows.py).
+CGM_FRESH = MAX_GAP
+
+
+@dataclass(frozen=True, slots=True)
+class SensorSpec:
+    """One Home Assistant sensor: what it shows, from which device kinds."""
+
+    key: str  # the discovery object id and, with the node, the entity id
+    name: str
+    state: str  # the state topic's last level (systolic and diastolic share one)
+    template: str
+    unit: str
+    device_class: str | None
+    metrics: tuple[Metric, ...]  # the newest of these is the value
+    kinds: frozenset[str]  # device kinds that report it
+
+
+SENSORS: tuple[SensorSpec, ...] = (
+    SensorSpec("glucose", "Glucose", "glucose", "{{ value_json.value }}", "mg/dL",
+               "blood_glucose_concentration", (Metric.GLUCOSE,),
+               frozenset({"cgm", "glucose_meter"})),
+    SensorSpec("systolic", "Blood pressure systolic", "blood_pressure",
+               "{{ value_json.systolic }}", "mmHg", None, (Metric.SYSTOLIC,),
+               frozenset({"bp_cuff"})),
+    SensorSpec("diastolic", "Blood pressure diastolic", "blood_pressure",
+               "{{ value_json.diastolic }}", "mmHg", None, (Metric.DIASTOLIC,),
+               frozenset({"bp_cuff"})),
+    SensorSpec("weight", "Weight", "weight", "{{ value_json.value }}", "kg", "weight",
+               (Metric.WEIGHT,), frozenset({"scale"})),
+    # Home Assistant has no device class for SpO2 or heart rate: unit and name say it.
+    SensorSpec("spo2", "Oxygen saturation", "spo2", "{{ value_json.value }}", "%", None,
+               (Metric.SPO2,), frozenset({"pulse_oximeter"})),
+    SensorSpec("heart_rate", "Heart rate", "heart_rate", "{{ value_json.value }}", "bpm", None,
+               (Metric.HEART_RATE, Metric.PULSE), frozenset({"pulse_oximeter", "bp_cuff"})),
+    SensorSpec("temperature", "Body temperature", "temperature", "{{ value_json.value }}", "°C",
+               "temperature", (Metric.BODY_TEMPERATURE,), frozenset({"thermometer"})),
+)
+SHOWN = tuple(dict.fromkeys(m for spec in SENSORS for m in spec.metrics))
+
+
+class DeviceDirectory(Protocol):
+    """The patients and their devices (core.appdb.directory.SqlDirectory)."""
+
+    def patients(self) -> list[PatientInfo]: ...
+
+    def devices_of(self, patient_id: str) -> list[DeviceBinding]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,42 +138,65 @@ def node_id(patient_id: str) -> str:
     return f"hearth_{safe}_{digest}"
 
 
+def entity_slug(patient_id: str, key: str) -> str:
+    """The object part of an entity id: lower-case letters, digits and _ only, unique."""
+    safe = re.sub(r"[^a-z0-9]+", "_", patient_id.lower()).strip("_")[:40]
+    digest = hashlib.sha256(patient_id.encode()).hexdigest()[:8]
+    return "_".join(p for p in ("hearth", safe, digest, key) if p)
+
+
 def state_topic(patient_id: str, entity: str, options: HomeAssistantOptions) -> str:
     return f"{options.state_prefix}/{node_id(patient_id)}/{entity}"
 
 
-def _sensor(patient: PatientInfo, object_id: str, name: str, state: str, template: str,
-            unit: str, device_class: str | None, options: HomeAssistantOptions
-            ) -> tuple[str, dict[str, Any]]:
-    node = node_id(patient.id)
-    config: dict[str, Any] = {
-        "name": name, "unique_id": f"{node}_{object_id}", "object_id": f"{node}_{object_id}",
-        "state_topic": state_topic(patient.id, state, options), "value_template": template,
-        "json_attributes_topic": state_topic(patient.id, state, options),
-        "unit_of_measurement": unit, "state_class": "measurement",
-    }
-    if device_class:
-        config["device_class"] = device_class
-    return f"{options.discovery_prefix}/sensor/{node}/{object_id}/config", config
+def sensors_for(kinds: Iterable[str]) -> list[SensorSpec]:
+    """The sensors the given device kinds report, in display order."""
+    present = set(kinds)
+    return [spec for spec in SENSORS if spec.kinds & present]
 
 
-def discovery_configs(patient: PatientInfo, options: HomeAssistantOptions | None = None
+def freshness(spec: SensorSpec, kinds: Iterable[str]) -> timedelta:
+    """How long a value of this sensor counts as current, from its devices' rhythm.
+
+    A CGM's glucose: ``CGM_FRESH``; otherwise the shortest ``SILENT_AFTER_H`` of the
+    patient's device kinds that report it (docs/CLINICAL.md).
+    """
+    provided = spec.kinds & set(kinds)
+    if not provided:
+        raise ValueError(f"no device of the patient reports {spec.key}")
+    if spec.key == "glucose" and "cgm" in provided:
+        return CGM_FRESH
+    return timedelta(hours=min(SILENT_AFTER_H[kind] for kind in provided))
+
+
+def discovery_configs(patient: PatientInfo, kinds: Iterable[str],
+                      options: HomeAssistantOptions | None = None
                       ) -> list[tuple[str, dict[str, Any]]]:
-    """(topic, config) of every entity of one patient, ready to publish retained."""
+    """(topic, config) of every entity of one patient, ready to publish retained.
+
+    ``kinds``: the device kinds the patient has; only their sensors are included.
+    """
     o = options or HomeAssistantOptions()
-    configs = [
-        _sensor(patient, "glucose", "Glucose", "glucose", "{{ value_json.value }}", "mg/dL",
-                o.glucose_device_class, o),
-        _sensor(patient, "systolic", "Blood pressure systolic", "blood_pressure",
-                "{{ value_json.systolic }}", "mmHg", None, o),
-        _sensor(patient, "diastolic", "Blood pressure diastolic", "blood_pressure",
-                "{{ value_json.diastolic }}", "mmHg", None, o),
-        _sensor(patient, "weight", "Weight", "weight", "{{ value_json.value }}", "kg",
-                "weight", o),
-    ]
+    kinds = set(kinds)
     node = node_id(patient.id)
-    configs.append((f"{o.discovery_prefix}/event/{node}/nudge/config", {
-        "name": "Nudge", "unique_id": f"{node}_nudge", "object_id": f"{node}_nudge",
+    configs: list[tuple[str, dict[str, Any]]] = []
+    for spec in sensors_for(kinds):
+        topic = state_topic(patient.id, spec.state, o)
+        config: dict[str, Any] = {
+            "name": spec.name, "unique_id": f"{node}_{spec.key}",
+            "default_entity_id": f"sensor.{entity_slug(patient.id, spec.key)}",
+            "state_topic": topic, "value_template": spec.template,
+            "json_attributes_topic": topic,
+            "unit_of_measurement": spec.unit, "state_class": "measurement",
+            "expire_after": int(freshness(spec, kinds).total_seconds()),
+        }
+        device_class = o.glucose_device_class if spec.key == "glucose" else spec.device_class
+        if device_class:
+            config["device_class"] = device_class
+        configs.append((config_topic("sensor", patient.id, spec.key, o), config))
+    configs.append((config_topic("event", patient.id, "nudge", o), {
+        "name": "Nudge", "unique_id": f"{node}_nudge",
+        "default_entity_id": f"event.{entity_slug(patient.id, 'nudge')}",
         "state_topic": state_topic(patient.id, "nudge", o), "event_types": list(KINDS),
     }))
     device = {"identifiers": [node], "name": f"Hearth {patient.display_name}",
@@ -118,33 +210,75 @@ def discovery_configs(patient: PatientInfo, options: HomeAssistantOptions | None
     return configs
 
 
+def config_topic(component: str, patient_id: str, key: str,
+                 options: HomeAssistantOptions) -> str:
+    return f"{options.discovery_prefix}/{component}/{node_id(patient_id)}/{key}/config"
+
+
+def absent_config_topics(patient_id: str, kinds: Iterable[str],
+                         options: HomeAssistantOptions | None = None) -> list[str]:
+    """The config topics of the sensors the patient's devices do not report (to remove)."""
+    o = options or HomeAssistantOptions()
+    shown = {spec.key for spec in sensors_for(kinds)}
+    return [config_topic("sensor", patient_id, spec.key, o)
+            for spec in SENSORS if spec.key not in shown]
+
+
 def _iso(reading: Reading) -> str:
     return reading.measured_at.isoformat().replace("+00:00", "Z")
 
 
-def state_payloads(patient_id: str, latest: dict[Metric, Reading], previous_glucose: Reading | None,
-                   options: HomeAssistantOptions | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(topic, payload) of the states to publish retained, for the metrics there are."""
+@dataclass(frozen=True, slots=True)
+class State:
+    """A retained state: its topic, payload and when it stops being current."""
+
+    topic: str
+    payload: dict[str, Any]
+    fresh_until: datetime
+
+
+def state_payloads(patient_id: str, latest: Mapping[Metric, Reading],
+                   previous_glucose: Reading | None, kinds: Iterable[str],
+                   options: HomeAssistantOptions | None = None) -> list[State]:
+    """The states of the patient's sensors that have a reading (old ones included)."""
     o = options or HomeAssistantOptions()
-    out: list[tuple[str, dict[str, Any]]] = []
-    glucose = latest.get(Metric.GLUCOSE)
-    if glucose is not None:
-        trend = "NONE"
-        if glucose.source == "cgm" and previous_glucose is not None:
-            trend = direction((previous_glucose.measured_at, previous_glucose.value),
-                              (glucose.measured_at, glucose.value), max_gap=MAX_GAP)
-        out.append((state_topic(patient_id, "glucose", o), {
-            "value": round(glucose.value), "direction": trend, "trend_arrow": ARROWS[trend],
-            "source": glucose.source, "measured_at": _iso(glucose)}))
-    systolic, diastolic = latest.get(Metric.SYSTOLIC), latest.get(Metric.DIASTOLIC)
-    if systolic is not None and diastolic is not None:
-        out.append((state_topic(patient_id, "blood_pressure", o), {
-            "systolic": round(systolic.value), "diastolic": round(diastolic.value),
-            "measured_at": _iso(max(systolic, diastolic, key=lambda r: r.measured_at))}))
-    weight = latest.get(Metric.WEIGHT)
-    if weight is not None:
-        out.append((state_topic(patient_id, "weight", o), {
-            "value": round(weight.value, 1), "measured_at": _iso(weight)}))
+    kinds = set(kinds)
+    out: list[State] = []
+    for spec in sensors_for(kinds):
+        if spec.key == "diastolic":
+            continue  # one blood-pressure state carries both
+        fresh = freshness(spec, kinds)
+        topic = state_topic(patient_id, spec.state, o)
+        if spec.key == "systolic":
+            systolic, diastolic = latest.get(Metric.SYSTOLIC), latest.get(Metric.DIASTOLIC)
+            if systolic is None or diastolic is None:
+                continue
+            newest = max(systolic, diastolic, key=lambda r: r.measured_at)
+            out.append(State(topic, {"systolic": round(systolic.value),
+                                     "diastolic": round(diastolic.value),
+                                     "measured_at": _iso(newest)},
+                             newest.measured_at + fresh))
+            continue
+        readings = [latest[m] for m in spec.metrics if m in latest]
+        if not readings:
+            continue
+        reading = max(readings, key=lambda r: r.measured_at)
+        payload: dict[str, Any]
+        if spec.key == "glucose":
+            trend = "NONE"
+            if reading.source == "cgm" and previous_glucose is not None:
+                trend = direction((previous_glucose.measured_at, previous_glucose.value),
+                                  (reading.measured_at, reading.value), max_gap=MAX_GAP)
+            payload = {"value": round(reading.value), "direction": trend,
+                       "trend_arrow": ARROWS[trend], "source": reading.source}
+        elif spec.key in ("weight", "temperature"):
+            payload = {"value": round(reading.value, 1)}
+        else:
+            payload = {"value": round(reading.value)}
+        if spec.key == "heart_rate":
+            payload["source"] = reading.source
+        payload["measured_at"] = _iso(reading)
+        out.append(State(topic, payload, reading.measured_at + fresh))
     return out
 
 
@@ -166,17 +300,21 @@ class HomeAssistantBridge:
     """Publishes discovery, states and nudge events for every patient in the directory."""
 
     def __init__(self, *, endpoint: MqttEndpoint, store: TimeSeriesStore,
-                 directory: PatientDirectory, options: HomeAssistantOptions | None = None,
-                 client_id: str = "hearth-home-assistant", protocol: str = MQTT_V5) -> None:
+                 directory: DeviceDirectory, options: HomeAssistantOptions | None = None,
+                 client_id: str = "hearth-home-assistant", protocol: str = MQTT_V5,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._endpoint, self._store, self._directory = endpoint, store, directory
         self.options = options or HomeAssistantOptions()
         self._client = new_client(client_id, protocol=protocol)
+        self._v5 = protocol == MQTT_V5  # message expiry is an MQTT 5 property
+        self._now = now
         self._work: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="home-assistant", daemon=True)
         self._ready = threading.Event()
         self._stopped = False
         self.published_states = 0
         self.published_events = 0
+        self.withheld_states = 0  # values already past their freshness: never published
 
     def start(self, timeout: float = 10.0) -> bool:
         c = self._client
@@ -252,9 +390,12 @@ class HomeAssistantBridge:
         self._client.publish(self.options.availability_topic, b"online", qos=1, retain=True)
         sent = []
         for patient in patients if patients is not None else self._directory.patients():
-            for config_topic, config in discovery_configs(patient, self.options):
-                sent.append(self._publish(config_topic, config, retain=True))
-            self.publish_states(patient.id)
+            kinds = self._kinds(patient.id)
+            for topic in absent_config_topics(patient.id, kinds, self.options):
+                self._client.publish(topic, b"", qos=1, retain=True)  # removes the entity
+            for topic, config in discovery_configs(patient, kinds, self.options):
+                sent.append(self._publish(topic, config, retain=True))
+            self.publish_states(patient.id, kinds)
         # Ready only once the broker holds the configs: a client arriving after start()
         # then finds them retained (and QoS 1 re-sends them if the connection drops).
         for info in sent:
@@ -265,7 +406,14 @@ class HomeAssistantBridge:
                 break
         log.info("home assistant: discovery published")
 
-    def publish_states(self, patient_id: str) -> None:
+    def _kinds(self, patient_id: str) -> set[str]:
+        return {d.kind for d in self._directory.devices_of(patient_id) if d.active}
+
+    def publish_states(self, patient_id: str, kinds: set[str] | None = None) -> None:
+        """The patient's current states, retained, each with what is left of its freshness."""
+        kinds = self._kinds(patient_id) if kinds is None else kinds
+        if not sensors_for(kinds):
+            return
         latest = self._store.latest(patient_id, SHOWN)
         previous = None
         glucose = latest.get(Metric.GLUCOSE)
@@ -274,14 +422,23 @@ class HomeAssistantBridge:
                                       glucose.measured_at - MAX_GAP, glucose.measured_at)
             same_device = [r for r in before if r.device_id == glucose.device_id]
             previous = same_device[-1] if same_device else None
-        for topic, payload in state_payloads(patient_id, latest, previous, self.options):
-            self._publish(topic, payload, retain=True)
+        now = self._now()
+        for state in state_payloads(patient_id, latest, previous, kinds, self.options):
+            left = (state.fresh_until - now).total_seconds()
+            if left < 1:
+                self.withheld_states += 1  # an old value must not show as current
+                continue
+            self._publish(state.topic, state.payload, retain=True, expires_in=int(left))
             self.published_states += 1
 
-    def _publish(self, topic: str, payload: dict[str, Any], *, retain: bool
-                 ) -> mqtt.MQTTMessageInfo:
+    def _publish(self, topic: str, payload: dict[str, Any], *, retain: bool,
+                 expires_in: int | None = None) -> mqtt.MQTTMessageInfo:
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return self._client.publish(topic, body, qos=1, retain=retain)
+        properties = None
+        if expires_in is not None and self._v5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.MessageExpiryInterval = expires_in
+        return self._client.publish(topic, body, qos=1, retain=retain, properties=properties)
 
 
 def _metrics(payload: bytes) -> list[str]:

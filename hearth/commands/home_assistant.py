@@ -1,8 +1,10 @@
-"""`hearth home-assistant`: Home Assistant MQTT discovery for the home display (coach/home_assistant.py).
+"""`hearth home-assistant`: Home Assistant MQTT discovery (coach/home_assistant.py).
 
-Publishes, retained under ``homeassistant/``, a device per patient with sensors for
-the latest glucose (with its trend arrow), blood pressure and weight, and an event
-entity for nudges; keeps their states current from ingest's stored events.
+Publishes, retained under ``homeassistant/``, a device per patient with a sensor for
+each reading the patient's own devices take (glucose with its trend arrow, blood
+pressure, weight, SpO2, heart rate, body temperature), each expiring when its
+value is no longer current, and an event entity for nudges; keeps their states
+current from ingest's stored events. Devices registered later appear on restart.
 """
 
 from __future__ import annotations
