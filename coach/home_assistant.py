@@ -69,7 +69,7 @@ from core.timeseries import TimeSeriesStore
 log = logging.getLogger(__name__)
 
 # A CGM reports every 5 minutes; after three missed readings its last value is no
-# longer the current glucose (the trend arrow's own limit, analytics/arrows.py).
+# longer the current glucose (the trend arrow's own limit; docs/CLINICAL.md).
 CGM_FRESH = MAX_GAP
 
 
