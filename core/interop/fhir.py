@@ -13,10 +13,10 @@ without a LOINC code (motion, door, pill box) are left out of the export.
 
 Resources get stable ids (UUID v5 of the reading's identity), so exporting the
 same period twice gives the same resources, and every bundle is validated
-twice before it leaves: against the ``fhir.resources`` R4B models (docs/INTEROP.md
-says why R4B models validate R4 content for these resource types) and against
-HL7's R4 JSON schema (``fhir_schema/fhir.schema.json``, vendored), which refuses
-what the models let through (an unknown status code, a number given as a string).
+twice before it leaves: against HL7's R4 JSON schema (``fhir_schema/fhir.schema.json``,
+vendored), which refuses what the models let through (an unknown status code, a
+number given as a string), and against the ``fhir.resources`` R4B models
+(docs/INTEROP.md, "FHIR R4 export").
 """
 
 from __future__ import annotations
