@@ -255,3 +255,75 @@ def test_the_wired_outbox_reads_ingests_acks_under_the_rendered_acl(tmp_path: Pa
         ingest.stop()
         broker.kill()
         store.close()
+
+
+def test_a_sigkilled_dashboard_process_loses_nothing_it_answered(tmp_path: Path) -> None:
+    """The production command (`hearth dashboard`), SIGKILLed right after its 200 with
+    ingest down, the broker SIGKILLed too; all three restarted: every reading stored."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    from contextlib import closing
+
+    import httpx
+
+    from tests.support.ports import free_port, wait_for_port
+
+    repo = Path(__file__).resolve().parents[2]
+    data = tmp_path / "data"
+    data.mkdir()
+    broker = MosquittoServer(tmp_path / "broker", extra_config=BROKER_CONFIG)
+    broker.start()
+    engine = app_database(data / "hearth.db")  # the command's default database
+    register(engine, "ann", [])
+    secret = Provisioner(engine).add(device_id="ann-xdrip", patient_id="ann", kind="cgm",
+                                     role="nightscout").secret
+    assert secret
+    store = SqliteTimeSeriesStore(data / "timeseries.db")  # and its default store
+    rig = Rig(tmp_path, broker, MqttEndpoint.parse(broker.url), engine, store, {})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    env |= {"HEARTH_DATA_DIR": str(data), "HEARTH_MQTT_URL": broker.url}
+    port = free_port()
+    log = tmp_path / "dashboard.log"
+
+    def dashboard() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "hearth", "dashboard", "--port", str(port),
+                 "--workers", "1"], cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        wait_for_port(port, timeout=90)
+        return server
+
+    rig.start_ingest()
+    rig.stop_ingest()  # down, with its session kept by the broker
+    server = dashboard()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            answer = client.post("/api/v1/entries", json=entries(NOW - timedelta(hours=9), 100),
+                                 headers={"api-secret": sha1(secret)})
+        assert answer.status_code == 200, answer.text
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+        broker.kill()
+
+        broker.start()
+        rig.start_ingest()
+        server = dashboard()
+        wait_until(lambda: len(rig.glucose("ann")) == 100, timeout=120,
+                   message="every reading answered 200 stored")
+        assert [v for _, v in rig.glucose("ann")] == [100.0 + i % 50 for i in range(100)]
+
+        def waiting() -> int:  # what the restarted process's outbox still holds
+            with closing(sqlite3.connect(data / "nightscout-outbox-0.db")) as db:
+                return int(db.execute("SELECT count(*) FROM readings").fetchone()[0])
+        wait_until(lambda: waiting() == 0, timeout=60, message="the outbox emptied by acks")
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+            server.wait(timeout=60)
+        rig.stop_ingest()
+        broker.kill()
+        store.close()
