@@ -29,8 +29,7 @@ from core.timeseries.sqlite import SqliteTimeSeriesStore
 from hearth.cli import main
 from tests.support.accounts import add_people
 from tests.support.factories import app_database, cgm_series, register_household, wait_until
-from tests.support.influxdb import InfluxServer, influxdb_server  # noqa: F401 - fixture
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
+from tests.support.influxdb import InfluxServer
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=7)
 Fingerprint = dict[str, tuple[int, str]]  # table -> (rows, sha256 of the sorted rows)

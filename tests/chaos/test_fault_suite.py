@@ -5,6 +5,7 @@ stored exactly once. The full run is `make chaos` (bench/chaos.py)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_every_reading_is_stored_exactly_once_through_crashes_and_outages(tmp_path: Path) -> None:
     report = run_suite(Plan.quick(), tmp_path)
-    print(markdown(report))  # shown with -s, and on failure
+    sys.stdout.write(markdown(report) + "\n")  # shown with -s, and on failure
 
     injected = [e.kind for e in report.events]
     assert injected.count("ingest_kill") == 2

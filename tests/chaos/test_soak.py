@@ -5,6 +5,7 @@ memory still climbing in the second half. The full run is `make soak` (bench/soa
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def test_a_small_soak_loses_nothing_and_its_memory_stays_flat(tmp_path: Path) ->
     plan = SoakPlan.quick()
     plan.minutes = 0.75
     report = run_soak(plan, tmp_path)
-    print(markdown(report))
+    sys.stdout.write(markdown(report) + "\n")  # shown with -s, and on failure
 
     assert report.published > 800  # 100 patients, a reading every 5 s, 45 s
     assert report.gateway_readings > 0

@@ -19,12 +19,7 @@ from core.metrics import Metric
 from core.readings import Reading, to_epoch_us
 from core.timeseries import TimeSeriesStore
 from core.timeseries.factory import open_store
-from tests.support.influxdb import (  # noqa: F401 - fixtures
-    InfluxServer,
-    influxdb_factory,
-    influxdb_server,
-    influxdb_url,
-)
+from tests.support.influxdb import InfluxServer
 
 T0 = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)  # a DST change in Europe follows
 FAR_PAST = datetime(1990, 1, 1, tzinfo=UTC)

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,9 +22,8 @@ from influxdb_client.domain.write_precision import WritePrecision
 
 from core.errors import ConfigurationError, StoreError, StoreUnavailableError
 from core.metrics import Metric
-from core.readings import Reading
+from core.readings import Reading, to_epoch_us
 from core.timeseries.factory import open_store
-from core.readings import to_epoch_us
 from core.timeseries.influxdb import (
     InfluxSettings,
     InfluxTimeSeriesStore,
@@ -33,7 +32,7 @@ from core.timeseries.influxdb import (
     quote_string,
 )
 from tests.core.test_timeseries_conformance import AWKWARD_IDS
-from tests.support.influxdb import InfluxServer, influxdb_server  # noqa: F401 - fixture
+from tests.support.influxdb import InfluxServer
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -32,4 +32,5 @@ def test_the_one_row_read_equals_the_rows_on_random_data_with_ties(
     assert len(one_row) > 1_000
     assert np.array_equal(one_row.times_us, rows.times_us)
     assert np.array_equal(one_row.values, rows.values)  # bit for bit, ties in device order
-    assert [r.value for r in store.read("p1", Metric.GLUCOSE, start, end)] == one_row.values.tolist()
+    read = store.read("p1", Metric.GLUCOSE, start, end)
+    assert [r.value for r in read] == one_row.values.tolist()
