@@ -53,7 +53,7 @@ from core.readings import Reading
 from core.retry import Backoff
 from core.timeseries import TimeSeriesStore
 from ingest.announce import Announcer
-from ingest.lane import PriorityLane
+from ingest.lane import LaneStores, PriorityLane
 from ingest.pipeline import BatchPlan, Inbound, plan_batch
 from ingest.settings import IngestSettings
 
@@ -90,7 +90,10 @@ class IngestService:
         registry: DeviceRegistry,
         settings: IngestSettings,
         clock: Clock | None = None,
+        lane_stores: LaneStores | None = None,
     ) -> None:
+        """``lane_stores``: where the priority lane's scanner process opens a store and
+        registry of its own (ingest/lane.py); without, it works through this process."""
         self._endpoint = endpoint
         self._store = store
         self._registry = registry
@@ -120,7 +123,8 @@ class IngestService:
         self._lane: PriorityLane | None = None
         if settings.priority_lane and settings.publish_stored_events:
             self._lane = PriorityLane(endpoint=endpoint, store=store, registry=registry,
-                                      settings=settings, now=self._clock.now)
+                                      settings=settings, now=self._clock.now,
+                                      stores=lane_stores)
 
     # -- lifecycle ---------------------------------------------------------
 

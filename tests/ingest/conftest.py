@@ -20,7 +20,8 @@ def app_engine(tmp_path: Path):
 
 
 @pytest.fixture
-def ingest(mosquitto: MosquittoServer, store: SqliteTimeSeriesStore, app_engine) -> Iterator[IngestService]:
+def ingest(mosquitto: MosquittoServer, store: SqliteTimeSeriesStore,
+           app_engine) -> Iterator[IngestService]:
     service = IngestService(
         endpoint=MqttEndpoint.parse(mosquitto.url),
         store=store,

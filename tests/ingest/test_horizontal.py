@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def influx_url(influxdb_server: InfluxServer) -> str:
+def influx_url(influxdb_server: InfluxServer) -> str:  # noqa: F811
     return influxdb_server.url(influxdb_server.create_database())
 
 

@@ -64,13 +64,16 @@ class TroubledStore:
             self.committed.update((r.device_id, r.measured_at) for r in readings)
         return new
 
-    def read(self, patient_id: str, metric: Metric, start: datetime, end: datetime) -> list[Reading]:
+    def read(self, patient_id: str, metric: Metric, start: datetime,
+             end: datetime) -> list[Reading]:
         return self.inner.read(patient_id, metric, start, end)
 
-    def read_series(self, patient_id: str, metric: Metric, start: datetime, end: datetime) -> Series:
+    def read_series(self, patient_id: str, metric: Metric, start: datetime,
+                    end: datetime) -> Series:
         return self.inner.read_series(patient_id, metric, start, end)
 
-    def latest(self, patient_id: str, metrics: Iterable[Metric] | None = None) -> dict[Metric, Reading]:
+    def latest(self, patient_id: str,
+               metrics: Iterable[Metric] | None = None) -> dict[Metric, Reading]:
         return self.inner.latest(patient_id, metrics)
 
     def close(self) -> None:

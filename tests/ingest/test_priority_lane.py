@@ -11,6 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from core.appdb.directory import SqlDirectory
 from core.contract import encode_message
@@ -19,6 +22,7 @@ from core.mqtt import MqttEndpoint
 from core.readings import Reading
 from core.timeseries import Series
 from core.timeseries.sqlite import SqliteTimeSeriesStore
+from ingest.lane import LaneStores
 from ingest.priority import PriorityTest
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
@@ -93,19 +97,25 @@ class GatedStore:
         self.inner.close()
 
 
+@pytest.mark.parametrize("own_stores", [False, True], ids=["through-ingest", "own-stores"])
 def test_an_urgent_low_is_stored_and_announced_while_ordinary_work_is_stuck(
-    mosquitto: MosquittoServer, store: SqliteTimeSeriesStore, app_engine
+    mosquitto: MosquittoServer, store: SqliteTimeSeriesStore, app_engine, tmp_path: Path,
+    own_stores: bool,
 ) -> None:
     """One message a batch: the writer holds the first, the planner the next ones, so the
     urgent message behind them is never planned until the gate opens. Only the scanner
-    can find it; it is still acknowledged only after its own batch's commit."""
+    can find it (and commit it through ingest's process, or with stores of its own, as
+    ``hearth ingest`` runs it); it is still acknowledged only after its own batch."""
     register(app_engine, "pat", [("cgm", "cgm")])
     register(app_engine, "other", [("cgm-other", "cgm")])
     gated = GatedStore(store)
+    stores = LaneStores(f"sqlite:///{tmp_path / 'timeseries.db'}",
+                        f"sqlite:///{tmp_path / 'hearth.db'}") if own_stores else None
     service = IngestService(endpoint=MqttEndpoint.parse(mosquitto.url), store=gated,
                             registry=SqlDirectory(app_engine),
                             settings=IngestSettings(client_id="priority-ingest",
-                                                    max_batch_readings=1))
+                                                    max_batch_readings=1),
+                            lane_stores=stores)
     at = datetime.now(UTC) - timedelta(seconds=30)
     service.start()
     try:
@@ -142,5 +152,7 @@ def test_an_urgent_low_is_stored_and_announced_while_ordinary_work_is_stuck(
                        timeout=30, message="the batches' stored events")
         assert store.count() == 7  # the low once, though it was written twice
         assert service.lane is not None and service.lane.stats.readings == 1
+        # With stores of its own the scanner process committed it; ingest bound nothing.
+        assert service.lane.stats.scanned == (0 if own_stores else 1)
     finally:
         service.stop()

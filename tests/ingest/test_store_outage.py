@@ -30,7 +30,7 @@ READINGS_PER_MESSAGE = 10
 
 
 @pytest.fixture
-def influx(influxdb_factory: type[InfluxServer]) -> InfluxServer:
+def influx(influxdb_factory: type[InfluxServer]) -> InfluxServer:  # noqa: F811
     server = influxdb_factory()
     server.start()
     server.create_database("hearth")
