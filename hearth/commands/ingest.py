@@ -14,6 +14,7 @@ def ingest() -> None:
     from core.appdb.directory import CachedRegistry
     from core.config import get_settings
     from hearth import wiring
+    from ingest.lane import LaneStores
     from ingest.service import IngestService
     from ingest.settings import IngestSettings
 
@@ -24,6 +25,10 @@ def ingest() -> None:
         store=wiring.timeseries(settings),
         registry=CachedRegistry(wiring.directory(settings), ttl=ingest_settings.registry_cache_s),
         settings=ingest_settings,
+        # The priority lane's scanner process commits and announces with its own stores.
+        lane_stores=LaneStores(settings.resolved_timeseries_url(),
+                               settings.resolved_database_url(),
+                               ingest_settings.registry_cache_s),
     )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
