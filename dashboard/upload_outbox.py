@@ -130,6 +130,8 @@ class UploadOutbox:
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=10)

@@ -197,6 +197,13 @@ def test_a_full_outbox_answers_503_with_retry_after_and_a_resent_upload_is_store
         assert len({t for t, _ in stored}) == 60
         assert sorted(v for _, v in stored) == sorted(
             [100.0 + i % 50 for i in range(40)] + [200.0 + i for i in range(20)])
+
+        # The outbox closed under the API (a dashboard shutting down): 503 too.
+        queue.stop()
+        closed = post(client, secret, entries(NOW - timedelta(hours=1), 3))
+        assert closed.status_code == 503, closed.text
+        assert closed.headers["Retry-After"] == str(RETRY_AFTER_S)
+        assert "cannot be written" in closed.json()["description"]
     finally:
         queue.stop()
 
