@@ -29,7 +29,7 @@ from core import topics
 from core.appdb.delivery import ChannelPreference, Delivery, InboxMessage
 from core.mqtt import MqttEndpoint, connect, new_client
 from tests.support.factories import subscribed, wait_until
-from tests.support.mosquitto import MosquittoServer, mosquitto  # noqa: F401 - fixture
+from tests.support.mosquitto import MosquittoServer
 from tests.support.ports import free_port
 
 # Timeouts generous: a send cut by its timeout may still complete (and then be retried).
@@ -285,7 +285,7 @@ def test_delivering_the_same_message_again_sends_nothing_twice(
 
 
 def test_the_home_display_gets_a_small_versioned_message_over_mqtt(
-    engine: Engine, mosquitto: MosquittoServer  # noqa: F811 - fixture
+    engine: Engine, mosquitto: MosquittoServer
 ) -> None:
     client = new_client("coach-test")
     connect(client, MqttEndpoint.parse(mosquitto.url))

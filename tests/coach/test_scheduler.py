@@ -22,7 +22,6 @@ from coach.scheduler import CoachScheduler, coach_jobs
 from coach.settings import CoachSettings
 from core.appdb.engine import create_schema, make_engine
 from core.clock import FixedClock
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
 ZONES = ("Europe/London", "America/New_York")

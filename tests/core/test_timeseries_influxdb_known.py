@@ -15,7 +15,6 @@ from core.metrics import Metric
 from core.readings import Reading
 from core.timeseries.influxdb import InfluxSettings, InfluxTimeSeriesStore
 from tests.core.test_timeseries_conformance import AWKWARD_IDS
-from tests.support.influxdb import influxdb_server, influxdb_url  # noqa: F401 - fixtures
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 FAR = timedelta(days=3650)
@@ -46,7 +45,7 @@ def store_on(url: str) -> tuple[InfluxTimeSeriesStore, Counting]:
 
 
 def test_a_restarted_writer_stores_each_key_once_and_the_first_write_wins(
-    influxdb_url: str,  # noqa: F811
+    influxdb_url: str,
 ) -> None:
     first, _ = store_on(influxdb_url)
     devices = ["cgm-1", *AWKWARD_IDS]
@@ -74,7 +73,7 @@ def test_a_restarted_writer_stores_each_key_once_and_the_first_write_wins(
 
 
 def test_a_backfill_older_than_the_newest_reading_is_looked_up(
-    influxdb_url: str,  # noqa: F811
+    influxdb_url: str,
 ) -> None:
     first, _ = store_on(influxdb_url)
     assert first.write([reading(100.0, 0), reading(110.0, 10)]) == 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import pytest
 from fastapi import Depends, Request
@@ -179,7 +180,7 @@ def test_a_route_that_forgets_to_audit_is_caught(site: DemoSite) -> None:
 
     @app.get("/api/rogue-caseload")
     def rogue(request: Request,
-              user: User = Depends(require_role("coach"))) -> list[str]:  # noqa: B008
+              user: Annotated[User, Depends(require_role("coach"))]) -> list[str]:
         return [p.display_name for p in visible_patients(request, user)]  # no audit_reads
 
     rogue_site = DemoSite(app=app, accounts=site.accounts, credentials=site.credentials,

@@ -57,7 +57,9 @@ def test_requests_waiting_together_share_one_transaction(engine: Engine) -> None
               for k in range(9)]
     for t in others:
         t.start()
-    queued = lambda: len(writer._queue)  # noqa: E731, SLF001
+
+    def queued() -> int:
+        return len(writer._queue)
     wait_until(lambda: queued() == 9, timeout=10, message="nine waiting requests")
     release.set()
     for t in [first, *others]:
@@ -94,7 +96,9 @@ def test_a_failed_transaction_fails_every_request_in_it_and_stores_none(engine: 
     failing = [threading.Thread(target=request, args=(f"n{k}",)) for k in range(3)]
     for t in failing:
         t.start()
-    queued = lambda: len(writer._queue)  # noqa: E731, SLF001
+
+    def queued() -> int:
+        return len(writer._queue)
     wait_until(lambda: queued() == 3, timeout=10, message="three waiting requests")
     release.set()
     for t in [first, *failing]:

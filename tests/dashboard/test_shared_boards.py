@@ -105,7 +105,9 @@ def test_a_process_waits_for_a_board_being_built_elsewhere(engine: Engine, store
             key_hash=key_hash(KEY), as_of=as_of, claimed_by=other.owner,
             claimed_until=datetime.now(UTC) + timedelta(minutes=2), payload=None))
     got: list[object] = []
-    waiting = threading.Thread(target=lambda: got.append(boards(NoReads(), engine).board(KEY, load)))
+    waiting = threading.Thread(
+        target=lambda: got.append(boards(NoReads(), engine).board(KEY, load))
+    )
     waiting.start()
     waiting.join(timeout=0.5)
     assert waiting.is_alive()  # still waiting: the claim is live and nothing is stored yet

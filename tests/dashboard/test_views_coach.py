@@ -27,18 +27,21 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     next(gen, None)
 
 
-def urgent_alert(world: World, alert_id: str, *, patient_id: str = "p1", minutes_ago: int = 10) -> None:
+def urgent_alert(
+    world: World, alert_id: str, *, patient_id: str = "p1", minutes_ago: int = 10
+) -> None:
     """An urgent alert whose ladder told the patient and waits to tell the caregiver."""
     created = NOW - timedelta(minutes=minutes_ago)
     with Session(world.engine) as session:
         session.add(CoachAlert(id=alert_id, patient_id=patient_id, flag_type="glucose_very_low",
                                group="glucose_low", kind="escalation", audience="coach",
                                priority="urgent", title="Very low glucose",
-                               body="Glucose 48 mg/dL.", why="Glucose below 54 mg/dL for 20 minutes.",
+                               body="Glucose 48 mg/dL.",
+                               why="Glucose below 54 mg/dL for 20 minutes.",
                                evidence={}, state="open", created_at=created, ladder=LADDER, step=0,
                                next_step_at=NOW + timedelta(minutes=5)))
-        session.add(EscalationStep(alert_id=alert_id, step=0, role="patient", recipient_id=patient_id,
-                                   action="notified", at=created))
+        session.add(EscalationStep(alert_id=alert_id, step=0, role="patient",
+                                   recipient_id=patient_id, action="notified", at=created))
         session.commit()
 
 
@@ -76,7 +79,8 @@ def test_acknowledging_stops_the_escalation(world: World) -> None:
     coach = world.client("coach")
     page = coach.get("/coach")
     done = coach.post("/patients/p1/alerts/u2/acknowledge",
-                      data={"csrf_token": csrf_from(page.text), "back": "/coach"}, follow_redirects=False)
+                      data={"csrf_token": csrf_from(page.text), "back": "/coach"},
+                      follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/coach"
     with Session(world.engine) as session:
         later = escalation.advance(session, NOW + timedelta(hours=2))
@@ -98,7 +102,8 @@ def test_snooze_and_resolve_with_note(world: World) -> None:
                       follow_redirects=False).status_code == 303
     snoozed = {a["id"]: a for a in coach.get("/api/alerts").json()}["s1"]
     assert snoozed["state"] == "snoozed"
-    no_note = coach.post("/patients/q000/alerts/r1/resolve", data={"csrf_token": token, "note": " "})
+    no_note = coach.post("/patients/q000/alerts/r1/resolve",
+                         data={"csrf_token": token, "note": " "})
     assert no_note.status_code == 422
     coach.post("/patients/q000/alerts/r1/resolve", data={"csrf_token": token, "note": "Called her"},
                follow_redirects=False)
@@ -106,12 +111,14 @@ def test_snooze_and_resolve_with_note(world: World) -> None:
         resolved = session.get(CoachAlert, "r1")
         assert resolved.state == "resolved" and resolved.note == "Called her"
     # an alert can only be acted on through its own patient, and by those who see that patient
-    assert coach.post("/patients/p1/alerts/s1/acknowledge", data={"csrf_token": token}).status_code == 404
+    assert coach.post("/patients/p1/alerts/s1/acknowledge",
+                      data={"csrf_token": token}).status_code == 404
     patient = world.client("patient")
     ptoken = csrf_from(patient.get("/settings").text)
     assert patient.post("/patients/q000/alerts/s1/acknowledge",
                         data={"csrf_token": ptoken}).status_code == 403
-    assert patient.post("/patients/p1/alerts/u1/snooze", data={"csrf_token": ptoken}).status_code == 403
+    assert patient.post("/patients/p1/alerts/u1/snooze",
+                        data={"csrf_token": ptoken}).status_code == 403
 
 
 def test_caseload_plan_editor_and_messages(world: World) -> None:
@@ -125,7 +132,8 @@ def test_caseload_plan_editor_and_messages(world: World) -> None:
         "goal-own0-patient_part": "Walk after lunch",
         "goal-own0-professional_part": "Check in on Fridays"}, follow_redirects=False)
     assert proposed.status_code == 303, proposed.text
-    coach.post("/coach/patients/q001/messages", data={"csrf_token": token, "body": "How was the walk?"})
+    coach.post("/coach/patients/q001/messages",
+               data={"csrf_token": token, "body": "How was the walk?"})
     page = coach.get("/coach/patients/q001").text
     assert "Walk after lunch" in page and "patient has not agreed yet" in page
     assert "How was the walk?" in page
@@ -138,14 +146,16 @@ def test_caseload_plan_editor_and_messages(world: World) -> None:
 
 def test_patient_sees_todays_nudges_with_why_and_says_not_useful(world: World) -> None:
     with Session(world.engine) as session:
-        session.add(CoachNudge(id="nudge1", patient_id="p1", kind="nudge", flag_type="post_breakfast_high",
-                               priority="normal", title="Breakfast", body="Try a walk after breakfast.",
-                               why="Your glucose was above 180 after breakfast on 4 of the last 7 days.",
+        session.add(CoachNudge(id="nudge1", patient_id="p1", kind="nudge",
+                               flag_type="post_breakfast_high", priority="normal",
+                               title="Breakfast", body="Try a walk after breakfast.",
+                               why="Your glucose was above 180 after breakfast "
+                                   "on 4 of the last 7 days.",
                                evidence={}, status="sent", created_at=NOW - timedelta(hours=2),
                                sent_at=NOW - timedelta(hours=2)))
-        session.add(CoachNudge(id="old", patient_id="p1", kind="nudge", flag_type="x", priority="normal",
-                               title="Yesterday", body="old", why="old", evidence={}, status="sent",
-                               created_at=NOW - timedelta(days=1)))
+        session.add(CoachNudge(id="old", patient_id="p1", kind="nudge", flag_type="x",
+                               priority="normal", title="Yesterday", body="old", why="old",
+                               evidence={}, status="sent", created_at=NOW - timedelta(days=1)))
         session.commit()
     patient = world.client("patient")
     page = patient.get("/patients/p1/today")
@@ -239,7 +249,8 @@ def test_check_in_to_a_plan_of_three_goals_that_steps_up_in_view(world: World) -
     try:
         # a week later both sign in again (the sessions of a week ago have expired; the
         # module's signed-in clients are left alone for the other tests)
-        coach, patient = signed_in(world, world.people.coach), signed_in(world, world.people.patient)
+        coach = signed_in(world, world.people.coach)
+        patient = signed_in(world, world.people.patient)
         token = csrf_from(coach.get("/coach/patients/p1").text)
         evaluated = coach.post("/coach/patients/p1/evaluate", data={"csrf_token": token},
                                follow_redirects=False)

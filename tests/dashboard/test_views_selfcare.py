@@ -26,7 +26,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
 def test_goals_plan_agreement_and_the_joint_record(world: World) -> None:
     with Session(world.engine) as session:
         plan = coach_plans.create_plan(
-            session, world.store, patient_id="p1", coach_id=world.people.coach, focus="being_active",
+            session, world.store, patient_id="p1", coach_id=world.people.coach,
+            focus="being_active",
             goals=[coach_plans.GoalDraft(kind=GoalKind.STEPS, target=6000.0)], now=world.clock())
         session.commit()
         plan_id = plan.id
@@ -40,7 +41,8 @@ def test_goals_plan_agreement_and_the_joint_record(world: World) -> None:
                data={"csrf_token": csrf_from(coach.get("/coach/patients/p1").text)})
     page = patient.get("/patients/p1/goals").text
     assert "Agreed by you and your coach" in page and "Plan agreed" in page
-    patient.post("/patients/p1/achievements", data={"csrf_token": token, "title": "Walked to the shop"})
+    patient.post("/patients/p1/achievements",
+                 data={"csrf_token": token, "title": "Walked to the shop"})
     page = patient.get("/patients/p1/goals").text
     assert "Walked to the shop" in page
     patient.post("/patients/p1/messages", data={"csrf_token": token, "body": "Thanks, going well"})
@@ -72,8 +74,8 @@ def test_self_assessment_picks_a_start_and_flags_distress_to_the_coach(world: Wo
     assert done.status_code == 200 and 'id="assessment-result"' in done.text
     assert "Your coach will get in touch" in done.text
     with Session(world.engine) as session:
-        alerts = session.scalars(select(CoachAlert).where(CoachAlert.patient_id == "p1",
-                                                          CoachAlert.group == "self_assessment")).all()
+        alerts = session.scalars(select(CoachAlert).where(
+            CoachAlert.patient_id == "p1", CoachAlert.group == "self_assessment")).all()
     assert len(alerts) == 1 and alerts[0].state == "open"
     assert alerts[0].id in [a["id"] for a in world.client("coach").get("/api/alerts").json()]
 
@@ -95,7 +97,8 @@ def test_coach_forms_a_group_members_post_and_the_coach_moderates(world: World) 
     assert "Morning walkers" in page.text
     gid = page.text.split('data-group="')[1].split('"')[0]
     ptoken = csrf_from(page.text)
-    patient.post(f"/patients/p1/group/{gid}/posts", data={"csrf_token": ptoken, "body": "Hello all"})
+    patient.post(f"/patients/p1/group/{gid}/posts",
+                 data={"csrf_token": ptoken, "body": "Hello all"})
     patient.post(f"/patients/p1/group/{gid}/consent", data={"csrf_token": ptoken, "name": "on"})
     feed = coach.get("/care/groups").text
     assert "Hello all" in feed and "<strong>Pat</strong>" in feed  # named: the member agreed
@@ -164,6 +167,7 @@ def test_a_group_of_two_by_hand_with_a_prompt_the_members_see(world: World) -> N
                                                    "body": "Where did you walk this week?"})
     patient = world.client("patient")
     mine = patient.get("/patients/p1/group").text.split(f'data-group="{gid}"')[1]
-    assert "Your coach" in mine and "Where did you walk this week?" in mine and "data-prompt" in mine
+    assert ("Your coach" in mine and "Where did you walk this week?" in mine
+            and "data-prompt" in mine)
     assert world.client("patient").post(f"/care/groups/{gid}/prompts", data={
         "csrf_token": csrf_from(mine), "body": "x"}).status_code == 403

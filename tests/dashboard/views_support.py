@@ -54,17 +54,18 @@ def fill(store: SqliteTimeSeriesStore, pid: str, *, days: int, end: datetime,
          glucose=glucose_day_pattern) -> None:
     start = end - timedelta(days=days)
     n = days * 288
-    store.write([r(pid, f"{pid}-cgm", Metric.GLUCOSE, float(glucose(i)), start + i * timedelta(minutes=5),
-                   "cgm", "mg/dL") for i in range(n)])
+    store.write([r(pid, f"{pid}-cgm", Metric.GLUCOSE, float(glucose(i)),
+                   start + i * timedelta(minutes=5), "cgm", "mg/dL") for i in range(n)])
     daily = []
     for d in range(days):
         morning = start + timedelta(days=d, hours=7)
-        daily += [r(pid, f"{pid}-cuff", Metric.SYSTOLIC, 128.0 + d % 3, morning, "bp_cuff", "mm[Hg]"),
+        daily += [r(pid, f"{pid}-cuff", Metric.SYSTOLIC, 128.0 + d % 3, morning, "bp_cuff",
+                    "mm[Hg]"),
                   r(pid, f"{pid}-cuff", Metric.DIASTOLIC, 82.0, morning, "bp_cuff", "mm[Hg]"),
                   r(pid, f"{pid}-scale", Metric.WEIGHT, 80.0 + d * 0.05, morning, "scale", "kg"),
                   r(pid, f"{pid}-ox", Metric.SPO2, 97.0, morning, "pulse_oximeter", "%"),
-                  r(pid, f"{pid}-steps", Metric.STEPS, 5000.0 + 100 * d, morning + timedelta(hours=10),
-                    "step_counter", "{steps}")]
+                  r(pid, f"{pid}-steps", Metric.STEPS, 5000.0 + 100 * d,
+                    morning + timedelta(hours=10), "step_counter", "{steps}")]
     store.write(daily)
 
 

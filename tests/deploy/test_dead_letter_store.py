@@ -15,7 +15,6 @@ from core.appdb.deadletters import UNREADABLE, DeadLetterStore
 from core.appdb.engine import create_schema, make_engine
 from core.contract import Rejection
 from ingest.deadletter import dead_letter_payload
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
