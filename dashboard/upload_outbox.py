@@ -52,6 +52,7 @@ RESEND_AFTER_S = 30.0
 RESEND_MAX_S = 600.0
 SESSION_EXPIRY_S = 7 * 24 * 3600
 RETRY_AFTER_S = 60  # what a refused upload is told (Retry-After)
+UNCONFIRMED_WARNING_ATTEMPTS = 5  # sends without ingest's ack before a warning
 
 
 class QueueRefused(HearthError):
@@ -272,7 +273,14 @@ class UploadOutbox:
                              max_s=self._resend_max_s)
         with self._lock:
             self._awaiting[(batch.device_id, batch.msg_seq)] = now + delay
-        if batch.attempts > 1:
+        if batch.attempts == UNCONFIRMED_WARNING_ATTEMPTS:
+            # Mosquitto grants a subscription and then withholds what the ACL forbids:
+            # without the read right on the ack topic nothing would ever say why.
+            log.warning("no commit acknowledgement for uploader %s after %d sends: is ingest "
+                        "running, and may this login read %s (re-render the broker's ACL: "
+                        "hearth devices render)?", batch.device_id, batch.attempts,
+                        topics.ack(batch.device_id))
+        elif batch.attempts > 1:
             log.info("re-sent unconfirmed Nightscout message of %s (attempt %d)",
                      batch.device_id, batch.attempts)
         return True

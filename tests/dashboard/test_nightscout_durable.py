@@ -208,15 +208,31 @@ def test_a_full_outbox_answers_503_with_retry_after_and_a_resent_upload_is_store
         queue.stop()
 
 
-def test_the_wired_outbox_reads_ingests_acks_under_the_rendered_acl(tmp_path: Path) -> None:
-    """`hearth dashboard`'s wiring (hearth/nightscout.py) on a broker with the rendered
-    password file and ACL: the dashboard's login may read its uploaders' commit acks, so
-    an upload leaves the outbox once stored (without that right it would stay and be
-    sent again for ever)."""
+@dataclass
+class Guarded:
+    """A broker with the rendered password file and ACL, ingest logged in as itself."""
 
-    from core.config import HearthSettings
+    engine: Engine
+    secret: str
+    broker: MosquittoServer
+    store: SqliteTimeSeriesStore
+    ingest: IngestService
+
+    def as_(self, user: str) -> MqttEndpoint:
+        return MqttEndpoint("127.0.0.1", self.broker.port, username=user,
+                            password=PASSWORDS[user])
+
+    def stored(self) -> int:
+        return len(self.store.read("ann", Metric.GLUCOSE, NOW - timedelta(days=1),
+                                   NOW + timedelta(days=1)))
+
+
+PASSWORDS = {"hearth-ingest": "ingest-pw", "hearth-dashboard": "dashboard-pw"}
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Guarded]:
     from core.provisioning import ServiceAccount, hash_password_pbkdf2, render
-    from hearth import nightscout
 
     engine = app_database(tmp_path / "hearth.db")
     register(engine, "ann", [])
@@ -224,44 +240,83 @@ def test_the_wired_outbox_reads_ingests_acks_under_the_rendered_acl(tmp_path: Pa
     secret = provisioner.add(device_id="ann-xdrip", patient_id="ann", kind="cgm",
                              role="nightscout").secret
     assert secret
-    passwords = {"hearth-ingest": "ingest-pw", "hearth-dashboard": "dashboard-pw"}
-    render(provisioner, tmp_path / "auth",
-           services=[ServiceAccount(u, hash_password_pbkdf2(p)) for u, p in passwords.items()])
-    broker = MosquittoServer(tmp_path / "broker", password_file=tmp_path / "auth" / "passwd",
-                             acl_file=tmp_path / "auth" / "acl")
+    auth = tmp_path / "auth"
+    render(provisioner, auth,
+           services=[ServiceAccount(u, hash_password_pbkdf2(p)) for u, p in PASSWORDS.items()])
+    if getattr(request, "param", "") == "without the ack right":  # an ACL rendered before
+        acl = (auth / "acl").read_text()
+        assert "topic read hearth/v1/ack/ann-xdrip\n" in acl
+        (auth / "acl").write_text(acl.replace("topic read hearth/v1/ack/ann-xdrip\n", ""))
+    broker = MosquittoServer(tmp_path / "broker", password_file=auth / "passwd",
+                             acl_file=auth / "acl")
     broker.start()
     store = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
-
-    def as_(user: str) -> MqttEndpoint:
-        return MqttEndpoint("127.0.0.1", broker.port, username=user, password=passwords[user])
-
-    ingest = IngestService(endpoint=as_("hearth-ingest"), store=store,
-                           registry=SqlDirectory(engine),
+    ingest = IngestService(endpoint=MqttEndpoint("127.0.0.1", broker.port,
+                                                 username="hearth-ingest",
+                                                 password=PASSWORDS["hearth-ingest"]),
+                           store=store, registry=SqlDirectory(engine),
                            settings=IngestSettings(client_id="hearth-ingest"))
     ingest.start()
-    settings = HearthSettings(data_dir=tmp_path / "data",
-                              database_url=f"sqlite:///{tmp_path / 'hearth.db'}")
-    app: FastAPI = create_app(store=store, directory=SqlDirectory(engine),
-                              accounts=AccountStore(engine))
-    stop = nightscout.attach(app, settings, endpoint=as_("hearth-dashboard"))
     try:
         assert ingest.wait_connected(30)
+        yield Guarded(engine, secret, broker, store, ingest)
+    finally:
+        ingest.stop()
+        broker.kill()
+        store.close()
+
+
+def test_the_wired_outbox_reads_ingests_acks_under_the_rendered_acl(
+        tmp_path: Path, guarded: Guarded) -> None:
+    """`hearth dashboard`'s wiring (hearth/nightscout.py) on a broker with the rendered
+    password file and ACL: the dashboard's login may read its uploaders' commit acks, so
+    an upload leaves the outbox once stored."""
+    from core.config import HearthSettings
+    from hearth import nightscout
+
+    settings = HearthSettings(data_dir=tmp_path / "data",
+                              database_url=f"sqlite:///{tmp_path / 'hearth.db'}")
+    app: FastAPI = create_app(store=guarded.store, directory=SqlDirectory(guarded.engine),
+                              accounts=AccountStore(guarded.engine))
+    stop = nightscout.attach(app, settings, endpoint=guarded.as_("hearth-dashboard"))
+    try:
         queue = app.state.nightscout.queue
         assert isinstance(queue, UploadOutbox) and queue.connected
         assert (tmp_path / "data" / "nightscout-outbox-0.db").exists()
-        answer = post(TestClient(app), secret, entries(NOW - timedelta(hours=2), 12))
+        answer = post(TestClient(app), guarded.secret, entries(NOW - timedelta(hours=2), 12))
         assert answer.status_code == 200, answer.text
-        wait_until(lambda: len(store.read("ann", Metric.GLUCOSE, NOW - timedelta(days=1),
-                                          NOW + timedelta(days=1))) == 12,
-                   timeout=60, message="the upload stored")
+        wait_until(lambda: guarded.stored() == 12, timeout=60, message="the upload stored")
         wait_until(lambda: len(queue) == 0, timeout=60,
                    message="the outbox emptied by ingest's acks (the ACL lets it read them)")
         assert queue.confirmed_readings == 12
     finally:
         stop()
-        ingest.stop()
-        broker.kill()
-        store.close()
+
+
+@pytest.mark.parametrize("guarded", ["without the ack right"], indirect=True)
+def test_without_the_ack_right_the_outbox_keeps_the_upload_and_says_why(
+        tmp_path: Path, guarded: Guarded, caplog: pytest.LogCaptureFixture) -> None:
+    """An ACL rendered before this right existed: Mosquitto grants the subscription and
+    withholds the acks. Nothing is lost (the upload stays and is re-sent; ingest stores it
+    once) and a warning names the topic and the fix."""
+    queue = UploadOutbox(guarded.as_("hearth-dashboard"), tmp_path / "outbox",
+                         resend_after_s=0.2, resend_max_s=0.5)
+    assert queue.start(timeout=30)
+    client = TestClient(create_app(store=guarded.store, directory=SqlDirectory(guarded.engine),
+                                   accounts=AccountStore(guarded.engine)))
+    client.app.state.nightscout = NightscoutBackend(Provisioner(guarded.engine), None,
+                                                    queue=queue)
+    try:
+        with caplog.at_level("WARNING", logger="dashboard.upload_outbox"):
+            answer = post(client, guarded.secret, entries(NOW - timedelta(hours=2), 12))
+            assert answer.status_code == 200, answer.text
+            wait_until(lambda: "no commit acknowledgement for uploader ann-xdrip" in
+                       caplog.text, timeout=60, message="the warning")
+        assert "hearth/v1/ack/ann-xdrip" in caplog.text and "hearth devices render" in caplog.text
+        wait_until(lambda: guarded.stored() == 12, timeout=60, message="the upload stored")
+        assert len(queue) == 12  # kept: nothing confirmed it (stored once, however often sent)
+    finally:
+        queue.stop()
 
 
 def test_a_sigkilled_dashboard_process_loses_nothing_it_answered(tmp_path: Path) -> None:
