@@ -203,6 +203,16 @@ def glucose_change(store: TimeSeriesStore, patient_id: str, at: datetime,
     return round(delta)
 
 
+def newest_is_finger_stick(store: TimeSeriesStore, patient_id: str, today: Today) -> bool:
+    """Whether the current glucose is a meter's: a finger-stick has no trend arrow and is
+    never "not current" as a CGM is (the stale warnings are a sensor's, Nightscout's)."""
+    if today.glucose is None:
+        return False
+    at = today.glucose.time
+    newest = store.read(patient_id, Metric.GLUCOSE, at, at + timedelta(seconds=1))
+    return bool(newest) and all(r.source == GlucoseMethod.METER for r in newest)
+
+
 def change_text(delta: float | None, units: str) -> str:
     if delta is None:
         return ""

@@ -111,6 +111,7 @@ def _glance(request: Request, access: PatientAccess, today: Today) -> dict[str, 
             unread = unread_for_patient(session, patient.id)
             news = goal_news(session, patient.id, since=now - timedelta(days=GOAL_NEWS_DAYS))
     return {"locale_tag": glance.locale_tag(locale), "change": change,
+            "finger_stick": glance.newest_is_finger_stick(store, patient.id, today),
             "has_diabetes": any("diabetes" in c for c in patient.conditions),
             "change_text": glance.change_text(change, units),
             "glucose_when": (glance.day_time(today.glucose.time, today.timezone, locale)

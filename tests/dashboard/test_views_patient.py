@@ -454,6 +454,9 @@ def test_a_meter_user_sees_points_and_a_heart_failure_patient_her_weight_against
     assert chart["line"] is None and chart["points"]["values"] == [132.0, 188.0, 101.0]
     assert chart["window"] == 24 and "Finger-stick readings as points" in page
     assert 'id="glucose-value" data-mgdl="101"' in page
+    # a finger-stick an hour old: no arrow, no sensor's "not current" warning
+    assert '<span id="glucose-trend">Finger-stick</span>' in page
+    assert 'id="glucose-arrow"' not in page and "not current" not in page
     page = nurse.get("/patients/hal/today").text
     assert 'id="glucose-card"' not in page  # no glucose box for a person without diabetes
     chart = _glance(page)
