@@ -5,8 +5,9 @@ rules read only the newest reading of the last 15 minutes) and any of:
 
 - glucose below 70 mg/dL (level 1 hypoglycaemia, analytics/cgm.py ``LOW_BELOW``),
   which covers the urgent low (<54) and the treatment advice (<70);
-- glucose falling fast: the CGM trend arrow from the device's previous reading is
-  ``DoubleDown`` (more than 3 mg/dL a minute, analytics/arrows.py);
+- glucose falling fast: the CGM trend arrow from the device's previous reading (at
+  least ``MIN_GAP`` older) is ``DoubleDown`` (more than 3 mg/dL a minute,
+  analytics/arrows.py);
 - SpO2 at or below 92% (analytics/spo2.py ``DEFAULT_TARGET``; a patient with a lower
   prescribed target is covered: the lane is wider than any urgent rule);
 - blood pressure at the hypertensive-crisis level, systolic >=180 or diastolic >=120
@@ -47,6 +48,9 @@ class _Timed(Protocol):  # a Reading, or a Measurement not yet bound to its pati
 T = TypeVar("T", bound=_Timed)
 
 RECENT = timedelta(minutes=15)  # the urgent rules' max_age_min (coach/rules/thresholds.py)
+# A rate over less than a minute is rounding noise (0.1 mg/dL in 2 s reads as 3 mg/dL a
+# minute); CGMs read every 1 to 5 minutes. Closer readings wait for an older anchor.
+MIN_GAP = timedelta(minutes=1)
 _REMEMBERED_DEVICES = 100_000  # newest glucose kept per CGM, for the fast-fall test
 
 
@@ -79,7 +83,9 @@ class PriorityTest:
     def _glucose(self, r: _Timed, now: datetime) -> bool:
         current = (r.measured_at, r.value)
         previous = self._last.get(r.device_id)
-        if previous is None or previous[0] < current[0]:
+        if previous is not None and current[0] - previous[0] < MIN_GAP:
+            previous = None  # too close for a rate: keep the older reading as the anchor
+        elif previous is None or previous[0] < current[0]:
             self._last[r.device_id] = current
             self._last.move_to_end(r.device_id)
             if len(self._last) > self._remembered:

@@ -63,6 +63,13 @@ def test_a_fast_fall_is_chosen_from_the_devices_previous_reading() -> None:
     assert test.select([falling], NOW) == [falling]
     # 134 -> 124 in 5 minutes: 2 mg/dL a minute, not fast.
     assert test.select([reading(Metric.GLUCOSE, 124.0, minutes_ago=0)], NOW) == []
+    # Readings seconds apart: a rate over them is rounding noise, not a fall.
+    noisy = PriorityTest()
+    at = NOW - timedelta(minutes=1)
+    values = [120.0, 119.9, 120.0, 119.9, 119.8]
+    assert all(noisy.select([Reading("p1", "cgm-9", Metric.GLUCOSE, v,
+                                     at + timedelta(seconds=2 * k), "cgm", v, "mg/dL")], NOW)
+               == [] for k, v in enumerate(values))
     # Another device's history is its own.
     assert test.select([reading(Metric.GLUCOSE, 100.0, device="cgm-2")], NOW) == []
 
