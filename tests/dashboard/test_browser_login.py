@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import chromium, screenshot, served_demo, sign_in  # noqa: F401
+from tests.support.browser import screenshot, sign_in
 from tests.support.demo_site import DemoSite
 
 NAMES = {"ann": "Ann Hughes", "bob": "Bob Okafor", "carla": "Carla Mendes", "dev": "Dev Patel",
@@ -21,7 +21,7 @@ SEES = {
 
 
 @pytest.mark.parametrize("role", list(SEES))
-def test_each_role_sees_its_patients_and_nothing_else(chromium, served_demo: DemoSite,  # noqa: F811
+def test_each_role_sees_its_patients_and_nothing_else(chromium, served_demo: DemoSite,
                                                       role: str) -> None:
     name, password = served_demo.credentials[role]
     page = sign_in(chromium, served_demo.base_url, name, password)
@@ -49,7 +49,7 @@ def test_each_role_sees_its_patients_and_nothing_else(chromium, served_demo: Dem
 
 
 def test_the_patient_sees_who_looked_and_the_admin_sees_the_audit_log(
-        chromium, served_demo: DemoSite) -> None:  # noqa: F811
+        chromium, served_demo: DemoSite) -> None:
     nurse = sign_in(chromium, served_demo.base_url, *served_demo.credentials["nurse"])
     nurse.goto(f"{served_demo.base_url}/patients/{served_demo.patient_id}")
     assert nurse.goto(f"{served_demo.base_url}/my-data/audit").status == 403
@@ -70,7 +70,7 @@ def test_the_patient_sees_who_looked_and_the_admin_sees_the_audit_log(
     admin.context.close()
 
 
-def test_wrong_password_then_sign_in_then_sign_out(chromium, served_demo: DemoSite) -> None:  # noqa: F811
+def test_wrong_password_then_sign_in_then_sign_out(chromium, served_demo: DemoSite) -> None:
     name, password = served_demo.credentials["nurse"]
     page = sign_in(chromium, served_demo.base_url, name, "not the password")
     try:
@@ -91,7 +91,7 @@ def test_wrong_password_then_sign_in_then_sign_out(chromium, served_demo: DemoSi
 
 
 def test_a_coach_reads_and_the_patient_sees_it_in_who_looked_at_my_data(
-        chromium, served_demo: DemoSite) -> None:  # noqa: F811
+        chromium, served_demo: DemoSite) -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 

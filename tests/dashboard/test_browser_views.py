@@ -19,7 +19,7 @@ from core.appdb.coaching import CoachAlert, EscalationStep
 from core.metrics import Metric
 from tests.dashboard.views_support import NOW, World, build_world, r
 from tests.support.accounts import PASSWORD
-from tests.support.browser import chromium, screenshot  # noqa: F401 - the fixture
+from tests.support.browser import screenshot
 from tests.support.browser import sign_in as browser_sign_in
 from tests.support.dashboard_server import serving
 
@@ -88,7 +88,8 @@ def test_switch_units_and_see_the_values_change(world: World, browser, base_url:
     page.set_viewport_size({"width": 1100, "height": 900})
     page.reload()
     page.wait_for_selector("#daily-chart canvas")
-    assert page.locator("#bp-chart canvas").count() == 1 and page.locator("#steps-chart canvas").count() == 1
+    assert page.locator("#bp-chart canvas").count() == 1
+    assert page.locator("#steps-chart canvas").count() == 1
     shot(page, "patient-trends")
     page.goto(f"{base_url}/settings")  # back to mg/dL for the other tests
     page.check("#units-mgdl")
@@ -102,8 +103,9 @@ def test_a_new_reading_appears_without_a_reload(world: World, browser, base_url:
     assert page.inner_text("#glucose-value") == "100"
     page.evaluate("window.__same_page = true")
     time.sleep(0.5)  # the stream has sent its first poll
-    world.store.write([r("p1", "p1-cgm", Metric.GLUCOSE, 150.0, NOW - timedelta(minutes=1), "cgm", "mg/dL"),
-                       r("p1", "p1-scale", Metric.WEIGHT, 79.2, NOW - timedelta(minutes=1), "scale", "kg")])
+    world.store.write([
+        r("p1", "p1-cgm", Metric.GLUCOSE, 150.0, NOW - timedelta(minutes=1), "cgm", "mg/dL"),
+        r("p1", "p1-scale", Metric.WEIGHT, 79.2, NOW - timedelta(minutes=1), "scale", "kg")])
     # Functions, not expression strings: Playwright evals a string in the page, which the
     # Content-Security-Policy refuses (no 'unsafe-eval').
     page.wait_for_function("() => document.getElementById('glucose-value').textContent === '150'",
@@ -116,12 +118,16 @@ def test_a_new_reading_appears_without_a_reload(world: World, browser, base_url:
     page.context.close()
 
 
-def test_acknowledge_an_alert_and_see_the_escalation_stop(world: World, browser, base_url: str) -> None:
+def test_acknowledge_an_alert_and_see_the_escalation_stop(
+    world: World, browser, base_url: str
+) -> None:
     with Session(world.engine) as session:
-        session.add(CoachAlert(id="esc1", patient_id="p1", flag_type="glucose_very_low", group="low",
-                               kind="escalation", audience="coach", priority="urgent",
-                               title="Very low glucose", body="Glucose 48 mg/dL.",
-                               why="Glucose below 54 mg/dL for 20 minutes.", evidence={}, state="open",
+        session.add(CoachAlert(id="esc1", patient_id="p1", flag_type="glucose_very_low",
+                               group="low", kind="escalation", audience="coach",
+                               priority="urgent", title="Very low glucose",
+                               body="Glucose 48 mg/dL.",
+                               why="Glucose below 54 mg/dL for 20 minutes.", evidence={},
+                               state="open",
                                created_at=NOW - timedelta(minutes=10),
                                ladder=["patient", "caregiver", "coach", "nurse"], step=0,
                                next_step_at=NOW + timedelta(minutes=5)))
@@ -141,7 +147,8 @@ def test_acknowledge_an_alert_and_see_the_escalation_stop(world: World, browser,
         later = escalation.advance(session, NOW + timedelta(hours=3))
         session.commit()
         assert [m for m in later if m.ref == "esc1"] == []  # the ladder has stopped
-        assert [s.action for s in care_alerts.steps(session, "esc1")] == ["notified", "acknowledged"]
+        assert [s.action for s in care_alerts.steps(session, "esc1")] == [
+            "notified", "acknowledged"]
     page.goto(f"{base_url}/coach/patients/p1")
     shot(page, "coach-patient-detail")
     page.context.close()
@@ -182,18 +189,28 @@ UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
 # the first ancestor with an opaque background colour.
 LOW_CONTRAST = """() => {
   const rgb = s => s.match(/[\\d.]+/g).map(Number);
-  const lum = ([r, g, b]) => { const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => {
+    const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
     return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
-  const background = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
-    if (c.length < 4 || c[3] > 0.99) { if (c.length >= 3 && !(c.length === 4 && c[3] === 0)) return c.slice(0, 3); } }
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0.99) {
+        if (c.length >= 3 && !(c.length === 4 && c[3] === 0)) return c.slice(0, 3);
+      }
+    }
     return [255, 255, 255]; };
   const bad = [];
-  for (const el of document.querySelectorAll('main p, main li, main td, main th, main a, main h1, main h2, main h3, main label, main button, header a, header span')) {
+  const texts = 'main p, main li, main td, main th, main a, main h1, main h2, main h3, '
+    + 'main label, main button, header a, header span';
+  for (const el of document.querySelectorAll(texts)) {
     if (!el.offsetParent || !el.textContent.trim()) continue;
     const fg = rgb(getComputedStyle(el).color).slice(0, 3), bg = background(el);
     const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
     const ratio = (a + 0.05) / (b + 0.05);
-    if (ratio < 4.5) bad.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+    if (ratio < 4.5) {
+      bad.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+    }
   }
   return bad; }"""
 
@@ -226,7 +243,8 @@ def test_every_input_is_labelled_and_main_text_has_contrast(world: World, browse
         page.wait_for_load_state("networkidle")
         assert page.evaluate(UNLABELLED) == [], path
         assert page.evaluate(LOW_CONTRAST) == [], path
-        assert page.locator("html[lang]").count() == 1 and page.locator("main h1").count() == 1, path
+        assert page.locator("html[lang]").count() == 1, path
+        assert page.locator("main h1").count() == 1, path
         shot(page, f"{role}{path.replace('/', '-').replace('?', '-')}")
     page.context.close()
 
