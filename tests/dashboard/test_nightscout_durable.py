@@ -100,12 +100,12 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     register(engine, "ann", [])
     register(engine, "bob", [])
     provisioner = Provisioner(engine)
-    secrets = {
-        "ann-xdrip": provisioner.add(device_id="ann-xdrip", patient_id="ann", kind="cgm",
-                                     role="nightscout").secret,
-        "bob-juggluco": provisioner.add(device_id="bob-juggluco", patient_id="bob",
-                                        kind="cgm", role="nightscout").secret,
-    }
+    secrets: dict[str, str] = {}
+    for device_id, patient_id in (("ann-xdrip", "ann"), ("bob-juggluco", "bob")):
+        issued = provisioner.add(device_id=device_id, patient_id=patient_id, kind="cgm",
+                                 role="nightscout").secret
+        assert issued
+        secrets[device_id] = issued
     store = SqliteTimeSeriesStore(tmp_path / "timeseries.db")
     rig = Rig(tmp_path, broker, MqttEndpoint.parse(broker.url), engine, store, secrets)
     try:
@@ -302,10 +302,10 @@ def test_without_the_ack_right_the_outbox_keeps_the_upload_and_says_why(
     queue = UploadOutbox(guarded.as_("hearth-dashboard"), tmp_path / "outbox",
                          resend_after_s=0.2, resend_max_s=0.5)
     assert queue.start(timeout=30)
-    client = TestClient(create_app(store=guarded.store, directory=SqlDirectory(guarded.engine),
-                                   accounts=AccountStore(guarded.engine)))
-    client.app.state.nightscout = NightscoutBackend(Provisioner(guarded.engine), None,
-                                                    queue=queue)
+    app = create_app(store=guarded.store, directory=SqlDirectory(guarded.engine),
+                     accounts=AccountStore(guarded.engine))
+    app.state.nightscout = NightscoutBackend(Provisioner(guarded.engine), None, queue=queue)
+    client = TestClient(app)
     try:
         with caplog.at_level("WARNING", logger="dashboard.upload_outbox"):
             answer = post(client, guarded.secret, entries(NOW - timedelta(hours=2), 12))
