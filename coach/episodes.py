@@ -44,21 +44,25 @@ CLEAR_AFTER = timedelta(minutes=15)  # Battelino 2019: >=15 minutes back above e
 FRESH = timedelta(minutes=15)  # evidence of "now": older readings say nothing about it
 SIGNAL_LOSS_AFTER = timedelta(minutes=20)  # coach/rules/signal_loss.py (its default)
 SIGNAL_LOSS_GIVE_UP = timedelta(hours=12)
+READ_MARGIN = timedelta(seconds=1)  # reads end before their end time: take "now" in
 
 Check = Callable[[TimeSeriesStore, CoachAlert, datetime], str | None]
 
 
 def _hypo_cleared(store: TimeSeriesStore, alert: CoachAlert, now: datetime) -> str | None:
-    series = store.read_series(alert.patient_id, Metric.GLUCOSE, now - timedelta(hours=2), now)
+    """Over once the newest reading is at or above 70 and more than 15 minutes after the
+    last one below it; the low that raised the alert must be among the readings seen (a
+    window that missed it proves nothing)."""
+    since = aware(alert.created_at) - timedelta(hours=1)
+    series = store.read_series(alert.patient_id, Metric.GLUCOSE, since, now + READ_MARGIN)
     t, v = np.asarray(series.times_us), np.asarray(series.values)
     if t.size == 0 or now - _at(int(t[-1])) > FRESH or v[-1] < LOW_MG_DL:
         return None
     low = t[v < LOW_MG_DL]
-    last_low = int(low[-1]) if low.size else None
-    if last_low is not None and int(t[-1]) - last_low <= CLEAR_AFTER.total_seconds() * US_PER_S:
+    if low.size == 0:
         return None
-    if last_low is None and int(t[-1]) - int(t[0]) < CLEAR_AFTER.total_seconds() * US_PER_S:
-        return None  # too few readings to know
+    if int(t[-1]) - int(low[-1]) <= CLEAR_AFTER.total_seconds() * US_PER_S:
+        return None
     return "glucose back at or above 70 mg/dL for more than 15 minutes"
 
 
@@ -66,7 +70,8 @@ def _spo2_cleared(store: TimeSeriesStore, alert: CoachAlert, now: datetime) -> s
     threshold = alert.evidence.get("threshold")
     if not isinstance(threshold, int | float):
         return None
-    series = store.read_series(alert.patient_id, Metric.SPO2, aware(alert.created_at), now)
+    series = store.read_series(alert.patient_id, Metric.SPO2, aware(alert.created_at),
+                               now + READ_MARGIN)
     v = np.asarray(series.values)
     if v.size < 2 or now - _at(int(series.times_us[-1])) > FRESH:
         return None

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from care import alerts as care_alerts
 from coach.safety import is_safety
 from core.appdb.directory import PatientInfo
+from core.clock import aware
 from core.metrics import Metric
 from core.readings import Reading
 from tests.coach.coaching_week import Week
@@ -69,8 +70,9 @@ EVENTS: list[tuple[datetime, list[tuple[float, float | None]]]] = [
     (at(1, "14:30"), [(0, None), (30, 62.0), (55, 62.0), (80, None)]),
     # Thu 03:00 (quiet hours): down to 45 by 03:20, until 03:40, then 90 by 03:45
     (at(3, "03:00"), [(0, None), (20, 45.0), (40, 45.0), (45, 90.0), (60, None)]),
-    # Sat 14:00: down to 45 by 14:20, until 14:35, then 90 by 14:40; nobody answers
-    (at(5, "14:00"), [(0, None), (20, 45.0), (35, 45.0), (40, 90.0), (60, None)]),
+    # Sat 14:00: down to 45 by 14:20, until 15:00, then 90 by 15:05; nobody answers, so
+    # the ladder reaches the nurse (14:55) before the low is over and resolves itself
+    (at(5, "14:00"), [(0, None), (20, 45.0), (60, 45.0), (65, 90.0), (85, None)]),
 ]
 
 
@@ -239,7 +241,11 @@ def test_escalation_reaches_the_nurse_only_when_nobody_acknowledges(week: Week) 
         rows = care_alerts.steps(session, first.message.ref)
         assert [(x.role, x.action) for x in rows] == [
             ("patient", "notified"), ("caregiver", "notified"), ("coach", "notified"),
-            ("nurse", "notified")]
+            ("nurse", "notified"), ("unknown", "resolved")]
+        # ... and once the low was over (the last reading below 70 at 15:00, more than 15
+        # minutes back above it) the ladder resolved itself, saying so
+        last = rows[-1]
+        assert last.by_user == "hearth" and aware(last.at) == at(5, "15:20")
 
 
 def test_every_message_says_why_with_evidence(week: Week) -> None:
