@@ -87,7 +87,9 @@ def _one_thread() -> AbstractContextManager[Any]:
     machine under load the forecast tests took 240 s with OpenMP's default and
     23 s on one thread.  Entering the limit costs ~0.1 ms.
     """
-    return _threadpools().limit(limits=1, user_api="openmp")
+    limit: AbstractContextManager[Any] = _threadpools().limit(
+        limits=1, user_api="openmp")
+    return limit
 
 
 def _nearest(

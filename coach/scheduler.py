@@ -115,7 +115,7 @@ def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime)
     return specs
 
 
-class _StoreScheduler(BaseScheduler):
+class _StoreScheduler(BaseScheduler):  # type: ignore[misc]  # APScheduler 3 is untyped
     """APScheduler's job API over the store, without its own (wall-clock) loop."""
 
     def wakeup(self) -> None:
@@ -198,7 +198,7 @@ class CoachScheduler:
         """
         now = now or self._clock.now()
         started: list[tuple[str, datetime]] = []
-        futures: list[Future[None]] = []
+        futures: list[Future[Any]] = []
         for job in self._store.get_due_jobs(now):
             run_times = _run_times(job, now)
             run_times = run_times[-1:] if job.coalesce else run_times
@@ -283,7 +283,7 @@ class CoachScheduler:
                             lease_until=now + self.shard_lease)
                     .execution_options(synchronize_session=False))
                 session.commit()
-            if taken.rowcount == 1:
+            if getattr(taken, "rowcount", 0) == 1:  # a CursorResult
                 if status == "running":
                     log.warning("took over shard %s of %s from %s (lease passed)", shard_id,
                                 run_time.isoformat(), owner)

@@ -20,11 +20,15 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from core.provisioning import Provisioner
 
-def _provisioner():  # type: ignore[no-untyped-def]
+
+def _provisioner() -> Provisioner:
     from core.config import get_settings
     from core.provisioning import Provisioner
     from hearth import wiring
