@@ -39,10 +39,10 @@ from dashboard.app import create_app
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from tests.support.accounts import PASSWORD, People, add_people
-from tests.support.browser import chromium, sign_in  # noqa: F401 - the fixture
+from tests.support.browser import sign_in
 from tests.support.dashboard_server import serving
 from tests.support.factories import publisher, register, wait_until
-from tests.support.mosquitto import MosquittoServer, mosquitto  # noqa: F401 - fixture
+from tests.support.mosquitto import MosquittoServer
 
 WAIT_MS = 60_000  # a loaded 2-core machine: generous, the figures are printed
 # wait_for_function takes functions, not expression strings: Playwright evals a string in
@@ -59,7 +59,7 @@ class Stack:
 
 
 @pytest.fixture
-def stack(mosquitto: MosquittoServer, store: SqliteTimeSeriesStore,  # noqa: F811
+def stack(mosquitto: MosquittoServer, store: SqliteTimeSeriesStore,
           engine: Engine) -> Iterator[Stack]:
     register(engine, "p1", [("cgm-1", "cgm")], timezone="Europe/London", name="Ann Example")
     people = add_people(engine, "p1")  # the caregiver: readings, trends, alerts; urgent alerts
@@ -95,7 +95,7 @@ def shot(page: Any, folder: Path, name: str) -> None:
 
 
 def test_a_low_reading_reaches_the_patient_and_caregiver_pages_and_ok_stops_the_ladder(
-        stack: Stack, chromium: Any, tmp_path: Path,  # noqa: F811
+        stack: Stack, chromium: Any, tmp_path: Path,
         record_property: Any) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     with publisher(stack.broker) as cgm:
@@ -174,7 +174,7 @@ def test_a_low_reading_reaches_the_patient_and_caregiver_pages_and_ok_stops_the_
 
 
 def test_the_age_of_the_reading_ticks_and_turns_stale_without_a_reload(
-        stack: Stack, chromium: Any, tmp_path: Path) -> None:  # noqa: F811
+        stack: Stack, chromium: Any, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     # 14 min 50 s old at sign-in: "measured 14 min ago" in green, then stale within seconds
     stack.store.write([Reading("p1", "cgm-1", Metric.GLUCOSE, 190.0,

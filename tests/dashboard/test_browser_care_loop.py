@@ -23,7 +23,7 @@ import pytest
 from core.metrics import Metric
 from tests.dashboard.views_support import NOW, World, build_world, r
 from tests.support.accounts import PASSWORD
-from tests.support.browser import chromium, screenshot  # noqa: F401 - the fixture
+from tests.support.browser import screenshot
 from tests.support.browser import sign_in as browser_sign_in
 from tests.support.dashboard_server import serving
 

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.support.browser import chromium, served_demo, sign_in  # noqa: F401 - fixtures
+from tests.support.browser import sign_in
 from tests.support.demo_site import DemoSite
 
 WAIT_MS = 60_000
@@ -54,7 +54,7 @@ def nav(page: Any) -> Any:
 @pytest.mark.parametrize("role", ["patient", "caregiver", "coach", "nurse", "admin"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_each_role_lands_on_its_work_and_clicks_to_every_page(
-        chromium: Any, served_demo: DemoSite, tmp_path: Path, role: str, size: str  # noqa: F811
+        chromium: Any, served_demo: DemoSite, tmp_path: Path, role: str, size: str
 ) -> None:
     viewport = DESKTOP if size == "desktop" else PHONE
     name, password = served_demo.credentials[role]

@@ -12,7 +12,6 @@ import pytest
 from core.metrics import Metric
 from tests.dashboard.views_support import NOW, World, add_patient, build_world, fill, r
 from tests.support.accounts import PASSWORD, csrf_from
-from tests.support.browser import chromium  # noqa: F401 - the Playwright fixture
 
 
 def steady(value: float):
@@ -334,7 +333,7 @@ def test_finger_sticks_are_points_and_never_an_agp(mix: World) -> None:
 
 
 def test_in_a_browser_the_nurse_opens_the_most_urgent_rows_and_sees_their_charts(
-        mix: World, chromium) -> None:  # noqa: F811 - the Playwright fixture
+        mix: World, chromium) -> None:
     """Debian's Chromium under the page's Content-Security-Policy: the triage order as seen,
     a click on a row opens the review page, and its charts are drawn (screenshots at
     1280 and 390 px in test-artifacts/nurse/)."""

@@ -67,7 +67,8 @@ def test_two_worker_processes_share_sessions_and_each_has_its_own_broker_client(
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=60)
-    assert "Started parent process" in log.read_text() or "Started server process" in log.read_text()
+    assert ("Started parent process" in log.read_text()
+            or "Started server process" in log.read_text())
 
 
 def test_a_setting_that_does_not_validate_is_a_clear_message_not_a_traceback(

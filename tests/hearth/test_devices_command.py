@@ -25,7 +25,8 @@ def hearth(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_add_render_revoke_and_reload(tmp_path: Path) -> None:
     register(app_database(tmp_path / "hearth.db"), "ann", [])
-    env = {"HEARTH_DATA_DIR": str(tmp_path), "HEARTH_DATABASE_URL": f"sqlite:///{tmp_path / 'hearth.db'}",
+    env = {"HEARTH_DATA_DIR": str(tmp_path),
+           "HEARTH_DATABASE_URL": f"sqlite:///{tmp_path / 'hearth.db'}",
            "MQTT_INGEST_PASSWORD": "ingest-pw"}
     added = hearth(env, "add", "ann-cgm", "--patient", "ann", "--kind", "cgm").stdout
     secret = added.split("MQTT password (shown once): ")[1].split()[0]
@@ -46,7 +47,8 @@ def test_add_render_revoke_and_reload(tmp_path: Path) -> None:
             assert device.publish(topics.up("ann-cgm")) in ACCEPTED
             assert login("hearth-ingest", "ingest-pw").accepted
 
-            listed = [json.loads(line) for line in hearth(env, "list", "--json").stdout.splitlines()]
+            listed = [json.loads(line)
+                      for line in hearth(env, "list", "--json").stdout.splitlines()]
             assert [(a["device_id"], a["patient_id"], a["role"], a["active"]) for a in listed] == [
                 ("ann-cgm", "ann", "device", True)]
 

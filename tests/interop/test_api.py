@@ -1,4 +1,5 @@
-"""The FHIR and CSV export endpoints: content, authorisation (403 for an invisible patient), ranges."""
+"""The FHIR and CSV export endpoints: content, authorisation (403 for an invisible patient),
+ranges."""
 
 from __future__ import annotations
 
@@ -72,7 +73,9 @@ def test_csv_export_has_one_row_per_reading_with_the_original_unit(client, month
     assert glucose and all(row["original_unit"] == "mmol/L" for row in glucose)
     assert all(row["unit"] == "mg/dL" and row["source"] == "meter" for row in glucose)
     first = glucose[0]
-    assert float(first["value"]) == pytest.approx(float(first["original_value"]) * 18.0156, abs=1e-3)
+    assert float(first["value"]) == pytest.approx(
+        float(first["original_value"]) * 18.0156, abs=1e-3
+    )
     assert [row["time"] for row in rows] == sorted(row["time"] for row in rows)
 
 

@@ -47,7 +47,8 @@ class MosquittoServer:
     then refused unless ``allow_anonymous`` says otherwise); ``reload()`` makes
     the broker re-read both; with them the pid is written to ``workdir/mosquitto.pid``."""
 
-    def __init__(self, workdir: Path, *, extra_config: str = "", allow_anonymous: bool | None = None,
+    def __init__(self, workdir: Path, *, extra_config: str = "",
+                 allow_anonymous: bool | None = None,
                  password_file: Path | None = None, acl_file: Path | None = None):
         self.workdir = workdir
         self.password_file = password_file
