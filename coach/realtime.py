@@ -229,7 +229,7 @@ class RealtimePath:
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         patient_id = topics.last_level(msg.topic, "stored")
-        event = _event(msg.payload)
+        event = _event(bytes(msg.payload))
         ack = (msg.mid, msg.qos, self._generation)
         if patient_id is None or event is None:
             log.warning("ignoring a malformed stored event on %s", msg.topic)
@@ -283,16 +283,19 @@ class RealtimePath:
             self._triage_slots.release()
 
     def _sort(self, batch: dict[str, _Pending]) -> None:
-        quiet = [p for p, e in batch.items() if self._wakes and not self._wakes(e.metrics)]
+        wakes = self._wakes
+        quiet = [p for p, e in batch.items() if wakes is not None and not wakes(e.metrics)]
         if quiet:  # steps, motion, ...: nothing in real time reads them
             self._ack([a for p in quiet for a in batch.pop(p).acks])
         urgent: set[str] = set()
-        ids = list(batch) if self._triage is not None else []
+        triage = self._triage
+        ids = list(batch) if triage is not None else []
         for k in range(0, len(ids), TRIAGE_CHUNK):  # a failure costs one chunk, not all
             part = ids[k:k + TRIAGE_CHUNK]
             began = time.perf_counter()
             try:
-                urgent |= self._triage({p: batch[p].metrics for p in part}, self._clock.now())
+                assert triage is not None  # ids is empty without it
+                urgent |= triage({p: batch[p].metrics for p in part}, self._clock.now())
             except Exception:  # the store is away: these wait for the routine lane
                 self.stats.triage_failures += 1
                 log.exception("real-time triage failed for %d patients", len(part))

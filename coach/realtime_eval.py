@@ -179,20 +179,20 @@ class RealtimeEvaluator:
             return out
         fresh: dict[str, _Known] = {}
         with Session(self._engine) as session:
-            for k in range(0, len(missing), 500):
-                part = missing[k:k + 500]
-                tunings = dict(session.execute(
+            for start in range(0, len(missing), 500):
+                part = missing[start:start + 500]
+                tunings: dict[str, Any] = {pid: tuning for pid, tuning in session.execute(
                     select(CoachingPreference.patient_id, CoachingPreference.rule_tuning)
-                    .where(CoachingPreference.patient_id.in_(part))).all())
-                for p in session.scalars(select(Patient).where(Patient.id.in_(part))):
-                    info = PatientInfo(id=p.id, display_name=p.display_name,
-                                       timezone=p.timezone,
-                                       conditions=tuple(p.conditions or ()),
-                                       targets=dict(p.targets or {}))
-                    fresh[p.id] = _Known(info, dict(tunings.get(p.id) or {}),
-                                         clock + self._cache_s)
-        for p in missing:
-            fresh.setdefault(p, _Known(None, {}, clock + self._cache_s))
+                    .where(CoachingPreference.patient_id.in_(part)))}
+                for row in session.scalars(select(Patient).where(Patient.id.in_(part))):
+                    info = PatientInfo(id=row.id, display_name=row.display_name,
+                                       timezone=row.timezone,
+                                       conditions=tuple(row.conditions or ()),
+                                       targets=dict(row.targets or {}))
+                    fresh[row.id] = _Known(info, dict(tunings.get(row.id) or {}),
+                                           clock + self._cache_s)
+        for pid in missing:
+            fresh.setdefault(pid, _Known(None, {}, clock + self._cache_s))
         with self._lock:
             if len(self._known) > 100_000:
                 self._known.clear()
@@ -215,7 +215,8 @@ def _urgent_glucose(newest: tuple[int, float] | None, tuning: Mapping[str, Any],
     if not settings.enabled:
         return False
     default = float(getattr(getattr(rule, "row", None), "default_threshold", 54.0))
-    limit = settings.threshold if getattr(settings, "threshold", None) is not None else default
+    threshold = getattr(settings, "threshold", None)
+    limit = float(threshold) if threshold is not None else default
     age_min = (now.timestamp() * 1e6 - newest[0]) / 60e6
     max_age = float(getattr(settings, "max_age_min", 15.0))
     return newest[1] < limit and age_min <= max_age

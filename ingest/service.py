@@ -209,7 +209,7 @@ class IngestService:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # As little as possible on paho's thread: it reads every message of the stream.
-        self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+        self._queue.put((msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
 
     # -- the planner (worker thread) -----------------------------------------
 
