@@ -1,4 +1,5 @@
-"""The import direction of STYLE.md, enforced by import-linter's contracts in pyproject.toml."""
+"""The import direction of docs/STYLE.md and docs/ARCHITECTURE.md, enforced by
+import-linter's contracts in pyproject.toml."""
 
 import shutil
 import subprocess
