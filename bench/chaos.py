@@ -58,6 +58,12 @@ log = logging.getLogger("bench.chaos")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _say(text: str) -> None:
+    """One line of the benchmark's output (sys.stdout is looked up now: the runner may tee it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 @dataclass
 class Plan:
     readings: int = 100_000
@@ -397,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".json").write_text(json.dumps(asdict(report), indent=1) + "\n")
     text = markdown(report)
     args.out.with_suffix(".md").write_text(text)
-    print(text)
+    _say(text)
     ok = report.hearth.lost == 0 and report.hearth.duplicated == 0 and not report.timed_out
     return 0 if ok else 1
 

@@ -49,6 +49,12 @@ RESULTS = REPO / "bench" / "results"
 DEVICES = 200
 
 
+def _say(text: str) -> None:
+    """One line of the benchmark's output (sys.stdout is looked up now: the runner may tee it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 @dataclass
 class Figures:
     consumer: str
@@ -63,14 +69,18 @@ class Figures:
     loadavg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # 1/5/15 min, when it finished
 
 
-def workload(messages_per_device: int, per_message: int, start: datetime) -> list[tuple[str, str, int, bytes]]:
+def workload(
+    messages_per_device: int, per_message: int, start: datetime
+) -> list[tuple[str, str, int, bytes]]:
     """(topic, device, seq, payload), interleaved across devices; every reading distinct."""
     out = []
     for seq in range(messages_per_device):
         for d in range(DEVICES):
             device = f"bench-{d}"
             first = start + timedelta(minutes=5 * seq * per_message)
-            entries = [{"value": 70 + (seq + i) % 200, "offset_s": 300 * i} for i in range(per_message)]
+            entries = [
+                {"value": 70 + (seq + i) % 200, "offset_s": 300 * i} for i in range(per_message)
+            ]
             base = {"metric": "glucose", "unit": "mg/dL", "source": "cgm", "time": first}
             payload = encode_message(device_id=device, seq=seq, base=base, readings=entries)
             out.append((topics.up(device), device, seq, payload))
@@ -236,7 +246,7 @@ def main(argv: list[str] | None = None) -> list[Figures]:
                                           run, rate)
                         figures.repetition = repetition
                         results.append(figures)
-                        print(_row(figures), flush=True)
+                        _say(_row(figures))
         finally:
             broker.kill()
     _report(results, quick=args.quick)
@@ -244,7 +254,8 @@ def main(argv: list[str] | None = None) -> list[Figures]:
 
 
 def _row(f: Figures) -> str:
-    return (f"{f.workload:<16} {f.consumer:<7} {f.readings:>7} readings  {f.readings_per_s:>9,.0f}/s  "
+    return (f"{f.workload:<16} {f.consumer:<7} {f.readings:>7} readings  "
+            f"{f.readings_per_s:>9,.0f}/s  "
             f"p50 {f.latency_p50_ms:>7.1f} ms  p99 {f.latency_p99_ms:>8.1f} ms  "
             f"peak RSS {f.peak_rss_mb:>6.1f} MB  stored {f.stored}  "
             f"load {f.loadavg[0]:.1f}/{f.loadavg[1]:.1f}/{f.loadavg[2]:.1f}")
@@ -295,14 +306,14 @@ def _median_run(results: list[Figures], summary: list[dict[str, object]]) -> lis
 def _report(results: list[Figures], *, quick: bool = False) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary = _summary(results)
-    print("\nHearth ingest against the baselines measured in the same repetition:")
+    _say("\nHearth ingest against the baselines measured in the same repetition:")
     for row in summary:
-        print(f"  {row['workload']:<16} hearth best {row['best_hearth_readings_per_s']:>9,.0f}/s "
-              f"median {row['median_hearth_readings_per_s']:>9,.0f}/s; "
-              f"x do-nothing best {row['best_ratio_to_null']:.2f} "
-              f"median {row['median_ratio_to_null']:.2f}; "
-              f"x commit-per-message median {row['median_ratio_to_naive']:.1f}; "
-              f"peak RSS {row['hearth_peak_rss_mb']:.1f} MB")
+        _say(f"  {row['workload']:<16} hearth best {row['best_hearth_readings_per_s']:>9,.0f}/s "
+             f"median {row['median_hearth_readings_per_s']:>9,.0f}/s; "
+             f"x do-nothing best {row['best_ratio_to_null']:.2f} "
+             f"median {row['median_ratio_to_null']:.2f}; "
+             f"x commit-per-message median {row['median_ratio_to_naive']:.1f}; "
+             f"peak RSS {row['hearth_peak_rss_mb']:.1f} MB")
     (RESULTS / "ingest.json").write_text(json.dumps(
         {"measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "quick": quick,
          "summary": summary,

@@ -27,6 +27,12 @@ from core.mqtt import MqttEndpoint, connect, new_client
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 
 
+def _say(text: str) -> None:
+    """One line of the benchmark's output (sys.stdout is looked up now: the runner may tee it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def _ack(client: Any, device_id: str, seqs: list[int]) -> None:
     client.publish(topics.ack(device_id), json.dumps({"schema": 1, "device_id": device_id,
                                                       "seqs": seqs}), qos=1)
@@ -67,7 +73,7 @@ def main(mode: str) -> None:
 
     def on_connect(c: Any, *_: Any) -> None:
         c.subscribe(topics.UP_ALL, qos=1)
-        print("subscribed to", topics.UP_ALL, flush=True)
+        _say(f"subscribed to {topics.UP_ALL}")
 
     def on_message(c: Any, _u: Any, msg: Any) -> None:
         device_id = msg.topic.rsplit("/", 1)[-1]

@@ -68,6 +68,12 @@ SYS_KEYS = ("store/messages/count", "store/messages/bytes", "publish/messages/dr
             "clients/connected")
 
 
+def _say(text: str) -> None:
+    """One line of the benchmark's output (sys.stdout is looked up now: the runner may tee it)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 @dataclass
 class SoakPlan:
     patients: int = 2000
@@ -602,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".json").write_text(json.dumps(asdict(report), indent=1) + "\n")
     text = markdown(report)
     args.out.with_suffix(".md").write_text(text)
-    print(text)
+    _say(text)
     return 0 if report.lost == 0 and report.burst.get("not_stored", 0) == 0 else 1
 
 

@@ -39,7 +39,9 @@ def fhir_bundle(
     request: Request,
     patient_id: str,
     access: Annotated[PatientAccess, Depends(patient_access("FHIR export", scope="export"))],
-    start: Annotated[datetime | None, Query(description="inclusive; default: end - 30 days")] = None,
+    start: Annotated[
+        datetime | None, Query(description="inclusive; default: end - 30 days")
+    ] = None,
     end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
 ) -> JSONResponse:
     """A FHIR R4 `collection` Bundle: Patient, Devices, the CGM summary and every reading."""

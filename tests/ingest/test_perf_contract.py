@@ -109,13 +109,14 @@ def _values(metric: str, unit: str | None) -> Any:
     low, high = spec.from_canonical(spec.minimum, code), spec.from_canonical(spec.maximum, code)
     span = (high - low) / 20
     return st.one_of(st.floats(min_value=low - span, max_value=high + span),
-                     st.integers(min_value=math.floor(low - span), max_value=math.ceil(high + span)),
+                     st.integers(min_value=math.floor(low - span),
+                                 max_value=math.ceil(high + span)),
                      st.sampled_from(_edges(low, high)))
 
 
 def _edges(low: float, high: float) -> list[float]:
-    return [low, high, round(low), round(high), low - 0.5, high + 0.5, math.nextafter(low, -math.inf),
-            math.nextafter(high, math.inf)]
+    return [low, high, round(low), round(high), low - 0.5, high + 0.5,
+            math.nextafter(low, -math.inf), math.nextafter(high, math.inf)]
 
 
 odd_values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
@@ -123,7 +124,8 @@ odd_values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.boolea
                        st.none())
 good_offsets = st.one_of(st.integers(min_value=-10**6, max_value=10**6),
                          st.floats(min_value=-10**6, max_value=10**6))
-odd_offsets = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=10**14),
+odd_offsets = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                        st.integers(min_value=10**14),
                         st.booleans(), st.text(max_size=2), st.none())
 
 
@@ -160,10 +162,13 @@ def entries(draw: Any, combo: tuple[str, str | None, str | None], with_base: boo
         if source is not None:
             _put(draw, e, "source", _pick(draw, st.just(source), odd_sources), 0.95)
     _put(draw, e, "metric", _pick(draw, st.just(metric), odd_metrics), 0.05)
-    _put(draw, e, "context", _pick(draw, st.sampled_from(["fasting", "after_meal"]), odd_texts), 0.1)
-    _put(draw, e, "status", _pick(draw, st.lists(st.sampled_from(["low_battery", "ok"]), max_size=3),
-                                  st.one_of(st.lists(odd_texts, max_size=2), odd_texts,
-                                            st.lists(st.just("x"), min_size=17, max_size=17))), 0.15)
+    _put(draw, e, "context",
+         _pick(draw, st.sampled_from(["fasting", "after_meal"]), odd_texts), 0.1)
+    _put(draw, e, "status",
+         _pick(draw, st.lists(st.sampled_from(["low_battery", "ok"]), max_size=3),
+               st.one_of(st.lists(odd_texts, max_size=2), odd_texts,
+                         st.lists(st.just("x"), min_size=17, max_size=17))),
+         0.15)
     _put(draw, e, "extra", 1, 0.02)
     return e
 
@@ -174,7 +179,8 @@ def messages(draw: Any) -> bytes:
     metric, unit, source = combo
     m: dict[str, Any] = {}
     _put(draw, m, "schema", _pick(draw, st.just(1), st.sampled_from([2, True, 1.0, "1"])), 0.98)
-    _put(draw, m, "device_id", _pick(draw, st.just(DEVICE), st.sampled_from(["other", "", 7])), 0.98)
+    _put(draw, m, "device_id",
+         _pick(draw, st.just(DEVICE), st.sampled_from(["other", "", 7])), 0.98)
     _put(draw, m, "seq", _pick(draw, st.integers(min_value=0, max_value=10**9),
                                st.sampled_from([-1, True, 1.5, "3", None])), 0.98)
     with_base = draw(st.booleans())
@@ -231,7 +237,8 @@ def test_plain_valid_messages_take_the_fast_path() -> None:
 def test_a_batch_with_one_bad_reading_is_worded_by_the_full_path() -> None:
     payload = encode_message(
         device_id=DEVICE, seq=1,
-        base={"metric": "glucose", "unit": "mg/dL", "source": "cgm", "time": NOW - timedelta(hours=1)},
+        base={"metric": "glucose", "unit": "mg/dL", "source": "cgm",
+              "time": NOW - timedelta(hours=1)},
         readings=[{"value": 100}, {"value": 9000, "offset_s": 60}, {"value": 101, "offset_s": 120}],
     )
     decoded = decode_message(payload, topic_device_id=DEVICE, now=NOW)
@@ -283,8 +290,8 @@ TEMPLATES: dict[str, dict[str, Any]] = {
                                   {"metric": "spo2", "value": 97, "time": "2026-11-23T07:02:00Z"},
                                   {"metric": "door", "value": 1, "time": "2026-11-23T07:02:00Z"}]},
 }
-ODD_NUMBERS = [0, -1, 1.5, 9.99, 10, 1000, 1000.5, math.nextafter(1000, 2000), 1e308, 2**64, 2**1100,
-               True, False, None, "100", [], {}]
+ODD_NUMBERS = [0, -1, 1.5, 9.99, 10, 1000, 1000.5, math.nextafter(1000, 2000), 1e308, 2**64,
+               2**1100, True, False, None, "100", [], {}]
 ODD_STRINGS = ["", "x" * 64, "x" * 65, 3, True, None, [], "fasting", "glucose", "kg", "meter"]
 ODD_FIELDS: dict[str, list[Any]] = {
     "schema": [1, 2, 0, True, 1.0, "1", None, DROP],
