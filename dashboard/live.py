@@ -97,12 +97,15 @@ Poll = Callable[[datetime], list[tuple[str, dict[str, Any]]]]
 async def stream(poll: Poll, *, interval: float, is_disconnected: Callable[[], Any],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  max_seconds: float | None = None) -> AsyncIterator[str]:
-    """Poll, send what changed, and a comment line as a heartbeat; stop when the client goes."""
+    """Poll, send what changed, and a comment line as a heartbeat; stop when the client goes.
+    After the first poll a ``ready`` event says that from now on every change is sent (the
+    page marks itself live; the browser tests wait for it instead of sleeping)."""
     loop = asyncio.get_running_loop()
     began = loop.time()
     quiet_since = began
     yield "retry: 3000\n\n"
     counter = 0
+    ready = False
     while True:
         try:
             events = await run_in_threadpool(poll, clock())
@@ -113,6 +116,9 @@ async def stream(poll: Poll, *, interval: float, is_disconnected: Callable[[], A
             counter += 1
             yield sse(name, data, event_id=str(counter))
             quiet_since = loop.time()
+        if not ready:
+            ready = True
+            yield sse("ready", {"every_s": interval})
         if loop.time() - quiet_since >= HEARTBEAT_S:
             yield ": keep-alive\n\n"
             quiet_since = loop.time()

@@ -6,7 +6,6 @@ basic accessibility check (labels, contrast of the main text, keyboard focus).""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -102,7 +101,7 @@ def test_a_new_reading_appears_without_a_reload(world: World, browser, base_url:
     page.goto(f"{base_url}/patients/p1/today")
     assert page.inner_text("#glucose-value") == "100"
     page.evaluate("window.__same_page = true")
-    time.sleep(0.5)  # the stream has sent its first poll
+    page.wait_for_selector("[data-live-ready]", state="attached")  # its first poll is taken
     world.store.write([
         r("p1", "p1-cgm", Metric.GLUCOSE, 150.0, NOW - timedelta(minutes=1), "cgm", "mg/dL"),
         r("p1", "p1-scale", Metric.WEIGHT, 79.2, NOW - timedelta(minutes=1), "scale", "kg")])

@@ -8,6 +8,8 @@
   const CARD = { systolic: "blood_pressure", diastolic: "blood_pressure", weight: "weight", spo2: "spo2" };
   let bp = {};
 
+  source.addEventListener("ready", () => { root.dataset.liveReady = "1"; });
+
   function flash(el) { if (!el) return; el.classList.remove("live-new"); void el.offsetWidth; el.classList.add("live-new"); }
   function say(text) { if (status) status.textContent = text; }
 
