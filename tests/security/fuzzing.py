@@ -31,11 +31,13 @@ EXAMPLES = FUZZ.max_examples
 
 # JSON of any shape, with the values that trip parsers: huge and non-finite numbers,
 # odd strings, deep nesting.
-SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-10**400, max_value=10**400)
+SCALARS = (st.none() | st.booleans() | st.integers()
+           | st.integers(min_value=-10**400, max_value=10**400)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30)
-           | st.sampled_from(["", "0", "1e400", "NaN", "2026-11-23T08:00:00Z", "9999-12-31T23:59:59Z",
-                              "0001-01-01T00:00:00+14:00", "mg/dL", "mmol/L", "kg", "glucose",
-                              "cgm", "meter", "\x00", "\u202e", "' OR 1=1 --"]))
+           | st.sampled_from(["", "0", "1e400", "NaN", "2026-11-23T08:00:00Z",
+                              "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00", "mg/dL",
+                              "mmol/L", "kg", "glucose", "cgm", "meter", "\x00", "\u202e",
+                              "' OR 1=1 --"]))
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
 # For properties that go through a whole HTTP request per example.

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 

@@ -66,7 +66,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoSite,
             yield site, url, secret
 
 
-def session_for(url: str, who: str | None, site: DemoSite) -> tuple[requests.Session, dict[str, str]]:
+def session_for(url: str, who: str | None, site: DemoSite
+                ) -> tuple[requests.Session, dict[str, str]]:
     session = requests.Session()
     if who is None:
         return session, {}
@@ -98,7 +99,7 @@ def run(schema: Any, url: str, session: requests.Session, headers: dict[str, str
 
         @PER_OPERATION
         @given(case=operation.as_strategy(), patient=st.sampled_from([None, *patients]))
-        def check(case: Any, patient: str | None) -> None:
+        def check(case: Any, patient: str | None, key: tuple[str, str] = key) -> None:
             nonlocal calls
             if patient and "patient_id" in (case.path_parameters or {}):
                 case.path_parameters["patient_id"] = patient  # a real id as often as not

@@ -17,7 +17,6 @@ from urllib.parse import urlparse
 
 from core.config import HearthSettings
 from tests.support.ports import free_port
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-9Xq-Secret-Only-In-A-File"  # noqa: S105 - the secret under test
