@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,8 @@ from tests.support.influxdb import InfluxServer, influxdb_server  # noqa: F401 -
 from tests.support.ingest_processes import IngestProcess, glucose_stream
 from tests.support.mosquitto import MosquittoServer
 
-START = datetime(2026, 2, 2, tzinfo=UTC)
+# midnight 30 days ago: within ingest's backfill limit whenever the test runs
+START = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
 DEVICES = 50
 MESSAGES_PER_DEVICE = 100
 READINGS_PER_MESSAGE = 10

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,8 @@ from tests.support.influxdb import InfluxServer, influxdb_factory  # noqa: F401 
 from tests.support.ingest_processes import IngestProcess, glucose_stream
 from tests.support.mosquitto import MosquittoServer
 
-START = datetime(2026, 1, 5, tzinfo=UTC)
+# midnight 30 days ago: within ingest's backfill limit whenever the test runs
+START = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
 DEVICES = 4
 READINGS_PER_MESSAGE = 10
 
