@@ -12,6 +12,7 @@ Its requests, from https://github.com/marciogranzotto/py-nightscout/blob/master/
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +50,10 @@ def test_py_nightscout_reads_what_xdrip_uploaded(stack: Stack) -> None:
                 "by_token": await token_api.get_sgvs()}
 
     with serving(stack.app) as url:
-        got = asyncio.run(client_session(url))
+        # a thread of its own: the suite's Playwright browser may hold an event loop in the
+        # main thread, where asyncio.run refuses to start another
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            got = pool.submit(asyncio.run, client_session(url)).result(timeout=120)
 
     assert got["status"].status == "ok" and got["status"].apiEnabled is True
     sgvs = got["sgvs"]
