@@ -37,6 +37,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core import topics
+from core.acks import read_ack
 from core.contract import encode_message
 from core.errors import HearthError
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
@@ -195,14 +196,10 @@ class UploadOutbox:
         self._wake.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        device_id = topics.last_level(msg.topic, "ack")
         try:
-            body = json.loads(msg.payload)
-            seqs = [int(s) for s in body["seqs"]]
-        except (ValueError, KeyError, TypeError):
-            log.warning("unreadable acknowledgement on %s (ignored)", msg.topic)
-            return
-        if device_id is None or body.get("device_id") != device_id:
+            device_id, seqs = read_ack(msg.topic, msg.payload)
+        except ValueError as exc:
+            log.warning("%s (ignored)", exc)
             return
         mine = [s // SLOTS for s in seqs if s >= 0 and s % SLOTS == self.slot]
         removed = self.outbox.confirm(device_id, mine)

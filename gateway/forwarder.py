@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core import topics
+from core.acks import read_ack
 from core.contract import SCHEMA_VERSION, encode_message
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client  # connect sets TCP_NODELAY
 from gateway.outbox import Batch, Outbox, resend_delay
@@ -197,15 +198,10 @@ class Forwarder:
         self._wake.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        device_id = topics.last_level(msg.topic, "ack")
         try:
-            body = json.loads(msg.payload)
-            seqs = [int(s) for s in body["seqs"]]
-        except (ValueError, KeyError, TypeError):
-            log.warning("unreadable acknowledgement on %s (ignored)", msg.topic)
-            return
-        if device_id is None or body.get("device_id") != device_id:
-            log.warning("acknowledgement for another device on %s (ignored)", msg.topic)
+            device_id, seqs = read_ack(msg.topic, msg.payload)
+        except ValueError as exc:
+            log.warning("%s (ignored)", exc)
             return
         removed = self._outbox.confirm(device_id, seqs)
         with self._lock:

@@ -33,15 +33,11 @@ from collections.abc import Iterable, Mapping
 import paho.mqtt.client as mqtt
 
 from core import topics
+from core.acks import ack_payload
 from core.contract import SCHEMA_VERSION
 from core.mqtt import PacedPublisher, PublishError
 
 log = logging.getLogger(__name__)
-
-
-def ack_payload(device_id: str, seqs: Iterable[int]) -> bytes:
-    return json.dumps({"schema": SCHEMA_VERSION, "device_id": device_id,
-                       "seqs": sorted(set(seqs))}, separators=(",", ":")).encode()
 
 
 def stored_payload(patient_id: str, metrics: Iterable[str], *, urgent: bool = False) -> bytes:

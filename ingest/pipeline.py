@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core import topics
+from core.acks import ack_payload
 from core.appdb.directory import DeviceBinding, DeviceRegistry
 from core.contract import Rejection, decode_readings, oldest_accepted
 from core.errors import ContractError
 from core.metrics import Metric
 from core.readings import Reading
-from ingest.announce import ack_payload, stored_payload
+from ingest.announce import stored_payload
 from ingest.deadletter import dead_letter_payload
 from ingest.priority import PriorityTest
 
