@@ -93,7 +93,9 @@ class StepsDay(BaseModel):
     steps: float
 
 
-class Trends(BaseModel):
+class ChartWindow(BaseModel):
+    """What every chart page's data says first: whose, which days, in which units."""
+
     patient_id: str
     days: int
     start: ApiTime
@@ -102,6 +104,9 @@ class Trends(BaseModel):
     units: GlucoseUnits
     glucose_range: tuple[float | None, float | None] = Field(
         description="the target range drawn on glucose charts (70-180 mg/dL), viewer's units")
+
+
+class Trends(ChartWindow):
     glucose: GlucoseTrends | None
     systolic: SeriesOut
     diastolic: SeriesOut
@@ -122,18 +127,10 @@ class MeterOut(BaseModel):
     target_high: float | None
 
 
-class ReviewCharts(BaseModel):
+class ReviewCharts(ChartWindow):
     """The nurse's review page: a chart for each condition the patient has readings of,
     each with its target lines (from analytics/targets.py or the patient's own)."""
 
-    patient_id: str
-    days: int
-    start: ApiTime
-    end: ApiTime
-    timezone: str
-    units: GlucoseUnits
-    glucose_range: tuple[float | None, float | None] = Field(
-        description="the target range drawn on glucose charts (70-180 mg/dL), viewer's units")
     glucose: GlucoseTrends | None = Field(description="CGM only: consensus metrics and AGP")
     meter: MeterOut | None = Field(description="finger-stick readings, as points")
     systolic: SeriesOut
