@@ -190,9 +190,14 @@ def test_a_dashboard_port_in_use_is_refused_with_a_clear_error(tmp_path: Path) -
 
 def test_make_demo_passes_its_ports_to_hearth() -> None:
     """`make demo PORT=... MQTT_PORT=...` (a dry run: the command make would run)."""
-    dry = subprocess.run(["make", "-n", "demo", "PORT=8123", "MQTT_PORT=0"], cwd=REPO,
-                         capture_output=True, text=True, timeout=60, check=True)
+    # as a person types it: not inside the `make test` that runs this suite (its MAKEFLAGS
+    # and MAKELEVEL make the inner make print "Entering directory" lines)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "demo", "PORT=8123",
+                          "MQTT_PORT=0"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=60, check=True)
     assert dry.stdout.split() == ["scripts/demo.sh", "--port", "8123", "--mqtt-port", "0"]
-    plain = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True,
-                           timeout=60, check=True)
+    plain = subprocess.run(["make", "--no-print-directory", "-n", "demo"], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=60, check=True)
     assert plain.stdout.split() == ["scripts/demo.sh"]
