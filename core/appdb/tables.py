@@ -14,10 +14,13 @@ from core.appdb import (
     credentials,  # noqa: F401 - device credentials (core/provisioning.py)
     deadletters,  # noqa: F401 - kept dead letters (hearth dead-letters)
     delivery,  # noqa: F401 - coach delivery, inbox and scheduler jobs
+    engagement,  # noqa: F401 - daily engagement states, clinic thresholds
     models,  # noqa: F401 - registers its tables
     nightscout_tokens,  # noqa: F401 - followers' read-only Nightscout tokens
+    outreach,  # noqa: F401 - outreach tasks and contacts, advocates
     plans,  # noqa: F401 - plans, self-assessment, peer groups
     reviews,  # noqa: F401 - dashboard preferences and reviews
+    stories,  # noqa: F401 - lived-experience stories, questions to peers
 )
 from core.appdb.models import Base
 
