@@ -158,7 +158,9 @@ def _reject(
 def _best_effort_seq(payload: bytes) -> int | None:
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: nested too deeply (the contract refused it for that); raised
+        # here it failed the batch, and the broker's redelivery failed it again for ever.
         return None
     seq = data.get("seq") if isinstance(data, dict) else None
     return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
