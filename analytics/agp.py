@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.cgm import range_index
-from analytics.targets import AGP_PERCENTILES
-from analytics.timebase import FloatArray, IntArray, day_label
+from analytics.targets import AGP_PERCENTILES, WEAR_MIN_PERCENT
+from analytics.timebase import S_PER_DAY, FloatArray, IntArray, day_label
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,16 @@ class DailyProfile:
     time_in_range: float  # % time 70-180 (time-weighted)
     time_below_70: float
     time_above_180: float
+    # % of the day's 24 hours its readings cover (a 15-minute gap is not bridged)
+    wear_percent: float = 100.0
+
+    @property
+    def complete(self) -> bool:
+        """Enough of the day worn to judge it: the consensus's 70% wear (Battelino 2019;
+        docs/CLINICAL.md "Glucose" "≥14 days, ≥70% wear"), applied to one day.  A day
+        cut by the period's start or end, or holding one reading, is partial: its trace is
+        drawn, but its time in range is not a day's."""
+        return self.wear_percent >= WEAR_MIN_PERCENT
 
 
 def daily_profiles(
@@ -107,7 +117,8 @@ def daily_profiles(
     run_id = np.repeat(np.arange(starts.size), counts)
     per_band = np.bincount(run_id * 5 + band, weights=weights_s, minlength=starts.size * 5)
     per_band = per_band.reshape(starts.size, 5)
-    pct = 100.0 * per_band / per_band.sum(axis=1, keepdims=True)
+    covered = per_band.sum(axis=1)
+    pct = 100.0 * per_band / covered[:, None]
     return tuple(
         DailyProfile(
             date=day_label(int(day[s])),
@@ -121,8 +132,18 @@ def daily_profiles(
             time_in_range=float(p[2]),
             time_below_70=float(p[0] + p[1]),
             time_above_180=float(p[3] + p[4]),
+            wear_percent=float(min(100.0, 100.0 * cov / S_PER_DAY)),
         )
-        for s, e, c, total, lo, hi, p in zip(
-            starts, stops, counts, sums, mins, maxs, pct, strict=True
+        for s, e, c, total, lo, hi, p, cov in zip(
+            starts, stops, counts, sums, mins, maxs, pct, covered, strict=True
         )
     )
+
+
+def calendar(days: tuple[DailyProfile, ...], first_day: int,
+             last_day: int) -> list[tuple[int, DailyProfile | None]]:
+    """Every local day from ``first_day`` to ``last_day`` (day numbers) with its profile,
+    None for a day without readings: a day missing in a gap is shown blank, never left
+    out (the AGP report's daily panels are consecutive calendar days)."""
+    by_day = {d.day: d for d in days}
+    return [(n, by_day.get(n)) for n in range(first_day, last_day + 1)]

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from analytics import targets as tg
+from analytics.agp import DailyProfile, calendar
 from analytics.cgm import Ranges, Target
 from analytics.summary import CgmSummary
+from analytics.timebase import FloatArray, day_label, gap_after
 from core.metrics import GLUCOSE_MGDL_PER_MMOLL
 
 if TYPE_CHECKING:  # matplotlib is imported where a report is drawn, not with the module
@@ -48,6 +51,28 @@ Y_TICKS = (0, int(tg.GLUCOSE_VERY_LOW_BELOW), int(LOW), int(HIGH),
 
 def _fmt(x: float, digits: int = 0, suffix: str = "") -> str:
     return "-" if x is None or math.isnan(x) else f"{x:.{digits}f}{suffix}"
+
+
+def percent_text(pct: float) -> str:
+    """One way to print a time-in-range percentage, in the bar and in the targets box
+    alike: one decimal, so the bar's value is the box's (a 1.4% below 70 is "1.4%" in
+    both, never "1%" beside "1.4%"; a 0.6% below 54 never reads "1%" against the target of
+    less than 1%, Battelino 2019); a time above 0 but under 0.05% is "<0.1%", not "0.0%"."""
+    if pct is None or math.isnan(pct):
+        return "-"
+    if 0 < pct < 0.05:
+        return "<0.1%"
+    return f"{pct:.1f}%"
+
+
+# The AGP report's glucose scale ends at 350 mg/dL (the IDC AGP Report; Battelino 2019,
+# Figure 1): a value above it is drawn on the top edge (clipped to 350), so that a high
+# runs along the top of a panel instead of leaving it.
+Y_MAX = 350.0
+
+
+def _on_scale(values: npt.ArrayLike) -> FloatArray:
+    return np.asarray(np.minimum(values, Y_MAX), dtype=np.float64)
 
 
 # Consensus thresholds as printed in mmol/L (Battelino 2019, Figure 1)
@@ -90,6 +115,28 @@ def write_agp_report(
 
     ``units`` ("mg/dL" or "mmol/L") is how glucose is printed; the analysis is the same.
     """
+    fig = agp_figure(summary, patient=patient, units=units)
+    out = Path(path)
+    fig.savefig(out, format=fmt or (out.suffix.lstrip(".") or "pdf"), dpi=dpi)
+    logger.info("AGP report written (%d days)", len(summary.days))
+    return out
+
+
+def too_little_data(s: CgmSummary) -> str:
+    """The report's first line when the data are too few for a valid report, in words
+    ("" when they suffice): Battelino 2019 asks for 14 days with 70% CGM wear
+    (docs/CLINICAL.md "Glucose")."""
+    suff = s.metrics.sufficiency
+    if suff.sufficient:
+        return ""
+    return (f"Too little data for a valid report: {_days(suff.days)} with CGM active "
+            f"{_fmt(suff.percent_active, 1, '%')} of the time (a valid report needs "
+            f"{tg.REPORT_MIN_DAYS} days and {tg.WEAR_MIN_PERCENT:.0f}%). "
+            "Targets are not judged.")
+
+
+def agp_figure(summary: CgmSummary, *, patient: str = "", units: str = "mg/dL") -> Figure:
+    """The report's page as a matplotlib figure (Agg canvas), not yet written anywhere."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -100,14 +147,14 @@ def write_agp_report(
     _ranges_bar(fig.add_axes((0.66, 0.60, 0.30, 0.30)), summary.metrics.ranges, units)
     _agp(fig.add_axes((0.08, 0.29, 0.88, 0.25)), summary, units)
     _daily(fig, summary, units)
-    out = Path(path)
-    fig.savefig(out, format=fmt or (out.suffix.lstrip(".") or "pdf"), dpi=dpi)
-    logger.info("AGP report written (%d days)", len(summary.days))
-    return out
+    return fig
 
 
 def _header(fig: Figure, s: CgmSummary, patient: str) -> None:
     from matplotlib.patches import Rectangle
+
+    if warning := too_little_data(s):
+        fig.text(0.05, 0.984, warning, fontsize=8.5, weight="bold", color=LOW_C)
 
     fig.text(0.05, 0.965, "AGP Report: Continuous Glucose Monitoring", fontsize=15, weight="bold")
     who = f"{patient}   " if patient else ""
@@ -198,7 +245,7 @@ def _statistics(ax: Axes, s: CgmSummary, units: str) -> None:
             ax.text(
                 1.13,
                 y,
-                f"{target.value:.1f}%",
+                percent_text(target.value),
                 fontsize=7.6,
                 ha="right",
                 va="top",
@@ -233,7 +280,7 @@ def _ranges_bar(ax: Axes, r: Ranges, units: str) -> None:
         ax.text(
             0.35, y - bottom * 0.05, _in_units(band, units), fontsize=7, color=GREY, va="center"
         )
-        ax.text(2.55, y, f"{pct:.0f}%", fontsize=10, weight="bold", ha="right", va="center")
+        ax.text(2.55, y, percent_text(pct), fontsize=10, weight="bold", ha="right", va="center")
         ax.text(
             2.55, y - bottom * 0.05, _duration(pct), fontsize=7, ha="right", va="center", color=GREY
         )
@@ -253,7 +300,7 @@ def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
     agp = s.agp
     # close the day: repeat the first bin at 24:00 so the curves meet at midnight
     x = np.r_[agp.minute_of_day, agp.minute_of_day[0] + 1440] / 60.0
-    p = np.hstack([agp.percentiles, agp.percentiles[:, :1]])
+    p = _on_scale(np.hstack([agp.percentiles, agp.percentiles[:, :1]]))
     ax.fill_between(x, p[0], p[4], color=BAND_OUTER, lw=0, label="5% - 95%")
     ax.fill_between(x, p[1], p[3], color=BAND_INNER, lw=0, label="25% - 75%")
     ax.plot(x, p[2], color=MEDIAN_C, lw=2.0, label="Median (50%)")
@@ -261,7 +308,7 @@ def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
         ax.axhline(y, color=TARGET_C, lw=1.2)
     ax.axhspan(LOW, HIGH, color=TARGET_C, alpha=0.06, lw=0)
     ax.set_xlim(0, 24)
-    ax.set_ylim(0, 350)
+    ax.set_ylim(0, Y_MAX)
     ax.set_yticks(Y_TICKS)
     ax.set_yticklabels([_in_units(f"{y} mg/dL", units).split()[0] for y in Y_TICKS])
     ax.set_ylabel(units, fontsize=8)
@@ -272,7 +319,7 @@ def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
-    last = agp.percentiles[:, -4]
+    last = _on_scale(agp.percentiles[:, -4])
     for q, value in zip(("5%", "25%", "50%", "75%", "95%"), last, strict=True):
         if not math.isnan(value):
             ax.text(24.15, value, q, fontsize=6.5, va="center", color=GREY, clip_on=False)
@@ -283,26 +330,23 @@ def _daily(fig: Figure, s: CgmSummary, units: str) -> None:
     fig.text(
         0.05,
         0.222,
-        "Each daily profile runs from midnight to midnight, local time.",
+        "Each daily profile runs from midnight to midnight, local time; a day without "
+        "readings is blank, a partial day has no time in range.",
         fontsize=7,
         color=GREY,
     )
-    days = s.days[-14:]
+    last = s.last_day if s.last_day >= s.first_day else (s.days[-1].day if s.days else 0)
+    first = s.first_day if s.last_day >= s.first_day else (s.days[0].day if s.days else 0)
+    days = calendar(s.days, first, last)[-14:]
     width, gap = 0.91 / 7, 0.004
-    for i, day in enumerate(days):
+    for i, (number, day) in enumerate(days):
         row, col = divmod(i, 7)
-        ax = fig.add_axes((0.05 + col * width, 0.125 - row * 0.1, width - gap, 0.085))
-        minutes = s.minute_of_day[day.first : day.stop] / 60.0
-        values = s.values[day.first : day.stop]
+        ax = fig.add_axes((0.05 + col * width, 0.12 - row * 0.1, width - gap, 0.08))
         ax.axhspan(LOW, HIGH, color=TARGET_C, alpha=0.10, lw=0)
-        ax.plot(minutes, values, color="black", lw=0.6)
-        ax.fill_between(
-            minutes, values, HIGH, where=values > HIGH, color=HIGH_C, lw=0, interpolate=True
-        )
-        ax.fill_between(minutes, values, LOW, where=values < LOW, color=LOW_C, lw=0,
-                        interpolate=True)
+        if day is not None:
+            _day_trace(ax, s, day)
         ax.set_xlim(0, 24)
-        ax.set_ylim(0, 350)
+        ax.set_ylim(0, Y_MAX)
         ax.set_xticks([6, 12, 18])
         ax.set_xticklabels(
             ["6am", "12pm", "6pm"] if row == 1 or i + 7 >= len(days) else [], fontsize=5.5
@@ -312,25 +356,40 @@ def _daily(fig: Figure, s: CgmSummary, units: str) -> None:
             ax.set_yticklabels([_in_units(f"{y} mg/dL", units).split()[0] for y in (70, 180)])
         ax.tick_params(axis="y", labelsize=5.5, length=2)
         ax.tick_params(axis="x", length=2)
-        ax.text(
-            0.04,
-            0.93,
-            f"{day.date[8:]} {_month(day.date)}",
-            transform=ax.transAxes,
-            fontsize=6,
-            va="top",
-            bbox={"facecolor": "white", "alpha": 0.75, "lw": 0, "pad": 0.6},
-        )
-        ax.text(
-            0.96,
-            0.93,
-            f"TIR {day.time_in_range:.0f}%",
-            transform=ax.transAxes,
-            fontsize=5.5,
-            va="top",
-            ha="right",
-            color=GREY,
-        )
+        # the labels sit above the panel, never over its trace
+        iso = day_label(number)
+        ax.text(0.0, 1.03, f"{iso[8:]} {_month(iso)}", transform=ax.transAxes, fontsize=6,
+                va="bottom", clip_on=False)
+        ax.text(1.0, 1.03, _day_note(day), transform=ax.transAxes, fontsize=5.5,
+                va="bottom", ha="right", color=GREY, clip_on=False)
+
+
+def _day_note(day: DailyProfile | None) -> str:
+    """What a daily panel says of its day: its time in range only for a day worn enough to
+    judge (a day with one reading is not "TIR 100%")."""
+    if day is None:
+        return "no data"
+    if not day.complete:
+        return "partial day"
+    return f"TIR {day.time_in_range:.0f}%"
+
+
+def _day_trace(ax: Axes, s: CgmSummary, day: DailyProfile) -> None:
+    """The day's readings as a line broken wherever readings are more than 15 minutes
+    apart (a gap is never drawn as a straight line across it), on the report's scale."""
+    times = s.times_us[day.first : day.stop]
+    minutes = s.minute_of_day[day.first : day.stop] / 60.0
+    values = _on_scale(s.values[day.first : day.stop])
+    breaks = np.flatnonzero(gap_after(times)[:-1]) + 1
+    minutes = np.insert(minutes, breaks, np.nan)
+    values = np.insert(values, breaks, np.nan)
+    ax.plot(minutes, values, color="black", lw=0.6)
+    if day.readings == 1:
+        ax.plot(minutes, values, "o", color="black", ms=1.5)
+    with np.errstate(invalid="ignore"):
+        high, low = values > HIGH, values < LOW
+    ax.fill_between(minutes, values, HIGH, where=high, color=HIGH_C, lw=0, interpolate=True)
+    ax.fill_between(minutes, values, LOW, where=low, color=LOW_C, lw=0, interpolate=True)
 
 
 def _month(iso: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import numpy.typing as npt
 
 from analytics.agp import PERCENTILES, Agp, DailyProfile, agp_percentiles, daily_profiles
@@ -38,6 +39,10 @@ class CgmSummary:
     times_us: IntArray  # the clean readings the figures rest on (sorted, unique, mg/dL)
     values: FloatArray
     minute_of_day: FloatArray  # local time of day of each reading
+    # the reporting period's first and last local days (days since 1970-01-01): the daily
+    # panels run over these calendar days, a day without readings shown blank
+    first_day: int = 0
+    last_day: int = -1
 
 
 def cgm_summary(
@@ -77,7 +82,14 @@ def cgm_summary(
         times_us=t,
         values=v,
         minute_of_day=minute,
+        first_day=_local_day(start_us, zone) if start_us is not None else int(day[0]),
+        last_day=_local_day(end_us - 1, zone) if end_us is not None else int(day[-1]),
     )
+
+
+def _local_day(at_us: int, zone: ZoneInfo) -> int:
+    day, _ = local_day_and_minute(np.array([at_us], dtype=np.int64), zone)
+    return int(day[0])
 
 
 def _finite(x: Any) -> Any:

@@ -18,10 +18,10 @@ import numpy as np
 
 from analytics import targets as tg
 from analytics.activity import DEFAULT_STEP_GOAL
-from analytics.agp import PERCENTILES, agp_percentiles, daily_profiles
+from analytics.agp import PERCENTILES, DailyProfile, agp_percentiles, calendar, daily_profiles
 from analytics.cgm import metrics_from_clean
 from analytics.meter import meter_summary
-from analytics.timebase import clean, coverage_s, local_day_and_minute
+from analytics.timebase import clean, coverage_s, day_label, gap_after, local_day_and_minute
 from analytics.trends import daily_values
 from core.appdb.directory import PatientInfo
 from core.metrics import GlucoseMethod, Metric
@@ -186,23 +186,42 @@ def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetim
     agp = agp_percentiles(v, minute)
     days = daily_profiles(v, coverage_s(t, m.sufficiency.interval_s), day)
     curves = {f"p{int(q)}": g.convert_many(agp.curve(q), units) for q in PERCENTILES}
-    overlays = [
-        DayOverlay(date=d.date, minute_of_day=minute[d.first:d.stop].round(1).tolist(),
-                   values=g.convert_many(v[d.first:d.stop], units),
-                   time_in_range=round(d.time_in_range, 1))
-        for d in days[-OVERLAY_DAYS:]
-    ]
+    first_day = int(local_day_and_minute(np.array([to_epoch_us(start)]), ZoneInfo(tz))[0][0])
+    last_day = int(local_day_and_minute(np.array([to_epoch_us(end) - 1]), ZoneInfo(tz))[0][0])
+    overlays = [_overlay(number, d, t, v, minute, units)
+                for number, d in calendar(days, first_day, last_day)[-OVERLAY_DAYS:]]
     r = m.ranges
     return GlucoseTrends(
         readings=int(v.size), mean=g.convert(m.mean, units), gmi=_num(m.gmi),
         cv=_num(m.cv), wear_percent=round(m.sufficiency.percent_active, 1),
-        days_with_data=sum(1 for d in days if d.readings > 0),
+        days_with_data=sum(1 for d in days if d.complete),
         sufficient=m.sufficiency.sufficient,
         ranges=RangesBar(very_low=r.very_low, low=r.low, in_range=r.in_range, high=r.high,
                          very_high=r.very_high),
         targets=[TargetOut(name=x.name, value=_num(x.value), comparison=x.comparison,
                            goal=x.goal, met=x.met) for x in m.targets],
         agp=Agp(minute_of_day=agp.minute_of_day.tolist(), **curves), days=overlays)
+
+
+def _overlay(number: int, d: DailyProfile | None, t: np.ndarray, v: np.ndarray,
+             minute: np.ndarray, units: str) -> DayOverlay:
+    """One day of the day picker: a day without readings is there, blank; readings more
+    than 15 minutes apart get a null between them (the chart breaks its line there, as
+    the consensus does not bridge such gaps: analytics/timebase.py MAX_GAP_S); a partial
+    day has no time in range (analytics/agp.py DailyProfile.complete)."""
+    if d is None:
+        return DayOverlay(date=day_label(number), minute_of_day=[], values=[],
+                          time_in_range=None)
+    minutes = minute[d.first:d.stop].round(1)
+    values: list[float | None] = list(g.convert_many(v[d.first:d.stop], units))
+    breaks = np.flatnonzero(gap_after(t[d.first:d.stop])[:-1]) + 1
+    xs: list[float] = minutes.tolist()
+    for k in reversed(breaks.tolist()):  # a null half-way into the gap
+        xs.insert(k, round((xs[k - 1] + xs[k]) / 2, 1))
+        values.insert(k, None)
+    return DayOverlay(date=d.date, minute_of_day=xs, values=values,
+                      time_in_range=round(d.time_in_range, 1) if d.complete else None,
+                      wear_percent=round(d.wear_percent, 1), readings=d.readings)
 
 
 # -- the nurse's review ---------------------------------------------------------------------

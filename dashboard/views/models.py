@@ -65,8 +65,13 @@ class Agp(BaseModel):
 class DayOverlay(BaseModel):
     date: str
     minute_of_day: list[float]
-    values: list[float | None]
-    time_in_range: float
+    values: list[float | None] = Field(
+        description="null where readings are more than 15 minutes apart: a gap, not a line")
+    time_in_range: float | None = Field(
+        description="% in range; null for a partial day (worn <70% of it) or a day without "
+                    "readings")
+    wear_percent: float = 0.0
+    readings: int = 0
 
 
 class SeriesOut(BaseModel):
@@ -80,7 +85,8 @@ class GlucoseTrends(BaseModel):
     gmi: float | None
     cv: float | None
     wear_percent: float
-    days_with_data: int
+    days_with_data: int = Field(description="days worn 70% or more (a partial day, such as "
+                                            "today's first reading, is not a day)")
     sufficient: bool
     ranges: RangesBar
     targets: list[TargetOut]
@@ -151,6 +157,8 @@ class ReviewCharts(ChartWindow):
 class Preferences(BaseModel):
     glucose_units: GlucoseUnits
     timezone: str | None = Field(None, description="IANA zone; null: the patient's own")
+    locale: str | None = Field(None, description="language of pages and messages: en, pl or "
+                                                 "ur; null: the browser's (docs/I18N.md)")
 
 
 class TriageFinding(BaseModel):
