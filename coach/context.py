@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 ALL_FEATURES = frozenset(
     {"glucose", "glucose_history", "bp", "weight", "spo2", "motion", "steps", "medication",
-     "devices", "goals"}
+     "devices", "goals", "peers"}
 )
 
 
@@ -61,6 +61,7 @@ FEATURE_METRICS: Mapping[str, frozenset[Metric]] = {
     "medication": frozenset({Metric.MEDICATION_TAKEN}),
     "devices": frozenset(Metric),
     "goals": frozenset(Metric),
+    "peers": frozenset(),  # stories and answers from peers: no reading changes them
 }
 
 
@@ -170,6 +171,9 @@ class PatientContext:
     # plan goals (care.goals.GoalStatus, built by care.plans.goal_statuses from the
     # application database); the caller passes them to build_context(goals=...)
     goals: tuple[Any, ...] = ()
+    # what peers offer this patient (care.questions.PeerNews: a matching story, new answers
+    # to their questions), read from the application database by the caller
+    peers: Any = None
 
     @property
     def now_us(self) -> int:
@@ -222,6 +226,7 @@ def build_context(
     needs: Iterable[str] | None = None,
     forecast_model: ForecastModel | None = None,
     goals: Sequence[Any] = (),
+    peers: Any = None,
 ) -> PatientContext:
     """Read what the rules need (``needs``: feature groups; default all) and compute it once.
 
@@ -264,6 +269,7 @@ def build_context(
         conditions=tuple(patient.conditions),
         targets=dict(patient.targets),
         goals=tuple(goals),
+        peers=peers,
         **parts,
     )
 

@@ -113,8 +113,13 @@ class CoachEvaluator:
             from care.plans import goal_statuses
 
             goals = goal_statuses(session, self._store, patient.id, now, evaluate=False)
+        peers = None
+        if "peers" in needs:  # stories to offer, answers to their questions (issue 21)
+            from care.questions import peer_news
+
+            peers = peer_news(session, patient.id, now)
         ctx = build_context(self._store, patient, now, self._context_settings,
-                            devices=devices, needs=needs, goals=goals,
+                            devices=devices, needs=needs, goals=goals, peers=peers,
                             forecast_model=live_model())
         result = run_rules(ctx, rules)
         if stats is not None:
@@ -329,6 +334,23 @@ class CoachEvaluator:
         if out:
             log.warning("re-queued %d message(s) whose delivery claim was abandoned", len(out))
         return out
+
+    def engagement(self, now: datetime) -> list[Outbound]:
+        """The daily engagement job: every patient's state recorded (care/engagement.py,
+        history kept), and an outreach task opened for each disengaged person without one
+        (care/outreach.py). Sends nothing: the task is for a person."""
+        from care import engagement, outreach
+
+        with Session(self._engine) as session:
+            found = engagement.record_all(session, self._store, now)
+            gone = [pid for pid, e in found.items() if e.state == engagement.DISENGAGED]
+            due = {pid: timedelta(hours=engagement.settings_for(session, pid)
+                                  .outreach_due_hours) for pid in gone}
+            opened = outreach.open_for_disengaged(session, gone, now, due)
+            session.commit()
+        log.info("engagement of %d patients: %d disengaged, %d outreach tasks opened",
+                 len(found), len(gone), len(opened))
+        return []
 
     def self_assessment_reminders(self, now: datetime) -> list[Outbound]:
         from care.selfassessment import self_assessment_reminders

@@ -44,6 +44,9 @@ FLAG_CLASSES: MappingProxyType[str, FlagClass] = MappingProxyType({
     "personal_best": "motivational",
     "step_streak": "motivational",
     "goal_reached": "motivational",
+    # peers (issue 21): a story offered as a role model, an answer to a question to peers
+    "story_offer": "motivational",
+    "peer_answer": "motivational",
 })
 
 

@@ -31,6 +31,7 @@ from coach.rules.inactivity import unusual_inactivity
 from coach.rules.low import low
 from coach.rules.missed_medication import missed_medication
 from coach.rules.nocturnal_lows import nocturnal_lows
+from coach.rules.peer_stories import peer_answer, story_offer
 from coach.rules.personal_best import personal_best
 from coach.rules.predicted_low import predicted_low
 from coach.rules.prolonged_high import prolonged_high
@@ -61,6 +62,8 @@ _RULES: tuple[Rule, ...] = (
     personal_best,
     step_streak,
     goal_reached,
+    story_offer,  # peers as role models (issue 21)
+    peer_answer,
 )
 
 RULES: Mapping[str, Rule] = MappingProxyType({r.name: r for r in _RULES})
