@@ -14,6 +14,13 @@ or, for a single reading,
     {"schema": 1, "device_id": "scale-ann", "seq": 3,
      "metric": "weight", "value": 81.2, "unit": "kg", "time": "2026-11-23T07:02:00Z"}
 
+The pydantic models below (BaseValues, Entry, ReadingMessage, SingleReadingMessage)
+are the one definition of the message's shape (docs/CONTRACT.md): a valid message is
+validated by them in one call from its bytes, and a message with anything invalid in
+it goes through the same models again, one entry at a time, to say what and where.
+What the shape cannot say (the metric catalogue, units, plausible ranges, times) is
+checked by _measurement, the same for both.
+
 Validation is pure (the clock is passed in). A message that cannot be read at
 all is rejected whole; inside a readable batch each entry stands alone, so one
 bad reading never costs the good ones beside it.
@@ -23,10 +30,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -37,10 +44,9 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    TypeAdapter,
     ValidationError,
-    model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from core.errors import ContractError
 from core.metrics import CATALOGUE, GlucoseMethod, Metric, normalise_unit
@@ -74,11 +80,21 @@ Number = StrictInt | StrictFloat
 ShortText = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
 
+# -- the contract: these models are its one definition ---------------------------------
+#
+# They are the documentation (docs/CONTRACT.md points here) and the validator: a valid
+# message is validated in one call of pydantic-core straight from its bytes
+# (model_validate_json), and the same models, fed one entry at a time, word the reasons
+# when something in a message is invalid. No other code checks a message's shape.
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class BaseValues(_Wire):
+    """Values every entry of a batch takes unless it sets its own."""
+
     metric: ShortText | None = None
     unit: ShortText | None = None
     time: AwareDatetime | None = None
@@ -87,6 +103,8 @@ class BaseValues(_Wire):
 
 
 class Entry(_Wire):
+    """One reading of a batch."""
+
     metric: ShortText | None = None
     value: Number
     unit: ShortText | None = None
@@ -97,32 +115,28 @@ class Entry(_Wire):
     status: list[ShortText] = Field(default_factory=list, max_length=16)
 
 
-_SINGLE_FIELDS = frozenset(Entry.model_fields)
-# Validating a whole batch in one call keeps the loop inside pydantic-core; only a
-# batch with an invalid entry takes the slower path that judges each entry alone.
-_ENTRIES = TypeAdapter(list[Entry])
-_METRICS = {m.value: m for m in Metric}
-_GLUCOSE_METHODS = {m.value: m.value for m in GlucoseMethod}
-
-
-class ReadingMessage(_Wire):
-    """The envelope. ``readings`` stays raw here so that each entry is judged alone."""
-
+class _Envelope(_Wire):
     schema_version: Literal[1] = Field(alias="schema")
     device_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
     seq: Annotated[StrictInt, Field(ge=0)]
     base: BaseValues | None = None
-    readings: Annotated[list[Any], Field(min_length=1, max_length=MAX_READINGS_PER_MESSAGE)]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _single_reading(cls, data: Any) -> Any:
-        """Fold the one-reading form into a batch of one."""
-        if isinstance(data, dict) and "readings" not in data and "value" in data:
-            entry = {k: v for k, v in data.items() if k in _SINGLE_FIELDS}
-            rest = {k: v for k, v in data.items() if k not in _SINGLE_FIELDS}
-            return {**rest, "readings": [entry]}
-        return data
+
+class ReadingMessage(_Envelope):
+    """A batch: the envelope and 1 to MAX_READINGS_PER_MESSAGE entries."""
+
+    readings: Annotated[list[Entry], Field(min_length=1, max_length=MAX_READINGS_PER_MESSAGE)]
+
+
+class SingleReadingMessage(_Envelope, Entry):
+    """The one-reading form: the envelope's fields and one entry's in one object (it
+    reads as a batch of one: the message is its own entry)."""
+
+
+_ENTRY_FIELDS = frozenset(Entry.model_fields)
+_NO_BASE = BaseValues()
+_METRICS = {m.value: m for m in Metric}
+_GLUCOSE_METHODS = {m.value: m.value for m in GlucoseMethod}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +216,30 @@ def _decode(
     result: Callable[..., Any],
     oldest: datetime | None = None,
 ) -> Any:
-    fast = _fast_decode(payload, topic_device_id, now, max_bytes, future_tolerance, make)
-    if fast is not None and (oldest is None or all(r.measured_at >= oldest for r in fast[1])):
-        seq, readings = fast
-        return result(topic_device_id, seq, readings)
-    return _full_decode(payload, topic_device_id, now, max_bytes, future_tolerance, make, result,
-                        oldest)
+    message = _validated(payload, max_bytes)
+    if message is None:  # something is invalid: the models say what, one entry at a time
+        return _full_decode(payload, topic_device_id, now, max_bytes, future_tolerance, make,
+                            result, oldest)
+    _check_device(message.device_id, topic_device_id)
+    entries = (message,) if isinstance(message, SingleReadingMessage) else message.readings
+    measurements, rejections = _judge(entries, message.base, make, topic_device_id, now,
+                                      future_tolerance, oldest)
+    return result(topic_device_id, message.seq, measurements, rejections)
+
+
+def _validated(payload: bytes, max_bytes: int) -> ReadingMessage | SingleReadingMessage | None:
+    """The whole message validated in one call from its bytes; None when it is not valid
+    as it stands (or is not UTF-8), for _full_decode to word why.
+
+    Which of the two forms to try is guessed from the bytes: a wrong guess (the word in a
+    text, or an escaped key) only fails validation, as both forms refuse unknown fields."""
+    if len(payload) > max_bytes:
+        return None
+    model = ReadingMessage if b'"readings"' in payload else SingleReadingMessage
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError:
+        return None
 
 
 def _full_decode(
@@ -220,22 +252,35 @@ def _full_decode(
     result: Callable[..., Any],
     oldest: datetime | None = None,
 ) -> Any:
-    """Every message can take this path; only it words rejections."""
-    envelope = _read_envelope(payload, topic_device_id=topic_device_id, max_bytes=max_bytes)
-    base = envelope.base or BaseValues()
+    """Every message can take this path (and a valid one comes out as from _decode); only
+    it words rejections: the same models, the entries judged one by one."""
+    envelope, entries = _read_envelope(payload, topic_device_id=topic_device_id,
+                                       max_bytes=max_bytes)
+    measurements, rejections = _judge(entries, envelope.base, make, topic_device_id, now,
+                                      future_tolerance, oldest)
+    return result(topic_device_id, envelope.seq, measurements, rejections)
+
+
+def _judge(
+    entries: Sequence[Entry | ContractError],
+    base: BaseValues | None,
+    make: Callable[..., Any],
+    device_id: str,
+    now: datetime,
+    future_tolerance: timedelta,
+    oldest: datetime | None,
+) -> tuple[tuple[Any, ...], tuple[Rejection, ...]]:
+    """Each entry's reading, or its rejection: an entry stands alone."""
+    base = base or _NO_BASE
     base_time = None if base.time is None else _utc(base.time, "base.time")  # once, not per entry
     measurements: list[Any] = []
     rejections: list[Rejection] = []
-    for index, entry in enumerate(_entries(envelope.readings)):
+    for index, entry in enumerate(entries):
         try:
             if isinstance(entry, ContractError):
                 raise entry
-            measurement = _measurement(
-                make, topic_device_id, entry.metric or base.metric,
-                entry.unit or base.unit, entry.value, entry.time, entry.offset_s, base_time,
-                entry.source or base.source, entry.context or base.context, entry.status,
-                now=now, future_tolerance=future_tolerance,
-            )
+            measurement = _measurement(make, device_id, entry, base, base_time, now=now,
+                                       future_tolerance=future_tolerance)
             if oldest is not None and measurement.measured_at < oldest:
                 age = (now - measurement.measured_at).days
                 raise ContractError(
@@ -247,204 +292,14 @@ def _full_decode(
             measurements.append(measurement)
         except ContractError as exc:
             rejections.append(Rejection(exc.code, f"reading {index}: {exc.reason}", index))
-    return result(topic_device_id, envelope.seq, tuple(measurements), tuple(rejections))
+    return tuple(measurements), tuple(rejections)
 
 
-# -- the fast path ---------------------------------------------------------------------
-#
-# Most messages are entirely valid. For them, the checks pydantic makes on the envelope
-# and the entries are done here on the parsed JSON directly (about 4x cheaper than
-# building the models). The fast path only ever ACCEPTS: anything it is not sure of
-# (an unusual but maybe valid spelling, or anything invalid) returns None and the
-# message takes the pydantic path above, which alone words every rejection. So the
-# result and the error messages are the same as without it, which the differential
-# tests (tests/ingest/test_perf_contract.py) check on generated messages.
-
-_ENVELOPE_KEYS = frozenset({"schema", "device_id", "seq", "base", "readings"})
-_BASE_KEYS = frozenset(BaseValues.model_fields)
-_ENTRY_KEYS = frozenset(Entry.model_fields)
-_MAX_STATUS = 16
-# What Python's fromisoformat and pydantic's parser read alike: the offset's hours and
-# minutes bounded (Python reads "+00:60" as one hour; pydantic refuses it).
-_ISO_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
-    re.ASCII,
-)
-_json_decode = json.JSONDecoder().decode
-
-
-class _NotFast(Exception):
-    """The message leaves the fast path for the full one."""
-
-
-def _fast_decode(
-    payload: bytes,
-    device_id: str,
-    now: datetime,
-    max_bytes: int,
-    future_tolerance: timedelta,
-    make: Callable[..., Any],
-) -> tuple[int, tuple[Any, ...]] | None:
-    """(seq, readings) when every part of the message is plainly valid, else None."""
-    # json.loads(bytes) guesses UTF-16/32 from NUL bytes; '{' then a non-NUL is UTF-8.
-    if len(payload) > max_bytes or payload[:1] != b"{" or payload[1:2] == b"\0":
-        return None
-    try:
-        data = _json_decode(payload.decode("utf-8"))
-        if "readings" in data:
-            if not _ENVELOPE_KEYS.issuperset(data):
-                return None
-            entries = data["readings"]
-        else:  # the one-reading form
-            if "value" not in data:
-                return None
-            entries = [{k: v for k, v in data.items() if k in _ENTRY_KEYS}]
-            if not _ENVELOPE_KEYS.issuperset(k for k in data if k not in _ENTRY_KEYS):
-                return None
-        schema, seq, sent_id = data["schema"], data["seq"], data["device_id"]
-        if (type(schema) is not int or schema != SCHEMA_VERSION or type(seq) is not int
-                or seq < 0 or type(sent_id) is not str or sent_id != device_id
-                or not 0 < len(sent_id) <= 128 or type(entries) is not list
-                or not 0 < len(entries) <= MAX_READINGS_PER_MESSAGE):
-            return None
-        base = data.get("base")
-        if base is None:
-            base = {}
-        elif type(base) is not dict or not _BASE_KEYS.issuperset(base):
-            return None
-        b_metric = _text(base.get("metric"))
-        b_unit = _text(base.get("unit"))
-        b_source = _text(base.get("source"))
-        b_context = _text(base.get("context"))
-        b_time = _time(base.get("time"))
-        base_time = None if b_time is None else _utc(b_time, "base.time")
-        plain: _Plain | None = None
-        readings = []
-        for entry in entries:
-            if type(entry) is dict and _PLAIN_KEYS.issuperset(entry):
-                if plain is None:
-                    plain = _Plain(b_metric, b_unit, b_source, b_context)
-                readings.append(plain.reading(entry, device_id, base_time, make, now,
-                                              future_tolerance))
-            else:
-                readings.append(_fast_entry(entry, device_id, b_metric, b_unit, base_time,
-                                            b_source, b_context, make, now, future_tolerance))
-    except (_NotFast, ContractError, ValueError, TypeError, KeyError, OverflowError,
-            RecursionError, AttributeError):
-        return None
-    return seq, tuple(readings)
-
-
-_PLAIN_KEYS = frozenset({"value", "offset_s", "time"})
-
-
-class _Plain:
-    """Entries that carry only a value and a time take the base's metric, unit, source and
-    context: what _measurement derives from those is derived once a message."""
-
-    __slots__ = ("metric", "unit", "source", "context", "convert", "low", "high")
-
-    def __init__(self, metric: str | None, unit: str | None, source: str | None,
-                 context: str | None) -> None:
-        self.metric = _metric(metric)
-        spec = CATALOGUE[self.metric]
-        self.unit = normalise_unit(unit or spec.unit)
-        if not spec.accepts(self.unit):
-            raise _NotFast
-        self.convert = None if self.unit == spec.unit else spec.conversions[self.unit].to_canonical
-        self.low, self.high = spec.minimum, spec.maximum
-        self.source = _source(self.metric, source)
-        self.context = context
-
-    def reading(self, entry: dict[str, Any], device_id: str, base_time: datetime | None,
-                make: Callable[..., Any], now: datetime, future_tolerance: timedelta) -> Any:
-        """The same checks and results as _measurement, for this one shape of entry."""
-        raw = entry["value"]
-        if type(raw) is float:
-            number = raw
-        elif type(raw) is int:
-            number = float(raw)
-        else:
-            raise _NotFast
-        value = number if self.convert is None else self.convert(number)
-        if not self.low <= value <= self.high:  # False for NaN; infinities are out of range
-            raise _NotFast
-        offset = entry.get("offset_s")
-        if "time" in entry:
-            if offset is not None:
-                raise _NotFast
-            when = _time(entry["time"])
-            if when is None:
-                raise _NotFast
-            measured_at = when if when.tzinfo is UTC else _utc(when, "time")
-        elif base_time is None:
-            raise _NotFast
-        elif offset is None:
-            measured_at = base_time
-        elif type(offset) is int or type(offset) is float:
-            measured_at = base_time + timedelta(seconds=offset)
-        else:
-            raise _NotFast
-        if measured_at - now > future_tolerance:
-            raise _NotFast
-        return make(device_id, self.metric, round(value, 6), measured_at, self.source, number,
-                    self.unit, self.context, ())
-
-
-def _fast_entry(
-    entry: Any,
-    device_id: str,
-    b_metric: str | None,
-    b_unit: str | None,
-    base_time: datetime | None,
-    b_source: str | None,
-    b_context: str | None,
-    make: Callable[..., Any],
-    now: datetime,
-    future_tolerance: timedelta,
-) -> Any:
-    if type(entry) is not dict or not _ENTRY_KEYS.issuperset(entry):
-        raise _NotFast
-    value = entry["value"]
-    if type(value) is not int and type(value) is not float:
-        raise _NotFast
-    offset = entry.get("offset_s")
-    if offset is not None and type(offset) is not int and type(offset) is not float:
-        raise _NotFast
-    status = entry.get("status", ())
-    if status:
-        if type(status) is not list or len(status) > _MAX_STATUS:
-            raise _NotFast
-        for flag in status:
-            _text(flag)
-    elif status is None or (status != () and type(status) is not list):
-        raise _NotFast
-    return _measurement(
-        make, device_id, _text(entry.get("metric")) or b_metric,
-        _text(entry.get("unit")) or b_unit, value, _time(entry.get("time")), offset, base_time,
-        _text(entry.get("source")) or b_source, _text(entry.get("context")) or b_context,
-        status, now=now, future_tolerance=future_tolerance,
-    )
-
-
-def _text(value: Any) -> str | None:
-    """A ShortText (a str of 1 to 64 characters) or None."""
-    if value is None:
-        return None
-    if type(value) is str and 0 < len(value) <= 64:
-        return str(value)
-    raise _NotFast
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if type(value) is not str or _ISO_TIME.fullmatch(value) is None:
-        raise _NotFast
-    return datetime.fromisoformat(value)
-
-
-def _read_envelope(payload: bytes, *, topic_device_id: str, max_bytes: int) -> ReadingMessage:
+def _read_envelope(
+    payload: bytes, *, topic_device_id: str, max_bytes: int
+) -> tuple[_Envelope, list[Entry] | list[Entry | ContractError]]:
+    """The envelope and its entries, each entry validated or the error that says why;
+    ContractError when the message as a whole cannot be read."""
     if len(payload) > max_bytes:
         raise ContractError(
             "too_large", f"payload is {len(payload)} bytes, over the {max_bytes}-byte limit"
@@ -463,51 +318,94 @@ def _read_envelope(payload: bytes, *, topic_device_id: str, max_bytes: int) -> R
             f"schema version {data['schema']!r} is not supported "
             f"(this ingest reads {SCHEMA_VERSION})",
         )
+    if "readings" not in data and "value" in data:  # the one-reading form, as a batch of one
+        data = {**{k: v for k, v in data.items() if k not in _ENTRY_FIELDS},
+                "readings": [{k: v for k, v in data.items() if k in _ENTRY_FIELDS}]}
     try:
-        envelope = ReadingMessage.model_validate(data)
+        message = ReadingMessage.model_validate(data)
     except ValidationError as exc:
-        raise ContractError("invalid_message", _describe(exc)) from exc
-    if envelope.device_id != topic_device_id:
+        whole = [e for e in exc.errors(include_url=False) if not _in_an_entry(e["loc"])]
+        if whole:
+            raise ContractError("invalid_message", _describe(whole)) from exc
+        envelope = _Envelope.model_validate({k: v for k, v in data.items() if k != "readings"})
+        _check_device(envelope.device_id, topic_device_id)
+        return envelope, [_entry(item) for item in data["readings"]]
+    _check_device(message.device_id, topic_device_id)
+    return message, message.readings
+
+
+def _in_an_entry(loc: tuple[int | str, ...]) -> bool:
+    return len(loc) > 1 and loc[0] == "readings" and isinstance(loc[1], int)
+
+
+def _check_device(device_id: str, topic_device_id: str) -> None:
+    if device_id != topic_device_id:
         raise ContractError(
             "device_mismatch",
-            f"device_id {envelope.device_id!r} does not match the topic's device "
-            f"{topic_device_id!r}",
+            f"device_id {device_id!r} does not match the topic's device {topic_device_id!r}",
         )
-    return envelope
-
-
-def _entries(raw: list[Any]) -> list[Entry] | list[Entry | ContractError]:
-    """Every entry validated, or for each invalid one the error that says why."""
-    try:
-        return _ENTRIES.validate_python(raw)
-    except ValidationError:
-        return [_entry(item) for item in raw]
 
 
 def _entry(raw: Any) -> Entry | ContractError:
     try:
         return Entry.model_validate(raw)
     except ValidationError as exc:
-        return ContractError("invalid_reading", _describe(exc))
+        return ContractError("invalid_reading", _describe(exc.errors(include_url=False)))
 
 
 def _measurement(
     make: Callable[..., Any],
     device_id: str,
-    metric_name: str | None,
-    unit_name: str | None,
-    raw_value: int | float,
-    time: datetime | None,
-    offset_s: int | float | None,
+    entry: Entry,
+    base: BaseValues,
     base_time: datetime | None,
-    source: str | None,
-    context: str | None,
-    status: Sequence[str],
     *,
     now: datetime,
     future_tolerance: timedelta,
 ) -> Any:
     """One valid reading (built by ``make``) or a ContractError saying why not."""
+    kind = _kind(entry.metric or base.metric, entry.unit or base.unit,
+                 entry.source or base.source)
+    number = _finite(entry.value)
+    value = number if kind.convert is None else kind.convert(number)
+    if not kind.low <= value <= kind.high:
+        spec = CATALOGUE[kind.metric]
+        raise ContractError(
+            "out_of_range",
+            f"value {entry.value} {kind.unit} is outside the plausible range for {kind.metric} "
+            f"({spec.minimum:g}–{spec.maximum:g} {spec.unit})",
+        )
+    measured_at = _measured_at(entry.time, entry.offset_s, base_time)
+    if measured_at - now > future_tolerance:
+        ahead = (measured_at - now).total_seconds() / 60
+        raise ContractError(
+            "future_time",
+            f"measured time {measured_at.isoformat()} is {ahead:.0f} min in the future "
+            f"(limit {future_tolerance.total_seconds() / 60:.0f} min); check the device clock",
+        )
+    if kind.source_error is not None:
+        raise ContractError("glucose_method", kind.source_error)
+    # positional, in the order Measurement and Reading (after patient_id) declare
+    return make(device_id, kind.metric, round(value, 6), measured_at, kind.source, number,
+                kind.unit, entry.context or base.context, tuple(entry.status))
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What an entry's metric, unit and source come to: derived once for each triple (a
+    batch names the same in every entry)."""
+
+    metric: Metric
+    unit: str  # normalised
+    convert: Callable[[float], float] | None  # to the canonical unit; None: it is canonical
+    low: float  # the plausible range, canonical unit
+    high: float
+    source: str
+    source_error: str | None  # why the source will not do (checked after the time)
+
+
+@lru_cache(maxsize=1024)
+def _kind(metric_name: str | None, unit_name: str | None, source: str | None) -> _Kind:
     metric = _metric(metric_name)
     spec = CATALOGUE[metric]
     unit = normalise_unit(unit_name or spec.unit)
@@ -516,25 +414,12 @@ def _measurement(
             "unit_mismatch",
             f"unit {unit!r} does not fit metric {metric} (accepted: {', '.join(spec.units)})",
         )
-    number = _finite(raw_value)
-    value = spec.to_canonical(number, unit)
-    if not spec.in_range(value):
-        raise ContractError(
-            "out_of_range",
-            f"value {raw_value} {unit} is outside the plausible range for {metric} "
-            f"({spec.minimum:g}–{spec.maximum:g} {spec.unit})",
-        )
-    measured_at = _measured_at(time, offset_s, base_time)
-    if measured_at - now > future_tolerance:
-        ahead = (measured_at - now).total_seconds() / 60
-        raise ContractError(
-            "future_time",
-            f"measured time {measured_at.isoformat()} is {ahead:.0f} min in the future "
-            f"(limit {future_tolerance.total_seconds() / 60:.0f} min); check the device clock",
-        )
-    # positional, in the order Measurement and Reading (after patient_id) declare
-    return make(device_id, metric, round(value, 6), measured_at, _source(metric, source),
-                number, unit, context, tuple(status))
+    convert = None if unit == spec.unit else spec.conversions[unit].to_canonical
+    try:
+        return _Kind(metric, unit, convert, spec.minimum, spec.maximum,
+                     _source(metric, source), None)
+    except ContractError as exc:
+        return _Kind(metric, unit, convert, spec.minimum, spec.maximum, "", exc.reason)
 
 
 def _finite(value: float) -> float:
@@ -597,10 +482,10 @@ def _source(metric: Metric, source: str | None) -> str:
     return source or "device"
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(errors: Sequence[ErrorDetails]) -> str:
     """One short line per field; a number's int|float alternatives read as one error."""
     seen: dict[str, str] = {}
-    for err in exc.errors(include_url=False):
+    for err in errors:
         loc = [str(p) for p in err["loc"]]
         if loc and loc[-1] in ("int", "float"):
             loc, message = loc[:-1], "must be a number"

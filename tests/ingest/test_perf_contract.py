@@ -1,9 +1,10 @@
-"""The contract's fast path (core/contract.py) changes nothing but the speed.
+"""The contract's two ways through its one set of models (core/contract.py) agree.
 
-It only ever accepts; whatever it is unsure of takes the full pydantic path, which
-alone words rejections. These tests compare the two paths on generated messages
-(valid ones, odd-but-valid spellings, and invalid ones): the same readings, or the
-same error, every time.
+A valid message is validated in one call from its bytes (model_validate_json); any
+other takes the path that parses it with json and validates each entry alone, which
+alone words rejections. These tests compare the two on generated messages (valid ones,
+odd-but-valid spellings, and invalid ones): the same readings, or the same error,
+every time.
 """
 
 from __future__ import annotations
@@ -228,9 +229,7 @@ def test_plain_valid_messages_take_the_fast_path() -> None:
                          "value": 150.2, "unit": "[lb_av]",
                          "time": "2026-11-23T07:02:00+01:00", "status": ["ok"]}).encode()
     for payload in (_valid_batch(20), _valid_batch(1, context="fasting"), single):
-        fast = contract._fast_decode(payload, DEVICE, NOW, contract.MAX_PAYLOAD_BYTES,
-                                     TOLERANCE, Measurement)
-        assert fast is not None
+        assert contract._validated(payload, contract.MAX_PAYLOAD_BYTES) is not None
         assert _same(_outcome(_public, payload), _outcome(_full, payload))
 
 
@@ -341,8 +340,7 @@ def _substituted(name: str, path: tuple[Any, ...], value: Any) -> bytes:
 def test_every_single_change_to_a_valid_message_decodes_as_the_full_path_says() -> None:
     for template in TEMPLATES.values():  # valid, and taken by the fast path
         payload = json.dumps(template).encode()
-        assert contract._fast_decode(payload, DEVICE, NOW, contract.MAX_PAYLOAD_BYTES, TOLERANCE,
-                                     Measurement) is not None
+        assert contract._validated(payload, contract.MAX_PAYLOAD_BYTES) is not None
     accepted = 0
     for name, path, value in _cases():
         payload = _substituted(name, path, value)
