@@ -35,6 +35,7 @@ from care.messages import Outbound
 from coach.channels import Channel, DeliveryResult, Recipient
 from core.appdb.delivery import ChannelPreference, Delivery, take_over_claim
 from core.clock import Clock, SystemClock
+from core.cpu_priority import favour_this_thread
 from core.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class DeliveryPolicy:
     send_timeout_s: float = 10.0  # one send, from outside the channel
     workers_per_channel: int = 4
     coordinators: int = 16
+    urgent_nice: int = 0  # the urgent pools' threads' nice value (core/cpu_priority.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +107,27 @@ class Notifier:
         self._stopping = threading.Event()
         # Two sets of pools: urgent messages (the priority lane) never queue behind
         # routine ones, however many of those are waiting or slow.
+        # The urgent pools' threads run at the safety path's CPU priority.
+        nice = {False: 0, True: self._policy.urgent_nice}
         self._pools = {
             (name, urgent): ThreadPoolExecutor(
                 self._policy.workers_per_channel,
-                thread_name_prefix=f"deliver-{name}{'-urgent' if urgent else ''}")
+                thread_name_prefix=f"deliver-{name}{'-urgent' if urgent else ''}",
+                initializer=favour_this_thread, initargs=(nice[urgent],))
             for name in self._channels for urgent in (False, True)
         }
         self._coordinators = {
             urgent: ThreadPoolExecutor(self._policy.coordinators,
-                                       thread_name_prefix="deliver-urgent" if urgent else "deliver")
+                                       thread_name_prefix="deliver-urgent" if urgent else "deliver",
+                                       initializer=favour_this_thread, initargs=(nice[urgent],))
             for urgent in (False, True)
         }
         # Branches of one message (the inbox copy, an urgent fan-out) get their own
         # threads: a coordinator waiting on its branches never starves them.
         self._branches = {
             urgent: ThreadPoolExecutor(2 * self._policy.coordinators,
-                                       thread_name_prefix="deliver-branch")
+                                       thread_name_prefix="deliver-branch",
+                                       initializer=favour_this_thread, initargs=(nice[urgent],))
             for urgent in (False, True)
         }
 

@@ -64,6 +64,7 @@ from care.messages import Outbound
 from coach.settings import CoachSettings
 from core import topics
 from core.clock import Clock, SystemClock
+from core.cpu_priority import favour_this_thread
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,9 @@ class RealtimePath:
         self._routine_pool = ThreadPoolExecutor(settings.realtime_workers,
                                                 thread_name_prefix="coach-routine")
         self._urgent_pool = ThreadPoolExecutor(settings.urgent_workers,
-                                               thread_name_prefix="coach-urgent")
+                                               thread_name_prefix="coach-urgent",
+                                               initializer=favour_this_thread,
+                                               initargs=(settings.urgent_nice,))
         # Triage batches overlap: a slow store read does not hold up the next batch.
         self._triage_slots = threading.Semaphore(settings.triage_workers)
         self._triage_pool = ThreadPoolExecutor(settings.triage_workers,
@@ -212,6 +215,9 @@ class RealtimePath:
         if reason.is_failure:
             log.error("broker refused the coach's connection: %s", reason)
             return
+        # paho's network thread files every event (no I/O) and carries the home display's
+        # urgent messages out: it runs at the urgent lane's priority.
+        favour_this_thread(self._settings.urgent_nice)
         topic = self.subscription
         if self._settings.protocol == MQTT_V5:
             client.subscribe(topic, options=SubscribeOptions(qos=1))

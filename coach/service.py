@@ -54,6 +54,8 @@ class Evaluator(Protocol):
 
     def self_assessment_reminders(self, now: datetime) -> list[Outbound]: ...
 
+    def engagement(self, now: datetime) -> list[Outbound]: ...
+
     def timezones(self) -> set[str]: ...
 
     def patient_ids(self, shard: tuple[int, int] | None = None) -> list[str]: ...
@@ -107,6 +109,7 @@ class CoachService:
                 backoff_cap_s=settings.delivery_backoff_cap_s,
                 send_timeout_s=settings.delivery_timeout_s,
                 workers_per_channel=settings.delivery_workers_per_channel,
+                urgent_nice=settings.urgent_nice,
             ),
         )
         self.scheduler = CoachScheduler(
@@ -121,6 +124,7 @@ class CoachService:
                 "self_assessment_reminders":
                     lambda t: self._send(self.evaluator.self_assessment_reminders(t)),
                 "escalation_tick": lambda t: self._send(self.evaluator.escalations(t)),
+                "engagement": lambda t: self._send(self.evaluator.engagement(t)),
             },
         )
 

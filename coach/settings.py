@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.cpu_priority import SAFETY_NICE
+
 
 class CoachSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEARTH_COACH_", extra="ignore")
@@ -30,6 +32,9 @@ class CoachSettings(BaseSettings):
     coalesce_s: float = Field(default=0.2, ge=0)
     realtime_workers: int = Field(default=2, ge=1)  # the routine lane
     urgent_workers: int = Field(default=2, ge=1)  # the urgent lane, never used by routine work
+    # The nice value of the urgent lane's threads, the MQTT thread that files events and
+    # the urgent delivery pools (core/cpu_priority.py); 0 turns it off.
+    urgent_nice: int = Field(default=SAFETY_NICE, ge=-20, le=0)
     # Triage gathers events this long, then reads the newest values of all their patients
     # in one go (coach/realtime.py).
     triage_window_s: float = Field(default=0.02, ge=0)

@@ -55,6 +55,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from core import topics
 from core.appdb.directory import DeviceRegistry
 from core.contract import decode_message, decode_readings
+from core.cpu_priority import favour_this_thread
 from core.errors import ContractError
 from core.metrics import Metric
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
@@ -141,7 +142,7 @@ class PriorityLane:
             target=scan, name="hearth-ingest-scanner", daemon=True,
             args=(child_end, endpoint, _scan_topic(settings), settings.protocol,
                   f"{settings.client_id}-scan-{os.getpid()}", settings.max_payload_bytes,
-                  settings.future_tolerance_s, stores))
+                  settings.future_tolerance_s, stores, settings.priority_nice))
         self._child_end = child_end
 
     def start(self) -> None:
@@ -209,6 +210,7 @@ class PriorityLane:
     # -- what the scanner found (a thread of ingest's) -----------------------------------
 
     def _receive(self) -> None:
+        favour_this_thread(self._settings.priority_nice)
         while True:
             try:
                 found = self._pipe.recv()
@@ -256,6 +258,7 @@ class PriorityLane:
     # -- commit and announce (the lane's thread) -----------------------------------------
 
     def _run(self) -> None:
+        favour_this_thread(self._settings.priority_nice)
         while True:
             try:
                 readings, since = self._found.get(timeout=0.2)
@@ -372,10 +375,12 @@ def _trim(known: dict[Any, None], limit: int) -> None:
 
 def scan(pipe: Connection, endpoint: MqttEndpoint, topic: str, protocol: str, client_id: str,
          max_payload_bytes: int, future_tolerance_s: float,
-         stores: LaneStores | None = None) -> None:
+         stores: LaneStores | None = None, nice: int = 0) -> None:
     """The scanner process: QoS 0 readings in, safety-class ones found. With ``stores``
     it commits and announces them itself (a thread of its own, a connection of its own)
-    and tells ingest which; without, it hands them to ingest by ``pipe``."""
+    and tells ingest which; without, it hands them to ingest by ``pipe``. The whole
+    process runs at ``nice`` (every thread it starts inherits it; core/cpu_priority.py)."""
+    favour_this_thread(nice)
     test = PriorityTest()
     tolerance = timedelta(seconds=future_tolerance_s)
     sending = threading.Lock()

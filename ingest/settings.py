@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.contract import FUTURE_TOLERANCE, MAX_PAYLOAD_BYTES
+from core.cpu_priority import SAFETY_NICE
 
 
 class IngestSettings(BaseSettings):
@@ -36,4 +37,7 @@ class IngestSettings(BaseSettings):
     # Safety-class readings committed and announced ahead of their batch, on a second
     # connection (client id ``{client_id}-priority``; ingest/priority.py).
     priority_lane: bool = True
+    # The nice value of the lane's threads and scanner process (core/cpu_priority.py):
+    # below the default 0 so that a CPU hog does not delay an urgent low; 0 turns it off.
+    priority_nice: int = Field(default=SAFETY_NICE, ge=-20, le=0)
     shutdown_flush_s: float = Field(default=10.0, ge=0)

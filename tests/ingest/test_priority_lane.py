@@ -8,15 +8,18 @@ exactly once.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
 from core.appdb.directory import SqlDirectory
 from core.contract import encode_message
+from core.cpu_priority import SAFETY_NICE
 from core.metrics import Metric
 from core.mqtt import MqttEndpoint
 from core.readings import Reading
@@ -128,6 +131,10 @@ def test_an_urgent_low_is_stored_and_announced_while_ordinary_work_is_stuck(
     try:
         assert service.wait_connected(10)
         assert service.lane is not None and service.lane.wait_scanning(30)
+        if os.geteuid() == 0:  # the scanner runs at the safety path's CPU priority
+            scanners = [c for c in psutil.Process().children()
+                        if "spawn_main" in " ".join(c.cmdline())]
+            assert scanners and {c.nice() for c in scanners} == {SAFETY_NICE}
         with subscribed(mosquitto.url, "hearth/v1/stored/+") as events, \
                 subscribed(mosquitto.url, "hearth/v1/ack/+") as acks, \
                 publisher(mosquitto.url) as pub:
