@@ -16,6 +16,16 @@ person), then routing: high: a nudge (live within quiet hours and budget, else t
 digest) and an alert to the coach; normal: a nudge (live or digest); low: the digest;
 positive: one live a day outside quiet hours, the rest in the digest.
 
+A person recorded *disengaged* (care/engagement.py, the daily engagement job) gets no
+automatic motivational message (more messages to someone who has stopped reading them is
+noise): the flag is recorded as "held", the coach's and nurse's alerts go out as usual,
+and the patient's one open outreach task gets the held nudge (care/outreach.py
+``hold_nudge``): a person contacts them instead. Safety messages are never held.
+
+The heart-failure rapid gain (a safety message without a ladder) also reaches every
+caregiver the patient opted in to urgent alerts, on their own channels (the urgent ones
+reach them as the caregiver step of their ladder, coach/escalation.py).
+
 Clinical requests (non-urgent) also open a clinical alert for the nurse. Alerts to the
 coach are grouped: a finding of a group that already has a coach alert from the last
 7 days is added to it (its count and times), not a new alert (docs/COACH.md "Alert
@@ -34,6 +44,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from care import outreach
 from care.messages import Outbound
 from coach import escalation
 from coach.policy import (
@@ -48,6 +59,8 @@ from coach.policy import (
 )
 from coach.rules.base import FlagRequest
 from coach.safety import FLAG_CLASSES
+from core.appdb import engagement as engagement_rows
+from core.appdb.accounts import CaregiverShare
 from core.appdb.coaching import CoachAlert, CoachCooldown, CoachFlag, CoachNudge, new_id
 from core.clock import aware
 
@@ -60,6 +73,12 @@ SAFETY_TYPES = tuple(t for t, c in FLAG_CLASSES.items() if c == "safety")
 # group are one alert with a count (docs/COACH.md "Alert burden").
 SAFETY_MEMORY = timedelta(days=2)
 ALERT_GROUPING = timedelta(days=7)
+# A recorded "disengaged" holds nudges back while it is this recent (the daily job renews
+# it; an older record is not evidence about today).
+ENGAGEMENT_FRESH = timedelta(days=2)
+# Safety messages without a ladder that opted-in caregivers also receive (issue 20: urgent
+# low, BP crisis and SpO2 urgent reach them through the ladder).
+CAREGIVER_COPIES = ("hf_weight_gain",)
 
 
 def level(flag: FlagRequest) -> int:
@@ -97,7 +116,12 @@ class DispatchState:
         self.grouped: dict[tuple[str, str, str], CoachAlert] = {}  # (patient, group, kind)
         self.feedback: dict[tuple[str, str], int] = {}
         self.sent: dict[str, list[tuple[datetime, bool, bool]]] = {}  # (at, budget, positive)
+        # patient -> the evidence of a recent "disengaged" record (care/engagement.py)
+        self.disengaged: dict[str, tuple[str, ...]] = {}
         since = now - timedelta(days=2)  # covers every time zone's local midnight
+        for pid, recorded in engagement_rows.latest_states(session, ids).items():
+            if recorded.state == "disengaged" and now - recorded.computed_at <= ENGAGEMENT_FRESH:
+                self.disengaged[pid] = recorded.evidence
         for k in range(0, len(ids), 500):
             part = ids[k:k + 500]
             for row in session.scalars(select(CoachCooldown).where(
@@ -179,6 +203,8 @@ def dispatch(
                 out.extend(_route_safety(session, st, policy, flag, now))
         elif _cooling_down(st, policy, flag, now):
             continue
+        elif patient_id in st.disengaged:
+            out.extend(_hold(session, st, policy, flag, now))
         else:
             out.extend(_route(session, st, policy, flag, now))
         _remember(session, st, patient_id, flag, now)
@@ -245,6 +271,8 @@ def _route_safety(session: Session, st: DispatchState, policy: Policy, flag: Fla
     row = _record_flag(session, pid, flag, outcome, now)
     priority = "urgent" if severity == "urgent" else severity
     out = [_nudge(session, st, policy, flag, row, priority, "sent", now, budget=False)]
+    if not flag.patient_only and flag.flag_type in CAREGIVER_COPIES:
+        out.extend(_caregiver_copies(session, policy, flag, row, now))
     if to_coach:
         out.extend(_alert(session, st, policy, flag, row, "alert", "coach", now))
     if to_nurse:
@@ -274,6 +302,39 @@ def _route(session: Session, st: DispatchState, policy: Policy, flag: FlagReques
     if to_nurse:
         out.extend(_alert(session, st, policy, flag, row, "clinical_alert", "nurse", now))
     return out
+
+
+def _hold(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest,
+          now: datetime) -> list[Outbound]:
+    """A motivational flag for a disengaged person: no nudge; the care team's alerts as
+    usual; the held nudge goes to the patient's outreach task (a person calls instead)."""
+    to_coach = not flag.patient_only and flag.severity.value == "high"
+    to_nurse = not flag.patient_only and flag.clinical
+    outcome = "held" + ("+coach" if to_coach else "") + ("+nurse" if to_nurse else "")
+    row = _record_flag(session, policy.patient_id, flag, outcome, now)
+    outreach.hold_nudge(session, policy.patient_id, evidence=st.disengaged[policy.patient_id],
+                        now=now)
+    out: list[Outbound] = []
+    if to_coach:
+        out.extend(_alert(session, st, policy, flag, row, "alert", "coach", now))
+    if to_nurse:
+        out.extend(_alert(session, st, policy, flag, row, "clinical_alert", "nurse", now))
+    return out
+
+
+def _caregiver_copies(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag,
+                      now: datetime) -> list[Outbound]:
+    """The safety message to each caregiver opted in to the patient's urgent alerts."""
+    ids = set(session.scalars(select(CaregiverShare.caregiver_id).where(
+        CaregiverShare.patient_id == policy.patient_id, CaregiverShare.urgent_alerts.is_(True))))
+    if policy.caregiver_id:
+        ids.add(policy.caregiver_id)
+    return [Outbound(
+        kind="alert", patient_id=policy.patient_id, recipient_role="caregiver",
+        recipient_id=cid, flag_type=flag.flag_type, priority="high", title=flag.title,
+        body=f"For the person you care for: {flag.explanation}", why=_why(flag),
+        evidence={**flag.evidence, "flag_id": row.id}, created_at=now, ref=f"{row.id}:care",
+    ) for cid in sorted(ids)]
 
 
 def _after_feedback(st: DispatchState, patient_id: str, flag_type: str, severity: str) -> str:

@@ -1,6 +1,8 @@
 """The escalation ladder of an urgent safety alert.
 
-patient -> caregiver (only if the patient opted one in) -> coach -> nurse, one step
+patient -> caregiver (only if the patient opted one in) -> advocate (care/advocates.py:
+only when named and not on the ladder already; a caregiver advocate only with the
+patient's opt-in to urgent alerts) -> coach -> nurse, one step
 after another at the patient's configured intervals (coach/policy.py), until someone
 acknowledges. One acknowledgement stops the ladder. Every step (notified, acknowledged,
 snoozed, resolved, exhausted) is a row in coach_escalation_steps.
@@ -25,6 +27,7 @@ from coach.policy import Policy, load_policy, recipient_for
 from coach.rules.base import FlagRequest
 from core.appdb.accounts import CaregiverShare
 from core.appdb.coaching import CoachAlert, new_id
+from core.appdb.outreach import Advocate
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def start(
     session: Session, policy: Policy, flag: FlagRequest, flag_id: str | None, now: datetime
 ) -> list[Outbound]:
     """Open an urgent alert with its ladder and take the first step (to the patient) now."""
-    policy = with_caregiver(session, policy)
+    policy = with_advocate(session, with_caregiver(session, policy))
     alert = CoachAlert(
         id=new_id(), patient_id=policy.patient_id, flag_id=flag_id, flag_type=flag.flag_type,
         group=flag.group, kind="escalation", audience="coach", priority="urgent",
@@ -58,8 +61,8 @@ def advance(session: Session, now: datetime) -> list[Outbound]:
     out: list[Outbound] = []
     policies: dict[str, Policy] = {}
     for alert in due:
-        policy = policies.get(alert.patient_id) or with_caregiver(
-            session, load_policy(session, alert.patient_id))
+        policy = policies.get(alert.patient_id) or with_advocate(session, with_caregiver(
+            session, load_policy(session, alert.patient_id)))
         policies[alert.patient_id] = policy
         if alert.state == "snoozed":
             alert.state = "open"
@@ -84,6 +87,24 @@ def with_caregiver(session: Session, policy: Policy) -> Policy:
     return replace(policy, caregiver_id=chosen) if chosen else policy
 
 
+def with_advocate(session: Session, policy: Policy) -> Policy:
+    """The patient's advocate on the ladder, unless they are on it already (the caregiver
+    step, the coach who takes the coach step). A caregiver advocate needs the patient's
+    opt-in to urgent alerts (caregiver_shares.urgent_alerts): her consent decides who
+    hears about her urgent alerts, and only those may acknowledge them."""
+    row = session.get(Advocate, policy.patient_id)
+    if row is None or row.advocate_id == policy.caregiver_id:
+        return policy
+    if row.advocate_role == "coach":
+        if row.advocate_id == recipient_for(session, policy, "coach"):
+            return policy
+    else:
+        share = session.get(CaregiverShare, (policy.patient_id, row.advocate_id))
+        if share is None or not share.urgent_alerts:
+            return policy
+    return replace(policy, advocate_id=row.advocate_id, advocate_role=row.advocate_role)
+
+
 def _step(session: Session, alert: CoachAlert, policy: Policy, now: datetime) -> list[Outbound]:
     ladder = list(alert.ladder)
     index = alert.step + 1
@@ -100,23 +121,26 @@ def _step(session: Session, alert: CoachAlert, policy: Policy, now: datetime) ->
     alert.next_step_at = None if last else now + policy.wait_after(role)
     record_step(session, alert, index, role, recipient, "notified", now)
     logger.info("alert %s escalation step %d to %s", alert.id, index, role)
-    return [_message(alert, role, recipient, index, now)]
+    return [_message(alert, role, recipient, index, now, policy)]
 
 
 def _message(alert: CoachAlert, role: str, recipient: str | None, index: int,
-             now: datetime) -> Outbound:
+             now: datetime, policy: Policy) -> Outbound:
+    # the advocate is reached as the person their account is (a coach or a caregiver)
+    to_role = (policy.advocate_role or "coach") if role == "advocate" else role
     if role == "patient":
         body = alert.body + " Press OK when you have seen this."
         why = alert.why
     else:
         waited = "" if index == 0 else " Nobody has acknowledged it yet."
-        whom = "the person you care for" if role == "caregiver" else "your patient"
+        whom = {"caregiver": "the person you care for",
+                "advocate": "the person you are the advocate for"}.get(role, "your patient")
         body = f"Urgent, for {whom}: {alert.body}{waited}"
         why = (f"{alert.why} Urgent safety alert: step {index + 1} of "
                f"{' -> '.join(alert.ladder)}.{waited}")
     return Outbound(
         kind="escalation", patient_id=alert.patient_id,
-        recipient_role=role,  # type: ignore[arg-type]
+        recipient_role=to_role,  # type: ignore[arg-type]
         recipient_id=recipient, flag_type=alert.flag_type, priority="urgent",
         title=alert.title, body=body, why=why,
         evidence={**alert.evidence, "alert_id": alert.id, "step": index,

@@ -17,7 +17,8 @@ CoachingPreference). Defaults and why:
 - one positive message a day goes out live, more wait for the digest;
 - escalation: patient 10 min, caregiver 10 min, coach 15 min, then the nurse. Ten minutes
   lets a person treat a low (15 g of sugar) and press OK; the coach gets a little longer
-  because they work a queue.
+  because they work a queue. A patient's advocate (care/advocates.py), when they are not
+  already on the ladder, comes after the caregiver, also with 10 minutes.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ GROUP_COOLDOWN_MIN: Mapping[str, float] = MappingProxyType(
     }
 )
 ESCALATION_MIN: Mapping[str, float] = MappingProxyType(
-    {"patient": 10.0, "caregiver": 10.0, "coach": 15.0}
+    {"patient": 10.0, "caregiver": 10.0, "advocate": 10.0, "coach": 15.0}
 )
 FEEDBACK_WINDOW = timedelta(days=90)
 MAX_DEMOTION = 2
@@ -75,6 +76,10 @@ class Policy:
     caregiver_id: str | None = None
     coach_id: str | None = None
     nurse_id: str | None = None
+    # the patient's advocate (care/advocates.py) when not already on the ladder, and the
+    # role of their account (coach or caregiver): set by coach/escalation.py with_advocate
+    advocate_id: str | None = None
+    advocate_role: str | None = None
     escalation_min: Mapping[str, float] = field(default_factory=lambda: dict(ESCALATION_MIN))
     rule_tuning: Mapping[str, Any] = field(default_factory=dict)
 
@@ -115,15 +120,19 @@ class Policy:
         return timedelta(minutes=minutes)
 
     def ladder(self) -> list[str]:
-        """patient -> caregiver (only if opted in) -> coach -> nurse."""
+        """patient -> caregiver (only if opted in) -> advocate (if named and not on the
+        ladder already) -> coach -> nurse."""
         roles = ["patient"]
         if self.caregiver_id:
             roles.append("caregiver")
+        if self.advocate_id:
+            roles.append("advocate")
         return [*roles, "coach", "nurse"]
 
     def recipient(self, role: str) -> str | None:
         return {"patient": self.patient_id, "caregiver": self.caregiver_id,
-                "coach": self.coach_id, "nurse": self.nurse_id}.get(role)
+                "advocate": self.advocate_id, "coach": self.coach_id,
+                "nurse": self.nurse_id}.get(role)
 
     def wait_after(self, role: str) -> timedelta:
         return timedelta(minutes=float(self.escalation_min.get(role, ESCALATION_MIN.get(role, 10))))

@@ -70,6 +70,9 @@ class JobSpec:
 
 
 DIGEST_PREFIX = "digest:"
+# The daily engagement evaluation (care/engagement.py), at 03:30 UTC: after every UK and
+# European day has ended, before anyone's morning digest (Hearth's choice).
+ENGAGEMENT_HOUR_UTC, ENGAGEMENT_MINUTE = 3, 30
 RUN_RECORD_KEPT = timedelta(days=14)  # how long coach_job_runs remembers a run
 SHARD_SEP = "#"
 # How long a shard's owner holds it without renewing (the loop renews every poll), and
@@ -91,7 +94,8 @@ def parse_shard(shard_id: str) -> tuple[str, int, int]:
 
 def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime) -> list[JobSpec]:
     """The coach's jobs: trend checks, one morning digest per patient time zone,
-    weekly peer-group prompts, monthly self-assessment reminders, escalation ticks."""
+    weekly peer-group prompts, monthly self-assessment reminders, escalation ticks, the
+    daily engagement evaluation."""
     specs = [
         JobSpec("trend-checks", "trend_check",
                 IntervalTrigger(minutes=settings.trend_check_minutes, start_date=now,
@@ -105,6 +109,8 @@ def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime)
         JobSpec("escalation-ticks", "escalation_tick",
                 IntervalTrigger(seconds=settings.escalation_tick_s, start_date=now,
                                 timezone=UTC)),
+        JobSpec("engagement-daily", "engagement",
+                CronTrigger(hour=ENGAGEMENT_HOUR_UTC, minute=ENGAGEMENT_MINUTE, timezone=UTC)),
     ]
     for tz in sorted(set(timezones)):
         # One job per time zone (not per patient): 10,000 patients are a few dozen jobs.

@@ -26,7 +26,7 @@ from core.clock import FixedClock
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
 ZONES = ("Europe/London", "America/New_York")
 KINDS = ("trend_check", "digest", "peer_prompts", "self_assessment_reminders",
-         "escalation_tick")
+         "escalation_tick", "engagement")
 SETTINGS = CoachSettings(escalation_tick_s=900, trend_check_minutes=60)
 
 
@@ -97,6 +97,9 @@ def test_restarting_mid_week_neither_loses_nor_repeats_jobs(tmp_path: Path) -> N
     # The weekly peer-group prompt once (Monday 10:00 UTC); no monthly reminder this week.
     assert [t for k, t, _ in calls if k == "peer_prompts"] == [MONDAY + timedelta(hours=10)]
     assert not [t for k, t, _ in calls if k == "self_assessment_reminders"]
+    # The daily engagement evaluation at 03:30 UTC, every day once (Thursday's made up).
+    assert [t for k, t, _ in calls if k == "engagement"] == [
+        MONDAY + timedelta(days=d, hours=3, minutes=30) for d in range(7)]
     # Hourly trend checks: the hours the coach was down are made up by one run.
     trend = [t for k, t, _ in calls if k == "trend_check"]
     assert trend == sorted(set(trend))
