@@ -446,3 +446,12 @@ def test_the_dead_letter_keeper_runs_before_ingest_as_ingests_login() -> None:
     assert "topic read hearth/v1/dead/+" in (MOSQUITTO_DIR / "acl").read_text()
     for name, replica in ingest_services().items():
         assert replica["depends_on"]["dead-letters"]["condition"] == "service_healthy", name
+
+
+def test_the_safety_path_may_take_the_cpu_first() -> None:
+    """Ingest's priority lane and the coach's urgent lane lower their nice value
+    (core/cpu_priority.py), which needs CAP_SYS_NICE inside a container."""
+    services = compose()["services"]
+    for name in ("ingest-1", "ingest-2", "coach"):
+        assert "SYS_NICE" in services[name].get("cap_add", []), name
+    assert "SYS_NICE" not in services["dashboard"].get("cap_add", [])
