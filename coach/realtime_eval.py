@@ -1,8 +1,8 @@
 """What the real-time path runs: a cheap triage for many patients, then the rules.
 
 Triage (``triage``): for a batch of patients with new readings, the newest glucose
-and blood-pressure value of each, read in one go (``newest_values`` of the store,
-when it has it), compared with the urgent rules' own thresholds: the patient's
+and blood-pressure value of each, read in one go (``newest_values``, part of the store
+interface), compared with the urgent rules' own thresholds: the patient's
 tuned ``urgent_low`` threshold, else its default (<54 mg/dL, Battelino 2019), and
 the hypertensive-crisis level of ``bp_crisis`` (>=180 or >=120 mmHg, AHA; see
 analytics/bp.py). A patient over a threshold goes to the urgent lane; the
@@ -43,6 +43,7 @@ from coach.dispatch import dispatch
 from coach.engine import metrics_of, needs_of, run_rules
 from coach.policy import load_policy
 from coach.rules.registry import RULES, EnabledRule, enabled_rules
+from coach.rules.thresholds import ThresholdRule
 from core.appdb.coaching import CoachingPreference
 from core.appdb.directory import DeviceBinding, PatientInfo
 from core.appdb.models import Device, Patient
@@ -112,17 +113,7 @@ class RealtimeEvaluator:
                 since: datetime) -> dict[tuple[str, Metric], tuple[int, float]]:
         if not ids:
             return {}
-        bulk = getattr(self._store, "newest_values", None)
-        if bulk is not None:
-            found: dict[tuple[str, Metric], tuple[int, float]] = bulk(ids, metrics, since)
-            return found
-        out: dict[tuple[str, Metric], tuple[int, float]] = {}
-        for pid in ids:  # a store without the bulk read: one lookup per patient
-            for metric, reading in self._store.latest(pid, metrics).items():
-                if reading.measured_at >= since:
-                    out[(pid, metric)] = (int(reading.measured_at.timestamp() * 1e6),
-                                          reading.value)
-        return out
+        return self._store.newest_values(ids, metrics, since)
 
     # -- evaluation ----------------------------------------------------------------------
 
@@ -210,16 +201,25 @@ def _urgent_glucose(newest: tuple[int, float] | None, tuning: Mapping[str, Any],
                     now: datetime) -> bool:
     if newest is None:
         return False
-    rule = RULES["urgent_low"]
-    settings = rule.settings(tuning.get("urgent_low"))
+    settings = _URGENT_LOW.settings(tuning.get("urgent_low"))
     if not settings.enabled:
         return False
-    default = float(getattr(getattr(rule, "row", None), "default_threshold", 54.0))
-    threshold = getattr(settings, "threshold", None)
-    limit = float(threshold) if threshold is not None else default
+    limit = settings.threshold if settings.threshold is not None else \
+        _URGENT_LOW.row.default_threshold
     age_min = (now.timestamp() * 1e6 - newest[0]) / 60e6
-    max_age = float(getattr(settings, "max_age_min", 15.0))
-    return newest[1] < limit and age_min <= max_age
+    return newest[1] < limit and age_min <= settings.max_age_min
+
+
+def _urgent_low_rule() -> ThresholdRule:
+    """The urgent_low rule, whose threshold and tuning triage reads (an error at import
+    if it is missing or not a threshold rule, not a silent default)."""
+    rule = RULES["urgent_low"]
+    if not isinstance(rule, ThresholdRule):
+        raise TypeError("triage reads urgent_low as a threshold rule (coach/rules/thresholds.py)")
+    return rule
+
+
+_URGENT_LOW = _urgent_low_rule()
 
 
 def _crisis_bp(systolic: tuple[int, float] | None, diastolic: tuple[int, float] | None) -> bool:

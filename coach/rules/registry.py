@@ -5,9 +5,9 @@ below. Tuning is a JSON object per rule name (stored per patient in
 ``coaching_preferences.rule_tuning``), validated by the rule's own pydantic settings;
 ``{"enabled": false}`` turns a rule off for that person.
 
-Hook for coach-plans: ``coach/rules/goal_reached.py`` (positive reinforcement when a
-plan goal is met) is picked up when it exists: the module must expose a rule object
-named ``RULE`` or ``goal_reached`` that implements ``coach.rules.base.Rule``.
+Every rule is imported plainly, the goal-reached rule (``coach/rules/goal_reached.py``,
+positive reinforcement when a plan goal is met) like the others: a renamed or missing
+module is an ImportError at start, never a rule silently dropped.
 """
 
 from __future__ import annotations
