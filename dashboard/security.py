@@ -47,8 +47,9 @@ __all__ = [
     "ALERT_ACTIONS", "ROLES", "SHARE_SCOPES", "STATE_CHANGES", "AccessPolicy", "ActsOn",
     "CurrentUser", "LoginRequired", "PatientAccess", "User", "audit_reads", "csrf_field",
     "csrf_token", "current_user", "may_act_on_alert", "patient_access", "policies_of",
-    "public", "require_patient", "require_role", "verify_action", "verify_csrf",
-    "visible_patient_ids", "visible_patients",
+    "public", "require_patient", "require_question", "require_role", "require_story",
+    "audit_shared", "shared_reader", "verify_action", "verify_csrf", "visible_patient_ids",
+    "visible_patients",
 ]
 
 log = logging.getLogger(__name__)
@@ -391,6 +392,24 @@ STATE_CHANGES: dict[str, ActsOn] = {
     # the nurse
     "POST /nurse/patients/{patient_id}/reviews": ActsOn("record a review", roles=("nurse",)),
     "POST /api/patients/{patient_id}/reviews": ActsOn("record a review", roles=("nurse",)),
+    # outreach and advocates (issue 20, dashboard/views/outreach.py)
+    "POST /patients/{patient_id}/outreach": ActsOn("record an outreach contact",
+                                                   roles=CARE_TEAM),
+    "POST /patients/{patient_id}/advocate": ActsOn("name an advocate", roles=CARE_TEAM),
+    # lived-experience stories and questions to peers (dashboard/views/stories.py): what
+    # each may read is decided per item by require_story / require_question below
+    "POST /stories": ActsOn("write a story", roles=_PATIENT_SELF),
+    "POST /stories/{story_id}/consent": ActsOn("change a story's consent", roles=_PATIENT_SELF),
+    "POST /stories/{story_id}/revoke": ActsOn("withdraw a story", roles=_PATIENT_SELF),
+    "POST /stories/{story_id}/helped": ActsOn(
+        "mark a story as helpful", roles=("patient", "caregiver")),
+    "POST /coach/stories/{story_id}/moderate": ActsOn("moderate a story", roles=("coach",)),
+    "POST /questions": ActsOn("ask peers a question", roles=_PATIENT_SELF),
+    "POST /questions/{question_id}/answers": ActsOn("answer a peer", roles=_PATIENT_SELF),
+    "POST /questions/{question_id}/answers/{answer_id}/unsafe": ActsOn(
+        "mark an answer clinically unsafe", roles=("coach",)),
+    # clinic staff (dashboard/views/staff.py)
+    "POST /staff/patients": ActsOn("add a patient", roles=("nurse",)),
 }
 
 
@@ -460,3 +479,71 @@ def _engine_of(request: Request) -> Engine:
     if engine is None:
         engine = accounts_of(request)._engine  # noqa: SLF001 - the same database
     return engine
+
+
+# -- shared content: stories and questions to peers (issue 21) ---------------------------
+# Another person's story or question is read by consent, not by care relationship: the
+# audience rule is care/stories.py ``readable`` (care/questions.py for questions), and
+# these are the only way a view reaches it. Every read of someone else's content is
+# audited under the author's patient id; a refusal looks like "no such item" (404, so
+# ids cannot be probed) and is audited as refused.
+
+def shared_reader(request: Request, user: User) -> Any:
+    """The signed-in user as a reader of shared content (care.stories.Reader), once per
+    request."""
+    from care.stories import reader_of
+
+    found = getattr(request.state, "shared_reader", None)
+    if found is None:
+        with Session(_engine_of(request)) as session:
+            found = reader_of(session, user_id=user.id, role=user.role,
+                              patient_id=user.patient_id, clinic_id=user.clinic_id)
+        request.state.shared_reader = found
+    return found
+
+
+def require_story(request: Request, user: User, session: Session, story_id: str,
+                  purpose: str) -> Any:
+    """The story if ``user`` may read it under its author's consent, else 404 (audited)."""
+    from care.stories import find_readable
+    from core.appdb.stories import Story
+
+    story = find_readable(session, shared_reader(request, user), story_id)
+    if story is None:
+        existing = session.get(Story, story_id)
+        _refuse_shared(request, user, existing.author_patient_id if existing else None,
+                       purpose, "no such story")
+    audit_shared(request, user, [(story.author_patient_id, story.author_id)], purpose)
+    return story
+
+
+def require_question(request: Request, user: User, session: Session, question_id: str,
+                     purpose: str) -> Any:
+    """The question if ``user`` may read it (care/questions.py ``readable``), else 404."""
+    from care.questions import find_readable
+    from core.appdb.stories import PeerQuestion
+
+    question = find_readable(session, shared_reader(request, user), question_id)
+    if question is None:
+        existing = session.get(PeerQuestion, question_id)
+        _refuse_shared(request, user, existing.asker_patient_id if existing else None,
+                       purpose, "no such question")
+    audit_shared(request, user, [(question.asker_patient_id, question.asker_id)], purpose)
+    return question
+
+
+def audit_shared(request: Request, user: User, authors: Iterable[tuple[str | None, str]],
+                 purpose: str) -> None:
+    """Audit the reading of others' shared content: ``authors`` holds (patient id,
+    account id) of each item read; the reader's own items are not audited."""
+    audit_reads(request, user, [pid for pid, account in authors
+                                if pid and account != user.id], purpose)
+
+
+def _refuse_shared(request: Request, user: User, patient_id: str | None, purpose: str,
+                   reason: str) -> NoReturn:
+    log.info("denied: user %s (%s) -> shared content for %s", user.id, user.role, purpose)
+    if patient_id:
+        accounts_of(request).audit([AuditEntry(now_of(request), user.id, user.role, patient_id,
+                                               f"{REFUSED}{purpose}", request.url.path)])
+    raise HTTPException(404, reason)

@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
+from core.i18n import N_
 from core.timeseries import TimeSeriesStore
 from dashboard.security import User, now_of
 from dashboard.templating import make_templates
@@ -79,21 +80,30 @@ def home_of(user: User) -> str:
 def nav_for(user: User, current: str) -> list[dict[str, Any]]:
     if user.role == "patient" and user.patient_id:
         base = f"/patients/{user.patient_id}"
-        items = [("Today", f"{base}/today"), ("Inbox", "/alerts"), ("Trends", f"{base}/trends"),
-                 ("Goals", f"{base}/goals"), ("Check-in", f"{base}/self-assessment"),
-                 ("Group", f"{base}/group"), ("Sharing", f"{base}/sharing"),
-                 ("Who looked at my data", "/my-data/audit"), ("Settings", "/settings")]
+        items = [(N_("Today"), f"{base}/today"), (N_("Inbox"), "/alerts"),
+                 (N_("Trends"), f"{base}/trends"), (N_("Goals"), f"{base}/goals"),
+                 (N_("Check-in"), f"{base}/self-assessment"),
+                 (N_("Group"), f"{base}/group"), (N_("Sharing"), f"{base}/sharing"),
+                 (N_("Who looked at my data"), "/my-data/audit"), (N_("Settings"), "/settings")]
     elif user.role == "coach":
-        items = [("Alerts and caseload", "/coach"), ("Groups", "/care/groups"),
-                 ("Settings", "/settings")]
+        items = [(N_("Alerts and caseload"), "/coach"), (N_("Needs outreach"), "/outreach"),
+                 (N_("Groups"), "/care/groups"),
+                 (N_("Settings"), "/settings")]
     elif user.role == "nurse":
-        items = [("Triage", "/nurse"), ("Alerts", "/nurse/alerts"), ("Settings", "/settings")]
+        items = [(N_("Triage"), "/nurse"), (N_("Alerts"), "/nurse/alerts"),
+                 (N_("Add a patient"), "/staff/patients/new"), (N_("Needs outreach"), "/outreach"),
+                 (N_("Settings"), "/settings")]
     elif user.role == "caregiver":
-        items = [("People I care for", "/shared"), ("Settings", "/settings")]
+        items = [(N_("People I care for"), "/shared"), (N_("How they are"), "/caring"),
+                 (N_("Settings"), "/settings")]
     elif user.role == "admin":
-        items = [("Audit log", "/audit"), ("Settings", "/settings")]
+        items = [(N_("Audit log"), "/audit"), (N_("Settings"), "/settings")]
     else:
         items = []
+    if user.role in ("patient", "caregiver", "coach", "nurse"):  # peers: views/stories.py
+        items.insert(len(items) - 1, (N_("Stories"), "/stories"))
+    if user.role == "coach":
+        items.insert(len(items) - 1, (N_("Stories to review"), "/coach/stories"))
     return [{"label": label, "href": href, "current": href == current} for label, href in items]
 
 

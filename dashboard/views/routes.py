@@ -5,9 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from dashboard import live
-from dashboard.views import coach, groups, nurse, patient, safety, selfcare
+from dashboard.views import (
+    coach,
+    groups,
+    nurse,
+    outreach,
+    patient,
+    safety,
+    selfcare,
+    staff,
+    stories,
+)
 
 router = APIRouter()
 for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
-             coach.api, groups.pages, nurse.pages, nurse.api, live.router):
+             coach.api, groups.pages, nurse.pages, nurse.api, staff.pages, stories.pages,
+             outreach.pages, live.router):
     router.include_router(part)
