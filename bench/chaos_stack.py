@@ -1,5 +1,5 @@
 """Real processes for the fault suite: gateways fed by replay files, supervised ingest
-replicas, the off-the-shelf bridge, and the readings they are all given.
+replicas, the readings the gateways are given, and reading the store back.
 
 Everything here is a production command started as a child process and configured
 only through its environment, so that SIGKILL is a real crash. The servers
@@ -15,19 +15,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import venv
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from gateway.normaliser import Normaliser
-from gateway.readers import Sample
+from bench.chaos_sources import Key, key
 from gateway.readers.simulator import glucose, weight
 
 REPO = Path(__file__).resolve().parents[1]
-BRIDGE_VERSION = "1.5.2"
 
 
 # -- the readings ---------------------------------------------------------------------
@@ -41,6 +38,8 @@ class Home:
     patient_id: str
     devices: list[tuple[str, str]]  # (device id, kind)
     lines: list[str] = field(default_factory=list)
+    # What each device holds, from the values its payloads were made of (not decoded).
+    expected: dict[str, list[Key]] = field(default_factory=dict)
 
 
 def build_homes(*, readings: int, devices: int, gateways: int, now: datetime) -> list[Home]:
@@ -58,28 +57,23 @@ def build_homes(*, readings: int, devices: int, gateways: int, now: datetime) ->
             when = (start + timedelta(minutes=i)).replace(tzinfo=None)
             for n, (device_id, kind) in enumerate(home.devices):
                 if kind == "scale":
-                    char, payload = "0x2A9D", weight(round(60 + n + (i % 400) * 0.05, 2), when)
+                    kg = round(60 + n + (i % 400) * 0.05, 2)  # a multiple of 0.005 kg
+                    char, payload = "0x2A9D", weight(kg, when)
+                    source = key("weight", when.replace(tzinfo=UTC), kg)
                 else:
-                    char, payload = "0x2A18", glucose(i, 70 + (i * 7 + n) % 200, when)
+                    mg_dl = 70 + (i * 7 + n) % 200
+                    char, payload = "0x2A18", glucose(i, mg_dl, when)
+                    source = key("glucose", when.replace(tzinfo=UTC), mg_dl)
+                home.expected.setdefault(device_id, []).append(source)
                 home.lines.append(json.dumps({"device_id": device_id, "characteristic": char,
                                               "hex": payload.hex(), "received_at": received}))
     return homes
 
 
-def expected_readings(homes: list[Home]) -> dict[str, list[tuple[int, float]]]:
-    """Per device, (measured time in µs, value) of every reading, decoded by the gateway's
-    own normaliser: what must end up in the store."""
-    normaliser = Normaliser()
-    out: dict[str, list[tuple[int, float]]] = {}
-    for home in homes:
-        for line in home.lines:
-            row = json.loads(line)
-            sample = Sample(row["device_id"], int(row["characteristic"], 16),
-                            bytes.fromhex(row["hex"]), datetime.fromisoformat(row["received_at"]))
-            for device_id, entry in normaliser.normalise(sample):
-                at, value = epoch_us(entry["time"]), float(entry["value"])
-                out.setdefault(device_id, []).append((at, value))
-    return out
+def expected_readings(homes: list[Home]) -> dict[str, list[Key]]:
+    """Per device, (metric, measured time in µs, value) of every reading its payloads were
+    made from: what must end up in the store (the device clocks are UTC, the gateway's zone)."""
+    return {device: keys for home in homes for device, keys in home.expected.items()}
 
 
 def epoch_us(iso: str) -> int:
@@ -87,10 +81,10 @@ def epoch_us(iso: str) -> int:
     return int(when.astimezone(UTC).timestamp()) * 1_000_000 + when.microsecond
 
 
-def checksum(rows: list[tuple[int, float]]) -> str:
+def checksum(rows: list[Key]) -> str:
     digest = hashlib.sha256()
-    for at, value in sorted(rows):
-        digest.update(f"{at}:{value:.3f}\n".encode())
+    for metric, at, value in sorted(rows):
+        digest.update(f"{metric}:{at}:{value:.3f}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -188,37 +182,6 @@ class GatewayChild(Child):
         return taken >= len(self.home.lines) and held == 0
 
 
-class Bridge(Child):
-    """mqtt2influxdb (PyPI), installed into a throw-away virtualenv, subscribed to the same
-    topic at QoS 0, one point per message into its own database."""
-
-    def __init__(self, workdir: Path, *, mqtt_port: int, influx_port: int,
-                 database: str) -> None:
-        self.venv = workdir / "bridge-venv"
-        config = workdir / "mqtt2influxdb.yml"
-        config.write_text(
-            f"mqtt:\n  host: 127.0.0.1\n  port: {mqtt_port}\n"
-            f"influxdb:\n  host: 127.0.0.1\n  port: {influx_port}\n  database: {database}\n"
-            "points:\n"
-            "  - measurement: reading\n"
-            "    topic: hearth/v1/up/+\n"
-            "    fields:\n"
-            "      value: $.payload.readings[0].value\n"
-            "      measured: $.payload.readings[0].time\n"
-            "    tags:\n"
-            "      device: $.topic[3]\n"
-        )
-        super().__init__("mqtt2influxdb", [str(self.venv / "bin" / "mqtt2influxdb"), "-c",
-                                            str(config)],
-                         env={**os.environ}, log_path=workdir / "mqtt2influxdb.log")
-
-    def install(self) -> None:
-        venv.create(self.venv, with_pip=True)
-        subprocess.run([str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                        "--disable-pip-version-check", f"mqtt2influxdb=={BRIDGE_VERSION}"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-
-
 # -- reading the stores back ----------------------------------------------------------
 
 
@@ -247,3 +210,37 @@ def stored_count(base_url: str, database: str) -> int | None:
     except (httpx.HTTPError, RuntimeError):
         return None
     return int(sum(int(r[1]) for r in rows))  # type: ignore[call-overload]
+
+
+def influx_points(base_url: str, database: str) -> list[tuple[str, str, str, int, float]]:
+    """(metric, device, patient, time µs, value) of every point of the database."""
+    points: list[tuple[str, str, str, int, float]] = []
+    with httpx.stream("POST", f"{base_url}/query", timeout=120.0,
+                      data={"q": 'SELECT "value", "device", "patient" FROM /.*/',
+                            "db": database, "epoch": "u", "chunked": "true",
+                            "chunk_size": "10000"}) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.strip():
+                continue
+            for result in json.loads(line).get("results", []):
+                if "error" in result:
+                    raise RuntimeError(result["error"])
+                for series in result.get("series", []):
+                    points += [(series["name"], str(device), str(patient), int(at),
+                                round(float(value), 3))
+                               for at, value, device, patient in series["values"]]
+    return points
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """Resident memory of a process, MB (None when it is gone)."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        return None
+    return None
