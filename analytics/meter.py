@@ -123,3 +123,46 @@ def _percent_in_target(v: FloatArray, tags: npt.NDArray[np.str_]) -> float:
     lo = np.array([TARGETS.get(str(tag), UNTAGGED_TARGET)[0] for tag in tags])
     hi = np.array([TARGETS.get(str(tag), UNTAGGED_TARGET)[1] for tag in tags])
     return float(100.0 * np.mean((v >= lo) & (v <= hi)))
+
+
+# The day cut into four blocks of six hours for a meter's "standard day" (readings by
+# time of day over the whole period, as the SMBG reports of meter makers show them).
+# The blocks are Hearth's choice of presentation, not a clinical number.
+DAY_BLOCKS: tuple[tuple[str, int, int], ...] = (
+    ("night", 0, 360), ("morning", 360, 720), ("afternoon", 720, 1080), ("evening", 1080, 1440))
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBlock:
+    name: str  # night 00-06, morning 06-12, afternoon 12-18, evening 18-24 (local)
+    start_minute: int
+    end_minute: int
+    readings: int
+    mean: float  # NaN without readings
+    minimum: float
+    maximum: float
+    below_70: int  # readings under the level 1 threshold (ADA 2024 Table 6.4)
+    percent_in_target: float  # against the consensus range 70-180 (untagged readings)
+
+
+def by_time_of_day(times_us: npt.ArrayLike, values: npt.ArrayLike, *,
+                   tz: str = "UTC") -> tuple[FloatArray, tuple[TimeBlock, ...]]:
+    """Each reading's local minute of the day, and the readings of each block of the day:
+    a finger-stick meter's few readings a day are summarised by when they were taken,
+    never drawn as a continuous profile (no percentiles between readings)."""
+    t = np.asarray(times_us, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    _, minute = local_day_and_minute(t, tz)
+    lo, hi = UNTAGGED_TARGET
+    blocks = []
+    for name, start, end in DAY_BLOCKS:
+        x = v[(minute >= start) & (minute < end)]
+        has = x.size > 0
+        blocks.append(TimeBlock(
+            name, start, end, int(x.size),
+            float(x.mean()) if has else float("nan"),
+            float(x.min()) if has else float("nan"),
+            float(x.max()) if has else float("nan"),
+            int((x < LEVEL1_LOW).sum()),
+            float(100.0 * np.mean((x >= lo) & (x <= hi))) if has else float("nan")))
+    return minute, tuple(blocks)

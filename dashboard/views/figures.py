@@ -20,7 +20,7 @@ from analytics import targets as tg
 from analytics.activity import DEFAULT_STEP_GOAL
 from analytics.agp import PERCENTILES, DailyProfile, agp_percentiles, calendar, daily_profiles
 from analytics.cgm import metrics_from_clean
-from analytics.meter import meter_summary
+from analytics.meter import by_time_of_day, meter_summary
 from analytics.timebase import clean, coverage_s, day_label, gap_after, local_day_and_minute
 from analytics.trends import daily_values
 from core.appdb.directory import PatientInfo
@@ -35,6 +35,7 @@ from dashboard.views.models import (
     GlucoseTrends,
     GlucoseUnits,
     LatestValue,
+    MeterBlock,
     MeterOut,
     RangesBar,
     ReviewCharts,
@@ -111,6 +112,8 @@ def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: date
            units: str, tz: str) -> Trends:
     end = now
     start = end - timedelta(days=days)
+    # the AGP and time in ranges from CGM readings only; a meter's readings are points and
+    # the standard day (readings by time of day), never an AGP (issue 18)
     glucose = _glucose_trends(store, patient, start, end, units, tz)
     bp_start = end - timedelta(days=min(days, 30))
     systolic = store.read_series(patient.id, Metric.SYSTOLIC, bp_start, end)
@@ -123,7 +126,7 @@ def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: date
         glucose=glucose, systolic=_series(systolic),
         diastolic=_series(diastolic),
         weight=_series(weight), steps=_daily_steps(store, patient.id, start, end, tz),
-        step_goal=goal)
+        step_goal=goal, meter=_meter(store, patient.id, start, end, units, tz, days))
 
 
 def _glucose_range(units: str) -> tuple[float | None, float | None]:
@@ -149,17 +152,6 @@ def _daily_steps(store: TimeSeriesStore, patient_id: str, start: datetime, end: 
             for d, s in zip(day, total, strict=True)]
 
 
-def glucose_arrays(store: TimeSeriesStore, patient_id: str, start: datetime,
-                   end: datetime) -> tuple[np.ndarray, np.ndarray]:
-    """The CGM glucose of [start, end) as arrays (mg/dL); meter readings only when the
-    period has no CGM reading (a patient who checks with a meter beside their CGM keeps
-    the CGM's curve; one with only a meter still sees their readings)."""
-    series = store.read_series(patient_id, Metric.GLUCOSE, start, end, source=GlucoseMethod.CGM)
-    if len(series) == 0:
-        series = store.read_series(patient_id, Metric.GLUCOSE, start, end)
-    return series.times_us, series.values
-
-
 def cgm_arrays(store: TimeSeriesStore, patient_id: str, start: datetime,
                end: datetime) -> tuple[np.ndarray, np.ndarray]:
     """The CGM glucose of [start, end) as arrays (mg/dL): what an AGP is built from (a
@@ -169,12 +161,10 @@ def cgm_arrays(store: TimeSeriesStore, patient_id: str, start: datetime,
 
 
 def _glucose_trends(store: TimeSeriesStore, patient: PatientInfo, start: datetime,
-                    end: datetime, units: str, tz: str, *,
-                    cgm_only: bool = False) -> GlucoseTrends | None:
+                    end: datetime, units: str, tz: str) -> GlucoseTrends | None:
     """Only what the page shows: consensus metrics, AGP and daily profiles (the same
     functions cgm_summary calls; events, MAGE and MODD are left to the AGP report)."""
-    arrays = cgm_arrays if cgm_only else glucose_arrays
-    times, raw = arrays(store, patient.id, start, end)
+    times, raw = cgm_arrays(store, patient.id, start, end)
     if raw.size == 0:
         return None
     data = clean(times, raw)
@@ -244,7 +234,7 @@ def review_charts(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime
         patient_id=patient.id, days=days, start=start, end=end, timezone=tz,
         units=cast(GlucoseUnits, units),
         glucose_range=_glucose_range(units),
-        glucose=_glucose_trends(store, patient, start, end, units, tz, cgm_only=True),
+        glucose=_glucose_trends(store, patient, start, end, units, tz),
         meter=_meter(store, patient.id, start, end, units, tz, days),
         systolic=_series(store.read_series(patient.id, Metric.SYSTOLIC, start, end)),
         diastolic=_series(store.read_series(patient.id, Metric.DIASTOLIC, start, end)),
@@ -267,13 +257,23 @@ def _meter(store: TimeSeriesStore, patient_id: str, start: datetime, end: dateti
     if len(found) == 0:
         return None
     summary = meter_summary(found.times_us, found.values, tz=tz, days=days)
+    minute, blocks = by_time_of_day(found.times_us, found.values, tz=tz)
     low, high = tg.METER_UNTAGGED
     return MeterOut(times=(found.times_us / 1e6).tolist(),
                     values=g.convert_many(found.values, units),
                     readings_per_day=round(summary.readings_per_day, 1),
                     lowest=g.convert(float(found.values.min()), units),
                     percent_in_target=round(summary.percent_in_target, 1),
-                    target_low=g.convert(low, units), target_high=g.convert(high, units))
+                    target_low=g.convert(low, units), target_high=g.convert(high, units),
+                    minute_of_day=minute.round(1).tolist(), below_70=len(summary.lows),
+                    blocks=[MeterBlock(name=b.name, start_minute=b.start_minute,
+                                       end_minute=b.end_minute, readings=b.readings,
+                                       mean=g.convert(b.mean, units),
+                                       lowest=g.convert(b.minimum, units),
+                                       highest=g.convert(b.maximum, units),
+                                       below_70=b.below_70,
+                                       percent_in_target=_num(round(b.percent_in_target, 1)))
+                            for b in blocks])
 
 
 def _weight_alert(weight: Series, tz: str) -> float | None:

@@ -119,6 +119,22 @@ class Trends(ChartWindow):
     weight: SeriesOut
     steps: list[StepsDay]
     step_goal: float
+    meter: MeterOut | None = Field(None, description="finger-stick readings: points and the "
+                                                     "standard day, never an AGP")
+
+
+class MeterBlock(BaseModel):
+    """A meter's readings in one block of the day (analytics/meter.py DAY_BLOCKS)."""
+
+    name: str
+    start_minute: int
+    end_minute: int
+    readings: int
+    mean: float | None = Field(description="in the viewer's units")
+    lowest: float | None
+    highest: float | None
+    below_70: int
+    percent_in_target: float | None
 
 
 class MeterOut(BaseModel):
@@ -131,6 +147,11 @@ class MeterOut(BaseModel):
     percent_in_target: float = Field(description="each reading against its meal tag's target")
     target_low: float | None = Field(description="the range drawn: 70-180 mg/dL, viewer's units")
     target_high: float | None
+    minute_of_day: list[float] = Field(
+        default_factory=list, description="each reading's local time of day (the standard day)")
+    below_70: int = Field(0, description="readings under 70 mg/dL in the period")
+    blocks: list[MeterBlock] = Field(default_factory=list,
+                                     description="readings by block of the day (local)")
 
 
 class ReviewCharts(ChartWindow):

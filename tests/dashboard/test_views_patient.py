@@ -101,13 +101,16 @@ def test_meter_checks_beside_a_cgm_leave_its_curve_alone_and_a_meter_alone_is_sh
                          "meter", "mg/dL") for k in range(1, 4)])
     meter_only = PatientInfo("p9", "Meter Only", "Europe/London", ("type_2_diabetes",), {})
     shown = figures.trends(world.store, meter_only, days=14, now=NOW, units="mg/dL",
-                           tz="Europe/London").glucose
-    assert shown is not None and shown.readings == 3 and shown.mean == 110.0
+                           tz="Europe/London")
+    # points and the standard day, never an AGP (tests/dashboard/test_trends_meter.py)
+    assert shown.glucose is None
+    assert shown.meter is not None and shown.meter.values == [120.0, 110.0, 100.0]
 
 
 def test_units_and_time_zone_are_kept_per_user_and_change_the_numbers(world: World) -> None:
     patient = world.client("patient")
-    assert patient.get("/api/me/preferences").json() == {"glucose_units": "mg/dL", "timezone": None}
+    assert patient.get("/api/me/preferences").json() == {"glucose_units": "mg/dL", "timezone": None,
+                                                          "locale": None}
     page = patient.get("/settings")
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     saved = patient.post("/settings", data={"glucose_units": "mmol/L",
@@ -274,9 +277,9 @@ def test_a_caregiver_with_the_alerts_share_sees_and_acknowledges_and_one_without
     from tests.support.accounts import PASSWORD, sign_in
 
     world = fresh_world
-    world.accounts.add_user("cleo", role="caregiver", display_name="Cleo", password=PASSWORD)
-    world.accounts.share("p1", "cleo", ("readings", "trends"), urgent_alerts=False)
-    world.accounts.add_user("carl", role="caregiver", display_name="Carl", password=PASSWORD)
+    world.accounts.users.add("cleo", role="caregiver", display_name="Cleo", password=PASSWORD)
+    world.accounts.sharing.share("p1", "cleo", ("readings", "trends"), urgent_alerts=False)
+    world.accounts.users.add("carl", role="caregiver", display_name="Carl", password=PASSWORD)
     open_safety_alert(world, "c1")
 
     cara = world.client("caregiver")  # shares readings, trends and alerts; urgent alerts on
@@ -284,7 +287,7 @@ def test_a_caregiver_with_the_alerts_share_sees_and_acknowledges_and_one_without
     assert 'data-safety-alert="c1"' in home and "Pat Example was told: Your glucose is 48" in home
     assert 'data-safety-alert="c1"' in cara.get("/patients/p1/today").text
     assert [a["id"] for a in cara.get("/api/me/safety-alerts").json()] == ["c1"]
-    reads = [e for e in world.accounts.audit_log(patient_id="p1") if e.actor_id == "cara"]
+    reads = [e for e in world.accounts.audit_log.entries(patient_id="p1") if e.actor_id == "cara"]
     assert {e.purpose for e in reads} >= {"safety alerts"}
 
     for name in ("cleo", "carl"):  # readings only, and no share at all

@@ -98,6 +98,24 @@
       });
     }
   }
+  // finger-stick readings (a meter): points, by time of day and over the period; never an
+  // AGP or a line between readings hours apart (issue 18)
+  const m = data.meter;
+  if (m && m.values.length) {
+    const order = m.minute_of_day.map((v, i) => i).sort((i, j) => m.minute_of_day[i] - m.minute_of_day[j]);
+    make("meter-day-chart", {
+      scales: { x: { time: false, range: [0, 1440] }, y: { range: [0, YMAX] } },
+      axes: [dayAxis, { label: data.units }],
+      series: [{}, dots("#0b2e63")],
+      plugins: [band()],
+    }, [order.map((i) => m.minute_of_day[i]), order.map((i) => m.values[i])]);
+    make("meter-chart", {
+      scales: { x: xPeriod, y: { range: [0, YMAX] } },
+      axes: [dateAxis, { label: data.units }],
+      series: [{}, dots("#0b2e63")],
+      plugins: [band()],
+    }, [m.times, m.values]);
+  }
   if (data.systolic.values.length) {
     const lines = extras.bp_lines;
     make("bp-chart", {
