@@ -124,6 +124,10 @@ def seed_history(engine: Engine, store: TimeSeriesStore, profiles: Sequence[Pati
         with Session(engine) as session:
             counts["posts"] = _group(session, people, now)
             session.commit()
+    with Session(engine) as session:  # a few approved stories from peers (issue 21)
+        shared = _stories(session, engine, people, now)
+        session.commit()
+    log.info("demo stories seeded: %d approved", shared)
     seeded = Seeded(len(people), counts["plans"], counts["goals"], counts["messages"],
                     counts["posts"], counts["open"], counts["ack"])
     log.info("demo history seeded for %d patients: %s", seeded.patients, seeded.summary())
@@ -274,4 +278,59 @@ def _group(session: Session, people: Sequence[PatientProfile], now: datetime) ->
                                  "Down to the river and back. Lovely morning for it.",
                                  now=now - timedelta(days=1)))
     return len(posts)
+
+
+# (conditions, title, story, situations, goals): first-person tips for the library, by the
+# first patient living with the first condition, approved by the coach and shared with
+# everyone in Hearth by first name.
+STORIES: tuple[tuple[tuple[str, ...], str, str, tuple[str, ...], tuple[str, ...]], ...] = (
+    (("type1_diabetes",), "Lows at night: what changed for me",
+     "I kept waking up shaky. With my coach I looked at what I ate in the evening and when I "
+     "walked the dog. A small snack before bed on walking days, and the alarm on my phone, "
+     "and the nights have been calm for weeks.", ("at_night",), ("monitoring",)),
+    (("type2_diabetes", "hypertension"), "Eating out without worrying",
+     "I look at the menu online before we go and pick two dishes I would enjoy. Then I am "
+     "not deciding when I am hungry. Sharing a dessert works too!", ("eating_out",),
+     ("healthy_eating",)),
+    (("heart_failure",), "Weighing every morning",
+     "The scale lives next to the kettle. I weigh before I make tea, every day, and write it "
+     "on the calendar. When it went up two days running I rang the nurse early.", (),
+     ("monitoring",)),
+    (("heart_failure", "hypertension"), "Sitting quietly before the cuff",
+     "I used to measure my blood pressure straight after walking back from the shop, and it "
+     "was always high. Now I sit for five minutes with a cup of tea first, both arms the same "
+     "way every time, and the readings make sense.", (), ("monitoring",)),
+    (("copd",), "Pacing the stairs",
+     "Half the stairs, a rest on the landing, then the rest. Breathing out on the effort. "
+     "It is slower but I do it without stopping for breath at the top.", (),
+     ("being_active",)),
+)
+
+
+def _stories(session: Session, engine: Engine, people: Sequence[PatientProfile],
+             now: datetime) -> int:
+    """The STORIES, each by the first patient living with its first condition, approved."""
+    from care import stories
+    from core.appdb.stories import story_search
+
+    coach = stories.reader_of(session, user_id=COACH[0], role="coach", patient_id=None,
+                              clinic_id=None)
+    search = story_search(engine)
+    made = 0
+    for k, (conditions, title, body, situations, goals) in enumerate(STORIES):
+        author = next((p for p in people if conditions[0] in p.conditions), None)
+        if author is None or author.id not in coach.caseload:
+            continue
+        reader = stories.patient_reader(session, author.id)
+        written = now - timedelta(days=6 - k)
+        story = stories.write_story(
+            session, author_id=reader.user_id, author_patient_id=author.id, title=title,
+            body=body, naming="first", audience="everyone", now=written,
+            conditions=[c for c in conditions if c in author.conditions],
+            situations=situations, goals=goals)
+        stories.moderate(session, search, story.id, moderator=coach, action="approve",
+                         reason="A practical tip, kind and safe to share.",
+                         now=written + timedelta(hours=3))
+        made += 1
+    return made
 

@@ -271,7 +271,7 @@ def _open_alert(site: DemoSite, alert_id: str, kind: str, patient_id: str) -> No
 
     from core.appdb.coaching import CoachAlert
 
-    with Session(site.accounts._engine) as session:  # noqa: SLF001 - the demo's database
+    with Session(site.accounts.engine) as session:
         session.add(CoachAlert(
             id=alert_id, patient_id=patient_id, flag_type="glucose_very_low", group="hypo",
             kind=kind, audience="coach", priority="urgent", title="t", body="b", why="w",
@@ -285,7 +285,7 @@ def _state(site: DemoSite, alert_id: str) -> str:
 
     from core.appdb.coaching import CoachAlert
 
-    with Session(site.accounts._engine) as session:  # noqa: SLF001
+    with Session(site.accounts.engine) as session:
         alert = session.get(CoachAlert, alert_id)
         assert alert is not None
         return alert.state
@@ -336,7 +336,7 @@ def test_only_a_caregiver_opted_in_to_urgent_alerts_acknowledges_them(site: Demo
                                                                       clients) -> None:
     caregiver = site.credentials["caregiver"][0]
     cara = clients["caregiver"]
-    site.accounts.share(site.patient_id, caregiver, DEMO_SHARE, urgent_alerts=False)
+    site.accounts.sharing.share(site.patient_id, caregiver, DEMO_SHARE, urgent_alerts=False)
     try:
         for n, path in enumerate(("/patients/{p}/alerts/{a}/acknowledge",
                                   "/patients/{p}/safety-alerts/{a}/acknowledge")):
@@ -346,7 +346,7 @@ def test_only_a_caregiver_opted_in_to_urgent_alerts_acknowledges_them(site: Demo
             assert _act(cara, url, session_csrf(cara)) == 403, url
             assert _state(site, alert_id) == "open"
     finally:
-        site.accounts.share(site.patient_id, caregiver, DEMO_SHARE, urgent_alerts=True)
+        site.accounts.sharing.share(site.patient_id, caregiver, DEMO_SHARE, urgent_alerts=True)
     _open_alert(site, "optin", "escalation", site.patient_id)
     assert _act(cara, f"/patients/{site.patient_id}/alerts/optin/acknowledge",
                 session_csrf(cara)) == 303
@@ -361,3 +361,44 @@ def test_a_patient_never_acts_on_someone_elses_alert(site: DemoSite, clients) ->
                  f"/patients/{other}/safety-alerts/not-hers/acknowledge"):
         assert _act(patient, path, session_csrf(patient)) in (403, 404), path
     assert _state(site, "not-hers") == "open"
+
+
+# -- shared content: a real story and question, every role (issue 21) ----------------------
+
+def _story(site: DemoSite, story_id: str, audience: str, state: str = "approved") -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from core.appdb.stories import Story
+
+    now = datetime.now(UTC)
+    author = site.credentials["patient"][0]
+    with Session(site.accounts.engine) as session:
+        session.add(Story(id=story_id, author_id=author, author_patient_id=site.patient_id,
+                          title="t", body="b", conditions=[], situations=[], goals=[],
+                          naming="first", audience=audience, state=state, created_at=now,
+                          updated_at=now))
+        session.commit()
+
+
+def test_a_story_is_read_by_its_consent_for_every_role(site: DemoSite, clients) -> None:
+    """The author; her coach (moderation, whatever the audience); then the audience:
+    "clinic" = the clinic's staff and patients (the caregiver is in no clinic), "everyone"
+    = every role but admin; pending = the author and her coach only. Refused is 404."""
+    cases = {
+        ("clinic", "approved"): {"patient": 200, "caregiver": 404, "coach": 200, "nurse": 200},
+        ("everyone", "approved"): {"patient": 200, "caregiver": 200, "coach": 200, "nurse": 200},
+        ("everyone", "pending"): {"patient": 200, "caregiver": 404, "coach": 200, "nurse": 404},
+        ("group", "approved"): {"patient": 200, "caregiver": 404, "coach": 200, "nurse": 404},
+    }
+    wrong = []
+    for n, ((audience, state), expected_status) in enumerate(cases.items()):
+        story_id = f"consent-{n}"
+        _story(site, story_id, audience, state)
+        for who in WHO:
+            status = _call(clients[who], "GET", f"/stories/{story_id}", {}, None)
+            want = 401 if who is None else 403 if who == "admin" else expected_status[who]
+            if status != want:
+                wrong.append(f"{who} {audience}/{state}: {status}, expected {want}")
+    assert not wrong, "\n".join(wrong)
