@@ -1,4 +1,4 @@
-.PHONY: demo test bench chaos soak
+.PHONY: demo test bench chaos soak i18n
 # Run the whole system on its embedded defaults with a simulated household
 # (`make demo PORT=8080 MQTT_PORT=1884`; 0 picks a free port, printed in the banner).
 demo:
@@ -15,3 +15,6 @@ chaos:
 # Load and soak: 2,000 patients at 60x real time for 10 minutes, then a 500-gateway burst.
 soak:
 	scripts/bootstrap.sh test && .venv/bin/python -m bench.soak
+# Patient-facing text: extract into core/locale, update each language's catalogue, compile (docs/I18N.md).
+i18n:
+	scripts/i18n.sh

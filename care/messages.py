@@ -8,9 +8,11 @@ sends it. Keep this module free of I/O and stable: other code is written against
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
+
+from core.i18n import DEFAULT, localise
 
 OutboundKind = Literal["nudge", "alert", "clinical_alert", "digest", "positive", "escalation"]
 RecipientRole = Literal["patient", "caregiver", "coach", "nurse"]
@@ -61,3 +63,14 @@ class Outbound:
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat()
         return data
+
+
+def localised(outbound: Outbound, lang: str) -> Outbound:
+    """The same message in the recipient's language (core/i18n.py): title, body and why
+    said again from their catalogue templates, with the same numbers. The policy composes
+    in English (what is stored and what clinicians read); a channel that shows the message
+    to a person renders it in their language at send time."""
+    if lang == DEFAULT:
+        return outbound
+    return replace(outbound, title=localise(outbound.title, lang),
+                   body=localise(outbound.body, lang), why=localise(outbound.why, lang))

@@ -14,6 +14,7 @@ from typing import Any
 from coach.context import FEATURE_METRICS, PatientContext
 from coach.rules.base import FlagRequest
 from coach.rules.registry import EnabledRule, enabled_rules
+from core.i18n import say
 from core.metrics import Metric
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,14 @@ def _with_why(flag: FlagRequest, item: EnabledRule) -> FlagRequest:
         return flag
     description = getattr(item.rule, "description", "") or item.rule.name.replace("_", " ")
     source = flag.evidence.get("source")
-    why = f"{flag.explanation} (Sent by the {item.rule.name.replace('_', ' ')} check: " \
-          f"{description}."
+    check = item.rule.name.replace("_", " ")
     if isinstance(source, str) and source:
-        why += f" Based on: {source}."
-    return replace(flag, why=why + ")")
+        why = say("{message} (Sent by the {check} check: {reason}. Based on: {source}.)",
+                  message=flag.explanation, check=check, reason=description, source=source)
+    else:
+        why = say("{message} (Sent by the {check} check: {reason}.)",
+                  message=flag.explanation, check=check, reason=description)
+    return replace(flag, why=why)
 
 
 def evaluate(

@@ -28,6 +28,7 @@ from coach.rules.base import FlagRequest
 from core.appdb.accounts import CaregiverShare
 from core.appdb.coaching import CoachAlert, new_id
 from core.appdb.outreach import Advocate
+from core.i18n import N_, say
 
 logger = logging.getLogger(__name__)
 
@@ -129,15 +130,21 @@ def _message(alert: CoachAlert, role: str, recipient: str | None, index: int,
     # the advocate is reached as the person their account is (a coach or a caregiver)
     to_role = (policy.advocate_role or "coach") if role == "advocate" else role
     if role == "patient":
-        body = alert.body + " Press OK when you have seen this."
+        body = say("{message} Press OK when you have seen this.", message=alert.body)
         why = alert.why
     else:
-        waited = "" if index == 0 else " Nobody has acknowledged it yet."
-        whom = {"caregiver": "the person you care for",
-                "advocate": "the person you are the advocate for"}.get(role, "your patient")
-        body = f"Urgent, for {whom}: {alert.body}{waited}"
-        why = (f"{alert.why} Urgent safety alert: step {index + 1} of "
-               f"{' -> '.join(alert.ladder)}.{waited}")
+        whom = {"caregiver": N_("the person you care for"),
+                "advocate": N_("the person you are the advocate for")}.get(
+                    role, N_("your patient"))
+        step = say("{message} Urgent safety alert: step {step} of {ladder}.",
+                   message=alert.why, step=index + 1, ladder=" -> ".join(alert.ladder))
+        if index == 0:
+            body = say("Urgent, for {whom}: {message}", whom=whom, message=alert.body)
+            why = step
+        else:
+            body = say("Urgent, for {whom}: {message} Nobody has acknowledged it yet.", whom=whom,
+                       message=alert.body)
+            why = say("{message} Nobody has acknowledged it yet.", message=step)
     return Outbound(
         kind="escalation", patient_id=alert.patient_id,
         recipient_role=to_role,  # type: ignore[arg-type]

@@ -3,6 +3,9 @@
 - Each person lists channels in order (``notification_channels``); with none
   listed, a patient gets the home display. Every message also lands in the
   in-app inbox, the record the dashboard shows.
+- Each person reads in the language saved in their settings (core/i18n.py): the
+  channels a person reads (the home display, e-mail, SMS, webhooks) render the message
+  in it at send time; the inbox keeps the English record, shown in the viewer's language.
 - A normal message goes to the first listed channel; when that one still fails
   after its retries (capped exponential backoff, core/retry.py), the next one
   is tried (fall-back). An urgent message goes to every listed channel at once.
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from care.messages import Outbound
@@ -36,6 +39,7 @@ from coach.channels import Channel, DeliveryResult, Recipient
 from core.appdb.delivery import ChannelPreference, Delivery, take_over_claim
 from core.clock import Clock, SystemClock
 from core.cpu_priority import favour_this_thread
+from core.i18n import DEFAULT, recipient_language
 from core.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -160,6 +164,15 @@ class Notifier:
             listed = [(HOME_DISPLAY, None)]
         return [(c, t) for c, t in listed if c in self._channels and c != INBOX]
 
+    def language_of(self, key: str) -> str:
+        """The language saved in the person's settings (core/i18n.py), English if none or
+        if it cannot be read: a message is never held back for its language."""
+        try:
+            return recipient_language(self._engine, key)
+        except SQLAlchemyError:
+            log.warning("language of a recipient not readable; sending in English")
+            return DEFAULT
+
     # -- one message --------------------------------------------------------------------
 
     def _deliver(self, outbound: Outbound) -> list[DeliveryOutcome]:
@@ -169,35 +182,37 @@ class Notifier:
                       outbound.kind)
             return []
         chain = self.channels_for(key, outbound.recipient_role)
+        lang = self.language_of(key)
         inbox: Future[DeliveryOutcome] | None = None
         if INBOX in self._channels:
             inbox = self._branches[outbound.urgent].submit(
                 self._try_channel, INBOX, Recipient(key, outbound.recipient_role,
                                                     outbound.patient_id), outbound)
         if outbound.urgent:
-            outcomes = self._all_at_once(key, chain, outbound)
+            outcomes = self._all_at_once(key, chain, outbound, lang)
         else:
-            outcomes = self._fall_back(key, chain, outbound)
+            outcomes = self._fall_back(key, chain, outbound, lang)
         if inbox is not None:
             outcomes.append(inbox.result())
         return outcomes
 
     def _all_at_once(self, key: str, chain: list[tuple[str, str | None]],
-                     outbound: Outbound) -> list[DeliveryOutcome]:
+                     outbound: Outbound, lang: str) -> list[DeliveryOutcome]:
         futures = [
             self._branches[True].submit(
                 self._try_channel, name,
-                Recipient(key, outbound.recipient_role, outbound.patient_id, target), outbound)
+                Recipient(key, outbound.recipient_role, outbound.patient_id, target, lang),
+                outbound)
             for name, target in chain
         ]
         return [f.result() for f in futures]
 
     def _fall_back(self, key: str, chain: list[tuple[str, str | None]],
-                   outbound: Outbound) -> list[DeliveryOutcome]:
+                   outbound: Outbound, lang: str) -> list[DeliveryOutcome]:
         outcomes = []
         for name, target in chain:
             outcome = self._try_channel(
-                name, Recipient(key, outbound.recipient_role, outbound.patient_id, target),
+                name, Recipient(key, outbound.recipient_role, outbound.patient_id, target, lang),
                 outbound)
             outcomes.append(outcome)
             if outcome.status in ("sent", "duplicate"):

@@ -21,12 +21,16 @@ class Recipient:
     ``key``: the person's id (the patient's id for the patient role).
     ``target``: the channel's address for this person (an apprise URL for
     e-mail, SMS and webhooks); None for built-in channels.
+    ``language``: the language saved in the person's settings (English if none): what a
+    person reads (the home display, e-mail, SMS) is rendered in it at send time; the inbox
+    keeps the English record and the pages show it in the viewer's language.
     """
 
     key: str
     role: str
     patient_id: str
     target: str | None = None
+    language: str = "en"  # the person's language (core/i18n.py); the channel renders in it
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,20 @@ import logging
 
 import apprise
 
-from care.messages import Outbound
+from care.messages import Outbound, localised
 from coach.channels import DeliveryResult, Recipient
+from core.i18n import N_, gettext
 
 log = logging.getLogger(__name__)
 
 EXTERNAL_CHANNELS = ("email", "sms", "webhook")
 
 
-def render_text(outbound: Outbound) -> str:
-    """The plain-text body: the message, then why it was sent."""
-    return f"{outbound.body}\n\nWhy you are getting this: {outbound.why}"
+def render_text(outbound: Outbound, lang: str = "en") -> str:
+    """The plain-text body: the message, then why it was sent (``outbound`` already in
+    ``lang``)."""
+    why = gettext(lang, N_("Why you are getting this:"))
+    return f"{outbound.body}\n\n{why} {outbound.why}"
 
 
 class AppriseChannel:
@@ -39,8 +42,10 @@ class AppriseChannel:
             return DeliveryResult.failed("the configured apprise URL is not valid")
         notify_type = (apprise.NotifyType.FAILURE if outbound.urgent
                        else apprise.NotifyType.INFO)
+        outbound = localised(outbound, recipient.language)
         try:
-            ok = sender.notify(title=outbound.title, body=render_text(outbound),
+            ok = sender.notify(title=outbound.title,
+                               body=render_text(outbound, recipient.language),
                                notify_type=notify_type)
         except Exception as exc:  # apprise plugins raise their own errors
             return DeliveryResult.failed(f"{self.name}: {type(exc).__name__}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from care.messages import Outbound
+from care.messages import Outbound, localised
 from coach.channels import DeliveryResult, Recipient
 from core import topics
 from core.clock import Clock, SystemClock
@@ -47,7 +47,7 @@ class HomeDisplayChannel:
         # The display lives in the patient's home: it shows the patient's messages.
         if recipient.role != "patient":
             return DeliveryResult.failed("the home display only serves the patient")
-        payload = display_payload(outbound, self._clock.now())
+        payload = display_payload(localised(outbound, recipient.language), self._clock.now())
         info = self._client.publish(topics.down(outbound.patient_id), payload, qos=1)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             return DeliveryResult.failed(f"publish refused: {mqtt.error_string(info.rc)}")

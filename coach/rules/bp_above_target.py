@@ -12,6 +12,7 @@ from typing import Literal
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import N_, say
 
 DEFAULTS = {"esh": (135.0, 85.0), "acc_aha": (130.0, 80.0)}
 
@@ -35,9 +36,11 @@ def bp_above_target(ctx: PatientContext, settings: BpAboveTargetSettings) -> lis
     last = home.sittings[-1].date if home.sittings else ""
     return [FlagRequest(
         "bp_above_target", Severity.NORMAL,
-        f"Your home blood pressure averaged {home.systolic:.0f}/{home.diastolic:.0f} mmHg over "
-        f"{home.days_used} days, above your target of {target_s:.0f}/{target_d:.0f}. Your care "
-        "team will review it; keep measuring morning and evening.",
+        say("Your blood pressure at home was {average} mmHg on average over {days} days. "
+            "That is above your target of {target}. Your care team will look at it. Keep "
+            "measuring morning and evening.",
+            average=f"{home.systolic:.0f}/{home.diastolic:.0f}", days=home.days_used,
+            target=f"{target_s:.0f}/{target_d:.0f}"),
         {
             "average": [round(home.systolic, 1), round(home.diastolic, 1)],
             "target": [target_s, target_d],
@@ -52,5 +55,5 @@ def bp_above_target(ctx: PatientContext, settings: BpAboveTargetSettings) -> lis
             "source": "ESH 2021 home protocol (>=12 readings, >=3 days); target: patient's, "
             f"else {settings.guideline}",
         },
-        "scheduled", title="Blood pressure above your target", key=last, clinical=True,
+        "scheduled", title=N_("Blood pressure above your target"), key=last, clinical=True,
     )]

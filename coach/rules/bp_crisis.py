@@ -19,6 +19,7 @@ from __future__ import annotations
 from analytics.bp import CrisisStatus
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RulePath, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 SOURCE = ("docs/CLINICAL.md (AHA): >=180 systolic or >=120 diastolic is a crisis; "
           "re-measure after 5 min")
@@ -42,25 +43,28 @@ def _crisis(ctx: PatientContext, path: RulePath) -> list[FlagRequest]:
     if c.repeat is not None:
         evidence["repeat"] = {"at": iso_us(c.repeat[0]), "systolic": c.repeat[1],
                               "diastolic": c.repeat[2]}
-    reading = f"{c.systolic:.0f}/{c.diastolic:.0f} mmHg"
+    reading = f"{c.systolic:.0f}/{c.diastolic:.0f}"
     if c.status is CrisisStatus.RECHECK:
         return [FlagRequest(
             "bp_crisis_recheck", Severity.URGENT,
-            f"Your blood pressure was {reading}, very high. Sit quietly for 5 minutes and "
-            "measure again now. If you cannot, or it is still this high, call your care team.",
-            evidence, path, title="Measure your blood pressure again",
+            say("Your blood pressure was {reading} mmHg, very high. Sit quietly for 5 minutes "
+                "and measure again now. If you cannot, or it is still this high, call your "
+                "care team.", reading=reading),
+            evidence, path, title=N_("Measure your blood pressure again"),
             key=f"{iso_us(c.time_us)}:recheck", group="bp_crisis", patient_only=True,
         )]
     if c.status is CrisisStatus.NOT_CONFIRMED:
         return []
-    why = ("and still that high when you measured again" if c.status is CrisisStatus.CONFIRMED
-           else "and there was no second reading")
+    said = (say("Your blood pressure was {reading} mmHg. It was still that high when you "
+                "measured again. Get help now: call your care team. Call 999 if you have chest "
+                "pain, are short of breath, feel weak or find it hard to speak.", reading=reading)
+            if c.status is CrisisStatus.CONFIRMED else
+            say("Your blood pressure was {reading} mmHg, and there was no second reading. Get "
+                "help now: call your care team. Call 999 if you have chest pain, are short of "
+                "breath, feel weak or find it hard to speak.", reading=reading))
     return [FlagRequest(
-        "bp_crisis", Severity.URGENT,
-        f"Your blood pressure was {reading}, {why}. This needs urgent advice: call your "
-        "care team now, or emergency services if you have chest pain, shortness of breath, "
-        "weakness or trouble speaking.",
-        evidence, path, title="Very high blood pressure",
+        "bp_crisis", Severity.URGENT, said,
+        evidence, path, title=N_("Very high blood pressure"),
         key=f"{iso_us(c.time_us)}:{c.status.value}", group="bp_crisis", clinical=True,
     )]
 

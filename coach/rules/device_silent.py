@@ -8,12 +8,14 @@ from pydantic import Field
 from coach.context import PatientContext
 from coach.device_kinds import DEVICE_KINDS
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 NAMES = {
-    "cgm": "glucose sensor", "glucose_meter": "glucose meter", "bp_cuff": "blood-pressure cuff",
-    "scale": "scale", "pulse_oximeter": "pulse oximeter", "pedometer": "step counter",
-    "thermometer": "thermometer", "motion_sensor": "motion sensor", "door_sensor": "door sensor",
-    "pill_box": "pill box",
+    "cgm": N_("glucose sensor"), "glucose_meter": N_("glucose meter"),
+    "bp_cuff": N_("blood-pressure cuff"), "scale": N_("scale"),
+    "pulse_oximeter": N_("pulse oximeter"), "pedometer": N_("step counter"),
+    "thermometer": N_("thermometer"), "motion_sensor": N_("motion sensor"),
+    "door_sensor": N_("door sensor"), "pill_box": N_("pill box"),
 }
 
 
@@ -36,11 +38,11 @@ def device_silent(ctx: PatientContext, settings: DeviceSilentSettings) -> list[F
         since = iso_us(d.last_seen_us) if d.last_seen_us is not None else None
         found.append(FlagRequest(
             "device_silent", Severity(spec.severity),
-            f"Your {name} has not sent anything for more than {hours:.0f} hours. Check that it "
-            "is switched on, charged and near the hub.",
+            say("Your {device} has not sent anything for more than {hours} hours. Check that "
+                "it is switched on, charged and near the hub.", device=name, hours=f"{hours:.0f}"),
             {"device_id": d.device_id, "kind": d.kind, "last_seen": since,
              "expected_within_h": hours, "source": f"coach/device_kinds.py: {spec.why}"},
-            "scheduled", title=f"Your {name} is quiet",
+            "scheduled", title=say("Your {device} is quiet", device=name),
             key=f"{d.device_id}:{since}", group=f"device_silent:{d.device_id}",
         ))
     return found

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 SOURCE = "falling >=3 mg/dL/min over 15 minutes (Dexcom fall-rate alert; docs/CLINICAL.md)"
 US_PER_MIN = 60_000_000
@@ -28,11 +29,11 @@ def fast_fall(ctx: PatientContext, settings: FastFallSettings) -> list[FlagReque
     return [FlagRequest(
         flag_type="fast_fall",
         severity=Severity.HIGH,
-        title="Glucose falling fast",
-        explanation=(
-            f"Your glucose is {g.latest:.0f} mg/dL and falling fast, about {-rate * 15:.0f} "
-            "mg/dL every 15 minutes. Check how you feel and have fast-acting sugar ready."
-        ),
+        title=N_("Glucose falling fast"),
+        explanation=say(
+            "Your glucose is {value} mg/dL and falling fast, about {fall} mg/dL every 15 "
+            "minutes. Check how you feel and have fast-acting sugar ready.",
+            value=f"{g.latest:.0f}", fall=f"{-rate * 15:.0f}"),
         evidence={"reading_at": iso_us(g.latest_us), "value": g.latest,
                   "rate_mg_dl_min": round(rate, 2), "falling_since": iso_us(since_us),
                   "threshold_mg_dl_min": -3.0, "source": SOURCE},

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from care.goals import GoalStatus
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import N_, say
 
 US_PER_HOUR = 3_600_000_000
 
@@ -50,13 +51,16 @@ def _finished(ctx: PatientContext, s: GoalStatus,
     if not 0 <= ctx.now_us - s.last_end_us <= settings.recent_hours * US_PER_HOUR:
         return None
     step_up = s.last_outcome == "stepped_up"
-    next_step = f" Next small step: {s.text[0].lower()}{s.text[1:]}." if step_up else ""
+    reached = say("You reached your goal: {goal} ({summary}). Well done!", goal=s.last_text,
+                  summary=s.last_summary)
+    if step_up:
+        reached = say("{reached} Next small step: {step}.", reached=reached,
+                      step=f"{s.text[0].lower()}{s.text[1:]}")
     return FlagRequest(
-        "goal_reached", Severity.POSITIVE,
-        f"You reached your goal: {s.last_text} ({s.last_summary}). Well done!{next_step}",
+        "goal_reached", Severity.POSITIVE, reached,
         {"goal_id": s.goal_id, "period_index": s.last_index, "goal": s.last_text,
          "summary": s.last_summary, "outcome": s.last_outcome, "next_target": s.next_target},
-        "scheduled", title="Goal reached", key=f"{s.goal_id}:{s.last_index}",
+        "scheduled", title=N_("Goal reached"), key=f"{s.goal_id}:{s.last_index}",
     )
 
 
@@ -66,9 +70,10 @@ def _early(s: GoalStatus) -> list[FlagRequest]:
         return []
     return [FlagRequest(
         "goal_reached", Severity.POSITIVE,
-        f"You have already reached this week's goal: {s.text} ({m.summary}). Great going!",
+        say("You have already reached this week's goal: {goal} ({summary}). Great going!",
+            goal=s.text, summary=m.summary),
         {"goal_id": s.goal_id, "period_index": s.period_index, "goal": s.text,
          "summary": m.summary, "achieved": m.achieved, "days": list(m.days),
          "per_day": list(m.per_day)},
-        "scheduled", title="Goal reached early", key=f"{s.goal_id}:{s.period_index}:early",
+        "scheduled", title=N_("Goal reached early"), key=f"{s.goal_id}:{s.period_index}:early",
     )]

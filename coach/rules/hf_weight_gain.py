@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import N_, say
 
 
 class HfWeightGainSettings(RuleSettings):
@@ -27,13 +28,14 @@ def hf_weight_gain(ctx: PatientContext, settings: HfWeightGainSettings) -> list[
     if w.latest_date != ctx.local_day():
         return []  # only today's weigh-in is news
     biggest = max(w.warnings, key=lambda x: x.gain_kg)
-    span = "in 3 days" if biggest.reason == "gain_3_days" else "in a week"
+    span = N_("in 3 days") if biggest.reason == "gain_3_days" else N_("in a week")
     return [FlagRequest(
         "hf_weight_gain", Severity.HIGH,
-        f"Your weight is up {biggest.gain_kg:.1f} kg {span} ({biggest.from_kg:.1f} to "
-        f"{biggest.to_kg:.1f} kg). This can be fluid building up. Check your ankles and "
-        "breathing, follow your heart-failure plan, and call your heart-failure nurse or GP "
-        "today. Your care team can see this too.",
+        say("Your weight is up {gain} kg {span} ({start} to {end} kg). This can be fluid "
+            "building up. Check your ankles and breathing, follow your heart-failure plan, and "
+            "call your heart-failure nurse or GP today. Your care team can see this too.",
+            gain=f"{biggest.gain_kg:.1f}", span=span, start=f"{biggest.from_kg:.1f}",
+            end=f"{biggest.to_kg:.1f}"),
         {
             "warnings": [
                 {"reason": x.reason, "gain_kg": round(x.gain_kg, 2), "from": x.from_date,
@@ -45,5 +47,5 @@ def hf_weight_gain(ctx: PatientContext, settings: HfWeightGainSettings) -> list[
             "source": "ESC 2021 HF: >2 kg in 3 days; AHA/HFSA: 2.3 kg (5 lb) in a week "
                       "(docs/CLINICAL.md)",
         },
-        "realtime", title="Weight going up quickly", key=w.latest_date, clinical=True,
+        "realtime", title=N_("Weight going up quickly"), key=w.latest_date, clinical=True,
     )]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 
 class InactivitySettings(RuleSettings):
@@ -45,8 +46,8 @@ def unusual_inactivity(ctx: PatientContext, settings: InactivitySettings) -> lis
         return []
     return [FlagRequest(
         "unusual_inactivity", Severity.HIGH,
-        f"We have not noticed any movement at home since {found.window[0]}; on most days "
-        f"there is some by now. Are you all right? Tap OK to let us know.",
+        say("We have not noticed any movement at home since {time}; on most days there is "
+            "some by now. Are you all right? Tap OK to let us know.", time=found.window[0]),
         {
             "last_motion_at": iso_us(found.since_us),
             "window": list(found.window),
@@ -57,5 +58,5 @@ def unusual_inactivity(ctx: PatientContext, settings: InactivitySettings) -> lis
             "usual_motion_this_hour": round(m.usual_now, 2),
             "source": "learned motion baseline: motion in this stretch on >=90% of >=7 past days",
         },
-        "scheduled", title="Quiet at home", key=iso_us(found.since_us),
+        "scheduled", title=N_("Quiet at home"), key=iso_us(found.since_us),
     )]

@@ -10,6 +10,7 @@ from analytics.events import EventKind
 from analytics.targets import GLUCOSE_LOW_BELOW
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 SOURCE = "Battelino 2019: <70 mg/dL for >=15 consecutive minutes is a level 1 hypoglycaemic event"
 
@@ -32,17 +33,17 @@ def low(ctx: PatientContext, settings: LowSettings) -> list[FlagRequest]:
         return []
     e = ongoing[-1]
     if g.interval_min > 15.0:  # a meter (or sparse data): one reading stands for the event
-        said = (f"Your glucose reading was {e.extreme:.0f} mg/dL, below 70. Take 15 g of "
-                "fast-acting sugar and check again in 15 minutes.")
+        said = say("Your glucose reading was {lowest} mg/dL, below 70. Take 15 g of "
+                   "fast-acting sugar and check again in 15 minutes.", lowest=f"{e.extreme:.0f}")
     else:
-        said = (f"Your glucose has been below 70 mg/dL for {e.duration_min:.0f} minutes "
-                f"(lowest {e.extreme:.0f}). Take 15 g of fast-acting sugar and check again "
-                "in 15 minutes.")
+        said = say("Your glucose has been below 70 mg/dL for {minutes} minutes (lowest "
+                   "{lowest}). Take 15 g of fast-acting sugar and check again in 15 minutes.",
+                   minutes=f"{e.duration_min:.0f}", lowest=f"{e.extreme:.0f}")
     return [
         FlagRequest(
             flag_type="low",
             severity=Severity.HIGH,
-            title="Low glucose",
+            title=N_("Low glucose"),
             explanation=said,
             evidence={
                 "started_at": iso_us(e.start_us),

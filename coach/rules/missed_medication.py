@@ -12,6 +12,7 @@ from pydantic import field_validator
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 
 class MissedMedicationSettings(RuleSettings):
@@ -50,9 +51,9 @@ def missed_medication(ctx: PatientContext, settings: MissedMedicationSettings) -
     missed = due[taken:]  # the latest due doses are the ones not covered
     return [FlagRequest(
         "missed_medication", Severity.NORMAL,
-        f"Your pill box shows {taken} of {len(due)} doses taken so far today "
-        f"(the {', '.join(missed)} dose{'s' if len(missed) > 1 else ''} not yet). "
-        "If you have not taken it, take it now unless your plan says otherwise.",
+        say("Doses taken today, as your pill box shows: {taken} of {due}. Not yet: {missed}. "
+            "If you have not taken it, take it now unless your plan says otherwise.",
+            taken=taken, due=len(due), missed=", ".join(missed)),
         {
             "date": m.today,
             "scheduled": list(times),
@@ -61,5 +62,5 @@ def missed_medication(ctx: PatientContext, settings: MissedMedicationSettings) -
             "grace_min": settings.grace_min,
             "source": "pill-box openings vs schedule; grace: setting grace_min",
         },
-        "scheduled", title="A dose may be missed", key=f"{m.today}:{len(due)}",
+        "scheduled", title=N_("A dose may be missed"), key=f"{m.today}:{len(due)}",
     )]

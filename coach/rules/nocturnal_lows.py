@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import N_, say
 
 
 class NocturnalLowsSettings(RuleSettings):
@@ -27,12 +28,12 @@ def nocturnal_lows(ctx: PatientContext, settings: NocturnalLowsSettings) -> list
         FlagRequest(
             flag_type="nocturnal_lows",
             severity=Severity.HIGH,
-            title="Lows at night",
-            explanation=(
-                f"Your glucose went below 70 mg/dL between {p.window[0]} and {p.window[1]} on "
-                f"{p.days_with} of the last {p.days_checked} nights. Your coach will talk with "
-                "you about your evening routine and doses."
-            ),
+            title=N_("Lows at night"),
+            explanation=say(
+                "Your glucose went below 70 mg/dL between {start} and {end} on {nights} of the "
+                "last {checked} nights. Your coach will talk with you about your evening "
+                "routine and doses.", start=p.window[0], end=p.window[1], nights=p.days_with,
+                checked=p.days_checked),
             evidence={
                 "nights": [
                     {"date": d.date, "minutes_below": round(d.minutes_beyond, 1),

@@ -8,15 +8,17 @@
 - ``peer_answer``: someone answered the patient's question to their peers; one nudge for
   the newest answers, within the daily budget and the cool-down.
 
-Both are motivational (coach/safety.py) and read the ``peers`` feature, built by
-care.questions.peer_news from the application database (the consent of each story is
-checked there with the reader's rule, care/stories.py ``readable``).
+Both are motivational (coach/safety.py) and read ``ctx.peers``, built by
+care.questions.peer_news from the application database: the "stories" feature (daily:
+the offer, checked against each story's consent with the reader's rule, care/stories.py
+``readable``) and the "peers" feature (hourly: one indexed query for new answers).
 """
 
 from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import N_, say
 
 DAY_S = 86_400.0
 
@@ -25,7 +27,7 @@ class StoryOfferSettings(RuleSettings):
     every_days: float = 7.0  # a role model a week at most: advice, not a stream
 
 
-@rule("story_offer", path="scheduled", needs={"peers"}, settings=StoryOfferSettings,
+@rule("story_offer", path="scheduled", needs={"stories"}, settings=StoryOfferSettings,
       cadence="daily",
       description="an approved story from people who live with the same condition and goals")
 def story_offer(ctx: PatientContext, settings: StoryOfferSettings) -> list[FlagRequest]:
@@ -38,10 +40,11 @@ def story_offer(ctx: PatientContext, settings: StoryOfferSettings) -> list[FlagR
     offer = news.offer
     return [FlagRequest(
         "story_offer", Severity.NORMAL,
-        f"\u201c{offer.title}\u201d, by {offer.author}. It is in your stories library.",
+        say("\u201c{title}\u201d, by {author}. It is in your stories library.",
+            title=offer.title, author=offer.author),
         {"story_id": offer.story_id, "conditions": list(offer.conditions),
          "goals": list(offer.goals)},
-        "scheduled", title="A story from someone like you", key=offer.story_id,
+        "scheduled", title=N_("A story from someone like you"), key=offer.story_id,
         why=offer.reason)]
 
 
@@ -57,12 +60,17 @@ def peer_answer(ctx: PatientContext, settings: PeerAnswerSettings) -> list[FlagR
         return []
     newest = news.answers[-1]
     count = sum(a.answers for a in news.answers)
-    body = (f"{count} new answer{'s' if count != 1 else ''} to your question "
-            f"\u201c{newest.title}\u201d." if len(news.answers) == 1 else
-            f"{count} new answers to {len(news.answers)} of your questions to peers.")
+    if len(news.answers) > 1:
+        body = say("{count} new answers to {questions} of your questions to peers.",
+                   count=count, questions=len(news.answers))
+    elif count == 1:
+        body = say("A new answer to your question \u201c{title}\u201d.", title=newest.title)
+    else:
+        body = say("{count} new answers to your question \u201c{title}\u201d.", count=count,
+                   title=newest.title)
     return [FlagRequest(
         "peer_answer", Severity.NORMAL, body,
         {"question_id": newest.question_id, "answer_id": newest.latest_answer_id,
          "answers": count},
-        "scheduled", title="Your peers answered", key=newest.latest_answer_id,
-        why="You asked people who live with the same condition; they have answered.")]
+        "scheduled", title=N_("Your peers answered"), key=newest.latest_answer_id,
+        why=N_("You asked people who live with the same condition; they have answered."))]

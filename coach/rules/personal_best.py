@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import N_, say
 
 
 class PersonalBestSettings(RuleSettings):
@@ -25,9 +26,10 @@ def personal_best(ctx: PatientContext, settings: PersonalBestSettings) -> list[F
         return []
     return [FlagRequest(
         "personal_best", Severity.POSITIVE,
-        f"{s.totals[-1]:,.0f} steps yesterday: your best day in the last {len(s.totals)} days "
-        f"(the previous best was {best_before:,.0f}). Well done!",
+        say("{steps} steps yesterday: your best day in the last {days} days (the best before "
+            "was {before}). Well done!", steps=f"{s.totals[-1]:,.0f}", days=len(s.totals),
+            before=f"{best_before:,.0f}"),
         {"date": s.days[-1], "steps": s.totals[-1], "previous_best": best_before,
          "days_compared": len(s.totals) - 1},
-        "scheduled", title="A personal best", key=s.days[-1],
+        "scheduled", title=N_("A personal best"), key=s.days[-1],
     )]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 US_PER_MIN = 60_000_000
 
@@ -30,16 +31,16 @@ def predicted_low(ctx: PatientContext, settings: PredictedLowSettings) -> list[F
     if ctx.now_us - f.at_us > settings.max_age_min * US_PER_MIN:
         return []
     minutes = f.minutes_to_low
-    when = f"in about {minutes} minutes" if minutes else "within 30 minutes"
+    when = (say("in about {minutes} minutes", minutes=minutes) if minutes
+            else N_("within 30 minutes"))
     return [
         FlagRequest(
             flag_type="predicted_low",
             severity=Severity.NORMAL,
-            title="A low may be coming",
-            explanation=(
-                f"Your glucose is {f.current:.0f} mg/dL and falling; it may go below 70 {when}. "
-                "A small snack now can prevent it."
-            ),
+            title=N_("A low may be coming"),
+            explanation=say(
+                "Your glucose is {value} mg/dL and falling; it may go below 70 {when}. "
+                "A small snack now can prevent it.", value=f"{f.current:.0f}", when=when),
             evidence={
                 "reading_at": iso_us(f.at_us),
                 "current": f.current,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from analytics.events import EventKind
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 SOURCE = "Battelino 2023: >250 mg/dL for >=120 minutes is an extended hyperglycaemic event"
 
@@ -35,12 +36,11 @@ def prolonged_high(ctx: PatientContext, settings: ProlongedHighSettings) -> list
         FlagRequest(
             flag_type="prolonged_high",
             severity=Severity.NORMAL,
-            title="Glucose high for a while",
-            explanation=(
-                f"Your glucose has been above 250 mg/dL for {e.duration_min / 60:.1f} hours "
-                f"(highest {e.extreme:.0f}). Drink water, check ketones if you have been told "
-                "to, and follow your plan for highs."
-            ),
+            title=N_("Glucose high for a while"),
+            explanation=say(
+                "Your glucose has been above 250 mg/dL for {hours} hours (highest {highest}). "
+                "Drink water, check ketones if you have been told to, and follow your plan "
+                "for highs.", hours=f"{e.duration_min / 60:.1f}", highest=f"{e.extreme:.0f}"),
             evidence={
                 "started_at": iso_us(e.start_us),
                 "minutes_above": round(e.duration_min, 1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import N_, say
 
 
 class RisingFastingSettings(RuleSettings):
@@ -32,12 +33,11 @@ def rising_fasting(ctx: PatientContext, settings: RisingFastingSettings) -> list
         FlagRequest(
             flag_type="rising_fasting",
             severity=Severity.NORMAL,
-            title="Morning glucose creeping up",
-            explanation=(
-                f"Your morning (fasting) glucose has been rising by about "
-                f"{trend.slope_per_week:.0f} mg/dL a week over the last {trend.points} days. "
-                "Your coach can help you look at evenings and doses."
-            ),
+            title=N_("Morning glucose creeping up"),
+            explanation=say(
+                "Your morning (fasting) glucose has been rising by about {rise} mg/dL a week "
+                "over the last {days} days. Your coach can help you look at evenings and doses.",
+                rise=f"{trend.slope_per_week:.0f}", days=trend.points),
             evidence={
                 "days": list(h.fasting_days),
                 "fasting": [round(v, 1) for v in h.fasting],

@@ -15,6 +15,7 @@ from __future__ import annotations
 from analytics.targets import GLUCOSE_LOW_BELOW, GLUCOSE_VERY_LOW_BELOW
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, iso_us, rule
+from core.i18n import N_, say
 
 US_PER_MIN = 60_000_000
 SOURCE = "no CGM reading for 20 minutes while low (Dexcom signal-loss alert; docs/CLINICAL.md)"
@@ -36,15 +37,20 @@ def signal_loss_low(ctx: PatientContext, settings: SignalLossSettings) -> list[F
     if silent_min < settings.after_min or silent_min > settings.give_up_h * 60:
         return []
     very_low = g.latest < GLUCOSE_VERY_LOW_BELOW
+    minutes, value = f"{silent_min:.0f}", f"{g.latest:.0f}"
+    if very_low:
+        said = say("Your sensor has sent nothing for {minutes} minutes. Your last glucose was "
+                   "{value} mg/dL: very low. Check your glucose with a finger-stick now. Treat "
+                   "a low with 15 g of fast-acting sugar.", minutes=minutes, value=value)
+    else:
+        said = say("Your sensor has sent nothing for {minutes} minutes. Your last glucose was "
+                   "{value} mg/dL: low. Check your glucose with a finger-stick now. Treat a "
+                   "low with 15 g of fast-acting sugar.", minutes=minutes, value=value)
     return [FlagRequest(
         flag_type="signal_loss_low",
         severity=Severity.URGENT if very_low else Severity.HIGH,
-        title="No glucose readings while low",
-        explanation=(
-            f"Your sensor has sent nothing for {silent_min:.0f} minutes and your last glucose "
-            f"was {g.latest:.0f} mg/dL, {'very ' if very_low else ''}low. Check your glucose "
-            "with a finger-stick now and treat a low with 15 g of fast-acting sugar."
-        ),
+        title=N_("No glucose readings while low"),
+        explanation=said,
         evidence={"last_reading_at": iso_us(g.latest_us), "last_value": g.latest,
                   "silent_minutes": round(silent_min), "after_min": settings.after_min,
                   "source": SOURCE},

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from analytics.activity import DEFAULT_STEP_GOAL
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RuleSettings, Severity, rule
+from core.i18n import say
 
 
 class StreakSettings(RuleSettings):
@@ -33,8 +34,9 @@ def step_streak(ctx: PatientContext, settings: StreakSettings) -> list[FlagReque
         return []
     return [FlagRequest(
         "step_streak", Severity.POSITIVE,
-        f"{length} days in a row at {goal:,.0f} steps or more. Keep it going!",
+        say("{days} days in a row at {goal} steps or more. Keep it going!", days=length,
+            goal=f"{goal:,.0f}"),
         {"days": list(s.days[-length:]), "steps": list(s.totals[-length:]), "goal": goal,
          "streak_days": length},
-        "scheduled", title=f"{length}-day streak", key=s.days[-1],
+        "scheduled", title=say("{days}-day streak", days=length), key=s.days[-1],
     )]

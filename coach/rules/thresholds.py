@@ -18,6 +18,7 @@ from analytics.spo2 import NIGHT_END_MIN, NIGHT_START_MIN
 from analytics.timebase import local_day_and_minute
 from coach.context import PatientContext
 from coach.rules.base import FlagRequest, RulePath, RuleSettings, Severity, iso_us
+from core.i18n import N_, say
 
 US_PER_MIN = 60_000_000
 
@@ -241,7 +242,7 @@ def spo2_limits(ctx: PatientContext) -> tuple[float, float]:
 THRESHOLDS: tuple[ThresholdDescription, ...] = (
     ThresholdDescription(
         name="urgent_low",
-        title="Very low glucose",
+        title=N_("Very low glucose"),
         path="realtime",
         needs=frozenset({"glucose"}),
         severity=Severity.URGENT,
@@ -251,15 +252,16 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         "(docs/CLINICAL.md)",
         value_fn=_fresh_glucose,
         explain=lambda o, t: (
-            f"Your glucose is {o.value:.0f} mg/dL, below {t:.0f}: that is very low. Take 15 g "
-            "of fast-acting sugar now and check again in 15 minutes."
+            say("Your glucose is {value} mg/dL, below {limit}: that is very low. Take 15 g of "
+                "fast-acting sugar now and check again in 15 minutes.", value=f"{o.value:.0f}",
+                limit=f"{t:.0f}")
         ),
         group="hypo",
         description="glucose now below 54 mg/dL (the newest reading, at most 15 min old)",
     ),
     ThresholdDescription(
         name="tir_falling",
-        title="Time in range fell this week",
+        title=N_("Time in range fell this week"),
         path="scheduled",
         needs=frozenset({"glucose_history"}),
         severity=Severity.NORMAL,
@@ -269,8 +271,9 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         "wear >=70% (Battelino 2019)",
         value_fn=_tir_drop,
         explain=lambda o, t: (
-            f"Your time in range was {o.evidence['tir_this_week']:.0f}% this week, down from "
-            f"{o.evidence['tir_last_week']:.0f}% last week. Your coach will look at it with you."
+            say("Your time in range was {now}% this week, down from {before}% last week. Your "
+                "coach will look at it with you.", now=f"{o.evidence['tir_this_week']:.0f}",
+                before=f"{o.evidence['tir_last_week']:.0f}")
         ),
         clinical=True,
         description="TIR 70-180 fell more than 15 points week over week (both weeks >=70% wear)",
@@ -278,7 +281,7 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
     ),
     ThresholdDescription(
         name="spo2_urgent",
-        title="Very low oxygen",
+        title=N_("Very low oxygen"),
         path="realtime",
         needs=frozenset({"spo2"}),
         severity=Severity.URGENT,
@@ -290,8 +293,9 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         value_fn=_spo2_pair,
         threshold_fn=lambda ctx: spo2_limits(ctx)[1],
         explain=lambda o, t: (
-            f"Your oxygen level was {o.value:.0f}% or lower on your last two readings. That is "
-            "very low. Call 999 if you are very breathless, or 111 now. Follow your action plan."
+            say("Your oxygen level was {value}% or lower on your last two readings. That is "
+                "very low. Call 999 if you are very breathless, or 111 now. Follow your action "
+                "plan.", value=f"{o.value:.0f}")
         ),
         episode_fn=_spo2_episode,
         group="spo2",
@@ -301,7 +305,7 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
     ),
     ThresholdDescription(
         name="spo2_below_target",
-        title="Oxygen below your target",
+        title=N_("Oxygen below your target"),
         path="realtime",
         needs=frozenset({"spo2"}),
         severity=Severity.HIGH,
@@ -312,9 +316,9 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         value_fn=_spo2_pair_below_target,
         threshold_fn=lambda ctx: spo2_limits(ctx)[0],
         explain=lambda o, t: (
-            f"Your oxygen level was below your target of {t:.0f}% on your last two readings "
-            f"(highest {o.value:.0f}%). Rest, check again, and follow your action plan. Your "
-            "care team can see this too."
+            say("Your oxygen level was below your target of {target}% on your last two "
+                "readings (highest {value}%). Rest, check again, and follow your action plan. "
+                "Your care team can see this too.", target=f"{t:.0f}", value=f"{o.value:.0f}")
         ),
         episode_fn=_spo2_episode,
         group="spo2",
@@ -324,7 +328,7 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
     ),
     ThresholdDescription(
         name="spo2_recheck",
-        title="Check your oxygen again",
+        title=N_("Check your oxygen again"),
         path="realtime",
         needs=frozenset({"spo2"}),
         severity=Severity.HIGH,
@@ -335,8 +339,9 @@ THRESHOLDS: tuple[ThresholdDescription, ...] = (
         value_fn=_spo2_single,
         threshold_fn=lambda ctx: spo2_limits(ctx)[0],
         explain=lambda o, t: (
-            f"Your oxygen reading was {o.value:.0f}%, below your target of {t:.0f}%. Rest for "
-            "a few minutes, warm your hands, and measure again now."
+            say("Your oxygen reading was {value}%, below your target of {target}%. Rest for a "
+                "few minutes, warm your hands, and measure again now.", value=f"{o.value:.0f}",
+                target=f"{t:.0f}")
         ),
         group="spo2",
         patient_only=True,

@@ -22,13 +22,17 @@ def _now() -> datetime:
 
 
 class UserPreference(Base):
-    """How one user wants to see numbers: glucose units and time zone."""
+    """How one user wants to see numbers and words: glucose units, time zone, language."""
 
     __tablename__ = "user_preferences"
 
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     glucose_units: Mapped[str] = mapped_column(String(8), default="mg/dL")
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)  # None: the patient's
+    # The one language and locale preference (a BCP 47 tag: "en", "pl", "ur"; "en-GB"):
+    # the words of pages and messages (core/i18n.py) and the format of dates. None: the
+    # browser's Accept-Language on pages, English for messages sent.
+    locale: Mapped[str | None] = mapped_column(String(16), default=None)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 

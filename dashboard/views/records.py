@@ -10,12 +10,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from core.appdb.reviews import GLUCOSE_UNITS, PatientReview, UserPreference
+from core.i18n import LANGUAGES
 
 
 @dataclass(frozen=True, slots=True)
 class Prefs:
     glucose_units: str = "mg/dL"
     timezone: str | None = None  # None: show each patient's own time zone
+    locale: str | None = None  # language of words and dates (core/i18n.py); None: the browser's
 
     def zone_for(self, patient_tz: str) -> str:
         return self.timezone or patient_tz
@@ -34,7 +36,7 @@ def load_prefs(engine: Engine, user_id: str) -> Prefs:
         row = session.get(UserPreference, user_id)
         if row is None:
             return Prefs()
-        return Prefs(row.glucose_units, row.timezone)
+        return Prefs(row.glucose_units, row.timezone, row.locale)
 
 
 def save_prefs(engine: Engine, user_id: str, prefs: Prefs, *, now: datetime) -> Prefs:
@@ -42,10 +44,13 @@ def save_prefs(engine: Engine, user_id: str, prefs: Prefs, *, now: datetime) -> 
         raise ValueError(f"glucose units must be one of {', '.join(GLUCOSE_UNITS)}")
     if prefs.timezone is not None and not valid_timezone(prefs.timezone):
         raise ValueError(f"unknown time zone {prefs.timezone!r}")
+    if prefs.locale is not None and prefs.locale not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
     with Session(engine) as session:
         row = session.get(UserPreference, user_id) or UserPreference(user_id=user_id)
         row.glucose_units = prefs.glucose_units
         row.timezone = prefs.timezone
+        row.locale = prefs.locale
         row.updated_at = now
         session.add(row)
         session.commit()
