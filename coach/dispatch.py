@@ -63,6 +63,7 @@ from core.appdb import engagement as engagement_rows
 from core.appdb.accounts import CaregiverShare
 from core.appdb.coaching import CoachAlert, CoachCooldown, CoachFlag, CoachNudge, new_id
 from core.clock import aware
+from core.i18n import N_, say
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +415,8 @@ def _alert(session: Session, st: DispatchState, policy: Policy, flag: FlagReques
 
 def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound | None:
     """Bundle the patient's queued nudges into one morning digest (None if nothing waits,
-    or if it is still quiet hours). The scheduler calls this at the end of quiet hours
+    or if it is still quiet hours, or if the patient is recorded disengaged: then the
+    queued nudges are held, status "held", on their outreach task). The scheduler calls this at the end of quiet hours
     (``load_policy(...).quiet_end_after(now)`` gives the next time)."""
     policy = load_policy(session, patient_id)
     if policy.in_quiet_hours(now):
@@ -426,11 +428,21 @@ def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound |
     ).all()
     if not queued:
         return None
+    recorded = engagement_rows.latest_states(session, [patient_id]).get(patient_id)
+    if recorded is not None and recorded.state == "disengaged" and (
+            now - recorded.computed_at <= ENGAGEMENT_FRESH):
+        # no digest to someone who has stopped reading: what waited goes to their
+        # outreach task (what the dispatcher does with a live nudge, ``_hold``)
+        for n in queued:
+            n.status = "held"
+            outreach.hold_nudge(session, patient_id, evidence=recorded.evidence, now=now)
+        session.flush()
+        return None
     items = sorted(queued, key=lambda n: (SEVERITY_RANK.get(n.priority, 9), aware(n.created_at)))
     digest_id = new_id()
     for n in items:
         n.status, n.digest_id = "digested", digest_id
-    lines = [f"- {n.title}: {n.body}" for n in items]
+    lines = [say("- {title}: {message}", title=n.title, message=n.body) for n in items]
     evidence = {
         "items": [
             {"ref": n.id, "flag_type": n.flag_type, "priority": n.priority, "title": n.title,
@@ -439,9 +451,10 @@ def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound |
         ]
     }
     top = items[0].priority
-    title = f"Your morning summary ({len(items)} item{'s' if len(items) > 1 else ''})"
-    why = "These waited for your morning summary: they came during quiet hours, after your " \
-          "daily number of messages, or are not urgent."
+    title = (say("Your morning summary ({count} items)", count=len(items)) if len(items) > 1
+             else N_("Your morning summary (1 item)"))
+    why = N_("These waited for your morning summary: they came during quiet hours, after "
+             "your daily number of messages, or are not urgent.")
     session.add(CoachNudge(
         id=digest_id, patient_id=patient_id, kind="digest", flag_type="digest", priority=top,
         title=title, body="\n".join(lines), why=why, evidence=evidence, status="sent",
