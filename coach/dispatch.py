@@ -416,8 +416,9 @@ def _alert(session: Session, st: DispatchState, policy: Policy, flag: FlagReques
 def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound | None:
     """Bundle the patient's queued nudges into one morning digest (None if nothing waits,
     or if it is still quiet hours, or if the patient is recorded disengaged: then the
-    queued nudges are held, status "held", on their outreach task). The scheduler calls this at the end of quiet hours
-    (``load_policy(...).quiet_end_after(now)`` gives the next time)."""
+    queued nudges are held, status "held", on their outreach task). The scheduler calls
+    this at the end of quiet hours (``load_policy(...).quiet_end_after(now)`` gives the
+    next time)."""
     policy = load_policy(session, patient_id)
     if policy.in_quiet_hours(now):
         return None
