@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from analytics.trends import daily_values
 from care import goals as g
+from care.bests import record_personal_best
 from care.goals import GOAL_KINDS, Behaviour, GoalKind, Measured
 from core.appdb.models import Patient
 from core.appdb.plans import Achievement, Goal, GoalChange, GoalProgress, Plan, SelfAssessment
@@ -536,6 +537,8 @@ def _apply(session: Session, goal: Goal, measured: Measured, *, start: datetime,
             id=achievement_id, patient_id=goal.patient_id, goal_id=goal.id, kind="goal_met",
             title=_goal_text(goal, old_target), detail=measured.summary, achieved_at=end,
             recorded_by="system", evidence={"period_index": index, **_evidence(measured)}))
+    # a period that beats every earlier one of this goal is a personal best (care/bests.py)
+    record_personal_best(session, goal, measured, period_index=index, achieved_at=end)
     goal.target, goal.level, goal.misses_in_row = step.target, step.level, step.misses_in_row
     goal.evaluated_periods, goal.updated_at = index + 1, now
     _change(session, goal, change=step.outcome, by="system", role="system", now=now,
