@@ -9,6 +9,7 @@ as the suite shortens the gateways' re-sends, to keep the run short.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -26,6 +27,9 @@ def main() -> None:
     from dashboard.upload_outbox import UploadOutbox
     from hearth import wiring
 
+    # The outbox's re-sends are counted from its INFO lines (device ids and counts only).
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     engine = wiring.app_engine(settings)
     app = create_app(store=wiring.timeseries(settings), directory=SqlDirectory(engine),

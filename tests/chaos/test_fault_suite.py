@@ -62,9 +62,9 @@ def test_every_honest_reading_is_stored_once_through_crashes_and_a_hostile_devic
     for code in ("too_large", "not_json", "device_mismatch", "too_old", "out_of_range",
                  "schema_version"):
         assert f"mallory-cgm: {code}" in kept, (code, kept)
-    # The broker closes an oversized sender before it reads the message: no one's
-    # memory grows by the messages' size.
-    memory = report.memory
-    for name in ("hearth-ingest-1", "hearth-ingest-2", "mosquitto"):
-        before, peak = memory["rss_mb_before"][name], memory["rss_mb_peak"].get(name, 0.0)
-        assert before is not None and peak < before + plan.oversized_mb, (name, memory)
+    # The broker closes an oversized sender before it reads the message: no process grows
+    # by the messages' size (issue 16 found ingest at 1,010 MB and the broker at 1,061 MB
+    # after ten 50 MB messages; ingest runs at about 120 MB, the broker at about 10 MB).
+    peak = report.memory["rss_mb_peak"]
+    assert peak["mosquitto"] < 100, report.memory
+    assert max(peak["hearth-ingest-1"], peak["hearth-ingest-2"]) < 300, report.memory
