@@ -63,6 +63,12 @@ from tests.support.influxdb import InfluxServer
 from tests.support.mosquitto import MosquittoServer
 
 log = logging.getLogger("bench.soak")
+# The background's glucose swings slowly in WALL-CLOCK time: readings are stamped with
+# the wall clock, so at 60x a swing meant as hours of simulated time (r / 24) would fall
+# 17 mg/dL a minute by their stamps, a fast fall (>3 mg/dL/min, docs/CLINICAL.md) for
+# half the patients at any moment. With r / WAVE the steepest rate is 35 * 12 / WAVE
+# = 0.9 mg/dL per wall minute (a round is 5 s): in range, steady, nothing to say.
+WAVE = 480
 RESULTS = Path(__file__).resolve().parent / "results"
 SYS_KEYS = ("store/messages/count", "store/messages/bytes", "publish/messages/dropped",
             "clients/connected")
@@ -105,6 +111,8 @@ class SoakReport:
     alerts_sent: int = 0
     alerts_received: int = 0
     alert_latency_ms: dict[str, float] = field(default_factory=dict)
+    # each urgent low's latency in ms, in the order they were sent (None: never arrived)
+    alert_latencies_ms: list[float | None] = field(default_factory=list)
     rss_mb: dict[str, dict[str, float]] = field(default_factory=dict)
     sys_peak: dict[str, float] = field(default_factory=dict)
     burst: dict[str, Any] = field(default_factory=dict)
@@ -267,7 +275,7 @@ class Soak:
                         next_alert += self.plan.alert_every_s
                         alert = True
                     low = low_until.get(i, 0) > now_s
-                    value = 45 if low else round(125 + 35 * math.sin(r / 24 + i), 1)
+                    value = 45 if low else round(125 + 35 * math.sin(r / WAVE + i), 1)
                     device = f"soak-cgm-{i}"
                     seq = self.published.get(device, 0) + 1
                     payload = encode_message(device_id=device, seq=seq, readings=[
@@ -388,6 +396,9 @@ class Soak:
         delays = [1000 * (self.alert_seen[p] - t) for p, t in self.alert_sent.items()
                   if p in self.alert_seen]
         r.alerts_sent, r.alerts_received = len(self.alert_sent), len(delays)
+        r.alert_latencies_ms = [
+            round(1000 * (self.alert_seen[p] - t)) if p in self.alert_seen else None
+            for p, t in sorted(self.alert_sent.items(), key=lambda item: item[1])]
         if delays:
             r.alert_latency_ms = {"p50": round(percentile(delays, 50)),
                                   "p99": round(percentile(delays, 99)),
@@ -596,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
                        ("gateways", int), ("burst_gateways", int), ("seed", int)):
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind)
     parser.add_argument("--out", type=Path, default=RESULTS / "soak")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the stack's files and logs here (default: a temp directory)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -603,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("patients", "accel", "minutes", "gateways", "burst_gateways", "seed"):
         if getattr(args, name) is not None:
             setattr(plan, name, getattr(args, name))
-    report = run_soak(plan)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    report = run_soak(plan, args.workdir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(asdict(report), indent=1) + "\n")
     text = markdown(report)
