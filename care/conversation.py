@@ -78,3 +78,31 @@ def mark_read(session: Session, patient_id: str, *, reader: Side, now: datetime)
 def _aware(when: datetime) -> datetime:
     """SQLite hands timestamps back naive (in UTC)."""
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+# -- telling the patient a message is there: within the dispatcher's budget ----------------
+# A coach's message is kept in the thread at once (above); the patient is *told* of it by
+# the coach service, through the same attention policy as any motivational nudge (quiet
+# hours, the daily budget, the morning digest: docs/DESIGN.md §5). The dashboard never
+# imports the coach: it leaves a "pending" notification row in coach_nudges here, and the
+# coach's dispatcher routes it (coach/dispatch.py ``route_coach_messages``): live within
+# quiet hours and budget, else held for the digest.
+COACH_MESSAGE = "coach_message"
+PENDING = "pending"
+
+
+def notify_patient(session: Session, *, patient_id: str, author_name: str,
+                   now: datetime) -> None:
+    """Ask the coach service to tell the patient that her coach wrote (in the caller's
+    transaction, beside the message itself). The notification carries no text of the
+    message (a home display is seen by the household): who wrote, and where to read it."""
+    from core.appdb.coaching import CoachNudge, new_id
+
+    session.add(CoachNudge(
+        id=new_id(), patient_id=patient_id, flag_id=None, kind="message",
+        flag_type=COACH_MESSAGE, priority="normal",
+        title=f"A message from {author_name}"[:200],
+        body="Your coach wrote to you: read it on your Goals page in Hearth.",
+        why="Your coach sent you a personal message.",
+        evidence={"author_name": author_name}, status=PENDING, counts_to_budget=False,
+        created_at=now, sent_at=None))

@@ -54,6 +54,7 @@ from coach.policy import (
     SEVERITY_RANK,
     Policy,
     care_teams,
+    load_policies,
     load_policy,
     recipient_for,
 )
@@ -454,8 +455,8 @@ def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound |
     top = items[0].priority
     title = (say("Your morning summary ({count} items)", count=len(items)) if len(items) > 1
              else N_("Your morning summary (1 item)"))
-    why = N_("These waited for your morning summary: they came during quiet hours, after "
-             "your daily number of messages, or are not urgent.")
+    why = N_("These waited for your morning summary. They came in your quiet hours, or "
+             "after your messages for the day, or they are not urgent.")
     session.add(CoachNudge(
         id=digest_id, patient_id=patient_id, kind="digest", flag_type="digest", priority=top,
         title=title, body="\n".join(lines), why=why, evidence=evidence, status="sent",
@@ -468,3 +469,55 @@ def build_digest(session: Session, patient_id: str, now: datetime) -> Outbound |
         title=title, body="\n".join(lines),
         why=why, evidence=evidence, created_at=now, ref=digest_id,
     )
+
+
+# -- a coach's personal messages: telling the patient, within her attention policy -----------
+
+def route_coach_messages(session: Session, now: datetime) -> list[Outbound]:
+    """Tell each patient that her coach wrote (care/conversation.py ``notify_patient``
+    leaves the notification "pending"), as a motivational nudge: live outside quiet hours
+    and within the daily budget, counting against it; otherwise held for the morning
+    digest ("queued"). Several pending for one person become one notification ("3
+    messages"), so a coach writing in bursts does not spend a day's budget. The message
+    itself is in the thread already; only the telling waits."""
+    from care.conversation import COACH_MESSAGE, PENDING
+
+    pending = session.scalars(
+        select(CoachNudge).where(CoachNudge.status == PENDING,
+                                 CoachNudge.flag_type == COACH_MESSAGE)
+        .order_by(CoachNudge.patient_id, CoachNudge.created_at, CoachNudge.id)).all()
+    if not pending:
+        return []
+    by_patient: dict[str, list[CoachNudge]] = {}
+    for row in pending:
+        by_patient.setdefault(row.patient_id, []).append(row)
+    st = DispatchState(session, list(by_patient), now)
+    policies = load_policies(session, list(by_patient))
+    out: list[Outbound] = []
+    for patient_id, rows in by_patient.items():
+        policy = policies.get(patient_id) or load_policy(session, patient_id)
+        out.extend(_tell(st, policy, rows, now))
+    session.flush()
+    return out
+
+
+def _tell(st: DispatchState, policy: Policy, rows: list[CoachNudge],
+          now: datetime) -> list[Outbound]:
+    first, rest = rows[0], rows[1:]
+    if rest:
+        first.title = f"{len(rows)} messages from your coach"
+        first.evidence = {**first.evidence, "messages": len(rows)}
+    for row in rest:  # one notification stands for them all
+        row.status, row.digest_id = "merged", first.id
+    live = not policy.in_quiet_hours(now) and (
+        st.budget_used(policy.patient_id, policy.day_start(now)) < policy.daily_budget)
+    if not live:
+        first.status = "queued"  # the morning digest tells her (build_digest)
+        return []
+    first.status, first.sent_at, first.counts_to_budget = "sent", now, True
+    st.note_sent(policy.patient_id, now, True, False)
+    return [Outbound(
+        kind="nudge", patient_id=policy.patient_id, recipient_role="patient",
+        recipient_id=policy.patient_id, flag_type=first.flag_type, priority="normal",
+        title=first.title, body=first.body, why=first.why, evidence=first.evidence,
+        created_at=now, ref=first.id)]

@@ -14,12 +14,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from care.messages import Outbound
 from coach.channels import Channel
 from coach.channels.external import EXTERNAL_CHANNELS, AppriseChannel
 from coach.channels.home_display import HomeDisplayChannel
 from coach.channels.inbox import InboxChannel
+from coach.dispatch import route_coach_messages
 from coach.evaluation import CoachEvaluator, StoreUrls, parallel_cycle
 from coach.notify import DeliveryOutcome, DeliveryPolicy, Notifier
 from coach.realtime import RealtimePath
@@ -77,6 +79,7 @@ class CoachService:
         """``urls``: where trend-check worker processes open the stores
         (``settings.trend_check_processes`` > 1); without them the checks run here."""
         self._settings = settings
+        self._engine = engine
         self._urls = urls
         self._clock = clock or SystemClock()
         if evaluator is None:
@@ -123,7 +126,10 @@ class CoachService:
                 "peer_prompts": lambda t: self._send(self.evaluator.peer_prompts(t)),
                 "self_assessment_reminders":
                     lambda t: self._send(self.evaluator.self_assessment_reminders(t)),
-                "escalation_tick": lambda t: self._send(self.evaluator.escalations(t)),
+                # every minute: the ladders, and telling patients their coach wrote
+                # (within their budget: coach/dispatch.py route_coach_messages)
+                "escalation_tick": lambda t: self._send(
+                    self.evaluator.escalations(t) + self.coach_messages(t)),
                 "engagement": lambda t: self._send(self.evaluator.engagement(t)),
             },
         )
@@ -148,6 +154,13 @@ class CoachService:
         now = self._clock.now()
         specs = coach_jobs(self._settings, self.evaluator.timezones(), now)
         self.scheduler.ensure(specs, prune_prefixes=[DIGEST_PREFIX], now=now)
+
+    def coach_messages(self, now: datetime) -> list[Outbound]:
+        """Notifications of the coaches' new messages, routed by the patients' policies."""
+        with Session(self._engine) as session:
+            out = route_coach_messages(session, now)
+            session.commit()
+        return out
 
     # -- delivery ------------------------------------------------------------------------
 

@@ -52,6 +52,10 @@ def send(engine: Engine, *, patient_id: str, author_id: str, author_name: str, a
             title=f"Message from {author_name}", body=body.strip(), why="A personal message.",
             evidence={"author_id": author_id, "author_name": author_name}, ref=author_id,
             created_at=now))
+        if author_role == "coach":  # the coach service tells her, within her budget
+            from care.conversation import notify_patient
+
+            notify_patient(session, patient_id=patient_id, author_name=author_name, now=now)
         session.commit()
 
 
