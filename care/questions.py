@@ -213,14 +213,19 @@ class PeerNews:
 ANSWER_NEWS_HOURS = 24  # answers this recent are news (the nudge's key is the newest)
 
 
-def peer_news(session: Session, patient_id: str, now: datetime) -> PeerNews:
-    reader = patient_reader(session, patient_id)
-    offer = offer_for(session, patient_id, reader,
+def peer_news(session: Session, patient_id: str, now: datetime, *,
+              offer: bool = True) -> PeerNews:
+    """New answers to the patient's questions and, with ``offer``, the best story not yet
+    offered to her and when the last offer was made (the story part reads more: the
+    coach asks for it on its daily run only)."""
+    answers = new_answers(session, patient_id, now - timedelta(hours=ANSWER_NEWS_HOURS))
+    if not offer:
+        return PeerNews(None, None, answers)
+    found = offer_for(session, patient_id, patient_reader(session, patient_id),
                       exclude=offered_stories(session, patient_id))
     last = session.scalars(select(func.max(CoachNudge.created_at)).where(
         CoachNudge.patient_id == patient_id, CoachNudge.flag_type == STORY_FLAG)).first()
-    return PeerNews(offer, aware(last) if last else None,
-                    new_answers(session, patient_id, now - timedelta(hours=ANSWER_NEWS_HOURS)))
+    return PeerNews(found, aware(last) if last else None, answers)
 
 
 __all__ = [

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 ALL_FEATURES = frozenset(
     {"glucose", "glucose_history", "bp", "weight", "spo2", "motion", "steps", "medication",
-     "devices", "goals", "peers"}
+     "devices", "goals", "peers", "stories"}
 )
 
 
@@ -61,7 +61,8 @@ FEATURE_METRICS: Mapping[str, frozenset[Metric]] = {
     "medication": frozenset({Metric.MEDICATION_TAKEN}),
     "devices": frozenset(Metric),
     "goals": frozenset(Metric),
-    "peers": frozenset(),  # stories and answers from peers: no reading changes them
+    "peers": frozenset(),  # answers from peers: no reading changes them
+    "stories": frozenset(),  # a story to offer (read daily): no reading changes it
 }
 
 
@@ -171,8 +172,9 @@ class PatientContext:
     # plan goals (care.goals.GoalStatus, built by care.plans.goal_statuses from the
     # application database); the caller passes them to build_context(goals=...)
     goals: tuple[Any, ...] = ()
-    # what peers offer this patient (care.questions.PeerNews: a matching story, new answers
-    # to their questions), read from the application database by the caller
+    # what peers offer this patient (care.questions.PeerNews: new answers to their questions
+    # for the "peers" feature, and a matching story for "stories"), read from the
+    # application database by the caller
     peers: Any = None
 
     @property

@@ -114,10 +114,10 @@ class CoachEvaluator:
 
             goals = goal_statuses(session, self._store, patient.id, now, evaluate=False)
         peers = None
-        if "peers" in needs:  # stories to offer, answers to their questions (issue 21)
+        if needs & {"peers", "stories"}:  # answers to their questions, a story (issue 21)
             from care.questions import peer_news
 
-            peers = peer_news(session, patient.id, now)
+            peers = peer_news(session, patient.id, now, offer="stories" in needs)
         ctx = build_context(self._store, patient, now, self._context_settings,
                             devices=devices, needs=needs, goals=goals, peers=peers,
                             forecast_model=live_model())

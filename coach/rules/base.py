@@ -49,7 +49,7 @@ Cadence = Literal["hourly", "daily", "watch"]
 # Feature groups the context builder can prepare; a rule names the ones it reads.
 FEATURES = frozenset(
     {"glucose", "glucose_history", "bp", "weight", "spo2", "motion", "steps", "medication",
-     "devices", "goals", "peers"}
+     "devices", "goals", "peers", "stories"}
 )
 
 
