@@ -9,7 +9,9 @@ test:
 # Run every benchmark; one table in bench/results/latest.md and latest.json (`python -m bench --quick`: small sizes).
 bench:
 	scripts/bootstrap.sh test && .venv/bin/python -m bench
-# The fault suite: 100,000 readings through real processes while they crash (docs/RELIABILITY.md).
+# The fault suite: every entry path (gateways, devices, Nightscout uploads) on the shipped broker
+# while processes crash and a hostile device attacks; exit status = devices not stored exactly
+# as sent (docs/RELIABILITY.md). Run by hand; tests/chaos/test_fault_suite.py is its CI size.
 chaos:
 	scripts/bootstrap.sh test && .venv/bin/python -m bench.chaos
 # Load and soak: 2,000 patients at 60x real time for 10 minutes, then a 500-gateway burst.
