@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from core import i18n
+from core.i18n import N_
 from dashboard.csrf import csrf_field, csrf_token
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -26,6 +27,11 @@ TEMPLATES = Path(__file__).with_name("templates")
 # The language of the page being rendered: set by the context processor, in the same
 # context (thread or task) as the rendering that reads it.
 _page_lang: ContextVar[str] = ContextVar("page_lang", default=i18n.DEFAULT)
+
+
+# Words a template translates that Python hands it (marked here for extraction).
+ROLE_WORDS = (N_("patient"), N_("caregiver"), N_("coach"), N_("nurse"), N_("admin"),
+              N_("not useful"))
 
 
 def page_language(request: Request) -> str:

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests run against, when they are missing:
-# Mosquitto, InfluxDB 1.x (v1 HTTP API), PostgreSQL and Chromium (for Playwright).
+# Mosquitto, InfluxDB 1.x (v1 HTTP API), PostgreSQL and Chromium (for Playwright), with
+# Noto fonts for the pages in Urdu.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing+=(influxdb)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Urdu (and other scripts) drawn with real glyphs in the browser tests (docs/I18N.md)
+[ -e /usr/share/fonts/truetype/noto/NotoNastaliqUrdu-Regular.ttf ] || missing+=(fonts-noto-core)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

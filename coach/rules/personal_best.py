@@ -26,9 +26,9 @@ def personal_best(ctx: PatientContext, settings: PersonalBestSettings) -> list[F
         return []
     return [FlagRequest(
         "personal_best", Severity.POSITIVE,
-        say("{steps} steps yesterday: your best day in the last {days} days (the best before "
-            "was {before}). Well done!", steps=f"{s.totals[-1]:,.0f}", days=len(s.totals),
-            before=f"{best_before:,.0f}"),
+        say("{steps} steps yesterday. That is your best day in the last {days} days. Your "
+            "best before was {before}. Well done!", steps=f"{s.totals[-1]:,.0f}",
+            days=len(s.totals), before=f"{best_before:,.0f}"),
         {"date": s.days[-1], "steps": s.totals[-1], "previous_best": best_before,
          "days_compared": len(s.totals) - 1},
         "scheduled", title=N_("A personal best"), key=s.days[-1],
