@@ -23,10 +23,12 @@ from dashboard import (
     login,
     nightscout,  # Nightscout-compatible API (its own auth)
     nightscout_v2,
+    nightscout_v3,
     pages,
 )
 from dashboard.headers import SecurityHeaders
 from dashboard.limits import BodyLimits
+from dashboard.nightscout_socket import NightscoutSocketApp
 from dashboard.security import (
     Clock,
     LoginRequired,
@@ -46,6 +48,7 @@ PUBLIC_MOUNTS = frozenset({"/static"})  # CSS, scripts and the vendored chart li
 # the route-walking test checks that each of their routes refuses a request without it.
 SELF_AUTHENTICATED_MOUNTS = {"/api/v1": "Nightscout uploaders: api-secret or token",
                              "/api/v2": "Nightscout v2: tokens, JWTs, properties",
+                             "/api/v3": "Nightscout v3 (AndroidAPS): JWT or token",
                              "/pebble": "Nightscout's watch-face feed: api-secret or token"}
 
 
@@ -70,9 +73,13 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.state.store = store
     app.state.directory = directory
     app.state.accounts = accounts
+    app.state.engine = accounts.engine  # the application database (views/common.py engine_of)
     app.state.dashboard_settings = settings = settings or DashboardSettings()
     app.state.clock = clock
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+    # Nightscout's socket.io (AndroidAPS NSClient v1, followers) at /socket.io/, beside the
+    # routes; it authenticates every connection itself (dashboard/nightscout_socket.py)
+    app.add_middleware(NightscoutSocketApp, parent=app.state)
     # Size and JSON depth of every request body, mounts included (dashboard/limits.py)
     app.add_middleware(BodyLimits, max_body_bytes=settings.max_body_bytes,
                        max_json_depth=settings.max_json_depth)
@@ -90,6 +97,7 @@ def create_app(*, store: TimeSeriesStore, directory: PatientDirectory, accounts:
     app.include_router(views_router)  # patient, coach and nurse views; live updates
     app.mount("/api/v1", nightscout.create_app(app.state))  # uploaders: api-secret, no session
     app.mount("/api/v2", nightscout_v2.create_v2_app(app.state))  # the same credentials
+    app.mount("/api/v3", nightscout_v3.create_v3_app(app.state))  # AndroidAPS NSClient v3
     app.mount("/pebble", nightscout_v2.create_pebble_app(app.state))
 
     @app.get("/healthz", tags=["health"], dependencies=[Depends(public)])

@@ -42,8 +42,9 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import State
 
 from analytics.arrows import MAX_GAP, directions
-from core.appdb.account_store import AccountStore, AuditEntry
+from core.appdb.account_store import AccountStore
 from core.appdb.accounts import User
+from core.appdb.audit_log import AuditEntry
 from core.metrics import Metric
 from core.readings import Reading
 from core.timeseries import TimeSeriesStore
@@ -67,7 +68,9 @@ from dashboard.nightscout_entries import (
 )
 from dashboard.nightscout_query import Find, QueryError
 from dashboard.nightscout_tokens import (
+    UPLOADER_SUBJECT,
     NightscoutTokens,
+    active_uploader,
     jwt_key,
     looks_like_jwt,
     read_jwt,
@@ -217,6 +220,14 @@ def principal(request: Request) -> Principal:
     if kind == "jwt":
         key = _jwt_key(request)
         token_id = read_jwt(value, key=key, now=backend.clock()) if key else None
+        if token_id is not None and token_id.startswith(UPLOADER_SUBJECT):
+            # an uploader's JWT (AndroidAPS NSClient v3 exchanges its secret for one)
+            device_id = token_id[len(UPLOADER_SUBJECT):]
+            engine = _engine(_parent(request))
+            patient_id = active_uploader(engine, device_id) if engine is not None else None
+            if patient_id is None:
+                raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
+            return Principal(device_id, patient_id, True, "nightscout")
         info = tokens.by_id(token_id) if tokens is not None and token_id else None
     else:
         found = backend.uploaders.nightscout_uploader(value)
@@ -247,8 +258,9 @@ def _audit(request: Request, who: Principal, what: str) -> None:
     parent = _parent(request)
     accounts: AccountStore | None = getattr(parent, "accounts", None)
     if accounts is not None:
-        accounts.audit([AuditEntry(parent.clock(), who.actor_id, who.role, who.patient_id,
-                                   f"Nightscout {what}", request.url.path)])
+        accounts.audit_log.record([AuditEntry(parent.clock(), who.actor_id, who.role,
+                                              who.patient_id, f"Nightscout {what}",
+                                              request.url.path)])
 
 
 def _find(request: Request, *, time_field: str, default_count: int = DEFAULT_COUNT) -> Find:
@@ -362,7 +374,7 @@ def _body(raw: bytes) -> list[Any]:
     return docs
 
 
-def _not_stored_by_others(request: Request, patient_id: str, device_id: str,
+def _not_stored_by_others(store: TimeSeriesStore, patient_id: str, device_id: str,
                           converted: Converted) -> Converted:
     """Leave out readings another uploader of the same patient already sent (same metric,
     kind and millisecond): two apps uploading one sensor make one reading, not two."""
@@ -370,7 +382,6 @@ def _not_stored_by_others(request: Request, patient_id: str, device_id: str,
         return converted
     times = [r["time"] for r in converted.readings]
     start, end = min(times), max(times) + timedelta(milliseconds=1)
-    store = _store(request)
     taken: set[tuple[str, str, int]] = set()
     for metric in {r["metric"] for r in converted.readings}:
         for found in store.read(patient_id, Metric(metric), start, end):
@@ -383,8 +394,17 @@ def _not_stored_by_others(request: Request, patient_id: str, device_id: str,
 
 
 def _publish(request: Request, who: Principal, converted: Converted) -> None:
-    backend = _backend(request)
-    fresh = _not_stored_by_others(request, who.patient_id, who.actor_id, converted)
+    publish_converted(_parent(request), who, converted)
+
+
+def publish_converted(parent: State, who: Principal, converted: Converted) -> None:
+    """An upload's readings onto their way to ingest (the outbox), without those another
+    uploader of the patient sent already; 503 when the upload was not taken."""
+    backend: NightscoutBackend | None = getattr(parent, "nightscout", None)
+    if backend is None:
+        raise NightscoutError(503, "Service Unavailable",
+                              "the Nightscout API is not enabled on this server")
+    fresh = _not_stored_by_others(parent.store, who.patient_id, who.actor_id, converted)
     if not fresh.readings:
         return
     try:
@@ -489,10 +509,7 @@ def get_profile(request: Request, who: Reader) -> list[dict[str, Any]]:
 # --- status and set-up checks ---------------------------------------------------------------
 
 def _engine(parent: State) -> Engine | None:
-    engine: Engine | None = getattr(parent, "engine", None)
-    accounts = getattr(parent, "accounts", None)
-    if engine is None and accounts is not None:
-        engine = getattr(accounts, "_engine", None)  # the same database (views/common.py)
+    engine: Engine | None = getattr(parent, "engine", None)  # the dashboard's (create_app)
     return engine
 
 
@@ -513,8 +530,12 @@ def patient_units(parent: State, patient_id: str) -> str:
 def status(request: Request, who: Reader) -> dict[str, Any]:
     """Server status in Nightscout's shape (``lib/api/status.js``); like Nightscout
     (``api:status:read``) it needs the secret, which is also how an app checks it."""
+    return status_document(_parent(request), who.patient_id)
+
+
+def status_document(parent: State, patient_id: str) -> dict[str, Any]:
     now = datetime.now(UTC)
-    units = patient_units(_parent(request), who.patient_id)
+    units = patient_units(parent, patient_id)
     return {
         "status": "ok", "name": "Hearth", "version": VERSION,
         "serverTime": iso_ms(now), "serverTimeEpoch": int(now.timestamp() * 1000),

@@ -37,7 +37,7 @@ FLAG = "ns:"
 MAX_FLAG = 64  # the contract's longest status text
 # Uploader fields kept with an entry, and how they are served back.
 KEPT_NUMBERS = ("delta", "trend", "utcOffset", "noise", "filtered", "unfiltered", "rssi")
-KEPT_TEXTS = ("device", "direction")
+KEPT_TEXTS = ("device", "direction", "identifier")  # identifier: API v3's
 # A number below this is seconds since the epoch, not milliseconds (1e11 s is the year
 # 5138; 1e11 ms is 1973): Nightscout's own fields are milliseconds.
 SECONDS_BELOW = 1e11

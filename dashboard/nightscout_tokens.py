@@ -28,6 +28,8 @@ import jwt
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from core.appdb.credentials import NightscoutUploader
+from core.appdb.models import Device
 from core.appdb.nightscout_tokens import NightscoutToken
 from core.provisioning import nightscout_api_secret_header, nightscout_digest_of_header
 
@@ -124,12 +126,29 @@ def jwt_key(secret_key: str) -> bytes:
     return hmac.new(secret_key.encode(), b"hearth nightscout jwt", hashlib.sha256).digest()
 
 
-def make_jwt(info: TokenInfo, *, key: bytes, now: datetime) -> tuple[str, int, int]:
+UPLOADER_SUBJECT = "uploader:"  # a JWT's subject for an uploader (AndroidAPS NSClient v3)
+
+
+def make_jwt(info: TokenInfo | str, *, key: bytes, now: datetime) -> tuple[str, int, int]:
+    """A JWT naming a follower's token (its id) or an uploader (``uploader:<device id>``)."""
     iat = int(now.timestamp())
     exp = int((now + JWT_LIFETIME).timestamp())
-    token = jwt.encode({"sub": info.id, "iat": iat, "exp": exp, "iss": "hearth"}, key,
+    sub = info if isinstance(info, str) else info.id
+    token = jwt.encode({"sub": sub, "iat": iat, "exp": exp, "iss": "hearth"}, key,
                        algorithm=JWT_ALGORITHM)
     return token, iat, exp
+
+
+def active_uploader(engine: Engine, device_id: str) -> str | None:
+    """The patient of an uploader whose secret and device are still active (what a JWT
+    naming ``uploader:<device id>`` needs at every use, so revoking ends its JWTs)."""
+    with Session(engine) as session:
+        row = session.execute(
+            select(Device.patient_id)
+            .join(NightscoutUploader, NightscoutUploader.device_id == Device.id)
+            .where(Device.id == device_id, NightscoutUploader.revoked_at.is_(None),
+                   Device.active.is_(True))).first()
+    return row[0] if row else None
 
 
 def looks_like_jwt(text: str) -> bool:

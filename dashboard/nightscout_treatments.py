@@ -42,8 +42,8 @@ TREATMENT_DATE_FIELDS = ("timestamp", "created_at", "date", "mills")
 TREATMENT_METRICS = (Metric.CARBS, Metric.INSULIN, Metric.THERAPY_EVENT)
 MAX_FLAGS = 16  # the contract's limit
 # Fields kept (numbers, then texts); ids first so they survive the flag limit.
-TEXTS = ("_id", "uuid", "syncIdentifier", "enteredBy", "units", "reason", "temp", "type",
-         "insulinType", "glucoseType", "durationType")
+TEXTS = ("_id", "identifier", "uuid", "syncIdentifier", "enteredBy", "units", "reason",
+         "temp", "type", "insulinType", "glucoseType", "durationType")
 NUMBERS = ("absorptionTime", "targetTop", "targetBottom", "rate", "absolute", "percent",
            "amount", "glucose", "programmed", "duration")
 NOTE = f"{FLAG}notes="
@@ -207,7 +207,7 @@ STATE_PATHS: tuple[tuple[str, ...], ...] = (
     ("loop", "recommendedBolus"), ("loop", "enacted", "rate"), ("loop", "enacted", "duration"),
     ("openaps", "iob", "iob"), ("openaps", "suggested", "COB"),
 )
-STATE_TEXTS: tuple[tuple[str, ...], ...] = (("device",), ("loop", "failureReason"),
+STATE_TEXTS: tuple[tuple[str, ...], ...] = (("identifier",), ("device",), ("loop", "failureReason"),
                                              ("loop", "name"), ("loop", "version"))
 
 
@@ -227,12 +227,14 @@ def devicestatus_reading(doc: Any, *, now: datetime) -> dict[str, Any]:
     when = now if all(doc.get(f) is None for f in DEVICESTATUS_DATE_FIELDS) else \
         document_time(doc, DEVICESTATUS_DATE_FIELDS)
     battery = _finite(_at(doc, ("uploader", "battery")))
+    if battery is None:  # AndroidAPS's NSClient v3 sends it at the top (RemoteDeviceStatus)
+        battery = _finite(doc.get("uploaderBattery"))
     context = "uploader"
     if battery is None:
         battery, context = _finite(_at(doc, ("pump", "battery", "percent"))), "pump"
     if battery is None:
-        raise EntryError("a device status without a battery level (uploader.battery or "
-                         "pump.battery.percent) is not kept by Hearth")
+        raise EntryError("a device status without a battery level (uploader.battery, "
+                         "uploaderBattery or pump.battery.percent) is not kept by Hearth")
     flags = []
     for path in STATE_TEXTS:
         value = _at(doc, path)
@@ -263,6 +265,8 @@ def devicestatus_document(reading: Reading) -> dict[str, Any]:
                            "mills": epoch_ms(reading.measured_at), "utcOffset": 0}
     battery_path = "uploader.battery" if reading.context != "pump" else "pump.battery.percent"
     _put(doc, battery_path, round(reading.value))
+    if reading.context != "pump":
+        doc["uploaderBattery"] = round(reading.value)  # where AndroidAPS reads it
     for flag in reading.status:
         if not flag.startswith(FLAG) or "=" not in flag:
             continue
@@ -270,7 +274,8 @@ def devicestatus_document(reading: Reading) -> dict[str, Any]:
         value: Any = text
         if text in ("true", "false"):
             value = text == "true"
-        elif name not in ("device", "loop.failureReason", "loop.name", "loop.version"):
+        elif name not in ("identifier", "device", "loop.failureReason", "loop.name",
+                          "loop.version"):
             try:
                 number = float(text)
                 value = int(number) if number == int(number) else number

@@ -16,6 +16,7 @@ CGM status codes (sgv below 39) are left out of all of these: they are not gluco
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -23,7 +24,8 @@ from fastapi import Body, FastAPI, Request
 from starlette.datastructures import State
 
 from analytics.arrows import directions
-from core.appdb.account_store import AccountStore, AuditEntry
+from core.appdb.account_store import AccountStore
+from core.appdb.audit_log import AuditEntry
 from core.metrics import GLUCOSE_MGDL_PER_MMOLL, Metric
 from core.readings import Reading
 from dashboard.nightscout import (
@@ -42,8 +44,14 @@ from dashboard.nightscout import (
     patient_units,
 )
 from dashboard.nightscout_entries import document_id, epoch_ms, flags_of
-from dashboard.nightscout_tokens import READ_PERMISSIONS, READABLE, make_jwt
+from dashboard.nightscout_tokens import (
+    READ_PERMISSIONS,
+    READABLE,
+    UPLOADER_SUBJECT,
+    make_jwt,
+)
 
+_SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 RECENT = timedelta(minutes=15)  # Nightscout's bgnow looks at the last 15 minutes
 TRENDS = {"NONE": 0, "DoubleUp": 1, "SingleUp": 2, "FortyFiveUp": 3, "Flat": 4,
           "FortyFiveDown": 5, "SingleDown": 6, "DoubleDown": 7, "NOT COMPUTABLE": 8,
@@ -80,8 +88,24 @@ def request_jwt(request: Request, token: str) -> dict[str, Any]:
     """A JWT for a follower's token (401 for anything else, revoked tokens included)."""
     backend = _backend(request)
     tokens, key = _tokens(request), _jwt_key(request)
-    info = tokens.by_sha1(_sha1(token)) if tokens is not None else None
-    if info is None or key is None:
+    if key is None:
+        raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
+    # The token, or its SHA-1 hex: Nightscout matches a subject by either
+    # (lib/authorization/storage.js findSubject), and nightscout-librelink-up in its v3
+    # mode sends the hash (its README: NIGHTSCOUT_API_TOKEN is the token's SHA-1).
+    digests = [_sha1(token)] + ([token.lower()] if _SHA1_HEX.fullmatch(token) else [])
+    uploader = next((u for d in digests if (u := backend.uploaders.nightscout_uploader(d))),
+                    None)
+    if uploader is not None:
+        # An uploader's secret used as an access token (AndroidAPS NSClient v3 asks for a
+        # JWT with it, lib/api3): a JWT that may write, for that uploader only.
+        subject = f"{UPLOADER_SUBJECT}{uploader[0]}"
+        jwt, iat, exp = make_jwt(subject, key=key, now=backend.clock())
+        return {"token": jwt, "sub": subject, "permissionGroups": [["*"]],
+                "iat": iat, "exp": exp}
+    info = next((i for d in digests if (i := tokens.by_sha1(d))), None) \
+        if tokens is not None else None
+    if info is None:
         raise NightscoutError(401, "Unauthorized", "Invalid/Missing")
     jwt, iat, exp = make_jwt(info, key=key, now=backend.clock())
     return {"token": jwt, "sub": info.id, "permissionGroups": [READ_PERMISSIONS],
@@ -101,8 +125,9 @@ def _accounts(request: Request) -> AccountStore | None:
 def _record(request: Request, who: Any, what: str) -> None:
     accounts = _accounts(request)
     if accounts is not None:
-        accounts.audit([AuditEntry(_parent(request).clock(), who.actor_id, who.role,
-                                   who.patient_id, what, request.url.path)])
+        accounts.audit_log.record([AuditEntry(_parent(request).clock(), who.actor_id,
+                                              who.role, who.patient_id, what,
+                                              request.url.path)])
 
 
 def list_subjects(request: Request, who: Writer) -> list[dict[str, Any]]:

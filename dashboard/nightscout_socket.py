@@ -1,0 +1,289 @@
+"""Nightscout's socket.io (AndroidAPS's NSClient v1, Nightscout's web client and followers),
+served by python-socketio beside the FastAPI app at ``/socket.io/``.
+
+The protocol is cgm-remote-monitor ``lib/server/websocket.js``, as AndroidAPS's
+``plugins/sync/.../nsclient/services/NSClientService.kt`` speaks it:
+
+- ``authorize`` ``{client, secret: <SHA-1 hex of the API secret>, history: <hours>, status,
+  from: <ms>}`` (or ``token``): the server emits ``connected``, then, for a reader, a full
+  ``dataUpdate`` (``sgvs`` with ``mgdl`` and ``mills``, oldest first, ``mbgs``, ``cals``,
+  ``treatments``, ``devicestatus``, ``profiles``, ``status`` when asked, ``lastUpdated``),
+  and answers ``{read, write, write_treatment}``; a credential it does not know is
+  disconnected, as Nightscout does;
+- later ``dataUpdate`` messages carry ``delta: true`` and what is new since the last one
+  (Hearth polls its store every ``POLL_S`` seconds for each patient with a listener);
+- ``alarm`` / ``urgent_alarm`` for the patient's open care alerts (the coach's, from the
+  application database: urgent ones as ``urgent_alarm``), ``clear_alarm`` once such an
+  alert is acknowledged or resolved;
+- ``dbAdd`` ``{collection, data}`` (entries, treatments, devicestatus) with an uploader's
+  secret: stored through the same outbox as the HTTP API, answered with the documents and
+  their ``_id``; without write permission ``{result: "Not authorized"}``. ``dbUpdate`` and
+  ``dbRemove`` are answered ``{result: "Not updated: ..."}``: Hearth keeps documents as
+  first sent (a treatment's deletion goes through the HTTP API). ``ack`` (silencing an
+  alarm for every client) is not taken from an app: alerts are acknowledged on the
+  dashboard, where the acknowledgement is recorded with who made it.
+
+Every authorised connection is audited like an HTTP read; no credential is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import socketio  # type: ignore[import-untyped]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from core.appdb.audit_log import AuditEntry
+from core.appdb.coaching import CoachAlert
+from core.metrics import Metric
+from dashboard.nightscout import (
+    NightscoutError,
+    Principal,
+    _engine,
+    _entry_docs,
+    _sha1,
+    publish_converted,
+    status_document,
+)
+from dashboard.nightscout_backend import NightscoutBackend, convert
+from dashboard.nightscout_entries import ENTRY_METRICS, document_id, entry_reading, epoch_ms
+from dashboard.nightscout_tokens import NightscoutTokens
+from dashboard.nightscout_treatments import (
+    TREATMENT_METRICS,
+    devicestatus_document,
+    devicestatus_reading,
+    treatment_documents,
+    treatment_readings,
+)
+
+log = logging.getLogger(__name__)
+
+POLL_S = 5.0  # how often new readings and alerts are looked for, per listened-to patient
+DEFAULT_HISTORY_H = 48  # websocket.js: history defaults to 48 hours
+MAX_HISTORY_H = 24 * 7
+NOT_AUTHORIZED = {"result": "Not authorized"}
+NOT_UPDATED = {"result": "Not updated: Hearth keeps documents as first sent"}
+
+
+@dataclass
+class _Listened:
+    """What one patient's listeners have been sent."""
+
+    sent_ms: int  # the newest reading time sent
+    alarms: set[str] = field(default_factory=set)  # open alerts announced
+
+
+class NightscoutSocket:
+    def __init__(self, parent: State, *, poll_s: float = POLL_S) -> None:
+        self.parent = parent
+        self.poll_s = poll_s
+        self.sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
+        self._listened: dict[str, _Listened] = {}
+        self._poller: Any = None
+        self.sio.on("authorize", self.authorize)
+        self.sio.on("dbAdd", self.db_add)
+        self.sio.on("dbUpdate", self.db_update)
+        self.sio.on("dbUpdateUnset", self.db_update)
+        self.sio.on("dbRemove", self.db_update)
+
+    # --- authorisation --------------------------------------------------------------------
+
+    def _principal(self, message: Any) -> Principal | None:
+        backend: NightscoutBackend | None = getattr(self.parent, "nightscout", None)
+        if backend is None or not isinstance(message, dict):
+            return None
+        digests = []
+        if isinstance(message.get("secret"), str) and message["secret"]:
+            digests.append(message["secret"].lower())
+        if isinstance(message.get("token"), str) and message["token"]:
+            digests.append(_sha1(message["token"]))
+        engine = _engine(self.parent)
+        tokens = NightscoutTokens(engine) if engine is not None else None
+        for digest in digests:
+            if (found := backend.uploaders.nightscout_uploader(digest)) is not None:
+                return Principal(found[0], found[1], True, "nightscout")
+            if tokens is not None and (info := tokens.by_sha1(digest)) is not None:
+                return Principal(info.id, info.patient_id, False, "ns-follower")
+        return None
+
+    async def authorize(self, sid: str, message: Any = None) -> dict[str, bool] | None:
+        who = await asyncio.to_thread(self._principal, message)
+        if who is None:
+            await self.sio.disconnect(sid)
+            return None
+        await self.sio.save_session(sid, {"who": who})
+        await self.sio.emit("connected", to=sid)
+        history = message.get("history") if isinstance(message, dict) else None
+        hours = history if isinstance(history, int | float) and history > 0 else \
+            DEFAULT_HISTORY_H
+        now = self._now()
+        start = now - timedelta(hours=min(hours, MAX_HISTORY_H))
+        since = message.get("from")
+        if isinstance(since, int | float) and since > 0:
+            start = max(start, datetime.fromtimestamp(since / 1000, UTC))
+        data = await asyncio.to_thread(self._data, who.patient_id, start, now)
+        if message.get("status"):
+            data["status"] = await asyncio.to_thread(status_document, self.parent,
+                                                     who.patient_id)
+        await self.sio.enter_room(sid, who.patient_id)
+        sent = [d["mills"] for key in ("sgvs", "mbgs", "cals", "treatments", "devicestatus")
+                for d in data[key]]
+        self._listened.setdefault(who.patient_id,
+                                  _Listened(max(sent, default=epoch_ms(start))))
+        await self.sio.emit("dataUpdate", data, to=sid)
+        await asyncio.to_thread(self._audit, who, "Nightscout socket.io data")
+        if self._poller is None:
+            self._poller = self.sio.start_background_task(self._poll)
+        return {"read": True, "write": who.can_write, "write_treatment": who.can_write}
+
+    # --- data -----------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        backend: NightscoutBackend | None = getattr(self.parent, "nightscout", None)
+        return backend.clock() if backend is not None else datetime.now(UTC)
+
+    def _data(self, patient_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Nightscout's ``ddata`` shape (lib/data/ddata.js) for readings in [start, end]."""
+        store = self.parent.store
+        end = end + timedelta(minutes=1)
+
+        def read(metrics: tuple[Metric, ...]) -> list[Any]:
+            return [r for m in metrics for r in store.read(patient_id, m, start, end)]
+
+        sgvs: list[dict[str, Any]] = []
+        mbgs: list[dict[str, Any]] = []
+        cals: list[dict[str, Any]] = []
+        for doc in _entry_docs(read(ENTRY_METRICS)):
+            mills = doc["date"]
+            if doc["type"] == "sgv":
+                raw: dict[str, Any] = {k: doc[k] for k in ("filtered", "unfiltered", "noise",
+                                                           "rssi") if k in doc}
+                sgvs.append({"_id": doc["_id"], "mgdl": doc["sgv"], "mills": mills,
+                             "device": doc.get("device"), "direction": doc.get("direction"),
+                             "type": "sgv", **raw})
+            elif doc["type"] == "mbg":
+                mbgs.append({"_id": doc["_id"], "mgdl": doc["mbg"], "mills": mills,
+                             "device": doc.get("device")})
+            else:
+                cals.append({"_id": doc["_id"], "mills": mills, "slope": doc["slope"],
+                             "intercept": doc.get("intercept"), "scale": doc.get("scale")})
+        treatments = sorted(treatment_documents(read(TREATMENT_METRICS)),
+                            key=lambda d: d["mills"])
+        statuses = [devicestatus_document(r) for r in read((Metric.DEVICE_BATTERY,))]
+        return {"sgvs": sgvs, "mbgs": mbgs, "cals": cals, "treatments": treatments,
+                "devicestatus": statuses, "profiles": [], "food": [],
+                "lastUpdated": epoch_ms(self._now())}
+
+    async def _poll(self) -> None:
+        """New readings and alert changes to each listened-to patient's room."""
+        while True:
+            await self.sio.sleep(self.poll_s)
+            for patient_id in list(self._listened):
+                rooms: dict[str, Any] = self.sio.manager.rooms.get("/") or {}
+                if not rooms.get(patient_id):
+                    self._listened.pop(patient_id, None)  # nobody listens any more
+                    continue
+                try:
+                    await self._update(patient_id)
+                except Exception:  # a failed round is logged; the next one tries again
+                    log.exception("nightscout socket: update failed")
+
+    async def _update(self, patient_id: str) -> None:
+        state = self._listened[patient_id]
+        start = datetime.fromtimestamp(state.sent_ms / 1000, UTC) + timedelta(milliseconds=1)
+        data = await asyncio.to_thread(self._data, patient_id, start, self._now())
+        newest = [d["mills"] for key in ("sgvs", "mbgs", "cals", "treatments", "devicestatus")
+                  for d in data[key]]
+        if newest:
+            state.sent_ms = max(max(newest), state.sent_ms)
+            await self.sio.emit("dataUpdate", {"delta": True, **{
+                k: v for k, v in data.items() if v or k == "lastUpdated"}}, room=patient_id)
+        open_alerts = await asyncio.to_thread(self._open_alerts, patient_id)
+        for alert_id, (event, body) in open_alerts.items():
+            if alert_id not in state.alarms:
+                await self.sio.emit(event, body, room=patient_id)
+        for _answered in state.alarms - set(open_alerts):
+            await self.sio.emit("clear_alarm", {"clear": True, "title": "All Clear",
+                                                "message": "the alert was answered",
+                                                "group": "default"}, room=patient_id)
+        state.alarms = set(open_alerts)
+
+    def _open_alerts(self, patient_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The patient's open care alerts as Nightscout alarm messages."""
+        engine = _engine(self.parent)
+        if engine is None:
+            return {}
+        with Session(engine) as session:
+            rows = session.scalars(select(CoachAlert).where(
+                CoachAlert.patient_id == patient_id, CoachAlert.state == "open",
+                CoachAlert.kind.in_(("alert", "clinical_alert", "escalation")))).all()
+        out = {}
+        for alert in rows:
+            urgent = alert.priority == "urgent"
+            out[alert.id] = ("urgent_alarm" if urgent else "alarm", {
+                "level": 2 if urgent else 1, "title": alert.title, "message": alert.body,
+                "eventName": alert.flag_type, "group": "default",
+                "key": f"hearth_{alert.id}"})
+        return out
+
+    # --- uploads --------------------------------------------------------------------------
+
+    async def db_add(self, sid: str, message: Any = None) -> Any:
+        session = await self.sio.get_session(sid)
+        who: Principal | None = session.get("who")
+        if who is None or not who.can_write:
+            return NOT_AUTHORIZED
+        if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
+            return {"result": "Not added: no document"}
+        collection, doc = message.get("collection"), message["data"]
+        now = self._now()
+        makers = {"entries": lambda d: [entry_reading(d)], "treatments": treatment_readings,
+                  "devicestatus": lambda d: [devicestatus_reading(d, now=now)]}
+        make = makers.get(collection) if isinstance(collection, str) else None
+        if make is None:
+            return {"result": f"Not added: Hearth keeps no {collection}"}
+        converted = convert([doc], make, device_id=who.actor_id, now=now,
+                            noun=str(collection))
+        if converted.bad:
+            return {"result": f"Not added: {converted.bad[0]}"}
+        try:
+            await asyncio.to_thread(publish_converted, self.parent, who, converted)
+        except NightscoutError as exc:
+            return {"result": f"Not added: {exc.description}"}
+        first = converted.readings[0]
+        kind = "treatment" if collection == "treatments" else Metric(first["metric"])
+        sent_id = doc.get("_id")
+        _id = sent_id if isinstance(sent_id, str) and len(sent_id) == 24 else \
+            document_id(who.actor_id, first["time"], kind)
+        return [{**doc, "_id": _id}]
+
+    async def db_update(self, sid: str, message: Any = None) -> dict[str, str]:
+        session = await self.sio.get_session(sid)
+        who: Principal | None = session.get("who")
+        return NOT_AUTHORIZED if who is None or not who.can_write else NOT_UPDATED
+
+    def _audit(self, who: Principal, what: str) -> None:
+        accounts = getattr(self.parent, "accounts", None)
+        if accounts is not None:
+            accounts.audit_log.record([AuditEntry(self._now(), who.actor_id, who.role,
+                                                  who.patient_id, what, "/socket.io/")])
+
+
+class NightscoutSocketApp:
+    """ASGI middleware: ``/socket.io/`` to python-socketio, everything else to the app."""
+
+    def __init__(self, app: ASGIApp, parent: State, poll_s: float = POLL_S) -> None:
+        self.socket = NightscoutSocket(parent, poll_s=poll_s)
+        parent.nightscout_socket = self.socket
+        self._asgi = socketio.ASGIApp(self.socket.sio, other_asgi_app=app,
+                                      socketio_path="socket.io")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
