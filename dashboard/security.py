@@ -27,7 +27,6 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import quote
 
@@ -35,11 +34,13 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from core.appdb.account_store import REFUSED, AccountStore, AuditEntry, SessionInfo
+from core.appdb.account_store import AccountStore
 from core.appdb.accounts import ROLES, SHARE_SCOPES
+from core.appdb.audit_log import REFUSED, AuditEntry
 from core.appdb.coaching import CoachAlert
 from core.appdb.directory import PatientDirectory, PatientInfo
-from dashboard.audit_writer import AuditWriter, insert_rows
+from core.appdb.sessions import SessionInfo
+from dashboard.audit_writer import AuditWriter
 from dashboard.csrf import SAFE_METHODS, csrf_field, csrf_token, verify_csrf
 from dashboard.settings import DashboardSettings
 
@@ -132,7 +133,7 @@ def session_of(request: Request) -> SessionInfo | None:
     token = request.cookies.get(settings_of(request).session_cookie)
     found = None
     if token:
-        found = accounts_of(request).session(token, now=now_of(request),
+        found = accounts_of(request).sessions.get(token, now=now_of(request),
                                             idle=settings_of(request).idle)
     request.state.session = found
     return found
@@ -173,7 +174,7 @@ def require_role(*roles: str) -> Callable[..., User]:
                      request.url.path, ",".join(roles))
             patient_id = request.path_params.get("patient_id")
             if patient_id is not None and patient_id != user.patient_id:  # audited too
-                accounts_of(request).audit([AuditEntry(
+                accounts_of(request).audit_log.record([AuditEntry(
                     now_of(request), user.id, user.role, str(patient_id),
                     f"{REFUSED}{' and '.join(roles)} page", request.url.path)])
             raise HTTPException(403, f"this page is for {' and '.join(roles)} accounts")
@@ -209,11 +210,11 @@ def may_see(accounts: AccountStore, user: User, patient_id: str, scope: str) -> 
         return user.patient_id == patient_id
     if user.role == "caregiver":
         return any(s.patient_id == patient_id and scope in s.scopes
-                   for s in accounts.shares_with(user.id))
+                   for s in accounts.sharing.with_caregiver(user.id))
     if user.role == "coach":
-        return patient_id in accounts.team_patient_ids(user.id)
+        return patient_id in accounts.care_teams.patients_of_member(user.id)
     if user.role == "nurse":
-        return user.clinic_id is not None and patient_id in accounts.clinic_patient_ids(
+        return user.clinic_id is not None and patient_id in accounts.clinics.patient_ids(
             user.clinic_id)
     return False  # admin: accounts and devices, never health data
 
@@ -224,11 +225,11 @@ def visible_patient_ids(request: Request, user: User) -> set[str]:
     if user.role == "patient":
         return {user.patient_id} if user.patient_id else set()
     if user.role == "caregiver":
-        return {s.patient_id for s in accounts.shares_with(user.id) if s.scopes}
+        return {s.patient_id for s in accounts.sharing.with_caregiver(user.id) if s.scopes}
     if user.role == "coach":
-        return accounts.team_patient_ids(user.id)
+        return accounts.care_teams.patients_of_member(user.id)
     if user.role == "nurse" and user.clinic_id:
-        return accounts.clinic_patient_ids(user.clinic_id)
+        return accounts.clinics.patient_ids(user.clinic_id)
     return set()
 
 
@@ -255,8 +256,9 @@ def _refuse(request: Request, user: User, patient_id: str, purpose: str,
     """403, logged (ids only) and written to the audit log as a refused attempt."""
     log.info("denied: user %s (%s) -> patient %s for %s", user.id, user.role, patient_id,
              purpose)
-    accounts_of(request).audit([AuditEntry(now_of(request), user.id, user.role, patient_id,
-                                           f"{REFUSED}{purpose}", request.url.path)])
+    accounts_of(request).audit_log.record([AuditEntry(
+        now_of(request), user.id, user.role, patient_id, f"{REFUSED}{purpose}",
+        request.url.path)])
     raise HTTPException(403, reason)
 
 
@@ -281,10 +283,7 @@ def audit_writer_of(request: Request) -> AuditWriter:
     with _WRITER_LOCK:
         writer: AuditWriter | None = getattr(state, "audit_writer", None)
         if writer is None:
-            accounts = accounts_of(request)
-            engine = getattr(accounts, "_engine", None)  # the same database
-            writer = AuditWriter(partial(insert_rows, engine) if engine is not None
-                                 else lambda entries: accounts.audit(entries))
+            writer = AuditWriter(accounts_of(request).audit_log.record)
             state.audit_writer = writer
         return writer
 
@@ -367,6 +366,10 @@ STATE_CHANGES: dict[str, ActsOn] = {
         "consent to a peer group", roles=_PATIENT_SELF, self_only=True),
     "POST /patients/{patient_id}/sharing/{caregiver_id}": ActsOn(
         "change what a caregiver sees", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/nightscout-tokens": ActsOn(
+        "make a Nightscout token for a follower app", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/nightscout-tokens/{token_id}/revoke": ActsOn(
+        "revoke a Nightscout token", roles=_PATIENT_SELF, self_only=True),
     # the coach
     "POST /coach/patients/{patient_id}/messages": ActsOn("message a patient", roles=("coach",)),
     "POST /coach/patients/{patient_id}/plan": ActsOn("propose a plan", roles=("coach",)),
@@ -434,7 +437,7 @@ def may_act_on_alert(accounts: AccountStore, user: User, patient_id: str, action
     if user.role == "patient":
         return user.patient_id == patient_id  # her own: she is the ladder's first step
     if user.role == "caregiver":  # opted in to this person's urgent alerts
-        return user.id in accounts.urgent_alert_caregivers(patient_id)
+        return user.id in accounts.sharing.urgent_alert_caregivers(patient_id)
     return may_see(accounts, user, patient_id, "alerts")
 
 
@@ -475,9 +478,7 @@ def verify_action(request: Request) -> None:
 
 
 def _engine_of(request: Request) -> Engine:
-    engine: Engine | None = getattr(request.app.state, "engine", None)
-    if engine is None:
-        engine = accounts_of(request)._engine  # noqa: SLF001 - the same database
+    engine: Engine = request.app.state.engine  # the application database (create_app)
     return engine
 
 
@@ -544,6 +545,7 @@ def _refuse_shared(request: Request, user: User, patient_id: str | None, purpose
                    reason: str) -> NoReturn:
     log.info("denied: user %s (%s) -> shared content for %s", user.id, user.role, purpose)
     if patient_id:
-        accounts_of(request).audit([AuditEntry(now_of(request), user.id, user.role, patient_id,
-                                               f"{REFUSED}{purpose}", request.url.path)])
+        accounts_of(request).audit_log.record([AuditEntry(
+            now_of(request), user.id, user.role, patient_id, f"{REFUSED}{purpose}",
+            request.url.path)])
     raise HTTPException(404, reason)

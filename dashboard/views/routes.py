@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dashboard import live
+from dashboard import live, nightscout_sharing
 from dashboard.views import (
     coach,
     groups,
@@ -20,5 +20,5 @@ from dashboard.views import (
 router = APIRouter()
 for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
              coach.api, groups.pages, nurse.pages, nurse.api, staff.pages, stories.pages,
-             outreach.pages, live.router):
+             outreach.pages, live.router, nightscout_sharing.pages):
     router.include_router(part)

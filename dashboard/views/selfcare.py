@@ -25,6 +25,7 @@ from care import selfassessment as sa
 from core.appdb.accounts import SHARE_SCOPES
 from core.appdb.coaching import CoachAlert, new_id
 from core.appdb.plans import Achievement, Goal, Plan
+from dashboard.nightscout_tokens import NightscoutTokens
 from dashboard.security import PatientAccess, now_of, patient_access
 from dashboard.views import care
 from dashboard.views.common import engine_of, render, store_of
@@ -121,7 +122,7 @@ async def self_report(request: Request, access: OwnAccess, goal_id: str) -> Redi
 
 
 RECORD_KINDS = {"goal_met": "Goal met", "agreed": "Plan agreed", "check_in": "Check-in",
-                "note": "Added by hand"}
+                "note": "Added by hand", "personal_best": "Personal best"}
 
 
 @pages.get("/patients/{patient_id}/record", response_class=HTMLResponse)
@@ -371,12 +372,16 @@ def _peer(request: Request, action: object) -> None:
 def sharing_page(request: Request, access: OwnAccess) -> HTMLResponse:
     own(access)
     accounts = request.app.state.accounts
-    shares = accounts.shares_of(access.patient.id)
-    names = {s.caregiver_id: (accounts.account(s.caregiver_id).display_name
-                              if accounts.account(s.caregiver_id) else s.caregiver_id)
+    shares = accounts.sharing.of_patient(access.patient.id)
+    names = {s.caregiver_id: (accounts.users.get(s.caregiver_id).display_name
+                              if accounts.users.get(s.caregiver_id) else s.caregiver_id)
              for s in shares}
+    # follower apps' Nightscout tokens (dashboard/nightscout_sharing.py makes and revokes)
+    ns_tokens = sorted(NightscoutTokens(engine_of(request)).of_patient(access.patient.id),
+                       key=lambda t: t.created_at, reverse=True)
     return render(request, access.user, "views/patient_sharing.html", {
-        "patient": access.patient, "shares": shares, "names": names, "scopes": SHARE_SCOPES})
+        "patient": access.patient, "shares": shares, "names": names, "scopes": SHARE_SCOPES,
+        "ns_tokens": ns_tokens})
 
 
 @pages.post("/patients/{patient_id}/sharing/{caregiver_id}")
@@ -384,13 +389,13 @@ async def sharing_post(request: Request, access: OwnAccess, caregiver_id: str) -
     own(access)
     form = await request.form()
     accounts = request.app.state.accounts
-    if caregiver_id not in {s.caregiver_id for s in accounts.shares_of(access.patient.id)}:
+    if caregiver_id not in {s.caregiver_id for s in accounts.sharing.of_patient(access.patient.id)}:
         raise HTTPException(404, "you do not share with this person")  # no new shares here
     scopes = [s for s in SHARE_SCOPES if form.get(f"scope-{s}") == "on"]
     urgent = form.get("urgent_alerts") == "on"
     from starlette.concurrency import run_in_threadpool
 
     # nothing ticked keeps the caregiver listed here, seeing nothing
-    await run_in_threadpool(lambda: accounts.share(access.patient.id, caregiver_id, scopes,
+    await run_in_threadpool(lambda: accounts.sharing.share(access.patient.id, caregiver_id, scopes,
                                                    urgent_alerts=urgent))
     return back(f"/patients/{access.patient.id}/sharing?saved=1")

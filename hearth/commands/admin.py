@@ -49,7 +49,7 @@ def _clear_errors(command: Callable[..., None]) -> Callable[..., None]:
 
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
-        from core.appdb.account_store import AccountError
+        from core.appdb.users import AccountError
         from core.passwords import WeakPasswordError
 
         try:
@@ -85,7 +85,7 @@ def admin() -> None:
 @_clear_errors
 def add_clinic(clinic_id: str, name: str) -> None:
     """Create or rename a clinic."""
-    _store().add_clinic(clinic_id, name)
+    _store().clinics.add(clinic_id, name)
     click.echo(f"clinic {clinic_id} saved")
 
 
@@ -100,7 +100,7 @@ def add_clinic(clinic_id: str, name: str) -> None:
 def add_user(user_id: str, role: str, display_name: str, patient_id: str | None,
              clinic_id: str | None, password_stdin: bool) -> None:
     """Create an account that signs in as USER_ID."""
-    account = _store().add_user(user_id, role=role, display_name=display_name,
+    account = _store().users.add(user_id, role=role, display_name=display_name,
                                 password=_password(password_stdin), patient_id=patient_id,
                                 clinic_id=clinic_id)
     click.echo(f"{account.role} account {account.id} created")
@@ -112,7 +112,7 @@ def add_user(user_id: str, role: str, display_name: str, patient_id: str | None,
 @_clear_errors
 def set_password(user_id: str, password_stdin: bool) -> None:
     """Set a new password (signs the account out everywhere)."""
-    _store().set_password(user_id, _password(password_stdin))
+    _store().users.set_password(user_id, _password(password_stdin))
     click.echo(f"password of {user_id} changed; its sessions are closed")
 
 
@@ -122,7 +122,7 @@ def set_password(user_id: str, password_stdin: bool) -> None:
 @_clear_errors
 def disable_user(user_id: str, enable: bool) -> None:
     """Stop an account from signing in (and close its sessions)."""
-    _store().set_active(user_id, enable)
+    _store().users.set_active(user_id, enable)
     click.echo(f"{user_id} {'enabled' if enable else 'disabled'}")
 
 
@@ -133,7 +133,7 @@ def disable_user(user_id: str, enable: bool) -> None:
 @_clear_errors
 def add_team(team_id: str, name: str, clinic_id: str | None) -> None:
     """Create or rename a care team."""
-    _store().add_care_team(team_id, name, clinic_id)
+    _store().care_teams.add(team_id, name, clinic_id)
     click.echo(f"care team {team_id} saved")
 
 
@@ -143,7 +143,7 @@ def add_team(team_id: str, name: str, clinic_id: str | None) -> None:
 @_clear_errors
 def add_member(team_id: str, user_id: str) -> None:
     """Put a coach or nurse in a care team."""
-    _store().add_team_member(team_id, user_id)
+    _store().care_teams.add_member(team_id, user_id)
     click.echo(f"{user_id} is in care team {team_id}")
 
 
@@ -157,9 +157,9 @@ def assign(team_id: str, patient_ids: tuple[str, ...], remove: bool) -> None:
     store = _store()
     if remove:
         for patient_id in patient_ids:
-            store.unassign_patient(team_id, patient_id)
+            store.care_teams.unassign(team_id, patient_id)
     else:
-        store.assign_patients(team_id, patient_ids)
+        store.care_teams.assign_many(team_id, patient_ids)
     click.echo(f"{len(patient_ids)} patient(s) {'removed from' if remove else 'assigned to'} "
                f"{team_id}")
 
@@ -170,7 +170,7 @@ def assign(team_id: str, patient_ids: tuple[str, ...], remove: bool) -> None:
 @_clear_errors
 def register(patient_id: str, clinic_id: str) -> None:
     """Register a patient with a clinic (its nurses see them)."""
-    _store().register_at_clinic(patient_id, clinic_id)
+    _store().clinics.register(patient_id, clinic_id)
     click.echo(f"{patient_id} registered at {clinic_id}")
 
 
@@ -186,10 +186,10 @@ def share(patient_id: str, caregiver_id: str, scopes: tuple[str, ...],
     """Set what a patient shares with a caregiver (on the patient's behalf)."""
     store = _store()
     if not scopes:
-        store.unshare(patient_id, caregiver_id)
+        store.sharing.unshare(patient_id, caregiver_id)
         click.echo(f"{patient_id} no longer shares with {caregiver_id}")
         return
-    done = store.share(patient_id, caregiver_id, scopes, urgent_alerts=urgent_alerts)
+    done = store.sharing.share(patient_id, caregiver_id, scopes, urgent_alerts=urgent_alerts)
     click.echo(f"{patient_id} shares {', '.join(done.scopes)} with {caregiver_id}"
                + (" (and urgent alerts)" if urgent_alerts else ""))
 
@@ -202,9 +202,9 @@ def bind(patient_id: str, devices: tuple[str, ...]) -> None:
     """Bind devices to a patient (re-binding an id moves it)."""
     from sqlalchemy.orm import Session
 
-    from core.appdb.account_store import AccountError
     from core.appdb.directory import bind_devices
     from core.appdb.models import Patient
+    from core.appdb.users import AccountError
     from core.config import get_settings
     from hearth import wiring
 
@@ -225,7 +225,7 @@ def bind(patient_id: str, devices: tuple[str, ...]) -> None:
 @admin.command("list-users")
 def list_users() -> None:
     """Every account: login, role, links and whether it may sign in."""
-    for a in _store().accounts():
+    for a in _store().users.all():
         links = " ".join(x for x in (a.patient_id and f"patient={a.patient_id}",
                                      a.clinic_id and f"clinic={a.clinic_id}") if x)
         click.echo(f"{a.id:<20} {a.role:<10} {'active' if a.active else 'disabled':<9} {links}")
@@ -335,10 +335,10 @@ def add_patient(patient_id: str, display_name: str, tz: str, conditions: tuple[s
 
     from sqlalchemy.orm import Session
 
-    from core.appdb.account_store import AccountError
     from core.appdb.accounts import CareTeam, Clinic
     from core.appdb.directory import PatientInfo, bind_devices, upsert_patient
     from core.appdb.models import Device, Patient
+    from core.appdb.users import AccountError
     from core.config import get_settings
     from hearth import wiring
 
@@ -402,9 +402,18 @@ def add_patient(patient_id: str, display_name: str, tz: str, conditions: tuple[s
     if pairs:
         done.append(f"{len(pairs)} device(s) bound")
     if clinic_id:
-        store.register_at_clinic(patient_id, clinic_id)
+        store.clinics.register(patient_id, clinic_id)
         done.append(f"registered at {clinic_id}")
     if team_id:
-        store.assign_patients(team_id, [patient_id])
+        store.care_teams.assign_many(team_id, [patient_id])
         done.append(f"assigned to {team_id}")
     click.echo("; ".join(done))
+
+
+def _nightscout_tokens() -> click.Command:
+    from hearth.commands.admin_tokens import nightscout_token
+
+    return nightscout_token
+
+
+admin.add_command(_nightscout_tokens())  # hearth admin nightscout-token create|list|revoke

@@ -115,3 +115,9 @@ def stack(mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[Stack]:
 
 def values(readings: list[Reading]) -> list[Any]:
     return [r.value for r in readings]
+
+
+# The browser fixtures (tests/support/browser.py) for test_token_management.py's page test.
+from tests.support.browser import chromium, served_demo  # noqa: E402
+
+__all__ = ["chromium", "served_demo"]
