@@ -97,7 +97,10 @@ def coach_home(request: Request, user: Coach) -> HTMLResponse:
     with Session(engine_of(request)) as session:
         unread = conversation.unread_for_coach(session, [p.id for p in patients])
     audit_reads(request, user, [p.id for p in patients], "caseload")
+    from dashboard.views.outreach import outreach_bucket
+
     return render(request, user, "views/coach_home.html", {
+        "outreach": outreach_bucket(request, user),
         "alerts": alerts, "caseload": caseload, "unread": unread,
         "snooze_choices": q.SNOOZE_CHOICES, "back": "/coach"})
 

@@ -149,7 +149,10 @@ def triage_view(request: Request, user: Nurse, bucket: Bucket = None, risk: Risk
     chosen = _choice(level, tuple(str(n) for n in LEVEL_LABELS), "level")
     result = triage_page(request, user, bucket=bucket, risk=risk, q=q, page=page,
                          per_page=PER_PAGE, level=None if chosen is None else int(chosen))
+    from dashboard.views.outreach import outreach_bucket
+
     return render(request, user, "views/nurse_triage.html", {
+        "outreach": outreach_bucket(request, user),
         "result": result, "bucket": bucket or None, "risk": risk or None, "q": q or "",
         "level": chosen, "buckets": BUCKETS, "bucket_labels": BUCKET_LABELS, "risks": RISKS,
         "risk_labels": RISK_LABELS, "levels": LEVEL_LABELS, "columns": COLUMNS,
