@@ -23,6 +23,7 @@ import pytest
 from tests.support.ports import free_port, wait_for_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+RELOADED = "Reloading config."
 
 BASE_CONFIG = """\
 listener {port} 127.0.0.1
@@ -84,6 +85,8 @@ class MosquittoServer:
             # Run as whoever runs the tests, who owns the (0600) credential files
             # (and the directory of the pid file, written after dropping privileges).
             config += f"user {getpass.getuser()}\npid_file {self.pid_path}\n"
+            # "Reloading config." (information level) tells reload() the files were re-read.
+            config += "log_type information\n"
         self.config_path.write_text(config + self.extra_config)
 
     def start(self) -> None:
@@ -93,7 +96,8 @@ class MosquittoServer:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_for_port(self.port)
+            wait_for_port(self.port, alive=lambda: self.process is not None
+                          and self.process.poll() is None)
         except TimeoutError:
             log = self.log_path.read_text() if self.log_path.exists() else ""
             self.kill()
@@ -115,8 +119,15 @@ class MosquittoServer:
     def reload(self) -> None:
         """Re-read the password and ACL files without a restart (SIGHUP)."""
         assert self.process is not None
+        before = self.log().count(RELOADED)
         self.process.send_signal(signal.SIGHUP)
-        time.sleep(0.3)
+        # Mosquitto logs the line, then re-reads both files in the same turn of its (single
+        # threaded) loop: a client that connects after the line is judged by the new files.
+        deadline = time.monotonic() + 60
+        while self.log().count(RELOADED) <= before:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto did not reload:\n{self.log()[-2000:]}")
+            time.sleep(0.02)
 
     def restart(self) -> None:
         self.stop()
