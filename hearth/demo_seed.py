@@ -128,6 +128,10 @@ def seed_history(engine: Engine, store: TimeSeriesStore, profiles: Sequence[Pati
         shared = _stories(session, engine, people, now)
         session.commit()
     log.info("demo stories seeded: %d approved", shared)
+    with Session(engine) as session:  # engagement, day by day, and one person drifting
+        drifting = _engagement(session, store, people, now)
+        session.commit()
+    log.info("demo engagement seeded: %s drifting away, with an outreach task", drifting)
     seeded = Seeded(len(people), counts["plans"], counts["goals"], counts["messages"],
                     counts["posts"], counts["open"], counts["ack"])
     log.info("demo history seeded for %d patients: %s", seeded.patients, seeded.summary())
@@ -334,3 +338,39 @@ def _stories(session: Session, engine: Engine, people: Sequence[PatientProfile],
         made += 1
     return made
 
+
+def _engagement(session: Session, store: TimeSeriesStore, people: Sequence[PatientProfile],
+                now: datetime) -> str:
+    """Issue 20: two weeks of daily engagement states evaluated on the backfill (what the
+    coach's daily job records), then the last seeded person drifting away over the last
+    week (slipping, then disengaged, with the evidence in words), the outreach task the
+    held nudges opened, and a first call that did not reach them."""
+    from care import engagement, outreach
+    from core.appdb import engagement as states
+
+    for days_ago in range(13, 0, -1):
+        engagement.record_all(session, store, now - timedelta(days=days_ago),
+                              [p.id for p in people])
+    person = people[-1]
+    zone = ZoneInfo(person.timezone)
+    evidence = {
+        "slipping": ["Opened 1 of 6 messages sent.", "Last signed in 16 days ago."],
+        "disengaged": ["Opened 0 of 7 messages sent.", "Has not signed in for 21 days.",
+                       "Marked 2 messages \"not useful\".", "Last check-in 52 days ago."]}
+    for days_ago in range(6, -1, -1):
+        state = "slipping" if days_ago >= 4 else "disengaged"
+        at = now - timedelta(days=days_ago)
+        words = evidence[state]
+        states.save_state(session, patient_id=person.id, day=at.astimezone(zone).date(),
+                          state=state, points=2.0 if state == "slipping" else 5.0,
+                          score=0.25 if state == "slipping" else 0.625, evidence=words,
+                          signals={"seeded": True}, now=at)
+    for hours_ago in (70, 46, 22):  # three motivational nudges held back since
+        outreach.hold_nudge(session, person.id, evidence=evidence["disengaged"],
+                            now=now - timedelta(hours=hours_ago))
+    outreach.record_contact(session, patient_id=person.id, by_user=COACH[0], by_name=COACH[1],
+                            by_role="coach", contacted=person.name, method="phone",
+                            outcome="no answer", now=now - timedelta(hours=20),
+                            next_step="Call again after lunch; try the home display message",
+                            next_due=now.astimezone(zone).date(), tz=person.timezone)
+    return person.id
