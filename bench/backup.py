@@ -26,7 +26,8 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 
-from core.appdb.account_store import AccountStore, AuditEntry
+from core.appdb.account_store import AccountStore
+from core.appdb.audit_log import AuditEntry
 from core.appdb.engine import create_schema, make_engine
 from core.backup import backup_store, restore_store
 from core.readings import Reading
@@ -130,9 +131,10 @@ def main(argv: list[str]) -> None:
             create_schema(engine)
             register_household(engine)
             at = datetime.now(UTC)
-            AccountStore(engine).audit([AuditEntry(at - timedelta(seconds=i), "nurse", "nurse",
-                                                   f"p{i % 20}", "readings", "/api")
-                                        for i in range(args.readings // 100)])
+            AccountStore(engine).audit_log.record([
+                AuditEntry(at - timedelta(seconds=i), "nurse", "nurse", f"p{i % 20}", "readings",
+                           "/api")
+                for i in range(args.readings // 100)])
 
             def pg_print() -> dict[str, tuple[int, str]]:
                 with engine.connect() as conn:

@@ -163,10 +163,10 @@ def _seed_accounts(path: Path, patients: int) -> None:
         session.commit()
     accounts = AccountStore(engine)
     for u in range(NURSES):
-        accounts.add_user(f"nurse{u:02d}", role="nurse", display_name=f"Nurse {u}",
+        accounts.users.add(f"nurse{u:02d}", role="nurse", display_name=f"Nurse {u}",
                           password=PASSWORD, clinic_id="clinic")
     for u in range(min(PATIENT_ACCOUNTS, patients)):
-        accounts.add_user(f"patient{u:04d}", role="patient", display_name=f"Patient {u:04d}",
+        accounts.users.add(f"patient{u:04d}", role="patient", display_name=f"Patient {u:04d}",
                           password=PASSWORD, patient_id=f"p{u:04d}")
     engine.dispose()
 

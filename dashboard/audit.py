@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.appdb.account_store import REFUSED, AuditEntry
 from core.appdb.accounts import AuditEvent
+from core.appdb.audit_log import REFUSED, AuditEntry
 from dashboard.security import CurrentUser, User, accounts_of, csrf_token, require_role
 from dashboard.timefields import ApiTime
 from dashboard.views.common import engine_of, prefs_of, render
@@ -50,7 +50,7 @@ Day = Annotated[date | None, Query(description="YYYY-MM-DD, in the viewer's time
 
 
 def _out(request: Request, entries: list[AuditEntry]) -> list[AuditOut]:
-    names = {a.id: a.display_name for a in accounts_of(request).accounts()}
+    names = {a.id: a.display_name for a in accounts_of(request).users.all()}
     return [AuditOut(at=e.at, actor_id=e.actor_id, actor_name=names.get(e.actor_id, e.actor_id),
                      actor_role=e.actor_role, patient_id=e.patient_id,
                      purpose=e.purpose.removeprefix(REFUSED), path=e.path, refused=e.refused)
@@ -122,7 +122,7 @@ def audit_log(request: Request, user: Admin, patient_id: str | None = None,
 @router.get("/api/me/audit", response_model=list[AuditOut])
 def my_audit_log(request: Request, user: PatientUser, limit: Limit = 200) -> list[AuditOut]:
     """Who looked at my data: reads of the signed-in patient's data by others."""
-    return _out(request, accounts_of(request).audit_log(patient_id=user.patient_id,
+    return _out(request, accounts_of(request).audit_log.entries(patient_id=user.patient_id,
                                                         limit=limit, refused=False))
 
 
@@ -150,7 +150,7 @@ def audit_page(request: Request, user: Admin, patient_id: str = "", actor_id: st
         "role_names": ROLE_NAMES, "errors": errors,
         "filters": {"patient_id": patient_id, "actor_id": actor_id, "since": since,
                     "until": until},
-        "patients": directory.patients(), "readers": accounts_of(request).accounts()})
+        "patients": directory.patients(), "readers": accounts_of(request).users.all()})
 
 
 @router.get("/my-data/audit", response_class=HTMLResponse, include_in_schema=False)

@@ -8,11 +8,12 @@ write lock inside SQLite's busy handler, which sleeps up to 100 ms between tries
 triage pages waited seconds behind each other's audit rows (docs/DASHBOARD.md).
 
 Here one thread of the process writes at a time, so its connections never wait in
-the busy handler for each other, with one multi-row INSERT (SQLAlchemy Core: a
-quarter of the ORM's CPU), and it writes every row that arrived while the previous
-transaction was committing, so 20 waiting requests cost one commit.  A request
-returns only once its own rows are committed (nothing is sent unaudited); if the
-transaction fails, every request whose rows were in it raises.
+the busy handler for each other, with one multi-row INSERT (core/appdb/audit_log.py
+AuditLog.record, SQLAlchemy Core: a quarter of the ORM's CPU), and it writes every
+row that arrived while the previous transaction was committing, so 20 waiting
+requests cost one commit.  A request returns only once its own rows are committed
+(nothing is sent unaudited); if the transaction fails, every request whose rows were
+in it raises.
 """
 
 from __future__ import annotations
@@ -21,22 +22,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, insert
-
-from core.appdb.account_store import AuditEntry
-from core.appdb.accounts import AuditEvent
+from core.appdb.audit_log import AuditEntry
 
 Insert = Callable[[list[AuditEntry]], None]
-
-
-def insert_rows(engine: Engine, entries: list[AuditEntry]) -> None:
-    """One INSERT of many rows in one transaction (the same columns and limits as
-    AccountStore.audit)."""
-    with engine.begin() as conn:
-        conn.execute(insert(AuditEvent), [
-            {"at": e.at, "actor_id": e.actor_id, "actor_role": e.actor_role,
-             "patient_id": e.patient_id, "purpose": e.purpose[:64], "path": e.path[:300]}
-            for e in entries])
 
 
 @dataclass(slots=True)

@@ -77,9 +77,8 @@ async def login(
     address = request.client.host if request.client else "unknown"
     accounts = accounts_of(request)
     settings = settings_of(request)
-    engine = accounts._engine  # noqa: SLF001 - the login attempts' database
-    decision = await run_in_threadpool(throttle.decide, engine, settings, name, address,
-                                       now_of(request))
+    decision = await run_in_threadpool(throttle.decide, accounts.sign_ins, settings, name,
+                                       address, now_of(request))
     if decision.refuse_for > 0:
         log.info("login refused for a while: too many failures from one address")
         wait = _seconds_text(decision.refuse_for)
@@ -90,16 +89,16 @@ async def login(
         return page
     if decision.hold_for > 0:  # recent failures on this account from anywhere: slow down
         await asyncio.sleep(decision.hold_for)
-    account = await run_in_threadpool(accounts.check_password, name, password)
+    account = await run_in_threadpool(accounts.users.check_password, name, password)
     now = now_of(request)
-    await run_in_threadpool(partial(accounts.record_attempt, name, address, at=now,
+    await run_in_threadpool(partial(accounts.sign_ins.record, name, address, at=now,
                                     succeeded=account is not None))
     if account is None:
         return _page(request, error=BAD_LOGIN, status=401, name=username, next_=next)
     old = request.cookies.get(settings.session_cookie)
     if old:  # a new session id on every sign-in (no session fixation)
-        await run_in_threadpool(accounts.close_session, old)
-    token = await run_in_threadpool(partial(accounts.open_session, account.id, now=now,
+        await run_in_threadpool(accounts.sessions.close, old)
+    token = await run_in_threadpool(partial(accounts.sessions.open, account.id, now=now,
                                             lifetime=settings.absolute))
     log.info("user %s signed in", account.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -117,7 +116,7 @@ def logout(request: Request) -> Response:
     token = request.cookies.get(settings_of(request).session_cookie)
     session = session_of(request)
     if token and session is not None:
-        accounts_of(request).close_session(token)
+        accounts_of(request).sessions.close(token)
         log.info("user %s signed out", session.account.id)
     response = RedirectResponse("/login", status_code=303)
     settings = settings_of(request)

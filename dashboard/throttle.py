@@ -15,7 +15,8 @@ Failures in the last ``login_window`` are counted three ways:
   knows a login name slows its owner down by that much at most: the right password
   from another client always gets in after that short, bounded wait.
 
-A success clears the account's failures (core/appdb/account_store.py).
+A success clears the account's failures (core/appdb/sign_ins.py, where the attempts are
+kept and counted).
 """
 
 from __future__ import annotations
@@ -23,10 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
-
-from core.appdb.accounts import LoginAttempt
+from core.appdb.sign_ins import SignInAttempts
 from dashboard.settings import DashboardSettings
 
 BASE_DELAY_S = 1.0  # the first wait past the free failures; doubles with each failure
@@ -47,43 +45,24 @@ class Decision:
     hold_for: float = 0.0  # hold the attempt this long before checking the password
 
 
-def _aware(at: datetime | None, like: datetime) -> datetime | None:
-    if at is None or at.tzinfo is not None:
-        return at
-    return at.replace(tzinfo=like.tzinfo)  # SQLite gives back naive UTC times
-
-
-def _failures(session: Session, since: datetime, now: datetime, *, user_id: str | None = None,
-              address: str | None = None) -> tuple[int, datetime | None]:
-    query = select(func.count(), func.max(LoginAttempt.at)).where(
-        LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False))
-    if user_id is not None:
-        query = query.where(LoginAttempt.user_id == user_id[:128])
-    if address is not None:
-        query = query.where(LoginAttempt.address == address[:64])
-    count, last = session.execute(query).one()
-    return int(count), _aware(last, now)
-
-
-def decide(engine: Engine, settings: DashboardSettings, name: str, address: str,
+def decide(attempts: SignInAttempts, settings: DashboardSettings, name: str, address: str,
            now: datetime) -> Decision:
     """What to do with a sign-in attempt for ``name`` from ``address`` at ``now``."""
     since = now - timedelta(minutes=settings.login_window_minutes)
     cap = settings.login_max_delay_seconds
-    with Session(engine) as session:
-        pair = _failures(session, since, now, user_id=name, address=address)
-        by_address = _failures(session, since, now, address=address)
-        by_account = _failures(session, since, now, user_id=name)
+    pair = attempts.failures(since, user_id=name, address=address)
+    by_address = attempts.failures(since, address=address)
+    by_account = attempts.failures(since, user_id=name)
     checks = (
         (pair, settings.login_free_failures_per_client, "this account from this network address"),
         (by_address, settings.login_free_failures_per_address, "this network address"),
     )
-    for (count, last), free, what in checks:
-        wait = backoff(count, free, cap)
-        if wait and last is not None:
-            left = (last + timedelta(seconds=wait) - now).total_seconds()
+    for failures, free, what in checks:
+        wait = backoff(failures.count, free, cap)
+        if wait and failures.last is not None:
+            left = (failures.last + timedelta(seconds=wait) - now).total_seconds()
             if left > 0:
                 return Decision(refuse_for=left, refused_because=what)
-    hold = backoff(by_account[0], settings.login_free_failures_per_account,
+    hold = backoff(by_account.count, settings.login_free_failures_per_account,
                    settings.login_account_max_delay_seconds)
     return Decision(hold_for=hold)

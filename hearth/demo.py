@@ -66,25 +66,25 @@ def create_demo_accounts(engine: Engine, profiles: Sequence[PatientProfile],
     if not profiles:
         return []
     store = AccountStore(engine)
-    store.add_clinic(*DEMO_CLINIC)
-    store.add_care_team(*DEMO_TEAM, clinic_id=DEMO_CLINIC[0])
+    store.clinics.add(*DEMO_CLINIC)
+    store.care_teams.add(*DEMO_TEAM, clinic_id=DEMO_CLINIC[0])
     first = profiles[0]
     wanted = [(first.id, "patient", first.name), *DEMO_STAFF]
     made = []
     for user_id, role, name in wanted:
         secret = password or secrets.token_urlsafe(12)
-        if store.account(user_id) is None:
-            store.add_user(user_id, role=role, display_name=name, password=secret,
+        if store.users.get(user_id) is None:
+            store.users.add(user_id, role=role, display_name=name, password=secret,
                            patient_id=first.id if role == "patient" else None,
                            clinic_id=DEMO_CLINIC[0] if role in ("coach", "nurse") else None)
         else:
-            store.set_password(user_id, secret)
+            store.users.set_password(user_id, secret)
         made.append(DemoAccount(user_id, role, name, secret))
     for user_id in ("cora", "nina"):
-        store.add_team_member(DEMO_TEAM[0], user_id)
-    store.register_many_at_clinic([p.id for p in profiles], DEMO_CLINIC[0])
-    store.assign_patients(DEMO_TEAM[0], [p.id for p in profiles])
-    store.share(first.id, "sam", DEMO_SHARE, urgent_alerts=True)
+        store.care_teams.add_member(DEMO_TEAM[0], user_id)
+    store.clinics.register_many([p.id for p in profiles], DEMO_CLINIC[0])
+    store.care_teams.assign_many(DEMO_TEAM[0], [p.id for p in profiles])
+    store.sharing.share(first.id, "sam", DEMO_SHARE, urgent_alerts=True)
     return made
 
 

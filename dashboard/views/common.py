@@ -20,6 +20,7 @@ from core.i18n import N_
 from core.timeseries import TimeSeriesStore
 from dashboard.security import User, now_of
 from dashboard.templating import make_templates
+from dashboard.views import glance
 from dashboard.views import glucose as g
 from dashboard.views.records import Prefs, load_prefs
 
@@ -53,11 +54,8 @@ def store_of(request: Request) -> TimeSeriesStore:
 
 
 def engine_of(request: Request) -> Engine:
-    """The application database: ``app.state.engine`` when the wiring sets it, else the
-    engine the account store was built on (the same database)."""
-    engine: Engine | None = getattr(request.app.state, "engine", None)
-    if engine is None:
-        engine = request.app.state.accounts._engine  # noqa: SLF001 - same database
+    """The application database (create_app sets it: the account repositories' own)."""
+    engine: Engine = request.app.state.engine
     return engine
 
 
@@ -113,8 +111,11 @@ def render(request: Request, user: User, name: str, context: dict[str, Any], *,
     tz = ZoneInfo(context.get("tz") or prefs.timezone or "UTC")
     now = now_of(request)
 
+    # dates in the viewer's locale (the language saved in settings, else the browser's)
+    locale = glance.viewer_locale(request.headers.get("accept-language"), saved=prefs.locale)
+
     def local(at: datetime, fmt: str = "%d %b, %H:%M") -> str:
-        return at.astimezone(tz).strftime(fmt)
+        return glance.local_text(at, tz.key, locale, fmt)
 
     full = {"viewer": user, "nav": nav_for(user, request.url.path), "logout_url": "/logout",
             "units": prefs.glucose_units, "prefs": prefs, "now": now, "local": local,

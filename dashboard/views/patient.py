@@ -47,7 +47,8 @@ Days = Annotated[int, Query(description="length of the period: 14, 30 or 90 days
 def build_today(request: Request, access: PatientAccess) -> Today:
     prefs = prefs_of(request, access.user)
     return figures.today(store_of(request), access.patient, now=now_of(request),
-                         units=prefs.glucose_units, tz=prefs.zone_for(access.patient.timezone))
+                         units=prefs.glucose_units, tz=prefs.zone_for(access.patient.timezone),
+                         weight_units=prefs.weight_units)
 
 
 def build_trends(request: Request, access: PatientAccess, days: int) -> Trends:
@@ -56,7 +57,8 @@ def build_trends(request: Request, access: PatientAccess, days: int) -> Trends:
     prefs = prefs_of(request, access.user)
     return figures.cached_trends(store_of(request), access.patient, days=days,
                                  now=now_of(request), units=prefs.glucose_units,
-                                 tz=prefs.zone_for(access.patient.timezone))
+                                 tz=prefs.zone_for(access.patient.timezone),
+                                 weight_units=prefs.weight_units)
 
 
 @pages.get("/home", dependencies=[])
@@ -96,12 +98,14 @@ def _glance(request: Request, access: PatientAccess, today: Today) -> dict[str, 
     their targets (dashboard/views/glance.py) and, for the patient herself, the coach's
     unread messages and what changed in her goals."""
     store, patient, now = store_of(request), access.patient, now_of(request)
-    locale = glance.viewer_locale(request.headers.get("accept-language"))
-    units = prefs_of(request, access.user).glucose_units
+    locale = glance.viewer_locale(request.headers.get("accept-language"),
+                                  saved=prefs_of(request, access.user).locale)
+    prefs = prefs_of(request, access.user)
+    units = prefs.glucose_units
     change = (glance.glucose_change(store, patient.id, today.glucose.time, units)
               if today.glucose is not None else None)
     chart = glance.chart(store, patient, today, now=now, units=units, tz=today.timezone,
-                         locale=locale)
+                         locale=locale, weight_units=prefs.weight_units)
     unread, news = 0, []
     if _own(access):
         from care.conversation import unread_for_patient
@@ -117,7 +121,7 @@ def _glance(request: Request, access: PatientAccess, today: Today) -> dict[str, 
             "glucose_when": (glance.day_time(today.glucose.time, today.timezone, locale)
                              if today.glucose is not None else ""),
             "vitals": glance.vitals(store, patient, today, now=now, tz=today.timezone,
-                                    locale=locale),
+                                    locale=locale, weight_units=prefs.weight_units),
             "chart": chart, "chart_json": script_json(chart) if chart else "",
             "unread": unread,
             "goal_news": [{**n, "when": glance.day(n["at"], today.timezone, locale)}
@@ -154,7 +158,7 @@ def stale_state(today: Today) -> str:
 
 
 def _scopes(request: Request, access: PatientAccess) -> set[str]:
-    shares = request.app.state.accounts.shares_with(access.user.id)
+    shares = request.app.state.accounts.sharing.with_caregiver(access.user.id)
     return {scope for s in shares if s.patient_id == access.patient.id for scope in s.scopes}
 
 
@@ -191,11 +195,13 @@ def _own(access: PatientAccess) -> bool:
 @pages.get("/patients/{patient_id}/trends", response_class=HTMLResponse)
 def trends_page(request: Request, access: TrendsAccess, days: Days = 14) -> HTMLResponse:
     trends = build_trends(request, access, days)
-    locale = glance.viewer_locale(request.headers.get("accept-language"))
+    locale = glance.viewer_locale(request.headers.get("accept-language"),
+                                  saved=prefs_of(request, access.user).locale)
     extras = glance.trends_extras(
         store_of(request), access.patient, start=trends.start, end=trends.end,
         tz=trends.timezone, locale=locale,
-        day_isos=[d.date for d in trends.glucose.days] if trends.glucose else [])
+        day_isos=[d.date for d in trends.glucose.days] if trends.glucose else [],
+        weight_units=trends.weight_units)
     return render(request, access.user, "views/patient_trends.html", {
         "patient": access.patient, "trends": trends, "own": _own(access),
         "tz": trends.timezone, "periods": figures.TREND_DAYS, "extras": extras,
@@ -244,10 +250,14 @@ def settings_page(request: Request, user: CurrentUser) -> HTMLResponse:
 @pages.post("/settings", response_class=HTMLResponse)
 def save_settings(request: Request, user: CurrentUser,
                   glucose_units: Annotated[str, Form()],
-                  timezone: Annotated[str, Form()] = "") -> Response:
+                  timezone: Annotated[str, Form()] = "",
+                  locale: Annotated[str, Form()] = "",
+                  weight_units: Annotated[str, Form()] = "") -> Response:
     try:
-        _save(request, user, Preferences(glucose_units=glucose_units,  # type: ignore[arg-type]
-                                         timezone=timezone or None))
+        _save(request, user, Preferences(
+            glucose_units=glucose_units, timezone=timezone or None,  # type: ignore[arg-type]
+            locale=locale or None,
+            weight_units=weight_units or prefs_of(request, user).weight_units))  # type: ignore[arg-type]
     except (ValueError, HTTPException) as exc:
         return render(request, user, "views/settings.html",
                       settings_context(request, user, error=str(getattr(exc, "detail", exc))),
@@ -259,7 +269,8 @@ def save_settings(request: Request, user: CurrentUser,
 def get_preferences(request: Request, user: CurrentUser) -> Preferences:
     """The signed-in user's glucose units and time zone."""
     p = prefs_of(request, user)
-    return Preferences(glucose_units=p.glucose_units, timezone=p.timezone)  # type: ignore[arg-type]
+    return Preferences(glucose_units=p.glucose_units, timezone=p.timezone,  # type: ignore[arg-type]
+                       locale=p.locale, weight_units=p.weight_units)  # type: ignore[arg-type]
 
 
 @api.put("/me/preferences", response_model=Preferences)
@@ -271,7 +282,8 @@ def put_preferences(request: Request, user: CurrentUser, body: Preferences) -> P
 
 def _save(request: Request, user: User, body: Preferences) -> None:
     try:
-        save_prefs(engine_of(request), user.id, Prefs(body.glucose_units, body.timezone),
+        save_prefs(engine_of(request), user.id,
+                   Prefs(body.glucose_units, body.timezone, body.locale, body.weight_units),
                    now=now_of(request))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
@@ -296,7 +308,7 @@ def shared_with_me(request: Request,
 
     patients = visible_patients(request, user)
     audit_reads(request, user, [p.id for p in patients], "patient list")
-    shares = {s.patient_id: s for s in request.app.state.accounts.shares_with(user.id)}
+    shares = {s.patient_id: s for s in request.app.state.accounts.sharing.with_caregiver(user.id)}
     items = safety.shown_alerts(request, user)
     return render(request, user, "views/caregiver_home.html", {
         "patients": patients, "shares": shares, "show_safety": True,

@@ -148,7 +148,7 @@ def safety_patients(request: Request, user: User) -> dict[str, str]:
     if user.role == "patient" and user.patient_id:
         ids = {user.patient_id}
     elif user.role == "caregiver":
-        ids = {s.patient_id for s in accounts_of(request).shares_with(user.id)
+        ids = {s.patient_id for s in accounts_of(request).sharing.with_caregiver(user.id)
                if "alerts" in s.scopes}
     else:
         return {}
@@ -167,7 +167,8 @@ def shown_alerts(request: Request, user: User, patient_id: str | None = None,
     audit_reads(request, user, [i.patient_id for i in items], purpose)
     if user.role == "caregiver":  # OK only on the ladder: opted in to urgent alerts
         accounts = accounts_of(request)
-        on_ladder = {pid for pid in names if user.id in accounts.urgent_alert_caregivers(pid)}
+        on_ladder = {pid for pid in names
+                     if user.id in accounts.sharing.urgent_alert_caregivers(pid)}
         items = [replace(i, may_ack=i.patient_id in on_ladder) for i in items]
     return items
 

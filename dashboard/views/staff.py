@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from analytics.targets import SILENT_AFTER_H
 from care.grouping import CONDITION_WORDS
-from core.appdb.account_store import AuditEntry
 from core.appdb.accounts import CareTeam, CareTeamPatient, ClinicPatient
+from core.appdb.audit_log import AuditEntry
 from core.appdb.directory import PatientInfo, bind_devices, upsert_patient
 from core.appdb.models import Device, Patient
 from dashboard.security import User, accounts_of, now_of, require_role

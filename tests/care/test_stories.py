@@ -48,16 +48,16 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         session.commit()
     accounts = AccountStore(made)
     for clinic in ("north", "south"):
-        accounts.add_clinic(clinic, clinic)
-        accounts.add_care_team(f"team-{clinic}", clinic, clinic_id=clinic)
-        accounts.add_user(f"coach-{clinic}", role="coach", display_name="Coach",
+        accounts.clinics.add(clinic, clinic)
+        accounts.care_teams.add(f"team-{clinic}", clinic, clinic_id=clinic)
+        accounts.users.add(f"coach-{clinic}", role="coach", display_name="Coach",
                           password=PASSWORD, clinic_id=clinic)
-        accounts.add_team_member(f"team-{clinic}", f"coach-{clinic}")
+        accounts.care_teams.add_member(f"team-{clinic}", f"coach-{clinic}")
     for pid, (_, _, clinic) in PEOPLE.items():
-        accounts.add_user(pid, role="patient", display_name=pid, password=PASSWORD,
+        accounts.users.add(pid, role="patient", display_name=pid, password=PASSWORD,
                           patient_id=pid)
-        accounts.register_at_clinic(pid, clinic)
-        accounts.assign_patient(f"team-{clinic}", pid)
+        accounts.clinics.register(pid, clinic)
+        accounts.care_teams.assign(f"team-{clinic}", pid)
     with Session(made) as session:
         form_group(session, name="Walkers", coach_id="coach-north", member_ids=["ann", "cal"],
                    now=NOW)

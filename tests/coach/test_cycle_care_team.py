@@ -23,18 +23,18 @@ HIGH_CLINICAL = FlagRequest("nocturnal_lows", Severity.HIGH, "Lows at night on 3
 
 def care_team(engine: Engine, *, team_nurse: bool) -> None:
     store = AccountStore(engine)
-    store.add_clinic("north", "North clinic")
-    store.add_care_team("team-a", "Team A", clinic_id="north")
+    store.clinics.add("north", "North clinic")
+    store.care_teams.add("team-a", "Team A", clinic_id="north")
     for user, role in (("coach-b", "coach"), ("coach-a", "coach"), ("nurse-team", "nurse"),
                        ("nurse-clinic", "nurse")):
-        store.add_user(user, role=role, display_name=user, password="care team test password",
+        store.users.add(user, role=role, display_name=user, password="care team test password",
                        clinic_id="north" if role == "nurse" else None)
-    store.add_team_member("team-a", "coach-b")
-    store.add_team_member("team-a", "coach-a")
+    store.care_teams.add_member("team-a", "coach-b")
+    store.care_teams.add_member("team-a", "coach-a")
     if team_nurse:
-        store.add_team_member("team-a", "nurse-team")
-    store.assign_patient("team-a", "p1")
-    store.register_at_clinic("p1", "north")
+        store.care_teams.add_member("team-a", "nurse-team")
+    store.care_teams.assign("team-a", "p1")
+    store.clinics.register("p1", "north")
 
 
 def test_the_ladder_reaches_the_care_teams_coach_and_nurse(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
 
 
 def engine_of(site: DemoSite) -> Engine:
-    return site.accounts._engine  # noqa: SLF001 - the demo site's database
+    return site.accounts.engine
 
 
 def seed_care_data(site: DemoSite) -> None:

@@ -92,8 +92,8 @@ def test_passwords_are_stored_as_argon2id_hashes(accounts: AccountStore, world) 
         stored = session.scalar(select(User.password_hash).where(User.id == "nora"))
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert verify_password(stored, PASSWORD) and not verify_password(stored, PASSWORD + "x")
-    assert accounts.check_password("nora", "wrong password!") is None
-    assert accounts.check_password("nobody", PASSWORD) is None
+    assert accounts.users.check_password("nora", "wrong password!") is None
+    assert accounts.users.check_password("nobody", PASSWORD) is None
 
 
 def test_the_session_cookie_is_httponly_samesite_and_secure_over_https(make_client, people) -> None:
@@ -202,9 +202,9 @@ def test_a_deactivated_account_loses_its_live_session_at_once(make_client, peopl
     client = make_client()
     sign_in(client, people.nurse)
     assert client.get("/api/me").status_code == 200
-    accounts.set_active(people.nurse, False)
+    accounts.users.set_active(people.nurse, False)
     assert client.get("/api/me").status_code == 401
-    accounts.set_active(people.nurse, True)
+    accounts.users.set_active(people.nurse, True)
     assert client.get("/api/me").status_code == 401  # the session was ended, not paused
 
 
@@ -212,7 +212,7 @@ def test_wrong_passwords_from_one_client_meet_growing_delays_not_a_lockout(
         make_client, accounts: AccountStore, clock: Clock) -> None:
     """The guessing client waits 1 s, 2 s, 4 s ... after its free failures (refused at
     once meanwhile, with Retry-After); the owner, from another client, gets in."""
-    accounts.add_user("slow-me", role="admin", display_name="Slow", password=PASSWORD)
+    accounts.users.add("slow-me", role="admin", display_name="Slow", password=PASSWORD)
     fast = DashboardSettings(login_account_max_delay_seconds=0.2)
     attacker = make_client(settings=fast, address="203.0.113.9")
     for _ in range(3):  # the free failures
@@ -238,7 +238,7 @@ def test_wrong_passwords_from_one_client_meet_growing_delays_not_a_lockout(
 
 def test_delays_grow_to_the_cap_and_end_with_the_window(make_client, accounts: AccountStore,
                                                         clock: Clock) -> None:
-    accounts.add_user("capped", role="admin", display_name="Capped", password=PASSWORD)
+    accounts.users.add("capped", role="admin", display_name="Capped", password=PASSWORD)
     settings = DashboardSettings(login_max_delay_seconds=60, login_account_max_delay_seconds=0)
     client = make_client(settings=settings, address="203.0.113.10")
     waits = []
@@ -258,7 +258,7 @@ def test_a_stranger_who_knows_a_login_name_cannot_lock_its_owner_out(
     """Wrong passwords for the nurse from 40 addresses (one each, under every per-client
     limit): her tries from anywhere are held a short, bounded time, and she gets in."""
     settings = DashboardSettings(login_account_max_delay_seconds=0.5)
-    accounts.add_user("nell-target", role="nurse", display_name="Nell", password=PASSWORD)
+    accounts.users.add("nell-target", role="nurse", display_name="Nell", password=PASSWORD)
     for i in range(40):
         stranger = make_client(settings=settings, address=f"192.0.2.{100 + i}")
         assert sign_in(stranger, "nell-target", f"guess {i}").status_code == 401
@@ -281,16 +281,16 @@ def test_failed_logins_from_one_address_are_slowed_across_accounts(make_client, 
 
 
 def _audit(accounts: AccountStore, patient_id: str) -> list[tuple[str, str]]:
-    return [(e.actor_id, e.purpose) for e in accounts.audit_log(patient_id=patient_id)]
+    return [(e.actor_id, e.purpose) for e in accounts.audit_log.entries(patient_id=patient_id)]
 
 
 def test_reads_by_others_are_audited_and_own_reads_are_not(make_client, people,
                                                            accounts: AccountStore) -> None:
-    before = len(accounts.audit_log(patient_id="p1", limit=1000))
+    before = len(accounts.audit_log.entries(patient_id="p1", limit=1000))
     patient = make_client()
     sign_in(patient, people.patient)
     assert patient.get("/api/patients/p1/latest").status_code == 200
-    assert len(accounts.audit_log(patient_id="p1", limit=1000)) == before  # own read
+    assert len(accounts.audit_log.entries(patient_id="p1", limit=1000)) == before  # own read
 
     nurse = make_client()
     sign_in(nurse, people.nurse)
@@ -310,9 +310,9 @@ def test_reads_by_others_are_audited_and_own_reads_are_not(make_client, people,
                     (people.nurse, "latest readings")]
     # A refused attempt is in the log, marked refused; it showed nothing.
     assert _audit(accounts, "p2")[0] == (people.nurse, "denied:latest readings")
-    entry = accounts.audit_log(patient_id="p1", refused=False)[0]
+    entry = accounts.audit_log.entries(patient_id="p1", refused=False)[0]
     assert entry.actor_role == "caregiver" and entry.path == "/api/patients/p1/readings"
-    assert not entry.refused and accounts.audit_log(patient_id="p1")[0].refused
+    assert not entry.refused and accounts.audit_log.entries(patient_id="p1")[0].refused
 
 
 def test_who_looked_at_my_data_for_the_patient_and_the_admin(make_client, people) -> None:
@@ -352,13 +352,13 @@ def test_old_sessions_and_login_attempts_are_pruned(accounts: AccountStore, peop
     from datetime import timedelta as td
 
     later = T0 + td(days=30)
-    old = accounts.open_session(people.admin, now=later, lifetime=td(hours=1))
-    accounts.record_attempt("someone", "198.51.100.1", at=later, succeeded=False)
+    old = accounts.sessions.open(people.admin, now=later, lifetime=td(hours=1))
+    accounts.sign_ins.record("someone", "198.51.100.1", at=later, succeeded=False)
     much_later = later + td(days=2)
-    accounts.open_session(people.admin, now=much_later, lifetime=td(hours=1))
-    accounts.record_attempt("someone-else", "198.51.100.2", at=much_later, succeeded=False)
-    assert accounts.session(old, now=later, idle=td(hours=1)) is None  # deleted, not expired
-    assert accounts.failures_since(later - td(minutes=1), user_id="someone") == (0, None)
+    accounts.sessions.open(people.admin, now=much_later, lifetime=td(hours=1))
+    accounts.sign_ins.record("someone-else", "198.51.100.2", at=much_later, succeeded=False)
+    assert accounts.sessions.get(old, now=later, idle=td(hours=1)) is None  # deleted, not expired
+    assert accounts.sign_ins.failures(later - td(minutes=1), user_id="someone").count == 0
 
 
 def test_a_hash_made_with_weaker_parameters_is_upgraded_at_sign_in(accounts: AccountStore,
@@ -369,12 +369,12 @@ def test_a_hash_made_with_weaker_parameters_is_upgraded_at_sign_in(accounts: Acc
 
     from core.appdb.accounts import User
 
-    accounts.add_user("old-hash", role="admin", display_name="Old", password=PASSWORD)
+    accounts.users.add("old-hash", role="admin", display_name="Old", password=PASSWORD)
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     with Session(world[0]) as session:
         session.get(User, "old-hash").password_hash = weak
         session.commit()
-    assert accounts.check_password("old-hash", PASSWORD) is not None
+    assert accounts.users.check_password("old-hash", PASSWORD) is not None
     with Session(world[0]) as session:
         upgraded = session.scalar(select(User.password_hash).where(User.id == "old-hash"))
     assert upgraded != weak and upgraded.startswith("$argon2id$") and "m=65536" in upgraded

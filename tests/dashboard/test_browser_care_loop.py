@@ -206,7 +206,7 @@ def test_check_in_plan_step_up_record_and_messages(world: World, chromium: Any,
 
 def test_a_group_by_hand_prompt_post_seen_and_hidden(world: World, chromium: Any,
                                                      base_url: str) -> None:
-    world.accounts.add_user("quinn", role="patient", display_name="Quinn", password=PASSWORD,
+    world.accounts.users.add("quinn", role="patient", display_name="Quinn", password=PASSWORD,
                             patient_id="q000")
     coach = sign_in(chromium, base_url, world.people.coach)
     coach.goto(f"{base_url}/care/groups?suggest=1")

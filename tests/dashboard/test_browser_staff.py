@@ -78,13 +78,13 @@ def test_a_nurse_adds_a_patient_by_clicking_and_opens_their_review(
     finally:
         page.context.close()
 
-    info = SqlDirectory(served_demo.accounts.engine).patient("nia")  # noqa: SLF001
+    info = SqlDirectory(served_demo.accounts.engine).patient("nia")
     assert info is not None and info.timezone == "Europe/London"
     assert set(info.conditions) == {"heart_failure", "hypertension"}
-    directory = SqlDirectory(served_demo.accounts.engine)  # noqa: SLF001
+    directory = SqlDirectory(served_demo.accounts.engine)
     assert {(b.device_id, b.patient_id) for b in directory.devices_of("nia")} == {
         ("nia-scale", "nia"), ("nia-cuff", "nia")}
-    with Session(served_demo.accounts.engine) as session:  # noqa: SLF001
+    with Session(served_demo.accounts.engine) as session:
         assert session.get(ClinicPatient, "nia") is not None
         assert session.get(CareTeamPatient, (team_id, "nia")) is not None
     acts = [e for e in served_demo.accounts.audit_log.entries(patient_id="nia")
@@ -108,7 +108,7 @@ def test_the_form_says_what_is_wrong_and_adds_nothing(
         assert page.input_value("#name") == "Someone Else"
     finally:
         page.context.close()
-    info = SqlDirectory(served_demo.accounts.engine).patient(taken)  # noqa: SLF001
+    info = SqlDirectory(served_demo.accounts.engine).patient(taken)
     assert info is not None and info.display_name != "Someone Else"
 
 
@@ -136,8 +136,8 @@ def test_only_a_nurse_may_and_only_with_the_form_s_csrf_token(
         assert answer.status_code == 403
     finally:
         page.context.close()
-    assert SqlDirectory(served_demo.accounts.engine).patient("cat") is None  # noqa: SLF001
-    assert SqlDirectory(served_demo.accounts.engine).patient("dot") is None  # noqa: SLF001
+    assert SqlDirectory(served_demo.accounts.engine).patient("cat") is None
+    assert SqlDirectory(served_demo.accounts.engine).patient("dot") is None
 
 
 def test_axe_core_finds_no_serious_violation_on_the_form(

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coach.evaluation import CoachEvaluator
-from core.appdb.account_store import REFUSED
 from core.appdb.accounts import AuditEvent
+from core.appdb.audit_log import REFUSED
 from core.appdb.coaching import CoachNudge
 from tests.dashboard.views_support import World, add_patient, build_world
 from tests.support.accounts import PASSWORD
@@ -39,12 +39,12 @@ PEER, OUTSIDER = "q000", "z001"  # same clinic and condition as the author; anot
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     gen = build_world(tmp_path_factory.mktemp("stories"), extra_patients=1)
     made = next(gen)
-    made.accounts.add_user("bea", role="patient", display_name="Bea", password=PASSWORD,
+    made.accounts.users.add("bea", role="patient", display_name="Bea", password=PASSWORD,
                            patient_id=PEER)
     add_patient(made.engine, OUTSIDER, "Zed Elsewhere")
-    made.accounts.add_clinic("other", "Another clinic")
-    made.accounts.register_at_clinic(OUTSIDER, "other")
-    made.accounts.add_user("zed", role="patient", display_name="Zed", password=PASSWORD,
+    made.accounts.clinics.add("other", "Another clinic")
+    made.accounts.clinics.register(OUTSIDER, "other")
+    made.accounts.users.add("zed", role="patient", display_name="Zed", password=PASSWORD,
                            patient_id=OUTSIDER)
     yield made
     next(gen, None)

@@ -63,11 +63,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                             ("type_2_diabetes",), {}))
         session.commit()
     accounts = AccountStore(engine)
-    accounts.add_user("ann", role="patient", display_name="Ann", password=PASSWORD,
+    accounts.users.add("ann", role="patient", display_name="Ann", password=PASSWORD,
                       patient_id="ann")
-    accounts.add_user("hal", role="patient", display_name="Hal", password=PASSWORD,
+    accounts.users.add("hal", role="patient", display_name="Hal", password=PASSWORD,
                       patient_id="hal")
-    accounts.add_user("mia", role="patient", display_name="Mia", password=PASSWORD,
+    accounts.users.add("mia", role="patient", display_name="Mia", password=PASSWORD,
                       patient_id="mia")
     # Mia: a finger-stick meter, three checks today, the newest 40 minutes old and high
     store.write([_r("mia", "mia-meter", Metric.GLUCOSE, v, now - timedelta(minutes=m), "meter",

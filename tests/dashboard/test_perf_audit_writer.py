@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from core.appdb.account_store import AccountStore, AuditEntry
+from core.appdb.account_store import AccountStore
 from core.appdb.accounts import AuditEvent
-from dashboard.audit_writer import AuditWriter, insert_rows
+from core.appdb.audit_log import AuditEntry, AuditLog
+from dashboard.audit_writer import AuditWriter
 from tests.support.factories import app_database, wait_until
 
 AT = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
@@ -30,12 +30,12 @@ def engine(tmp_path: Path) -> Engine:
 
 
 def test_rows_are_stored_as_the_account_store_reads_them(engine: Engine) -> None:
-    writer = AuditWriter(partial(insert_rows, engine))
+    writer = AuditWriter(AuditLog(engine).record)
     writer.write(entries("nora", 3) + [AuditEntry(AT, "nora", "nurse", "p9", "x" * 80, "/" * 400)])
-    log = AccountStore(engine).audit_log(limit=10)
+    log = AccountStore(engine).audit_log.entries(limit=10)
     assert sorted(e.patient_id for e in log) == ["p000", "p001", "p002", "p9"]
     long = next(e for e in log if e.patient_id == "p9")
-    assert (len(long.purpose), len(long.path)) == (64, 300)  # AccountStore.audit's limits
+    assert (len(long.purpose), len(long.path)) == (64, 300)  # AuditLog.record's limits
     assert long.at == AT and long.actor_id == "nora"
 
 
@@ -47,7 +47,7 @@ def test_requests_waiting_together_share_one_transaction(engine: Engine) -> None
         calls.append(len(rows))
         if len(calls) == 1:
             release.wait(10)  # the first transaction is slow; nine requests queue behind it
-        insert_rows(engine, rows)
+        AuditLog(engine).record(rows)
 
     writer = AuditWriter(write)
     first = threading.Thread(target=writer.write, args=(entries("a", 50),))
@@ -77,7 +77,7 @@ def test_a_failed_transaction_fails_every_request_in_it_and_stores_none(engine: 
         calls.append(len(rows))
         if len(calls) == 1:
             release.wait(10)
-            insert_rows(engine, rows)
+            AuditLog(engine).record(rows)
             return
         raise RuntimeError("disk full")
 
@@ -104,7 +104,7 @@ def test_a_failed_transaction_fails_every_request_in_it_and_stores_none(engine: 
     for t in [first, *failing]:
         t.join(10)
     assert len(errors) == 3 and all(str(e) == "disk full" for e in errors)
-    assert {e.actor_id for e in AccountStore(engine).audit_log(limit=100)} == {"ok"}
+    assert {e.actor_id for e in AccountStore(engine).audit_log.entries(limit=100)} == {"ok"}
     with pytest.raises(RuntimeError):  # not stuck: the next request has its own transaction
         writer.write(entries("later", 1))
     assert calls[-1] == 1

@@ -21,8 +21,8 @@ def fresh_world(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_only_the_caregivers_on_the_ladder_get_the_ok_button(fresh_world: World) -> None:
     world = fresh_world
-    world.accounts.add_user("dora", role="caregiver", display_name="Dora", password=PASSWORD)
-    world.accounts.share("p1", "dora", ("readings", "alerts"), urgent_alerts=False)
+    world.accounts.users.add("dora", role="caregiver", display_name="Dora", password=PASSWORD)
+    world.accounts.sharing.share("p1", "dora", ("readings", "alerts"), urgent_alerts=False)
     open_safety_alert(world, "c1")
 
     dora = TestClient(world.app)
@@ -48,8 +48,8 @@ def test_a_caregiver_sharing_goals_does_not_read_the_patient_coach_thread(
     send(world.engine, patient_id="p1", author_id="coach1", author_name="Cora",
          author_role="coach", recipient_key="p1", body="Private: how did the new dose feel?",
          now=world.clock.now)
-    world.accounts.add_user("gina", role="caregiver", display_name="Gina", password=PASSWORD)
-    world.accounts.share("p1", "gina", ("readings", "goals"), urgent_alerts=False)
+    world.accounts.users.add("gina", role="caregiver", display_name="Gina", password=PASSWORD)
+    world.accounts.sharing.share("p1", "gina", ("readings", "goals"), urgent_alerts=False)
     gina = TestClient(world.app)
     assert sign_in(gina, "gina").status_code == 303
     page = gina.get("/patients/p1/goals")

@@ -79,11 +79,11 @@ def test_a_new_reading_shows_when_the_period_turns_and_the_label_says_as_of_when
 
 
 def test_a_nurse_sees_only_her_clinic_even_from_a_kept_board(world: World) -> None:
-    world.accounts.add_clinic("clinic2", "Other clinic")
+    world.accounts.clinics.add("clinic2", "Other clinic")
     add_patient(world.engine, "z001", "Zed Elsewhere")
     fill(world.store, "z001", days=14, end=NOW, glucose=lambda i: 120.0)
-    world.accounts.register_at_clinic("z001", "clinic2")
-    world.accounts.add_user("nina", role="nurse", display_name="Nina", password=PASSWORD,
+    world.accounts.clinics.register("z001", "clinic2")
+    world.accounts.users.add("nina", role="nurse", display_name="Nina", password=PASSWORD,
                             clinic_id="clinic2")
     nina = world.client()
     assert sign_in(nina, "nina").status_code == 303
@@ -96,7 +96,7 @@ def test_a_nurse_sees_only_her_clinic_even_from_a_kept_board(world: World) -> No
     assert "Zed Elsewhere" not in searched and "0 patients match" in searched
 
     # a patient who leaves the clinic leaves the list at once, kept board or not
-    world.accounts.register_at_clinic("q002", "clinic2")
+    world.accounts.clinics.register("q002", "clinic2")
     with Session(world.engine) as session:
         session.execute(delete(ClinicPatient).where(ClinicPatient.patient_id == "q002",
                                                     ClinicPatient.clinic_id == "clinic"))
@@ -139,5 +139,5 @@ def test_cached_trends_are_still_checked_and_audited_for_each_viewer(world: Worl
     # the coach may see p1; nobody sees a patient outside their care from the cache
     assert world.client("coach").get("/api/patients/p1/trends").status_code == 200
     assert world.client("caregiver").get("/api/patients/q000/trends").status_code == 403
-    world.accounts.unshare("p1", world.people.caregiver)
+    world.accounts.sharing.unshare("p1", world.people.caregiver)
     assert world.client("caregiver").get("/api/patients/p1/trends").status_code == 403

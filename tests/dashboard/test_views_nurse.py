@@ -146,8 +146,8 @@ def test_filters_search_and_pages(world: World) -> None:
 def test_only_nurses_triage_and_only_their_clinic(world: World) -> None:
     assert world.client("coach").get("/api/nurse/triage").status_code == 403
     assert world.client("patient").get("/nurse").status_code == 403
-    world.accounts.add_clinic("elsewhere", "Another clinic")
-    world.accounts.add_user("nell", role="nurse", display_name="Nell",
+    world.accounts.clinics.add("elsewhere", "Another clinic")
+    world.accounts.users.add("nell", role="nurse", display_name="Nell",
                             password="correct horse battery staple",
                             clinic_id="elsewhere")
     from tests.support.accounts import sign_in

@@ -110,7 +110,7 @@ def test_meter_checks_beside_a_cgm_leave_its_curve_alone_and_a_meter_alone_is_sh
 def test_units_and_time_zone_are_kept_per_user_and_change_the_numbers(world: World) -> None:
     patient = world.client("patient")
     assert patient.get("/api/me/preferences").json() == {"glucose_units": "mg/dL", "timezone": None,
-                                                          "locale": None}
+                                                          "locale": None, "weight_units": "kg"}
     page = patient.get("/settings")
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     saved = patient.post("/settings", data={"glucose_units": "mmol/L",

@@ -134,8 +134,8 @@ def database_with_people(path: Path) -> tuple[Engine, People]:
 def join_clinic(engine: Engine, patient_ids: list[str]) -> None:
     """What ``add_people(..., clinic_patients=...)`` does for them: the clinic and the team."""
     accounts = AccountStore(engine)
-    accounts.register_many_at_clinic(patient_ids, "clinic")
-    accounts.assign_patients("team", patient_ids)
+    accounts.clinics.register_many(patient_ids, "clinic")
+    accounts.care_teams.assign_many("team", patient_ids)
 
 
 def build_world(tmp_path: Path, *, extra_patients: int = 0) -> Iterator[World]:

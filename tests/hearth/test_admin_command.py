@@ -70,8 +70,8 @@ def test_provision_a_clinic_and_sign_in_as_its_nurse(database: Path) -> None:
 
     engine = app_database(database / "hearth.db")
     accounts = AccountStore(engine)
-    assert accounts.team_patient_ids("cora") == {"bob"}
-    assert accounts.urgent_alert_caregivers("ann") == ["sam"]
+    assert accounts.care_teams.patients_of_member("cora") == {"bob"}
+    assert accounts.sharing.urgent_alert_caregivers("ann") == ["sam"]
     assert [d.device_id for d in SqlDirectory(engine).devices_of("ann")] == ["ann-cgm", "ann-scale"]
     store = SqliteTimeSeriesStore(database / "ts.db")
     client = TestClient(create_app(store=store, directory=SqlDirectory(engine), accounts=accounts))
@@ -99,7 +99,7 @@ def test_mistakes_get_a_clear_message_and_no_account(database: Path) -> None:
     assert "exists already" in admin("add-user", "sam", "--role", "admin", "--name", "S",
                                      "--password-stdin", input=PASSWORD + "\n", ok=False)
     assert "DEVICE_ID:KIND" in admin("bind-devices", "ann", "nokind", ok=False)
-    assert [a.id for a in AccountStore(app_database(database / "hearth.db")).accounts()] == ["sam"]
+    assert [a.id for a in AccountStore(app_database(database / "hearth.db")).users.all()] == ["sam"]
 
 
 def test_a_clinic_starts_without_the_simulator(database: Path, mosquitto: MosquittoServer) -> None:
@@ -151,7 +151,7 @@ def test_a_clinic_starts_without_the_simulator(database: Path, mosquitto: Mosqui
     finally:
         ingest.stop()
     accounts = AccountStore(engine)
-    assert accounts.team_patient_ids("colm") == {"eve"}
+    assert accounts.care_teams.patients_of_member("colm") == {"eve"}
     app = create_app(store=store, directory=directory, accounts=accounts)
     for who in ("nora", "colm", "eve"):
         client = TestClient(app)

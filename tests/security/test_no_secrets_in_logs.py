@@ -56,7 +56,7 @@ def test_a_real_server_run_logs_no_secret(tmp_path: Path, mosquitto: MosquittoSe
     secret = Provisioner(engine).add(device_id="ann-xdrip", patient_id="ann", kind="cgm",
                                      role="nightscout").secret
     assert secret
-    AccountStore(engine).add_user("nina", role="nurse", display_name="Nina",
+    AccountStore(engine).users.add("nina", role="nurse", display_name="Nina",
                                   password=NURSE_PASSWORD)
     engine.dispose()
 

@@ -70,13 +70,13 @@ def their_marks(site: DemoSite) -> dict[str, list[str]]:
 
 
 def last_audit_id(site: DemoSite) -> int:
-    with Session(site.accounts._engine) as session:  # noqa: SLF001 - the demo site's database
+    with Session(site.accounts.engine) as session:
         return int(session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0)
 
 
 def audit_since(site: DemoSite, after: int) -> list[AuditEvent]:
     """The rows of the audit table written after row ``after``."""
-    with Session(site.accounts._engine) as session:  # noqa: SLF001
+    with Session(site.accounts.engine) as session:
         return list(session.scalars(select(AuditEvent).where(AuditEvent.id > after)))
 
 
@@ -172,7 +172,7 @@ def test_b_smuggled_through_query_parameters_never_shows(site: DemoSite, ann: Te
 
 
 def test_an_uploader_reads_and_writes_only_its_own_patient(site: DemoSite) -> None:
-    engine = site.accounts._engine  # noqa: SLF001 - the demo site's database
+    engine = site.accounts.engine
     secret = Provisioner(engine).add(device_id="ann-bola-xdrip", patient_id=site.patient_id,
                                      kind="cgm", role="nightscout").secret
     assert secret

@@ -68,25 +68,25 @@ def test_hearth_admin_refuses_weak_passwords_and_creates_nothing(database: Engin
     code, output = _admin("add-user", "nina", "--role", "admin", "--name", "Nina",
                           stdin=password)
     assert code != 0 and "too easy to guess" in output and "Traceback" not in output
-    assert AccountStore(database).account("nina") is None
+    assert AccountStore(database).users.get("nina") is None
     code, output = _admin("add-user", "nina", "--role", "admin", "--name", "Nina",
                           stdin="plum-kettle-orbit-9")
     assert code == 0, output
     code, output = _admin("set-password", "nina", stdin=password)
     assert code != 0 and "too easy to guess" in output
-    assert AccountStore(database).check_password("nina", "plum-kettle-orbit-9") is not None
+    assert AccountStore(database).users.check_password("nina", "plum-kettle-orbit-9") is not None
 
 
 def test_an_old_weak_password_still_signs_in_and_is_only_rehashed(database: Engine) -> None:
     accounts = AccountStore(database)
-    accounts.add_user("olde", role="admin", display_name="Olde", password="plum-kettle-orbit-9")
+    accounts.users.add("olde", role="admin", display_name="Olde", password="plum-kettle-orbit-9")
     weak_hash = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("password12")
     with Session(database) as session:
         user = session.get(User, "olde")
         assert user is not None
         user.password_hash = weak_hash  # set before the strength policy existed
         session.commit()
-    assert accounts.check_password("olde", "password12") is not None
+    assert accounts.users.check_password("olde", "password12") is not None
     with Session(database) as session:
         user = session.get(User, "olde")
         assert user is not None and user.password_hash != weak_hash

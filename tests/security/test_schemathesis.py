@@ -56,7 +56,7 @@ class RecordingPublisher:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoSite, str, str]]:
     with demo_site(tmp_path_factory.mktemp("schemathesis")) as site:
-        engine = site.accounts._engine  # noqa: SLF001 - the demo site's database
+        engine = site.accounts.engine
         secret = Provisioner(engine).add(device_id="ann-fuzz-xdrip", patient_id=site.patient_id,
                                          kind="cgm", role="nightscout").secret
         assert secret

@@ -34,21 +34,21 @@ def add_people(engine: Engine, patient_id: str, *, clinic_patients: Sequence[str
     ``clinic_patients``."""
     people = People()
     store = AccountStore(engine)
-    store.add_clinic("clinic", "Test clinic")
-    store.add_care_team("team", "Test team", clinic_id="clinic")
-    store.add_user(people.patient, role="patient", display_name="Pat", password=PASSWORD,
+    store.clinics.add("clinic", "Test clinic")
+    store.care_teams.add("team", "Test team", clinic_id="clinic")
+    store.users.add(people.patient, role="patient", display_name="Pat", password=PASSWORD,
                    patient_id=patient_id)
-    store.add_user(people.caregiver, role="caregiver", display_name="Cara", password=PASSWORD)
-    store.add_user(people.coach, role="coach", display_name="Cole", password=PASSWORD,
+    store.users.add(people.caregiver, role="caregiver", display_name="Cara", password=PASSWORD)
+    store.users.add(people.coach, role="coach", display_name="Cole", password=PASSWORD,
                    clinic_id="clinic")
-    store.add_user(people.nurse, role="nurse", display_name="Nora", password=PASSWORD,
+    store.users.add(people.nurse, role="nurse", display_name="Nora", password=PASSWORD,
                    clinic_id="clinic")
-    store.add_user(people.admin, role="admin", display_name="Adam", password=PASSWORD)
-    store.add_team_member("team", people.coach)
+    store.users.add(people.admin, role="admin", display_name="Adam", password=PASSWORD)
+    store.care_teams.add_member("team", people.coach)
     for pid in dict.fromkeys([patient_id, *clinic_patients]):
-        store.register_at_clinic(pid, "clinic")
-        store.assign_patient("team", pid)
-    store.share(patient_id, people.caregiver, scopes, urgent_alerts=True)
+        store.clinics.register(pid, "clinic")
+        store.care_teams.assign("team", pid)
+    store.sharing.share(patient_id, people.caregiver, scopes, urgent_alerts=True)
     return people
 
 

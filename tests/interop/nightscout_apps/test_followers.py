@@ -111,7 +111,7 @@ def test_a_follower_reads_with_its_own_token_and_loses_it_when_revoked(
     assert 99 not in [e["sgv"] for e in follower.get("/api/v1/entries.json").json()]
 
     # Every read audited under the token's id, the path without the token.
-    log = AccountStore(stack.engine).audit_log(patient_id="ann", limit=200)
+    log = AccountStore(stack.engine).audit_log.entries(patient_id="ann", limit=200)
     follower_reads = [e for e in log if e.actor_id == token_id]
     assert len(follower_reads) >= 8
     assert {e.actor_role for e in follower_reads} == {"ns-follower"}
