@@ -47,6 +47,8 @@ def tally(expected: dict[str, dict[str, tuple[str, list[Key]]]], points: list[Po
     mallory = paths["hostile (its own readings)"] = PathTally(devices=1, sent=len(sent))
     mallory.stored_rows = len(rows)
     mallory.not_sent = sum(1 for k, _ in rows if k not in set(sent))
+    # Not a failure: it forgets a message on the broker's PUBACK, which is not durable.
+    mallory.lost = len(set(sent) - {k for k, _ in rows})
     mallory.wrong_patient = sum(1 for _, p in rows if p != hostile_patient)
     if mallory.not_sent or mallory.wrong_patient:
         failing.append(hostile_id)

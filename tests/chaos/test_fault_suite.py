@@ -39,7 +39,9 @@ def test_every_honest_reading_is_stored_once_through_crashes_and_a_hostile_devic
 
     paths: dict[str, PathTally] = report.paths
     assert paths["gateway"].sent == plan.readings
-    assert paths["direct"].devices == 3 * plan.direct and paths["direct"].sent > 100
+    # Each patient's CGM at least (the cuff and the pedometer may have no reading in the
+    # simulated hours, depending on the time of day).
+    assert paths["direct"].devices >= plan.direct and paths["direct"].sent > 100
     assert paths["nightscout"].devices == plan.uploaders and paths["nightscout"].sent > 50
     for name in ("gateway", "direct", "nightscout"):
         t = paths[name]
