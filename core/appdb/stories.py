@@ -9,11 +9,10 @@ approved and not revoked; who may read which of them is decided above this layer
   data: created and filled from ``stories`` the first time it is needed (so that the
   schema Alembic compares holds only real tables), kept current as stories are
   approved, revoked or rejected (``index`` / ``remove``, in the caller's transaction).
-- ``PostgresStorySearch``: ``to_tsvector('english', …) @@ websearch_to_tsquery('english', q)``
-  over the table itself, ranked by ``ts_rank``, served by a GIN expression index
-  (``ix_stories_search``) made when first needed, like the FTS5 table (an expression
-  index is not something Alembic's model comparison can hold). ``index`` and ``remove``
-  have nothing to do: the state and ``revoked_at`` columns are in the query.
+- ``PostgresStorySearch``: a weighted ``tsvector`` per story in its own ``story_search``
+  table (GIN index), matched with ``websearch_to_tsquery('english', q)`` and ranked by
+  ``ts_rank``; derived data made when first needed and kept current exactly like the
+  FTS5 table (a TSVECTOR column is not something the SQLite side of the models can hold).
 
 ``story_search(engine)`` picks the one for the engine's dialect. User ids are plain
 strings, as in core/appdb/plans.py.
@@ -23,19 +22,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import (
     JSON,
-    ColumnElement,
     DateTime,
     Engine,
     ForeignKey,
     Integer,
     String,
     Text,
-    func,
-    literal_column,
     select,
     text,
 )
@@ -137,6 +133,17 @@ def searchable_text(story: Story) -> tuple[str, str, str]:
     return story.title, story.body, tags
 
 
+def _params(story: Story) -> dict[str, str]:
+    title, body, tags = searchable_text(story)
+    return {"id": story.id, "title": title, "body": body, "tags": tags}
+
+
+def _live(session: Session) -> list[Story]:
+    """The approved, unwithdrawn stories: what a search index holds."""
+    return list(session.scalars(select(Story).where(Story.state == "approved",
+                                                    Story.revoked_at.is_(None))))
+
+
 class StorySearch(Protocol):
     """Full-text search over approved, unrevoked stories (the reader filter is not here)."""
 
@@ -174,21 +181,19 @@ class SqliteStorySearch:
             "CREATE VIRTUAL TABLE IF NOT EXISTS story_search USING fts5("
             "story_id UNINDEXED, title, body, tags, tokenize = 'porter unicode61')"))
         session.execute(text("DELETE FROM story_search"))  # a racing creator filled it too
-        for story in session.scalars(select(Story).where(Story.state == "approved",
-                                                         Story.revoked_at.is_(None))):
-            self._insert(session, story)
+        self._insert(session, _live(session))
 
     @staticmethod
-    def _insert(session: Session, story: Story) -> None:
-        title, body, tags = searchable_text(story)
-        session.execute(text("INSERT INTO story_search (story_id, title, body, tags) "
-                             "VALUES (:id, :title, :body, :tags)"),
-                        {"id": story.id, "title": title, "body": body, "tags": tags})
+    def _insert(session: Session, stories: list[Story]) -> None:
+        if stories:
+            session.execute(text("INSERT INTO story_search (story_id, title, body, tags) "
+                                 "VALUES (:id, :title, :body, :tags)"),
+                            [_params(story) for story in stories])
 
     def index(self, session: Session, story: Story) -> None:
         self._ensure(session)
         self.remove(session, story.id)
-        self._insert(session, story)
+        self._insert(session, [story])
 
     def remove(self, session: Session, story_id: str) -> None:
         self._ensure(session)
@@ -206,39 +211,58 @@ class SqliteStorySearch:
         return [str(r[0]) for r in rows]
 
 
-_PG_READY: set[str] = set()  # databases whose search index this process has made sure of
-PG_DOCUMENT = ("to_tsvector('english', coalesce(title, '') || ' ' || coalesce(body, ''))")
+_PG_READY: set[str] = set()  # databases whose search table this process has made sure of
 
 
 class PostgresStorySearch:
-    """``websearch_to_tsquery`` over the stories table (GIN expression index PG_DOCUMENT)."""
+    """``websearch_to_tsquery`` over ``story_search`` (story id, a weighted ``tsvector``:
+    title A, tags B, body C; GIN index), created and filled from ``stories`` when first
+    needed and kept current by ``index`` / ``remove``, like the SQLite one. The document is
+    stored, not recomputed from the text: ranking 10,000 matches re-parsed each story and
+    took about 2 s (docs/PEERS.md)."""
 
     def _ensure(self, session: Session) -> None:
         url = session.get_bind().engine.url.render_as_string(hide_password=True)
         if url in _PG_READY:
             return
-        session.execute(text(
-            f"CREATE INDEX IF NOT EXISTS ix_stories_search ON stories USING gin ({PG_DOCUMENT})"))
+        exists = session.execute(text("SELECT to_regclass('story_search')")).scalar()
+        if exists is None:
+            session.execute(text(
+                "CREATE TABLE IF NOT EXISTS story_search (story_id VARCHAR(64) PRIMARY KEY, "
+                "document TSVECTOR NOT NULL)"))
+            session.execute(text("CREATE INDEX IF NOT EXISTS ix_story_search_document "
+                                 "ON story_search USING gin (document)"))
+            self._upsert(session, _live(session))
         _PG_READY.add(url)
 
+    @staticmethod
+    def _upsert(session: Session, stories: list[Story]) -> None:
+        if not stories:
+            return
+        session.execute(text(
+            "INSERT INTO story_search (story_id, document) VALUES (:id, "
+            "setweight(to_tsvector('english', :title), 'A') || "
+            "setweight(to_tsvector('english', :tags), 'B') || "
+            "setweight(to_tsvector('english', :body), 'C')) "
+            "ON CONFLICT (story_id) DO UPDATE SET document = excluded.document"),
+            [_params(story) for story in stories])
+
     def index(self, session: Session, story: Story) -> None:
-        """Nothing to do: the expression index follows the row."""
+        self._ensure(session)
+        self._upsert(session, [story])
 
     def remove(self, session: Session, story_id: str) -> None:
-        """Nothing to do: ``matching`` reads the state and ``revoked_at`` columns."""
+        self._ensure(session)
+        session.execute(text("DELETE FROM story_search WHERE story_id = :id"), {"id": story_id})
 
     def matching(self, session: Session, query: str, *, limit: int = SEARCH_LIMIT) -> list[str]:
         if not _WORD.search(query):
             return []
         self._ensure(session)
-        document: ColumnElement[Any] = literal_column(PG_DOCUMENT)
-        tsquery = func.websearch_to_tsquery("english", query)
-        rows = session.execute(
-            select(Story.id)
-            .where(document.op("@@")(tsquery), Story.state == "approved",
-                   Story.revoked_at.is_(None))
-            .order_by(func.ts_rank(document, tsquery).desc(), Story.created_at.desc())
-            .limit(limit))
+        rows = session.execute(text(
+            "SELECT story_id FROM story_search, websearch_to_tsquery('english', :q) AS query "
+            "WHERE document @@ query ORDER BY ts_rank(document, query) DESC, story_id "
+            "LIMIT :limit"), {"q": query, "limit": limit})
         return [str(r[0]) for r in rows]
 
 
@@ -252,7 +276,7 @@ def story_search(engine: Engine) -> StorySearch:
 
 
 __all__ = [
-    "PG_DOCUMENT", "SEARCH_LIMIT", "PeerAnswer", "PeerQuestion", "PostgresStorySearch",
+    "SEARCH_LIMIT", "PeerAnswer", "PeerQuestion", "PostgresStorySearch",
     "SqliteStorySearch", "Story", "StoryMark", "StoryModeration", "StorySearch",
     "searchable_text", "story_search",
 ]

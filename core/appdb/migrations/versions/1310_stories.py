@@ -4,9 +4,10 @@ Revision ID: stories01
 Revises: nstokens01
 Create Date: 2026-12-07
 
-The full-text search structures (SQLite's FTS5 table, PostgreSQL's GIN expression
-index) are derived data that the search adapter of core/appdb/stories.py creates
-when first needed, outside the models Alembic compares; downgrade drops them.
+The full-text search tables (SQLite's FTS5 table, PostgreSQL's tsvector table with
+its GIN index, both named story_search) are derived data that the search adapters of
+core/appdb/stories.py create when first needed, outside the models Alembic compares;
+downgrade drops them.
 """
 
 from __future__ import annotations
@@ -93,10 +94,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP INDEX IF EXISTS ix_stories_search")
-    else:
-        op.execute("DROP TABLE IF EXISTS story_search")  # the FTS5 index, if it was made
+    op.execute("DROP TABLE IF EXISTS story_search")  # the search index, if it was made
     op.drop_index("ix_peer_answers_created_at", table_name="peer_answers")
     op.drop_index("ix_peer_answers_question_id", table_name="peer_answers")
     op.drop_table("peer_answers")
