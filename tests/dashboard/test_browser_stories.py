@@ -205,3 +205,31 @@ def test_a_question_answered_by_a_peer_and_marked_unsafe(world: World, chromium:
         told = session.scalars(select(CoachNudge).where(
             CoachNudge.patient_id == PEER, CoachNudge.flag_type == "peer_answer")).all()
     assert [(n.title, n.counts_to_budget) for n in told] == [("Your peers answered", True)]
+
+
+def test_the_peer_pages_have_no_serious_accessibility_violations(
+        world: World, chromium: Any, base_url: str) -> None:
+    """axe-core (tests/support/axe.py) on every new page, as the role that uses it."""
+    from care import stories
+    from tests.support.axe import axe_violations
+
+    with Session(world.engine) as session:
+        story = stories.write_story(session, author_id=world.people.patient,
+                                    author_patient_id="p1", title="A tip", body="Walk daily.",
+                                    naming="first", audience="clinic", now=world.clock.now)
+        session.commit()
+        story_id = story.id
+    pages = {world.people.patient: ["/stories/new", f"/stories/{story_id}", "/questions"],
+             world.people.coach: ["/coach/stories", "/stories", "/questions"]}
+    found = []
+    for name, paths in pages.items():
+        signed = sign_in(chromium, base_url, name)
+        context = chromium.new_context(bypass_csp=True,
+                                       storage_state=signed.context.storage_state())
+        page = context.new_page()
+        for path in paths:
+            page.goto(f"{base_url}{path}")
+            found += [f"{path}: {v['id']} {v['targets']}" for v in axe_violations(page)]
+        context.close()
+        signed.context.close()
+    assert found == []
