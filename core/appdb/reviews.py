@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.appdb.models import Base
 
 GLUCOSE_UNITS = ("mg/dL", "mmol/L")
+WEIGHT_UNITS = ("kg", "lb")
 
 
 def _now() -> datetime:
@@ -33,6 +34,8 @@ class UserPreference(Base):
     # the words of pages and messages (core/i18n.py) and the format of dates. None: the
     # browser's Accept-Language on pages, English for messages sent.
     locale: Mapped[str | None] = mapped_column(String(16), default=None)
+    # "kg" or "lb" (WEIGHT_UNITS); None reads as kg (migration weightunits01)
+    weight_units: Mapped[str | None] = mapped_column(String(4), default=None)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 

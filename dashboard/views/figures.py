@@ -28,6 +28,7 @@ from core.metrics import GlucoseMethod, Metric
 from core.readings import to_epoch_us
 from core.timeseries import Series, TimeSeriesStore
 from dashboard.views import glucose as g
+from dashboard.views import units as wu
 from dashboard.views.models import (
     Agp,
     DayOverlay,
@@ -55,7 +56,7 @@ def _num(x: float) -> float | None:
 
 
 def today(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime, units: str,
-          tz: str) -> Today:
+          tz: str, weight_units: str = wu.KG) -> Today:
     latest = store.latest(patient.id, [Metric.GLUCOSE, Metric.SYSTOLIC, Metric.DIASTOLIC,
                                        Metric.WEIGHT, Metric.SPO2])
     zone = ZoneInfo(tz)
@@ -66,7 +67,8 @@ def today(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime, units:
             label="Blood pressure", value=f"{sys_.value:.0f}/{dia.value:.0f}", unit="mmHg",
             time=sys_.measured_at, age=g.age_text(now, sys_.measured_at))
     if w := latest.get(Metric.WEIGHT):
-        cards["weight"] = LatestValue(label="Weight", value=f"{w.value:.1f}", unit="kg",
+        shown = wu.weight(w.value, weight_units)
+        cards["weight"] = LatestValue(label="Weight", value=f"{shown:.1f}", unit=weight_units,
                                       time=w.measured_at, age=g.age_text(now, w.measured_at))
     if s := latest.get(Metric.SPO2):
         cards["spo2"] = LatestValue(label="Oxygen (SpO2)", value=f"{s.value:.0f}", unit="%",
@@ -109,7 +111,7 @@ def _steps_today(store: TimeSeriesStore, patient_id: str, now: datetime,
 
 
 def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
-           units: str, tz: str) -> Trends:
+           units: str, tz: str, weight_units: str = wu.KG) -> Trends:
     end = now
     start = end - timedelta(days=days)
     # the AGP and time in ranges from CGM readings only; a meter's readings are points and
@@ -125,7 +127,9 @@ def trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: date
         units=cast(GlucoseUnits, units), glucose_range=_glucose_range(units),
         glucose=glucose, systolic=_series(systolic),
         diastolic=_series(diastolic),
-        weight=_series(weight), steps=_daily_steps(store, patient.id, start, end, tz),
+        weight=_weights(weight, weight_units),
+        weight_units=weight_units,  # type: ignore[arg-type]
+        steps=_daily_steps(store, patient.id, start, end, tz),
         step_goal=goal, meter=_meter(store, patient.id, start, end, units, tz, days))
 
 
@@ -137,6 +141,12 @@ def _glucose_range(units: str) -> tuple[float | None, float | None]:
 def _series(series: object) -> SeriesOut:
     t = series.times_us  # type: ignore[attr-defined]
     return SeriesOut(times=(t / 1e6).tolist(), values=series.values.tolist())  # type: ignore[attr-defined]
+
+
+def _weights(series: Series, units: str) -> SeriesOut:
+    """Weigh-ins in the viewer's units (dashboard/views/units.py)."""
+    return SeriesOut(times=(series.times_us / 1e6).tolist(),
+                     values=wu.weights(series.values, units))
 
 
 def _daily_steps(store: TimeSeriesStore, patient_id: str, start: datetime, end: datetime,
@@ -220,7 +230,7 @@ REVIEW_DAYS = 14
 
 
 def review_charts(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime, units: str,
-                  tz: str, days: int = REVIEW_DAYS) -> ReviewCharts:
+                  tz: str, days: int = REVIEW_DAYS, weight_units: str = wu.KG) -> ReviewCharts:
     """A chart for each condition the patient has readings of, with its target lines: the
     AGP from CGM readings only, finger-sticks as points, BP, weight (the heart-failure
     warning line), SpO2 (own target) and steps (own goal)."""
@@ -240,10 +250,12 @@ def review_charts(store: TimeSeriesStore, patient: PatientInfo, *, now: datetime
         diastolic=_series(store.read_series(patient.id, Metric.DIASTOLIC, start, end)),
         bp_target=(float(targets.get("bp_systolic", tg.BP_HOME_ESH[0])),
                    float(targets.get("bp_diastolic", tg.BP_HOME_ESH[1]))),
-        weight=_series(weight),
-        weight_alert_kg=_weight_alert(weight, tz) if "heart_failure" in patient.conditions
-        else None,
-        weight_target_kg=_num(float(targets["weight_kg"])) if "weight_kg" in targets else None,
+        weight=_weights(weight, weight_units),
+        weight_units=weight_units,  # type: ignore[arg-type]
+        weight_alert_kg=_in_units(_weight_alert(weight, tz), weight_units)
+        if "heart_failure" in patient.conditions else None,
+        weight_target_kg=_in_units(_num(float(targets["weight_kg"])), weight_units)
+        if "weight_kg" in targets else None,
         spo2=_series(spo2),
         spo2_target=spo2_limits[0] if len(spo2) else None,
         spo2_urgent=spo2_limits[1] if len(spo2) else None,
@@ -276,6 +288,10 @@ def _meter(store: TimeSeriesStore, patient_id: str, start: datetime, end: dateti
                             for b in blocks])
 
 
+def _in_units(kg: float | None, units: str) -> float | None:
+    return None if kg is None else wu.weight(kg, units)
+
+
 def _weight_alert(weight: Series, tz: str) -> float | None:
     """Heart failure: the latest weigh-in above the lowest daily weight of the 3 days before
     it plus 2 kg is a warning (analytics/targets.py HF_GAIN_3_DAYS_KG)."""
@@ -300,17 +316,19 @@ _CACHE_LOCK = threading.Lock()
 
 
 def cached_trends(store: TimeSeriesStore, patient: PatientInfo, *, days: int, now: datetime,
-                  units: str, tz: str) -> Trends:
+                  units: str, tz: str, weight_units: str = wu.KG) -> Trends:
     end = now.replace(second=0, microsecond=0)
     newest = tuple(sorted((str(m), r.measured_at)
                           for m, r in store.latest(patient.id, TRENDS_METRICS).items()))
-    key = (patient.id, repr(sorted(patient.targets.items())), days, units, tz, end, newest)
+    key = (patient.id, repr(sorted(patient.targets.items())), days, units, weight_units, tz,
+           end, newest)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    built = trends(store, patient, days=days, now=end, units=units, tz=tz)
+    built = trends(store, patient, days=days, now=end, units=units, tz=tz,
+                   weight_units=weight_units)
     with _CACHE_LOCK:
         _CACHE[key] = built
         while len(_CACHE) > _CACHE_SIZE:

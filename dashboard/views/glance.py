@@ -26,6 +26,7 @@ from core.metrics import GLUCOSE_MGDL_PER_MMOLL, GlucoseMethod, Metric
 from core.timeseries import Series, TimeSeriesStore
 from dashboard.timefields import ApiTime
 from dashboard.views import glucose as g
+from dashboard.views import units as u
 from dashboard.views.models import Today
 
 GLUCOSE_WINDOWS_H = (3, 6, 12, 24)  # the chart's periods, as Nightscout and the CGM apps
@@ -40,9 +41,32 @@ DEFAULT_LOCALE = "en_GB"
 
 # -- locale ----------------------------------------------------------------------------------
 
-def viewer_locale(accept_language: str | None) -> Locale:
-    """The viewer's locale from their browser's Accept-Language (Babel's negotiation),
-    British English when it names none Babel knows."""
+def viewer_locale(accept_language: str | None, *, saved: str | None = None) -> Locale:
+    """The locale of dates, times and numbers: the language saved in the person's settings
+    (core/i18n.py; the same choice as the page's words), with the region their browser
+    names for that language ("en" saved, "en-US" browser: US dates; "pl" saved: Polish
+    formats whatever the browser); without a saved language, the browser's Accept-Language
+    (Babel's negotiation); British English when neither names one Babel knows."""
+    if saved:
+        return _saved_locale(saved, accept_language)
+    return _browser_locale(accept_language)
+
+
+def _saved_locale(saved: str, accept_language: str | None) -> Locale:
+    try:
+        chosen = Locale.parse(saved.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return _browser_locale(accept_language)
+    if chosen.territory:
+        return chosen
+    browser = _browser_locale(accept_language)
+    if browser.language == chosen.language and browser.territory:
+        return browser
+    default = Locale.parse(DEFAULT_LOCALE)
+    return default if default.language == chosen.language else chosen
+
+
+def _browser_locale(accept_language: str | None) -> Locale:
     wanted: list[tuple[float, str]] = []
     for i, part in enumerate((accept_language or "").split(",")):
         tag, _, q = part.strip().partition(";q=")
@@ -80,6 +104,30 @@ def day(at: datetime, tz: str, locale: Locale) -> str:
     return str(format_skeleton("MMMd", at.astimezone(_zone(tz)), locale=locale))
 
 
+# The strftime patterns the templates pass to ``local()`` and the Babel skeleton each
+# stands for, so that every date on every page is in the viewer's locale ("6 Dec" in
+# en-GB, "Dec 6" in en-US, "6 gru" in pl), not an English strftime.
+SKELETONS = {"%d %b %Y": "yMMMd", "%d %b": "MMMd", "%a %d %b": "MMMEd",
+             "%a %d %b %Y": "yMMMEd"}
+
+
+def local_text(at: datetime, tz: str, locale: Locale, fmt: str = "%d %b, %H:%M") -> str:
+    """A time as a page shows it, in the viewer's locale (dashboard/views/common.py
+    ``local``): day and time by default; a day, a day with its year, or the time alone."""
+    if fmt == "%d %b, %H:%M":
+        return day_time(at, tz, locale)
+    if fmt == "%H:%M":
+        return str(format_time(at.astimezone(_zone(tz)), "short", locale=locale))
+    if fmt == "%a %d %b %Y, %H:%M":
+        local = at.astimezone(_zone(tz))
+        joined = str(locale.datetime_formats["medium"])
+        return joined.replace("{1}", str(format_skeleton("yMMMEd", local, locale=locale))) \
+            .replace("{0}", str(format_time(local, "short", locale=locale)))
+    if fmt in SKELETONS:
+        return str(format_skeleton(SKELETONS[fmt], at.astimezone(_zone(tz)), locale=locale))
+    return at.astimezone(_zone(tz)).strftime(fmt)
+
+
 def _zone(tz: str) -> Any:
     from zoneinfo import ZoneInfo
 
@@ -103,7 +151,7 @@ class Vital:
 
 
 def vitals(store: TimeSeriesStore, patient: PatientInfo, today: Today, *, now: datetime,
-           tz: str, locale: Locale) -> list[Vital]:
+           tz: str, locale: Locale, weight_units: str = u.KG) -> list[Vital]:
     """The newest BP, weight, SpO2 and today's steps, each beside its target."""
     t = patient.targets
     out: list[Vital] = []
@@ -119,7 +167,7 @@ def vitals(store: TimeSeriesStore, patient: PatientInfo, today: Today, *, now: d
                              "off" if high else "ok", "above target" if high else "on target"))
         elif key == "weight":
             out.append(_weight(store, patient, card.value, card.unit, card.time, when, card.age,
-                               now=now, tz=tz))
+                               now=now, tz=tz, units=weight_units))
         elif key == "spo2":
             aim, urgent = tg.spo2_limits(t, patient.conditions)
             v = float(card.value)
@@ -145,8 +193,11 @@ def _count(n: float, locale: Locale) -> str:
 
 
 def _weight(store: TimeSeriesStore, patient: PatientInfo, value: str, unit: str, at: datetime,
-            when: str, age: str, *, now: datetime, tz: str) -> Vital:
-    kg = float(value)
+            when: str, age: str, *, now: datetime, tz: str, units: str = u.KG) -> Vital:
+    """The weight card: shown in the viewer's units, judged in kg (the rules' unit)."""
+    newest = store.latest(patient.id, [Metric.WEIGHT]).get(Metric.WEIGHT)
+    kg = float(newest.value) if newest is not None else float(value)
+    gain_limit = _amount(tg.HF_GAIN_3_DAYS_KG, units)
     if "heart_failure" in patient.conditions:
         week = store.read_series(patient.id, Metric.WEIGHT, now - timedelta(days=VITAL_DAYS),
                                  now + timedelta(seconds=1))
@@ -154,19 +205,24 @@ def _weight(store: TimeSeriesStore, patient: PatientInfo, value: str, unit: str,
         if line is not None:
             gain = kg > line
             return Vital("weight", "Weight", value, unit, at, when, age,
-                         f"no more than {line:.1f} kg (a gain over "
-                         f"{tg.HF_GAIN_3_DAYS_KG:.0f} kg in 3 days is a warning)",
+                         f"no more than {u.weight_text(line, units)} (a gain over "
+                         f"{gain_limit} in 3 days is a warning)",
                          "urgent" if gain else "ok",
                          "gain: call your nurse" if gain else "steady")
         return Vital("weight", "Weight", value, unit, at, when, age,
-                     "weigh every morning: a gain over "
-                     f"{tg.HF_GAIN_3_DAYS_KG:.0f} kg in 3 days is a warning", "none",
-                     "not enough days to compare yet")
+                     f"weigh every morning: a gain over {gain_limit} in 3 days is a warning",
+                     "none", "not enough days to compare yet")
     if "weight_kg" in patient.targets:
         goal = float(patient.targets["weight_kg"])
-        return Vital("weight", "Weight", value, unit, at, when, age, f"target {goal:.1f} kg",
-                     "ok" if kg <= goal else "off", f"{kg - goal:+.1f} kg from target")
+        return Vital("weight", "Weight", value, unit, at, when, age,
+                     f"target {u.weight_text(goal, units)}", "ok" if kg <= goal else "off",
+                     f"{u.weight(kg, units) - u.weight(goal, units):+.1f} {units} from target")
     return Vital("weight", "Weight", value, unit, at, when, age, "no target set", "none", "")
+
+
+def _amount(kg: float, units: str) -> str:
+    """A difference in weight: "2 kg", "4.4 lb"."""
+    return f"{u.weight(kg, units):g} {units}"
 
 
 def weight_warning(weight: Series, tz: str) -> float | None:
@@ -224,7 +280,7 @@ def change_text(delta: float | None, units: str) -> str:
 # -- the chart --------------------------------------------------------------------------------
 
 def chart(store: TimeSeriesStore, patient: PatientInfo, today: Today, *, now: datetime,
-          units: str, tz: str, locale: Locale) -> dict[str, Any] | None:
+          units: str, tz: str, locale: Locale, weight_units: str = u.KG) -> dict[str, Any] | None:
     """What today_chart.js draws: glucose over the last 24 hours (a CGM as a line broken at
     gaps, a meter's finger-sticks as points) with the target band and the meals and insulin
     of the period; without glucose, the person's main vital over a week with its target."""
@@ -247,7 +303,7 @@ def chart(store: TimeSeriesStore, patient: PatientInfo, today: Today, *, now: da
                 "line": _gapped(cgm, units), "points": _points(meter, units),
                 "markers": _markers(store, patient.id, start, end, tz, locale),
                 "lines": []}
-    return _vital_chart(store, patient, base, now=now, tz=tz)
+    return _vital_chart(store, patient, base, now=now, tz=tz, weight_units=weight_units)
 
 
 def _gapped(series: Series, units: str) -> dict[str, list[float | None]] | None:
@@ -299,7 +355,7 @@ def main_vital(patient: PatientInfo) -> Metric | None:
 
 
 def _vital_chart(store: TimeSeriesStore, patient: PatientInfo, base: dict[str, Any], *,
-                 now: datetime, tz: str) -> dict[str, Any] | None:
+                 now: datetime, tz: str, weight_units: str = u.KG) -> dict[str, Any] | None:
     metric = main_vital(patient)
     start, end = now - timedelta(days=VITAL_DAYS), now + timedelta(seconds=1)
     order = [m for m in (metric, Metric.WEIGHT, Metric.SPO2, Metric.SYSTOLIC) if m is not None]
@@ -312,14 +368,10 @@ def _vital_chart(store: TimeSeriesStore, patient: PatientInfo, base: dict[str, A
     values = [float(x) for x in series.values]
     lines: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
-    if m == Metric.WEIGHT:
-        label, y_label = "Weight", "kg"
-        warn = weight_warning(series, tz) if "heart_failure" in patient.conditions else None
-        if warn is not None:
-            lines.append({"label": "Warning above", "value": warn, "colour": "#a01818"})
-        if "weight_kg" in patient.targets:
-            lines.append({"label": "Target", "value": float(patient.targets["weight_kg"]),
-                          "colour": "#1e6b30"})
+    if m == Metric.WEIGHT:  # in the viewer's units (dashboard/views/units.py)
+        label, y_label = "Weight", weight_units
+        values = u.weights(values, weight_units)
+        lines = _weight_lines(patient, series, tz, weight_units)
     elif m == Metric.SPO2:
         label, y_label = "Oxygen (SpO2)", "%"
         aim, urgent = tg.spo2_limits(patient.targets, patient.conditions)
@@ -350,19 +402,14 @@ def _vital_chart(store: TimeSeriesStore, patient: PatientInfo, base: dict[str, A
 
 def trends_extras(store: TimeSeriesStore, patient: PatientInfo, *, start: datetime,
                   end: datetime, tz: str, locale: Locale,
-                  day_isos: list[str]) -> dict[str, Any]:
+                  day_isos: list[str], weight_units: str = u.KG) -> dict[str, Any]:
     """Target lines for every vital (BP, weight, SpO2) and the SpO2 readings, the locale of
     the axes, and each day's name for the day picker ("6 Dec"), for charts.js."""
     from datetime import date
 
     t = patient.targets
     weight = store.read_series(patient.id, Metric.WEIGHT, start, end)
-    weight_lines: list[dict[str, Any]] = []
-    if "heart_failure" in patient.conditions and (warn := weight_warning(weight, tz)) is not None:
-        weight_lines.append({"label": "Warning above", "value": warn, "colour": "#a01818"})
-    if "weight_kg" in t:
-        weight_lines.append({"label": "Target", "value": float(t["weight_kg"]),
-                             "colour": "#1e6b30"})
+    weight_lines = _weight_lines(patient, weight, tz, weight_units)
     spo2 = store.read_series(patient.id, Metric.SPO2, start, end)
     aim, urgent = tg.spo2_limits(t, patient.conditions)
     return {
@@ -373,6 +420,7 @@ def trends_extras(store: TimeSeriesStore, patient: PatientInfo, *, start: dateti
             {"label": "Diastolic target",
              "value": float(t.get("bp_diastolic", tg.BP_HOME_ESH[1])), "colour": "#0b4f8a"}],
         "weight_lines": weight_lines,
+        "weight_units": weight_units,
         "spo2": {"times": (spo2.times_us / 1e6).tolist(),
                  "values": [float(x) for x in spo2.values]},
         "spo2_lines": [{"label": "Target", "value": aim, "colour": "#1e6b30"},
@@ -380,6 +428,19 @@ def trends_extras(store: TimeSeriesStore, patient: PatientInfo, *, start: dateti
         "day_labels": {d: str(format_skeleton("MMMEd", date.fromisoformat(d), locale=locale))
                        for d in day_isos},
     }
+
+
+def _weight_lines(patient: PatientInfo, weight: Series, tz: str,
+                  units: str) -> list[dict[str, Any]]:
+    """The heart-failure warning line and the own target weight, in the viewer's units."""
+    lines: list[dict[str, Any]] = []
+    if "heart_failure" in patient.conditions and (warn := weight_warning(weight, tz)) is not None:
+        lines.append({"label": "Warning above", "value": u.weight(warn, units),
+                      "colour": "#a01818"})
+    if "weight_kg" in patient.targets:
+        lines.append({"label": "Target", "value": u.weight(float(patient.targets["weight_kg"]),
+                                                         units), "colour": "#1e6b30"})
+    return lines
 
 
 # -- the JSON twin: GET /api/patients/{id}/today/glance ----------------------------------------

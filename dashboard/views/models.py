@@ -119,6 +119,7 @@ class Trends(ChartWindow):
     weight: SeriesOut
     steps: list[StepsDay]
     step_goal: float
+    weight_units: Literal["kg", "lb"] = Field("kg", description="the unit of ``weight``")
     meter: MeterOut | None = Field(None, description="finger-stick readings: points and the "
                                                      "standard day, never an AGP")
 
@@ -164,6 +165,9 @@ class ReviewCharts(ChartWindow):
     diastolic: SeriesOut
     bp_target: tuple[float, float] = Field(description="home BP target, mmHg")
     weight: SeriesOut
+    weight_units: Literal["kg", "lb"] = Field(
+        "kg", description="the unit of weight, weight_alert_kg and weight_target_kg (the "
+                          "viewer's; the fields keep their names)")
     weight_alert_kg: float | None = Field(description="heart failure: the latest weigh-in "
                                           "above this is a warning (lowest of the 3 days "
                                           "before + 2 kg)")
@@ -180,6 +184,7 @@ class Preferences(BaseModel):
     timezone: str | None = Field(None, description="IANA zone; null: the patient's own")
     locale: str | None = Field(None, description="language of pages and messages: en, pl or "
                                                  "ur; null: the browser's (docs/I18N.md)")
+    weight_units: Literal["kg", "lb"] = Field("kg", description="how weights are shown")
 
 
 class TriageFinding(BaseModel):

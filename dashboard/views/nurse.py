@@ -178,7 +178,8 @@ def _charts(request: Request, access: PatientAccess) -> ReviewCharts:
     prefs = prefs_of(request, access.user)
     return figures.review_charts(store_of(request), access.patient, now=now_of(request),
                                  units=prefs.glucose_units,
-                                 tz=prefs.zone_for(access.patient.timezone))
+                                 tz=prefs.zone_for(access.patient.timezone),
+                                 weight_units=prefs.weight_units)
 
 
 @api.get("/nurse/patients/{patient_id}/charts", response_model=ReviewCharts,

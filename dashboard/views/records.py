@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from core.appdb.reviews import GLUCOSE_UNITS, PatientReview, UserPreference
+from core.appdb.reviews import GLUCOSE_UNITS, WEIGHT_UNITS, PatientReview, UserPreference
 from core.i18n import LANGUAGES
 
 
@@ -18,6 +18,7 @@ class Prefs:
     glucose_units: str = "mg/dL"
     timezone: str | None = None  # None: show each patient's own time zone
     locale: str | None = None  # language of words and dates (core/i18n.py); None: the browser's
+    weight_units: str = "kg"  # "kg" or "lb" (dashboard/views/units.py)
 
     def zone_for(self, patient_tz: str) -> str:
         return self.timezone or patient_tz
@@ -36,7 +37,7 @@ def load_prefs(engine: Engine, user_id: str) -> Prefs:
         row = session.get(UserPreference, user_id)
         if row is None:
             return Prefs()
-        return Prefs(row.glucose_units, row.timezone, row.locale)
+        return Prefs(row.glucose_units, row.timezone, row.locale, row.weight_units or "kg")
 
 
 def save_prefs(engine: Engine, user_id: str, prefs: Prefs, *, now: datetime) -> Prefs:
@@ -44,6 +45,8 @@ def save_prefs(engine: Engine, user_id: str, prefs: Prefs, *, now: datetime) -> 
         raise ValueError(f"glucose units must be one of {', '.join(GLUCOSE_UNITS)}")
     if prefs.timezone is not None and not valid_timezone(prefs.timezone):
         raise ValueError(f"unknown time zone {prefs.timezone!r}")
+    if prefs.weight_units not in WEIGHT_UNITS:
+        raise ValueError(f"weight units must be one of {', '.join(WEIGHT_UNITS)}")
     if prefs.locale is not None and prefs.locale not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
     with Session(engine) as session:
@@ -51,6 +54,7 @@ def save_prefs(engine: Engine, user_id: str, prefs: Prefs, *, now: datetime) -> 
         row.glucose_units = prefs.glucose_units
         row.timezone = prefs.timezone
         row.locale = prefs.locale
+        row.weight_units = prefs.weight_units
         row.updated_at = now
         session.add(row)
         session.commit()

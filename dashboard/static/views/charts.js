@@ -129,7 +129,7 @@
     const lines = extras.weight_lines;
     make("weight-chart", {
       scales: { x: xPeriod, y: { range: around(data.weight.values, lines, 1) } },
-      axes: [dateAxis, { label: "kg" }],
+      axes: [dateAxis, { label: data.weight_units || "kg" }],
       series: [{}, dots("#5b2a86")],
       plugins: [targetLines(lines)],
     }, [data.weight.times, data.weight.values]);

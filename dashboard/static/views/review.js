@@ -74,7 +74,7 @@
     if (data.weight_target_kg != null) { series.push(line("Target", "#1e6b30")); rows.push(flat(xs, data.weight_target_kg)); all.push(data.weight_target_kg); }
     make("weight-chart", {
       scales: { y: { range: [Math.min(...all) - 1, Math.max(...all) + 1] } },
-      axes: [dateAxis, { label: "kg" }], series: series,
+      axes: [dateAxis, { label: data.weight_units || "kg" }], series: series,
     }, rows);
   }
   if (data.spo2.values.length) {
