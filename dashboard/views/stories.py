@@ -266,4 +266,14 @@ def _offer_for_template(request: Request, user: Any) -> stories.OfferCard | None
     return offer_card(request, user) if isinstance(user, User) else None
 
 
+def _waiting_for_template(request: Request, user: Any) -> int:
+    """How many stories wait in the coach's moderation queue (coach_home.html): a count,
+    no one's content."""
+    if not isinstance(user, User) or user.role != "coach":
+        return 0
+    with Session(engine_of(request)) as session:
+        return len(stories.moderation_queue(session, shared_reader(request, user)))
+
+
 templates.env.globals["story_offer_card"] = _offer_for_template
+templates.env.globals["stories_waiting"] = _waiting_for_template

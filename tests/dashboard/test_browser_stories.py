@@ -101,7 +101,9 @@ def test_story_written_approved_offered_found_and_kept_from_others(
 
     # 3. her coach approves it, with a reason
     coach = sign_in(chromium, base_url, world.people.coach)
-    coach.goto(f"{base_url}/coach/stories")
+    coach.goto(f"{base_url}/coach")
+    expect(coach.locator("#stories-waiting")).to_contain_text("1 story from a patient")
+    coach.click("#stories-waiting a")
     item = coach.locator(f'#queue li[data-story="{story_id}"]')
     expect(item).to_contain_text("How I handle lows at work")
     item.locator("input[name=reason]").fill("A practical, safe tip")
