@@ -14,7 +14,8 @@ The protocol is cgm-remote-monitor ``lib/server/websocket.js``, as AndroidAPS's
   (Hearth polls its store every ``POLL_S`` seconds for each patient with a listener);
 - ``alarm`` / ``urgent_alarm`` for the patient's open care alerts (the coach's, from the
   application database: urgent ones as ``urgent_alarm``), ``clear_alarm`` once such an
-  alert is acknowledged or resolved;
+  alert is acknowledged or resolved (then the alerts still open again, since an app
+  clears every alarm it shows on ``clear_alarm``);
 - ``dbAdd`` ``{collection, data}`` (entries, treatments, devicestatus) with an uploader's
   secret: stored through the same outbox as the HTTP API, answered with the documents and
   their ``_id``; without write permission ``{result: "Not authorized"}``. ``dbUpdate`` and
@@ -206,13 +207,16 @@ class NightscoutSocket:
             await self.sio.emit("dataUpdate", {"delta": True, **{
                 k: v for k, v in data.items() if v or k == "lastUpdated"}}, room=patient_id)
         open_alerts = await asyncio.to_thread(self._open_alerts, patient_id)
-        for alert_id, (event, body) in open_alerts.items():
-            if alert_id not in state.alarms:
-                await self.sio.emit(event, body, room=patient_id)
-        for _answered in state.alarms - set(open_alerts):
+        answered = state.alarms - set(open_alerts)
+        if answered:
+            # an app clears every alarm it shows (AndroidAPS dismisses both kinds), so the
+            # alerts still open are announced again after it
             await self.sio.emit("clear_alarm", {"clear": True, "title": "All Clear",
                                                 "message": "the alert was answered",
                                                 "group": "default"}, room=patient_id)
+        for alert_id, (event, body) in open_alerts.items():
+            if alert_id not in state.alarms or answered:
+                await self.sio.emit(event, body, room=patient_id)
         state.alarms = set(open_alerts)
 
     def _open_alerts(self, patient_id: str) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -112,18 +112,26 @@ def test_androidaps_nsclient_v1_over_socketio(stack: Stack) -> None:
                                    kind="alert", audience="coach", priority="urgent",
                                    title="Urgent low", body="Glucose 50 mg/dL",
                                    why="below 54 mg/dL"))
+            session.add(CoachAlert(id="alert-high-1", patient_id="ann",
+                                   flag_type="prolonged_high", kind="alert", audience="coach",
+                                   priority="high", title="High for 3 hours",
+                                   body="Glucose above 250 mg/dL", why="prolonged high"))
             session.commit()
         (urgent,) = await events.wait("urgent_alarm")
+        (alarm,) = await events.wait("alarm")
         with Session(stack.engine) as session:
             alert = session.get(CoachAlert, "alert-low-1")
             assert alert is not None
             alert.state = "acknowledged"
             session.commit()
         (cleared,) = await events.wait("clear_alarm")
+        # AndroidAPS dismisses every alarm on clear_alarm: the open one is announced again
+        again = (await events.wait("alarm", 2))[1]
         updates = list(events.got["dataUpdate"])
         await client.disconnect()
         return {"auth": auth, "full": full, "added": added, "added_sgv": added_sgv,
-                "update": update, "updates": updates, "urgent": urgent, "cleared": cleared}
+                "update": update, "updates": updates, "urgent": urgent, "alarm": alarm,
+                "cleared": cleared, "again": again}
 
     with serving(stack.app) as url:
         got = run(aaps(url))
@@ -139,7 +147,9 @@ def test_androidaps_nsclient_v1_over_socketio(stack: Stack) -> None:
     assert got["update"]["result"].startswith("Not updated")  # NSUpdateAck: not "success"
     assert all(u.get("delta") is True for u in got["updates"][1:])
     assert got["urgent"]["level"] == 2 and got["urgent"]["title"] == "Urgent low"
+    assert got["alarm"]["level"] == 1 and got["alarm"]["title"] == "High for 3 hours"
     assert got["cleared"]["clear"] is True
+    assert got["again"]["title"] == "High for 3 hours"
     # what AAPS added is stored like any upload, under its own uploader
     assert [r.value for r in stack.wait_for(Metric.INSULIN, 1)] == [3.5]
     stored = stack.wait_for(Metric.GLUCOSE, 5)
