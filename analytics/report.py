@@ -65,9 +65,9 @@ def percent_text(pct: float) -> str:
     return f"{pct:.1f}%"
 
 
-# The AGP report's glucose scale ends at 350 mg/dL (the IDC AGP Report; Battelino 2019,
-# Figure 1): a value above it is drawn on the top edge (clipped to 350), so that a high
-# runs along the top of a panel instead of leaving it.
+# The AGP report's glucose scale ends at 350 mg/dL (docs/CLINICAL.md "Glucose": the IDC
+# AGP Report; Battelino 2019, Figure 1): a value above it is drawn on the top edge (clipped
+# to 350), so that a high runs along the top of a panel instead of leaving it.
 Y_MAX = 350.0
 
 
