@@ -62,7 +62,8 @@ US_PER_DAY = 86_400_000_000
 class EngagementSettings:
     """Every threshold of the evaluation (docs/COACH.md "Engagement"). Hearth's choices."""
 
-    window_days: int = 14
+    window_days: int = 7  # a week: long enough for a 3-days-a-week device, short enough
+    # that a person who stops is noticed within days (bench/engagement.py)
     # days a week each device kind is expected in use, unless a plan goal says otherwise
     expected_days: Mapping[str, int] = field(default_factory=lambda: {
         "cgm": 7, "glucose_meter": 7, "bp_cuff": 3, "scale": 5, "pulse_oximeter": 3,
@@ -70,7 +71,7 @@ class EngagementSettings:
     scale_days_heart_failure: int = 7  # daily weighing: ESC 2021 HF (docs/CLINICAL.md)
     device_slipping_ratio: float = 0.7  # days with readings / expected days
     device_disengaged_ratio: float = 0.3
-    silent_all_days: int = 7  # no reading from any device the person uses
+    silent_all_days: int = 5  # no reading from any device the person uses
     nudges_min: int = 3  # fewer delivered nudges say nothing about reading them
     nudges_opened_below: float = 0.25
     not_useful_min: int = 2
@@ -269,7 +270,7 @@ def gather(session: Session, store: TimeSeriesStore, patient: PatientInfo,
                 newest = max(newest or 0, at)
     silent = None
     if uses:
-        silent = (float(s.window_days * 4) if newest is None
+        silent = (float(max(s.window_days, s.silent_all_days) * 4) if newest is None
                   else (now.timestamp() * 1_000_000 - newest) / US_PER_DAY)
     delivered, opened = session.execute(
         select(func.count(), func.count(InboxMessage.read_at)).where(

@@ -37,6 +37,9 @@ from core.clock import aware
 log = logging.getLogger(__name__)
 
 DEFAULT_DUE = timedelta(hours=48)  # care/engagement.py EngagementSettings.outreach_due_hours
+# After a contact, no new task and no place in the outreach list for this long: the loop
+# was closed; a person still disengaged a week later comes back (Hearth's choice).
+RECONTACT = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,24 +87,39 @@ def open_task(session: Session, patient_id: str, *, reason: str, by: str, now: d
     return task
 
 
+def contacted_since(session: Session, patient_id: str, since: datetime) -> bool:
+    return session.scalar(select(OutreachContact.id).where(
+        OutreachContact.patient_id == patient_id, OutreachContact.at >= since).limit(1)) \
+        is not None
+
+
 def hold_nudge(session: Session, patient_id: str, *, evidence: Iterable[str], now: datetime,
-               due: timedelta = DEFAULT_DUE) -> OutreachTask:
-    """A motivational nudge was held back from a disengaged person: a person calls instead."""
+               due: timedelta = DEFAULT_DUE,
+               recontact: timedelta = RECONTACT) -> OutreachTask | None:
+    """A motivational nudge was held back from a disengaged person: a person calls instead
+    (their open task, or a new one; none while a contact of the last ``recontact`` closed
+    the loop)."""
     words = " ".join(evidence)
-    task = open_task(session, patient_id, reason=f"Disengaged: {words}".strip(), by="system",
-                     now=now, due=due)
+    task = open_tasks(session, [patient_id]).get(patient_id)
+    if task is None:
+        if contacted_since(session, patient_id, now - recontact):
+            return None
+        task = open_task(session, patient_id, reason=f"Disengaged: {words}".strip(),
+                         by="system", now=now, due=due)
     task.held_nudges = (task.held_nudges or 0) + 1
     return task
 
 
 def open_for_disengaged(session: Session, patient_ids: Iterable[str], now: datetime,
-                        due: Mapping[str, timedelta] | None = None) -> list[str]:
-    """Open a task for each of these (disengaged) patients that has none; their ids."""
+                        due: Mapping[str, timedelta] | None = None,
+                        recontact: timedelta = RECONTACT) -> list[str]:
+    """Open a task for each of these (disengaged) patients that has none and was not
+    contacted in the last ``recontact``; their ids."""
     opened = []
     for pid in patient_ids:
         had = session.scalar(select(OutreachTask.id).where(
             OutreachTask.patient_id == pid, OutreachTask.state == "open"))
-        if had is None:
+        if had is None and not contacted_since(session, pid, now - recontact):
             latest = states.latest_states(session, [pid]).get(pid)
             reason = "Disengaged: " + " ".join(latest.evidence) if latest else "Disengaged."
             open_task(session, pid, reason=reason, by="system", now=now,
@@ -178,16 +196,23 @@ def open_tasks(session: Session, patient_ids: Iterable[str]) -> dict[str, Outrea
 
 
 def needs_outreach(session: Session, patient_ids: Iterable[str], *, now: datetime,
-                   risk: Mapping[str, int] | None = None) -> list[OutreachItem]:
-    """The outreach bucket: open tasks and disengaged people, most needed first."""
+                   risk: Mapping[str, int] | None = None,
+                   recontact: timedelta = RECONTACT) -> list[OutreachItem]:
+    """The outreach bucket: open tasks, and disengaged people not contacted in the last
+    ``recontact`` (the loop closed), most needed first."""
     ids = list(dict.fromkeys(patient_ids))
     latest = states.latest_states(session, ids)
     tasks = open_tasks(session, ids)
+    recent: set[str] = set()
+    for k in range(0, len(ids), 500):
+        recent.update(session.scalars(select(OutreachContact.patient_id).where(
+            OutreachContact.patient_id.in_(ids[k:k + 500]),
+            OutreachContact.at >= now - recontact)))
     risk = risk or {}
     items = []
     for pid in ids:
         st, task = latest.get(pid), tasks.get(pid)
-        if task is None and (st is None or st.state != "disengaged"):
+        if task is None and (st is None or st.state != "disengaged" or pid in recent):
             continue
         score = st.score if st else 0.0
         level = int(risk.get(pid, 0))

@@ -124,8 +124,10 @@ def test_gather_reads_what_the_person_did_and_record_all_keeps_history(tmp_path:
     assert quiet.state == "disengaged"
     assert [s.code for s in quiet.signs] == ["device:bp_cuff", "silent", "nudges_unread",
                                              "not_useful"]
-    assert "The blood pressure cuff was used on 2 of the 6 days expected in 14 days." in \
+    # a week's window (EngagementSettings.window_days): the two readings are older
+    assert "The blood pressure cuff was used on 0 of the 3 days expected in 7 days." in \
         quiet.evidence
+    assert "No reading from any device for 12 days." in quiet.evidence
     # the next day is a new row; the same day again replaces its row: history kept
     with Session(engine) as session:
         eng.record_all(session, store, NOW + timedelta(days=1), ["quiet"])
@@ -181,6 +183,17 @@ def test_the_outreach_bucket_puts_risk_times_disengagement_first(tmp_path: Path)
                                 by_role="coach", contacted="the patient", method="phone",
                                 outcome="reached", now=NOW + timedelta(days=2))
         assert outreach.open_tasks(session, ["rising"]) == {}
+        # the loop is closed: for a week no new task and no place in the list, though
+        # still recorded disengaged; then back
+        week = NOW + timedelta(days=2, hours=1)
+        assert outreach.hold_nudge(session, "rising", evidence=["x"], now=week) is None
+        assert outreach.open_for_disengaged(session, ["rising"], week) == []
+        assert [i.patient_id for i in outreach.needs_outreach(
+            session, ["calm", "rising"], now=week)] == ["calm"]
+        later = NOW + timedelta(days=10)
+        assert [i.patient_id for i in outreach.needs_outreach(
+            session, ["calm", "rising"], now=later, risk={"rising": 1})] == ["rising", "calm"]
+        assert outreach.open_for_disengaged(session, ["rising"], later) == ["rising"]
         with pytest.raises(ValueError, match="method"):
             outreach.record_contact(session, patient_id="rising", by_user="c", by_name="C",
                                     by_role="coach", contacted="x", method="pigeon",

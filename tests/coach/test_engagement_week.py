@@ -97,7 +97,7 @@ def test_the_daily_job_records_every_morning_and_keeps_the_history(week: Week) -
         carla = rows.history(session, "carla")
         ann = rows.history(session, "ann")
     assert [h.state for h in carla] == ["disengaged"] * 7
-    assert "The scale was used on 0 of the 14 days expected in 14 days." in carla[0].evidence
+    assert "The scale was used on 0 of the 7 days expected in 7 days." in carla[0].evidence
     assert "Has not signed in." in carla[0].evidence
     assert {h.state for h in ann} == {"engaged"}
 

@@ -87,8 +87,9 @@ def test_recording_a_contact_closes_the_loop(world: World) -> None:
         assert session.scalars(select(OutreachTask)).one().state == "done"
         assert [c.outcome for c in session.scalars(
             select(OutreachContact).order_by(OutreachContact.id))] == ["no answer", "reached"]
-    assert order(world.client("nurse").get("/nurse").text) == ["p1"]  # still disengaged
-    assert "Record contact" in world.client("nurse").get("/nurse").text
+    # still recorded disengaged, but the loop is closed: off the list for a week
+    assert order(world.client("nurse").get("/nurse").text) == []
+    assert "Nobody needs outreach now." in world.client("nurse").get("/nurse").text
     shown = coach.get("/patients/p1/outreach").text
     assert "Her cuff&#39;s batteries were flat" in shown and "No open outreach task." in shown
     bad = coach.post("/patients/p1/outreach", headers={"X-CSRF-Token": token}, data={
