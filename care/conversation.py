@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.appdb.delivery import InboxMessage
+from core.i18n import N_, say
 
 MESSAGE = "message"
 Side = Literal["patient", "coach"]
@@ -101,8 +102,8 @@ def notify_patient(session: Session, *, patient_id: str, author_name: str,
     session.add(CoachNudge(
         id=new_id(), patient_id=patient_id, flag_id=None, kind="message",
         flag_type=COACH_MESSAGE, priority="normal",
-        title=f"A message from {author_name}"[:200],
-        body="Your coach wrote to you: read it on your Goals page in Hearth.",
-        why="Your coach sent you a personal message.",
+        title=say("A message from {name}", name=author_name)[:200],
+        body=N_("Your coach wrote to you: read it on your Goals page in Hearth."),
+        why=N_("Your coach sent you a personal message."),
         evidence={"author_name": author_name}, status=PENDING, counts_to_budget=False,
         created_at=now, sent_at=None))

@@ -38,6 +38,7 @@ from analytics.adherence import bp_sittings
 from analytics.cgm import time_in_ranges
 from analytics.timebase import coverage_s, day_label, local_day_and_minute
 from analytics.trends import daily_values
+from core.i18n import say
 from core.metrics import Metric
 
 logger = logging.getLogger(__name__)
@@ -422,15 +423,17 @@ def step_text(outcome: str, kind: GoalKind, *, old_target: float, new_target: fl
     positive words with the reason (the period's result)."""
     new = amount_text(kind, new_target)
     if outcome == "stepped_up":
-        return (f"Well done: you reached your goal ({summary}). Next week's goal is one small "
-                f"step more: {new}.")
+        return say("Well done: you reached your goal ({summary}). Next week's goal is one "
+                   "small step more: {goal}.", summary=summary, goal=new)
     if outcome == "kept_up":
-        return (f"Well done: you reached your goal again ({summary}). It is at the top of its "
-                f"range, so it stays at {new}: keep it up.")
+        return say("Well done: you reached your goal again ({summary}). It is at the top of "
+                   "its range, so it stays at {goal}: keep it up.", summary=summary, goal=new)
     if outcome == "missed":
-        return f"Last week: {summary}. The goal stays at {new}: a fresh start this week."
+        return say("Last week: {summary}. The goal stays at {goal}: a fresh start this week.",
+                   summary=summary, goal=new)
     if outcome == "stepped_down":
-        return (f"Two weeks have been harder ({summary}), so the goal eases from "
-                f"{amount_text(kind, old_target)} to {new}: a step to build from again.")
-    return (f"Two weeks have been harder ({summary}). The goal is already at its easiest, "
-            f"{new}; your coach will talk it through with you.")
+        return say("Two weeks have been harder ({summary}), so the goal eases from {old} to "
+                   "{goal}: a step to build from again.", summary=summary,
+                   old=amount_text(kind, old_target), goal=new)
+    return say("Two weeks have been harder ({summary}). The goal is already at its easiest, "
+               "{goal}; your coach will talk it through with you.", summary=summary, goal=new)

@@ -52,6 +52,7 @@ from core.appdb.plans import (
     SelfAssessment,
     SharingConsent,
 )
+from core.i18n import N_, say
 from core.metrics import Metric
 from core.timeseries import TimeSeriesStore
 
@@ -62,14 +63,14 @@ SMALLEST_GROUP = 2  # a coach may form a group of any size from two; 8-15 is adv
 POST_MAX_CHARS = 500  # "short messages"; a product choice, not a clinical one
 ACTIVITY_DAYS = 28  # steps per day for grouping: the median over the last four weeks
 QUESTIONS = (
-    "What is one small thing that made this week easier?",
-    "Where do you find a few minutes to move more?",
-    "What helps you on the days you do not feel like checking?",
-    "Which healthy meal do you keep coming back to?",
-    "Who or what gives you a lift when things get hard?",
-    "What did you try this week for the first time?",
-    "What would you tell someone who has just been diagnosed?",
-    "How do you plan for a day out of your usual routine?",
+    N_("What is one small thing that made this week easier?"),
+    N_("Where do you find a few minutes to move more?"),
+    N_("What helps you on the days you do not feel like checking?"),
+    N_("Which healthy meal do you keep coming back to?"),
+    N_("Who or what gives you a lift when things get hard?"),
+    N_("What did you try this week for the first time?"),
+    N_("What would you tell someone who has just been diagnosed?"),
+    N_("How do you plan for a day out of your usual routine?"),
 )
 
 
@@ -436,16 +437,19 @@ def _challenge(session: Session, store: TimeSeriesStore, group: PeerGroup, peopl
     total = sum(float(store.read_series(m, Metric.STEPS, now - timedelta(days=7), now).values.sum())
                 for m in taking_part)
     percent = 100.0 * total / group.challenge_target
-    body = (f"Together the group walked {total:,.0f} steps this week: {percent:.0f}% of the "
-            f"{group.challenge_target:,.0f}-step challenge, with {len(taking_part)} of "
-            f"{len(people)} members taking part.")
+    body = say("Together the group walked {steps} steps this week. That is {percent}% of the "
+               "{target}-step challenge. {taking_part} of {members} members took part.",
+               steps=f"{total:,.0f}", percent=f"{percent:.0f}",
+               target=f"{group.challenge_target:,.0f}", taking_part=len(taking_part),
+               members=len(people))
     if not taking_part:
-        body = ("No one has joined the step challenge yet. You can choose to count your steps "
-                "toward the group total; only the total is shown.")
+        body = N_("No one has joined the step challenge yet. You can choose to count your "
+                  "steps toward the group total; only the total is shown.")
     return _to_members(people, prompt, kind="nudge", flag_type="group_challenge",
-                       title=f"{group.name}: this week's step challenge", body=body,
-                       why="Your group's weekly challenge update (members' steps are counted "
-                           "only if they chose to take part).",
+                       title=say("{group}: this week's step challenge", group=group.name),
+                       body=body,
+                       why=N_("This is your group's weekly challenge news. Members' steps count "
+                              "only if they chose to take part."),
                        evidence={"group_id": group.id, "week": _week(now), "total_steps": total,
                                  "target": group.challenge_target,
                                  "taking_part": len(taking_part), "members": len(people)},
@@ -465,11 +469,12 @@ def _invitations(session: Session, group: PeerGroup, reached: dict[str, Achievem
         out.append(Outbound(
             kind="positive", patient_id=member, recipient_role="patient", recipient_id=member,
             flag_type="group_share_invitation", priority="positive",
-            title="You reached your goal - well done!",
-            body=(f"You reached \"{achievement.title}\". Would you like to tell {group.name} what "
-                  "worked for you? Only if you want to: what you share is up to you."),
-            why="You reached a goal this week and chose to let your group hear about your "
-                "achievements.",
+            title=N_("You reached your goal - well done!"),
+            body=say("You reached \"{goal}\". Would you like to tell {group} what worked for "
+                     "you? Only if you want to: what you share is up to you.",
+                     goal=achievement.title, group=group.name),
+            why=N_("You reached a goal this week and chose to let your group hear about your "
+                   "achievements."),
             evidence={"group_id": group.id, "achievement_id": achievement.id,
                       "goal_id": achievement.goal_id, "detail": achievement.detail},
             created_at=now, ref=prompt.id))
@@ -487,13 +492,15 @@ def _question(session: Session, group: PeerGroup, people: list[str],
     sharing = [m for m in sorted(reached) if choices[m]["achievements"]]
     named = [_shown_name(session, group.id, m) for m in sharing if choices[m]["name"]]
     others = len(sharing) - len(named)
-    body = f"Question of the week: {question}"
     cheer = _cheer(named, others)
     if cheer:
-        body = f"{cheer} {body}"
+        body = say("{cheer} Question of the week: {question}", cheer=cheer, question=question)
+    else:
+        body = say("Question of the week: {question}", question=question)
     return _to_members(people, prompt, kind="nudge", flag_type="group_question",
-                       title=f"{group.name}: question of the week", body=body,
-                       why="A weekly question for your group; answer with a post if you like.",
+                       title=say("{group}: question of the week", group=group.name), body=body,
+                       why=N_("A weekly question for your group; answer with a post if you "
+                              "like."),
                        evidence={"group_id": group.id, "week": _week(now), "question": question,
                                  "goals_reached_shared": len(sharing)}, now=now)
 
@@ -503,7 +510,7 @@ def _cheer(named: list[str], others: int) -> str:
         return ""
     who = named + ([f"{others} more member{'s' if others > 1 else ''}"] if others else [])
     text = who[0] if len(who) == 1 else ", ".join(who[:-1]) + " and " + who[-1]
-    return f"Congratulations to {text}, who reached a goal this week!"
+    return say("Congratulations to {names}, who reached a goal this week!", names=text)
 
 
 def _group(session: Session, group_id: str) -> PeerGroup:

@@ -29,6 +29,7 @@ from care.messages import Outbound
 from care.plans import GoalDraft, current_plan, new_id
 from core.appdb.models import Device, Patient
 from core.appdb.plans import Achievement, CoachPrompt, SelfAssessment, SelfAssessmentItem
+from core.i18n import N_, say
 
 logger = logging.getLogger(__name__)
 
@@ -445,18 +446,18 @@ def self_assessment_reminders(session: Session, now: datetime) -> list[Outbound]
 
 def _reminder(prompt: CoachPrompt, last_at: datetime | None, now: datetime) -> Outbound:
     if last_at is None:
-        why = ("You have not done a self-assessment yet; it helps you and your coach choose "
-               "where to start.")
+        why = N_("You have not done a self-assessment yet; it helps you and your coach choose "
+                 "where to start.")
         days = None
     else:
         days = (now - last_at).days
-        why = (f"Your last self-assessment was {days} days ago; a monthly check-in shows what "
-               "has changed and helps choose the next step.")
+        why = say("Your last check-in was {days} days ago. A check-in each month shows what "
+                  "has changed and helps you choose the next step.", days=days)
     return Outbound(
         kind="nudge", patient_id=str(prompt.patient_id), recipient_role="patient",
         recipient_id=prompt.patient_id, flag_type="self_assessment_due", priority="low",
-        title="Time for your monthly check-in",
-        body="Seven short cards about how things are going - about five minutes.",
+        title=N_("Time for your monthly check-in"),
+        body=N_("Seven short cards about how things are going - about five minutes."),
         why=why, evidence={"last_taken_at": last_at.isoformat() if last_at else None,
                            "days_since": days, "every_days": REASSESS_DAYS},
         created_at=now, ref=prompt.id)

@@ -505,7 +505,7 @@ def _tell(st: DispatchState, policy: Policy, rows: list[CoachNudge],
           now: datetime) -> list[Outbound]:
     first, rest = rows[0], rows[1:]
     if rest:
-        first.title = f"{len(rows)} messages from your coach"
+        first.title = say("{count} messages from your coach", count=len(rows))
         first.evidence = {**first.evidence, "messages": len(rows)}
     for row in rest:  # one notification stands for them all
         row.status, row.digest_id = "merged", first.id

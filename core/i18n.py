@@ -108,6 +108,7 @@ def ngettext(lang: str, singular: str, plural: str, n: int) -> str:
 # -- messages composed in English, said again in the recipient's language -------------
 
 _FIELD = re.compile(r"\{(\w+)\}")
+MIN_LITERAL = 4  # characters of fixed text a message template needs to be recognised
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,9 @@ def _catalog(lang: str) -> dict[object, str]:
 @cache
 def _templates(lang: str) -> tuple[_Template, ...]:
     ids = [k for k, v in _catalog(lang).items() if isinstance(k, str) and v and _FIELD.search(k)]
-    return tuple(sorted((_compile(k) for k in ids), key=lambda t: -t.literal))
+    found = (_compile(k) for k in ids)
+    # a template of little more than its fields ("{a} {b}") would match any text: never used
+    return tuple(sorted((t for t in found if t.literal >= MIN_LITERAL), key=lambda t: -t.literal))
 
 
 def localise(message: str, lang: str) -> str:

@@ -20,7 +20,8 @@ from tests.i18n.catalogue import FIELDS, Marked, marked
 
 MAX_GRADE = 5.0
 MIN_WORDS = 8
-CLINICIAN_ONLY = re.compile(r"dashboard/templates/(views/)?(coach_|nurse_|staff|audit|moder)")
+CLINICIAN_ONLY = re.compile(
+    r"dashboard/templates/(views/)?(coach_|nurse_|staff|audit|moder|_stories_waiting|_?outreach)")
 
 
 def patient_facing() -> list[Marked]:
