@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import socketio  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import State
@@ -85,6 +84,8 @@ class NightscoutSocket:
     def __init__(self, parent: State, *, poll_s: float = POLL_S) -> None:
         self.parent = parent
         self.poll_s = poll_s
+        import socketio  # type: ignore[import-untyped]  # here: its import takes seconds
+
         self.sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
         self._listened: dict[str, _Listened] = {}
         self._poller: Any = None
@@ -281,13 +282,26 @@ class NightscoutSocket:
 
 
 class NightscoutSocketApp:
-    """ASGI middleware: ``/socket.io/`` to python-socketio, everything else to the app."""
+    """ASGI middleware: ``/socket.io/`` to python-socketio, everything else to the app. The
+    socket.io server is made at the first socket.io request, so that a dashboard no app
+    connects to never imports python-socketio (seconds at start-up on a loaded machine)."""
 
     def __init__(self, app: ASGIApp, parent: State, poll_s: float = POLL_S) -> None:
-        self.socket = NightscoutSocket(parent, poll_s=poll_s)
-        parent.nightscout_socket = self.socket
-        self._asgi = socketio.ASGIApp(self.socket.sio, other_asgi_app=app,
-                                      socketio_path="socket.io")
+        self.app, self.parent, self.poll_s = app, parent, poll_s
+        self._asgi: Any = None
+
+    def _socket_app(self) -> Any:
+        if self._asgi is None:
+            import socketio
+
+            socket = NightscoutSocket(self.parent, poll_s=self.poll_s)
+            self.parent.nightscout_socket = socket
+            self._asgi = socketio.ASGIApp(socket.sio, socketio_path="socket.io")
+        return self._asgi
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._asgi(scope, receive, send)
+        if scope["type"] in ("http", "websocket") and \
+                f"{scope['path'].rstrip('/')}/".startswith("/socket.io/"):
+            await self._socket_app()(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
