@@ -399,6 +399,8 @@ STATE_CHANGES: dict[str, ActsOn] = {
     "POST /patients/{patient_id}/outreach": ActsOn("record an outreach contact",
                                                    roles=CARE_TEAM),
     "POST /patients/{patient_id}/advocate": ActsOn("name an advocate", roles=CARE_TEAM),
+    "POST /caring/messages/{message_id}/seen": ActsOn(
+        "acknowledge a safety message sent to oneself", roles=("caregiver",)),
     # lived-experience stories and questions to peers (dashboard/views/stories.py): what
     # each may read is decided per item by require_story / require_question below
     "POST /stories": ActsOn("write a story", roles=_PATIENT_SELF),

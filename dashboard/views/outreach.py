@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from care import advocates, outreach
 from core.appdb import engagement as states
 from core.appdb.accounts import CaregiverShare, CareTeamMember, CareTeamPatient, User
 from core.appdb.coaching import CoachAlert
+from core.appdb.delivery import InboxMessage
 from core.appdb.outreach import METHODS, OUTCOMES
 from dashboard.security import (
     PatientAccess,
@@ -190,8 +191,32 @@ def caring(request: Request, user: Caregiver) -> HTMLResponse:
                 CoachAlert.state.in_(("open", "snoozed"))).order_by(CoachAlert.created_at)):
             alerts.setdefault(a.patient_id, []).append(a)
         mine = set(advocates.advocated_by(session, user.id))
+        # safety messages without a ladder sent to this caregiver (the heart-failure gain):
+        # their own OK marks them seen
+        told: dict[str, list[InboxMessage]] = {}
+        for m in session.scalars(select(InboxMessage).where(
+                InboxMessage.recipient_key == user.id, InboxMessage.recipient_role == "caregiver",
+                InboxMessage.kind == "alert", InboxMessage.read_at.is_(None),
+                InboxMessage.patient_id.in_(ids)).order_by(InboxMessage.created_at)):
+            told.setdefault(m.patient_id, []).append(m)
+        session.expunge_all()
     audit_reads(request, user, ids, "people I care for")
     rows = [{"patient": p, "engagement": latest.get(p.id), "urgent": p.id in urgent,
-             "alerts": alerts.get(p.id, []), "advocate": p.id in mine} for p in people]
+             "alerts": alerts.get(p.id, []), "advocate": p.id in mine,
+             "told": told.get(p.id, [])} for p in people]
     return render(request, user, "views/caring.html", {"rows": rows})
 
+
+
+@pages.post("/caring/messages/{message_id}/seen")
+def caring_seen(request: Request, user: Caregiver, message_id: int) -> RedirectResponse:
+    """The caregiver's own OK on a safety message sent to them (the heart-failure gain,
+    which has no ladder): recorded as the time they saw it."""
+    with Session(engine_of(request)) as session:
+        message = session.get(InboxMessage, message_id)
+        if message is None or message.recipient_key != user.id:
+            raise HTTPException(404, "no such message for you")
+        if message.read_at is None:
+            message.read_at = now_of(request)
+        session.commit()
+    return RedirectResponse("/caring", status_code=303)

@@ -136,3 +136,30 @@ def test_the_caregiver_page_lists_each_person_with_their_state(world: World) -> 
     assert 'data-state="disengaged"' in page.text and "Has not signed in for 40 days." in page.text
     assert "You receive their safety alerts on your own channels" in page.text
     assert world.client("coach").get("/caring").status_code == 403
+
+
+def test_a_caregiver_acknowledges_a_heart_failure_gain_sent_to_her(world: World) -> None:
+    from core.appdb.delivery import InboxMessage
+
+    with Session(world.engine) as session:  # what coach/dispatch.py's caregiver copy leaves
+        row = InboxMessage(recipient_key="cara", recipient_role="caregiver", patient_id="p1",
+                           kind="alert", priority="high", flag_type="hf_weight_gain",
+                           title="Weight going up", body="For the person you care for: up "
+                           "2.2 kg in 3 days.", why="w", evidence={}, ref="f1:care",
+                           created_at=NOW)
+        session.add(row)
+        session.commit()
+        message_id = row.id
+    cara = world.client("caregiver")
+    assert f'data-told="{message_id}"' in cara.get("/caring").text
+    done = cara.post(f"/caring/messages/{message_id}/seen",
+                     headers={"X-CSRF-Token": session_csrf(cara)}, follow_redirects=False)
+    assert done.status_code == 303
+    assert f'data-told="{message_id}"' not in cara.get("/caring").text
+    with Session(world.engine) as session:
+        assert session.get(InboxMessage, message_id).read_at is not None  # type: ignore[union-attr]
+    coach = world.client("coach")
+    assert coach.post(f"/caring/messages/{message_id}/seen",
+                      headers={"X-CSRF-Token": session_csrf(coach)}).status_code == 403
+    assert cara.post("/caring/messages/999999/seen",
+                     headers={"X-CSRF-Token": session_csrf(cara)}).status_code == 404
