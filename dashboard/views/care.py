@@ -121,6 +121,21 @@ def caseload(engine: Engine, patients: list[PatientInfo]) -> list[CaseloadRow]:
             for p in patients]
 
 
+# The caseload as a queue, who needs the coach now first (issue 18): urgent alerts, other
+# open alerts, a plan that is slipping, no plan yet, then on track; within each, unread
+# messages first, then the longest since the last contact.
+NEED_ORDER = ("urgent", "needs attention", "struggling", "no plan yet", "on track")
+
+
+def by_need(rows: list[CaseloadRow], unread: dict[str, int]) -> list[CaseloadRow]:
+    def key(row: CaseloadRow) -> tuple[int, int, float, str]:
+        contact = row.last_contact.timestamp() if row.last_contact else float("-inf")
+        return (NEED_ORDER.index(row.status), -unread.get(row.patient.id, 0), contact,
+                row.patient.display_name)
+
+    return sorted(rows, key=key)
+
+
 def unconfirmed_achievements(engine: Engine, patient_id: str, role: str) -> int:
     column = (Achievement.patient_confirmed_at if role == "patient"
               else Achievement.coach_confirmed_at)

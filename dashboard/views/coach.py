@@ -96,6 +96,7 @@ def coach_home(request: Request, user: Coach) -> HTMLResponse:
     caseload = care.caseload(engine_of(request), patients)
     with Session(engine_of(request)) as session:
         unread = conversation.unread_for_coach(session, [p.id for p in patients])
+    caseload = care.by_need(caseload, unread)  # a queue: who needs the coach now first
     audit_reads(request, user, [p.id for p in patients], "caseload")
     from dashboard.views.outreach import outreach_bucket
 

@@ -58,8 +58,10 @@ def test_each_role_lands_on_its_work_and_clicks_to_every_page(
 ) -> None:
     viewport = DESKTOP if size == "desktop" else PHONE
     name, password = served_demo.credentials[role]
-    page = sign_in(chromium, served_demo.base_url, name, password, width=viewport["width"])
-    page.set_viewport_size(viewport)
+    first = sign_in(chromium, served_demo.base_url, name, password, width=viewport["width"])
+    landed = first.url  # where signing in took her, before the axe-ready context
+    page = _axe_ready(chromium, first, viewport)
+    page.goto(landed, wait_until="domcontentloaded")
     shots = tmp_path / "screenshots"
     try:
         home = landing(role, served_demo)
@@ -71,6 +73,8 @@ def test_each_role_lands_on_its_work_and_clicks_to_every_page(
                 <= viewport["width"]
         at_a_glance(page, role)
         shoot(page, shots, f"{role}-{size}-home")
+        violations: dict[str, list[Any]] = {}
+        check_axe(page, size, violations)
 
         labels = [t.strip() for t in nav(page).get_by_role("link").all_inner_texts()]
         assert labels, f"{role} has no navigation"
@@ -81,14 +85,37 @@ def test_each_role_lands_on_its_work_and_clicks_to_every_page(
             assert current.count() == 1 and current.inner_text().strip() == label, (role, label)
             seen.add(path)
             shoot(page, shots, f"{role}-{size}-{label.lower().replace(' ', '-')}")
+            check_axe(page, size, violations)
         for where, selector in DEEPER.get(role, []):
             click_to(page, nav(page).locator(f"a[href='{where}']"))
             path = click_to(page, page.locator(selector).first)
             seen.add(path)
             shoot(page, shots, f"{role}-{size}-{path.strip('/').replace('/', '-')}")
+            check_axe(page, size, violations)
         assert len(seen) >= len(labels), seen
+        assert violations == {}, violations
     finally:
         page.context.close()
+
+
+def _axe_ready(chromium: Any, signed_in: Any, viewport: dict[str, int]) -> Any:
+    """The signed-in session in a context that lets axe-core be injected (the pages' CSP
+    refuses injected scripts; only the test bypasses it)."""
+    state = signed_in.context.storage_state()
+    signed_in.context.close()
+    context = chromium.new_context(viewport=viewport, bypass_csp=True, storage_state=state)
+    return context.new_page()
+
+
+def check_axe(page: Any, size: str, found: dict[str, list[Any]]) -> None:
+    """axe-core on the page (serious and critical violations), at desktop width: the
+    same markup as on a phone, where the layout alone changes."""
+    if size != "desktop":
+        return
+    from tests.support.axe import axe_violations
+
+    if violations := axe_violations(page):
+        found[urlparse(page.url).path] = violations
 
 
 def at_a_glance(page: Any, role: str) -> None:
@@ -99,9 +126,17 @@ def at_a_glance(page: Any, role: str) -> None:
         assert page.locator("#glucose-range").is_visible()  # the range in words
     elif role == "caregiver":
         assert page.locator(".people [data-patient]").count() >= 1
-    elif role == "nurse":
-        assert page.locator("#triage tbody tr").count() >= 1
-    elif role == "coach":
+    elif role == "nurse":  # ranked by each patient's highest risk, across conditions
+        levels = [int(x) for x in page.locator("#triage tbody tr[data-level]").evaluate_all(
+            "rows => rows.map((r) => r.dataset.level)")]
+        assert len(levels) >= 1 and levels == sorted(levels, reverse=True), levels
+    elif role == "coach":  # the caseload is a queue: who needs the coach now first
         assert page.locator("a[href^='/coach/patients/']").count() >= 1
+        from dashboard.views.care import NEED_ORDER
+
+        rows = page.locator("#caseload tbody tr[data-patient] td:nth-child(2)")
+        statuses = rows.all_inner_texts()
+        ranks = [NEED_ORDER.index(s.strip()) for s in statuses]
+        assert ranks == sorted(ranks), statuses
     else:
         assert page.get_by_role("heading", name="Audit log").is_visible()
