@@ -62,9 +62,13 @@ def outreach_bucket(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
     """The "needs outreach" bucket for this viewer's patients, most needed first (clinical
     risk x disengagement); audited as read."""
     patients = {p.id: p for p in visible_patients(request, viewer)}
-    risk = _risk(request, viewer) if patients else {}
     with Session(engine_of(request)) as session:
-        items = outreach.needs_outreach(session, list(patients), now=now_of(request), risk=risk)
+        items = outreach.needs_outreach(session, list(patients), now=now_of(request))
+        if items:  # the triage board only when someone needs outreach (a coach's page
+            # would otherwise build a board of its own for nothing)
+            risk = _risk(request, viewer)
+            items = outreach.needs_outreach(session, list(patients), now=now_of(request),
+                                            risk=risk)
     audit_reads(request, viewer, [i.patient_id for i in items], "outreach list")
     return [{"item": i, "patient": patients[i.patient_id]} for i in items]
 
