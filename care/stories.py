@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from care.goals import Behaviour
 from care.plans import new_id
-from core.appdb.accounts import CareTeamMember, CareTeamPatient, ClinicPatient
+from core.appdb.accounts import CaregiverShare, CareTeamMember, CareTeamPatient, ClinicPatient
+from core.appdb.accounts import User as Account
 from core.appdb.coaching import CoachNudge
 from core.appdb.models import Patient
 from core.appdb.plans import Goal, PeerGroup, PeerMembership
@@ -67,7 +68,8 @@ class Reader:
     clinics: frozenset[str] = frozenset()  # their clinic (patient) or workplace (staff)
     groups: frozenset[str] = frozenset()  # active peer groups they are in or coach
     caseload: frozenset[str] = frozenset()  # patients whose stories they moderate (coach)
-    conditions: frozenset[str] = frozenset()  # a patient's own (questions to peers)
+    conditions: frozenset[str] = frozenset()  # a patient's own; a caregiver's people's
+    caregivers: frozenset[str] = frozenset()  # caregivers of the caseload (coach)
 
 
 def reader_of(session: Session, *, user_id: str, role: str, patient_id: str | None,
@@ -79,6 +81,12 @@ def reader_of(session: Session, *, user_id: str, role: str, patient_id: str | No
     groups: set[str] = set()
     caseload: frozenset[str] = frozenset()
     conditions: frozenset[str] = frozenset()
+    caregivers: frozenset[str] = frozenset()
+    if role == "caregiver":  # the conditions of the people they care for (story tags)
+        cared = session.scalars(select(CaregiverShare.patient_id).where(
+            CaregiverShare.caregiver_id == user_id))
+        conditions = frozenset(c for pid in cared for p in [session.get(Patient, pid)]
+                               if p is not None for c in (p.conditions or ()))
     if role == "patient" and patient_id:
         patient = session.get(Patient, patient_id)
         conditions = frozenset(patient.conditions or ()) if patient else frozenset()
@@ -96,16 +104,16 @@ def reader_of(session: Session, *, user_id: str, role: str, patient_id: str | No
         caseload = frozenset(session.scalars(select(CareTeamPatient.patient_id).join(
             CareTeamMember, CareTeamMember.team_id == CareTeamPatient.team_id).where(
             CareTeamMember.user_id == user_id)))
+        caregivers = frozenset(session.scalars(select(CaregiverShare.caregiver_id).where(
+            CaregiverShare.patient_id.in_(caseload)))) if caseload else frozenset()
     return Reader(user_id, role, patient_id if role == "patient" else None,
-                  frozenset(clinics), frozenset(groups), caseload, conditions)
+                  frozenset(clinics), frozenset(groups), caseload, conditions, caregivers)
 
 
 def patient_reader(session: Session, patient_id: str) -> Reader:
     """A patient as a reader, for the coach's offers (their account, when they have one)."""
-    from core.appdb.accounts import User
-
-    user_id = session.scalars(select(User.id).where(User.patient_id == patient_id,
-                                                    User.role == "patient")).first()
+    user_id = session.scalars(select(Account.id).where(Account.patient_id == patient_id,
+                                                       Account.role == "patient")).first()
     return reader_of(session, user_id=user_id or f"patient:{patient_id}", role="patient",
                      patient_id=patient_id, clinic_id=None)
 
@@ -113,8 +121,9 @@ def patient_reader(session: Session, patient_id: str) -> Reader:
 def readable(reader: Reader) -> ColumnElement[bool]:
     """THE rule: which stories this reader may open (a SQL condition on ``Story``).
 
-    Their own, always; the ones of their caseload a coach moderates (not withdrawn); and
-    approved, unwithdrawn stories whose audience includes them."""
+    Their own, always; the ones of their caseload (patients, and the caregivers of those
+    patients) a coach moderates, while not withdrawn; and approved, unwithdrawn stories
+    whose audience includes them."""
     if reader.role not in READER_ROLES:
         return false()
     own = Story.author_id == reader.user_id
@@ -126,9 +135,18 @@ def readable(reader: Reader) -> ColumnElement[bool]:
                                                PeerMembership.left_at.is_(None))))
     shared = and_(live, or_(Story.audience == "everyone", clinic if reader.clinics else false(),
                             group if reader.groups else false()))
-    moderated = (and_(Story.author_patient_id.in_(reader.caseload), Story.revoked_at.is_(None))
+    moderated = (and_(_moderated_by(reader), Story.revoked_at.is_(None))
                  if reader.caseload else false())
     return or_(own, shared, moderated)
+
+
+def _moderated_by(reader: Reader) -> ColumnElement[bool]:
+    """Stories of the coach's patients, and of their caregivers (who have no record)."""
+    own_patients = Story.author_patient_id.in_(reader.caseload)
+    if not reader.caregivers:
+        return own_patients
+    return or_(own_patients, and_(Story.author_patient_id.is_(None),
+                                  Story.author_id.in_(reader.caregivers)))
 
 
 def find_readable(session: Session, reader: Reader, story_id: str) -> Story | None:
@@ -138,7 +156,11 @@ def find_readable(session: Session, reader: Reader, story_id: str) -> Story | No
 
 
 def may_moderate(reader: Reader, story: Story) -> bool:
-    return reader.role == "coach" and story.author_patient_id in reader.caseload
+    if reader.role != "coach":
+        return False
+    if story.author_patient_id is None:  # a caregiver's: the coaches of their people
+        return story.author_id in reader.caregivers
+    return story.author_patient_id in reader.caseload
 
 
 # --- writing, consent, moderation ----------------------------------------------------------
@@ -158,20 +180,24 @@ def _consent(naming: str, audience: str) -> None:
         raise StoryError(f"audience is one of {AUDIENCES}")
 
 
-def write_story(session: Session, *, author_id: str, author_patient_id: str, title: str,
-                body: str, naming: str, audience: str, now: datetime,
+def write_story(session: Session, *, author_id: str, author_patient_id: str | None,
+                title: str, body: str, naming: str, audience: str, now: datetime,
                 conditions: Iterable[str] = (), situations: Iterable[str] = (),
-                goals: Iterable[str] = ()) -> Story:
-    """A patient writes a story; it waits for their coach's approval before anyone else
-    reads it. Conditions default to the author's own (the ones they can tag)."""
+                goals: Iterable[str] = (), caregiver_of: Iterable[str] = ()) -> Story:
+    """A patient (``author_patient_id``) or a caregiver (None; ``caregiver_of``: the
+    conditions of the people they care for) writes a story; it waits for a coach's
+    approval before anyone else reads it. Conditions default to the ones they can tag.
+    A caregiver has no group or clinic of their own: their stories are for everyone."""
     title, body = title.strip(), body.strip()
     if not 0 < len(title) <= TITLE_MAX:
         raise StoryError(f"a title is 1-{TITLE_MAX} characters")
     if not 0 < len(body) <= BODY_MAX:
         raise StoryError(f"a story is 1-{BODY_MAX} characters")
     _consent(naming, audience)
-    patient = session.get(Patient, author_patient_id)
-    own = list(patient.conditions or ()) if patient else []
+    if author_patient_id is None and audience != "everyone":
+        raise StoryError("a caregiver's story is shared with everyone in Hearth")
+    patient = session.get(Patient, author_patient_id) if author_patient_id else None
+    own = list(patient.conditions or ()) if patient else sorted(set(caregiver_of))
     tagged = _tags(conditions, own, "condition") or own
     story = Story(id=new_id(), author_id=author_id, author_patient_id=author_patient_id,
                   title=title, body=body, conditions=tagged,
@@ -196,6 +222,8 @@ def set_consent(session: Session, story_id: str, *, author_id: str, naming: str,
     """The author changes how they are named and who may read (effective at once)."""
     _consent(naming, audience)
     story = _own(session, story_id, author_id)
+    if story.author_patient_id is None and audience != "everyone":
+        raise StoryError("a caregiver's story is shared with everyone in Hearth")
     story.naming, story.audience, story.updated_at = naming, audience, now
     session.flush()
     return story
@@ -269,12 +297,17 @@ class StoryView:
 def shown_author(session: Session, story: Story, viewer_id: str) -> str:
     if story.author_id == viewer_id:
         return "You"
-    if story.naming == "anonymous" or not story.author_patient_id:
-        return "Someone who lives with it"
-    patient = session.get(Patient, story.author_patient_id)
-    name = (patient.display_name if patient else "").strip()
+    nobody = "Someone who lives with it" if story.author_patient_id else "A caregiver"
+    if story.naming == "anonymous":
+        return nobody
+    if story.author_patient_id is None:
+        account = session.get(Account, story.author_id)
+        name = (account.display_name if account else "").strip()
+    else:
+        patient = session.get(Patient, story.author_patient_id)
+        name = (patient.display_name if patient else "").strip()
     if not name:
-        return "Someone who lives with it"
+        return nobody
     return name if story.naming == "full" else name.split()[0]
 
 
@@ -318,7 +351,7 @@ def moderation_queue(session: Session, reader: Reader) -> list[Story]:
     if reader.role != "coach" or not reader.caseload:
         return []
     return list(session.scalars(select(Story).where(
-        Story.author_patient_id.in_(reader.caseload), Story.state == "pending",
+        _moderated_by(reader), Story.state == "pending",
         Story.revoked_at.is_(None)).order_by(Story.created_at, Story.id)))
 
 

@@ -45,11 +45,12 @@ from dashboard.csrf import SAFE_METHODS, csrf_field, csrf_token, verify_csrf
 from dashboard.settings import DashboardSettings
 
 __all__ = [
-    "ALERT_ACTIONS", "ROLES", "SHARE_SCOPES", "STATE_CHANGES", "AccessPolicy", "ActsOn",
-    "CurrentUser", "LoginRequired", "PatientAccess", "User", "audit_reads", "csrf_field",
-    "csrf_token", "current_user", "may_act_on_alert", "patient_access", "policies_of",
-    "public", "require_patient", "require_question", "require_role", "require_story",
-    "audit_shared", "shared_reader", "verify_action", "verify_csrf", "visible_patient_ids",
+    "ALERT_ACTIONS", "DISPLAY_COOKIE", "ROLES", "SHARE_SCOPES", "STATE_CHANGES",
+    "AccessPolicy", "ActsOn", "CurrentUser", "LoginRequired", "PatientAccess", "User",
+    "audit_reads", "audit_shared", "csrf_field", "csrf_token", "current_user",
+    "display_device", "may_act_on_alert", "patient_access", "policies_of", "public",
+    "require_patient", "require_question", "require_role", "require_story",
+    "shared_reader", "verify_action", "verify_csrf", "visible_patient_ids",
     "visible_patients",
 ]
 
@@ -73,7 +74,7 @@ class User:
 class AccessPolicy:
     """What a route declared; the route walker reads it from the dependency tree."""
 
-    kind: Literal["public", "signed_in", "roles", "patient"]
+    kind: Literal["public", "signed_in", "roles", "patient", "display"]
     roles: tuple[str, ...] = ()
     purpose: str = ""
     scope: str = ""
@@ -310,6 +311,7 @@ class ActsOn:
     self_only: bool = False
     public: bool = False
     alert: str = ""
+    display: bool = False  # a paired home display (its device cookie), no account
 
 
 CARE_TEAM = ("coach", "nurse")
@@ -403,9 +405,10 @@ STATE_CHANGES: dict[str, ActsOn] = {
         "acknowledge a safety message sent to oneself", roles=("caregiver",)),
     # lived-experience stories and questions to peers (dashboard/views/stories.py): what
     # each may read is decided per item by require_story / require_question below
-    "POST /stories": ActsOn("write a story", roles=_PATIENT_SELF),
-    "POST /stories/{story_id}/consent": ActsOn("change a story's consent", roles=_PATIENT_SELF),
-    "POST /stories/{story_id}/revoke": ActsOn("withdraw a story", roles=_PATIENT_SELF),
+    "POST /stories": ActsOn("write a story", roles=("patient", "caregiver")),
+    "POST /stories/{story_id}/consent": ActsOn(
+        "change a story's consent", roles=("patient", "caregiver")),
+    "POST /stories/{story_id}/revoke": ActsOn("withdraw a story", roles=("patient", "caregiver")),
     "POST /stories/{story_id}/helped": ActsOn(
         "mark a story as helpful", roles=("patient", "caregiver")),
     "POST /coach/stories/{story_id}/moderate": ActsOn("moderate a story", roles=("coach",)),
@@ -413,6 +416,15 @@ STATE_CHANGES: dict[str, ActsOn] = {
     "POST /questions/{question_id}/answers": ActsOn("answer a peer", roles=_PATIENT_SELF),
     "POST /questions/{question_id}/answers/{answer_id}/unsafe": ActsOn(
         "mark an answer clinically unsafe", roles=("coach",)),
+    # home displays (dashboard/views/display.py): the patient pairs and unpairs them; a
+    # paired display acknowledges its patient's safety alerts (the route checks whose)
+    "POST /display/pair": ActsOn("pair a home display with a one-time code", public=True),
+    "POST /display/alerts/{alert_id}/ok": ActsOn(
+        "acknowledge a safety alert on a home display", display=True),
+    "POST /patients/{patient_id}/displays/code": ActsOn(
+        "make a home display pairing code", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/displays/{display_id}/revoke": ActsOn(
+        "unpair a home display", roles=_PATIENT_SELF, self_only=True),
     # clinic staff (dashboard/views/staff.py)
     "POST /staff/patients": ActsOn("add a patient", roles=("nurse",)),
 }
@@ -456,6 +468,9 @@ def verify_action(request: Request) -> None:
         raise HTTPException(403, f"{request.method} {path} declares no permission to act "
                                  "(dashboard/security.py STATE_CHANGES)")
     if declared.public:
+        return
+    if declared.display:
+        display_device(request)  # 401 unless a paired display; the route checks the rest
         return
     user = current_user(request)
     patient_id = request.path_params.get("patient_id")
@@ -551,3 +566,36 @@ def _refuse_shared(request: Request, user: User, patient_id: str | None, purpose
             now_of(request), user.id, user.role, patient_id, f"{REFUSED}{purpose}",
             request.url.path)])
     raise HTTPException(404, reason)
+
+
+# -- home displays (dashboard/views/display.py) ---------------------------------------------
+# A paired display is not a person's account: its device cookie (core/appdb/displays.py)
+# may read ONE patient's display and acknowledge that patient's safety alerts, nothing
+# else. No account session passes this check, and a display's cookie passes no other.
+
+DISPLAY_COOKIE = "hearth_display"
+
+
+def display_device(request: Request) -> Any:
+    """The paired display of this request's device cookie (core.appdb.displays.Display),
+    else 401 (403 to a signed-in account). Looked up once a request."""
+    from core.appdb.displays import by_token
+
+    found = getattr(request.state, "display", None)
+    if found is not None:
+        return found
+    token = request.cookies.get(DISPLAY_COOKIE, "")
+    with Session(_engine_of(request)) as session:
+        found = by_token(session, token, now_of(request))
+        session.commit()
+    if found is None:
+        if session_of(request) is not None:  # a person signed in: not what this is for
+            raise HTTPException(403, "this is for a paired home display, not an account")
+        raise HTTPException(401, "this display is not paired (or was unpaired): pair it with "
+                                 "a code from the patient's Home display page")
+    request.state.display = found
+    return found
+
+
+_mark(display_device, AccessPolicy("display"))
+

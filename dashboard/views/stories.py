@@ -35,6 +35,7 @@ pages = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(require_role("patient", "caregiver", "coach", "nurse"))]
 Patient = Annotated[User, Depends(require_role("patient"))]
 Coach = Annotated[User, Depends(require_role("coach"))]
+Author = Annotated[User, Depends(require_role("patient", "caregiver"))]
 Asking = Annotated[User, Depends(require_role("patient", "coach", "nurse"))]
 T = TypeVar("T")
 
@@ -61,7 +62,7 @@ def library(request: Request, user: Reader, q: str = "") -> HTMLResponse:
         found = (stories.search(session, story_search(engine_of(request)), reader, query)
                  if query else stories.library(session, reader))
         shown = stories.views(session, reader, found)
-        own = stories.mine(session, user.id) if user.role == "patient" else []
+        own = stories.mine(session, user.id) if user.role in ("patient", "caregiver") else []
         audit_shared(request, user, [(s.author_patient_id, s.author_id) for s in found],
                      "stories search" if query else "stories library")
         return render(request, user, "views/stories.html", {
@@ -70,15 +71,17 @@ def library(request: Request, user: Reader, q: str = "") -> HTMLResponse:
 
 
 @pages.get("/stories/new", response_class=HTMLResponse)
-def new_story(request: Request, user: Patient) -> HTMLResponse:
+def new_story(request: Request, user: Author) -> HTMLResponse:
+    audiences = (stories.AUDIENCE_LABELS if user.role == "patient"
+                 else {"everyone": stories.AUDIENCE_LABELS["everyone"]})
     return render(request, user, "views/story_new.html", {
-        "audiences": stories.AUDIENCE_LABELS, "namings": stories.NAMING_LABELS,
+        "audiences": audiences, "namings": stories.NAMING_LABELS,
         "situations": stories.SITUATIONS, "goals": stories.GOALS,
         "conditions": sorted(shared_reader(request, user).conditions)})
 
 
 @pages.post("/stories")
-async def write(request: Request, user: Patient) -> RedirectResponse:
+async def write(request: Request, user: Author) -> RedirectResponse:
     form = await request.form()
 
     def many(name: str) -> list[str]:
@@ -86,11 +89,11 @@ async def write(request: Request, user: Patient) -> RedirectResponse:
 
     def make(session: Session) -> str:
         story = stories.write_story(
-            session, author_id=user.id, author_patient_id=str(user.patient_id),
+            session, author_id=user.id, author_patient_id=user.patient_id,
             title=str(form.get("title") or ""), body=str(form.get("body") or ""),
             naming=str(form.get("naming") or ""), audience=str(form.get("audience") or ""),
             now=now_of(request), conditions=many("condition"), situations=many("situation"),
-            goals=many("goal"))
+            goals=many("goal"), caregiver_of=shared_reader(request, user).conditions)
         return story.id
 
     from starlette.concurrency import run_in_threadpool
@@ -131,7 +134,7 @@ def _own_story(request: Request, user: User, story_id: str) -> None:
 
 
 @pages.post("/stories/{story_id}/consent")
-def consent(request: Request, user: Patient, story_id: str,
+def consent(request: Request, user: Author, story_id: str,
             naming: Annotated[str, Form()], audience: Annotated[str, Form()]
             ) -> RedirectResponse:
     _own_story(request, user, story_id)
@@ -141,7 +144,7 @@ def consent(request: Request, user: Patient, story_id: str,
 
 
 @pages.post("/stories/{story_id}/revoke")
-def revoke(request: Request, user: Patient, story_id: str) -> RedirectResponse:
+def revoke(request: Request, user: Author, story_id: str) -> RedirectResponse:
     _own_story(request, user, story_id)
     search = story_search(engine_of(request))
     _write(request, lambda s: stories.revoke(s, search, story_id, author_id=user.id,

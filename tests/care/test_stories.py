@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from care import questions as q
 from care import stories as st
 from care.groups import form_group
-from core.appdb.account_store import AccountStore
+from core.appdb.accounts import (
+    CaregiverShare,
+    CareTeam,
+    CareTeamMember,
+    CareTeamPatient,
+    Clinic,
+    ClinicPatient,
+)
+from core.appdb.accounts import User as Account
 from core.appdb.directory import PatientInfo, upsert_patient
 from core.appdb.engine import create_schema, make_engine
 from core.appdb.stories import (
@@ -24,7 +32,6 @@ from core.appdb.stories import (
     StorySearch,
     story_search,
 )
-from tests.support.accounts import PASSWORD
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 PEOPLE = {  # patient id: (name, conditions, clinic)
@@ -46,18 +53,27 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         for pid, (name, conditions, _) in PEOPLE.items():
             upsert_patient(session, PatientInfo(pid, name, "UTC", conditions))
         session.commit()
-    accounts = AccountStore(made)
-    for clinic in ("north", "south"):
-        accounts.clinics.add(clinic, clinic)
-        accounts.care_teams.add(f"team-{clinic}", clinic, clinic_id=clinic)
-        accounts.users.add(f"coach-{clinic}", role="coach", display_name="Coach",
-                          password=PASSWORD, clinic_id=clinic)
-        accounts.care_teams.add_member(f"team-{clinic}", f"coach-{clinic}")
-    for pid, (_, _, clinic) in PEOPLE.items():
-        accounts.users.add(pid, role="patient", display_name=pid, password=PASSWORD,
-                          patient_id=pid)
-        accounts.clinics.register(pid, clinic)
-        accounts.care_teams.assign(f"team-{clinic}", pid)
+    with Session(made) as session:  # accounts as rows: these tests never sign in
+        for clinic in ("north", "south"):
+            session.add(Clinic(id=clinic, name=clinic))
+            session.flush()
+            session.add(CareTeam(id=f"team-{clinic}", name=clinic, clinic_id=clinic))
+            session.flush()
+            session.add(Account(id=f"coach-{clinic}", role="coach", display_name="Coach",
+                                password_hash="unused", clinic_id=clinic))
+            session.flush()
+            session.add(CareTeamMember(team_id=f"team-{clinic}", user_id=f"coach-{clinic}"))
+        for pid, (_, _, clinic) in PEOPLE.items():
+            session.add(Account(id=pid, role="patient", display_name=pid,
+                                password_hash="unused", patient_id=pid))
+            session.flush()
+            session.add(ClinicPatient(patient_id=pid, clinic_id=clinic))
+            session.add(CareTeamPatient(team_id=f"team-{clinic}", patient_id=pid))
+        session.add(Account(id="cg", role="caregiver", display_name="Cara Giver",
+                            password_hash="unused"))
+        session.flush()
+        session.add(CaregiverShare(patient_id="bea", caregiver_id="cg", scopes=["readings"]))
+        session.commit()
     with Session(made) as session:
         form_group(session, name="Walkers", coach_id="coach-north", member_ids=["ann", "cal"],
                    now=NOW)
@@ -67,6 +83,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 def reader(session: Session, user: str) -> st.Reader:
+    if user == "cg":
+        return st.reader_of(session, user_id=user, role="caregiver", patient_id=None,
+                            clinic_id=None)
     if user.startswith("coach-"):
         return st.reader_of(session, user_id=user, role="coach", patient_id=None,
                             clinic_id=user.removeprefix("coach-"))
@@ -214,3 +233,38 @@ def test_questions_answers_and_unsafe_marks(engine: Engine) -> None:
         assert seen.asker == "Ann"
         assert [(a.author, a.answer.unsafe_reason) for a in seen.answers] == [
             ("A peer", "Never skip insulin without your care team's advice.")]
+
+
+def test_a_caregivers_story_is_for_everyone_and_moderated_by_their_peoples_coach(
+        engine: Engine) -> None:
+    search = story_search(engine)
+    with Session(engine) as session:
+        cg = reader(session, "cg")
+        assert cg.conditions == {"type2_diabetes"}  # Bea's, whom she cares for
+        with pytest.raises(st.StoryError):  # no clinic or group of her own
+            st.write_story(session, author_id="cg", author_patient_id=None, title="t",
+                           body="b", naming="first", audience="clinic", now=NOW,
+                           caregiver_of=cg.conditions)
+        story = st.write_story(session, author_id="cg", author_patient_id=None,
+                               title="Caring without nagging",
+                               body="I ask how the day went before I ask about the numbers.",
+                               naming="first", audience="everyone", now=NOW,
+                               caregiver_of=cg.conditions)
+        session.commit()
+        assert story.conditions == ["type2_diabetes"]
+        assert [s.id for s in st.moderation_queue(session, reader(session, "coach-north"))] \
+            == [story.id]  # Bea's coach
+        assert st.moderation_queue(session, reader(session, "coach-south")) == []
+        assert st.find_readable(session, reader(session, "dov"), story.id) is None  # pending
+        st.moderate(session, search, story.id, moderator=reader(session, "coach-north"),
+                    action="approve", reason="warm and practical", now=NOW)
+        session.commit()
+        found = st.search(session, search, reader(session, "dov"), "nagging")
+        assert [s.id for s in found] == [story.id]
+        assert st.shown_author(session, story, "dov") == "Cara"
+        st.set_consent(session, story.id, author_id="cg", naming="anonymous",
+                       audience="everyone", now=NOW)
+        assert st.shown_author(session, story, "dov") == "A caregiver"
+        with pytest.raises(st.StoryError):
+            st.set_consent(session, story.id, author_id="cg", naming="first",
+                           audience="group", now=NOW)
