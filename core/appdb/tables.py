@@ -14,9 +14,11 @@ from core.appdb import (
     credentials,  # noqa: F401 - device credentials (core/provisioning.py)
     deadletters,  # noqa: F401 - kept dead letters (hearth dead-letters)
     delivery,  # noqa: F401 - coach delivery, inbox and scheduler jobs
+    displays,  # noqa: F401 - home displays paired by a one-time code
     engagement,  # noqa: F401 - daily engagement states, clinic thresholds
     models,  # noqa: F401 - registers its tables
     nightscout_tokens,  # noqa: F401 - followers' read-only Nightscout tokens
+    outcomes,  # noqa: F401 - outcomes that matter to the person, her ratings
     outreach,  # noqa: F401 - outreach tasks and contacts, advocates
     plans,  # noqa: F401 - plans, self-assessment, peer groups
     reviews,  # noqa: F401 - dashboard preferences and reviews
