@@ -56,14 +56,15 @@ def csrf_field(request: Request) -> Markup:
     return Markup(f'<input type="hidden" name="{FIELD}" value="{escape(csrf_token(request))}">')
 
 
-def set_login_cookie(request: Request, response: Response) -> None:
-    """Send the double-submit nonce with the login page (after csrf_token was called)."""
+def set_login_cookie(request: Request, response: Response, *, path: str = "/login") -> None:
+    """Send the double-submit nonce with the login page (after csrf_token was called);
+    ``path``: where the forms of the page post (the home display's: /display/)."""
     nonce = getattr(request.state, "login_csrf_nonce", None)
     if nonce and nonce != request.cookies.get(LOGIN_COOKIE):
         from dashboard.security import cookie_secure
 
         response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict",
-                            secure=cookie_secure(request), path="/login")
+                            secure=cookie_secure(request), path=path)
 
 
 async def _sent_token(request: Request) -> str:

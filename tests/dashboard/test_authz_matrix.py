@@ -10,7 +10,9 @@ data, and checks the answer against what §4 says, written out here independentl
 - the coach and the nurse see the household (care team, clinic), not the outsider;
 - the admin sees no one's health data;
 - anonymous callers get 401 (or 403 from the CSRF check for unsafe methods);
-- a route declared ``patient_access(..., self_only=True)`` is for the patient alone.
+- a route declared ``patient_access(..., self_only=True)`` is for the patient alone;
+- a home display's routes (``display_device``) answer no account at all, only a paired
+  display's device cookie (tests/dashboard/test_display.py).
 
 A route that refuses more than it declares fails here too: declare the restriction
 (``self_only``, ``require_role``) so that the walker, the docs and the test see it.
@@ -73,6 +75,8 @@ def expected(e: Endpoint, who: str | None, patient: str | None, site: DemoSite,
         if acts.self_only and not (who == "patient" and patient == site.patient_id):
             return False
     for policy in e.policies:
+        if policy.kind == "display":  # a paired home display's device cookie, no account
+            return False
         if policy.kind == "roles" and who not in policy.roles:
             return False
         if policy.kind == "patient" and not may_see(who, patient or "", policy.scope, site):
@@ -176,9 +180,12 @@ def _url(e: Endpoint, patient: str | None) -> tuple[str, dict[str, str]]:
     return path, query
 
 
-def _csrf(client: httpx.Client, who: str | None) -> str:
-    """The token a browser would send: the session's, or the login form's."""
-    return session_csrf(client) if who else csrf_from(client.get("/login").text)
+def _csrf(client: httpx.Client, who: str | None, path: str = "/login") -> str:
+    """The token a browser would send: the session's, or the anonymous form's (the login
+    page's; the home display page's for its own routes, whose cookie is its own)."""
+    if who:
+        return session_csrf(client)
+    return csrf_from(client.get("/display/" if path.startswith("/display/") else "/login").text)
 
 
 def _call(client: httpx.Client, method: str, path: str, query: dict[str, str],
@@ -208,7 +215,7 @@ def test_every_route_for_every_role_matches_the_matrix(site: DemoSite, clients) 
                     if unsafe:
                         csrf = tokens.get(who) if who else None
                         if csrf is None:
-                            csrf = _csrf(client, who)
+                            csrf = _csrf(client, who, path)
                             if who:
                                 tokens[who] = csrf
                     status = _call(client, method, path, query, csrf)
