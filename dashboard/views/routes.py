@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from dashboard import live, nightscout_sharing
 from dashboard.views import (
     coach,
+    display,
     groups,
     nurse,
     outreach,
@@ -20,5 +21,5 @@ from dashboard.views import (
 router = APIRouter()
 for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
              coach.api, groups.pages, nurse.pages, nurse.api, staff.pages, stories.pages,
-             outreach.pages, live.router, nightscout_sharing.pages):
+             outreach.pages, live.router, nightscout_sharing.pages, display.pages):
     router.include_router(part)
