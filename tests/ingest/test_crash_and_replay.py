@@ -9,11 +9,19 @@ from pathlib import Path
 from core.metrics import Metric
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from ingest.service import IngestService
-from tests.support.factories import publisher, register, subscribed, wait_until
+from tests.support.factories import Collector, publisher, register, subscribed, wait_until
 from tests.support.ingest_processes import IngestProcess, glucose_stream
 from tests.support.mosquitto import MosquittoServer
 
 DEVICES = 20
+
+
+DROPPED, UPTIME = "$SYS/broker/publish/messages/dropped", "$SYS/broker/uptime"
+
+
+def _sys(collector: Collector, topic: str) -> list[bytes]:
+    with collector.lock:
+        return [payload for t, payload in collector.messages if t == topic]
 
 
 def _stream(per_device: int, start: datetime) -> list[tuple[str, bytes]]:
@@ -32,31 +40,41 @@ def test_sigkill_mid_stream_then_restart_stores_every_reading_exactly_once(
     }
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
     stream = _stream(1000, start)  # 20,000 single-reading messages
-    first = IngestProcess(tmp_path, client_id="ingest-a", env=env).start()
-    wait_until(first.subscribed, timeout=20, message="ingest subscribed")
+    # Mosquitto's $SYS values are retained for 60 s only (message expiry): a subscriber
+    # that comes later, on a loaded machine, may find none. Listening from the start, the
+    # first value (0) arrives now, and a drop is published at the next $SYS update (each
+    # second, with the uptime).
+    with subscribed(mosquitto.url, "$SYS/broker/#") as sys_tree:
+        wait_until(lambda: bool(_sys(sys_tree, DROPPED)), timeout=30,
+                   message="$SYS dropped counter")
+        first = IngestProcess(tmp_path, client_id="ingest-a", env=env).start()
+        # a new Python process importing ingest: seconds when idle, over 20 s at load 30
+        wait_until(first.subscribed, timeout=90, message="ingest subscribed")
 
-    def publish_all() -> None:
-        with publisher(mosquitto.url, window=500) as pub:
-            for topic, payload in stream:
-                pub.publish(topic, payload)
+        def publish_all() -> None:
+            with publisher(mosquitto.url, window=500) as pub:
+                for topic, payload in stream:
+                    pub.publish(topic, payload)
 
-    sender = threading.Thread(target=publish_all)
-    sender.start()
-    wait_until(lambda: store.count() >= 3000, timeout=60, message="ingest under way")
-    first.kill()
-    killed_at = store.count()
-    sender.join(timeout=120)
-    assert killed_at < len(stream), "the kill came after the stream had finished"
+        sender = threading.Thread(target=publish_all)
+        sender.start()
+        wait_until(lambda: store.count() >= 3000, timeout=120, message="ingest under way")
+        first.kill()
+        killed_at = store.count()
+        sender.join(timeout=120)
+        assert killed_at < len(stream), "the kill came after the stream had finished"
 
-    second = IngestProcess(tmp_path, client_id="ingest-a", env=env).start()
-    try:
-        wait_until(lambda: store.count() >= len(stream), timeout=120, message="every reading")
-    finally:
-        second.stop()
+        second = IngestProcess(tmp_path, client_id="ingest-a", env=env).start()
+        try:
+            wait_until(lambda: store.count() >= len(stream), timeout=120, message="every reading")
+        finally:
+            second.stop()
+        # Two $SYS updates after the end: a drop would have been published by then.
+        ticks = len(_sys(sys_tree, UPTIME))
+        wait_until(lambda: len(_sys(sys_tree, UPTIME)) >= ticks + 2, timeout=30,
+                   message="two $SYS updates")
     # The broker dropped nothing for the absent session (max_queued_messages is sized).
-    with subscribed(mosquitto.url, "$SYS/broker/publish/messages/dropped") as dropped:
-        wait_until(lambda: len(dropped) > 0, timeout=10, message="$SYS dropped counter")
-    assert dropped.messages[-1][1] == b"0"
+    assert _sys(sys_tree, DROPPED)[-1] == b"0"
     assert store.count() == len(stream)
     for d in (0, DEVICES - 1):
         rows = [r for r in store.read("pat", Metric.GLUCOSE, start, start + timedelta(days=5))
