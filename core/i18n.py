@@ -20,6 +20,7 @@ Two ways text is marked for translation:
 from __future__ import annotations
 
 import gettext as _gettext
+import logging
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +32,8 @@ from sqlalchemy.orm import Session
 
 from core.appdb.accounts import User
 from core.appdb.reviews import UserPreference
+
+log = logging.getLogger(__name__)
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "messages"
@@ -93,6 +96,11 @@ def direction(lang: str) -> str:
 def translations(lang: str) -> _gettext.NullTranslations:
     """The compiled catalogue of one language (English: the text as written)."""
     if lang == DEFAULT or lang not in LANGUAGES:
+        return NullTranslations()
+    if not (LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo").is_file():
+        # an install without the compiled catalogues (package data): say so once, speak English
+        log.warning("no compiled catalogue for %s under %s: text stays English", lang,
+                    LOCALE_DIR)
         return NullTranslations()
     return Translations.load(str(LOCALE_DIR), [lang], DOMAIN)
 
