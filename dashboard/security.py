@@ -425,6 +425,14 @@ STATE_CHANGES: dict[str, ActsOn] = {
         "make a home display pairing code", roles=_PATIENT_SELF, self_only=True),
     "POST /patients/{patient_id}/displays/{display_id}/revoke": ActsOn(
         "unpair a home display", roles=_PATIENT_SELF, self_only=True),
+    # outcomes that matter to the patient (dashboard/views/outcomes.py): hers alone to
+    # name, rate and retire; her coach and nurse read them (audited)
+    "POST /patients/{patient_id}/outcomes": ActsOn(
+        "name an outcome that matters to me", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/outcomes/{outcome_id}/rate": ActsOn(
+        "rate an outcome that matters to me", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/outcomes/{outcome_id}/retire": ActsOn(
+        "retire an outcome that matters to me", roles=_PATIENT_SELF, self_only=True),
     # clinic staff (dashboard/views/staff.py)
     "POST /staff/patients": ActsOn("add a patient", roles=("nurse",)),
 }

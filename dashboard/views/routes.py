@@ -10,6 +10,7 @@ from dashboard.views import (
     display,
     groups,
     nurse,
+    outcomes,
     outreach,
     patient,
     safety,
@@ -21,5 +22,6 @@ from dashboard.views import (
 router = APIRouter()
 for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
              coach.api, groups.pages, nurse.pages, nurse.api, staff.pages, stories.pages,
-             outreach.pages, live.router, nightscout_sharing.pages, display.pages):
+             outreach.pages, live.router, nightscout_sharing.pages, display.pages,
+             outcomes.pages):
     router.include_router(part)
