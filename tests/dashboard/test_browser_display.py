@@ -16,8 +16,23 @@ from core import topics
 from core.appdb.coaching import CoachAlert
 from tests.dashboard.test_browser_alerts import WAIT_MS, Stack, glucose, stack  # noqa: F401
 from tests.support.accounts import PASSWORD
+from tests.support.axe import axe_violations
 from tests.support.browser import sign_in
 from tests.support.factories import publisher, wait_until
+
+
+def accessibility_problems(chromium: Any, url: str, device: Any) -> list[dict[str, Any]]:
+    """axe-core on the display as the device shows it now (its cookies, in a context that
+    may inject the checker: the device's own context keeps the Content-Security-Policy)."""
+    checker = chromium.new_context(bypass_csp=True, viewport={"width": 800, "height": 1280})
+    try:
+        checker.add_cookies(device.context.cookies())
+        page = checker.new_page()
+        page.goto(f"{url}/display/")
+        page.locator("#screen:not([hidden])").wait_for(timeout=WAIT_MS)
+        return axe_violations(page)
+    finally:
+        checker.close()
 
 
 def test_a_display_set_up_by_code_shows_a_low_live_acknowledges_it_and_works_offline(
@@ -55,6 +70,7 @@ def test_a_display_set_up_by_code_shows_a_low_live_acknowledges_it_and_works_off
         record_property("urgent_low_to_home_display_page_s", round(time.monotonic() - sent, 2))
         assert device.inner_text("#state-word") == "Very low"
         assert "15 g of fast-acting sugar" in device.inner_text("#alert-advice")
+        assert accessibility_problems(chromium, stack.url, device) == []
         device.click("#alert-ok")
         device.wait_for_function(
             "() => document.getElementById('alert').dataset.acknowledged === 'true'",
