@@ -1,7 +1,7 @@
 """Lived-experience stories and questions to peers (core/appdb/stories.py, issue 21).
 
 Revision ID: stories01
-Revises: nstokens01
+Revises: engage01
 Create Date: 2026-12-07
 
 The full-text search tables (SQLite's FTS5 table, PostgreSQL's tsvector table with
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "stories01"
-down_revision: str | None = "nstokens01"
+down_revision: str | None = "engage01"
 branch_labels: str | None = None
 depends_on: str | None = None
 

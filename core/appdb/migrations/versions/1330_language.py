@@ -2,7 +2,7 @@
 (core/appdb/reviews.py UserPreference; core/i18n.py chooses from it).
 
 Revision ID: lang01
-Revises: nstokens01
+Revises: stories01
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "lang01"
-down_revision: str | None = "nstokens01"
+down_revision: str | None = "stories01"
 branch_labels: str | None = None
 depends_on: str | None = None
 

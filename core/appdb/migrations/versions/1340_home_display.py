@@ -1,7 +1,7 @@
 """Home displays paired by a one-time code (core/appdb/displays.py).
 
 Revision ID: display01
-Revises: nstokens01
+Revises: lang01
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "display01"
-down_revision: str | None = "nstokens01"
+down_revision: str | None = "lang01"
 branch_labels: str | None = None
 depends_on: str | None = None
 

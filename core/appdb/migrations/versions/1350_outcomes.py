@@ -1,7 +1,7 @@
 """Outcomes that matter to the person and her ratings of them (core/appdb/outcomes.py).
 
 Revision ID: outcomes01
-Revises: nstokens01
+Revises: weightunits01
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "outcomes01"
-down_revision: str | None = "nstokens01"
+down_revision: str | None = "weightunits01"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -3,7 +3,7 @@ weight_units (core/appdb/reviews.py UserPreference; dashboard/views/units.py sho
 in them). NULL reads as kg.
 
 Revision ID: weightunits01
-Revises: nstokens01
+Revises: display01
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "weightunits01"
-down_revision: str | None = "nstokens01"
+down_revision: str | None = "display01"
 branch_labels: str | None = None
 depends_on: str | None = None
 
