@@ -62,12 +62,16 @@ from dashboard.nightscout_treatments import (
     treatment_documents,
     treatment_readings,
 )
+from dashboard.nightscout_v3 import KEPT
+from dashboard.nightscout_v3_docs import v3_document
 
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # how often new readings and alerts are looked for, per listened-to patient
 DEFAULT_HISTORY_H = 48  # websocket.js: history defaults to 48 hours
 MAX_HISTORY_H = 24 * 7
+STORAGE, ALARM = "/storage", "/alarm"
+BAD_TOKEN = {"success": False, "message": "Missing or bad accessToken"}  # lib/api3/const.json
 NOT_AUTHORIZED = {"result": "Not authorized"}
 NOT_UPDATED = {"result": "Not updated: Hearth keeps documents as first sent"}
 
@@ -94,6 +98,10 @@ class NightscoutSocket:
         self.sio.on("dbUpdate", self.db_update)
         self.sio.on("dbUpdateUnset", self.db_update)
         self.sio.on("dbRemove", self.db_update)
+        # API v3's namespaces (lib/api3/storageSocket.js, alarmSocket.js): AndroidAPS's
+        # NSClient v3 connects to <site>/storage and <site>/alarm
+        self.sio.on("subscribe", self.subscribe_storage, namespace=STORAGE)
+        self.sio.on("subscribe", self.subscribe_alarm, namespace=ALARM)
 
     # --- authorisation --------------------------------------------------------------------
 
@@ -145,6 +153,34 @@ class NightscoutSocket:
             self._poller = self.sio.start_background_task(self._poll)
         return {"read": True, "write": who.can_write, "write_treatment": who.can_write}
 
+    async def _subscribe(self, sid: str, message: Any, namespace: str) -> Principal | None:
+        token = message.get("accessToken") if isinstance(message, dict) else None
+        who = await asyncio.to_thread(self._principal, {"token": token}) \
+            if isinstance(token, str) and token else None
+        if who is None:
+            return None
+        await self.sio.save_session(sid, {"who": who}, namespace=namespace)
+        await self.sio.enter_room(sid, who.patient_id, namespace=namespace)
+        self._listened.setdefault(who.patient_id, _Listened(epoch_ms(self._now())))
+        await asyncio.to_thread(self._audit, who, f"Nightscout socket.io {namespace[1:]}")
+        if self._poller is None:
+            self._poller = self.sio.start_background_task(self._poll)
+        return who
+
+    async def subscribe_storage(self, sid: str, message: Any = None) -> dict[str, Any]:
+        """``{accessToken, collections}`` -> ``{success, collections}``; then ``create``
+        events ``{colName, doc}`` with API v3 documents as they are stored."""
+        if await self._subscribe(sid, message, STORAGE) is None:
+            return BAD_TOKEN
+        wanted = message.get("collections") if isinstance(message, dict) else None
+        kept = [c for c in (wanted if isinstance(wanted, list) else list(KEPT)) if c in KEPT]
+        return {"success": True, "collections": kept}
+
+    async def subscribe_alarm(self, sid: str, message: Any = None) -> dict[str, Any]:
+        if await self._subscribe(sid, message, ALARM) is None:
+            return BAD_TOKEN
+        return {"success": True, "message": "Subscribed for alarms"}
+
     # --- data -----------------------------------------------------------------------------
 
     def _now(self) -> datetime:
@@ -188,8 +224,8 @@ class NightscoutSocket:
         while True:
             await self.sio.sleep(self.poll_s)
             for patient_id in list(self._listened):
-                rooms: dict[str, Any] = self.sio.manager.rooms.get("/") or {}
-                if not rooms.get(patient_id):
+                if not any((self.sio.manager.rooms.get(n) or {}).get(patient_id)
+                           for n in ("/", STORAGE, ALARM)):
                     self._listened.pop(patient_id, None)  # nobody listens any more
                     continue
                 try:
@@ -204,21 +240,38 @@ class NightscoutSocket:
         newest = [d["mills"] for key in ("sgvs", "mbgs", "cals", "treatments", "devicestatus")
                   for d in data[key]]
         if newest:
-            state.sent_ms = max(max(newest), state.sent_ms)
             await self.sio.emit("dataUpdate", {"delta": True, **{
                 k: v for k, v in data.items() if v or k == "lastUpdated"}}, room=patient_id)
+            for col_name, doc in await asyncio.to_thread(self._v3_docs, patient_id, start):
+                await self.sio.emit("create", {"colName": col_name, "doc": doc},
+                                    room=patient_id, namespace=STORAGE)
+            state.sent_ms = max(max(newest), state.sent_ms)
         open_alerts = await asyncio.to_thread(self._open_alerts, patient_id)
         answered = state.alarms - set(open_alerts)
-        if answered:
-            # an app clears every alarm it shows (AndroidAPS dismisses both kinds), so the
-            # alerts still open are announced again after it
-            await self.sio.emit("clear_alarm", {"clear": True, "title": "All Clear",
-                                                "message": "the alert was answered",
-                                                "group": "default"}, room=patient_id)
-        for alert_id, (event, body) in open_alerts.items():
-            if alert_id not in state.alarms or answered:
-                await self.sio.emit(event, body, room=patient_id)
+        for namespace in ("/", ALARM):
+            if answered:
+                # an app clears every alarm it shows (AndroidAPS dismisses both kinds), so
+                # the alerts still open are announced again after it
+                await self.sio.emit("clear_alarm", {
+                    "clear": True, "title": "All Clear", "message": "the alert was answered",
+                    "group": "default"}, room=patient_id, namespace=namespace)
+            for alert_id, (event, body) in open_alerts.items():
+                if alert_id not in state.alarms or answered:
+                    await self.sio.emit(event, body, room=patient_id, namespace=namespace)
         state.alarms = set(open_alerts)
+
+    def _v3_docs(self, patient_id: str, start: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """The API v3 documents of each kept collection from ``start`` (storage events)."""
+        store, end = self.parent.store, self._now() + timedelta(minutes=1)
+        out = []
+        for name, col in KEPT.items():
+            readings = [r for m in col.metrics
+                        for r in store.read(patient_id, m, start - col.margin, end)]
+            for doc in col.build(readings):
+                v3 = v3_document(doc, time_field=col.time_field)
+                if v3["date"] >= epoch_ms(start):
+                    out.append((name, v3))
+        return out
 
     def _open_alerts(self, patient_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
         """The patient's open care alerts as Nightscout alarm messages."""

@@ -193,3 +193,61 @@ def test_socketio_follower_reads_and_strangers_are_disconnected(stack: Stack) ->
     assert got["refused"] == {"result": "Not authorized"}
     assert got["stranger_data"] is None
     assert len(stack.read(Metric.GLUCOSE)) == 1
+
+
+def test_androidaps_nsclient_v3_websockets(stack: Stack) -> None:
+    """NSClient v3's optional websockets, plugins/sync/.../nsclientV3/services/
+    NSClientV3Service.kt: ``IO.socket(<url>/storage)`` and ``IO.socket(<url>/alarm)``;
+    ``emit("subscribe", {accessToken, collections: [devicestatus, entries, profile,
+    treatments, foods, settings]})`` and ``{accessToken}``, acks read with
+    ``optBoolean("success")``; ``create``/``update`` events ``{colName, doc}`` (the doc's
+    ``srvModified`` read with ``getLong``); ``alarm``/``urgent_alarm``/``clear_alarm`` on
+    /alarm. Server side: cgm-remote-monitor lib/api3/storageSocket.js, alarmSocket.js."""
+    secret = stack.uploader("ann-aaps")
+    xdrip = stack.client(**{"api-secret": sha1(stack.uploader("ann-xdrip"))})
+    result: dict[str, Any] = {}
+
+    async def aaps(url: str) -> dict[str, Any]:
+        client = socketio.AsyncClient(reconnection=False)
+        events = Events(client)
+        for name in ("create", "urgent_alarm"):
+            client.on(name, events._recorder(f"{name}@ns"), namespace="/storage"
+                      if name == "create" else "/alarm")
+        await client.connect(url, namespaces=["/storage", "/alarm"])
+        storage = await client.call("subscribe", {
+            "accessToken": secret, "collections": ["devicestatus", "entries", "profile",
+                                                   "treatments", "foods", "settings"]},
+            namespace="/storage", timeout=WAIT)
+        alarm = await client.call("subscribe", {"accessToken": secret}, namespace="/alarm",
+                                  timeout=WAIT)
+        bad = await client.call("subscribe", {"accessToken": "wrong"}, namespace="/alarm",
+                                timeout=WAIT)
+        # a reading taken after the subscription (storage events are what is new)
+        taken = datetime.now(UTC) + timedelta(seconds=1)
+        result["taken"] = ms(taken)
+        assert xdrip.post("/api/v1/entries", json=[{
+            "type": "sgv", "sgv": 111, "direction": "Flat", "device": "xDrip-G6",
+            "date": ms(taken)}]).status_code == 200
+        (created,) = await events.wait("create@ns")
+        with Session(stack.engine) as session:
+            session.add(CoachAlert(id="alert-low-2", patient_id="ann", flag_type="urgent_low",
+                                   kind="alert", audience="coach", priority="urgent",
+                                   title="Urgent low", body="Glucose 50 mg/dL",
+                                   why="below 54 mg/dL"))
+            session.commit()
+        (urgent,) = await events.wait("urgent_alarm@ns")
+        await client.disconnect()
+        return {**result, "storage": storage, "alarm": alarm, "bad": bad,
+                "created": created, "urgent": urgent}
+
+    with serving(stack.app) as url:
+        got = run(aaps(url))
+    assert got["storage"] == {"success": True,
+                              "collections": ["devicestatus", "entries", "treatments"]}
+    assert got["alarm"] == {"success": True, "message": "Subscribed for alarms"}
+    assert got["bad"]["success"] is False
+    assert got["created"]["colName"] == "entries"
+    doc = got["created"]["doc"]
+    assert (doc["sgv"], doc["date"], doc["srvModified"]) == (111, got["taken"], got["taken"])
+    assert doc["identifier"] and doc["device"] == "xDrip-G6"
+    assert got["urgent"]["level"] == 2 and got["urgent"]["title"] == "Urgent low"
