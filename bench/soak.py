@@ -201,12 +201,14 @@ class Soak:
         for child in [*self.children, *self.gateways]:
             child.start()
         self.watch()
+        # Both ingests and the coach subscribed: the coach's first session exists only from
+        # then, so an urgent low stored before it would never reach it (a fixed 3 s was not
+        # enough at load 30). Gateways keep what they read in their outboxes meanwhile.
         deadline = time.monotonic() + 120
-        while not all("subscribed to" in c.log() for c in self.children[:2]):
+        while not all("subscribed to" in c.log() for c in self.children):
             if time.monotonic() > deadline:
-                raise RuntimeError("ingest did not subscribe")
+                raise RuntimeError("ingest or the coach did not subscribe")
             time.sleep(0.2)
-        time.sleep(3)  # the coach and the gateways finish starting
 
     def gateway_kinds(self) -> list[str]:
         return [("meter", "scale")[d % 2] for d in range(self.plan.gateway_devices)]
