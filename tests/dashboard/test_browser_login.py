@@ -114,7 +114,12 @@ def test_a_coach_reads_and_the_patient_sees_it_in_who_looked_at_my_data(
         from devices.profiles import load_profiles
 
         zone = ZoneInfo(next(p.timezone for p in load_profiles() if p.id == ann))
-        assert datetime.now(UTC).astimezone(zone).strftime("%d %b %Y") in text  # local time
+        # the patient's local day, in the browser's locale (Babel: "Dec 7, 2026" in en-US)
+        from babel.dates import format_skeleton
+
+        lang = patient.evaluate("navigator.language").replace("-", "_")
+        day = format_skeleton("yMMMd", datetime.now(UTC).astimezone(zone), locale=lang)
+        assert day in text, (day, text)
         size = patient.evaluate("getComputedStyle(document.querySelector('table.audit td'))"
                                 ".fontSize")
         assert float(size.removesuffix("px")) >= 18  # large, readable type
