@@ -7,6 +7,7 @@ real too: a closed port, a receiver that answers 500, one that hangs.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import apprise
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select
@@ -127,7 +129,15 @@ def webhooks() -> Iterator[list[Webhook]]:
         hook.close()
 
 
+@functools.cache
+def _apprise_plugins_loaded() -> None:
+    """Apprise loads its ~100 plugin modules at its first URL: seconds, more than a send's
+    timeout at load 20 (the sends failed). Done once per process, before any send is timed."""
+    assert apprise.Apprise().add("json://127.0.0.1:9/warm-up")
+
+
 def external_notifier(engine: Engine, policy: DeliveryPolicy = FAST) -> Notifier:
+    _apprise_plugins_loaded()
     channels = {"inbox": InboxChannel(engine), "email": AppriseChannel("email"),
                 "webhook": AppriseChannel("webhook"), "sms": AppriseChannel("sms")}
     return Notifier(engine=engine, channels=channels, policy=policy)
