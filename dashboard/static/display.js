@@ -15,6 +15,7 @@
   let offlineSince = null;
   let retryMs = 2000;
   const spoken = new Set();
+  const HOURS_FROM_MINUTES = 2 * 60;  // an age of two hours or more is said in hours
 
   function fill(template, values) {
     return template.replace(/%\((\w+)\)s/g, (_, k) => String(values[k]));
@@ -23,7 +24,7 @@
   function ago(iso) {
     const minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
     if (minutes < 1) return words.justNow;
-    if (minutes < 120) return fill(words.agoMin, { n: minutes });
+    if (minutes < HOURS_FROM_MINUTES) return fill(words.agoMin, { n: minutes });
     return fill(words.agoH, { n: Math.round(minutes / 60) });
   }
 
