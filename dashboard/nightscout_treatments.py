@@ -267,6 +267,16 @@ def devicestatus_document(reading: Reading) -> dict[str, Any]:
     _put(doc, battery_path, round(reading.value))
     if reading.context != "pump":
         doc["uploaderBattery"] = round(reading.value)  # where AndroidAPS reads it
+    for name, value in device_state(reading).items():
+        _put(doc, name, value)
+    return doc
+
+
+def device_state(reading: Reading) -> dict[str, Any]:
+    """The pump's and the loop's state kept with a device status reading, by dotted path
+    ("pump.reservoir": 120, "loop.failureReason": "..."): numbers and booleans as such."""
+    texts = {".".join(path) for path in STATE_TEXTS}
+    state: dict[str, Any] = {}
     for flag in reading.status:
         if not flag.startswith(FLAG) or "=" not in flag:
             continue
@@ -274,12 +284,11 @@ def devicestatus_document(reading: Reading) -> dict[str, Any]:
         value: Any = text
         if text in ("true", "false"):
             value = text == "true"
-        elif name not in ("identifier", "device", "loop.failureReason", "loop.name",
-                          "loop.version"):
+        elif name not in texts:
             try:
                 number = float(text)
                 value = int(number) if number == int(number) else number
             except ValueError:
                 pass
-        _put(doc, name, value)
-    return doc
+        state[name] = value
+    return state

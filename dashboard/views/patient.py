@@ -22,7 +22,7 @@ from dashboard.security import (
     patient_access,
     require_role,
 )
-from dashboard.views import alerts, figures, glance, safety
+from dashboard.views import alerts, devicestatus, figures, glance, safety
 from dashboard.views.common import (
     engine_of,
     home_of,
@@ -85,6 +85,7 @@ def today_page(request: Request, access: TodayAccess) -> HTMLResponse:
         "mgdl_now": _mgdl(today), "show_safety": show_safety,
         "glucose_range": glucose_range(_mgdl(today)), "bands": BANDS, "range_labels": RANGE_LABELS,
         "stale": stale_state(today), "stale_minutes": STALE_MINUTES,
+        "device": devicestatus.latest(store_of(request), access.patient.id, now_of(request)),
         **safety.fragment_context(request, user, items, back, quiet=True)})
 
 
