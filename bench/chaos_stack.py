@@ -15,9 +15,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -185,10 +187,10 @@ class GatewayChild(Child):
 # -- reading the stores back ----------------------------------------------------------
 
 
-def influx_rows(base_url: str, database: str, statement: str) -> list[list[object]]:
-    """Every row of every series of one InfluxQL statement (chunked, so no row limit)."""
-    rows: list[list[object]] = []
-    with httpx.stream("POST", f"{base_url}/query", timeout=60.0,
+def influx_series(base_url: str, database: str, statement: str,
+                  timeout: float = 60.0) -> Iterator[dict[str, Any]]:
+    """Every series of one InfluxQL statement's results (chunked, so no row limit)."""
+    with httpx.stream("POST", f"{base_url}/query", timeout=timeout,
                       data={"q": statement, "db": database, "epoch": "u", "chunked": "true",
                             "chunk_size": "10000"}) as response:
         response.raise_for_status()
@@ -198,9 +200,13 @@ def influx_rows(base_url: str, database: str, statement: str) -> list[list[objec
             for result in json.loads(line).get("results", []):
                 if "error" in result:
                     raise RuntimeError(result["error"])
-                for series in result.get("series", []):
-                    rows += series["values"]
-    return rows
+                yield from result.get("series", [])
+
+
+def influx_rows(base_url: str, database: str, statement: str) -> list[list[object]]:
+    """Every row of every series of one InfluxQL statement."""
+    return [row for series in influx_series(base_url, database, statement)
+            for row in series["values"]]
 
 
 def stored_count(base_url: str, database: str) -> int | None:
@@ -215,21 +221,10 @@ def stored_count(base_url: str, database: str) -> int | None:
 def influx_points(base_url: str, database: str) -> list[tuple[str, str, str, int, float]]:
     """(metric, device, patient, time µs, value) of every point of the database."""
     points: list[tuple[str, str, str, int, float]] = []
-    with httpx.stream("POST", f"{base_url}/query", timeout=120.0,
-                      data={"q": 'SELECT "value", "device", "patient" FROM /.*/',
-                            "db": database, "epoch": "u", "chunked": "true",
-                            "chunk_size": "10000"}) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.strip():
-                continue
-            for result in json.loads(line).get("results", []):
-                if "error" in result:
-                    raise RuntimeError(result["error"])
-                for series in result.get("series", []):
-                    points += [(series["name"], str(device), str(patient), int(at),
-                                round(float(value), 3))
-                               for at, value, device, patient in series["values"]]
+    for series in influx_series(base_url, database,
+                                'SELECT "value", "device", "patient" FROM /.*/', timeout=120.0):
+        points += [(series["name"], str(device), str(patient), int(at), round(float(value), 3))
+                   for at, value, device, patient in series["values"]]
     return points
 
 

@@ -10,8 +10,11 @@ scripts/bootstrap.sh test
 # on 2 cores, and their default thread pools fight (the forecast tests: 240 s -> 14 s).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # The suite on pytest-xdist workers: most tests wait on servers and processes, so more
-# workers than cores pays (4 on 2 cores: docs/STYLE.md, Tests). Files that share a
-# fixture stay on one worker; slow tests are handed out first (tests/support/parallel.py).
+# workers than cores pays (4 on 2 cores: docs/STYLE.md, Tests). Each file runs on one
+# worker, in its own order, the largest files handed out first (--dist loadfile): a file's
+# module-scoped fixture is built once and its tests may build on each other. (loadgroup
+# does not group under pytest 9.2 with xdist 3.8: the worker's @group suffix never reaches
+# the node ids, so tests/support/parallel.py's groups are not used by make test.)
 # HEARTH_TEST_WORKERS=0 runs it in one process; arguments after these override them.
-exec .venv/bin/python -m pytest -n "${HEARTH_TEST_WORKERS:-4}" --dist loadgroup \
-    --no-loadscope-reorder --durations=30 "$@"
+exec .venv/bin/python -m pytest -n "${HEARTH_TEST_WORKERS:-4}" --dist loadfile \
+    --durations=30 "$@"

@@ -96,6 +96,7 @@ def test_acknowledging_stops_the_escalation(world: World) -> None:
 def test_snooze_and_resolve_with_note(world: World) -> None:
     plain_alert(world, "s1", "high")
     plain_alert(world, "r1", "high")
+    urgent_alert(world, "u-snooze")  # this test's own: it does not rely on another's u1
     coach = world.client("coach")
     token = csrf_from(coach.get("/coach").text)
     assert coach.post("/patients/q000/alerts/s1/snooze", data={"csrf_token": token, "snooze": "2h"},
@@ -117,7 +118,7 @@ def test_snooze_and_resolve_with_note(world: World) -> None:
     ptoken = csrf_from(patient.get("/settings").text)
     assert patient.post("/patients/q000/alerts/s1/acknowledge",
                         data={"csrf_token": ptoken}).status_code == 403
-    assert patient.post("/patients/p1/alerts/u1/snooze",
+    assert patient.post("/patients/p1/alerts/u-snooze/snooze",
                         data={"csrf_token": ptoken}).status_code == 403
 
 
