@@ -14,7 +14,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # worker, in its own order, the largest files handed out first (--dist loadfile): a file's
 # module-scoped fixture is built once and its tests may build on each other. (loadgroup
 # does not group under pytest 9.2 with xdist 3.8: the worker's @group suffix never reaches
-# the node ids, so tests/support/parallel.py's groups are not used by make test.)
+# the node ids; docs/STYLE.md.)
 # HEARTH_TEST_WORKERS=0 runs it in one process; arguments after these override them.
 exec .venv/bin/python -m pytest -n "${HEARTH_TEST_WORKERS:-4}" --dist loadfile \
     --durations=30 "$@"

@@ -11,7 +11,6 @@ from sqlalchemy import Engine
 
 from core.timeseries.sqlite import SqliteTimeSeriesStore
 from tests.support.factories import app_database
-from tests.support.parallel import add_groups, hand_out_order
 
 pytest_plugins = [  # the fixtures of real servers, shared by every test that names them
     "tests.support.influxdb",
@@ -32,14 +31,3 @@ def store(tmp_path: Path) -> Iterator[SqliteTimeSeriesStore]:
 def engine(tmp_path: Path) -> Engine:
     """An empty, migrated application database in the test's directory."""
     return app_database(tmp_path / "hearth.db")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(config: pytest.Config,
-                                  items: list[pytest.Item]) -> Iterator[None]:
-    """Files that share a fixture stay on one worker (marked before pytest-xdist reads the
-    markers); the slow units are handed out first (ordered after every other plugin's
-    reordering). tests/support/parallel.py."""
-    add_groups(items)
-    yield
-    hand_out_order(config, items)
