@@ -65,14 +65,40 @@ def percent_text(pct: float) -> str:
     return f"{pct:.1f}%"
 
 
-# The AGP report's glucose scale ends at 350 mg/dL (docs/CLINICAL.md "Glucose": the IDC
-# AGP Report; Battelino 2019, Figure 1): a value above it is drawn on the top edge (clipped
-# to 350), so that a high runs along the top of a panel instead of leaving it.
+# The AGP report's glucose scale (docs/CLINICAL.md "Glucose"): 0-350 mg/dL as on the IDC AGP
+# Report (Battelino 2019, Figure 1) while every value fits; a higher value extends the
+# scale of the whole report (the AGP and every daily panel alike, so they compare) to the
+# next 50 mg/dL above it, up to the highest reporting limit of home glucose devices
+# (meters report up to 600 mg/dL, CGMs 400-500; Dexcom's own graphs run to the sensor's
+# 400 rather than cutting at 350). A high is never flattened onto an edge below its value;
+# only a value above 600 (not a device reading) would be, and it is then marked.
 Y_MAX = 350.0
+Y_LIMIT = 600.0
+Y_STEP = 50.0
 
 
-def _on_scale(values: npt.ArrayLike) -> FloatArray:
-    return np.asarray(np.minimum(values, Y_MAX), dtype=np.float64)
+def y_top(values: npt.ArrayLike) -> float:
+    """The top of the report's glucose scale for these values (mg/dL)."""
+    arr = np.asarray(values, dtype=np.float64)
+    finite = arr[np.isfinite(arr)]
+    high = float(finite.max()) if finite.size else 0.0
+    if high <= Y_MAX:
+        return Y_MAX
+    return float(min(math.ceil(high / Y_STEP) * Y_STEP, Y_LIMIT))
+
+
+def _on_scale(values: npt.ArrayLike, top: float = Y_LIMIT) -> FloatArray:
+    return np.asarray(np.minimum(values, top), dtype=np.float64)
+
+
+def _tick_label(mg_dl: float, units: str) -> str:
+    if units != "mmol/L":
+        return f"{mg_dl:.0f}"
+    return MMOL_LABELS.get(f"{mg_dl:.0f}") or f"{mg_dl / GLUCOSE_MGDL_PER_MMOLL:.1f}"
+
+
+def _ticks(top: float) -> tuple[float, ...]:
+    return (*Y_TICKS[:-1], top) if top > Y_MAX else tuple(float(t) for t in Y_TICKS)
 
 
 # Consensus thresholds as printed in mmol/L (Battelino 2019, Figure 1)
@@ -300,7 +326,8 @@ def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
     agp = s.agp
     # close the day: repeat the first bin at 24:00 so the curves meet at midnight
     x = np.r_[agp.minute_of_day, agp.minute_of_day[0] + 1440] / 60.0
-    p = _on_scale(np.hstack([agp.percentiles, agp.percentiles[:, :1]]))
+    top = y_top(s.values)
+    p = _on_scale(np.hstack([agp.percentiles, agp.percentiles[:, :1]]), top)
     ax.fill_between(x, p[0], p[4], color=BAND_OUTER, lw=0, label="5% - 95%")
     ax.fill_between(x, p[1], p[3], color=BAND_INNER, lw=0, label="25% - 75%")
     ax.plot(x, p[2], color=MEDIAN_C, lw=2.0, label="Median (50%)")
@@ -308,9 +335,9 @@ def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
         ax.axhline(y, color=TARGET_C, lw=1.2)
     ax.axhspan(LOW, HIGH, color=TARGET_C, alpha=0.06, lw=0)
     ax.set_xlim(0, 24)
-    ax.set_ylim(0, Y_MAX)
-    ax.set_yticks(Y_TICKS)
-    ax.set_yticklabels([_in_units(f"{y} mg/dL", units).split()[0] for y in Y_TICKS])
+    ax.set_ylim(0, top)
+    ax.set_yticks(_ticks(top))
+    ax.set_yticklabels([_tick_label(y, units) for y in _ticks(top)])
     ax.set_ylabel(units, fontsize=8)
     ax.set_xticks(range(0, 25, 3))
     ax.set_xticklabels(
@@ -319,7 +346,7 @@ def _agp(ax: Axes, s: CgmSummary, units: str) -> None:
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=3)
-    last = _on_scale(agp.percentiles[:, -4])
+    last = _on_scale(agp.percentiles[:, -4], top)
     for q, value in zip(("5%", "25%", "50%", "75%", "95%"), last, strict=True):
         if not math.isnan(value):
             ax.text(24.15, value, q, fontsize=6.5, va="center", color=GREY, clip_on=False)
@@ -338,22 +365,25 @@ def _daily(fig: Figure, s: CgmSummary, units: str) -> None:
     last = s.last_day if s.last_day >= s.first_day else (s.days[-1].day if s.days else 0)
     first = s.first_day if s.last_day >= s.first_day else (s.days[0].day if s.days else 0)
     days = calendar(s.days, first, last)[-14:]
+    top = y_top(s.values)
     width, gap = 0.91 / 7, 0.004
     for i, (number, day) in enumerate(days):
         row, col = divmod(i, 7)
         ax = fig.add_axes((0.05 + col * width, 0.12 - row * 0.1, width - gap, 0.08))
         ax.axhspan(LOW, HIGH, color=TARGET_C, alpha=0.10, lw=0)
         if day is not None:
-            _day_trace(ax, s, day)
+            _day_trace(ax, s, day, top)
         ax.set_xlim(0, 24)
-        ax.set_ylim(0, Y_MAX)
+        ax.set_ylim(0, top)
         ax.set_xticks([6, 12, 18])
         ax.set_xticklabels(
             ["6am", "12pm", "6pm"] if row == 1 or i + 7 >= len(days) else [], fontsize=5.5
         )
-        ax.set_yticks([LOW, HIGH] if col == 0 else [])
+        # the top of an extended scale is labelled, so a reader sees the panels reach higher
+        shown = [LOW, HIGH, *([top] if top > Y_MAX else [])]
+        ax.set_yticks(shown if col == 0 else [])
         if col == 0:
-            ax.set_yticklabels([_in_units(f"{y} mg/dL", units).split()[0] for y in (70, 180)])
+            ax.set_yticklabels([_tick_label(y, units) for y in shown])
         ax.tick_params(axis="y", labelsize=5.5, length=2)
         ax.tick_params(axis="x", length=2)
         # the labels sit above the panel, never over its trace
@@ -374,16 +404,22 @@ def _day_note(day: DailyProfile | None) -> str:
     return f"TIR {day.time_in_range:.0f}%"
 
 
-def _day_trace(ax: Axes, s: CgmSummary, day: DailyProfile) -> None:
+def _day_trace(ax: Axes, s: CgmSummary, day: DailyProfile, top: float = Y_MAX) -> None:
     """The day's readings as a line broken wherever readings are more than 15 minutes
-    apart (a gap is never drawn as a straight line across it), on the report's scale."""
+    apart (a gap is never drawn as a straight line across it), on the report's scale
+    (``top``, from ``y_top``: every device reading fits under it)."""
     times = s.times_us[day.first : day.stop]
     minutes = s.minute_of_day[day.first : day.stop] / 60.0
-    values = _on_scale(s.values[day.first : day.stop])
+    raw = np.asarray(s.values[day.first : day.stop], dtype=np.float64)
+    values = _on_scale(raw, top)
+    over = raw > top
+    marks = (minutes[over], values[over])
     breaks = np.flatnonzero(gap_after(times)[:-1]) + 1
     minutes = np.insert(minutes, breaks, np.nan)
     values = np.insert(values, breaks, np.nan)
     ax.plot(minutes, values, color="black", lw=0.6)
+    if over.any():  # beyond any device's range: marked on the top edge, never hidden
+        ax.plot(*marks, "^", color=VERY_HIGH_C, ms=2.5, clip_on=False)
     if day.readings == 1:
         ax.plot(minutes, values, "o", color="black", ms=1.5)
     with np.errstate(invalid="ignore"):

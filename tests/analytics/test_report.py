@@ -89,7 +89,10 @@ def test_days_missing_in_a_gap_are_blank_panels_not_left_out() -> None:
     assert "07 Sat Mar" in texts and "08 Sun Mar" in texts
 
 
-def test_daily_panels_and_agp_stay_on_the_350_scale_and_break_at_gaps() -> None:
+def test_daily_panels_and_agp_extend_the_scale_to_the_highest_reading() -> None:
+    """A 400 mg/dL high is drawn at 400 on a scale that reaches 400 (docs/CLINICAL.md
+    "Glucose": 0-350 while everything fits, else up to the next 50 above the highest value),
+    in every daily panel and the AGP alike, with the top labelled."""
     from analytics.report import agp_figure
 
     fig = agp_figure(_gapped_summary())
@@ -97,12 +100,49 @@ def test_daily_panels_and_agp_stay_on_the_350_scale_and_break_at_gaps() -> None:
     assert len(daily) == 14
     traced = [ax for ax in daily if ax.lines]
     assert len(traced) == 12
+    assert all(ax.get_ylim() == (0.0, 400.0) for ax in daily)
     for ax in traced[:-1]:  # the last day is its one reading at 00:02
         y = np.asarray(ax.lines[0].get_ydata(), dtype=float)
-        assert np.nanmax(y) == 350.0  # the 400s drawn on the top edge, not off the panel
-        assert ax.get_ylim() == (0.0, 350.0)
+        assert np.nanmax(y) == 400.0  # the highs where they were, not on a 350 edge
+    assert [t.get_text() for t in daily[0].get_yticklabels()] == ["70", "180", "400"]
     agp_ax = next(ax for ax in fig.axes if ax.get_title(loc="left").startswith("AMBULATORY"))
-    assert max(np.nanmax(np.asarray(ln.get_ydata(), dtype=float)) for ln in agp_ax.lines) <= 350
+    assert agp_ax.get_ylim() == (0.0, 400.0)
+    assert max(np.nanmax(np.asarray(ln.get_ydata(), dtype=float)) for ln in agp_ax.lines) == 400
+
+
+def test_a_reading_of_420_is_drawn_at_420_on_a_450_scale_in_mmol_too() -> None:
+    from analytics.report import Y_LIMIT, agp_figure, y_top
+
+    t = T0_US + np.arange(14 * 288, dtype=np.int64) * 5 * MINUTE_US
+    v = np.full(t.size, 130.0)
+    v[100:106] = 420.0  # half an hour at 420 mg/dL on the first day
+    s = cgm_summary(t, v, tz="UTC")
+    assert y_top(s.values) == 450.0 and y_top([120.0, 349.0]) == 350.0
+    assert y_top([700.0]) == Y_LIMIT == 600.0  # not a device reading: the scale stops
+    fig = agp_figure(s, units="mmol/L")
+    daily = [ax for ax in fig.axes if ax.get_position().height < 0.09]
+    first = next(ax for ax in daily if ax.lines)
+    y = np.asarray(first.lines[0].get_ydata(), dtype=float)
+    assert np.nanmax(y) == 420.0 and first.get_ylim() == (0.0, 450.0)
+    assert [t.get_text() for t in first.get_yticklabels()] == ["3.9", "10.0", "25.0"]
+    # a value above every device's limit is drawn on the edge and marked, not hidden
+    from matplotlib.figure import Figure
+
+    from analytics.report import _day_trace
+
+    ax = Figure().add_subplot()
+    _day_trace(ax, s, s.days[0], top=400.0)
+    assert len(ax.lines) == 2 and np.asarray(ax.lines[1].get_ydata()).tolist() == [400.0] * 6
+
+
+def test_a_report_that_fits_keeps_the_consensus_350_scale() -> None:
+    from analytics.report import agp_figure
+
+    fig = agp_figure(_summary())  # 70-210 mg/dL
+    agp_ax = next(ax for ax in fig.axes if ax.get_title(loc="left").startswith("AMBULATORY"))
+    assert agp_ax.get_ylim() == (0.0, 350.0)
+    assert [t.get_text() for t in agp_ax.get_yticklabels()] == ["0", "54", "70", "180", "250",
+                                                               "350"]
 
 
 def test_a_gap_within_a_day_is_not_drawn_across() -> None:

@@ -13,7 +13,15 @@
   const locale = extras.locale || document.documentElement.lang || "en-GB";
   const mmol = data.units === "mmol/L";
   const [LOW, HIGH] = data.glucose_range;  // consensus target range (analytics/targets.py)
-  const YMAX = mmol ? 22 : 400;
+  // 0-400 mg/dL (22 mmol/L) while every value fits; a higher one extends the scale to the
+  // next step above it, up to 600 mg/dL, the highest home device's reporting limit: a high
+  // is drawn where it was, never cut at the top (docs/CLINICAL.md "Glucose", issue 18)
+  const YMAX = mmol ? 22 : 400, STEP = mmol ? 2 : 50, LIMIT = mmol ? 34 : 600;
+  function glucoseTop(lists) {
+    let hi = 0;
+    for (const list of lists) for (const v of list) if (v != null && v > hi) hi = v;
+    return hi <= YMAX ? YMAX : Math.min(Math.ceil(hi / STEP) * STEP, LIMIT);
+  }
   const charts = [];
 
   function width(el) { return Math.max(280, el.clientWidth || 600); }
@@ -67,8 +75,9 @@
   const g = data.glucose;
   if (g) {
     const a = g.agp;
+    const top = glucoseTop([a.p95].concat(g.days.map((d) => d.values)));
     make("agp-chart", {
-      scales: { x: { time: false, range: [0, 1440] }, y: { range: [0, YMAX] } },
+      scales: { x: { time: false, range: [0, 1440] }, y: { range: [0, top] } },
       axes: [dayAxis, { label: data.units }],
       series: [{}, { stroke: "#7fa3cf", dash: [4, 4] }, { stroke: "#1b4f9c" },
         { stroke: "#0b2e63", width: 3 }, { stroke: "#1b4f9c" }, { stroke: "#7fa3cf", dash: [4, 4] }],
@@ -83,7 +92,7 @@
     if (first) {
       const rows = (d) => [d.minute_of_day, d.values];
       const daily = make("daily-chart", {
-        scales: { x: { time: false, range: [0, 1440] }, y: { range: [0, YMAX] } },
+        scales: { x: { time: false, range: [0, 1440] }, y: { range: [0, top] } },
         axes: [dayAxis, { label: data.units }],
         series: [{}, { stroke: "#0b2e63", width: 2, spanGaps: false, points: { show: false } }],
         plugins: [band()],
@@ -103,14 +112,15 @@
   const m = data.meter;
   if (m && m.values.length) {
     const order = m.minute_of_day.map((v, i) => i).sort((i, j) => m.minute_of_day[i] - m.minute_of_day[j]);
+    const mtop = glucoseTop([m.values]);
     make("meter-day-chart", {
-      scales: { x: { time: false, range: [0, 1440] }, y: { range: [0, YMAX] } },
+      scales: { x: { time: false, range: [0, 1440] }, y: { range: [0, mtop] } },
       axes: [dayAxis, { label: data.units }],
       series: [{}, dots("#0b2e63")],
       plugins: [band()],
     }, [order.map((i) => m.minute_of_day[i]), order.map((i) => m.values[i])]);
     make("meter-chart", {
-      scales: { x: xPeriod, y: { range: [0, YMAX] } },
+      scales: { x: xPeriod, y: { range: [0, mtop] } },
       axes: [dateAxis, { label: data.units }],
       series: [{}, dots("#0b2e63")],
       plugins: [band()],
