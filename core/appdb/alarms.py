@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import DateTime, Engine, ForeignKey, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.appdb.models import Base
 
@@ -41,3 +41,21 @@ def validate(urgent_low: str, other_urgent: str) -> None:
         raise ValueError(f"urgent low sound must be one of {', '.join(URGENT_LOW_SOUNDS)}")
     if other_urgent not in OTHER_SOUNDS:
         raise ValueError(f"other urgent alert sound must be one of {', '.join(OTHER_SOUNDS)}")
+
+
+def alarm_choice(engine: Engine, patient_id: str) -> tuple[str, str] | None:
+    """The patient's (urgent low, other urgent) sounds, None before she chose."""
+    with Session(engine) as session:
+        row = session.get(AlarmPreference, patient_id)
+        return None if row is None else (row.urgent_low, row.other_urgent)
+
+
+def save_alarm_choice(engine: Engine, patient_id: str, urgent_low: str, other_urgent: str, *,
+                      now: datetime) -> None:
+    """Store the patient's choice; ValueError (with the reason) for one not allowed."""
+    validate(urgent_low, other_urgent)
+    with Session(engine) as session:
+        row = session.get(AlarmPreference, patient_id) or AlarmPreference(patient_id=patient_id)
+        row.urgent_low, row.other_urgent, row.updated_at = urgent_low, other_urgent, now
+        session.add(row)
+        session.commit()

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, ForeignKey, String, select, update
+from sqlalchemy import DateTime, Engine, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.appdb.models import Base
@@ -139,3 +139,39 @@ def revoke(session: Session, patient_id: str, display_id: str, now: datetime) ->
         HomeDisplay.id == display_id, HomeDisplay.patient_id == patient_id,
         HomeDisplay.revoked_at.is_(None)).values(revoked_at=now))
     return bool(getattr(done, "rowcount", 0))
+
+
+class HomeDisplays:
+    """The functions above over the application database, one transaction each (the
+    dashboard's display routes use these)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def new_code(self, patient_id: str, created_by: str, now: datetime) -> str:
+        with Session(self._engine) as session:
+            code = new_code(session, patient_id, created_by, now)
+            session.commit()
+            return code
+
+    def pair(self, typed_code: str, name: str, now: datetime) -> tuple[Display, str] | None:
+        with Session(self._engine) as session:
+            made = pair(session, typed_code, name, now)
+            session.commit()
+            return made
+
+    def by_token(self, token: str, now: datetime) -> Display | None:
+        with Session(self._engine) as session:
+            found = by_token(session, token, now)
+            session.commit()
+            return found
+
+    def of_patient(self, patient_id: str) -> list[Display]:
+        with Session(self._engine) as session:
+            return displays_of(session, patient_id)
+
+    def revoke(self, patient_id: str, display_id: str, now: datetime) -> bool:
+        with Session(self._engine) as session:
+            done = revoke(session, patient_id, display_id, now)
+            session.commit()
+            return done

@@ -106,6 +106,12 @@ class Users:
             user = session.get(User, user_id)
             return account_of(user) if user else None
 
+    def of_patient(self, patient_id: str) -> str | None:
+        """The id of the patient's own account (None if she has none)."""
+        with Session(self._engine) as session:
+            return session.scalar(select(User.id).where(User.patient_id == patient_id,
+                                                        User.role == "patient"))
+
     def all(self) -> list[Account]:
         with Session(self._engine) as session:
             return [account_of(u) for u in session.scalars(select(User).order_by(User.id))]

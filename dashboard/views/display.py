@@ -29,20 +29,14 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from analytics.cgm import range_index
-from care import alerts as care_alerts
+from care import safety_alerts
 from core import i18n
 from core.appdb import displays
-from core.appdb.accounts import User as Account
 from core.appdb.audit_log import AuditEntry
-from core.appdb.coaching import CoachAlert
-from core.appdb.delivery import InboxMessage
 from core.appdb.directory import PatientDirectory, PatientInfo
-from core.clock import aware
 from core.i18n import N_
 from core.metrics import Metric, spec
 from dashboard import throttle
@@ -64,7 +58,7 @@ from dashboard.views import glance
 from dashboard.views import glucose as g
 from dashboard.views.common import engine_of, render
 from dashboard.views.records import Prefs, load_prefs
-from dashboard.views.safety import OPEN_STATES, SAFETY_KIND, open_alerts
+from dashboard.views.safety import open_alerts
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 DEVICE_COOKIE_DAYS = 400  # browsers cap a cookie's life at about 400 days
@@ -99,11 +93,8 @@ def glucose_word(mg_dl: float) -> tuple[str, str]:
 
 def patient_prefs(request: Request, patient_id: str) -> Prefs:
     """The patient's own preferences (units, language): a display shows what she chose."""
-    engine = engine_of(request)
-    with Session(engine) as session:
-        user_id = session.scalar(select(Account.id).where(Account.patient_id == patient_id,
-                                                          Account.role == "patient"))
-    return load_prefs(engine, user_id) if user_id else Prefs()
+    user_id = accounts_of(request).users.of_patient(patient_id)
+    return load_prefs(engine_of(request), user_id) if user_id else Prefs()
 
 
 def display_state(request: Request, display: displays.Display) -> dict[str, Any]:
@@ -169,17 +160,12 @@ def _state_word(reading: dict[str, Any] | None, alert_open: bool,
 
 
 def _message(engine: Any, patient_id: str, lang: str, now: datetime) -> dict[str, Any] | None:
-    with Session(engine) as session:
-        row = session.scalars(
-            select(InboxMessage)
-            .where(InboxMessage.patient_id == patient_id,
-                   InboxMessage.recipient_role == "patient",
-                   InboxMessage.created_at >= now - timedelta(hours=MESSAGE_HOURS))
-            .order_by(InboxMessage.created_at.desc(), InboxMessage.id.desc())).first()
-        if row is None:
-            return None
-        return {"title": i18n.localise(row.title, lang), "body": i18n.localise(row.body, lang),
-                "at": aware(row.created_at).isoformat()}
+    row = safety_alerts.newest_message(engine, patient_id,
+                                       since=now - timedelta(hours=MESSAGE_HOURS))
+    if row is None:
+        return None
+    return {"title": i18n.localise(row.title, lang), "body": i18n.localise(row.body, lang),
+            "at": row.at.isoformat()}
 
 
 def _version(request: Request, display: displays.Display) -> Any:
@@ -197,9 +183,7 @@ def page(request: Request) -> HTMLResponse:
     In the patient's language when the device is paired."""
     token = request.cookies.get(DISPLAY_COOKIE)
     if token:
-        with Session(engine_of(request)) as session:
-            paired = displays.by_token(session, token, now_of(request))
-            session.commit()
+        paired = displays.HomeDisplays(engine_of(request)).by_token(token, now_of(request))
         if paired is not None:
             request.state.view_prefs = patient_prefs(request, paired.patient_id)
     response = templates.TemplateResponse(request, "views/display.html", {})
@@ -264,9 +248,7 @@ def pair(request: Request, code: Annotated[str, Form(max_length=40)],
     if decision.refuse_for > 0:
         raise HTTPException(429, "too many tries: wait a moment, then type the code again",
                             headers={"Retry-After": str(int(decision.refuse_for) + 1)})
-    with Session(engine_of(request)) as session:
-        made = displays.pair(session, code, name, now)
-        session.commit()
+    made = displays.HomeDisplays(engine_of(request)).pair(code, name, now)
     if made is None:
         accounts.sign_ins.record(PAIR_THROTTLE, address, at=now, succeeded=False)
         raise HTTPException(400, "that code is not right, was used already or is older than "
@@ -286,15 +268,11 @@ def pair(request: Request, code: Annotated[str, Form(max_length=40)],
 def acknowledge(request: Request, alert_id: str, display: DisplayDevice) -> JSONResponse:
     """OK on the display: the patient has seen the safety alert (its ladder stops)."""
     now = now_of(request)
-    with Session(engine_of(request)) as session:
-        alert = session.get(CoachAlert, alert_id)
-        if alert is None or alert.patient_id != display.patient_id or \
-                alert.kind != SAFETY_KIND:
-            raise HTTPException(404, "no such alert on this display")
-        done = alert.state in OPEN_STATES and care_alerts.acknowledge(
-            session, alert_id, f"display:{display.id}", now, role="patient",
-            note="acknowledged on a home display")
-        session.commit()
+    done = safety_alerts.acknowledge(engine_of(request), display.patient_id, alert_id,
+                                     by_user=f"display:{display.id}", role="patient", now=now,
+                                     note="acknowledged on a home display")
+    if done is None:
+        raise HTTPException(404, "no such alert on this display")
     accounts_of(request).audit_log.record([AuditEntry(
         now, f"display:{display.id}", "display", display.patient_id,
         "acknowledge a safety alert on a home display", request.url.path)])
@@ -305,8 +283,7 @@ def acknowledge(request: Request, alert_id: str, display: DisplayDevice) -> JSON
 
 @pages.get("/patients/{patient_id}/displays", response_class=HTMLResponse)
 def own_displays(request: Request, access: OwnDisplays, code: str | None = None) -> HTMLResponse:
-    with Session(engine_of(request)) as session:
-        paired = displays.displays_of(session, access.patient.id)
+    paired = displays.HomeDisplays(engine_of(request)).of_patient(access.patient.id)
     return render(request, access.user, "views/patient_displays.html", {
         "patient": access.patient, "displays": paired, "code": code,
         "code_minutes": int(displays.CODE_TTL.total_seconds() // 60)})
@@ -315,9 +292,8 @@ def own_displays(request: Request, access: OwnDisplays, code: str | None = None)
 @pages.post("/patients/{patient_id}/displays/code", response_class=HTMLResponse)
 def make_code(request: Request, access: OwnDisplays) -> HTMLResponse:
     """A one-time pairing code, shown once on the page it returns."""
-    with Session(engine_of(request)) as session:
-        code = displays.new_code(session, access.patient.id, access.user.id, now_of(request))
-        session.commit()
+    code = displays.HomeDisplays(engine_of(request)).new_code(access.patient.id, access.user.id,
+                                                          now_of(request))
     shown = f"{code[:4]}-{code[4:]}"
     return own_displays(request, access, code=shown)
 
@@ -325,9 +301,7 @@ def make_code(request: Request, access: OwnDisplays) -> HTMLResponse:
 @pages.post("/patients/{patient_id}/displays/{display_id}/revoke")
 def unpair(request: Request, display_id: str, access: OwnDisplays) -> RedirectResponse:
     now = now_of(request)
-    with Session(engine_of(request)) as session:
-        done = displays.revoke(session, access.patient.id, display_id, now)
-        session.commit()
+    done = displays.HomeDisplays(engine_of(request)).revoke(access.patient.id, display_id, now)
     if not done:
         raise HTTPException(404, "no such display")
     accounts_of(request).audit_log.record([AuditEntry(

@@ -5,8 +5,9 @@ them on the page of the people they care for.
 
 A safety alert is a coach_alerts row of kind "escalation" (coach/escalation.py opens
 them with their ladder patient -> caregiver -> coach -> nurse) in state open or
-snoozed. Acknowledging goes through care/alerts.py with the acknowledger's role
-("patient" or "caregiver"), so the coach's escalation timer sees the ladder stopped.
+snoozed; the reads and the acknowledgement are care/safety_alerts.py's. Acknowledging
+goes through care/alerts.py with the acknowledger's role ("patient" or "caregiver"), so
+the coach's escalation timer sees the ladder stopped.
 
 Who sees whose: the patient her own; a caregiver the people whose share with them has
 the ``alerts`` scope (core/appdb/accounts.py CaregiverShare; ``urgent_alerts`` puts
@@ -16,20 +17,27 @@ Every read by a caregiver is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
-from care import alerts as care_alerts
-from core.appdb.alarms import AlarmPreference, validate
-from core.appdb.coaching import CoachAlert, CoachNudge
-from core.appdb.delivery import InboxMessage
+from care.safety_alerts import (
+    OPEN_STATES,
+    SAFETY_KIND,
+    URGENT_LOW_GROUP,
+    InboxItem,
+    SafetyAlert,
+    inbox,
+    open_alerts,
+    version,
+)
+from care.safety_alerts import acknowledge as acknowledge_alert
+from core.appdb.alarms import alarm_choice, save_alarm_choice
 from dashboard.security import (
     PatientAccess,
     User,
@@ -41,12 +49,10 @@ from dashboard.security import (
 )
 from dashboard.views.common import engine_of, render
 
-SAFETY_KIND = "escalation"
-OPEN_STATES = ("open", "snoozed")
-# The coach's hypoglycaemia group (coach/rules/thresholds.py "urgent_low", group "hypo"):
-# an urgent alert of this group is an urgent low, whose alarm may be quieter, never silent.
-URGENT_LOW_GROUP = "hypo"
 INBOX_DAYS = 14
+# What display.py, live.py and the tests take from here (care/safety_alerts.py's).
+__all__ = ["OPEN_STATES", "SAFETY_KIND", "URGENT_LOW_GROUP", "InboxItem", "SafetyAlert", "inbox",
+           "open_alerts", "version"]
 Sound = Literal["normal", "quieter", "silent"]
 
 pages = APIRouter(include_in_schema=False)
@@ -55,35 +61,6 @@ api = APIRouter(prefix="/api", tags=["safety alerts"])
 PatientOrCaregiver = Annotated[User, Depends(require_role("patient", "caregiver"))]
 PatientUser = Annotated[User, Depends(require_role("patient"))]
 AckAccess = Annotated[PatientAccess, Depends(patient_access("safety alert", scope="alerts"))]
-
-
-@dataclass(frozen=True, slots=True)
-class SafetyAlert:
-    id: str
-    patient_id: str
-    patient_name: str
-    title: str
-    body: str
-    why: str
-    state: str
-    created_at: datetime
-    snoozed_until: datetime | None
-    urgent_low: bool
-    may_ack: bool = True  # may this viewer press OK (dashboard/security.py may_act_on_alert)
-
-    @property
-    def reason(self) -> str:
-        """Why it was raised, without repeating the advice (the coach's "why" often starts
-        with it)."""
-        why = self.why.strip()
-        if why.startswith(self.body.strip()):
-            why = why[len(self.body.strip()):].strip()
-        return why[1:-1] if why.startswith("(") and why.endswith(")") else why
-
-    @property
-    def sounding(self) -> bool:
-        """An open (not snoozed) alert sounds until someone acknowledges it."""
-        return self.state == "open"
 
 
 class SafetyAlertOut(BaseModel):
@@ -108,39 +85,6 @@ class AlarmChoice(BaseModel):
 
     urgent_low: str = "normal"
     other_urgent: str = "normal"
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    return None if at is None else (at if at.tzinfo else at.replace(tzinfo=UTC))
-
-
-def open_alerts(engine: Engine, names: dict[str, str]) -> list[SafetyAlert]:
-    """Open and snoozed safety alerts of these patients, oldest first (the first one
-    raised is the first one answered)."""
-    if not names:
-        return []
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(CoachAlert)
-            .where(CoachAlert.patient_id.in_(list(names)), CoachAlert.kind == SAFETY_KIND,
-                   CoachAlert.state.in_(OPEN_STATES))
-            .order_by(CoachAlert.created_at, CoachAlert.id)).all()
-        return [SafetyAlert(a.id, a.patient_id, names[a.patient_id], a.title, a.body, a.why,
-                            a.state, _aware(a.created_at) or datetime.now(UTC),
-                            _aware(a.snoozed_until), a.group == URGENT_LOW_GROUP)
-                for a in rows]
-
-
-def version(engine: Engine, patient_ids: list[str]) -> tuple[object, ...]:
-    """Changes whenever a safety alert of these patients opens, is snoozed or closes."""
-    if not patient_ids:
-        return ()
-    with Session(engine) as session:
-        return tuple(tuple(r) for r in session.execute(
-            select(CoachAlert.id, CoachAlert.state)
-            .where(CoachAlert.patient_id.in_(patient_ids), CoachAlert.kind == SAFETY_KIND,
-                   CoachAlert.state.in_(OPEN_STATES))
-            .order_by(CoachAlert.id)).all())
 
 
 def safety_patients(request: Request, user: User) -> dict[str, str]:
@@ -176,22 +120,16 @@ def shown_alerts(request: Request, user: User, patient_id: str | None = None,
 # -- the alarm sound --------------------------------------------------------------------
 
 def load_alarm(engine: Engine, patient_id: str) -> AlarmSound:
-    with Session(engine) as session:
-        row = session.get(AlarmPreference, patient_id)
-        if row is None:
-            return AlarmSound()
-        return AlarmSound(urgent_low=row.urgent_low, other_urgent=row.other_urgent)  # type: ignore[arg-type]
+    chosen = alarm_choice(engine, patient_id)
+    if chosen is None:
+        return AlarmSound()
+    return AlarmSound(urgent_low=chosen[0], other_urgent=chosen[1])  # type: ignore[arg-type]
 
 
 def save_alarm(engine: Engine, patient_id: str, urgent_low: str, other_urgent: str, *,
                now: datetime) -> AlarmSound:
     """Store the patient's choice; ValueError (with the reason) for one not allowed."""
-    validate(urgent_low, other_urgent)
-    with Session(engine) as session:
-        row = session.get(AlarmPreference, patient_id) or AlarmPreference(patient_id=patient_id)
-        row.urgent_low, row.other_urgent, row.updated_at = urgent_low, other_urgent, now
-        session.add(row)
-        session.commit()
+    save_alarm_choice(engine, patient_id, urgent_low, other_urgent, now=now)
     return AlarmSound(urgent_low=urgent_low, other_urgent=other_urgent)  # type: ignore[arg-type]
 
 
@@ -249,14 +187,10 @@ def acknowledge(request: Request, access: AckAccess, alert_id: str,
     """OK: the patient (or the caregiver the alert is shared with) has seen it; the ladder
     stops (care/alerts.py, recorded with their role). JSON for scripts, a redirect for
     forms."""
-    engine = engine_of(request)
-    with Session(engine) as session:
-        alert = session.get(CoachAlert, alert_id)
-        if alert is None or alert.patient_id != access.patient.id or alert.kind != SAFETY_KIND:
-            raise HTTPException(404, "no such safety alert for this person")
-        done = care_alerts.acknowledge(session, alert_id, access.user.id, now_of(request),
-                                       role=access.user.role)
-        session.commit()
+    done = acknowledge_alert(engine_of(request), access.patient.id, alert_id,
+                             by_user=access.user.id, role=access.user.role, now=now_of(request))
+    if done is None:
+        raise HTTPException(404, "no such safety alert for this person")
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"id": alert_id, "acknowledged": done,
                              "state": "acknowledged" if done else "closed"})
@@ -264,39 +198,6 @@ def acknowledge(request: Request, access: AckAccess, alert_id: str,
 
 
 # -- the inbox --------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class InboxItem:
-    kind: str
-    priority: str
-    title: str
-    body: str
-    why: str
-    at: datetime
-
-
-def inbox(engine: Engine, patient_id: str, *, since: datetime, limit: int = 200) -> list[InboxItem]:
-    """What reached the patient: messages delivered to her inbox (alerts, nudges, her
-    coach's messages), and nudges the coach sent or kept for the digest; newest first."""
-    with Session(engine) as session:
-        messages = session.scalars(
-            select(InboxMessage)
-            .where(InboxMessage.patient_id == patient_id, InboxMessage.recipient_role == "patient",
-                   InboxMessage.created_at >= since)
-            .order_by(InboxMessage.created_at.desc()).limit(limit)).all()
-        items = [InboxItem(m.kind, m.priority, m.title, m.body, m.why,
-                           _aware(m.created_at) or since) for m in messages]
-        delivered = {(m.title, m.body) for m in messages}
-        for n in session.scalars(
-                select(CoachNudge)
-                .where(CoachNudge.patient_id == patient_id, CoachNudge.created_at >= since)
-                .order_by(CoachNudge.created_at.desc()).limit(limit)):
-            if (n.title, n.body) not in delivered:  # the inbox already holds what was sent
-                items.append(InboxItem("nudge", n.priority, n.title, n.body, n.why,
-                                       _aware(n.sent_at or n.created_at) or since))
-    items.sort(key=lambda i: i.at, reverse=True)
-    return items[:limit]
-
 
 @pages.get("/alerts", response_class=HTMLResponse)
 def inbox_page(request: Request, user: Annotated[User, Depends(
