@@ -67,6 +67,7 @@ def plan_batch(
     ``pause`` every ``PAUSE_EVERY`` messages (it may wait: the priority lane first)."""
     plan = BatchPlan()
     bindings = _BatchRegistry(registry)  # a device's many messages in a batch ask once
+    bindings.prefetch(messages)  # and all of the batch's devices in one bulk look-up
     lane = (priority, on_priority) if priority is not None and on_priority is not None else None
     for n, message in enumerate(messages):
         if pause is not None and n % PAUSE_EVERY == 0:
@@ -79,6 +80,17 @@ class _BatchRegistry:
     def __init__(self, inner: DeviceRegistry) -> None:
         self._inner = inner
         self._seen: dict[str, DeviceBinding | None] = {}
+
+    def prefetch(self, messages: Sequence[Inbound]) -> None:
+        """The batch's devices in one look-up, when the registry can (a
+        ``core.appdb.directory.BulkRegistry``): one query per 500 devices instead of one
+        per device (9% of ingest's time with thousands of devices, issue 22)."""
+        bulk = getattr(self._inner, "bindings", None)
+        if not callable(bulk):
+            return
+        ids = {d for m in messages if (d := topics.last_level(m.topic, "up")) is not None}
+        if ids:
+            self._seen.update(bulk(ids))
 
     def binding(self, device_id: str) -> DeviceBinding | None:
         try:

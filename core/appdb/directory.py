@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +35,15 @@ class DeviceRegistry(Protocol):
     def binding(self, device_id: str) -> DeviceBinding | None: ...
 
 
+class BulkRegistry(DeviceRegistry, Protocol):
+    """A registry that answers for many devices in one look-up (ingest's batches)."""
+
+    def bindings(self, device_ids: Iterable[str]) -> dict[str, DeviceBinding | None]: ...
+
+
+BULK_CHUNK = 500  # ids in one ``IN (...)`` look-up
+
+
 class PatientDirectory(Protocol):
     def patients(self) -> list[PatientInfo]: ...
 
@@ -53,6 +62,17 @@ class SqlDirectory:
             if device is None:
                 return None
             return DeviceBinding(device.id, device.patient_id, device.kind, device.active)
+
+    def bindings(self, device_ids: Iterable[str]) -> dict[str, DeviceBinding | None]:
+        """Many devices in one query per ``BULK_CHUNK`` ids (None: not registered)."""
+        ids = list(dict.fromkeys(device_ids))
+        found: dict[str, DeviceBinding | None] = dict.fromkeys(ids)
+        with self._engine.connect() as conn:
+            for k in range(0, len(ids), BULK_CHUNK):
+                for row in conn.execute(_BINDINGS, {"ids": ids[k:k + BULK_CHUNK]}):
+                    found[row.id] = DeviceBinding(row.id, row.patient_id, row.kind,
+                                                  bool(row.active))
+        return found
 
     def patients(self) -> list[PatientInfo]:
         with Session(self._engine) as session:
@@ -73,6 +93,8 @@ class SqlDirectory:
             return [DeviceBinding(d.id, d.patient_id, d.kind, d.active) for d in rows]
 
 
+_BINDINGS = select(Device.id, Device.patient_id, Device.kind, Device.active).where(
+    Device.id.in_(bindparam("ids", expanding=True)))
 _PATIENT = select(Patient.id, Patient.display_name, Patient.timezone, Patient.conditions,
                   Patient.targets).where(Patient.id == bindparam("patient_id"))
 
@@ -115,6 +137,33 @@ class CachedRegistry:
                 self._cache.clear()
             self._cache[device_id] = (now, found)
         return found
+
+    def bindings(self, device_ids: Iterable[str]) -> dict[str, DeviceBinding | None]:
+        """Many devices at once: the cached ones, and every missing or expired one in one
+        bulk look-up of the inner registry (one query per ``BULK_CHUNK`` ids) when it has
+        one; the same ttl as ``binding``."""
+        now = self._monotonic()
+        out: dict[str, DeviceBinding | None] = {}
+        stale: list[str] = []
+        with self._lock:
+            cache = self._cache
+            for device_id in device_ids:
+                hit = cache.get(device_id)
+                if hit is not None and now - hit[0] < self._ttl:
+                    out[device_id] = hit[1]
+                else:
+                    stale.append(device_id)
+        if not stale:
+            return out
+        bulk = getattr(self._inner, "bindings", None)
+        fetched = bulk(stale) if callable(bulk) else {d: self._inner.binding(d) for d in stale}
+        with self._lock:
+            if len(self._cache) + len(fetched) > 100_000:
+                self._cache.clear()
+            for device_id, found in fetched.items():
+                self._cache[device_id] = (now, found)
+        out.update(fetched)
+        return out
 
 
 def upsert_patient(session: Session, info: PatientInfo, *, birth_year: int | None = None) -> None:
