@@ -49,6 +49,7 @@ __all__ = [
     "AccessPolicy", "ActsOn", "CurrentUser", "LoginRequired", "PatientAccess", "User",
     "audit_reads", "audit_shared", "csrf_field", "csrf_token", "current_user",
     "display_device", "may_act_on_alert", "patient_access", "policies_of", "public",
+    "readable_question", "readable_story",
     "require_patient", "require_question", "require_role", "require_story",
     "shared_reader", "verify_action", "verify_csrf", "visible_patient_ids",
     "visible_patients",
@@ -433,6 +434,24 @@ STATE_CHANGES: dict[str, ActsOn] = {
         "rate an outcome that matters to me", roles=_PATIENT_SELF, self_only=True),
     "POST /patients/{patient_id}/outcomes/{outcome_id}/retire": ActsOn(
         "retire an outcome that matters to me", roles=_PATIENT_SELF, self_only=True),
+    # the joint record of achievements (dashboard/views/record.py): hers to share with her
+    # care team (a message in the thread with her coach)
+    "POST /patients/{patient_id}/joint-record/share": ActsOn(
+        "share my joint record with my care team", roles=_PATIENT_SELF, self_only=True),
+    # a say over the service (dashboard/views/agreements.py): the patient's formal
+    # requests and one-tap ratings are hers alone; the clinic's nurses work its queue
+    "POST /patients/{patient_id}/service/requests": ActsOn(
+        "ask the clinic for a change", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/service/ratings": ActsOn(
+        "rate a contact with the care team", roles=_PATIENT_SELF, self_only=True),
+    "POST /clinic/service/breaches/{measure_id}/seen": ActsOn(
+        "mark a service breach seen", roles=("nurse",)),
+    "POST /clinic/service/requests/{request_id}/answer": ActsOn(
+        "answer a formal request", roles=("nurse",)),
+    "POST /clinic/service/ratings/{rating_id}/moderate": ActsOn(
+        "publish or decline a rating's comment", roles=("nurse",)),
+    "POST /clinic/service/agreement": ActsOn("publish the clinic's agreement",
+                                             roles=("nurse",)),
     # clinic staff (dashboard/views/staff.py)
     "POST /staff/patients": ActsOn("add a patient", roles=("nurse",)),
 }
@@ -556,6 +575,22 @@ def require_question(request: Request, user: User, session: Session, question_id
                        purpose, "no such question")
     audit_shared(request, user, [(question.asker_patient_id, question.asker_id)], purpose)
     return question
+
+
+def readable_story(request: Request, user: User, story_id: str, purpose: str) -> Any:
+    """``require_story`` in a session of its own: the story (detached, to read) or 404."""
+    with Session(_engine_of(request)) as session:
+        story = require_story(request, user, session, story_id, purpose)
+        session.expunge(story)
+        return story
+
+
+def readable_question(request: Request, user: User, question_id: str, purpose: str) -> Any:
+    """``require_question`` in a session of its own: the question (detached) or 404."""
+    with Session(_engine_of(request)) as session:
+        question = require_question(request, user, session, question_id, purpose)
+        session.expunge(question)
+        return question
 
 
 def audit_shared(request: Request, user: User, authors: Iterable[tuple[str | None, str]],

@@ -102,6 +102,10 @@ def nav_for(user: User, current: str) -> list[dict[str, Any]]:
         items.insert(len(items) - 1, (N_("Stories"), "/stories"))
     if user.role == "coach":
         items.insert(len(items) - 1, (N_("Stories to review"), "/coach/stories"))
+    if user.role == "patient" and user.patient_id:  # views/agreements.py
+        items.insert(len(items) - 1, (N_("My service"), f"/patients/{user.patient_id}/service"))
+    if user.role == "nurse":
+        items.insert(len(items) - 1, (N_("Service agreement"), "/clinic/service"))
     return [{"label": label, "href": href, "current": href == current} for label, href in items]
 
 

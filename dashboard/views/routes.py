@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from dashboard import live, nightscout_sharing
 from dashboard.views import (
+    agreements,
     coach,
     display,
     groups,
@@ -13,6 +14,7 @@ from dashboard.views import (
     outcomes,
     outreach,
     patient,
+    record,
     safety,
     selfcare,
     staff,
@@ -23,5 +25,5 @@ router = APIRouter()
 for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
              coach.api, groups.pages, nurse.pages, nurse.api, staff.pages, stories.pages,
              outreach.pages, live.router, nightscout_sharing.pages, display.pages,
-             outcomes.pages):
+             outcomes.pages, record.pages, agreements.pages):
     router.include_router(part)

@@ -409,3 +409,57 @@ def test_a_story_is_read_by_its_consent_for_every_role(site: DemoSite, clients) 
             if status != want:
                 wrong.append(f"{who} {audience}/{state}: {status}, expected {want}")
     assert not wrong, "\n".join(wrong)
+
+
+# -- a say over the service: a real clinic page, request and breach, every role (issue 21) ---
+
+def test_the_service_agreement_routes_for_every_role_on_real_items(site: DemoSite,
+                                                                   clients) -> None:
+    """The clinic's anonymised page: everyone signed in but admin. A formal request of the
+    patient: only she raises it; only her clinic's nurse answers it or marks its breach
+    seen (the coach, the caregiver, the admin and the patient herself are refused)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.orm import Session
+
+    from care import agreements
+    from core.appdb.delivery import InboxMessage
+    from hearth.demo import DEMO_CLINIC
+
+    now = datetime.now(UTC)
+    with Session(site.accounts.engine) as session:
+        session.add(InboxMessage(recipient_key=site.patient_id, recipient_role="coach",
+                                 patient_id=site.patient_id, kind="message", priority="normal",
+                                 flag_type="message", title="m", body="b", why="w",
+                                 evidence={}, ref="r", created_at=now - timedelta(days=30)))
+        session.flush()
+        agreements.measure(session, now, patient_ids=[site.patient_id])
+        session.commit()
+        breach = agreements.breaches_of(session, site.patient_id, now)[-1].id
+    wrong = []
+    for who in WHO:
+        status = _call(clients[who], "GET", f"/clinics/{DEMO_CLINIC[0]}", {}, None)
+        want = 401 if who is None else 403 if who == "admin" else 200
+        if status != want:
+            wrong.append(f"{who} clinic page: {status}, expected {want}")
+    for who in ROLES:
+        raised = clients[who].post(
+            f"/patients/{site.patient_id}/service/requests", follow_redirects=False,
+            data={"csrf_token": session_csrf(clients[who]), "ask": "review",
+                  "text": f"asked as {who}", "breach": str(breach)}).status_code
+        if raised != (303 if who == "patient" else 403):
+            wrong.append(f"{who} raises a request: {raised}")
+    with Session(site.accounts.engine) as session:
+        request_id = agreements.requests_of(session, site.patient_id)[0].id
+    for who in ("patient", "caregiver", "coach", "admin", "nurse"):  # the nurse last
+        token = session_csrf(clients[who])
+        answered = clients[who].post(f"/clinic/service/requests/{request_id}/answer",
+                                     data={"csrf_token": token, "response": "We will."},
+                                     follow_redirects=False).status_code
+        seen = clients[who].post(f"/clinic/service/breaches/{breach}/seen",
+                                 data={"csrf_token": token},
+                                 follow_redirects=False).status_code
+        want = 303 if who == "nurse" else 403
+        if (answered, seen) != (want, want):
+            wrong.append(f"{who} answers / marks seen: {answered} / {seen}, expected {want}")
+    assert not wrong, "\n".join(wrong)

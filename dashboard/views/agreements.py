@@ -1,0 +1,250 @@
+"""A say over the service (issue 21; care/agreements.py, care/ratings.py).
+
+- ``/patients/{id}/service``: the clinic's agreement, the patient's breaches ("your
+  message waited 3 days; the agreement is 2"), her formal requests with their answers and
+  deadlines, and one-tap ratings of her recent interactions. Hers to act on
+  (``self_only``); her coach and nurse read it through the single check, audited.
+- ``/clinic/service``: the clinic's queue for its nurses (the clinic lead's work):
+  breaches not yet seen, requests to answer in writing, comments to moderate, and the
+  agreement they publish. Each patient shown is authorised by dashboard/security.py
+  (``visible_patient_ids``) and the read audited.
+- ``/clinics`` and ``/clinics/{id}``: every clinic's anonymised page, for everyone
+  signed in to Hearth (not admin accounts): its agreement, how often each standard was
+  met per month, rating counts (small counts withheld), approved comments and the
+  clinic's published answers. Reading approved comments is audited under their authors.
+
+The agreement is measured on each view of the patient's page and the queue (for what
+they show), and every hour by the coach's scheduler for every clinic.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from care import agreements, ratings
+from core.appdb.accounts import Clinic
+from dashboard.security import (
+    PatientAccess,
+    User,
+    audit_reads,
+    audit_shared,
+    now_of,
+    patient_access,
+    require_patient,
+    require_role,
+    visible_patient_ids,
+)
+from dashboard.views.common import engine_of, render
+
+pages = APIRouter(include_in_schema=False)
+READERS = ("patient", "coach", "nurse")
+ReadAccess = Annotated[PatientAccess, Depends(patient_access("service agreement"))]
+OwnAccess = Annotated[PatientAccess, Depends(patient_access("own service agreement",
+                                                            self_only=True))]
+Nurse = Annotated[User, Depends(require_role("nurse"))]
+Member = Annotated[User, Depends(require_role("patient", "caregiver", "coach", "nurse"))]
+Text = Annotated[str, Form(max_length=2000)]
+
+
+# -- the patient's page --------------------------------------------------------------------
+
+@pages.get("/patients/{patient_id}/service", response_class=HTMLResponse,
+           dependencies=[Depends(require_role(*READERS))])
+def service_page(request: Request, access: ReadAccess) -> HTMLResponse:
+    return _page(request, access)
+
+
+def _page(request: Request, access: PatientAccess, error: str | None = None,
+          status_code: int = 200) -> HTMLResponse:
+    pid, now = access.patient.id, now_of(request)
+    with Session(engine_of(request)) as session:
+        agreements.measure(session, now, patient_ids=[pid])
+        session.commit()
+        clinic_id = agreements.clinic_of(session, pid)
+        clinic = session.get(Clinic, clinic_id) if clinic_id else None
+        context = {
+            "patient": access.patient, "own": access.user.patient_id == pid,
+            "clinic": clinic, "error": error,
+            "promises": agreements.promises(agreements.agreement(session, clinic_id))
+            if clinic_id else [],
+            "breaches": agreements.breaches_of(session, pid, now),
+            "requests": agreements.requests_of(session, pid),
+            "rateable": ratings.rateable(session, pid, now),
+            "asks": agreements.ASKS, "kinds": ratings.KINDS,
+            "rating_labels": ratings.RATING_LABELS}
+    return render(request, access.user, "views/patient_service.html", context,
+                  status_code=status_code)
+
+
+@pages.post("/patients/{patient_id}/service/requests", response_class=HTMLResponse)
+def raise_request(request: Request, access: OwnAccess, ask: Annotated[str, Form()],
+                  text: Text, publish: Annotated[str, Form()] = "",
+                  breach: Annotated[str, Form()] = "") -> Any:
+    try:
+        with Session(engine_of(request)) as session:
+            agreements.raise_request(
+                session, access.patient.id, ask=ask, text=text, publish=publish == "yes",
+                measure_id=int(breach) if breach.isdigit() else None, now=now_of(request))
+            session.commit()
+    except agreements.AgreementError as refused:
+        return _page(request, access, error=str(refused), status_code=422)
+    except LookupError as missing:
+        raise HTTPException(404, str(missing)) from missing
+    return RedirectResponse(f"/patients/{access.patient.id}/service#my-requests",
+                            status_code=303)
+
+
+@pages.post("/patients/{patient_id}/service/ratings", response_class=HTMLResponse)
+def rate(request: Request, access: OwnAccess, kind: Annotated[str, Form()],
+         ref: Annotated[str, Form(max_length=128)], rating: Annotated[str, Form()],
+         comment: Text = "", publish: Annotated[str, Form()] = "") -> Any:
+    try:
+        with Session(engine_of(request)) as session:
+            ratings.rate(session, access.patient.id, kind=kind, ref=ref, rating=rating,
+                         comment=comment, publish=publish == "yes", now=now_of(request))
+            session.commit()
+    except ratings.RatingError as refused:
+        return _page(request, access, error=str(refused), status_code=422)
+    except LookupError as missing:
+        raise HTTPException(404, str(missing)) from missing
+    return RedirectResponse(f"/patients/{access.patient.id}/service#rate", status_code=303)
+
+
+# -- the clinic's queue ----------------------------------------------------------------------
+
+def _clinic(user: User) -> str:
+    if not user.clinic_id:
+        raise HTTPException(403, "this page is for the staff of a clinic")
+    return user.clinic_id
+
+
+@pages.get("/clinic/service", response_class=HTMLResponse)
+def clinic_queue(request: Request, user: Nurse) -> HTMLResponse:
+    clinic_id, now = _clinic(user), now_of(request)
+    visible = visible_patient_ids(request, user)
+    directory = request.app.state.directory
+    with Session(engine_of(request)) as session:
+        agreements.measure(session, now, clinic_ids=[clinic_id])
+        session.commit()
+        breaches = [b for b in agreements.clinic_queue(session, clinic_id, now)
+                    if b.patient_id in visible]
+        requests = [r for r in agreements.clinic_requests(session, clinic_id)
+                    if r.patient_id in visible]
+        comments = [c for c in ratings.comments_to_moderate(session, clinic_id)
+                    if c.patient_id in visible]
+        limits = agreements.agreement(session, clinic_id)
+    audit_reads(request, user, [*(b.patient_id for b in breaches),
+                                *(r.patient_id for r in requests),
+                                *(c.patient_id for c in comments)], "service agreement queue")
+    names = {p.id: p.display_name for p in directory.patients()
+             if p.id in visible}
+    return render(request, user, "views/nurse_service.html", {
+        "breaches": breaches, "requests": requests, "comments": comments, "names": names,
+        "limits": limits, "standards": agreements.STANDARDS, "asks": agreements.ASKS,
+        "kinds": ratings.KINDS, "rating_labels": ratings.RATING_LABELS})
+
+
+def _subject(request: Request, user: User, patient_id: str | None, purpose: str) -> None:
+    """The item's patient must be one this nurse may see (the single check, audited)."""
+    if patient_id is None:
+        raise HTTPException(404, "no such item in your clinic")
+    require_patient(request, patient_id, user, purpose)
+
+
+@pages.post("/clinic/service/breaches/{measure_id}/seen")
+def breach_seen(request: Request, user: Nurse, measure_id: int) -> RedirectResponse:
+    clinic_id = _clinic(user)
+    with Session(engine_of(request)) as session:
+        subject = agreements.measure_subject(session, measure_id)
+        _subject(request, user, subject[0] if subject else None, "service breach")
+        try:
+            agreements.mark_seen(session, measure_id, clinic_id, by=user.id,
+                                 now=now_of(request))
+        except LookupError as missing:
+            raise HTTPException(404, str(missing)) from missing
+        session.commit()
+    return RedirectResponse("/clinic/service#breaches", status_code=303)
+
+
+@pages.post("/clinic/service/requests/{request_id}/answer")
+def answer(request: Request, user: Nurse, request_id: str,
+           response: Text) -> RedirectResponse:
+    from core.appdb.agreements import ServiceComplaint
+
+    clinic_id = _clinic(user)
+    with Session(engine_of(request)) as session:
+        found = session.get(ServiceComplaint, request_id)
+        _subject(request, user, found.patient_id if found else None, "formal request")
+        try:
+            agreements.answer_request(session, request_id, clinic_id, by=user.id,
+                                      response=response, now=now_of(request))
+        except agreements.AgreementError as refused:
+            raise HTTPException(422, str(refused)) from refused
+        except LookupError as missing:
+            raise HTTPException(404, str(missing)) from missing
+        session.commit()
+    return RedirectResponse("/clinic/service#requests", status_code=303)
+
+
+@pages.post("/clinic/service/ratings/{rating_id}/moderate")
+def moderate(request: Request, user: Nurse, rating_id: int,
+             decision: Annotated[str, Form()], response: Text = "") -> RedirectResponse:
+    from core.appdb.agreements import InteractionRating
+
+    clinic_id = _clinic(user)
+    with Session(engine_of(request)) as session:
+        found = session.get(InteractionRating, rating_id)
+        _subject(request, user, found.patient_id if found else None, "rating comment")
+        try:
+            ratings.moderate(session, rating_id, clinic_id, publish=decision == "publish",
+                             response=response, now=now_of(request))
+        except LookupError as missing:
+            raise HTTPException(404, str(missing)) from missing
+        session.commit()
+    return RedirectResponse("/clinic/service#comments", status_code=303)
+
+
+@pages.post("/clinic/service/agreement")
+async def publish_agreement(request: Request, user: Nurse) -> RedirectResponse:
+    clinic_id = _clinic(user)
+    form = await request.form()
+    with Session(engine_of(request)) as session:
+        try:
+            for standard in agreements.STANDARDS:
+                value = str(form.get(standard.key, "")).strip()
+                if value and int(value) != agreements.agreement(
+                        session, clinic_id)[standard.key]:
+                    agreements.set_limit(session, clinic_id, standard.key, int(value),
+                                         by=user.id, now=now_of(request))
+        except (ValueError, agreements.AgreementError) as refused:
+            raise HTTPException(422, str(refused)) from refused
+        session.commit()
+    return RedirectResponse("/clinic/service#agreement", status_code=303)
+
+
+# -- every clinic's anonymised page -------------------------------------------------------------
+
+@pages.get("/clinics", response_class=HTMLResponse)
+def clinics(request: Request, user: Member) -> HTMLResponse:
+    with Session(engine_of(request)) as session:
+        listed = [(c.id, c.name) for c in session.scalars(select(Clinic).order_by(Clinic.name))]
+    return render(request, user, "views/clinics.html", {"clinics": listed})
+
+
+@pages.get("/clinics/{clinic_id}", response_class=HTMLResponse)
+def clinic_page(request: Request, user: Member, clinic_id: str) -> HTMLResponse:
+    with Session(engine_of(request)) as session:
+        clinic = session.get(Clinic, clinic_id)
+        if clinic is None:
+            raise HTTPException(404, "no such clinic")
+        report = ratings.clinic_report(session, clinic_id, now_of(request))
+        authors = ratings.published_authors(session, clinic_id)
+    audit_shared(request, user, [(pid, "") for pid in authors], "clinic page comments")
+    return render(request, user, "views/clinic_page.html", {
+        "clinic": clinic, "report": report, "standards": agreements.STANDARDS,
+        "rating_labels": ratings.RATING_LABELS, "min_count": ratings.MIN_COUNT})
