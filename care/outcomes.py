@@ -141,3 +141,61 @@ def active(session: Session, patient_id: str) -> list[Outcome]:
             latest_at=ratings[-1][1] if ratings else None,
             recent=scores, trend=trend_of(scores)))
     return result
+
+
+# --- at a check-in, and in the joint record ---------------------------------------------------
+
+CHECKIN_FIELD = "outcome-"  # the check-in form's field of an outcome: outcome-<id>
+
+
+def parse_checkin(form: dict[str, str], outcome_ids: list[str]) -> dict[str, int]:
+    """The ratings a check-in form gives her active outcomes (``outcome-<id>``, 0-10); an
+    outcome left empty is not rated this time."""
+    scores: dict[str, int] = {}
+    for outcome_id in outcome_ids:
+        raw = str(form.get(f"{CHECKIN_FIELD}{outcome_id}") or "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or not SCORE_MIN <= int(raw) <= SCORE_MAX:
+            raise OutcomeError(f"a rating is a whole number from {SCORE_MIN} to {SCORE_MAX}")
+        scores[outcome_id] = int(raw)
+    return scores
+
+
+def rate_at_checkin(session: Session, patient_id: str, scores: dict[str, int],
+                    now: datetime) -> int:
+    """Her ratings of several active outcomes at one check-in; how many were rated."""
+    for outcome_id, score in scores.items():
+        rate(session, patient_id, outcome_id, score, now)
+    return len(scores)
+
+
+@dataclass(frozen=True, slots=True)
+class RatedOutcome:
+    """One outcome with every rating she gave it, for the joint record."""
+
+    id: str
+    text: str
+    created_at: datetime
+    retired_at: datetime | None
+    ratings: tuple[tuple[datetime, int], ...]  # oldest first
+
+
+def history(session: Session, patient_id: str) -> list[RatedOutcome]:
+    """Every outcome she named (active first, then retired; oldest first within each),
+    with all their ratings over time."""
+    rows = list(session.scalars(select(PersonalOutcome)
+                                .where(PersonalOutcome.patient_id == patient_id)
+                                .order_by(PersonalOutcome.created_at, PersonalOutcome.id)))
+    if not rows:
+        return []
+    ratings: dict[str, list[tuple[datetime, int]]] = {}
+    for outcome_id, score, rated_at in session.execute(
+            select(OutcomeRating.outcome_id, OutcomeRating.score, OutcomeRating.rated_at)
+            .where(OutcomeRating.outcome_id.in_([r.id for r in rows]))
+            .order_by(OutcomeRating.rated_at, OutcomeRating.id)):
+        ratings.setdefault(outcome_id, []).append((aware(rated_at), score))
+    out = [RatedOutcome(r.id, r.text, aware(r.created_at),
+                        aware(r.retired_at) if r.retired_at else None,
+                        tuple(ratings.get(r.id, ()))) for r in rows]
+    return sorted(out, key=lambda o: o.retired_at is not None)

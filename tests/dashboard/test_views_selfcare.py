@@ -58,7 +58,7 @@ def test_goals_plan_agreement_and_the_joint_record(world: World) -> None:
 def test_self_assessment_picks_a_start_and_flags_distress_to_the_coach(world: World) -> None:
     patient = world.client("patient")
     page = patient.get("/patients/p1/self-assessment")
-    assert page.status_code == 200 and page.text.count("<fieldset") == 8
+    assert page.status_code == 200 and page.text.count("<fieldset") == 10  # 8 + outcomes, WHO-5
     form = {"csrf_token": csrf_from(page.text)}
     behaviours = ["healthy_eating", "being_active", "monitoring", "taking_medication",
                   "problem_solving", "healthy_coping", "reducing_risks"]
