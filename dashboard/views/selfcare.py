@@ -28,6 +28,7 @@ from core.appdb.plans import Achievement, Goal, Plan
 from dashboard.nightscout_tokens import NightscoutTokens
 from dashboard.security import PatientAccess, now_of, patient_access
 from dashboard.views import care
+from dashboard.views import record as record_views
 from dashboard.views.common import engine_of, render, store_of
 
 pages = APIRouter(include_in_schema=False)
@@ -250,6 +251,7 @@ async def assessment_post(request: Request, access: OwnAccess) -> HTMLResponse:
         dds2 = None
         if form.get("dds2-overwhelmed") and form.get("dds2-failing"):
             dds2 = (_int(form, "dds2-overwhelmed"), _int(form, "dds2-failing"))
+        extras = record_views.checkin_parse(form)  # outcome ratings and WHO-5 (issue 21)
     except (sa.AssessmentError, ValueError) as exc:
         return render(request, access.user, "views/patient_assessment.html", {
             "patient": access.patient, "deck": sa.deck(), "result": None, "error": str(exc),
@@ -259,6 +261,7 @@ async def assessment_post(request: Request, access: OwnAccess) -> HTMLResponse:
     from starlette.concurrency import run_in_threadpool
 
     result = await run_in_threadpool(_record, request, access, answers, dds2)
+    await run_in_threadpool(record_views.checkin_save, request, access, extras)
     latest = await run_in_threadpool(_latest, request, access.patient.id)
     return render(request, access.user, "views/patient_assessment.html", {
         "patient": access.patient, "deck": sa.deck(), "result": result, "error": None,
