@@ -8,6 +8,13 @@ it was asked about; the coaches and nurses of the asker's clinic and the asker's
 coaches. Answering is for patients who may read it; marking unsafe for coaches who may.
 The asker hears of new answers through the coach's ``peer_answer`` nudge (a
 motivational message within the daily budget: coach/rules/peer_stories.py).
+
+A caregiver may ask on behalf of the person she cares for (``ask_for``), only while that
+person shares "questions" with her (their consent, revocable on their sharing page), about
+a condition that person lives with; the question is shown to everyone as from a caregiver
+(``shown_asker``), counts as the person's for reading (she, her coaches and her clinic read
+it; peers with the condition read and answer it) and for the answers nudge, and the
+caregiver reads it and its answers.
 Functions take the session and never commit.
 """
 
@@ -23,8 +30,10 @@ from sqlalchemy.orm import Session
 from care.plans import new_id
 from care.stories import FLAG_TYPE as STORY_FLAG
 from care.stories import NAMINGS, Offer, Reader, offer_for, offered_stories, patient_reader
-from core.appdb.accounts import ClinicPatient
+from core.appdb.accounts import CaregiverShare, ClinicPatient
+from core.appdb.accounts import User as Account
 from core.appdb.coaching import CoachNudge
+from core.appdb.joint_record import CaregiverQuestion
 from core.appdb.models import Patient
 from core.appdb.stories import PeerAnswer, PeerQuestion
 from core.clock import aware
@@ -41,13 +50,20 @@ class QuestionError(ValueError):
 
 
 def readable(reader: Reader) -> ColumnElement[bool]:
-    """THE rule for questions (and their answers): a SQL condition on ``PeerQuestion``."""
+    """THE rule for questions (and their answers): a SQL condition on ``PeerQuestion``.
+
+    A caregiver reads the questions she asked; a patient also reads those a caregiver
+    asked on her behalf."""
     own = PeerQuestion.asker_id == reader.user_id
+    if reader.role == "caregiver":
+        return own
     if reader.role == "patient":
         peers = (and_(PeerQuestion.state == "open",
                       PeerQuestion.condition.in_(sorted(reader.conditions)))
                  if reader.conditions else false())
-        return or_(own, peers)
+        for_her = (PeerQuestion.asker_patient_id == reader.patient_id if reader.patient_id
+                   else false())
+        return or_(own, peers, for_her)
     if reader.role in ("coach", "nurse"):
         clinic = (PeerQuestion.asker_patient_id.in_(select(ClinicPatient.patient_id).where(
             ClinicPatient.clinic_id.in_(reader.clinics))) if reader.clinics else false())
@@ -86,6 +102,70 @@ def ask(session: Session, reader: Reader, *, condition: str, title: str, body: s
     session.add(question)
     session.flush()
     return question
+
+
+QUESTIONS_SCOPE = "questions"  # the share that lets a caregiver ask for the patient
+
+
+def consenting(session: Session, caregiver_id: str) -> dict[str, tuple[str, ...]]:
+    """The people who let this caregiver ask peers on their behalf (their "questions"
+    share, revocable on their sharing page), each with the conditions they live with."""
+    out: dict[str, tuple[str, ...]] = {}
+    for share in session.scalars(select(CaregiverShare).where(
+            CaregiverShare.caregiver_id == caregiver_id)):
+        if QUESTIONS_SCOPE in (share.scopes or ()):
+            patient = session.get(Patient, share.patient_id)
+            if patient is not None:
+                out[share.patient_id] = tuple(patient.conditions or ())
+    return out
+
+
+def ask_for(session: Session, reader: Reader, *, patient_id: str, condition: str, title: str,
+            body: str, naming: str, now: datetime) -> PeerQuestion:
+    """A caregiver asks peers on behalf of the person she cares for: only with that
+    person's consent (the "questions" share), about a condition that person lives with;
+    shown to everyone as from a caregiver (``shown_asker``), never with the patient's
+    name. The person herself reads it and its answers, and hears of new answers."""
+    if reader.role != "caregiver":
+        raise QuestionError("caregivers ask on behalf of the person they care for")
+    conditions = consenting(session, reader.user_id).get(patient_id)
+    if conditions is None:
+        raise QuestionError("this person has not agreed that you ask for them")
+    if condition not in conditions:
+        raise QuestionError("ask about a condition the person you care for lives with")
+    if naming not in NAMINGS:
+        raise QuestionError(f"naming is one of {NAMINGS}")
+    question = PeerQuestion(id=new_id(), asker_id=reader.user_id, asker_patient_id=patient_id,
+                            condition=condition,
+                            title=_text(title, TITLE_MAX, "a question's title"),
+                            body=_text(body, BODY_MAX, "a question"), naming=naming,
+                            state="open", created_at=now)
+    session.add(question)
+    session.flush()
+    session.add(CaregiverQuestion(question_id=question.id, caregiver_id=reader.user_id,
+                                  patient_id=patient_id))
+    session.flush()
+    return question
+
+
+def asked_by_caregiver(session: Session, question_id: str) -> str | None:
+    """The caregiver's account id when a caregiver asked this question, else None."""
+    row = session.get(CaregiverQuestion, question_id)
+    return row.caregiver_id if row else None
+
+
+def shown_asker(session: Session, question: PeerQuestion, *, mine: bool) -> str:
+    """Who asked, as readers are shown it: a caregiver's question always says so."""
+    caregiver_id = asked_by_caregiver(session, question.id)
+    if caregiver_id is None:
+        return shown_name(session, question.asker_patient_id, question.naming, mine=mine)
+    if mine:
+        return "You (as a caregiver)"
+    account = session.get(Account, caregiver_id)
+    name = (account.display_name if account else "").strip()
+    if question.naming == "anonymous" or not name:
+        return "A caregiver"
+    return f"{name if question.naming == 'full' else name.split()[0]}, a caregiver"
 
 
 def answer(session: Session, reader: Reader, question_id: str, *, body: str, naming: str,
@@ -171,8 +251,7 @@ def view(session: Session, reader: Reader, question: PeerQuestion) -> QuestionVi
                                              mine=a.author_id == reader.user_id),
                                a.author_id == reader.user_id) for a in rows)
     mine = question.asker_id == reader.user_id
-    return QuestionView(question, shown_name(session, question.asker_patient_id,
-                                             question.naming, mine=mine), mine, answers)
+    return QuestionView(question, shown_asker(session, question, mine=mine), mine, answers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +308,8 @@ def peer_news(session: Session, patient_id: str, now: datetime, *,
 
 
 __all__ = [
-    "ANSWER_NEWS_HOURS", "BODY_MAX", "FLAG_TYPE", "TITLE_MAX", "AnswerNews", "AnswerView",
-    "PeerNews", "QuestionError", "QuestionView", "answer", "ask", "find_readable",
-    "mark_unsafe", "new_answers", "peer_news", "questions", "readable", "shown_name", "view",
-    "withdraw",
+    "ANSWER_NEWS_HOURS", "BODY_MAX", "FLAG_TYPE", "QUESTIONS_SCOPE", "TITLE_MAX", "AnswerNews",
+    "AnswerView", "PeerNews", "QuestionError", "QuestionView", "answer", "ask", "ask_for",
+    "asked_by_caregiver", "consenting", "find_readable", "mark_unsafe", "new_answers",
+    "peer_news", "questions", "readable", "shown_asker", "shown_name", "view", "withdraw",
 ]

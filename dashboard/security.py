@@ -414,6 +414,9 @@ STATE_CHANGES: dict[str, ActsOn] = {
         "mark a story as helpful", roles=("patient", "caregiver")),
     "POST /coach/stories/{story_id}/moderate": ActsOn("moderate a story", roles=("coach",)),
     "POST /questions": ActsOn("ask peers a question", roles=_PATIENT_SELF),
+    "POST /caring/questions": ActsOn(
+        "ask peers a question for the person one cares for, with their consent",
+        roles=("caregiver",)),
     "POST /questions/{question_id}/answers": ActsOn("answer a peer", roles=_PATIENT_SELF),
     "POST /questions/{question_id}/answers/{answer_id}/unsafe": ActsOn(
         "mark an answer clinically unsafe", roles=("coach",)),

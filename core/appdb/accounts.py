@@ -17,7 +17,8 @@ from core.appdb.models import Base
 ROLES = ("patient", "caregiver", "coach", "nurse", "admin")
 CARE_TEAM_ROLES = ("coach", "nurse")
 # What a patient can share with a caregiver; a route names the scope it reads.
-SHARE_SCOPES = ("readings", "trends", "nudges", "goals", "alerts", "export")
+# "questions": the caregiver may ask peers questions on the patient's behalf (issue 21).
+SHARE_SCOPES = ("readings", "trends", "nudges", "goals", "alerts", "export", "questions")
 
 
 def _now() -> datetime:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from dashboard import live, nightscout_sharing
 from dashboard.views import (
     agreements,
+    caregiver_questions,
     coach,
     display,
     groups,
@@ -25,5 +26,5 @@ router = APIRouter()
 for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
              coach.api, groups.pages, nurse.pages, nurse.api, staff.pages, stories.pages,
              outreach.pages, live.router, nightscout_sharing.pages, display.pages,
-             outcomes.pages, record.pages, agreements.pages):
+             outcomes.pages, record.pages, agreements.pages, caregiver_questions.pages):
     router.include_router(part)
