@@ -25,7 +25,7 @@ from dashboard.security import (
     require_role,
     visible_patient_ids,
 )
-from dashboard.views import figures
+from dashboard.views import figures, units
 from dashboard.views.alerts import CLINICAL_KINDS, SNOOZE_CHOICES
 from dashboard.views.coach import alert_queue
 from dashboard.views.common import engine_of, prefs_of, render, script_json, store_of
@@ -74,15 +74,19 @@ def boards_of(request: Request) -> TriageBoards:
         return boards
 
 
-def _row(r: Row, reviews: dict[str, Review]) -> TriageRow:
+def _row(r: Row, reviews: dict[str, Review], weight_units: str = "kg") -> TriageRow:
+    """One board row for one viewer: the shared board's weights (kg) in her units."""
     f = r.figures
     review = reviews.get(r.patient.id)
     return TriageRow(
         patient_id=r.patient.id, display_name=r.patient.display_name, level=r.level,
         level_label=LEVEL_LABELS[r.level],
-        findings=[TriageFinding(code=x.code, level=x.level, reason=x.reason) for x in r.findings],
+        findings=[TriageFinding(code=x.code, level=x.level,
+                                reason=units.in_text(x.reason, weight_units))
+                  for x in r.findings],
         glucose_source=r.glucose, bucket=r.bucket, flags=list(r.flags), risks=list(r.risks),
-        columns=r.columns, risk_score=round(r.score, 1),
+        columns={k: units.in_text(v, weight_units) for k, v in r.columns.items()},
+        risk_score=round(r.score, 1),
         time_in_range=finite(f.time_in_range) if f else None,
         below_70=finite(f.below_70) if f else None, below_54=finite(f.below_54) if f else None,
         above_180=finite(f.above_180) if f else None,
@@ -108,8 +112,10 @@ def triage_page(request: Request, user: User, *, bucket: str | None, risk: str |
     shown = chosen[(page - 1) * per_page: page * per_page]
     audit_reads(request, user, [r.patient.id for r in shown], "triage")
     reviews = last_reviews(engine_of(request))
+    weight_units = prefs_of(request, user).weight_units  # kg or lb, her settings
     return TriagePage(as_of=board.as_of, total=len(chosen), page=page, per_page=per_page,
-                      counts=board.counts(), rows=[_row(r, reviews) for r in shown])
+                      counts=board.counts(),
+                      rows=[_row(r, reviews, weight_units) for r in shown])
 
 
 Bucket = Annotated[str | None, Query(description=f"only this glucose bucket: {', '.join(BUCKETS)}")]

@@ -285,6 +285,37 @@ def test_a_risk_mix_is_ranked_across_conditions(mix: World) -> None:
     assert "No CGM data" not in page and "Wear &lt;70%" not in page and "Wear <70%" not in page
 
 
+def test_the_board_shows_weights_in_the_nurses_units(mix: World) -> None:
+    """Issue 18: a nurse who reads lb sees the heart-failure gain in lb on the board (its
+    column and its reason, page and API); the rule is still 2 kg in 3 days underneath and
+    the shared board itself stays in kg (another nurse reads kg at the same time)."""
+    from core.metrics import KG_PER_LB
+    from dashboard.views.units import in_text
+
+    assert in_text("Weight up 2.5 kg since 12 Mar (70.0 to 72.5 kg)", "lb") == (
+        "Weight up 5.5 lb since 12 Mar (154.3 to 159.8 lb)")
+    assert in_text("+2.5 kg since 12 Mar", "kg") == "+2.5 kg since 12 Mar"
+    nurse = mix.client("nurse")
+    token = nurse.get("/settings").text.split('name="csrf_token" value="')[1].split('"')[0]
+    saved = nurse.post("/settings", data={"glucose_units": "mg/dL", "weight_units": "lb",
+                                          "csrf_token": token}, follow_redirects=False)
+    assert saved.status_code == 303
+    try:
+        rows = rows_by_id(nurse.get("/api/nurse/triage").json())
+        gain = f"{round(2.5 / KG_PER_LB, 1):.1f}"
+        assert rows["m-hf"]["columns"]["weight"] == f"+{gain} lb since 12 Mar"
+        assert rows["m-hf"]["findings"][0]["reason"].startswith(f"Weight up {gain} lb since")
+        assert "72.5 kg" not in rows["m-hf"]["findings"][0]["reason"]
+        page = nurse.get("/nurse").text
+        assert f"+{gain} lb since 12 Mar" in page and "+2.5 kg since" not in page
+    finally:
+        token = nurse.get("/settings").text.split('name="csrf_token" value="')[1].split('"')[0]
+        nurse.post("/settings", data={"glucose_units": "mg/dL", "weight_units": "kg",
+                                      "csrf_token": token}, follow_redirects=False)
+    rows = rows_by_id(nurse.get("/api/nurse/triage").json())
+    assert rows["m-hf"]["columns"]["weight"] == "+2.5 kg since 12 Mar"
+
+
 def review_data(page: str) -> dict:
     import json
 
