@@ -73,6 +73,10 @@ DIGEST_PREFIX = "digest:"
 # The daily engagement evaluation (care/engagement.py), at 03:30 UTC: after every UK and
 # European day has ended, before anyone's morning digest (Hearth's choice).
 ENGAGEMENT_HOUR_UTC, ENGAGEMENT_MINUTE = 3, 30
+# The clinics' service agreements measured (care/agreements.py) every hour: breaches reach
+# the patients' pages and the clinic queues within the hour even when nobody opens a page
+# (the pages measure what they show on each view too). Hearth's choice.
+SERVICE_MEASURE_MINUTES = 60
 RUN_RECORD_KEPT = timedelta(days=14)  # how long coach_job_runs remembers a run
 SHARD_SEP = "#"
 # How long a shard's owner holds it without renewing (the loop renews every poll), and
@@ -95,7 +99,7 @@ def parse_shard(shard_id: str) -> tuple[str, int, int]:
 def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime) -> list[JobSpec]:
     """The coach's jobs: trend checks, one morning digest per patient time zone,
     weekly peer-group prompts, monthly self-assessment reminders, escalation ticks, the
-    daily engagement evaluation."""
+    daily engagement evaluation, the hourly measure of the clinics' service agreements."""
     specs = [
         JobSpec("trend-checks", "trend_check",
                 IntervalTrigger(minutes=settings.trend_check_minutes, start_date=now,
@@ -111,6 +115,8 @@ def coach_jobs(settings: CoachSettings, timezones: Iterable[str], now: datetime)
                                 timezone=UTC)),
         JobSpec("engagement-daily", "engagement",
                 CronTrigger(hour=ENGAGEMENT_HOUR_UTC, minute=ENGAGEMENT_MINUTE, timezone=UTC)),
+        JobSpec("service-standards", "service_standards",
+                IntervalTrigger(minutes=SERVICE_MEASURE_MINUTES, start_date=now, timezone=UTC)),
     ]
     for tz in sorted(set(timezones)):
         # One job per time zone (not per patient): 10,000 patients are a few dozen jobs.

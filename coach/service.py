@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from care.agreements import measure as measure_service_agreements
 from care.messages import Outbound
 from coach.channels import Channel
 from coach.channels.external import EXTERNAL_CHANNELS, AppriseChannel
@@ -131,6 +132,7 @@ class CoachService:
                 "escalation_tick": lambda t: self._send(
                     self.evaluator.escalations(t) + self.coach_messages(t)),
                 "engagement": lambda t: self._send(self.evaluator.engagement(t)),
+                "service_standards": self.measure_service,
             },
         )
 
@@ -161,6 +163,16 @@ class CoachService:
             out = route_coach_messages(session, now)
             session.commit()
         return out
+
+    def measure_service(self, now: datetime) -> int:
+        """The clinics' service agreements measured (care/agreements.py): new breaches
+        reach the patients' service pages and the clinic queues; nothing is sent."""
+        with Session(self._engine) as session:
+            new = measure_service_agreements(session, now)
+            session.commit()
+        if new:
+            log.info("service agreements: %d new breaches", new)
+        return new
 
     # -- delivery ------------------------------------------------------------------------
 

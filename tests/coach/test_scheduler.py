@@ -26,7 +26,7 @@ from core.clock import FixedClock
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
 ZONES = ("Europe/London", "America/New_York")
 KINDS = ("trend_check", "digest", "peer_prompts", "self_assessment_reminders",
-         "escalation_tick", "engagement")
+         "escalation_tick", "engagement", "service_standards")
 SETTINGS = CoachSettings(escalation_tick_s=900, trend_check_minutes=60)
 
 
