@@ -151,6 +151,12 @@ class Month:
     ratings: Count  # parts: helped, neutral, not_helped
     requests: Count  # formal requests raised; parts: answered in time
 
+    @property
+    def empty(self) -> bool:
+        """Nothing measured, rated or asked this month (a zero names no one)."""
+        return not (self.ratings.total or self.requests.total
+                    or any(c.total for c in self.standards.values()))
+
 
 @dataclass(frozen=True, slots=True)
 class Published:

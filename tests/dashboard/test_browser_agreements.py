@@ -91,6 +91,7 @@ def test_a_late_reply_is_a_breach_she_escalates_and_the_clinic_page_shows_it_ano
         assert axe_violations(pat) == []
         screenshot(pat, "service/1-breach")
 
+        breach.locator("summary", has_text="Ask for a change").click()
         breach.get_by_label("Ask for a different coach").check()
         breach.get_by_label("What do you want the clinic to do?").fill(
             "Please give me a coach who answers in time.")
