@@ -180,3 +180,14 @@ def nudge_patient(engine: Engine, nudge_id: str) -> str | None:
     with Session(engine) as session:
         nudge = session.get(CoachNudge, nudge_id)
         return nudge.patient_id if nudge else None
+
+
+def nudge_feedback(engine: Engine, nudge_id: str, *, useful: bool, by_user: str,
+                   now: datetime) -> bool:
+    """The patient's answer to a nudge (care/alerts.py record_feedback); False for an
+    unknown nudge."""
+    with Session(engine) as session:
+        done = care_alerts.record_feedback(session, nudge_id, useful=useful, by_user=by_user,
+                                           now=now)
+        session.commit()
+        return done

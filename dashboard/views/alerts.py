@@ -14,6 +14,7 @@ from care.alert_queue import (
     act,
     alert_patient,
     aware,
+    nudge_feedback,
     nudge_patient,
     queue,
     todays_nudges,
@@ -21,5 +22,5 @@ from care.alert_queue import (
 )
 
 __all__ = ["CLINICAL_KINDS", "OPEN_STATES", "PRIORITY_RANK", "SNOOZE_CHOICES", "AlertItem",
-           "NudgeItem", "Step", "act", "alert_patient", "aware", "nudge_patient", "queue",
-           "todays_nudges", "version"]
+           "NudgeItem", "Step", "act", "alert_patient", "aware", "nudge_feedback", "nudge_patient",
+           "queue", "todays_nudges", "version"]

@@ -9,14 +9,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from care import conversation, suggestions
 from care import plans as coach_plans
 from care import selfassessment as sa
 from care.goals import GOAL_KINDS, Behaviour, GoalKind
-from core.appdb.plans import Achievement, Goal, Plan
+from care.plan_store import NotFound, PlanStore
 from dashboard.security import (
     PatientAccess,
     User,
@@ -94,8 +92,7 @@ def coach_home(request: Request, user: Coach) -> HTMLResponse:
     patients = visible_patients(request, user)
     alerts = audited(request, user, alert_queue(request, user))
     caseload = care.caseload(engine_of(request), patients)
-    with Session(engine_of(request)) as session:
-        unread = conversation.unread_for_coach(session, [p.id for p in patients])
+    unread = PlanStore(engine_of(request)).unread_for_coach([p.id for p in patients])
     caseload = care.by_need(caseload, unread)  # a queue: who needs the coach now first
     audit_reads(request, user, [p.id for p in patients], "caseload")
     from dashboard.views.outreach import outreach_bucket
@@ -158,18 +155,18 @@ CHOICES = ("", "A", "B")  # option groups: goals offered as a choice the patient
 GoalAction = Literal["pause", "resume", "retire"]
 
 
-def _detail_context(session: Session, request: Request, access: PatientAccess) -> dict[str, object]:
+def _detail_context(request: Request, access: PatientAccess, *,
+                    mark_read: bool = False) -> dict[str, object]:
     pid = access.patient.id
     now = now_of(request)
-    plan = coach_plans.plan_view(session, store_of(request), pid, now)
-    draft = suggestions.plan_draft(session, pid)
-    history = sa.assessment_history(session, pid)
-    messages = conversation.thread(session, pid, viewer="coach")
+    detail = PlanStore(engine_of(request)).coach_detail(store_of(request), pid, now,
+                                                        mark_read=mark_read)
+    history, messages = detail.history, detail.messages
     return {
-        "patient": access.patient, "plan": plan, "draft": draft,
-        "latest": sa.latest_assessment(session, pid), "chart": checkin_chart(history),
+        "patient": access.patient, "plan": detail.plan, "draft": detail.draft,
+        "latest": detail.latest, "chart": checkin_chart(history),
         "checkins": len(history), "messages": messages,
-        "record": coach_plans.record_view(session, pid),
+        "record": detail.record,
         "unread": sum(1 for m in messages if m.unread),
         "alerts": alert_queue(request, access.user, patient_id=pid),
         "snooze_choices": q.SNOOZE_CHOICES, "back": f"/coach/patients/{pid}",
@@ -182,17 +179,13 @@ def _detail_context(session: Session, request: Request, access: PatientAccess) -
 @pages.get("/coach/patients/{patient_id}", response_class=HTMLResponse,
            dependencies=[Depends(require_role("coach"))])
 def patient_detail(request: Request, access: DetailAccess) -> HTMLResponse:
-    with Session(engine_of(request)) as session:
-        context = _detail_context(session, request, access)
-        # the coach has now seen the patient's messages: they are read (shown as new once)
-        conversation.mark_read(session, access.patient.id, reader="coach", now=now_of(request))
-        session.commit()
+    # the coach has now seen the patient's messages: they are read (shown as new once)
+    context = _detail_context(request, access, mark_read=True)
     return render(request, access.user, "views/coach_patient.html", context)
 
 
 def _detail_error(request: Request, access: PatientAccess, error: str) -> HTMLResponse:
-    with Session(engine_of(request)) as session:
-        context = _detail_context(session, request, access)
+    context = _detail_context(request, access)
     context["error"] = error
     return render(request, access.user, "views/coach_patient.html", context, status_code=422)
 
@@ -264,15 +257,13 @@ async def draft_plan(request: Request, access: DetailAccess) -> Response:
     note = str(form.get("note") or "")[:1000]
 
     def save() -> str | None:
-        with Session(engine_of(request)) as session:
-            try:
-                coach_plans.create_plan(session, store_of(request), patient_id=access.patient.id,
-                                        coach_id=access.user.id, focus=focus, goals=drafts,
-                                        now=now_of(request), assessment_id=assessment_id,
-                                        note=note, focus_reason=focus_reason)
-            except (coach_plans.PlanError, ValueError) as exc:
-                return str(exc)
-            session.commit()
+        try:
+            PlanStore(engine_of(request)).create_plan(
+                store_of(request), patient_id=access.patient.id, coach_id=access.user.id,
+                focus=focus, goals=drafts, now=now_of(request), assessment_id=assessment_id,
+                note=note, focus_reason=focus_reason)
+        except (coach_plans.PlanError, ValueError) as exc:
+            return str(exc)
         return None
 
     error = await run_in_threadpool(save)
@@ -298,15 +289,13 @@ async def add_goal(request: Request, access: DetailAccess, plan_id: str) -> Redi
     """Another goal for the current plan (from today, when the plan is agreed)."""
     form = await request.form()
 
-    def save(session: Session) -> None:
-        plan = session.get(Plan, plan_id)
-        if plan is None or plan.patient_id != access.patient.id:
-            raise HTTPException(404, "no such plan for this patient")
-        coach_plans.add_goal(session, store_of(request), plan_id, _draft_of(form, "new"),
-                             by=access.user.id, role="coach", now=now_of(request),
-                             reason=str(form.get("reason") or "")[:1000])
+    def save() -> None:
+        PlanStore(engine_of(request)).add_goal(
+            store_of(request), access.patient.id, plan_id, lambda: _draft_of(form, "new"),
+            by=access.user.id, role="coach", now=now_of(request),
+            reason=str(form.get("reason") or "")[:1000])
 
-    await run_in_threadpool(_change, request, save)
+    await run_in_threadpool(_change, save, "no such plan for this patient")
     return _back(access)
 
 
@@ -319,15 +308,14 @@ def edit_goal(request: Request, access: DetailAccess, goal_id: str,
               professional_part: Annotated[str, Form(max_length=500)] = "",
               reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     """Change a goal's target, days or who does what; the reason goes into its history."""
-    def save(session: Session) -> None:
-        _own_goal(session, access, goal_id)
-        coach_plans.update_goal(session, goal_id, now=now_of(request), target=target,
-                                days_required=days_required,
-                                patient_part=patient_part.strip() or None,
-                                professional_part=professional_part.strip() or None,
-                                by=access.user.id, role="coach", reason=reason)
+    def save() -> None:
+        PlanStore(engine_of(request)).update_goal(
+            access.patient.id, goal_id, now=now_of(request), target=target,
+            days_required=days_required, patient_part=patient_part.strip() or None,
+            professional_part=professional_part.strip() or None, by=access.user.id,
+            role="coach", reason=reason)
 
-    _change(request, save)
+    _change(save, NO_GOAL)
     return _back(access, f"goal-{goal_id}")
 
 
@@ -336,14 +324,12 @@ def edit_goal(request: Request, access: DetailAccess, goal_id: str,
 def goal_action(request: Request, access: DetailAccess, goal_id: str, action: GoalAction,
                 reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     """Pause, resume or retire a goal (with an optional reason, kept in its history)."""
-    act = {"pause": coach_plans.pause_goal, "resume": coach_plans.resume_goal,
-           "retire": coach_plans.retire_goal}[action]
+    def save() -> None:
+        PlanStore(engine_of(request)).goal_action(access.patient.id, goal_id, action,
+                                                  by=access.user.id, role="coach",
+                                                  now=now_of(request), reason=reason)
 
-    def save(session: Session) -> None:
-        _own_goal(session, access, goal_id)
-        act(session, goal_id, by=access.user.id, role="coach", now=now_of(request), reason=reason)
-
-    _change(request, save)
+    _change(save, NO_GOAL)
     return _back(access, f"goal-{goal_id}")
 
 
@@ -351,10 +337,8 @@ def goal_action(request: Request, access: DetailAccess, goal_id: str, action: Go
 def evaluate_now(request: Request, access: DetailAccess) -> RedirectResponse:
     """Run the weekly evaluation for this patient now: every finished week of every active
     goal is measured and stepped, exactly as the scheduled job does (idempotent)."""
-    with Session(engine_of(request)) as session:
-        events = coach_plans.evaluate_goals(session, store_of(request), now_of(request),
-                                            patient_id=access.patient.id)
-        session.commit()
+    events = PlanStore(engine_of(request)).evaluate(store_of(request), access.patient.id,
+                                                    now_of(request))
     return RedirectResponse(f"/coach/patients/{access.patient.id}?evaluated={len(events)}#plan",
                             status_code=303)
 
@@ -366,11 +350,9 @@ def coach_add_achievement(request: Request, access: DetailAccess,
                           detail: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     if not title.strip():
         raise HTTPException(422, "say what was achieved")
-    with Session(engine_of(request)) as session:
-        coach_plans.record_achievement(session, patient_id=access.patient.id, title=title.strip(),
-                                       by=access.user.id, role="coach", now=now_of(request),
-                                       detail=detail.strip())
-        session.commit()
+    PlanStore(engine_of(request)).add_achievement(access.patient.id, title=title.strip(),
+                                                  by=access.user.id, role="coach",
+                                                  now=now_of(request), detail=detail.strip())
     return _back(access, "record")
 
 
@@ -379,42 +361,37 @@ def coach_add_achievement(request: Request, access: DetailAccess,
 def coach_confirm_achievement(request: Request, access: DetailAccess, achievement_id: str,
                               note: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     """The coach's one click on an entry of the joint record."""
-    with Session(engine_of(request)) as session:
-        entry = session.get(Achievement, achievement_id)
-        if entry is None or entry.patient_id != access.patient.id:
-            raise HTTPException(404, "no such entry for this patient")
-        coach_plans.confirm_achievement(session, achievement_id, role="coach",
-                                        now=now_of(request), note=note.strip())
-        session.commit()
+    try:
+        PlanStore(engine_of(request)).confirm_achievement(
+            access.patient.id, achievement_id, role="coach", now=now_of(request),
+            note=note.strip())
+    except NotFound as exc:
+        raise HTTPException(404, "no such entry for this patient") from exc
     return _back(access, "record")
 
 
-def _own_goal(session: Session, access: PatientAccess, goal_id: str) -> Goal:
-    goal = session.get(Goal, goal_id)
-    if goal is None or goal.patient_id != access.patient.id:
-        raise HTTPException(404, "no such goal for this patient")
-    return goal
+NO_GOAL = "no such goal for this patient"
 
 
-def _change(request: Request, action: Callable[[Session], None]) -> None:
-    with Session(engine_of(request)) as session:
-        try:
-            action(session)
-        except (coach_plans.PlanError, ValueError) as exc:
-            raise HTTPException(422, str(exc)) from exc
-        session.commit()
+def _change(action: Callable[[], None], missing: str) -> None:
+    """A change of the plan: ``missing`` (404) when it is not this patient's, the rules'
+    refusal as 422 with its reason."""
+    try:
+        action()
+    except NotFound as exc:
+        raise HTTPException(404, missing) from exc
+    except (coach_plans.PlanError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 def _agree(request: Request, access: PatientAccess, plan_id: str, role: str) -> None:
-    with Session(engine_of(request)) as session:
-        plan = session.get(Plan, plan_id)
-        if plan is None or plan.patient_id != access.patient.id:
-            raise HTTPException(404, "no such plan for this patient")
-        try:
-            coach_plans.agree_plan(session, plan_id, role=role, now=now_of(request))  # type: ignore[arg-type]
-        except coach_plans.PlanError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        session.commit()
+    try:
+        PlanStore(engine_of(request)).agree(access.patient.id, plan_id, role=role,  # type: ignore[arg-type]
+                                            now=now_of(request))
+    except NotFound as exc:
+        raise HTTPException(404, "no such plan for this patient") from exc
+    except coach_plans.PlanError as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 # -- the check-in history as a small chart (inline SVG: no script, no inline style) --------

@@ -5,15 +5,14 @@ rules)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from care import groups as peer
-from core.appdb.plans import PeerGroup
+from care.group_store import PeerGroupStore
 from dashboard.security import (
     User,
     audit_reads,
@@ -36,17 +35,10 @@ def groups_page(request: Request, user: Coach, suggest: bool = False) -> HTMLRes
 def _page(request: Request, user: User, *, suggest: bool = False, error: str | None = None,
           form: dict[str, object] | None = None) -> HTMLResponse:
     names = {p.id: p.display_name for p in visible_patients(request, user)}
-    with Session(engine_of(request)) as session:
-        mine = session.scalars(select(PeerGroup).where(PeerGroup.coach_id == user.id,
-                                                       PeerGroup.status == "active")
-                               .order_by(PeerGroup.created_at)).all()
-        groups: list[dict[str, Any]] = []
-        for g in mine:
-            people = peer.members(session, g.id)
-            groups.append({"group": g, "members": people, "advice": peer.size_advice(len(people)),
-                           "feed": peer.group_feed(session, g.id, user.id)})
-        suggestions = (peer.suggest_groups(session, store_of(request), now_of(request),
-                                           patient_ids=set(names)) if suggest else None)
+    store = PeerGroupStore(engine_of(request))
+    groups: list[dict[str, Any]] = store.coach_groups(user.id)
+    suggestions = (store.suggest(store_of(request), now_of(request), patient_ids=set(names))
+                   if suggest else None)
     # Members' names and posts are shown, and the caseload's names on the form; a
     # suggestion reads the whole caseload's data.
     audit_reads(request, user, [m for g in groups for m in g["members"]], "peer groups")
@@ -70,13 +62,12 @@ async def form_group(request: Request, user: Coach) -> Response:
     reason = str(form.get("reason") or "")[:1000]
 
     def make() -> str | None:
-        with Session(engine_of(request)) as session:
-            try:
-                peer.form_group(session, name=name, coach_id=user.id, member_ids=members,
-                                now=now_of(request), reason=reason)
-            except peer.GroupError as exc:
-                return str(exc)
-            session.commit()
+        try:
+            PeerGroupStore(engine_of(request)).form_group(
+                name=name, coach_id=user.id, member_ids=members, now=now_of(request),
+                reason=reason)
+        except peer.GroupError as exc:
+            return str(exc)
         return None
 
     from starlette.concurrency import run_in_threadpool
@@ -92,7 +83,8 @@ async def form_group(request: Request, user: Coach) -> Response:
 def prompt(request: Request, user: Coach, group_id: str,
            body: Annotated[str, Form(min_length=1, max_length=500)]) -> RedirectResponse:
     """The coach puts a prompt (a question for the week) in the group's feed."""
-    _run(request, lambda s: peer.post_prompt(s, group_id, user.id, body, now=now_of(request)))
+    _run(lambda: PeerGroupStore(engine_of(request)).post_prompt(group_id, user.id, body,
+                                                               now=now_of(request)))
     return RedirectResponse(f"/care/groups#group-{group_id}", status_code=303)
 
 
@@ -100,22 +92,20 @@ def prompt(request: Request, user: Coach, group_id: str,
 def moderate(request: Request, user: Coach, group_id: str, post_id: str,
              action: Annotated[Literal["hide", "unhide"], Form()],
              reason: Annotated[str, Form(max_length=500)] = "") -> RedirectResponse:
-    _run(request, lambda s: peer.moderate_post(s, post_id, moderator_id=user.id, action=action,
-                                               reason=reason, now=now_of(request)))
+    _run(lambda: PeerGroupStore(engine_of(request)).moderate_post(
+        post_id, moderator_id=user.id, action=action, reason=reason, now=now_of(request)))
     return RedirectResponse(f"/care/groups#group-{group_id}", status_code=303)
 
 
 @pages.post("/care/groups/{group_id}/members/{member_id}/remove")
 def remove(request: Request, user: Coach, group_id: str, member_id: str) -> RedirectResponse:
-    _run(request, lambda s: peer.remove_member(s, group_id, member_id, by=user.id,
-                                               now=now_of(request)))
+    _run(lambda: PeerGroupStore(engine_of(request)).remove_member(group_id, member_id,
+                                                                 by=user.id, now=now_of(request)))
     return RedirectResponse(f"/care/groups#group-{group_id}", status_code=303)
 
 
-def _run(request: Request, action: object) -> None:
-    with Session(engine_of(request)) as session:
-        try:
-            action(session)  # type: ignore[operator]
-        except peer.GroupError as exc:
-            raise HTTPException(403 if "coach" in str(exc) else 422, str(exc)) from exc
-        session.commit()
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except peer.GroupError as exc:
+        raise HTTPException(403 if "coach" in str(exc) else 422, str(exc)) from exc

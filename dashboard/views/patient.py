@@ -10,10 +10,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from analytics import cgm
-from care.alerts import record_feedback
 from dashboard.security import (
     CurrentUser,
     PatientAccess,
@@ -109,12 +107,11 @@ def _glance(request: Request, access: PatientAccess, today: Today) -> dict[str, 
                          locale=locale, weight_units=prefs.weight_units)
     unread, news = 0, []
     if _own(access):
-        from care.conversation import unread_for_patient
-        from care.plans import goal_news
+        from care.plan_store import PlanStore
 
-        with Session(engine_of(request)) as session:
-            unread = unread_for_patient(session, patient.id)
-            news = goal_news(session, patient.id, since=now - timedelta(days=GOAL_NEWS_DAYS))
+        plans = PlanStore(engine_of(request))
+        unread = plans.unread_for_patient(patient.id)
+        news = plans.goal_news(patient.id, since=now - timedelta(days=GOAL_NEWS_DAYS))
     return {"locale_tag": glance.locale_tag(locale), "change": change,
             "finger_stick": glance.newest_is_finger_stick(store, patient.id, today),
             "has_diabetes": any("diabetes" in c for c in patient.conditions),
@@ -173,10 +170,8 @@ def nudge_feedback(
     engine = engine_of(request)
     if alerts.nudge_patient(engine, nudge_id) != access.patient.id:
         raise HTTPException(404, "no such message")
-    with Session(engine) as session:
-        record_feedback(session, nudge_id, useful=feedback == "useful", by_user=access.user.id,
-                        now=now_of(request))
-        session.commit()
+    alerts.nudge_feedback(engine, nudge_id, useful=feedback == "useful", by_user=access.user.id,
+                          now=now_of(request))
     return RedirectResponse(f"/patients/{access.patient.id}/today#nudges", status_code=303)
 
 

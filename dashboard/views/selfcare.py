@@ -1,8 +1,9 @@
 """The patient's own pages beside today and trends: goals and the joint record, the
 self-assessment, the peer-group feed, and sharing settings.
 
-Everything is done through the coach modules (care.plans, care.selfassessment,
-care.groups) and the account store; these routes only check who may do it.
+Everything is done through the care programme's stores (care/plan_store.py and
+care/group_store.py, over care.plans, care.selfassessment, care.groups) and the account
+store; these routes only check who may do it.
 Reading is open to whoever may see the patient's goals (the care team, a caregiver
 with the "goals" share); writing is the patient's own.
 """
@@ -11,20 +12,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-from care import conversation
 from care import groups as peer
 from care import plans as coach_plans
 from care import selfassessment as sa
+from care.group_store import PeerGroupStore
+from care.plan_store import NotFound, PlanStore
 from core.appdb.accounts import SHARE_SCOPES
-from core.appdb.coaching import CoachAlert, new_id
-from core.appdb.plans import Achievement, Goal, Plan
 from dashboard.nightscout_tokens import NightscoutTokens
 from dashboard.security import PatientAccess, now_of, patient_access
 from dashboard.views import care
@@ -56,19 +56,15 @@ def goals_page(request: Request, access: GoalsAccess) -> HTMLResponse:
     pick, the joint record and the thread with the coach (new messages marked once)."""
     is_own = access.user.patient_id == access.patient.id
     pid = access.patient.id
-    with Session(engine_of(request)) as session:
-        plan = coach_plans.plan_view(session, store_of(request), pid, now_of(request))
-        record = coach_plans.record_view(session, pid)
-        # the thread between the patient and her coach is theirs and the care team's: a
-        # caregiver who shares her goals does not read it (issue: private messages)
-        private = access.user.role == "caregiver"
-        messages = [] if private else conversation.thread(
-            session, pid, viewer="patient" if is_own else "coach")
-        if is_own:
-            conversation.mark_read(session, pid, reader="patient", now=now_of(request))
-            session.commit()
+    # the thread between the patient and her coach is theirs and the care team's: a
+    # caregiver who shares her goals does not read it (issue: private messages)
+    private = access.user.role == "caregiver"
+    goals = PlanStore(engine_of(request)).patient_goals(
+        store_of(request), pid, now_of(request),
+        thread_for=None if private else ("patient" if is_own else "coach"), mark_read=is_own)
+    messages = goals.messages
     return render(request, access.user, "views/patient_goals.html", {
-        "patient": access.patient, "plan": plan, "own": is_own, "record": record,
+        "patient": access.patient, "plan": goals.plan, "own": is_own, "record": goals.record,
         "messages": messages, "unread": sum(1 for m in messages if m.unread and is_own),
         "private": private})
 
@@ -78,18 +74,13 @@ def patient_pick(request: Request, access: OwnAccess, plan_id: str,
                  goal_id: Annotated[str, Form(max_length=64)]) -> RedirectResponse:
     """The patient picks one of the goals the coach offered as a choice."""
     own(access)
-    with Session(engine_of(request)) as session:
-        plan = session.get(Plan, plan_id)
-        goal = session.get(Goal, goal_id)
-        if plan is None or plan.patient_id != access.patient.id or goal is None \
-                or goal.plan_id != plan_id:
-            raise HTTPException(404, "no such option in your plan")
-        try:
-            coach_plans.pick_option(session, plan_id, goal_id, by=access.user.id,
-                                    now=now_of(request))
-        except coach_plans.PlanError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        session.commit()
+    try:
+        PlanStore(engine_of(request)).pick_option(access.patient.id, plan_id, goal_id,
+                                                  by=access.user.id, now=now_of(request))
+    except NotFound as exc:
+        raise HTTPException(404, "no such option in your plan") from exc
+    except coach_plans.PlanError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return back(f"/patients/{access.patient.id}/goals")
 
 
@@ -105,16 +96,14 @@ async def self_report(request: Request, access: OwnAccess, goal_id: str) -> Redi
         raise HTTPException(422, "the week and its days are dates") from exc
 
     def save() -> None:
-        with Session(engine_of(request)) as session:
-            goal = session.get(Goal, goal_id)
-            if goal is None or goal.patient_id != access.patient.id:
-                raise HTTPException(404, "no such goal")
-            try:
-                coach_plans.record_self_report(session, goal_id, days_done=days,
-                                               period_index=period, now=now_of(request))
-            except coach_plans.PlanError as exc:
-                raise HTTPException(422, str(exc)) from exc
-            session.commit()
+        try:
+            PlanStore(engine_of(request)).record_self_report(
+                access.patient.id, goal_id, days_done=days, period_index=period,
+                now=now_of(request))
+        except NotFound as exc:
+            raise HTTPException(404, "no such goal") from exc
+        except coach_plans.PlanError as exc:
+            raise HTTPException(422, str(exc)) from exc
 
     from starlette.concurrency import run_in_threadpool
 
@@ -129,8 +118,7 @@ RECORD_KINDS = {"goal_met": "Goal met", "agreed": "Plan agreed", "check_in": "Ch
 @pages.get("/patients/{patient_id}/record", response_class=HTMLResponse)
 def record_page(request: Request, access: GoalsAccess) -> HTMLResponse:
     """The joint record on its own, laid out for printing (the browser's Print)."""
-    with Session(engine_of(request)) as session:
-        record = coach_plans.record_view(session, access.patient.id)
+    record = PlanStore(engine_of(request)).record(access.patient.id)
     return render(request, access.user, "views/patient_record.html", {
         "patient": access.patient, "record": record, "kinds": RECORD_KINDS})
 
@@ -138,8 +126,7 @@ def record_page(request: Request, access: GoalsAccess) -> HTMLResponse:
 @pages.get("/patients/{patient_id}/record.csv")
 def record_csv(request: Request, access: GoalsAccess) -> Response:
     """The joint record as a CSV file (one row an entry, both sides' confirmations)."""
-    with Session(engine_of(request)) as session:
-        record = coach_plans.record_view(session, access.patient.id)
+    record = PlanStore(engine_of(request)).record(access.patient.id)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["date", "kind", "title", "detail", "patient_confirmed", "coach_confirmed",
@@ -162,15 +149,13 @@ def _cell(text: str) -> str:
 @pages.post("/patients/{patient_id}/plan/{plan_id}/agree")
 def patient_agree(request: Request, access: OwnAccess, plan_id: str) -> RedirectResponse:
     own(access)
-    with Session(engine_of(request)) as session:
-        plan = session.get(Plan, plan_id)
-        if plan is None or plan.patient_id != access.patient.id:
-            raise HTTPException(404, "no such plan")
-        try:
-            coach_plans.agree_plan(session, plan_id, role="patient", now=now_of(request))
-        except coach_plans.PlanError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        session.commit()
+    try:
+        PlanStore(engine_of(request)).agree(access.patient.id, plan_id, role="patient",
+                                            now=now_of(request))
+    except NotFound as exc:
+        raise HTTPException(404, "no such plan") from exc
+    except coach_plans.PlanError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return back(f"/patients/{access.patient.id}/goals")
 
 
@@ -179,11 +164,9 @@ def add_achievement(request: Request, access: OwnAccess,
                     title: Annotated[str, Form(min_length=1, max_length=200)],
                     detail: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     own(access)
-    with Session(engine_of(request)) as session:
-        coach_plans.record_achievement(session, patient_id=access.patient.id, title=title,
-                                       by=access.user.id, role="patient", now=now_of(request),
-                                       detail=detail)
-        session.commit()
+    PlanStore(engine_of(request)).add_achievement(access.patient.id, title=title,
+                                                  by=access.user.id, role="patient",
+                                                  now=now_of(request), detail=detail)
     return back(f"/patients/{access.patient.id}/goals#record")
 
 
@@ -191,13 +174,12 @@ def add_achievement(request: Request, access: OwnAccess,
 def confirm_achievement(request: Request, access: OwnAccess, achievement_id: str,
                         note: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
     own(access)
-    with Session(engine_of(request)) as session:
-        entry = session.get(Achievement, achievement_id)
-        if entry is None or entry.patient_id != access.patient.id:
-            raise HTTPException(404, "no such entry")
-        coach_plans.confirm_achievement(session, achievement_id, role="patient",
-                                        now=now_of(request), note=note)
-        session.commit()
+    try:
+        PlanStore(engine_of(request)).confirm_achievement(access.patient.id, achievement_id,
+                                                          role="patient", now=now_of(request),
+                                                          note=note)
+    except NotFound as exc:
+        raise HTTPException(404, "no such entry") from exc
     return back(f"/patients/{access.patient.id}/goals#record")
 
 
@@ -205,9 +187,7 @@ def confirm_achievement(request: Request, access: OwnAccess, achievement_id: str
 def patient_message(request: Request, access: OwnAccess,
                     body: Annotated[str, Form(min_length=1, max_length=2000)]) -> RedirectResponse:
     own(access)
-    with Session(engine_of(request)) as session:
-        plan = coach_plans.current_plan(session, access.patient.id)
-        coach_id = plan.coach_id if plan and plan.coach_id else "care_team"
+    coach_id = PlanStore(engine_of(request)).coach_of(access.patient.id) or "care_team"
     care.send(engine_of(request), patient_id=access.patient.id, author_id=access.user.id,
               author_name=access.user.display_name, author_role="patient",
               recipient_key=coach_id, body=body, now=now_of(request))
@@ -219,8 +199,7 @@ def patient_message(request: Request, access: OwnAccess,
 @pages.get("/patients/{patient_id}/self-assessment", response_class=HTMLResponse)
 def assessment_page(request: Request, access: OwnAccess) -> HTMLResponse:
     own(access)
-    with Session(engine_of(request)) as session:
-        latest = sa.latest_assessment(session, access.patient.id)
+    latest = PlanStore(engine_of(request)).latest_assessment(access.patient.id)
     return render(request, access.user, "views/patient_assessment.html", {
         "patient": access.patient, "deck": sa.deck(), "result": None, "error": None,
         "latest": latest, "answers": _prefill(latest)})
@@ -273,8 +252,7 @@ _FIELDS = [f"{k}-{c.behaviour}" for c in sa.CARDS for k in ("rating", "confidenc
 
 
 def _latest(request: Request, patient_id: str) -> sa.AssessmentDetail | None:
-    with Session(engine_of(request)) as session:
-        return sa.latest_assessment(session, patient_id)
+    return PlanStore(engine_of(request)).latest_assessment(patient_id)
 
 
 def _is_int(raw: object) -> bool:
@@ -302,21 +280,10 @@ def _int(form: object, key: str) -> int:
 
 def _record(request: Request, access: PatientAccess, answers: list[sa.CardAnswer],
             dds2: tuple[int, int] | None) -> sa.AssessmentResult:
-    now = now_of(request)
-    with Session(engine_of(request)) as session:
-        result = sa.record_self_assessment(session, patient_id=access.patient.id, answers=answers,
-                                           dds2=dds2, by=access.user.id, now=now)
-        if result.follow_up is not None:
-            # The dashboard delivers nothing itself: the distress follow-up goes into the
-            # care team's alert queue, where the coach sees it with its why.
-            f = result.follow_up
-            session.add(CoachAlert(id=new_id(), patient_id=access.patient.id, flag_type=f.flag_type,
-                                   group="self_assessment", kind="alert", audience="coach",
-                                   priority=str(f.priority), title=f.title, body=f.body, why=f.why,
-                                   evidence=dict(f.evidence), state="open", created_at=now,
-                                   ladder=[]))
-        session.commit()
-        return result
+    # The dashboard delivers nothing itself: the distress follow-up goes into the care
+    # team's alert queue, where the coach sees it with its why (care/plan_store.py).
+    return PlanStore(engine_of(request)).record_assessment(
+        access.patient.id, answers, dds2, by=access.user.id, now=now_of(request))
 
 
 # -- peer group ------------------------------------------------------------------------------
@@ -325,11 +292,7 @@ def _record(request: Request, access: PatientAccess, answers: list[sa.CardAnswer
 def group_page(request: Request, access: OwnAccess) -> HTMLResponse:
     own(access)
     pid = access.patient.id
-    with Session(engine_of(request)) as session:
-        groups = [{"group": g, "feed": peer.group_feed(session, g.id, pid),
-                   "consents": peer.consents(session, g.id, pid),
-                   "members": len(peer.members(session, g.id))}
-                  for g in peer.groups_of(session, pid)]
+    groups = PeerGroupStore(engine_of(request)).member_groups(pid)
     return render(request, access.user, "views/patient_group.html",
                   {"patient": access.patient, "groups": groups, "scopes": peer.SCOPES})
 
@@ -338,7 +301,8 @@ def group_page(request: Request, access: OwnAccess) -> HTMLResponse:
 def group_post(request: Request, access: OwnAccess, group_id: str,
                body: Annotated[str, Form(min_length=1, max_length=1000)]) -> RedirectResponse:
     own(access)
-    _peer(request, lambda s: peer.post(s, group_id, access.patient.id, body, now=now_of(request)))
+    _peer(lambda: PeerGroupStore(engine_of(request)).post(group_id, access.patient.id, body,
+                                                         now=now_of(request)))
     return back(f"/patients/{access.patient.id}/group")
 
 
@@ -349,24 +313,19 @@ async def group_consent(request: Request, access: OwnAccess, group_id: str) -> R
     wanted = {scope: form.get(scope) == "on" for scope in peer.SCOPES}
     from starlette.concurrency import run_in_threadpool
 
-    def save(session: Session) -> None:
-        current = peer.consents(session, group_id, access.patient.id)
-        for scope, granted in wanted.items():
-            if current.get(scope) != granted:
-                peer.set_consent(session, group_id, access.patient.id, scope=scope,
-                                 granted=granted, now=now_of(request))
+    def save() -> None:
+        PeerGroupStore(engine_of(request)).set_consents(group_id, access.patient.id, wanted,
+                                                        now=now_of(request))
 
-    await run_in_threadpool(_peer, request, save)
+    await run_in_threadpool(_peer, save)
     return back(f"/patients/{access.patient.id}/group")
 
 
-def _peer(request: Request, action: object) -> None:
-    with Session(engine_of(request)) as session:
-        try:
-            action(session)  # type: ignore[operator]
-        except peer.GroupError as exc:
-            raise HTTPException(403 if "only" in str(exc) else 422, str(exc)) from exc
-        session.commit()
+def _peer(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except peer.GroupError as exc:
+        raise HTTPException(403 if "only" in str(exc) else 422, str(exc)) from exc
 
 
 # -- sharing with caregivers -------------------------------------------------------------------
