@@ -14,14 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from care import advocates, outreach
-from core.appdb import engagement as states
-from core.appdb.accounts import CaregiverShare, CareTeamMember, CareTeamPatient, User
-from core.appdb.coaching import CoachAlert
-from core.appdb.delivery import InboxMessage
+from care.outreach_store import OutreachStore
 from core.appdb.outreach import METHODS, OUTCOMES
 from dashboard.security import (
     PatientAccess,
@@ -62,13 +56,10 @@ def outreach_bucket(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
     """The "needs outreach" bucket for this viewer's patients, most needed first (clinical
     risk x disengagement); audited as read."""
     patients = {p.id: p for p in visible_patients(request, viewer)}
-    with Session(engine_of(request)) as session:
-        items = outreach.needs_outreach(session, list(patients), now=now_of(request))
-        if items:  # the triage board only when someone needs outreach (a coach's page
-            # would otherwise build a board of its own for nothing)
-            risk = _risk(request, viewer)
-            items = outreach.needs_outreach(session, list(patients), now=now_of(request),
-                                            risk=risk)
+    # the triage board only when someone needs outreach (a coach's page would otherwise
+    # build a board of its own for nothing)
+    items = OutreachStore(engine_of(request)).needs_outreach(
+        list(patients), now=now_of(request), risk=lambda: _risk(request, viewer))
     audit_reads(request, viewer, [i.patient_id for i in items], "outreach list")
     return [{"item": i, "patient": patients[i.patient_id]} for i in items]
 
@@ -81,31 +72,8 @@ def outreach_list(request: Request, user: CareTeam) -> HTMLResponse:
 
 def _patient_context(request: Request, access: PatientAccess) -> dict[str, Any]:
     pid = access.patient.id
-    with Session(engine_of(request)) as session:
-        history = states.history(session, pid, limit=30)
-        records = outreach.contacts(session, pid)
-        task = outreach.open_tasks(session, [pid]).get(pid)
-        advocate = advocates.advocate_of(session, pid)
-        candidates = _candidates(session, pid)
-    return {"patient": access.patient, "history": history, "records": records, "task": task,
-            "advocate": advocate, "candidates": candidates, "methods": METHODS,
-            "outcomes": OUTCOMES, "error": None}
-
-
-def _candidates(session: Session, patient_id: str) -> list[tuple[str, str, str]]:
-    """(id, name, role) of who may be named advocate: the care team's coaches and the
-    caregivers the patient shares with."""
-    coaches = session.execute(
-        select(User.id, User.display_name, User.role)
-        .join(CareTeamMember, CareTeamMember.user_id == User.id)
-        .join(CareTeamPatient, CareTeamPatient.team_id == CareTeamMember.team_id)
-        .where(CareTeamPatient.patient_id == patient_id, User.role == "coach",
-               User.active.is_(True))).all()
-    carers = session.execute(
-        select(User.id, User.display_name, User.role)
-        .join(CaregiverShare, CaregiverShare.caregiver_id == User.id)
-        .where(CaregiverShare.patient_id == patient_id, User.active.is_(True))).all()
-    return sorted({(str(i), str(n), str(r)) for i, n, r in [*coaches, *carers]})
+    return {"patient": access.patient, **OutreachStore(engine_of(request)).patient(pid),
+            "methods": METHODS, "outcomes": OUTCOMES, "error": None}
 
 
 @pages.get("/patients/{patient_id}/outreach", response_class=HTMLResponse,
@@ -128,14 +96,12 @@ def outreach_record(
     """Record a contact (who contacted whom, how, the outcome, the next step and its date)."""
     try:
         due = date.fromisoformat(next_due) if next_due else None
-        with Session(engine_of(request)) as session:
-            outreach.record_contact(
-                session, patient_id=access.patient.id, by_user=access.user.id,
-                by_name=access.user.display_name, by_role=access.user.role,
-                contacted=contacted, method=method, outcome=outcome, note=note,
-                next_step=next_step, next_due=due, now=now_of(request),
-                tz=access.patient.timezone)
-            session.commit()
+        OutreachStore(engine_of(request)).record_contact(
+            patient_id=access.patient.id, by_user=access.user.id,
+            by_name=access.user.display_name, by_role=access.user.role,
+            contacted=contacted, method=method, outcome=outcome, note=note,
+            next_step=next_step, next_due=due, now=now_of(request),
+            tz=access.patient.timezone)
     except ValueError as error:
         context = _patient_context(request, access)
         context["error"] = str(error)
@@ -151,10 +117,9 @@ def advocate_name(request: Request, access: OutreachAccess,
                   reason: Annotated[str, Form(max_length=1000)] = "") -> Any:
     """Name the patient's advocate (a coach of their team or a caregiver they share with)."""
     try:
-        with Session(engine_of(request)) as session:
-            advocates.name_advocate(session, access.patient.id, advocate_id, reason=reason,
-                                    by=access.user.id, now=now_of(request))
-            session.commit()
+        OutreachStore(engine_of(request)).name_advocate(
+            access.patient.id, advocate_id, reason=reason, by=access.user.id,
+            now=now_of(request))
     except ValueError as error:
         context = _patient_context(request, access)
         context["error"] = str(error)
@@ -169,10 +134,8 @@ def team_page(request: Request, access: TeamAccess) -> HTMLResponse:
     pid = access.patient.id
     # the coach-patient thread is private to them: others see that it exists
     private = access.user.role not in ("coach",) and access.user.patient_id != pid
-    with Session(engine_of(request)) as session:
-        activity = advocates.team_activity(session, pid, now_of(request), messages=not private)
-        advocate = advocates.advocate_of(session, pid)
-        latest = states.latest_states(session, [pid]).get(pid)
+    activity, advocate, latest = OutreachStore(engine_of(request)).team(
+        pid, now_of(request), messages=not private)
     return render(request, access.user, "views/team_activity.html", {
         "patient": access.patient, "activity": activity, "advocate": advocate,
         "engagement": latest})
@@ -184,30 +147,12 @@ def caring(request: Request, user: Caregiver) -> HTMLResponse:
     engagement, and whether the caregiver receives their safety alerts."""
     people = visible_patients(request, user)
     ids = [p.id for p in people]
-    with Session(engine_of(request)) as session:
-        latest = states.latest_states(session, ids)
-        urgent = {pid for pid, in session.execute(
-            select(CaregiverShare.patient_id).where(CaregiverShare.caregiver_id == user.id,
-                                                    CaregiverShare.urgent_alerts.is_(True)))}
-        alerts: dict[str, list[CoachAlert]] = {}
-        for a in session.scalars(select(CoachAlert).where(
-                CoachAlert.patient_id.in_(ids), CoachAlert.kind == "escalation",
-                CoachAlert.state.in_(("open", "snoozed"))).order_by(CoachAlert.created_at)):
-            alerts.setdefault(a.patient_id, []).append(a)
-        mine = set(advocates.advocated_by(session, user.id))
-        # safety messages without a ladder sent to this caregiver (the heart-failure gain):
-        # their own OK marks them seen
-        told: dict[str, list[InboxMessage]] = {}
-        for m in session.scalars(select(InboxMessage).where(
-                InboxMessage.recipient_key == user.id, InboxMessage.recipient_role == "caregiver",
-                InboxMessage.kind == "alert", InboxMessage.read_at.is_(None),
-                InboxMessage.patient_id.in_(ids)).order_by(InboxMessage.created_at)):
-            told.setdefault(m.patient_id, []).append(m)
-        session.expunge_all()
+    cared = OutreachStore(engine_of(request)).cared_for(user.id, ids)
     audit_reads(request, user, ids, "people I care for")
-    rows = [{"patient": p, "engagement": latest.get(p.id), "urgent": p.id in urgent,
-             "alerts": alerts.get(p.id, []), "advocate": p.id in mine,
-             "told": told.get(p.id, [])} for p in people]
+    rows = [{"patient": p, "engagement": cared.engagement.get(p.id),
+             "urgent": p.id in cared.urgent, "alerts": cared.alerts.get(p.id, []),
+             "advocate": p.id in cared.advocate_for, "told": cared.told.get(p.id, [])}
+            for p in people]
     return render(request, user, "views/caring.html", {"rows": rows})
 
 
@@ -216,11 +161,6 @@ def caring(request: Request, user: Caregiver) -> HTMLResponse:
 def caring_seen(request: Request, user: Caregiver, message_id: int) -> RedirectResponse:
     """The caregiver's own OK on a safety message sent to them (the heart-failure gain,
     which has no ladder): recorded as the time they saw it."""
-    with Session(engine_of(request)) as session:
-        message = session.get(InboxMessage, message_id)
-        if message is None or message.recipient_key != user.id:
-            raise HTTPException(404, "no such message for you")
-        if message.read_at is None:
-            message.read_at = now_of(request)
-        session.commit()
+    if not OutreachStore(engine_of(request)).mark_seen(message_id, user.id, now_of(request)):
+        raise HTTPException(404, "no such message for you")
     return RedirectResponse("/caring", status_code=303)
