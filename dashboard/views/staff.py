@@ -20,15 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from analytics.targets import SILENT_AFTER_H
 from care.grouping import CONDITION_WORDS
-from core.appdb.accounts import CareTeam, CareTeamPatient, ClinicPatient
 from core.appdb.audit_log import AuditEntry
-from core.appdb.directory import PatientInfo, bind_devices, upsert_patient
-from core.appdb.models import Device, Patient
+from core.appdb.directory import PatientInfo
+from core.appdb.enrolment import Enrolment
 from dashboard.security import User, accounts_of, now_of, require_role
 from dashboard.views.common import engine_of, render
 
@@ -88,41 +85,6 @@ def check(form: NewPatient, *, teams: dict[str, str], this_year: int) -> dict[st
     return errors
 
 
-def clinic_teams(session: Session, clinic_id: str | None) -> dict[str, str]:
-    """The care teams of the clinic, id -> name."""
-    if clinic_id is None:
-        return {}
-    rows = session.execute(select(CareTeam.id, CareTeam.name)
-                           .where(CareTeam.clinic_id == clinic_id).order_by(CareTeam.name))
-    return {str(i): str(n) for i, n in rows}
-
-
-def conflicts(session: Session, form: NewPatient) -> dict[str, str]:
-    """What the database already holds against this patient: an existing id, a device
-    bound to someone else."""
-    errors: dict[str, str] = {}
-    if session.get(Patient, form.patient_id) is not None:
-        errors["patient_id"] = f"a patient {form.patient_id} exists already"
-    taken = [d for d, _ in form.devices
-             if (row := session.get(Device, d)) is not None and row.active]
-    if taken:
-        errors["devices"] = (f"{', '.join(taken)}: bound to another patient (an admin moves a "
-                             "device with `hearth admin bind-devices`)")
-    return errors
-
-
-def create(session: Session, form: NewPatient, *, clinic_id: str) -> None:
-    """Write the patient, their clinic, care team and devices in the caller's session."""
-    upsert_patient(session, PatientInfo(form.patient_id, form.name.strip(), form.timezone,
-                                        tuple(dict.fromkeys(form.conditions)), {}),
-                   birth_year=int(form.birth_year) if form.birth_year else None)
-    session.flush()
-    session.add(ClinicPatient(patient_id=form.patient_id, clinic_id=clinic_id))
-    if form.team_id:
-        session.add(CareTeamPatient(team_id=form.team_id, patient_id=form.patient_id))
-    bind_devices(session, form.patient_id, form.devices)
-
-
 def _page(request: Request, user: User, form: NewPatient, teams: dict[str, str],
           errors: dict[str, str], *, status_code: int = 200) -> HTMLResponse:
     rows = form.devices + [("", "")] * max(0, DEVICE_ROWS - len(form.devices))
@@ -141,8 +103,7 @@ def _zones() -> tuple[str, ...]:
 @pages.get("/staff/patients/new", response_class=HTMLResponse)
 def add_patient_page(request: Request, user: Staff) -> HTMLResponse:
     """The form to add a patient to the nurse's clinic."""
-    with Session(engine_of(request)) as session:
-        teams = clinic_teams(session, user.clinic_id)
+    teams = Enrolment(engine_of(request)).clinic_teams(user.clinic_id)
     return _page(request, user, NewPatient(), teams, {})
 
 
@@ -166,13 +127,17 @@ def add_patient(request: Request, user: Staff,
         return _page(request, user, form, {}, {"clinic": "your account has no clinic"},
                      status_code=422)
     now = now_of(request)
-    with Session(engine_of(request)) as session:
-        teams = clinic_teams(session, user.clinic_id)
-        errors = check(form, teams=teams, this_year=now.year) or conflicts(session, form)
-        if errors:
-            return _page(request, user, form, teams, errors, status_code=422)
-        create(session, form, clinic_id=user.clinic_id)
-        session.commit()
+    enrolment = Enrolment(engine_of(request))
+    teams = enrolment.clinic_teams(user.clinic_id)
+    errors = check(form, teams=teams, this_year=now.year) or enrolment.conflicts(
+        form.patient_id, [d for d, _ in form.devices])
+    if errors:
+        return _page(request, user, form, teams, errors, status_code=422)
+    enrolment.add_patient(PatientInfo(form.patient_id, form.name.strip(), form.timezone,
+                                      tuple(dict.fromkeys(form.conditions)), {}),
+                          birth_year=int(form.birth_year) if form.birth_year else None,
+                          clinic_id=user.clinic_id, team_id=form.team_id or None,
+                          devices=form.devices)
     accounts_of(request).audit_log.record([AuditEntry(now, user.id, user.role, form.patient_id,
                                            AUDIT_PURPOSE, request.url.path)])
     logger.info("patient %s added by %s", form.patient_id, user.id)
