@@ -15,18 +15,18 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
 
 from care import questions as peer_questions
 from care import stories
+from care.story_store import StoryStore
 from core.appdb.stories import story_search
 from dashboard.security import (
     User,
     audit_shared,
     now_of,
-    require_question,
+    readable_question,
+    readable_story,
     require_role,
-    require_story,
     shared_reader,
 )
 from dashboard.views.common import engine_of, render, templates
@@ -40,15 +40,12 @@ Asking = Annotated[User, Depends(require_role("patient", "coach", "nurse"))]
 T = TypeVar("T")
 
 
-def _write(request: Request, action: Callable[[Session], T]) -> T:
-    """Run a care action in one transaction; its refusals are 422 with their reason."""
-    with Session(engine_of(request)) as session:
-        try:
-            result = action(session)
-        except (stories.StoryError, peer_questions.QuestionError) as exc:
-            raise HTTPException(422, str(exc)) from exc
-        session.commit()
-        return result
+def _write(request: Request, action: Callable[[StoryStore], T]) -> T:
+    """Run a care action (its own transaction); its refusals are 422 with their reason."""
+    try:
+        return action(StoryStore(engine_of(request)))
+    except (stories.StoryError, peer_questions.QuestionError) as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 # --- the library -----------------------------------------------------------------------------
@@ -58,16 +55,14 @@ def _write(request: Request, action: Callable[[Session], T]) -> T:
 def library(request: Request, user: Reader, q: str = "") -> HTMLResponse:
     reader = shared_reader(request, user)
     query = q.strip()[:200]
-    with Session(engine_of(request)) as session:
-        found = (stories.search(session, story_search(engine_of(request)), reader, query)
-                 if query else stories.library(session, reader))
-        shown = stories.views(session, reader, found)
-        own = stories.mine(session, user.id) if user.role in ("patient", "caregiver") else []
-        audit_shared(request, user, [(s.author_patient_id, s.author_id) for s in found],
-                     "stories search" if query else "stories library")
-        return render(request, user, "views/stories.html", {
-            "stories": shown, "own": own, "q": query,
-            "audiences": stories.AUDIENCE_LABELS, "namings": stories.NAMING_LABELS})
+    found, shown, own = StoryStore(engine_of(request)).library(
+        story_search(engine_of(request)), reader, query,
+        author_id=user.id if user.role in ("patient", "caregiver") else None)
+    audit_shared(request, user, [(s.author_patient_id, s.author_id) for s in found],
+                 "stories search" if query else "stories library")
+    return render(request, user, "views/stories.html", {
+        "stories": shown, "own": own, "q": query,
+        "audiences": stories.AUDIENCE_LABELS, "namings": stories.NAMING_LABELS})
 
 
 @pages.get("/stories/new", response_class=HTMLResponse)
@@ -87,14 +82,13 @@ async def write(request: Request, user: Author) -> RedirectResponse:
     def many(name: str) -> list[str]:
         return [str(v) for v in form.getlist(name)]
 
-    def make(session: Session) -> str:
-        story = stories.write_story(
-            session, author_id=user.id, author_patient_id=user.patient_id,
+    def make(store: StoryStore) -> str:
+        return store.write(
+            author_id=user.id, author_patient_id=user.patient_id,
             title=str(form.get("title") or ""), body=str(form.get("body") or ""),
             naming=str(form.get("naming") or ""), audience=str(form.get("audience") or ""),
             now=now_of(request), conditions=many("condition"), situations=many("situation"),
             goals=many("goal"), caregiver_of=shared_reader(request, user).conditions)
-        return story.id
 
     from starlette.concurrency import run_in_threadpool
 
@@ -105,32 +99,27 @@ async def write(request: Request, user: Author) -> RedirectResponse:
 @pages.get("/stories/{story_id}", response_class=HTMLResponse)
 def story_page(request: Request, user: Reader, story_id: str) -> HTMLResponse:
     reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        story = require_story(request, user, session, story_id, "story")
-        shown = stories.views(session, reader, [story])[0]
-        return render(request, user, "views/story.html", {
-            "s": shown, "moderator": stories.may_moderate(reader, story),
-            "log": stories.moderation_log(session, story.id) if (
-                shown.mine or stories.may_moderate(reader, story)) else [],
-            "audiences": stories.AUDIENCE_LABELS, "namings": stories.NAMING_LABELS})
+    story = readable_story(request, user, story_id, "story")
+    shown, log = StoryStore(engine_of(request)).story(reader, story)
+    return render(request, user, "views/story.html", {
+        "s": shown, "moderator": stories.may_moderate(reader, story), "log": log,
+        "audiences": stories.AUDIENCE_LABELS, "namings": stories.NAMING_LABELS})
 
 
 @pages.post("/stories/{story_id}/helped")
 def helped(request: Request, user: Annotated[User, Depends(require_role("patient", "caregiver"))],
            story_id: str, helped: Annotated[Literal["yes", "no"], Form()] = "yes"
            ) -> RedirectResponse:
-    with Session(engine_of(request)) as session:
-        require_story(request, user, session, story_id, "story helped mark")
-    _write(request, lambda s: stories.mark_helped(s, shared_reader(request, user), story_id,
-                                                  helped=helped == "yes", now=now_of(request)))
+    readable_story(request, user, story_id, "story helped mark")
+    _write(request, lambda s: s.mark_helped(shared_reader(request, user), story_id,
+                                            helped=helped == "yes", now=now_of(request)))
     return RedirectResponse(f"/stories/{story_id}", status_code=303)
 
 
 def _own_story(request: Request, user: User, story_id: str) -> None:
-    with Session(engine_of(request)) as session:
-        story = require_story(request, user, session, story_id, "own story")
-        if story.author_id != user.id:
-            raise HTTPException(403, "only the author changes a story's consent")
+    story = readable_story(request, user, story_id, "own story")
+    if story.author_id != user.id:
+        raise HTTPException(403, "only the author changes a story's consent")
 
 
 @pages.post("/stories/{story_id}/consent")
@@ -138,8 +127,8 @@ def consent(request: Request, user: Author, story_id: str,
             naming: Annotated[str, Form()], audience: Annotated[str, Form()]
             ) -> RedirectResponse:
     _own_story(request, user, story_id)
-    _write(request, lambda s: stories.set_consent(s, story_id, author_id=user.id, naming=naming,
-                                                  audience=audience, now=now_of(request)))
+    _write(request, lambda s: s.set_consent(story_id, author_id=user.id, naming=naming,
+                                            audience=audience, now=now_of(request)))
     return RedirectResponse(f"/stories/{story_id}", status_code=303)
 
 
@@ -147,8 +136,8 @@ def consent(request: Request, user: Author, story_id: str,
 def revoke(request: Request, user: Author, story_id: str) -> RedirectResponse:
     _own_story(request, user, story_id)
     search = story_search(engine_of(request))
-    _write(request, lambda s: stories.revoke(s, search, story_id, author_id=user.id,
-                                             now=now_of(request)))
+    _write(request, lambda s: s.revoke(search, story_id, author_id=user.id,
+                                       now=now_of(request)))
     return RedirectResponse(f"/stories/{story_id}", status_code=303)
 
 
@@ -158,13 +147,11 @@ def revoke(request: Request, user: Author, story_id: str) -> RedirectResponse:
 @pages.get("/coach/stories", response_class=HTMLResponse)
 def moderation(request: Request, user: Coach) -> HTMLResponse:
     reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        queue = stories.moderation_queue(session, reader)
-        audit_shared(request, user, [(s.author_patient_id, s.author_id) for s in queue],
-                     "story moderation")
-        return render(request, user, "views/coach_stories.html", {
-            "queue": stories.views(session, reader, queue),
-            "audiences": stories.AUDIENCE_LABELS, "namings": stories.NAMING_LABELS})
+    queue, shown = StoryStore(engine_of(request)).moderation_queue(reader)
+    audit_shared(request, user, [(s.author_patient_id, s.author_id) for s in queue],
+                 "story moderation")
+    return render(request, user, "views/coach_stories.html", {
+        "queue": shown, "audiences": stories.AUDIENCE_LABELS, "namings": stories.NAMING_LABELS})
 
 
 @pages.post("/coach/stories/{story_id}/moderate")
@@ -172,14 +159,12 @@ def moderate(request: Request, user: Coach, story_id: str,
              action: Annotated[Literal["approve", "reject"], Form()],
              reason: Annotated[str, Form(max_length=500)] = "") -> RedirectResponse:
     reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        story = require_story(request, user, session, story_id, "story moderation")
-        if not stories.may_moderate(reader, story):
-            raise HTTPException(403, "only the author's coach moderates a story")
+    story = readable_story(request, user, story_id, "story moderation")
+    if not stories.may_moderate(reader, story):
+        raise HTTPException(403, "only the author's coach moderates a story")
     search = story_search(engine_of(request))
-    _write(request, lambda s: stories.moderate(s, search, story_id, moderator=reader,
-                                               action=action, reason=reason,
-                                               now=now_of(request)))
+    _write(request, lambda s: s.moderate(search, story_id, moderator=reader, action=action,
+                                         reason=reason, now=now_of(request)))
     return RedirectResponse("/coach/stories", status_code=303)
 
 
@@ -189,14 +174,12 @@ def moderate(request: Request, user: Coach, story_id: str,
 @pages.get("/questions", response_class=HTMLResponse)
 def questions_page(request: Request, user: Asking) -> HTMLResponse:
     reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        found = peer_questions.questions(session, reader)
-        audit_shared(request, user, [(x.asker_patient_id, x.asker_id) for x in found],
-                     "questions to peers")
-        shown = [peer_questions.view(session, reader, x) for x in found]
-        return render(request, user, "views/questions.html", {
-            "questions": shown, "conditions": sorted(reader.conditions),
-            "namings": stories.NAMING_LABELS})
+    found, shown = StoryStore(engine_of(request)).questions(reader)
+    audit_shared(request, user, [(x.asker_patient_id, x.asker_id) for x in found],
+                 "questions to peers")
+    return render(request, user, "views/questions.html", {
+        "questions": shown, "conditions": sorted(reader.conditions),
+        "namings": stories.NAMING_LABELS})
 
 
 @pages.post("/questions")
@@ -204,46 +187,42 @@ def ask(request: Request, user: Patient, condition: Annotated[str, Form()],
         title: Annotated[str, Form(max_length=200)], body: Annotated[str, Form(max_length=2000)],
         naming: Annotated[str, Form()] = "anonymous") -> RedirectResponse:
     reader = shared_reader(request, user)
-    qid = _write(request, lambda s: peer_questions.ask(
-        s, reader, condition=condition, title=title, body=body, naming=naming,
-        now=now_of(request)).id)
+    qid = _write(request, lambda s: s.ask(reader, condition=condition, title=title, body=body,
+                                          naming=naming, now=now_of(request)))
     return RedirectResponse(f"/questions/{qid}", status_code=303)
 
 
 @pages.get("/questions/{question_id}", response_class=HTMLResponse)
 def question_page(request: Request, user: Asking, question_id: str) -> HTMLResponse:
     reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        question = require_question(request, user, session, question_id, "question to peers")
-        shown = peer_questions.view(session, reader, question)
-        audit_shared(request, user, [(a.answer.author_patient_id, a.answer.author_id)
-                                     for a in shown.answers], "answers from peers")
-        return render(request, user, "views/question.html", {
-            "qv": shown, "namings": stories.NAMING_LABELS,
-            "may_answer": user.role == "patient" and question.state == "open",
-            "may_mark": user.role == "coach"})
+    question = readable_question(request, user, question_id, "question to peers")
+    shown = StoryStore(engine_of(request)).question(reader, question)
+    audit_shared(request, user, [(a.answer.author_patient_id, a.answer.author_id)
+                                 for a in shown.answers], "answers from peers")
+    return render(request, user, "views/question.html", {
+        "qv": shown, "namings": stories.NAMING_LABELS,
+        "may_answer": user.role == "patient" and question.state == "open",
+        "may_mark": user.role == "coach"})
 
 
 @pages.post("/questions/{question_id}/answers")
 def answer(request: Request, user: Patient, question_id: str,
            body: Annotated[str, Form(max_length=2000)],
            naming: Annotated[str, Form()] = "anonymous") -> RedirectResponse:
-    with Session(engine_of(request)) as session:
-        require_question(request, user, session, question_id, "answer a peer")
+    readable_question(request, user, question_id, "answer a peer")
     reader = shared_reader(request, user)
-    _write(request, lambda s: peer_questions.answer(s, reader, question_id, body=body,
-                                                    naming=naming, now=now_of(request)))
+    _write(request, lambda s: s.answer(reader, question_id, body=body, naming=naming,
+                                       now=now_of(request)))
     return RedirectResponse(f"/questions/{question_id}", status_code=303)
 
 
 @pages.post("/questions/{question_id}/answers/{answer_id}/unsafe")
 def unsafe(request: Request, user: Coach, question_id: str, answer_id: str,
            reason: Annotated[str, Form(max_length=1000)] = "") -> RedirectResponse:
-    with Session(engine_of(request)) as session:
-        require_question(request, user, session, question_id, "mark an answer unsafe")
+    readable_question(request, user, question_id, "mark an answer unsafe")
     reader = shared_reader(request, user)
-    _write(request, lambda s: peer_questions.mark_unsafe(s, reader, question_id, answer_id,
-                                                         reason=reason, now=now_of(request)))
+    _write(request, lambda s: s.mark_unsafe(reader, question_id, answer_id, reason=reason,
+                                            now=now_of(request)))
     return RedirectResponse(f"/questions/{question_id}#answer-{answer_id}", status_code=303)
 
 
@@ -256,13 +235,11 @@ def offer_card(request: Request, user: User) -> stories.OfferCard | None:
     if user.role != "patient" or not user.patient_id:
         return None
     reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        card = stories.current_offer(session, reader, now_of(request))
-        if card is not None:
-            audit_shared(request, user, [(card.story.author_patient_id, card.story.author_id)],
-                         "story offered on Today")
-            session.expunge(card.story)
-        return card
+    card = StoryStore(engine_of(request)).current_offer(reader, now_of(request))
+    if card is not None:
+        audit_shared(request, user, [(card.story.author_patient_id, card.story.author_id)],
+                     "story offered on Today")
+    return card
 
 
 def _offer_for_template(request: Request, user: Any) -> stories.OfferCard | None:
@@ -274,8 +251,7 @@ def _waiting_for_template(request: Request, user: Any) -> int:
     no one's content."""
     if not isinstance(user, User) or user.role != "coach":
         return 0
-    with Session(engine_of(request)) as session:
-        return len(stories.moderation_queue(session, shared_reader(request, user)))
+    return StoryStore(engine_of(request)).waiting(shared_reader(request, user))
 
 
 templates.env.globals["story_offer_card"] = _offer_for_template
