@@ -87,7 +87,7 @@ STANDARDS: tuple[Standard, ...] = (
                 "is {limit} days."),
              "a question to peers not yet read by a coach"),
     Standard("request_answer", "days", 10, 1, 60,
-             N_("The clinic answers a formal request in writing within {limit} days."),
+             N_("The clinic writes back to your request within {limit} days."),
              N_("Your request waited {waited} days for an answer. The agreement is {limit} "
                 "days."),
              N_("Your request has waited {waited} days so far. The agreement is {limit} "
