@@ -14,7 +14,10 @@ so one read of the period is enough.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -25,7 +28,7 @@ from analytics.cgm import metrics_from_clean, range_index
 from analytics.timebase import FloatArray, IntArray, clean, coverage_s
 from core.metrics import Metric
 from core.readings import to_epoch_us
-from core.timeseries import TimeSeriesStore
+from core.timeseries import Series, TimeSeriesStore
 
 logger = logging.getLogger(__name__)
 
@@ -138,16 +141,62 @@ def _with_flags(p: PatientTriage) -> PatientTriage:
     return replace(p, flags=tuple(name for name, hit in checks if hit))
 
 
+# Reads run ahead of the arithmetic on a few threads: a store's read spends most of its
+# time outside the interpreter (SQLite's C code with the GIL released, or waiting for
+# InfluxDB's answer), so on 2 cores the reads of the next patients overlap this one's
+# triage. The window bounds what is held: at most READ_AHEAD series (14 days of CGM,
+# ~64 kB each) wait at any time.
+READERS = min(4, max(2, os.cpu_count() or 1))
+READ_AHEAD = 4 * READERS
+
+
+def read_ahead(
+    store: TimeSeriesStore, patient_ids: Iterable[str], metric: Metric, start: datetime,
+    end: datetime, *, source: str | None = None, readers: int = READERS,
+) -> Iterator[tuple[str, Series]]:
+    """Each patient's series of [start, end), in the order given, read by ``readers``
+    threads at most READ_AHEAD patients ahead of the consumer."""
+    ids = iter(patient_ids)
+
+    def read(pid: str) -> Series:
+        if source is None:
+            return store.read_series(pid, metric, start, end)
+        return store.read_series(pid, metric, start, end, source=source)
+
+    if readers <= 1:
+        for pid in ids:
+            yield pid, read(pid)
+        return
+    waiting: deque[tuple[str, Future[Series]]] = deque()
+    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="read-ahead") as pool:
+        def fill() -> None:
+            while len(waiting) < READ_AHEAD:
+                pid = next(ids, None)
+                if pid is None:
+                    return
+                waiting.append((pid, pool.submit(read, pid)))
+        try:
+            fill()
+            while waiting:
+                pid, future = waiting.popleft()
+                series = future.result()
+                fill()
+                yield pid, series
+        finally:
+            for _, future in waiting:
+                future.cancel()
+
+
 def population_summary(
-    store: TimeSeriesStore, patient_ids: Iterable[str], *, end: datetime, days: int = 14
+    store: TimeSeriesStore, patient_ids: Iterable[str], *, end: datetime, days: int = 14,
+    readers: int = READERS,
 ) -> PopulationSummary:
     """Triage rows of every patient over the ``days`` before ``end``, riskiest first."""
     start = end - timedelta(days=days)
     start_us, end_us = to_epoch_us(start), to_epoch_us(end)
-    rows = []
-    for pid in patient_ids:
-        series = store.read_series(pid, Metric.GLUCOSE, start, end)
-        rows.append(triage(pid, series.times_us, series.values, start_us=start_us, end_us=end_us))
+    rows = [triage(pid, series.times_us, series.values, start_us=start_us, end_us=end_us)
+            for pid, series in read_ahead(store, patient_ids, Metric.GLUCOSE, start, end,
+                                          readers=readers)]
     rows.sort(key=lambda p: (-len(p.flags), -(p.gri if np.isfinite(p.gri) else -1.0)))
     logger.info(
         "population summary: %d patients, %d flagged", len(rows), sum(1 for p in rows if p.flags)

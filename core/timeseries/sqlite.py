@@ -101,8 +101,11 @@ class SqliteTimeSeriesStore:
         count, times, values = self._conn().execute(_SERIES_AS_TEXT, params).fetchone()
         if not count:
             return Series(np.empty(0, np.int64), np.empty(0, np.float64))
-        t = np.array(times.split(","), dtype=np.int64)
-        v = np.array(values.split(","), dtype=np.float64)
+        try:  # C parsers over the text: half the CPU of splitting it into Python strings
+            t = np.fromstring(times, dtype=np.int64, sep=",")
+            v = np.fromstring(values, dtype=np.float64, sep=",")
+        except ValueError:
+            return self._series_row_by_row(params)
         if t.size != count or v.size != count or (t.size > 1 and np.any(np.diff(t) < 0)):
             return self._series_row_by_row(params)  # SQLite never did; the rows are the truth
         return Series(t, v)
