@@ -4,15 +4,23 @@ paho-mqtt 2.x with callback API version 2. Publishers are paced by their
 in-flight window: publishing tens of thousands of QoS 1 messages in a tight
 loop stalls paho, and while disconnected paho refuses with
 MQTT_ERR_QUEUE_SIZE once its queue is full.
+
+A broker URL may name several brokers of a cluster, separated by commas
+(``mqtt://u:p@node-1:1883,mqtt://u:p@node-2:1883,...``, docs/DEPLOY.md): ``connect``
+then moves to the next address whenever the connection is lost or an attempt
+fails, through paho's public API (``connect_async`` from its own callbacks), and
+paho's reconnect loop carries on there with the same session.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -26,6 +34,10 @@ log = logging.getLogger(__name__)
 MQTT_V5 = "5"
 MQTT_V311 = "3.1.1"
 
+# Between two broker URLs of a cluster: a comma followed by the next URL's scheme (a
+# password may hold a comma; it cannot hold "mqtt://" unescaped).
+_URL_SEPARATOR = re.compile(r",\s*(?=mqtts?://)")
+
 
 @dataclass(frozen=True, slots=True)
 class MqttEndpoint:
@@ -35,10 +47,32 @@ class MqttEndpoint:
     username: str | None = None
     password: str | None = None
     ca_file: str | None = None
+    # The other brokers of a cluster, (host, port), tried in turn after this one.
+    alternates: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Every broker to try, this one first."""
+        return ((self.host, self.port), *self.alternates)
 
     @classmethod
     def parse(cls, url: str) -> MqttEndpoint:
-        """``mqtt://user:pass@host:1883`` or ``mqtts://host:8883?ca=/path/ca.pem``."""
+        """``mqtt://user:pass@host:1883`` or ``mqtts://host:8883?ca=/path/ca.pem``; or
+        several such URLs separated by commas, the brokers of one cluster, all with the
+        same scheme, login and CA (the first is tried first)."""
+        urls = [u.strip() for u in _URL_SEPARATOR.split(url.strip()) if u.strip()]
+        if not urls:
+            raise ConfigurationError("empty MQTT URL")
+        first, *others = [cls._parse_one(u) for u in urls]
+        for other in others:
+            if (other.tls, other.username, other.password, other.ca_file) != (
+                    first.tls, first.username, first.password, first.ca_file):
+                raise ConfigurationError(
+                    "the broker URLs of a cluster must share their scheme, login and CA")
+        return replace(first, alternates=tuple((o.host, o.port) for o in others))
+
+    @classmethod
+    def _parse_one(cls, url: str) -> MqttEndpoint:
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "mqtts"):
             raise ConfigurationError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
@@ -108,7 +142,9 @@ def connect(
     session_expiry_s: int = 0,
     keepalive: int = 30,
 ) -> None:
-    """Connect (asynchronously; paho reconnects by itself once its loop runs)."""
+    """Connect (asynchronously; paho reconnects by itself once its loop runs). With
+    several brokers (``endpoint.alternates``), each lost connection or failed attempt
+    moves on to the next one (``fail_over``)."""
     configure(client, endpoint)
     if client.protocol == mqtt.MQTTv5:
         from paho.mqtt.packettypes import PacketTypes
@@ -116,15 +152,50 @@ def connect(
 
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = session_expiry_s
-        client.connect_async(
-            endpoint.host,
-            endpoint.port,
-            keepalive=keepalive,
-            clean_start=clean_start,
-            properties=props,
-        )
+
+        def connect_to(host: str, port: int) -> None:
+            client.connect_async(host, port, keepalive=keepalive, clean_start=clean_start,
+                                 properties=props)
     else:
-        client.connect_async(endpoint.host, endpoint.port, keepalive=keepalive)
+        def connect_to(host: str, port: int) -> None:
+            client.connect_async(host, port, keepalive=keepalive)
+    connect_to(endpoint.host, endpoint.port)
+    if endpoint.alternates:
+        fail_over(client, endpoint.addresses, connect_to)
+
+
+def fail_over(client: mqtt.Client, addresses: tuple[tuple[str, int], ...],
+              connect_to: Callable[[str, int], None]) -> None:
+    """After a lost connection or a failed attempt, point paho's reconnect loop at the
+    next broker (round robin). Wraps the client's ``on_disconnect`` and
+    ``on_connect_fail`` as they are now: set the service's callbacks first. A
+    disconnect the client asked for (``disconnect()``) stays where it is."""
+    lock = threading.Lock()
+    at = [0]
+    previous_disconnect: Any = client.on_disconnect
+    previous_fail: Any = client.on_connect_fail
+
+    def next_broker() -> None:
+        with lock:
+            at[0] = (at[0] + 1) % len(addresses)
+            host, port = addresses[at[0]]
+        log.info("trying the next MQTT broker of the cluster, %s:%d", host, port)
+        connect_to(host, port)
+
+    def on_disconnect(c: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                      props: Any) -> None:
+        if getattr(reason, "is_failure", True):  # lost, or the broker closed it
+            next_broker()
+        if previous_disconnect is not None:
+            previous_disconnect(c, userdata, flags, reason, props)
+
+    def on_connect_fail(c: mqtt.Client, userdata: Any) -> None:
+        next_broker()
+        if previous_fail is not None:
+            previous_fail(c, userdata)
+
+    client.on_disconnect = on_disconnect
+    client.on_connect_fail = on_connect_fail
 
 
 class PublishError(HearthError):

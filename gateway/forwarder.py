@@ -81,7 +81,8 @@ class Forwarder:
     # -- lifecycle ----------------------------------------------------------
 
     def _build_client(self) -> mqtt.Client:
-        client = new_client(self._settings.gateway_id, protocol=MQTT_V5)
+        client = new_client(self._settings.gateway_id, protocol=self._settings.protocol,
+                            clean_session=False)
         client.will_set(
             topics.status(self._settings.gateway_id),
             status_payload(self._settings.gateway_id, "offline"),
@@ -260,8 +261,11 @@ class Forwarder:
                    and self._sub_refused.get(d, 0.0) <= now]
             for start in range(0, len(new), 100):
                 chunk = new[start : start + 100]
-                option = SubscribeOptions(qos=1)
-                rc, mid = self._client.subscribe([(topics.ack(d), option) for d in chunk])
+                if self._settings.protocol == MQTT_V5:
+                    option = SubscribeOptions(qos=1)
+                    rc, mid = self._client.subscribe([(topics.ack(d), option) for d in chunk])
+                else:  # MQTT 3.1.1: a plain QoS
+                    rc, mid = self._client.subscribe([(topics.ack(d), 1) for d in chunk])
                 if rc == mqtt.MQTT_ERR_SUCCESS and mid is not None:
                     self._pending_subs[mid] = (chunk, now)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,9 @@ class GatewaySettings(BaseSettings):
     subscribe_retry_s: float = Field(default=60.0, gt=0)
     reconnect_max_s: int = Field(default=30, ge=1)  # capped exponential backoff from 1 s
     session_expiry_s: int = Field(default=7 * 86_400, ge=0)
+    # "3.1.1" for a broker without MQTT 5 (the clustered RabbitMQ of docs/DEPLOY.md): a
+    # persistent session (clean_session false) instead of a session expiry.
+    protocol: Literal["5", "3.1.1"] = "5"
     home_timezone: str = "UTC"  # device wall clocks without a reference are read in this zone
 
     def options(self) -> dict[str, str]:
