@@ -15,10 +15,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
 
 from care import questions as peer_questions
 from care import stories
+from care.record_store import CaregiverQuestionStore
 from dashboard.security import (
     User,
     audit_shared,
@@ -36,8 +36,7 @@ Caregiver = Annotated[User, Depends(require_role("caregiver"))]
 def _people(request: Request, user: User) -> list[tuple[str, str, tuple[str, ...]]]:
     """(patient id, name, conditions) of everyone who lets her ask for them."""
     directory = request.app.state.directory
-    with Session(engine_of(request)) as session:
-        allowed = peer_questions.consenting(session, user.id)
+    allowed = CaregiverQuestionStore(engine_of(request)).consenting(user.id)
     out = []
     for pid, conditions in sorted(allowed.items()):
         info = directory.patient(pid)
@@ -48,9 +47,7 @@ def _people(request: Request, user: User) -> list[tuple[str, str, tuple[str, ...
 @pages.get("/caring/questions", response_class=HTMLResponse)
 def caregiver_questions(request: Request, user: Caregiver) -> HTMLResponse:
     reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        shown = [peer_questions.view(session, reader, q)
-                 for q in peer_questions.questions(session, reader)]
+    shown = CaregiverQuestionStore(engine_of(request)).listed(reader)
     return render(request, user, "views/caregiver_questions.html", {
         "questions": shown, "people": _people(request, user),
         "namings": {"anonymous": "A caregiver", "first": "my first name, as a caregiver",
@@ -65,11 +62,9 @@ def ask_for(request: Request, user: Caregiver, patient_id: Annotated[str, Form(m
             naming: Annotated[str, Form(max_length=16)] = "anonymous") -> RedirectResponse:
     reader = shared_reader(request, user)
     try:
-        with Session(engine_of(request)) as session:
-            qid = peer_questions.ask_for(session, reader, patient_id=patient_id,
-                                         condition=condition, title=title, body=body,
-                                         naming=naming, now=now_of(request)).id
-            session.commit()
+        qid = CaregiverQuestionStore(engine_of(request)).ask_for(
+            reader, patient_id=patient_id, condition=condition, title=title, body=body,
+            naming=naming, now=now_of(request))
     except peer_questions.QuestionError as refused:
         raise HTTPException(422, str(refused)) from refused
     return RedirectResponse(f"/caring/questions/{qid}", status_code=303)
@@ -79,8 +74,7 @@ def ask_for(request: Request, user: Caregiver, patient_id: Annotated[str, Form(m
 def caregiver_question(request: Request, user: Caregiver, question_id: str) -> HTMLResponse:
     reader = shared_reader(request, user)
     question = readable_question(request, user, question_id, "question to peers")
-    with Session(engine_of(request)) as session:
-        shown = peer_questions.view(session, reader, question)
+    shown = CaregiverQuestionStore(engine_of(request)).question(reader, question)
     audit_shared(request, user, [(a.answer.author_patient_id, a.answer.author_id)
                                  for a in shown.answers], "answers from peers")
     return render(request, user, "views/caregiver_question.html", {

@@ -17,11 +17,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from care import outcomes, record, wellbeing
 from care.record_fhir import bundle
 from care.record_pdf import pdf_bytes
+from care.record_store import RecordStore
 from dashboard.fhir_export import EXPORTED_METRICS
 from dashboard.security import (
     PatientAccess,
@@ -51,10 +51,9 @@ def _build(request: Request, access: PatientAccess) -> record.JointRecord:
         start = now - timedelta(days=record.SUMMARY_DAYS)
         store = store_of(request)
         readings = [r for m in EXPORTED_METRICS for r in store.read(pid, m, start, now)]
-    reader = shared_reader(request, user)
-    with Session(engine_of(request)) as session:
-        return record.build(session, patient_id=pid, name=access.patient.display_name,
-                            reader=reader, private=private, readings=readings, now=now)
+    return RecordStore(engine_of(request)).record(
+        patient_id=pid, name=access.patient.display_name, reader=shared_reader(request, user),
+        private=private, readings=readings, now=now)
 
 
 @pages.get("/patients/{patient_id}/joint-record", response_class=HTMLResponse)
@@ -88,11 +87,9 @@ def joint_record_fhir(request: Request, access: ExportAccess) -> Response:
 @pages.post("/patients/{patient_id}/joint-record/share")
 def share(request: Request, access: OwnAccess) -> RedirectResponse:
     pid = access.patient.id
-    with Session(engine_of(request)) as session:
-        record.share_with_care_team(session, patient_id=pid, author_id=access.user.id,
-                                    author_name=access.user.display_name,
-                                    link=f"/patients/{pid}/joint-record", now=now_of(request))
-        session.commit()
+    RecordStore(engine_of(request)).share(
+        patient_id=pid, author_id=access.user.id, author_name=access.user.display_name,
+        link=f"/patients/{pid}/joint-record", now=now_of(request))
     return RedirectResponse(f"/patients/{pid}/joint-record?shared=1", status_code=303)
 
 
@@ -115,20 +112,8 @@ def checkin_save(request: Request, access: PatientAccess, extras: CheckinExtras)
     """Save them (after the self-assessment itself) and leave what was saved for the
     result card (``checkin_saved``)."""
     scores, items = extras
-    now = now_of(request)
-    pid = access.patient.id
-    with Session(engine_of(request)) as session:
-        active = {o.id for o in outcomes.active(session, pid)}
-        rated = outcomes.rate_at_checkin(
-            session, pid, {k: v for k, v in scores.items() if k in active}, now)
-        who5 = None
-        if items is not None:
-            from care.plans import current_plan
-
-            plan = current_plan(session, pid)
-            who5 = wellbeing.record(session, pid, items, by=access.user.id,
-                                    coach_id=plan.coach_id if plan else None, now=now)
-        session.commit()
+    rated, who5 = RecordStore(engine_of(request)).save_checkin(
+        access.patient.id, scores, items, by=access.user.id, now=now_of(request))
     request.state.checkin_saved = {"rated": rated, "who5": who5}
 
 
@@ -147,8 +132,7 @@ def patient_wellbeing(request: Request, viewer: Any, patient_id: str) -> wellbei
             viewer.role == "patient"
             or not may_see(accounts_of(request), viewer, patient_id, "readings")):
         return None
-    with Session(engine_of(request)) as session:
-        return wellbeing.latest(session, patient_id)
+    return RecordStore(engine_of(request)).latest_wellbeing(patient_id)
 
 
 templates.env.globals.update(
