@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from care.plans import new_id
@@ -181,30 +181,59 @@ def measure(session: Session, now: datetime, *, clinic_ids: Iterable[str] | None
 
 def _record(session: Session, clinic_id: str, standard: Standard, limit: int,
             cases: Sequence[Case], now: datetime) -> int:
+    """Insert the new cases and update the undecided ones, in bulk: a case that is done
+    and decided (met or missed) is never touched again."""
     if not cases:
         return 0
-    refs = [c.ref for c in cases]
-    existing = {m.ref: m for m in session.scalars(select(ServiceMeasure).where(
-        ServiceMeasure.standard == standard.key, ServiceMeasure.ref.in_(refs)))}
+    pids = sorted({c.patient_id for c in cases})
+    known = {ref: (mid, done, breached, due) for ref, mid, done, breached, due in
+             session.execute(select(ServiceMeasure.ref, ServiceMeasure.id,
+                                    ServiceMeasure.done_at, ServiceMeasure.breached_at,
+                                    ServiceMeasure.due_at)
+                             .where(ServiceMeasure.standard == standard.key,
+                                    ServiceMeasure.patient_id.in_(pids),
+                                    ServiceMeasure.started_at >= min(
+                                        c.started_at for c in cases)))}
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
     new = 0
+    span = timedelta(seconds=limit * UNIT_SECONDS[standard.unit])
     for case in cases:
-        row = existing.get(case.ref)
-        if row is None:
-            row = ServiceMeasure(
-                clinic_id=clinic_id, patient_id=case.patient_id, standard=standard.key,
-                ref=case.ref, limit_value=limit, started_at=case.started_at,
-                due_at=case.started_at + timedelta(
-                    seconds=limit * UNIT_SECONDS[standard.unit]))
-            session.add(row)
-        if row.done_at is None and case.done_at is not None:
-            row.done_at = case.done_at
-        if row.breached_at is None:
-            due = aware(row.due_at)
-            done = aware(row.done_at) if row.done_at else None
-            if (done is not None and done > due) or (done is None and now > due):
-                row.breached_at = due
+        found = known.get(case.ref)
+        if found is None:
+            due = case.started_at + span
+            breached = _missed(due, case.done_at, now)
+            new += breached is not None
+            inserts.append({"clinic_id": clinic_id, "patient_id": case.patient_id,
+                            "standard": standard.key, "ref": case.ref, "limit_value": limit,
+                            "started_at": case.started_at, "due_at": due,
+                            "done_at": case.done_at, "breached_at": breached})
+            continue
+        mid, done_at, breached_at, due_at = found
+        done = aware(done_at) if done_at else case.done_at
+        if breached_at is not None and done_at is not None:
+            continue  # decided
+        change: dict[str, object] = {}
+        if done_at is None and done is not None:
+            change["done_at"] = done
+        if breached_at is None:
+            breached = _missed(aware(due_at), done, now)
+            if breached is not None:
+                change["breached_at"] = breached
                 new += 1
+        if change:
+            updates.append({"id": mid, **change})
+    if inserts:
+        session.execute(insert(ServiceMeasure), inserts)
+    if updates:
+        session.execute(update(ServiceMeasure), updates)
     return new
+
+
+def _missed(due: datetime, done: datetime | None, now: datetime) -> datetime | None:
+    """When a case was missed (its due time), or None while met or still in time."""
+    late = done > due if done is not None else now > due
+    return due if late else None
 
 
 def _replies(session: Session, pids: list[str], since: datetime) -> list[Case]:

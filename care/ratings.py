@@ -186,19 +186,22 @@ def _months(now: datetime) -> list[str]:
 
 
 def _month(at: datetime) -> str:
-    return aware(at).strftime("%Y-%m")
+    utc = aware(at).astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"
 
 
 def clinic_report(session: Session, clinic_id: str, now: datetime) -> ClinicReport:
     labels = _months(now)
     since = datetime(int(labels[-1][:4]), int(labels[-1][5:]), 1, tzinfo=UTC)
     standards: dict[tuple[str, str], Counter[str]] = {}
-    for row in session.scalars(select(ServiceMeasure).where(
-            ServiceMeasure.clinic_id == clinic_id, ServiceMeasure.started_at >= since)):
-        if row.breached_at is None and row.done_at is None:
+    for started, standard, done, breached in session.execute(select(
+            ServiceMeasure.started_at, ServiceMeasure.standard, ServiceMeasure.done_at,
+            ServiceMeasure.breached_at).where(ServiceMeasure.clinic_id == clinic_id,
+                                             ServiceMeasure.started_at >= since)):
+        if breached is None and done is None:
             continue  # still within its time: not yet met or missed
-        key = (_month(row.started_at), row.standard)
-        standards.setdefault(key, Counter())["missed" if row.breached_at else "met"] += 1
+        key = (_month(started), standard)
+        standards.setdefault(key, Counter())["missed" if breached else "met"] += 1
     ratings: dict[str, Counter[str]] = {}
     published: list[Published] = []
     for r in session.scalars(select(InteractionRating).where(
