@@ -32,8 +32,6 @@ DATABASE_CALLS = {"Session", "sessionmaker", "begin", "connect", "execute", "sca
 STILL_OPENING_SESSIONS = {
     "outcomes.py": "outcomes (issue 21), edited by its own helper while the rule was set",
     "agreements.py": "service agreements and ratings, written alongside the rule",
-    "record.py": "the joint record's check-in extras, written alongside the rule",
-    "caregiver_questions.py": "caregivers' questions to peers, written alongside the rule",
 }
 
 
