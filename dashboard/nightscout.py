@@ -64,8 +64,8 @@ from dashboard.nightscout_entries import (
     epoch_ms,
     iso_ms,
     one_per_time,
-    parse_when,
 )
+from dashboard.nightscout_ledger import overlay
 from dashboard.nightscout_query import Find, QueryError
 from dashboard.nightscout_tokens import (
     UPLOADER_SUBJECT,
@@ -77,7 +77,6 @@ from dashboard.nightscout_tokens import (
 )
 from dashboard.nightscout_treatments import (
     TREATMENT_METRICS,
-    deletion_reading,
     devicestatus_document,
     devicestatus_reading,
     treatment_documents,
@@ -132,15 +131,12 @@ def create_app(parent: State) -> FastAPI:
     route(["/treatments"], post_treatments, "PUT")
     route(["/devicestatus"], get_devicestatus, "GET")
     route(["/devicestatus"], post_devicestatus, "POST")
-    route(["/profile"], get_profile, "GET")
     route(["/status"], status, "GET")
     route(["/experiments/test"], experiments_test, "GET")
-    sub.add_api_route("/treatments/{doc_id}", delete_treatment, methods=["DELETE"])
-    for path in ("/entries", "/entries/{spec}", "/treatments", "/devicestatus",
-                 "/devicestatus/{doc_id}"):
-        sub.add_api_route(path, refuse_delete, methods=["DELETE"])
-    route(["/profile"], refuse_profile, "POST")
-    route(["/profile"], refuse_profile, "PUT")
+    # DELETE of entries, treatments and device status; profile and food
+    from dashboard.nightscout_changes import mount  # it builds on this module
+
+    mount(sub)
     return sub
 
 
@@ -277,8 +273,8 @@ def _now(request: Request) -> datetime:
 
 
 def _read(request: Request, patient_id: str, find: Find, metrics: tuple[Metric, ...],
-          build: Callable[[list[Reading]], list[dict[str, Any]]], *, margin: timedelta
-          ) -> list[dict[str, Any]]:
+          build: Callable[[list[Reading]], list[dict[str, Any]]], *, margin: timedelta,
+          collection: str | None = None) -> list[dict[str, Any]]:
     """Documents that match ``find``: one read for a bounded window, else growing windows
     until there are enough."""
     store = _store(request)
@@ -287,7 +283,10 @@ def _read(request: Request, patient_id: str, find: Find, metrics: tuple[Metric, 
     docs: list[dict[str, Any]] = []
     for begin in starts:
         found = [r for m in metrics for r in store.read(patient_id, m, begin, end)]
-        docs = find.apply(build(found))
+        built = build(found)
+        if collection is not None:
+            built = overlay(_parent(request), patient_id, collection, built, v3=False)
+        docs = find.apply(built)
         if find.count is not None and len(docs) >= find.count:
             break
     return docs
@@ -335,7 +334,8 @@ def _entries(request: Request, who: Principal, kind: str | None,
         find = Find.parse(params, default_count=DEFAULT_COUNT, max_count=MAX_COUNT)
     except QueryError as exc:
         raise NightscoutError(400, "Bad Request", str(exc)) from None
-    entries = _read(request, who.patient_id, find, ENTRY_METRICS, _entry_docs, margin=MAX_GAP)
+    entries = _read(request, who.patient_id, find, ENTRY_METRICS, _entry_docs, margin=MAX_GAP,
+                    collection="entries")
     _audit(request, who, "entries")
     return entries
 
@@ -393,20 +393,26 @@ def _not_stored_by_others(store: TimeSeriesStore, patient_id: str, device_id: st
                      [converted.indexes[i] for i in keep], converted.bad)
 
 
-def _publish(request: Request, who: Principal, converted: Converted) -> None:
-    publish_converted(_parent(request), who, converted)
+def _publish(request: Request, who: Principal, converted: Converted,
+             collection: str | None = None) -> None:
+    fresh = publish_converted(_parent(request), who, converted)
+    if collection is not None:
+        from dashboard.nightscout_v3 import KEPT, record_upload  # v3 builds on this module
+
+        record_upload(_parent(request), who, KEPT[collection], fresh)
 
 
-def publish_converted(parent: State, who: Principal, converted: Converted) -> None:
+def publish_converted(parent: State, who: Principal, converted: Converted) -> Converted:
     """An upload's readings onto their way to ingest (the outbox), without those another
-    uploader of the patient sent already; 503 when the upload was not taken."""
+    uploader of the patient sent already (what was sent is returned); 503 when the upload
+    was not taken."""
     backend: NightscoutBackend | None = getattr(parent, "nightscout", None)
     if backend is None:
         raise NightscoutError(503, "Service Unavailable",
                               "the Nightscout API is not enabled on this server")
     fresh = _not_stored_by_others(parent.store, who.patient_id, who.actor_id, converted)
     if not fresh.readings:
-        return
+        return fresh
     try:
         publish_upload(backend, who.actor_id, fresh.readings)
     except UploadError as exc:
@@ -415,6 +421,7 @@ def publish_converted(parent: State, who: Principal, converted: Converted) -> No
         raise NightscoutError(503, "Service Unavailable",
                               f"the upload was not accepted: {exc}; send it again",
                               headers={"Retry-After": str(RETRY_AFTER_S)}) from exc
+    return fresh
 
 
 def _first_of_each(converted: Converted) -> dict[int, dict[str, Any]]:
@@ -437,7 +444,7 @@ async def post_entries(request: Request, who: Writer) -> Any:
     docs = _body(await request.body())
     converted = convert(docs, lambda d: [entry_reading(d)], device_id=who.actor_id,
                         now=_backend(request).clock())
-    _publish(request, who, converted)
+    _publish(request, who, converted, "entries")
     _refuse_bad(converted)
     answered = []
     for index, reading in _first_of_each(converted).items():
@@ -455,7 +462,7 @@ def get_treatments(request: Request, who: Reader) -> list[dict[str, Any]]:
     searching = any(k.startswith("find[") for k in request.query_params)
     find = _find(request, time_field="created_at", default_count=1000 if searching else 100)
     docs = _read(request, who.patient_id, find, TREATMENT_METRICS, treatment_documents,
-                 margin=timedelta(0))
+                 margin=timedelta(0), collection="treatments")
     _audit(request, who, "treatments")
     return docs
 
@@ -466,7 +473,7 @@ async def post_treatments(request: Request, who: Writer) -> Any:
     docs = _body(await request.body())
     converted = convert(docs, treatment_readings, device_id=who.actor_id,
                         now=_backend(request).clock(), noun="treatment")
-    _publish(request, who, converted)
+    _publish(request, who, converted, "treatments")
     _refuse_bad(converted)
     answered = []
     firsts = _first_of_each(converted)
@@ -482,7 +489,8 @@ async def post_treatments(request: Request, who: Writer) -> Any:
 def get_devicestatus(request: Request, who: Reader) -> list[dict[str, Any]]:
     find = _find(request, time_field="created_at")
     docs = _read(request, who.patient_id, find, (Metric.DEVICE_BATTERY,),
-                 lambda rs: [devicestatus_document(r) for r in rs], margin=timedelta(0))
+                 lambda rs: [devicestatus_document(r) for r in rs], margin=timedelta(0),
+                 collection="devicestatus")
     _audit(request, who, "device status")
     return docs
 
@@ -492,21 +500,13 @@ async def post_devicestatus(request: Request, who: Writer) -> Any:
     now = _backend(request).clock()
     converted = convert(docs, lambda d: [devicestatus_reading(d, now=now)], device_id=who.actor_id,
                         now=now, noun="devicestatus")
-    _publish(request, who, converted)
+    _publish(request, who, converted, "devicestatus")
     _refuse_bad(converted)
     return [{**doc, "_id": document_id(who.actor_id, r["time"], Metric.DEVICE_BATTERY),
              "created_at": iso_ms(r["time"])} for doc, r in zip(docs, converted.readings,
                                                                  strict=True)]
 
 
-def get_profile(request: Request, who: Reader) -> list[dict[str, Any]]:
-    """Hearth keeps no pump therapy profile (basal rates, carb ratios): an empty list, which
-    is what Nightscout answers before any profile was saved."""
-    _audit(request, who, "profile")
-    return []
-
-
-# --- status and set-up checks ---------------------------------------------------------------
 
 def _engine(parent: State) -> Engine | None:
     engine: Engine | None = getattr(parent, "engine", None)  # the dashboard's (create_app)
@@ -550,39 +550,7 @@ def status_document(parent: State, patient_id: str) -> dict[str, Any]:
     }
 
 
-def delete_treatment(request: Request, who: Writer, doc_id: str) -> dict[str, Any]:
-    """Delete one treatment by ``_id`` (xDrip+ after ``find[uuid]``, Loop by the id it was
-    given). Hearth's record only grows: the deletion is recorded as an event that hides
-    the treatment from this API's reads (dashboard/nightscout_treatments.py). Nothing to
-    delete is a 200 with ``n: 0``, as Nightscout answers."""
-    now = _backend(request).clock()
-    store = _store(request)
-    for window in LOOKBACKS:
-        found = [r for m in TREATMENT_METRICS for r in store.read(
-            who.patient_id, m, now - window, now + timedelta(minutes=5))]
-        match = next((d for d in treatment_documents(found) if d["_id"] == doc_id), None)
-        if match is not None:
-            when = parse_when(match["created_at"], "created_at")
-            _publish(request, who, Converted([deletion_reading(doc_id, when)], [0], []))
-            _audit(request, who, "treatment deleted")
-            return {"n": 1, "ok": 1, "deletedCount": 1}
-    return {"n": 0, "ok": 1, "deletedCount": 0}
 
-
-def refuse_delete(_who: Writer) -> None:
-    """Entries and device status are kept as sent: a DELETE of them is refused plainly
-    rather than answered 200 with the record still there."""
-    raise NightscoutError(405, "Method Not Allowed",
-                          "Hearth does not delete entries or device status through the "
-                          "Nightscout API: its store keeps every reading it was sent")
-
-
-def refuse_profile(_who: Writer) -> None:
-    """A pump's therapy profile (basal rates, ratios, targets) has no place in Hearth's
-    data model yet: refused plainly rather than answered 200 and dropped."""
-    raise NightscoutError(405, "Method Not Allowed",
-                          "Hearth does not keep pump therapy profiles (basal rates, carb "
-                          "ratios, sensitivities)")
 
 
 def experiments_test(_who: Reader) -> dict[str, str]:

@@ -52,8 +52,9 @@ from dashboard.nightscout import (
     publish_converted,
     status_document,
 )
-from dashboard.nightscout_backend import NightscoutBackend, convert
+from dashboard.nightscout_backend import NightscoutBackend, UploadError, convert
 from dashboard.nightscout_entries import ENTRY_METRICS, document_id, entry_reading, epoch_ms
+from dashboard.nightscout_ledger import overlay
 from dashboard.nightscout_tokens import NightscoutTokens
 from dashboard.nightscout_treatments import (
     TREATMENT_METRICS,
@@ -62,8 +63,8 @@ from dashboard.nightscout_treatments import (
     treatment_documents,
     treatment_readings,
 )
-from dashboard.nightscout_v3 import KEPT
-from dashboard.nightscout_v3_docs import v3_document
+from dashboard.nightscout_v3 import KEPT, built_docs, record_upload
+from dashboard.nightscout_v3_docs import V3Error
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ MAX_HISTORY_H = 24 * 7
 STORAGE, ALARM = "/storage", "/alarm"
 BAD_TOKEN = {"success": False, "message": "Missing or bad accessToken"}  # lib/api3/const.json
 NOT_AUTHORIZED = {"result": "Not authorized"}
-NOT_UPDATED = {"result": "Not updated: Hearth keeps documents as first sent"}
+SUCCESS = {"result": "success"}
+WRONG_COLLECTION = {"result": "Wrong collection"}
 
 
 @dataclass
@@ -97,7 +99,7 @@ class NightscoutSocket:
         self.sio.on("dbAdd", self.db_add)
         self.sio.on("dbUpdate", self.db_update)
         self.sio.on("dbUpdateUnset", self.db_update)
-        self.sio.on("dbRemove", self.db_update)
+        self.sio.on("dbRemove", self.db_remove)
         # API v3's namespaces (lib/api3/storageSocket.js, alarmSocket.js): AndroidAPS's
         # NSClient v3 connects to <site>/storage and <site>/alarm
         self.sio.on("subscribe", self.subscribe_storage, namespace=STORAGE)
@@ -198,7 +200,8 @@ class NightscoutSocket:
         sgvs: list[dict[str, Any]] = []
         mbgs: list[dict[str, Any]] = []
         cals: list[dict[str, Any]] = []
-        for doc in _entry_docs(read(ENTRY_METRICS)):
+        for doc in overlay(self.parent, patient_id, "entries", _entry_docs(read(ENTRY_METRICS)),
+                           v3=False):
             mills = doc["date"]
             if doc["type"] == "sgv":
                 raw: dict[str, Any] = {k: doc[k] for k in ("filtered", "unfiltered", "noise",
@@ -212,9 +215,12 @@ class NightscoutSocket:
             else:
                 cals.append({"_id": doc["_id"], "mills": mills, "slope": doc["slope"],
                              "intercept": doc.get("intercept"), "scale": doc.get("scale")})
-        treatments = sorted(treatment_documents(read(TREATMENT_METRICS)),
+        treatments = sorted(overlay(self.parent, patient_id, "treatments",
+                                    treatment_documents(read(TREATMENT_METRICS)), v3=False),
                             key=lambda d: d["mills"])
-        statuses = [devicestatus_document(r) for r in read((Metric.DEVICE_BATTERY,))]
+        statuses = overlay(self.parent, patient_id, "devicestatus",
+                           [devicestatus_document(r) for r in read((Metric.DEVICE_BATTERY,))],
+                           v3=False)
         return {"sgvs": sgvs, "mbgs": mbgs, "cals": cals, "treatments": treatments,
                 "devicestatus": statuses, "profiles": [], "food": [],
                 "lastUpdated": epoch_ms(self._now())}
@@ -262,15 +268,11 @@ class NightscoutSocket:
 
     def _v3_docs(self, patient_id: str, start: datetime) -> list[tuple[str, dict[str, Any]]]:
         """The API v3 documents of each kept collection from ``start`` (storage events)."""
-        store, end = self.parent.store, self._now() + timedelta(minutes=1)
+        end = self._now() + timedelta(minutes=1)
         out = []
         for name, col in KEPT.items():
-            readings = [r for m in col.metrics
-                        for r in store.read(patient_id, m, start - col.margin, end)]
-            for doc in col.build(readings):
-                v3 = v3_document(doc, time_field=col.time_field)
-                if v3["date"] >= epoch_ms(start):
-                    out.append((name, v3))
+            for doc in built_docs(self.parent, patient_id, col, start, end):
+                out.append((name, {k: v for k, v in doc.items() if not k.startswith("_")}))
         return out
 
     def _open_alerts(self, patient_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -312,7 +314,8 @@ class NightscoutSocket:
         if converted.bad:
             return {"result": f"Not added: {converted.bad[0]}"}
         try:
-            await asyncio.to_thread(publish_converted, self.parent, who, converted)
+            fresh = await asyncio.to_thread(publish_converted, self.parent, who, converted)
+            await asyncio.to_thread(record_upload, self.parent, who, KEPT[str(collection)], fresh)
         except NightscoutError as exc:
             return {"result": f"Not added: {exc.description}"}
         first = converted.readings[0]
@@ -323,9 +326,55 @@ class NightscoutSocket:
         return [{**doc, "_id": _id}]
 
     async def db_update(self, sid: str, message: Any = None) -> dict[str, str]:
+        """``dbUpdate`` ``{collection, _id, data}`` (the fields to set; ``isValid: false``
+        is AndroidAPS's deletion) and ``dbRemove`` ``{collection, _id}``: stored as API
+        v3's edit and soft deletion (dashboard/nightscout_v3.py), answered through the
+        client's acknowledgement callback ``{result: "success"}`` as websocket.js, or with
+        the reason it was not."""
+        return await self._change(sid, message, remove=False)
+
+    async def db_remove(self, sid: str, message: Any = None) -> dict[str, str]:
+        return await self._change(sid, message, remove=True)
+
+    async def _change(self, sid: str, message: Any, *, remove: bool) -> dict[str, str]:
         session = await self.sio.get_session(sid)
         who: Principal | None = session.get("who")
-        return NOT_AUTHORIZED if who is None or not who.can_write else NOT_UPDATED
+        if not isinstance(message, dict) or message.get("collection") not in KEPT:
+            return WRONG_COLLECTION
+        if who is None or not who.can_write:
+            return NOT_AUTHORIZED
+        doc_id, data = message.get("_id"), message.get("data")
+        if not isinstance(doc_id, str) or not doc_id:
+            return {"result": "Missing _id"}
+        if not remove and not isinstance(data, dict):
+            return {"result": "Not updated: no data"}
+        try:
+            await asyncio.to_thread(self._store_change, who, str(message["collection"]),
+                                    doc_id, data if isinstance(data, dict) else {}, remove)
+        except V3Error as exc:
+            return {"result": f"Not updated: {exc.message or exc.status}"}
+        except UploadError as exc:
+            return {"result": f"Not updated: {exc}; send it again"}
+        return SUCCESS
+
+    def _store_change(self, who: Principal, collection: str, doc_id: str,
+                      data: dict[str, Any], remove: bool) -> None:
+        from dashboard.nightscout_changes import find_v1
+        from dashboard.nightscout_v3 import edit
+        from dashboard.nightscout_v3 import remove as soft_delete
+
+        doc, rev = find_v1(self.parent, who, collection, doc_id)
+        if doc is None or doc.get("isValid") is False:
+            return  # as websocket.js: "success" whether or not a document matched
+        if remove or data.get("isValid") is False:
+            soft_delete(self.parent, who, collection, doc, rev)
+        else:
+            changed = {**doc, **{k: v for k, v in data.items() if k != "_id"}}
+            for name in ("identifier", "date", "utcOffset"):
+                changed[name] = doc[name]
+            edit(self.parent, who, KEPT[collection], doc, rev, changed)
+        self._audit(who, f"Nightscout socket.io {collection} "
+                         f"{'deleted' if remove or data.get('isValid') is False else 'updated'}")
 
     def _audit(self, who: Principal, what: str) -> None:
         accounts = getattr(self.parent, "accounts", None)
