@@ -1,13 +1,16 @@
 """The clinic's service agreement (care/agreements.py) and one-tap ratings with the clinic's
-anonymised page (care/ratings.py), against the real migrated database: each standard
-measured from the rows Hearth already writes (messages, alerts and their ladders, plan
-changes and reviews, audited reads of a question, formal requests), breaches with the
-patient's words, the clinic's queue, formal requests with their answer deadline, ratings
-of her own interactions only, moderation, and small counts withheld on the clinic page."""
+anonymised page (care/ratings.py), against the real migrated database, SQLite and
+PostgreSQL: each standard measured from the rows Hearth already writes (messages, alerts
+and their ladders, plan changes and reviews, audited reads of a question, formal
+requests), breaches in the patient's words, the clinic's queue, formal requests with
+their answer deadline, ratings of her own interactions only, moderation, and small counts
+withheld on the clinic page."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -19,6 +22,7 @@ from core.appdb.accounts import AuditEvent
 from core.appdb.agreements import ServiceMeasure
 from core.appdb.coaching import CoachAlert, EscalationStep
 from core.appdb.delivery import InboxMessage
+from core.appdb.engine import create_schema, make_engine
 from core.appdb.plans import Goal, GoalChange, Plan
 from core.appdb.reviews import PatientReview
 from core.appdb.stories import PeerQuestion
@@ -26,6 +30,17 @@ from tests.support.factories import register
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The same rules on both application databases (PostgreSQL: tests/support/postgres.py)."""
+    url = (f"sqlite:///{tmp_path / 'hearth.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    made = make_engine(url)
+    create_schema(made)
+    yield made
+    made.dispose()
 
 
 @pytest.fixture
