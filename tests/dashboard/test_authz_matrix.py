@@ -463,3 +463,39 @@ def test_the_service_agreement_routes_for_every_role_on_real_items(site: DemoSit
         if (answered, seen) != (want, want):
             wrong.append(f"{who} answers / marks seen: {answered} / {seen}, expected {want}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_caregivers_question_is_read_by_the_same_rule_for_every_role(site: DemoSite,
+                                                                       clients) -> None:
+    """A question the caregiver asked for ann (care/questions.py ``ask_for``): ann, her
+    coach and her clinic's nurse read it on /questions/{id}; the caregiver reads it on her
+    own page /caring/questions/{id}; the admin neither. Refused is 403 (not the role's
+    page) or 404 (the role's page, not theirs to read)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from core.appdb.joint_record import CaregiverQuestion
+    from core.appdb.stories import PeerQuestion
+
+    caregiver = site.credentials["caregiver"][0]
+    with Session(site.accounts.engine) as session:
+        session.add(PeerQuestion(id="cg-q", asker_id=caregiver, asker_patient_id=site.patient_id,
+                                 condition="type1_diabetes", title="t", body="b",
+                                 naming="anonymous", state="open", created_at=datetime.now(UTC)))
+        session.flush()
+        session.add(CaregiverQuestion(question_id="cg-q", caregiver_id=caregiver,
+                                      patient_id=site.patient_id))
+        session.commit()
+    want = {"/questions/cg-q": {"patient": 200, "caregiver": 403, "coach": 200, "nurse": 200,
+                                "admin": 403},
+            "/caring/questions/cg-q": {"patient": 403, "caregiver": 200, "coach": 403,
+                                       "nurse": 403, "admin": 403}}
+    wrong = []
+    for path, statuses in want.items():
+        for who in WHO:
+            status = _call(clients[who], "GET", path, {}, None)
+            expected_status = 401 if who is None else statuses[who]
+            if status != expected_status:
+                wrong.append(f"{who} {path}: {status}, expected {expected_status}")
+    assert not wrong, "\n".join(wrong)
