@@ -34,7 +34,8 @@ a value already past it is not published at all.
 
 The builders are pure; ``HomeAssistantBridge`` publishes them: the configs and
 current states (retained) at start, new states whenever ingest announces stored
-readings on ``hearth/v1/stored/{patient}`` (values read back from the store, never
+readings on ``hearth/v1/stored/{patient}`` or in a batch event on ``hearth/v1/stored``
+(core/stored_events.py; values read back from the store, never
 from the event, which carries none), and each nudge from
 ``hearth/v1/down/{patient}`` as an event (not retained: events are moments).
 """
@@ -64,6 +65,7 @@ from core.appdb.directory import DeviceBinding, PatientInfo
 from core.metrics import Metric
 from core.mqtt import MQTT_V5, MqttEndpoint, configure, new_client
 from core.readings import Reading
+from core.stored_events import read_batch
 from core.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -345,7 +347,7 @@ class HomeAssistantBridge:
         self._client.loop_stop()
 
     def _on_connect(self, client: mqtt.Client, *_args: Any) -> None:
-        client.subscribe([(topics.STORED_ALL, 1), (topics.DOWN_ALL, 1)])
+        client.subscribe([(topics.STORED_ALL, 1), (topics.STORED_BATCH, 1), (topics.DOWN_ALL, 1)])
         self._work.put(("connected", b""))
 
     def _run(self) -> None:
@@ -376,7 +378,12 @@ class HomeAssistantBridge:
             self.publish_all()
             self._ready.set()
             return
-        if (patient_id := topics.last_level(topic, "stored")) is not None:
+        if topic == topics.STORED_BATCH:  # ingest's batch event (core/stored_events.py)
+            shown = {m.value for m in SHOWN}
+            for batch_patient, metrics in (read_batch(payload) or {}).items():
+                if metrics & shown:
+                    stale[batch_patient] = None
+        elif (patient_id := topics.last_level(topic, "stored")) is not None:
             if set(_metrics(payload)) & {m.value for m in SHOWN}:
                 stale[patient_id] = None
         elif (patient_id := topics.last_level(topic, "down")) is not None:

@@ -66,6 +66,7 @@ from core import topics
 from core.clock import Clock, SystemClock
 from core.cpu_priority import favour_this_thread
 from core.mqtt import MQTT_V5, MqttEndpoint, connect, new_client
+from core.stored_events import read_batch
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,28 @@ Evaluate = Callable[[str, Any, set[str]], list[Outbound]]  # (patient, now, metr
 Deliver = Callable[[Outbound], "Future[Any]"]
 Triage = Callable[[Mapping[str, set[str]], datetime], set[str]]  # -> the urgent patients
 Wakes = Callable[[set[str]], bool]  # can these metrics make any real-time rule speak?
-_Ack = tuple[int, int, int]  # (mid, qos, connection generation)
+
+
+class _Shared:
+    """One MQTT message whose event several patients share (a batch stored event,
+    ``hearth/v1/stored``): acknowledged once every one of them is done with it (evaluated,
+    or acknowledged early, or found quiet). Each patient holds one share."""
+
+    __slots__ = ("ack", "left", "weight")
+
+    def __init__(self, ack: tuple[int, int, int], patients: int) -> None:
+        self.ack = ack
+        self.left = patients
+        self.weight = 1.0 / patients  # counts as one message among the unacknowledged
+
+
+_Ack = tuple[int, int, int] | _Shared  # (mid, qos, connection generation), or a share
+
+
+def _weight(acks: list[_Ack]) -> float:
+    """How many MQTT messages these acknowledgements stand for (a share as a fraction)."""
+    return sum(a.weight if isinstance(a, _Shared) else 1.0 for a in acks)
+
 TRIAGE_CHUNK = 200  # patients triaged in one call
 URGENT_RETRIES = 5  # an urgent evaluation that raised is tried again, this many times,
 URGENT_FIRST_S = 5.0  # routine evaluation and triage wait at most this long for urgent ones
@@ -133,7 +155,7 @@ class RealtimePath:
         self._routine: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._urgent_waiting: dict[str, _Pending] = {}  # urgent, patient busy elsewhere
         self._busy: set[str] = set()
-        self._held = 0  # unacknowledged events waiting in the routine queue
+        self._held = 0.0  # unacknowledged events waiting in the routine queue
         # Events whose evaluation failed: acknowledged with the patient's next success
         # (a later evaluation reads the same store, so it covers them too).
         self._failed: dict[str, list[_Ack]] = {}
@@ -175,6 +197,14 @@ class RealtimePath:
         if group and self._settings.protocol == MQTT_V5:
             return topics.shared(group, topics.STORED_ALL)
         return topics.STORED_ALL
+
+    @property
+    def batch_subscription(self) -> str:
+        """Ingest's batch stored events (``hearth/v1/stored``, issue 22), split the same way."""
+        group = self._settings.shared_group
+        if group and self._settings.protocol == MQTT_V5:
+            return topics.shared(group, topics.STORED_BATCH)
+        return topics.STORED_BATCH
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -220,9 +250,10 @@ class RealtimePath:
         favour_this_thread(self._settings.urgent_nice)
         topic = self.subscription
         if self._settings.protocol == MQTT_V5:
-            client.subscribe(topic, options=SubscribeOptions(qos=1))
+            client.subscribe([(topic, SubscribeOptions(qos=1)),
+                              (self.batch_subscription, SubscribeOptions(qos=1))])
         else:
-            client.subscribe(topic, qos=1)
+            client.subscribe([(topic, 1), (self.batch_subscription, 1)])
         self._connected.set()
         log.info("coach connected; subscribed to %s", topic)
 
@@ -234,6 +265,9 @@ class RealtimePath:
             log.warning("coach disconnected from the broker (%s); paho will reconnect", reason)
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == topics.STORED_BATCH:
+            self._on_batch(msg)
+            return
         patient_id = topics.last_level(msg.topic, "stored")
         event = _event(bytes(msg.payload))
         ack = (msg.mid, msg.qos, self._generation)
@@ -256,6 +290,28 @@ class RealtimePath:
             pending.metrics |= metrics
             pending.acks.append(ack)
             self.stats.events += 1
+            self._changed.notify_all()
+
+    def _on_batch(self, msg: mqtt.MQTTMessage) -> None:
+        """A batch stored event: each patient filed as from their own event, all sharing the
+        one message's acknowledgement (sent when the last of them is done)."""
+        patients = read_batch(bytes(msg.payload))
+        ack = (msg.mid, msg.qos, self._generation)
+        if not patients:
+            if patients is None:
+                log.warning("ignoring a malformed batch stored event")
+            self._ack([ack])
+            return
+        shared = _Shared(ack, len(patients))
+        now = time.monotonic()
+        with self._changed:
+            for patient_id, metrics in patients.items():
+                pending = self._inbox.get(patient_id)
+                if pending is None:
+                    pending = self._inbox[patient_id] = _Pending(since=now)
+                pending.metrics |= metrics
+                pending.acks.append(shared)
+            self.stats.events += len(patients)
             self._changed.notify_all()
 
     # -- triage ----------------------------------------------------------------------------
@@ -317,7 +373,7 @@ class RealtimePath:
                         self._routine[patient_id] = pending
                     else:
                         queued.merge(pending)
-                    self._held += len(pending.acks)
+                    self._held += _weight(pending.acks)
             early = self._over_budget()
             self._changed.notify_all()
         if early:
@@ -327,7 +383,7 @@ class RealtimePath:
         """(Lock held.) Into the urgent lane, with whatever waited for the routine one."""
         queued = self._routine.pop(patient_id, None)
         if queued is not None:
-            self._held -= len(queued.acks)
+            self._held -= _weight(queued.acks)
             pending.merge(queued)
         waiting = self._urgent_waiting.get(patient_id)
         if waiting is not None:
@@ -363,9 +419,9 @@ class RealtimePath:
             if self._held <= self._settings.max_unacked:
                 break
             early.extend(pending.acks)
-            self._held -= len(pending.acks)
+            self._held -= _weight(pending.acks)
             pending.acks = []
-        self.stats.early_acks += len(early)
+        self.stats.early_acks += round(_weight(early))
         return early
 
     # -- the routine lane ------------------------------------------------------------------
@@ -394,7 +450,7 @@ class RealtimePath:
                 return None  # oldest first: the rest are younger
             if patient_id not in self._busy:
                 del self._routine[patient_id]
-                self._held -= len(pending.acks)
+                self._held -= _weight(pending.acks)
                 self._busy.add(patient_id)
                 return patient_id, pending
         return None
@@ -506,7 +562,13 @@ class RealtimePath:
         if not acks:
             return
         with self._ack_lock:
-            for mid, qos, generation in acks:
+            for ack in acks:
+                if isinstance(ack, _Shared):
+                    ack.left -= 1
+                    if ack.left:
+                        continue  # other patients of the batch event are not done yet
+                    ack = ack.ack
+                mid, qos, generation = ack
                 if qos > 0 and generation == self._generation:
                     self.client.ack(mid, qos)
 

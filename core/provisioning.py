@@ -171,17 +171,19 @@ SERVICE_RULES: dict[str, tuple[str, ...]] = {
         # ingest/lane.py: the priority lane's QoS 0 scanner of the shared group "hearth".
         f"read $share/hearth-priority/{topics.UP_ALL}",
         f"write {topics.DEAD_ALL}", f"write {topics.ACK_ALL}", f"write {topics.STORED_ALL}",
+        f"write {topics.STORED_BATCH}",  # one stored event for a batch (issue 22)
         # `hearth dead-letters keep` (its own client id) stores the dead letters.
         f"read {topics.DEAD_ALL}",
     ),
     "hearth-coach": (
         f"read {topics.STORED_ALL}", f"read $share/hearth-coach/{topics.STORED_ALL}",
+        f"read {topics.STORED_BATCH}", f"read $share/hearth-coach/{topics.STORED_BATCH}",
         f"read {topics.PREFIX}/status/+", f"write {topics.DOWN_ALL}",
     ),
     "hearth-dashboard": (f"read {topics.PREFIX}/status/+", "read $SYS/broker/uptime"),
     # coach/home_assistant.py: reads stored events and nudges, writes discovery and state.
     "hearth-home-assistant": (
-        f"read {topics.STORED_ALL}", f"read {topics.DOWN_ALL}",
+        f"read {topics.STORED_ALL}", f"read {topics.STORED_BATCH}", f"read {topics.DOWN_ALL}",
         "write homeassistant/#", "write hearth/ha/#", "read hearth/ha/#",
     ),
     # A Home Assistant installation on the same broker: reads what the bridge publishes.

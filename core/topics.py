@@ -8,6 +8,8 @@ DEAD_ALL = f"{PREFIX}/dead/+"
 DOWN_ALL = f"{PREFIX}/down/+"
 ACK_ALL = f"{PREFIX}/ack/+"
 STORED_ALL = f"{PREFIX}/stored/+"
+# One stored event for a committed batch of many patients' readings (core/stored_events.py).
+STORED_BATCH = f"{PREFIX}/stored"
 
 _FORBIDDEN_IN_LEVEL = frozenset("/+#\x00")
 MAX_ID_LENGTH = 128

@@ -3,8 +3,11 @@
 ``Announcer`` (ordinary traffic, on ingest's own connection): the writer hands it a
 committed batch's handled sequence numbers per device and touched metrics per
 patient. They wait in two maps, merged while they wait: a device's seqs from several
-batches go out as one acknowledgement on ``hearth/v1/ack/{device}``, a patient's
-metrics as one stored event on ``hearth/v1/stored/{patient}``. A sender thread
+batches go out as one acknowledgement on ``hearth/v1/ack/{device}``, and the patients'
+metrics as one stored event for all of them on ``hearth/v1/stored`` (issue 22; at most
+1,000 patients a message, core/stored_events.py), or, with ``stored_form="patient"``
+(for consumers that know only the older form), one per patient on
+``hearth/v1/stored/{patient}``. A sender thread
 publishes them at QoS 1 through a bounded in-flight window (``core.mqtt.PacedPublisher``),
 so paho's own outgoing queue never grows beyond the window, and under load many
 batches cost one message per device and one per patient instead of one each per
@@ -24,7 +27,6 @@ gateway again what it has already forgotten.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -34,24 +36,20 @@ import paho.mqtt.client as mqtt
 
 from core import topics
 from core.acks import ack_payload
-from core.contract import SCHEMA_VERSION
 from core.mqtt import PacedPublisher, PublishError
+from core.stored_events import batch_messages, stored_payload
+
+__all__ = ["Announcer", "PriorityAnnouncer", "stored_payload"]
 
 log = logging.getLogger(__name__)
 
 
-def stored_payload(patient_id: str, metrics: Iterable[str], *, urgent: bool = False) -> bytes:
-    body: dict[str, object] = {"schema": SCHEMA_VERSION, "patient_id": patient_id,
-                               "metrics": sorted(set(metrics))}
-    if urgent:
-        body["urgent"] = True
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
 class Announcer:
     def __init__(self, client: mqtt.Client, *, window: int, max_pending: int,
-                 acks: bool = True, stored_events: bool = True) -> None:
+                 acks: bool = True, stored_events: bool = True,
+                 stored_form: str = "batch") -> None:
         self._paced = PacedPublisher(client, window=window)
+        self._batch_events = stored_form == "batch"
         self._max_pending = max_pending
         self._send_acks = acks
         self._send_stored = stored_events
@@ -116,7 +114,10 @@ class Announcer:
 
     def _publish(self, acks: dict[str, set[int]], stored: dict[str, set[str]]) -> None:
         messages = [(topics.ack(d), ack_payload(d, s)) for d, s in acks.items()]
-        messages += [(topics.stored(p), stored_payload(p, m)) for p, m in stored.items()]
+        if self._batch_events:
+            messages += batch_messages(stored)
+        else:
+            messages += [(topics.stored(p), stored_payload(p, m)) for p, m in stored.items()]
         for k, (topic, payload) in enumerate(messages):
             while True:
                 if self._stopping:

@@ -115,7 +115,8 @@ class IngestService:
         self._announcer = Announcer(
             self._client, window=settings.announce_window,
             max_pending=settings.announce_max_pending, acks=settings.publish_acks,
-            stored_events=settings.publish_stored_events)
+            stored_events=settings.publish_stored_events,
+            stored_form=settings.stored_events_form)
         self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
         self._writer = threading.Thread(target=self._write_planned, name="ingest-writer",
                                         daemon=True)

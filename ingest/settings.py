@@ -28,7 +28,11 @@ class IngestSettings(BaseSettings):
     future_tolerance_s: float = Field(default=FUTURE_TOLERANCE.total_seconds(), ge=0)
     registry_cache_s: float = Field(default=30.0, ge=0)
     publish_acks: bool = True  # hearth/v1/ack/{device}: gateways forget what is committed
-    publish_stored_events: bool = True  # hearth/v1/stored/{patient}: the coach's real-time path
+    publish_stored_events: bool = True  # the coach's real-time path (docs/CONTRACT.md)
+    # "batch": one event on hearth/v1/stored for the patients of what was committed
+    # (issue 22); "patient": one on hearth/v1/stored/{patient} each, for consumers that
+    # know only that form. The priority lane's urgent events are per patient either way.
+    stored_events_form: Literal["batch", "patient"] = "batch"
     # Acknowledgements and stored events awaiting the broker's PUBACK at once; beyond it
     # they wait, merged per device and per patient (ingest/announce.py).
     announce_window: int = Field(default=200, ge=1)

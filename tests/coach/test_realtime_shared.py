@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -62,7 +63,7 @@ def test_two_coaches_split_the_events_and_an_urgent_low_is_said_once(
     urgent = {f"p{i}" for i in range(0, patients, 3)}  # p0, p3, p6, p9
     try:
         with subscribed(mosquitto.url, topics.DOWN_ALL) as display, \
-                subscribed(mosquitto.url, topics.STORED_ALL) as events, \
+                subscribed(mosquitto.url, f"{topics.STORED_BATCH}/#") as events, \
                 publisher(mosquitto.url) as paced:
             for seq in (1, 2, 3):  # three rounds a patient: events for every one of them
                 for i in range(patients):
@@ -71,11 +72,12 @@ def test_two_coaches_split_the_events_and_an_urgent_low_is_said_once(
                 time.sleep(0.4)
             wait_until(lambda: len(display) >= len(urgent), timeout=20,
                        message="a message for every urgent low")
-            wait_until(lambda: sum(c.realtime.stats.events for c in coaches) >= len(events),
+            wait_until(lambda: sum(c.realtime.stats.events for c in coaches)
+                       >= _patient_events(events.json()),
                        timeout=10, message="every stored event handled")
             time.sleep(1.5)  # anything that would come twice, comes now
             said = [topics.last_level(t, "down") for t, _ in display.messages]
-            stored_events = len(events)
+            stored_events = _patient_events(events.json())
     finally:
         for coach in coaches:
             coach.stop()
@@ -122,3 +124,9 @@ def test_the_rendered_acl_lets_the_coach_read_its_shared_subscription(
         ingest.stop()
         broker.kill()
     assert coach.realtime.subscription.startswith("$share/hearth-coach/")
+
+
+def _patient_events(events: list[dict[str, Any]]) -> int:
+    """Events a patient: one per per-patient event (the lane's urgent ones), one per
+    patient of a batch event (hearth/v1/stored, docs/CONTRACT.md)."""
+    return sum(len(e["patients"]) if "patients" in e else 1 for e in events)

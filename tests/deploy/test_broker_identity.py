@@ -69,8 +69,10 @@ def test_a_device_cannot_take_over_ingest_or_the_coach_and_nothing_is_lost(
                              SERVICE_PASSWORDS["hearth-coach"], client_id="hearth-coach",
                              clean_start=False, session_expiry_s=3600)
         assert coach.accepted
-        coach.client.subscribe(topics.shared("hearth-coach", topics.STORED_ALL),
-                               options=SubscribeOptions(qos=1))
+        coach.client.subscribe([(topics.shared("hearth-coach", topics.STORED_ALL),
+                                 SubscribeOptions(qos=1)),
+                                (topics.shared("hearth-coach", topics.STORED_BATCH),
+                                 SubscribeOptions(qos=1))])
         assert coach.wait(lambda: coach.subacks != []), "no SUBACK for the coach"
         coach.close()
         ingest.stop()
@@ -92,6 +94,7 @@ def test_a_device_cannot_take_over_ingest_or_the_coach_and_nothing_is_lost(
                                      clean_start=clean_start, session_expiry_s=3600)
                     assert hostile.accepted  # as itself, mallory-cgm
                     hostile.subscribe(topics.STORED_ALL)
+                    hostile.subscribe(topics.STORED_BATCH)
                     hostile.subscribe(topics.UP_ALL)
                     hostile.close()
                 assert not service("mallory-cgm", mallory, client_id=client_id).accepted
@@ -107,9 +110,10 @@ def test_a_device_cannot_take_over_ingest_or_the_coach_and_nothing_is_lost(
             coach = open_session(broker.service_port, "hearth-coach",
                                  SERVICE_PASSWORDS["hearth-coach"], client_id="hearth-coach",
                                  clean_start=False, session_expiry_s=3600)
-            assert coach.wait(lambda: coach.received(topics.stored("ann")) != [])
-            event = json.loads(coach.received(topics.stored("ann"))[0])
-            assert event["patient_id"] == "ann" and event["metrics"] == ["glucose"]
+            # ingest's batch stored events (docs/CONTRACT.md), one for many patients
+            assert coach.wait(lambda: coach.received(topics.STORED_BATCH) != [])
+            event = json.loads(coach.received(topics.STORED_BATCH)[0])
+            assert event["patients"] == {"ann": ["glucose"]}
             coach.close()
             assert " as mallory-cgm " in broker.log()
     finally:

@@ -118,7 +118,7 @@ def test_acks_and_stored_events_follow_the_commit(
     register(app_engine, "pat", [("cuff", "bp_cuff")])
     at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     with subscribed(mosquitto.url, "hearth/v1/ack/cuff") as acks, \
-            subscribed(mosquitto.url, "hearth/v1/stored/+") as events, \
+            subscribed(mosquitto.url, "hearth/v1/stored/#") as events, \
             publisher(mosquitto.url) as pub:
         for seq in (41, 42):
             pub.publish("hearth/v1/up/cuff", encode_message(device_id="cuff", seq=seq, readings=[
@@ -127,8 +127,9 @@ def test_acks_and_stored_events_follow_the_commit(
                    message="acks")
     assert sorted(s for a in acks.json() for s in a["seqs"]) == [41, 42]
     assert store.count() == 1  # the same device, metric and time: the second changed nothing
-    assert all(e == {"schema": 1, "patient_id": "pat", "metrics": ["systolic"]}
-               for e in events.json())
+    # One stored event for each batch's patients (docs/CONTRACT.md), none per patient.
+    assert [topic for topic, _ in events.messages] == ["hearth/v1/stored"] * len(events)
+    assert all(e == {"schema": 1, "patients": {"pat": ["systolic"]}} for e in events.json())
 
 
 class _FlakyRegistry:
