@@ -88,6 +88,7 @@ _MAX_NS = 9_223_372_036_854_775_806
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _Key = tuple[str, Metric, int]  # Hearth's idempotency key: device, metric, time in µs
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LEARN_DEVICES = 100  # devices in one last() statement (about 3 KB of InfluxQL)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -214,8 +215,9 @@ class InfluxTimeSeriesStore:
         statements: list[str] = []
         asked: list[Metric] = []
         for metric, devices in by_metric.items():
-            for k in range(0, len(devices), 100):
-                who = " OR ".join(f'"device"={quote_string(d)}' for d in devices[k:k + 100])
+            for k in range(0, len(devices), _LEARN_DEVICES):
+                who = " OR ".join(f'"device"={quote_string(d)}'
+                                  for d in devices[k:k + _LEARN_DEVICES])
                 statements.append(f'SELECT last("value"), "device" FROM '
                                   f'{self._measurement(metric)} WHERE {who} GROUP BY "device"')
                 asked.append(metric)
@@ -466,11 +468,15 @@ class _InfluxHttp:
         self._request("POST", "/write", params=params, content=body)
 
     def query(self, statements: Sequence[str]) -> list[list[_Table]]:
-        """Run read-only statements; one list of tables per statement, in order."""
-        size = self._settings.statements_per_query
+        """Run read-only statements; one list of tables per statement, in order.
+
+        A request carries at most ``statements_per_query`` statements and at most
+        ``MAX_QUERY_CHARS`` of them: the statements go in the URL of a GET, and httpx
+        refuses a query component over 64 KiB (the first write of 2,000 new devices'
+        series asked for 125 KB in one URL, and the writer failed the batch for ever).
+        """
         tables: list[list[_Table]] = []
-        for offset in range(0, len(statements), size):
-            chunk = statements[offset : offset + size]
+        for chunk in _query_chunks(statements, self._settings.statements_per_query):
             params = {"db": self._settings.database, "epoch": "u", "chunked": "true",
                       "chunk_size": "10000", "q": ";\n".join(chunk)}
             response = self._request("GET", "/query", params=params)
@@ -513,6 +519,22 @@ class _InfluxHttp:
         if self._failing:
             logger.info("InfluxDB at %s recovered", self._settings.base_url)
             self._failing = False
+
+
+MAX_QUERY_CHARS = 16_000  # of InfluxQL in one GET (percent-encoded, at most ~3x: < 64 KiB)
+
+
+def _query_chunks(statements: Sequence[str], most: int) -> Iterator[Sequence[str]]:
+    """Consecutive runs of at most ``most`` statements and ``MAX_QUERY_CHARS`` characters
+    (a single longer statement goes alone)."""
+    start, chars = 0, 0
+    for k, statement in enumerate(statements):
+        if k > start and (k - start >= most or chars + len(statement) + 2 > MAX_QUERY_CHARS):
+            yield statements[start:k]
+            start, chars = k, 0
+        chars += len(statement) + 2
+    if start < len(statements):
+        yield statements[start:]
 
 
 def _trim(known: dict[Any, Any], limit: int) -> None:

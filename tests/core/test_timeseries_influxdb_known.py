@@ -85,3 +85,22 @@ def test_a_backfill_older_than_the_newest_reading_is_looked_up(
     got = second.read("p1", Metric.GLUCOSE, T0 - FAR, T0 + FAR)
     assert [r.value for r in got] == [100.0, 105.0, 110.0]
     second.close()
+
+
+def test_the_first_write_of_thousands_of_new_series_keeps_each_request_short(
+    influxdb_url: str,
+) -> None:
+    """Issue 22: 2,500 devices new to the adapter in one batch (ingest's first batch after
+    a restart with thousands of patients). Their newest times were asked for in one GET
+    whose URL httpx refused (125 KB); every request now stays under the limit."""
+    devices = [f"cgm-{n:05d}-with-a-long-serial-number" for n in range(2_500)]
+    first, _ = store_on(influxdb_url)
+    older = [reading(100.0, 0, device=d, patient=f"p-{d}") for d in devices[:10]]
+    assert first.write(older) == 10
+    first.close()
+    second, transport = store_on(influxdb_url)
+    batch = [reading(101.0, m, device=d, patient=f"p-{d}") for d in devices for m in (0, 5)]
+    assert second.write(batch) == len(batch) - 10  # the ten stored readings are known
+    assert 2 <= transport.queries <= 60
+    assert second.count() == 2 * len(devices)
+    second.close()
