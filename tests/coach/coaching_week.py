@@ -108,6 +108,8 @@ class Week:
                             needs=needs_of(rules))
         result = run_rules(ctx, rules)
         assert not result.failed, result.failed
+        if not result.flags:  # as the service does (coach/evaluation.py): nothing to dispatch
+            return []
         with Session(self.engine) as session:
             out = dispatch(session, patient, result.flags, now)
             session.commit()
