@@ -1,6 +1,8 @@
 """A say over the service (issue 21): each clinic's service agreement, measured from the
 data Hearth already has, breaches the patient sees and the clinic's lead works, and the
-patient's formal request ("force a change") with its required written answer.
+patient's formal request ("force a change") with its required written answer. A limit
+may also be written with one patient (``set_personal_limit``: her coach records what they
+agreed), in place of the clinic's for her.
 
 The standards are service standards, not clinical thresholds: how long a person waits for
 people, never what a reading means. Their defaults are in docs/SERVICE.md; a clinic's
@@ -24,7 +26,12 @@ from sqlalchemy.orm import Session
 
 from care.plans import new_id
 from core.appdb.accounts import AuditEvent, ClinicPatient
-from core.appdb.agreements import ServiceComplaint, ServiceMeasure, ServiceStandard
+from core.appdb.agreements import (
+    PatientStandard,
+    ServiceComplaint,
+    ServiceMeasure,
+    ServiceStandard,
+)
 from core.appdb.coaching import CoachAlert, EscalationStep
 from core.appdb.delivery import InboxMessage
 from core.appdb.plans import GoalChange, Plan
@@ -116,12 +123,45 @@ def clinic_of(session: Session, patient_id: str) -> str | None:
     return found
 
 
-def agreement(session: Session, clinic_id: str) -> dict[str, int]:
-    """The clinic's limits, standard by standard (its own, else the default)."""
+def agreement(session: Session, clinic_id: str, patient_id: str | None = None
+              ) -> dict[str, int]:
+    """The limits, standard by standard: the clinic's own, else the default; with
+    ``patient_id``, the ones written with her in their place."""
     limits = {s.key: s.default for s in STANDARDS}
     limits.update({row.standard: row.limit_value for row in session.scalars(
         select(ServiceStandard).where(ServiceStandard.clinic_id == clinic_id))})
+    if patient_id is not None:
+        limits.update(personal(session, [patient_id]).get(patient_id, {}))
     return limits
+
+
+def personal(session: Session, patient_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """The limits written with each of these patients, by patient and standard."""
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in session.scalars(select(PatientStandard).where(
+            PatientStandard.patient_id.in_(list(patient_ids)))):
+        out[row.patient_id][row.standard] = row.limit_value
+    return dict(out)
+
+
+def set_personal_limit(session: Session, patient_id: str, key: str, value: int | None, *,
+                       by: str, now: datetime) -> None:
+    """Write a limit agreed with the patient in place of her clinic's (within the range a
+    clinic may set); ``None`` goes back to the clinic's. Cases already started keep
+    theirs."""
+    standard = BY_KEY.get(key)
+    if standard is None:
+        raise AgreementError(f"no standard {key!r}")
+    row = session.get(PatientStandard, (patient_id, key))
+    if value is None:
+        if row is not None:
+            session.delete(row)
+        return
+    if not standard.low <= value <= standard.high:
+        raise AgreementError(f"{key} is {standard.low}-{standard.high} {standard.unit}")
+    row = row or PatientStandard(patient_id=patient_id, standard=key)
+    row.limit_value, row.agreed_by, row.agreed_at = value, by, now
+    session.add(row)
 
 
 def set_limit(session: Session, clinic_id: str, key: str, value: int, *, by: str,
@@ -169,19 +209,23 @@ def measure(session: Session, now: datetime, *, clinic_ids: Iterable[str] | None
     new = 0
     for clinic_id, pids in by_clinic.items():
         limits = agreement(session, clinic_id)
+        own = personal(session, pids)
         for key, cases in (("reply", _replies(session, pids, since)),
                            ("urgent_ack", _urgent_alerts(session, pids, since)),
                            ("review", _reviews(session, pids, since)),
                            ("question_review", _questions(session, pids, since)),
                            ("request_answer", _requests(session, pids, since))):
-            new += _record(session, clinic_id, BY_KEY[key], limits[key], cases, now)
+            limit_of = {pid: own[pid][key] for pid in own if key in own[pid]}
+            new += _record(session, clinic_id, BY_KEY[key], limits[key], limit_of, cases,
+                           now)
     session.flush()
     return new
 
 
 def _record(session: Session, clinic_id: str, standard: Standard, limit: int,
-            cases: Sequence[Case], now: datetime) -> int:
-    """Insert the new cases and update the undecided ones, in bulk: a case that is done
+            limit_of: dict[str, int], cases: Sequence[Case], now: datetime) -> int:
+    """Insert the new cases (with the clinic's ``limit``, or the one written with the
+    patient in ``limit_of``) and update the undecided ones, in bulk: a case that is done
     and decided (met or missed) is never touched again."""
     if not cases:
         return 0
@@ -197,15 +241,15 @@ def _record(session: Session, clinic_id: str, standard: Standard, limit: int,
     inserts: list[dict[str, object]] = []
     updates: list[dict[str, object]] = []
     new = 0
-    span = timedelta(seconds=limit * UNIT_SECONDS[standard.unit])
     for case in cases:
         found = known.get(case.ref)
         if found is None:
-            due = case.started_at + span
+            agreed = limit_of.get(case.patient_id, limit)
+            due = case.started_at + timedelta(seconds=agreed * UNIT_SECONDS[standard.unit])
             breached = _missed(due, case.done_at, now)
             new += breached is not None
             inserts.append({"clinic_id": clinic_id, "patient_id": case.patient_id,
-                            "standard": standard.key, "ref": case.ref, "limit_value": limit,
+                            "standard": standard.key, "ref": case.ref, "limit_value": agreed,
                             "started_at": case.started_at, "due_at": due,
                             "done_at": case.done_at, "breached_at": breached})
             continue
@@ -433,7 +477,7 @@ def raise_request(session: Session, patient_id: str, *, ask: str, text: str, pub
         row = session.get(ServiceMeasure, measure_id)
         if row is None or row.patient_id != patient_id or row.breached_at is None:
             raise LookupError("no such breach of yours")
-    days = agreement(session, clinic_id)["request_answer"]
+    days = agreement(session, clinic_id, patient_id)["request_answer"]
     complaint = ServiceComplaint(
         id=new_id(), patient_id=patient_id, clinic_id=clinic_id, measure_id=measure_id,
         ask=ask, text=words, publish=publish, state="open", created_at=now,

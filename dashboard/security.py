@@ -447,6 +447,8 @@ STATE_CHANGES: dict[str, ActsOn] = {
         "ask the clinic for a change", roles=_PATIENT_SELF, self_only=True),
     "POST /patients/{patient_id}/service/ratings": ActsOn(
         "rate a contact with the care team", roles=_PATIENT_SELF, self_only=True),
+    "POST /patients/{patient_id}/service/agreement": ActsOn(
+        "record the service limits agreed with a patient", roles=("coach",)),
     "POST /clinic/service/breaches/{measure_id}/seen": ActsOn(
         "mark a service breach seen", roles=("nurse",)),
     "POST /clinic/service/requests/{request_id}/answer": ActsOn(
@@ -457,6 +459,10 @@ STATE_CHANGES: dict[str, ActsOn] = {
                                              roles=("nurse",)),
     # clinic staff (dashboard/views/staff.py)
     "POST /staff/patients": ActsOn("add a patient", roles=("nurse",)),
+    # a clinic's engagement thresholds (dashboard/views/engagement_settings.py): a nurse of
+    # the clinic, or an admin; no patient's data
+    "POST /staff/engagement": ActsOn("change a clinic's engagement thresholds",
+                                     roles=("nurse", "admin")),
 }
 
 

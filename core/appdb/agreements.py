@@ -3,6 +3,8 @@ rules are care/agreements.py and care/ratings.py).
 
 - ``service_standards``: the limits a clinic agreed to publish (one row per standard;
   a missing row is the documented default, docs/SERVICE.md).
+- ``patient_service_standards``: a limit written with one patient, in place of her
+  clinic's (her coach records what they agreed).
 - ``service_measures``: one row per case measured against a standard (a patient's
   message waiting for a reply, an urgent alert waiting for staff, the gap between two
   reviews of a plan, a question to peers waiting for a coach, a formal request waiting
@@ -55,6 +57,18 @@ class ServiceStandard(Base):
     limit_value: Mapped[int] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME, default=_now)
+
+
+class PatientStandard(Base):
+    """A limit written with one patient (her coach records it), in place of the clinic's."""
+
+    __tablename__ = "patient_service_standards"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    standard: Mapped[str] = mapped_column(String(32), primary_key=True)
+    limit_value: Mapped[int] = mapped_column(Integer)
+    agreed_by: Mapped[str] = mapped_column(String(128))
+    agreed_at: Mapped[datetime] = mapped_column(UTC_DATETIME, default=_now)
 
 
 class ServiceMeasure(Base):

@@ -1,9 +1,10 @@
 """A say over the service (issue 21; care/agreements.py, care/ratings.py).
 
-- ``/patients/{id}/service``: the clinic's agreement, the patient's breaches ("your
-  message waited 3 days; the agreement is 2"), her formal requests with their answers and
-  deadlines, and one-tap ratings of her recent interactions. Hers to act on
-  (``self_only``); her coach and nurse read it through the single check, audited.
+- ``/patients/{id}/service``: the clinic's agreement (with any limit written with her),
+  the patient's breaches ("your message waited 3 days; the agreement is 2"), her formal
+  requests with their answers and deadlines, and one-tap ratings of her recent
+  interactions. Hers to act on (``self_only``); her coach and nurse read it through the
+  single check, audited; her coach records the limits they agreed together.
 - ``/clinic/service``: the clinic's queue for its nurses (the clinic lead's work):
   breaches not yet seen, requests to answer in writing, comments to moderate, and the
   agreement they publish. Each patient shown is authorised by dashboard/security.py
@@ -70,8 +71,11 @@ def _page(request: Request, access: PatientAccess, error: str | None = None,
         context = {
             "patient": access.patient, "own": access.user.patient_id == pid,
             "clinic": clinic, "error": error,
-            "promises": agreements.promises(agreements.agreement(session, clinic_id))
+            "promises": agreements.promises(agreements.agreement(session, clinic_id, pid))
             if clinic_id else [],
+            "personal": agreements.personal(session, [pid]).get(pid, {}),
+            "clinic_limits": agreements.agreement(session, clinic_id) if clinic_id else {},
+            "standards": agreements.STANDARDS,
             "breaches": agreements.breaches_of(session, pid, now),
             "requests": agreements.requests_of(session, pid),
             "rateable": ratings.rateable(session, pid, now),
@@ -113,6 +117,25 @@ def rate(request: Request, access: OwnAccess, kind: Annotated[str, Form()],
     except LookupError as missing:
         raise HTTPException(404, str(missing)) from missing
     return RedirectResponse(f"/patients/{access.patient.id}/service#rate", status_code=303)
+
+
+@pages.post("/patients/{patient_id}/service/agreement")
+async def agree_with_patient(request: Request, access: ReadAccess) -> RedirectResponse:
+    """Her coach records the limits they agreed together, in place of the clinic's for
+    her (a blank field goes back to the clinic's)."""
+    form = await request.form()
+    with Session(engine_of(request)) as session:
+        try:
+            for standard in agreements.STANDARDS:
+                value = str(form.get(standard.key, "")).strip()
+                agreements.set_personal_limit(
+                    session, access.patient.id, standard.key, int(value) if value else None,
+                    by=access.user.id, now=now_of(request))
+        except (ValueError, agreements.AgreementError) as refused:
+            raise HTTPException(422, str(refused)) from refused
+        session.commit()
+    return RedirectResponse(f"/patients/{access.patient.id}/service#agreement",
+                            status_code=303)
 
 
 # -- the clinic's queue ----------------------------------------------------------------------

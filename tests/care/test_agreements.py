@@ -255,3 +255,23 @@ def test_the_clinic_page_withholds_counts_under_five_and_names_no_one(db: Engine
     assert small.months[0].ratings.total == 2
     assert not south.months[0].standards["reply"].shown
     assert "Name of" not in repr(full) + repr(small)
+
+
+def test_a_limit_written_with_her_replaces_the_clinics_for_her_alone(db: Engine) -> None:
+    with Session(db) as s:
+        agreements.set_personal_limit(s, "p1", "reply", 24, by="cole", now=T0)
+        with pytest.raises(agreements.AgreementError):
+            agreements.set_personal_limit(s, "p1", "reply", 999, by="cole", now=T0)
+        message(s, "p1", T0, by="patient")
+        message(s, "p2", T0, by="patient")
+        assert agreements.measure(s, T0 + 30 * HOUR) == 1  # hers: 24 h; p2's: the clinic's
+        assert agreements.agreement(s, "north", "p1")["reply"] == 24
+        assert agreements.agreement(s, "north", "p2")["reply"] == 48
+        asked = agreements.raise_request(s, "p1", ask="review", text="please", publish=False,
+                                         measure_id=None, now=T0)
+        assert asked.respond_by == T0 + timedelta(days=10), "the clinic's, not changed"
+        agreements.set_personal_limit(s, "p1", "reply", None, by="cole", now=T0)
+        assert agreements.agreement(s, "north", "p1")["reply"] == 48
+        limits = {m.patient_id: (m.limit_value, m.breached_at is not None)
+                  for m in measures(s, "reply")}
+    assert limits == {"p1": (24, True), "p2": (48, False)}

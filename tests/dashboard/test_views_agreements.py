@@ -153,3 +153,18 @@ def test_only_she_acts_for_herself_and_only_clinic_staff_work_the_queue(site: Si
         audited = s.scalars(select(AuditEvent.purpose).where(
             AuditEvent.actor_id == site.people.coach, AuditEvent.patient_id == "p1")).all()
     assert "service agreement" in audited
+
+
+def test_her_coach_records_a_limit_agreed_with_her(site: Site) -> None:
+    coach, pat = client(site, site.people.coach), client(site, site.people.patient)
+    page = coach.get("/patients/p1/service")
+    assert coach.post("/patients/p1/service/agreement", data={
+        "csrf_token": csrf_from(page.text), "reply": "24", "review": ""},
+        follow_redirects=False).status_code == 303
+    mine = pat.get("/patients/p1/service").text
+    assert "Your coach answers your message within 24 hours." in mine
+    assert "agreed with you" in mine
+    assert pat.post("/patients/p1/service/agreement", data={
+        "csrf_token": csrf_from(mine), "reply": "1"}).status_code == 403
+    assert "Your coach answers your message within 48 hours." in pat.get(
+        "/clinics/clinic").text, "the clinic's own agreement is unchanged"

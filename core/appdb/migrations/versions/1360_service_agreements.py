@@ -1,5 +1,5 @@
-"""The clinic's service agreement, what was measured against it, formal requests and
-one-tap ratings (core/appdb/agreements.py).
+"""The clinic's service agreement (and limits written with one patient), what was
+measured against it, formal requests and one-tap ratings (core/appdb/agreements.py).
 
 Revision ID: agreements01
 Revises: outcomes01
@@ -27,6 +27,15 @@ def upgrade() -> None:
         sa.Column("limit_value", sa.Integer, nullable=False),
         sa.Column("updated_by", sa.String(128), nullable=False),
         sa.Column("updated_at", WHEN, nullable=False),
+    )
+    op.create_table(
+        "patient_service_standards",
+        sa.Column("patient_id", sa.String(128), sa.ForeignKey("patients.id"),
+                  primary_key=True),
+        sa.Column("standard", sa.String(32), primary_key=True),
+        sa.Column("limit_value", sa.Integer, nullable=False),
+        sa.Column("agreed_by", sa.String(128), nullable=False),
+        sa.Column("agreed_at", WHEN, nullable=False),
     )
     op.create_table(
         "service_measures",
@@ -96,4 +105,5 @@ def downgrade() -> None:
     op.drop_index("ix_service_measures_patient", table_name="service_measures")
     op.drop_index("ix_service_measures_clinic_started", table_name="service_measures")
     op.drop_table("service_measures")
+    op.drop_table("patient_service_standards")
     op.drop_table("service_standards")
