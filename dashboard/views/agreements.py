@@ -40,7 +40,7 @@ from dashboard.security import (
     require_role,
     visible_patient_ids,
 )
-from dashboard.views.common import engine_of, render
+from dashboard.views.common import engine_of, render, templates
 
 pages = APIRouter(include_in_schema=False)
 READERS = ("patient", "coach", "nurse")
@@ -106,7 +106,8 @@ def raise_request(request: Request, access: OwnAccess, ask: Annotated[str, Form(
 @pages.post("/patients/{patient_id}/service/ratings", response_class=HTMLResponse)
 def rate(request: Request, access: OwnAccess, kind: Annotated[str, Form()],
          ref: Annotated[str, Form(max_length=128)], rating: Annotated[str, Form()],
-         comment: Text = "", publish: Annotated[str, Form()] = "") -> Any:
+         comment: Text = "", publish: Annotated[str, Form()] = "",
+         back: Annotated[str, Form(max_length=20)] = "") -> Any:
     try:
         with Session(engine_of(request)) as session:
             ratings.rate(session, access.patient.id, kind=kind, ref=ref, rating=rating,
@@ -116,7 +117,24 @@ def rate(request: Request, access: OwnAccess, kind: Annotated[str, Form()],
         return _page(request, access, error=str(refused), status_code=422)
     except LookupError as missing:
         raise HTTPException(404, str(missing)) from missing
+    if back == "goals":  # rated under the coach's message in the thread
+        return RedirectResponse(f"/patients/{access.patient.id}/goals#message-{ref}",
+                                status_code=303)
     return RedirectResponse(f"/patients/{access.patient.id}/service#rate", status_code=303)
+
+
+def reply_ratings(request: Request, viewer: Any, patient_id: str) -> dict[str, str | None]:
+    """For the message thread (patient_goals.html): her coach's replies she may rate (the
+    last 30 days) with her rating, for the patient herself only (nobody else rates)."""
+    if not isinstance(viewer, User) or viewer.patient_id != patient_id:
+        return {}
+    with Session(engine_of(request)) as session:
+        return {r.ref: r.rating for r in ratings.rateable(session, patient_id,
+                                                          now_of(request))
+                if r.kind == "reply"}
+
+
+templates.env.globals["reply_ratings"] = reply_ratings
 
 
 @pages.post("/patients/{patient_id}/service/agreement")

@@ -6,7 +6,7 @@ asks for a different coach, agreeing that the clinic may publish its answer with
 name -> the clinic's nurse finds the breach and the request in the clinic's queue,
 answers in writing and marks the breach seen -> the patient reads the answer -> the
 clinic's page shows the month (4 replies in time, 1 late), the request and the answer,
-and no name -> she rates the reply in one tap. axe-core finds no serious or critical
+and no name -> she rates the coach's reply in one tap under it in the message thread. axe-core finds no serious or critical
 violation on the patient's page, the queue or the clinic's page.
 
 Waits are on conditions only (Playwright's expect). Screenshots: test-artifacts/service/.
@@ -134,9 +134,11 @@ def test_a_late_reply_is_a_breach_she_escalates_and_the_clinic_page_shows_it_ano
         assert axe_violations(pat) == []
         screenshot(pat, "service/2-clinic-page")
 
+        pat.goto(f"{url}/patients/p1/goals")  # under the coach's reply in the thread
+        pat.locator("#thread form.one-tap").get_by_role("button", name="Helped").click()
+        expect(pat.locator("#thread form.one-tap")).to_have_attribute("data-rated", "helped")
+        assert axe_violations(pat) == []
         pat.goto(f"{url}/patients/p1/service")
-        item = pat.locator("#rate li[data-rate^='reply:']")
-        item.get_by_role("button", name="Helped").click()
         expect(pat.locator("#rate li[data-rate^='reply:']")).to_have_attribute(
             "data-rated", "helped")
     finally:
