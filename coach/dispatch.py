@@ -23,8 +23,9 @@ and the patient's one open outreach task gets the held nudge (care/outreach.py
 ``hold_nudge``): a person contacts them instead. Safety messages are never held.
 
 The heart-failure rapid gain (a safety message without a ladder) also reaches every
-caregiver the patient opted in to urgent alerts, on their own channels (the urgent ones
-reach them as the caregiver step of their ladder, coach/escalation.py).
+caregiver the patient opted in to urgent alerts, on their own channels; the urgent ones
+reach them at once too, beside the patient's first step, and again as the caregiver step
+of their ladder while nobody has acknowledged (coach/escalation.py).
 
 Clinical requests (non-urgent) also open a clinical alert for the nurse. Alerts to the
 coach are grouped: a finding of a group that already has a coach alert from the last
@@ -61,7 +62,6 @@ from coach.policy import (
 from coach.rules.base import FlagRequest
 from coach.safety import FLAG_CLASSES
 from core.appdb import engagement as engagement_rows
-from core.appdb.accounts import CaregiverShare
 from core.appdb.coaching import CoachAlert, CoachCooldown, CoachFlag, CoachNudge, new_id
 from core.clock import aware
 from core.i18n import N_, say
@@ -79,7 +79,7 @@ ALERT_GROUPING = timedelta(days=7)
 # it; an older record is not evidence about today).
 ENGAGEMENT_FRESH = timedelta(days=2)
 # Safety messages without a ladder that opted-in caregivers also receive (issue 20: urgent
-# low, BP crisis and SpO2 urgent reach them through the ladder).
+# low, BP crisis and SpO2 urgent reach them through the ladder, at its start).
 CAREGIVER_COPIES = ("hf_weight_gain",)
 
 
@@ -327,16 +327,13 @@ def _hold(session: Session, st: DispatchState, policy: Policy, flag: FlagRequest
 def _caregiver_copies(session: Session, policy: Policy, flag: FlagRequest, row: CoachFlag,
                       now: datetime) -> list[Outbound]:
     """The safety message to each caregiver opted in to the patient's urgent alerts."""
-    ids = set(session.scalars(select(CaregiverShare.caregiver_id).where(
-        CaregiverShare.patient_id == policy.patient_id, CaregiverShare.urgent_alerts.is_(True))))
-    if policy.caregiver_id:
-        ids.add(policy.caregiver_id)
+    ids = escalation.care_partners(session, policy)
     return [Outbound(
         kind="alert", patient_id=policy.patient_id, recipient_role="caregiver",
         recipient_id=cid, flag_type=flag.flag_type, priority="high", title=flag.title,
         body=f"For the person you care for: {flag.explanation}", why=_why(flag),
         evidence={**flag.evidence, "flag_id": row.id}, created_at=now, ref=f"{row.id}:care",
-    ) for cid in sorted(ids)]
+    ) for cid in ids]
 
 
 def _after_feedback(st: DispatchState, patient_id: str, flag_type: str, severity: str) -> str:

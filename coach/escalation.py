@@ -1,5 +1,11 @@
 """The escalation ladder of an urgent safety alert.
 
+The caregivers the patient opted in to urgent alerts (care partners) hear at once, as
+Dexcom Follow's followers do: ``start`` sends each of them the alert on their own channels
+at the same moment as the patient (a step-0 "notified" row with role caregiver), and any of
+them may acknowledge it (recorded as the caregiver's acknowledgement); the ladder's
+caregiver step, 10 minutes on, is then the reminder that nobody has yet (issue 20).
+
 patient -> caregiver (only if the patient opted one in) -> advocate (care/advocates.py:
 only when named and not on the ladder already; a caregiver advocate only with the
 patient's opt-in to urgent alerts) -> coach -> nurse, one step
@@ -48,7 +54,32 @@ def start(
     )
     session.add(alert)
     session.flush()
-    return _step(session, alert, policy, now)
+    first = _step(session, alert, policy, now)
+    return first + _care_partners(session, alert, policy, now)
+
+
+def care_partners(session: Session, policy: Policy) -> list[str]:
+    """Every caregiver who hears the patient's urgent alerts at once: the coaching
+    preference's caregiver and each one she opted in to urgent alerts on her sharing page."""
+    ids = set(session.scalars(select(CaregiverShare.caregiver_id).where(
+        CaregiverShare.patient_id == policy.patient_id, CaregiverShare.urgent_alerts.is_(True))))
+    if policy.caregiver_id:
+        ids.add(policy.caregiver_id)
+    return sorted(ids)
+
+
+def _care_partners(session: Session, alert: CoachAlert, policy: Policy,
+                   now: datetime) -> list[Outbound]:
+    """The alert to each care partner now, beside the patient's step; its own reference
+    (``<alert>:partner``), so the ladder's later caregiver step still reaches them."""
+    out = []
+    for cid in care_partners(session, policy):
+        record_step(session, alert, 0, "caregiver", cid, "notified", now)
+        message = _message(alert, "caregiver", cid, 0, now, policy)
+        out.append(replace(message, ref=f"{alert.id}:partner"))
+    if out:
+        logger.info("alert %s sent to %d care partner(s) at once", alert.id, len(out))
+    return out
 
 
 def advance(session: Session, now: datetime) -> list[Outbound]:

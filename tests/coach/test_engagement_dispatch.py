@@ -145,7 +145,8 @@ def test_the_advocate_is_reached_after_the_caregiver_and_may_acknowledge(tmp_pat
                                        role="coach")
         session.commit()
         steps = [(s.role, s.action) for s in care_alerts.steps(session, out[0].ref)]
-    assert steps == [("patient", "notified"), ("caregiver", "notified"),
+    # dora, opted in, heard at once (step 0) and again at the caregiver step (issue 20)
+    assert steps == [("patient", "notified"), ("caregiver", "notified"), ("caregiver", "notified"),
                      ("advocate", "notified"), ("coach", "acknowledged")]
     assert tick(e, 60) == []
 

@@ -1,5 +1,6 @@
 """The urgent ladder: patient -> caregiver (if opted in) -> coach -> nurse until someone
-acknowledges; one acknowledgement stops it; every step recorded."""
+acknowledges; one acknowledgement stops it; every step recorded. Opted-in caregivers (care
+partners) hear at once, beside the patient, on their own channels (issue 20)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ URGENT = FlagRequest("urgent_low", Severity.URGENT, "Your glucose is 48 mg/dL.",
                      {"value": 48.0}, "realtime", group="hypo", key="episode:1")
 
 
-def start(engine: Engine, at: datetime = NOW) -> str:
+def start(engine: Engine, at: datetime = NOW, partners: tuple[str, ...] = ()) -> str:
     with Session(engine) as session:
         out = dispatch(session, "p1", [URGENT], at)
         session.commit()
-    assert [(o.kind, o.recipient_role) for o in out] == [("escalation", "patient")]
+    assert [(o.kind, o.recipient_role, o.recipient_id) for o in out] == [
+        ("escalation", "patient", "p1"), *[("escalation", "caregiver", c) for c in partners]]
     return out[0].ref
 
 
@@ -67,21 +69,23 @@ def test_nobody_acknowledges_so_the_nurse_is_reached(tmp_path: Path) -> None:
 def test_caregiver_only_when_opted_in(tmp_path: Path) -> None:
     e = database(tmp_path)
     add_patient(e, "p1", caregiver_id="carer-1")
-    alert_id = start(e)
-    assert tick(e, 10) == [("caregiver", "carer-1")]
+    alert_id = start(e, partners=("carer-1",))
+    assert tick(e, 10) == [("caregiver", "carer-1")]  # the reminder: nobody has acknowledged
     assert tick(e, 20) == [("coach", None)]  # no named coach: delivery resolves the team's
-    assert recorded(e, alert_id)[1] == (1, "caregiver", "notified")
+    assert recorded(e, alert_id)[:3] == [(0, "patient", "notified"), (0, "caregiver", "notified"),
+                                         (1, "caregiver", "notified")]
 
 
 def test_one_acknowledgement_stops_the_ladder(tmp_path: Path) -> None:
     e = database(tmp_path)
     add_patient(e, "p1", caregiver_id="carer-1")
-    alert_id = start(e)
+    alert_id = start(e, partners=("carer-1",))
     assert tick(e, 10) == [("caregiver", "carer-1")]
     assert ack(e, alert_id, "carer-1", 12, "caregiver")
     assert tick(e, 60) == []
     assert not ack(e, alert_id, "coach-1", 61, "coach")  # already acknowledged
-    assert recorded(e, alert_id) == [(0, "patient", "notified"), (1, "caregiver", "notified"),
+    assert recorded(e, alert_id) == [(0, "patient", "notified"), (0, "caregiver", "notified"),
+                                     (1, "caregiver", "notified"),
                                      (1, "caregiver", "acknowledged")]
     a = alerts(e)[0]
     assert (a.state, a.acknowledged_by) == ("acknowledged", "carer-1")
@@ -176,9 +180,67 @@ def test_caregiver_opted_in_on_the_sharing_page(tmp_path: Path) -> None:
         session.add(CaregiverShare(patient_id="p2", caregiver_id="carer-2", scopes=["glucose"],
                                    urgent_alerts=False, created_at=NOW))
         session.commit()
-    start(e)
+    start(e, partners=("carer-1",))
     assert tick(e, 10) == [("caregiver", "carer-1")]
     with Session(e) as session:  # sharing data without urgent alerts is no opt-in
         out = dispatch(session, "p2", [URGENT], NOW)
         session.commit()
         assert out[0].evidence["ladder"] == ["patient", "coach", "nurse"]
+
+
+def test_an_urgent_low_reaches_the_care_partners_at_once_and_their_ok_is_recorded(
+        tmp_path: Path) -> None:
+    """Issue 20: like Dexcom Follow, the caregivers the patient opted in hear an urgent low
+    at the same moment as she does, on their own channels (their own message, not the
+    ladder's later step), and the first OK from any of them is theirs in the ladder."""
+    from core.appdb.accounts import CaregiverShare, User
+
+    e = database(tmp_path)
+    add_patient(e, "p1", caregiver_id="carer-1", coach_id="coach-1")
+    with Session(e) as session:
+        session.add(User(id="carer-2", display_name="carer-2", role="caregiver",
+                         password_hash="x"))
+        session.flush()
+        session.add(CaregiverShare(patient_id="p1", caregiver_id="carer-2", scopes=["alerts"],
+                                   urgent_alerts=True, created_at=NOW))
+        session.commit()
+    with Session(e) as session:
+        out = dispatch(session, "p1", [URGENT], NOW)
+        session.commit()
+    partner = [o for o in out if o.recipient_role == "caregiver"]
+    assert [o.recipient_id for o in partner] == ["carer-1", "carer-2"]
+    alert_id = out[0].ref
+    for o in partner:
+        assert o.kind == "escalation" and o.priority == "urgent" and o.urgent
+        assert o.body.startswith("Urgent, for the person you care for: ")
+        assert o.evidence["alert_id"] == alert_id and o.evidence["value"] == 48.0
+        # its own delivery reference: the ladder's caregiver step (ref = the alert id)
+        # is not swallowed as a duplicate of this one
+        assert o.ref == f"{alert_id}:partner"
+    assert ack(e, alert_id, "carer-2", 1, "caregiver")
+    assert tick(e, 30) == []  # the ladder stopped: nobody else is called
+    assert recorded(e, alert_id) == [
+        (0, "patient", "notified"), (0, "caregiver", "notified"), (0, "caregiver", "notified"),
+        (0, "caregiver", "acknowledged")]
+    a = alerts(e)[0]
+    assert (a.state, a.acknowledged_by) == ("acknowledged", "carer-2")
+
+
+def test_a_second_low_after_an_unacknowledged_first_reaches_the_care_partner_too(
+        tmp_path: Path) -> None:
+    e = database(tmp_path)
+    add_patient(e, "p1", caregiver_id="carer-1")
+    first = start(e, partners=("carer-1",))
+    assert tick(e, 10) == [("caregiver", "carer-1")]  # nobody answered the first
+    with Session(e) as session:
+        out = dispatch(session, "p1", [replace(URGENT, key="episode:2")],
+                       NOW + timedelta(minutes=12))
+        session.commit()
+    assert [(o.recipient_role, o.recipient_id) for o in out] == [
+        ("patient", "p1"), ("caregiver", "carer-1")]
+    second = out[0].ref
+    assert second != first and out[1].ref == f"{second}:partner"
+    assert ack(e, second, "carer-1", 13, "caregiver")
+    assert recorded(e, second)[-1] == (0, "caregiver", "acknowledged")
+    assert [a.state for a in sorted(alerts(e), key=lambda a: a.created_at)] == [
+        "open", "acknowledged"]

@@ -165,15 +165,19 @@ EXPECTED = Counter([
     ("ann", "Tue", "nudge", "patient", "low"),
     ("ann", "Tue", "alert", "coach", "low"),
     # ann, Thu 03:00: the forecast warns her at night (a safety message never waits for
-    # the morning), then the urgent ladder starts with her; she acknowledges
+    # the morning), then the urgent ladder starts with her and her care partner (opted in:
+    # told at once, issue 20); she acknowledges
     ("ann", "Thu", "nudge", "patient", "predicted_low"),
     ("ann", "Thu", "escalation", "patient", "urgent_low"),
+    ("ann", "Thu", "escalation", "caregiver", "urgent_low"),
     # ann, Sat: Friday's steps were her best (queued at midnight, in the digest)
     ("ann", "Sat", "digest", "patient", "digest"),
-    # ann, Sat 14:00: nobody acknowledges: patient, caregiver, coach, nurse
+    # ann, Sat 14:00: nobody acknowledges: patient and caregiver at once, the caregiver
+    # again at the ladder's step, coach, nurse
     ("ann", "Sat", "nudge", "patient", "predicted_low"),
     ("ann", "Sat", "nudge", "patient", "fast_fall"),
     ("ann", "Sat", "escalation", "patient", "urgent_low"),
+    ("ann", "Sat", "escalation", "caregiver", "urgent_low"),
     ("ann", "Sat", "escalation", "caregiver", "urgent_low"),
     ("ann", "Sat", "escalation", "coach", "urgent_low"),
     ("ann", "Sat", "escalation", "nurse", "urgent_low"),
@@ -218,7 +222,8 @@ def test_quiet_hours_hold_for_motivational_messages_only(week: Week) -> None:
     assert policy_quiet == []
     night = [s.row for s in week.sent if s.when.astimezone(LONDON).hour < 7]
     assert night == [("ann", "Thu", "nudge", "patient", "predicted_low"),
-                     ("ann", "Thu", "escalation", "patient", "urgent_low")]
+                     ("ann", "Thu", "escalation", "patient", "urgent_low"),
+                     ("ann", "Thu", "escalation", "caregiver", "urgent_low")]
 
 
 def test_daily_budget_holds(week: Week) -> None:
@@ -234,13 +239,16 @@ def test_escalation_reaches_the_nurse_only_when_nobody_acknowledges(week: Week) 
     first = next(s for s in week.sent if s.row == ("ann", "Sat", "escalation", "patient",
                                                    "urgent_low"))
     steps = [(s.message.recipient_role, s.when - first.when) for s in week.sent
-             if s.message.kind == "escalation" and s.message.ref == first.message.ref]
-    assert steps == [("patient", timedelta(0)), ("caregiver", timedelta(minutes=10)),
+             if s.message.kind == "escalation"
+             and s.message.ref.split(":")[0] == first.message.ref]
+    assert steps == [("patient", timedelta(0)), ("caregiver", timedelta(0)),
+                     ("caregiver", timedelta(minutes=10)),
                      ("coach", timedelta(minutes=20)), ("nurse", timedelta(minutes=35))]
     with Session(week.engine) as session:
         rows = care_alerts.steps(session, first.message.ref)
         assert [(x.role, x.action) for x in rows] == [
-            ("patient", "notified"), ("caregiver", "notified"), ("coach", "notified"),
+            ("patient", "notified"), ("caregiver", "notified"), ("caregiver", "notified"),
+            ("coach", "notified"),
             ("nurse", "notified"), ("unknown", "resolved")]
         # ... and once the low was over (the last reading below 70 at 15:00, more than 15
         # minutes back above it) the ladder resolved itself, saying so
