@@ -121,15 +121,17 @@ def overlay(parent: State, patient_id: str, collection: str, docs: list[dict[str
     ids = [identifier_of(d) for d in docs]
     revisions = book.current(patient_id, collection, ids)
     out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, Any]] = set()
     for doc, identifier in zip(docs, ids, strict=True):
         rev = revisions.get(identifier)
         if rev is None:
             out.append(doc)
             continue
-        if identifier in seen:  # an edited document's earlier readings
+        # an edited document's earlier readings (an entry's identifier, Nightscout's
+        # device_date, is the same for a meter reading and a calibration at one time)
+        if (identifier, doc.get("type")) in seen:
             continue
-        seen.add(identifier)
+        seen.add((identifier, doc.get("type")))
         if not rev.is_valid and not deleted:
             continue
         out.append(revised(doc, rev, v3=v3))
@@ -147,7 +149,7 @@ def revised(doc: dict[str, Any], rev: Revision, *, v3: bool) -> dict[str, Any]:
                 doc.pop(name, None)
     else:
         doc = dict(doc)
-    if rev.keys:
+    if rev.keys and rev.document is not None:  # an edit's or a deletion's readings
         doc[KEYS] = [list(k) for k in rev.keys]
     if v3:
         doc["srvModified"], doc["srvCreated"] = rev.srv_modified, rev.srv_created

@@ -24,7 +24,12 @@ def directory(settings: HearthSettings) -> SqlDirectory:
 
 
 def timeseries(settings: HearthSettings) -> TimeSeriesStore:
-    return open_store(settings.resolved_timeseries_url())
+    """The store every service reads, without the readings people deleted through the
+    Nightscout API (core/nightscout_voids.py: kept, audited, no longer counted)."""
+    from core.nightscout_voids import VoidedReadings, VoidFilteredStore
+
+    store = open_store(settings.resolved_timeseries_url())
+    return VoidFilteredStore(store, VoidedReadings(make_engine(settings.resolved_database_url())))
 
 
 def mqtt_endpoint(settings: HearthSettings) -> MqttEndpoint:

@@ -320,20 +320,19 @@ def test_status_units_follow_the_patients_preference(site: Site) -> None:
                            ).json() == {"status": "ok"}
 
 
-def test_deletes_of_entries_are_refused_plainly(site: Site) -> None:
+def test_deletes_need_a_credential_and_name_what_they_delete(site: Site) -> None:
+    """Nothing there: Nightscout's answer, nothing deleted; a DELETE without an _id or a
+    find is refused rather than deleting everything (the deletions themselves and the
+    profiles: tests/interop/nightscout_apps/test_nightscout_changes.py)."""
     headers = {"api-secret": sha1(site.secret)}
-    # A treatment that is not there: Nightscout's answer, nothing deleted.
-    nothing = site.client.delete("/api/v1/treatments/5f3c2a4e5b6d4e7f8a9b0c1d",
-                                 headers=headers)
-    assert nothing.status_code == 200 and nothing.json()["n"] == 0
-    for path in ("/api/v1/entries", "/api/v1/devicestatus/5f3c2a4e5b6d4e7f8a9b0c1d"):
+    for path in ("/api/v1/treatments/5f3c2a4e5b6d4e7f8a9b0c1d",
+                 "/api/v1/devicestatus/5f3c2a4e5b6d4e7f8a9b0c1d",
+                 "/api/v1/entries/5f3c2a4e5b6d4e7f8a9b0c1d"):
         assert site.client.delete(path).status_code == 401
-        answer = site.client.delete(path, headers=headers)
-        assert answer.status_code == 405
-        assert "does not delete entries" in answer.json()["description"]
-    profile = site.client.post("/api/v1/profile", json=[{"defaultProfile": "Default"}],
-                               headers=headers)
-    assert profile.status_code == 405 and "profiles" in profile.json()["description"]
+        nothing = site.client.delete(path, headers=headers)
+        assert nothing.status_code == 200 and nothing.json()["n"] == 0
+    answer = site.client.delete("/api/v1/entries", headers=headers)
+    assert answer.status_code == 400 and "find" in answer.json()["description"]
     assert site.client.get("/api/v1/profile.json", headers=headers).json() == []
 
 
