@@ -322,16 +322,18 @@ def main(argv: list[str] | None = None) -> list[Figures]:
                         help="a tenth of the workload (drains of a few seconds: noisy)")
     parser.add_argument("--rounds", "--repeat", type=int, default=3, dest="rounds",
                         help="rounds of hearth and the do-nothing subscriber (default 3)")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="a fraction of the full workload (--quick is 0.1)")
     parser.add_argument("--naive", action="store_true",
                         help="also the commit-per-message consumer, once, on a tenth")
     parser.add_argument("--only", choices=("batched", "single"), default=None)
     args = parser.parse_args(argv)
-    scale = 10 if args.quick else 1
+    scale = args.scale or (0.1 if args.quick else 1.0)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=300)
     plans = [
         # sized so that hearth drains each in about 20 s or more on this machine
-        ("backlog, 20/msg", patients_workload(60_000 // scale, 20, start), 20),
-        ("backlog, 1/msg", patients_workload(200_000 // scale, 1, start), 1),
+        ("backlog, 20/msg", patients_workload(int(60_000 * scale), 20, start), 20),
+        ("backlog, 1/msg", patients_workload(int(200_000 * scale), 1, start), 1),
     ]
     if args.only:
         plans = [plans[0 if args.only == "batched" else 1]]
@@ -355,7 +357,7 @@ def main(argv: list[str] | None = None) -> list[Figures]:
                     runner.bind("naive", name, messages[: len(messages) // 10], per_message)()
         finally:
             broker.kill()
-    _report(results, pairs, quick=args.quick)
+    _report(results, pairs, quick=args.quick, scale=scale)
     return results
 
 
@@ -436,7 +438,7 @@ def _median_run(results: list[Figures], summary: list[dict[str, Any]]) -> list[F
 
 
 def _report(results: list[Figures], pairs: dict[str, dict[str, Any]], *,
-            quick: bool = False) -> None:
+            quick: bool = False, scale: float = 1.0) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary = _summary(results, pairs)
     _say(f"\nHearth ingest against the do-nothing subscriber, alternating in each round "
@@ -453,7 +455,7 @@ def _report(results: list[Figures], pairs: dict[str, dict[str, Any]], *,
              f"{row['loaded_rounds']} round(s) loaded; peak RSS {row['hearth_peak_rss_mb']:.1f} MB")
     (RESULTS / "ingest.json").write_text(json.dumps(
         {"measured_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "quick": quick,
-         "patients": PATIENTS, "summary": summary, "pairs": pairs,
+         "patients": PATIENTS, "scale": scale, "summary": summary, "pairs": pairs,
          "results": [asdict(f) for f in _median_run(results, summary)],
          "runs": [asdict(f) for f in results]}, indent=2))
 
