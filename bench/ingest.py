@@ -175,7 +175,7 @@ class Consumer:
             self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=log,
                                             stderr=subprocess.STDOUT)
         threading.Thread(target=self._sample, args=(self.process,), daemon=True).start()
-        wait_until(lambda: "subscribed" in self.log.read_text(), timeout=60,
+        wait_until(lambda: "subscribed" in self.log.read_text(), timeout=300,
                    message=f"{self.kind} subscribed")
         return hygiene.tree_cpu([self.process.pid])
 

@@ -180,7 +180,7 @@ class Bench:
             consumer.start()
         cpu = 0.0
         for consumer in consumers:
-            wait_until(consumer.subscribed, timeout=60, message="consumer subscribed")
+            wait_until(consumer.subscribed, timeout=300, message="consumer subscribed")
             time.sleep(0.2)  # what follows the log line (the SUBACK) is part of the start-up
             cpu += hygiene.tree_cpu([consumer.process.pid] if consumer.process else [])
             consumer.kill()
