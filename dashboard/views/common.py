@@ -106,6 +106,8 @@ def nav_for(user: User, current: str) -> list[dict[str, Any]]:
         items.insert(len(items) - 1, (N_("My service"), f"/patients/{user.patient_id}/service"))
     if user.role == "nurse":
         items.insert(len(items) - 1, (N_("Service agreement"), "/clinic/service"))
+    if user.role in ("nurse", "admin"):  # views/engagement_settings.py
+        items.insert(len(items) - 1, (N_("Engagement thresholds"), "/staff/engagement"))
     if user.role == "caregiver":  # views/caregiver_questions.py
         items.insert(len(items) - 1, (N_("Questions to peers"), "/caring/questions"))
     return [{"label": label, "href": href, "current": href == current} for label, href in items]

@@ -10,6 +10,7 @@ from dashboard.views import (
     caregiver_questions,
     coach,
     display,
+    engagement_settings,
     groups,
     nurse,
     outcomes,
@@ -26,5 +27,6 @@ router = APIRouter()
 for part in (patient.pages, patient.api, safety.pages, safety.api, selfcare.pages, coach.pages,
              coach.api, groups.pages, nurse.pages, nurse.api, staff.pages, stories.pages,
              outreach.pages, live.router, nightscout_sharing.pages, display.pages,
-             outcomes.pages, record.pages, agreements.pages, caregiver_questions.pages):
+             outcomes.pages, record.pages, agreements.pages, caregiver_questions.pages,
+             engagement_settings.pages):
     router.include_router(part)

@@ -417,3 +417,12 @@ def _nightscout_tokens() -> click.Command:
 
 
 admin.add_command(_nightscout_tokens())  # hearth admin nightscout-token create|list|revoke
+
+
+def _engagement() -> click.Command:
+    from hearth.commands.admin_engagement import engagement
+
+    return engagement
+
+
+admin.add_command(_engagement())  # hearth admin engagement show|set
