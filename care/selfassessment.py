@@ -48,45 +48,54 @@ class Card:
     examples: str
 
 
+# Every text a patient reads is marked for translation (N_ here; the page shows it with
+# _(), docs/I18N.md) and written for a reading age of about 9, except the two DDS2 items,
+# which keep the validated wording of Fisher 2008 (a screening item reworded is no longer
+# the validated item; their Polish and Urdu are translations, not validated versions).
 CARDS: tuple[Card, ...] = (
-    Card(Behaviour.HEALTHY_EATING, "Healthy eating",
-         "How is eating well going for you at the moment?",
-         "regular meals, vegetables, fewer sugary drinks, portion sizes"),
-    Card(Behaviour.BEING_ACTIVE, "Being active",
-         "How is being active going for you?",
-         "walking, gardening, stairs, moving more during the day"),
-    Card(Behaviour.MONITORING, "Monitoring",
-         "How is checking your numbers going?",
-         "glucose checks or sensor, blood pressure, weight, knowing what the numbers mean"),
-    Card(Behaviour.TAKING_MEDICATION, "Taking medication",
-         "How is taking your medicines going?",
-         "taking them as agreed, at the right times, running out, side effects"),
-    Card(Behaviour.PROBLEM_SOLVING, "Problem solving",
-         "How is it going when things do not go to plan?",
-         "a low or a high, being ill, travelling, a change of routine"),
-    Card(Behaviour.HEALTHY_COPING, "Healthy coping",
-         "How are you coping with living with your condition?",
-         "stress, worry, mood, support from family and friends"),
-    Card(Behaviour.REDUCING_RISKS, "Reducing risks",
-         "How is looking after your longer-term health going?",
-         "eye and foot checks, not smoking, vaccinations, dental care"),
+    Card(Behaviour.HEALTHY_EATING, N_("Healthy eating"),
+         N_("How is eating well going for you at the moment?"),
+         N_("meals at set times, vegetables, fewer sweet drinks, how much you eat")),
+    Card(Behaviour.BEING_ACTIVE, N_("Being active"),
+         N_("How is being active going for you?"),
+         N_("walking, gardening, stairs, moving more in the day")),
+    Card(Behaviour.MONITORING, N_("Monitoring"),
+         N_("How is checking your numbers going?"),
+         N_("glucose checks or sensor, blood pressure, weight, knowing what the numbers mean")),
+    Card(Behaviour.TAKING_MEDICATION, N_("Taking medication"),
+         N_("How is taking your medicines going?"),
+         N_("taking them as agreed, at the right times, running out, side effects")),
+    Card(Behaviour.PROBLEM_SOLVING, N_("Problem solving"),
+         N_("How is it going when things do not go to plan?"),
+         N_("a low or a high, being ill, travelling, a change of routine")),
+    Card(Behaviour.HEALTHY_COPING, N_("Healthy coping"),
+         N_("How are you coping with living with your condition?"),
+         N_("stress, worry, mood, support from family and friends")),
+    Card(Behaviour.REDUCING_RISKS, N_("Reducing risks"),
+         N_("How is looking after your longer-term health going?"),
+         N_("eye and foot checks, not smoking, vaccinations, dental care")),
 )
-RATING_LABELS = {1: "Not well at all", 2: "Not so well", 3: "OK", 4: "Well", 5: "Very well"}
-CONFIDENCE_QUESTION = ("How sure are you that you could do a little more of this?"
-                       " (0 = not at all, 10 = completely)")
-IMPORTANCE_QUESTION = "How much does this matter to you right now? (0 = not at all, 10 = very much)"
+RATING_LABELS = {1: N_("Not well at all"), 2: N_("Not so well"), 3: N_("OK"), 4: N_("Well"),
+                 5: N_("Very well")}
+CONFIDENCE_QUESTION = N_("How sure are you that you could do a little more of this?"
+                         " (0 = not at all, 10 = completely)")
+IMPORTANCE_QUESTION = N_("How much does this matter to you right now? (0 = not at all, "
+                         "10 = very much)")
+DDS2_INTRO = N_("How much is each of these a problem for you at the moment?")
 
 DDS2_ITEMS = (
-    ("overwhelmed", "Feeling overwhelmed by the demands of living with diabetes."),
-    ("failing", "Feeling that I am often failing with my diabetes regimen."),
+    ("overwhelmed", N_("Feeling overwhelmed by the demands of living with diabetes.")),
+    ("failing", N_("Feeling that I am often failing with my diabetes regimen.")),
 )
-DDS2_LABELS = {1: "Not a problem", 2: "A slight problem", 3: "A moderate problem",
-               4: "Somewhat serious problem", 5: "A serious problem", 6: "A very serious problem"}
+DDS2_LABELS = {1: N_("Not a problem"), 2: N_("A slight problem"), 3: N_("A moderate problem"),
+               4: N_("Somewhat serious problem"), 5: N_("A serious problem"),
+               6: N_("A very serious problem")}
 DIABETES = ("type1_diabetes", "type2_diabetes", "diabetes", "gestational_diabetes")
 
 
 def deck() -> dict[str, Any]:
-    """The card deck as the dashboard shows it (JSON-able)."""
+    """The card deck as the dashboard shows it (JSON-able; English, each text a catalogue
+    id the page translates)."""
     return {
         "cards": [{"behaviour": str(c.behaviour), "title": c.title, "prompt": c.prompt,
                    "examples": c.examples} for c in CARDS],
@@ -94,7 +103,7 @@ def deck() -> dict[str, Any]:
         "confidence": {"question": CONFIDENCE_QUESTION, "min": RULER[0], "max": RULER[1]},
         "importance": {"question": IMPORTANCE_QUESTION, "min": RULER[0], "max": RULER[1],
                        "optional": True},
-        "dds2": {"intro": "How much is each of these a problem for you at the moment?",
+        "dds2": {"intro": DDS2_INTRO,
                  "items": [{"key": k, "text": t} for k, t in DDS2_ITEMS], "labels": DDS2_LABELS,
                  "source": "Fisher et al., Ann Fam Med 2008;6:246-252"},
     }
@@ -139,9 +148,12 @@ def dds2_score(overwhelmed: int, failing: int) -> Dds2:
     _check("DDS2 item", failing, (1, 6))
     mean = (overwhelmed + failing) / 2
     positive = mean >= DDS2_CUTOFF
-    text = (f"The two distress questions average {mean:g} out of 6: "
-            + ("at least moderate distress, so your coach will get in touch to talk it through."
-               if positive else "below the level that needs a follow-up."))
+    if positive:
+        text = say("Your two answers about how you feel add up to {mean} out of 6. That is a lot "
+                   "to carry, so your coach will get in touch to talk.", mean=f"{mean:g}")
+    else:
+        text = say("Your two answers about how you feel add up to {mean} out of 6. Your coach "
+                   "does not need to call about it.", mean=f"{mean:g}")
     return Dds2(overwhelmed, failing, mean, positive, text)
 
 
@@ -168,10 +180,16 @@ def choose_start(answers: Sequence[CardAnswer], dds2: Dds2 | None = None) -> Sta
                                             order[a.behaviour]))
     first = ranked[0]
     title = CARDS[order[first.behaviour]].title
-    matters = (f"it matters to you ({first.importance}/10)" if first.importance is not None
-               else f"it is going {RATING_LABELS[first.rating].lower()}")
-    reason = (f"{title}: {matters} and you feel least sure about it ({first.confidence}/10), "
-              "so the plan starts there with one small step.")
+    if first.importance is not None:
+        reason = say("{title}: it matters to you ({importance} out of 10). You feel least "
+                     "sure about it ({confidence} out of 10). So your plan starts here, with "
+                     "one small step.", title=title, importance=str(first.importance),
+                     confidence=str(first.confidence))
+    else:
+        reason = say("{title}: you said it is going \"{rating}\". You feel least sure about "
+                     "it ({confidence} out of 10). So your plan starts here, with one small "
+                     "step.", title=title, rating=RATING_LABELS[first.rating],
+                     confidence=str(first.confidence))
     follow_up = dds2 is not None and dds2.positive
     return StartingPoint(first.behaviour, reason, follow_up,
                          dds2.explanation if follow_up and dds2 else "",
@@ -185,15 +203,16 @@ def _importance(a: CardAnswer) -> int:
 # --- Goal options for the starting behaviour (a mix, framed positively) -------------------
 
 SELF_REPORT_OPTIONS: dict[Behaviour, tuple[str, ...]] = {
-    Behaviour.HEALTHY_EATING: ("Have vegetables with dinner", "Swap a sugary drink for water"),
-    Behaviour.BEING_ACTIVE: ("Take a 10-minute walk after a meal",),
-    Behaviour.MONITORING: ("Write down what I notice about my numbers",),
-    Behaviour.TAKING_MEDICATION: ("Take my medicines at the agreed times",),
-    Behaviour.PROBLEM_SOLVING: ("Carry something sweet for a low when I go out",
-                                "Plan ahead for a change in routine"),
-    Behaviour.HEALTHY_COPING: ("Take 10 minutes for something I enjoy",
-                               "Talk to someone about how I feel"),
-    Behaviour.REDUCING_RISKS: ("Check my feet", "Brush and floss before bed"),
+    Behaviour.HEALTHY_EATING: (N_("Have vegetables with dinner"),
+                               N_("Swap a sugary drink for water")),
+    Behaviour.BEING_ACTIVE: (N_("Take a 10-minute walk after a meal"),),
+    Behaviour.MONITORING: (N_("Write down what I notice about my numbers"),),
+    Behaviour.TAKING_MEDICATION: (N_("Take my medicines at the agreed times"),),
+    Behaviour.PROBLEM_SOLVING: (N_("Carry something sweet for a low when I go out"),
+                                N_("Plan ahead for a change in routine")),
+    Behaviour.HEALTHY_COPING: (N_("Take 10 minutes for something I enjoy"),
+                               N_("Talk to someone about how I feel")),
+    Behaviour.REDUCING_RISKS: (N_("Check my feet"), N_("Brush and floss before bed")),
 }
 
 

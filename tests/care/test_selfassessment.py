@@ -59,7 +59,7 @@ def test_the_plan_starts_where_it_matters_most_and_confidence_is_lowest() -> Non
     # being active: 9 - 3 = 6; monitoring: 3 - 2 = 1; the rest 5 - 8 = -3
     assert start.behaviour is Behaviour.BEING_ACTIVE
     assert start.ranking[:2] == ("being_active", "monitoring")
-    assert "matters to you (9/10)" in start.reason and "(3/10)" in start.reason
+    assert "matters to you (9 out of 10)" in start.reason and "(3 out of 10)" in start.reason
     assert not start.coach_follow_up
 
 

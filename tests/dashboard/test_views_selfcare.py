@@ -171,3 +171,27 @@ def test_a_group_of_two_by_hand_with_a_prompt_the_members_see(world: World) -> N
             and "data-prompt" in mine)
     assert world.client("patient").post(f"/care/groups/{gid}/prompts", data={
         "csrf_token": csrf_from(mine), "body": "x"}).status_code == 403
+
+
+def test_the_check_in_reads_in_polish_and_urdu(world: World) -> None:
+    """Issue 20: the self-assessment's cards, scales, the distress items and the result are
+    in the reader's language (gettext catalogues), Urdu right to left."""
+    patient = world.client("patient")
+    pl = {"Accept-Language": "pl"}
+    page = patient.get("/patients/p1/self-assessment", headers=pl).text
+    for polish in ("Zdrowe jedzenie", "Jak idzie Ci ruch?", "Wcale nie dobrze",
+                   "Poczucie przytłoczenia wymaganiami życia z cukrzycą.", "Bardzo poważny problem",
+                   "Jak ważne jest to dla Ciebie teraz? (0 = wcale, 10 = bardzo)"):
+        assert polish in page, polish
+    assert "Healthy eating" not in page and "Not well at all" not in page
+    form = {"csrf_token": csrf_from(page)}
+    for b in ("healthy_eating", "being_active", "monitoring", "taking_medication",
+              "problem_solving", "healthy_coping", "reducing_risks"):
+        form |= {f"rating-{b}": "4", f"confidence-{b}": "8", f"importance-{b}": "5"}
+    form |= {"confidence-monitoring": "2", "importance-monitoring": "9"}
+    done = patient.post("/patients/p1/self-assessment", data=form, headers=pl).text
+    assert "Pomiary: to jest dla Ciebie ważne (9 na 10). Tu czujesz się najmniej pewnie " \
+           "(2 na 10)." in done
+    assert "Zapisywać, co zauważam w swoich wynikach" in done  # a goal to choose, in Polish
+    ur = patient.get("/patients/p1/self-assessment", headers={"Accept-Language": "ur"}).text
+    assert 'dir="rtl"' in ur and "صحت مند کھانا" in ur and "بہت سنگین مسئلہ" in ur
