@@ -1,7 +1,10 @@
 """The real-time path: ``hearth/v1/stored/{patient_id}`` in, rules and delivery within seconds.
 
 Ingest publishes a small event after it commits readings (no values: the patient
-id and the metrics that have news). The coach subscribes at QoS 1 with a persistent
+id and the metrics that have news), since issue 22 one for a whole batch's patients on
+``hearth/v1/stored`` (core/stored_events.py): each of its patients is filed as from an
+event of its own, and the message is acknowledged when the last of them is done.
+The coach subscribes at QoS 1 with a persistent
 session (MQTT v5 ``clean_start=False`` with a session expiry, or a 3.1.1 persistent
 session) and ``manual_ack``; on MQTT 5 through the shared subscription
 ``$share/{shared_group}/hearth/v1/stored/+``, so several coach processes split the
