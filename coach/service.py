@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from care.agreements import measure as measure_service_agreements
+from care.agreements import refresh as measure_service_agreements
 from care.messages import Outbound
 from coach.channels import Channel
 from coach.channels.external import EXTERNAL_CHANNELS, AppriseChannel
@@ -167,9 +167,7 @@ class CoachService:
     def measure_service(self, now: datetime) -> int:
         """The clinics' service agreements measured (care/agreements.py): new breaches
         reach the patients' service pages and the clinic queues; nothing is sent."""
-        with Session(self._engine) as session:
-            new = measure_service_agreements(session, now)
-            session.commit()
+        new = measure_service_agreements(self._engine, now)
         if new:
             log.info("service agreements: %d new breaches", new)
         return new

@@ -63,9 +63,8 @@ def service_page(request: Request, access: ReadAccess) -> HTMLResponse:
 def _page(request: Request, access: PatientAccess, error: str | None = None,
           status_code: int = 200) -> HTMLResponse:
     pid, now = access.patient.id, now_of(request)
+    agreements.refresh(engine_of(request), now, patient_ids=[pid])
     with Session(engine_of(request)) as session:
-        agreements.measure(session, now, patient_ids=[pid])
-        session.commit()
         clinic_id = agreements.clinic_of(session, pid)
         clinic = session.get(Clinic, clinic_id) if clinic_id else None
         context = {
@@ -169,9 +168,8 @@ def clinic_queue(request: Request, user: Nurse) -> HTMLResponse:
     clinic_id, now = _clinic(user), now_of(request)
     visible = visible_patient_ids(request, user)
     directory = request.app.state.directory
+    agreements.refresh(engine_of(request), now, clinic_ids=[clinic_id])
     with Session(engine_of(request)) as session:
-        agreements.measure(session, now, clinic_ids=[clinic_id])
-        session.commit()
         breaches = [b for b in agreements.clinic_queue(session, clinic_id, now)
                     if b.patient_id in visible]
         requests = [r for r in agreements.clinic_requests(session, clinic_id)
