@@ -5,7 +5,8 @@ coach/rules/), the policy to coach/dispatch.py and coach/escalation.py, plans an
 self-assessment to their modules; this module only strings them together for
 the real-time path, the scheduled jobs and the benchmark, and returns the
 ``Outbound`` messages for delivery once the transaction that recorded them has
-committed (a message is never sent for a decision that was rolled back).
+committed (a message is never sent for a decision that was rolled back). The reads of
+patients and devices, the write lock and the transactions are coach/store.py's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from analytics.forecast import live_model
@@ -33,10 +34,9 @@ from coach.engine import metrics_of, needs_of, run_rules
 from coach.policy import Policy, load_policies, load_policy
 from coach.rules.base import FlagRequest, RulePath
 from coach.rules.registry import EnabledRule, enabled_rules
-from core.appdb.coaching import CoachNudge
+from coach.store import CoachStore, digest_since, patients_with_goals
 from core.appdb.delivery import CLAIM_LEASE, stale_claims
 from core.appdb.directory import DeviceBinding, PatientInfo, SqlDirectory
-from core.appdb.models import Device, Patient
 from core.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class CoachEvaluator:
     ) -> None:
         self._store = store
         self._engine = engine
+        self._db = CoachStore(engine)
         self._directory = SqlDirectory(engine)
         self._context_settings = context_settings or ContextSettings()
         self._rule_cache: dict[tuple[str, str, str | None], list[EnabledRule]] = {}
@@ -86,13 +87,12 @@ class CoachEvaluator:
     def _evaluate_one(self, patient: PatientInfo, devices: Sequence[DeviceBinding],
                       now: datetime, path: RulePath, stats: CycleStats | None,
                       cadence: str | None = None) -> list[Outbound]:
-        """Rules in a read transaction, then the dispatch in a write one (``_begin_write``)."""
-        with Session(self._engine) as session:
+        """Rules in a read transaction, then the dispatch in a write one (``writer``)."""
+        with self._db.session() as session:
             policy, flags = self._rules(session, patient, devices, now, path, stats, cadence)
         if not flags:
             return []
-        with Session(self._engine) as session:
-            _begin_write(session)
+        with self._db.writer() as session:
             out = dispatch(session, patient.id, flags, now, policy=policy)
             session.commit()
         return out
@@ -167,7 +167,7 @@ class CoachEvaluator:
         out: list[Outbound] = []
         for k in range(0, len(ids), chunk):
             part = ids[k:k + chunk]
-            people, devices = self._bulk(part)
+            people, devices = self._db.people(part)
             try:
                 out.extend(self._chunk(part, people, devices, now, stats, cadence))
             except Exception:
@@ -189,9 +189,9 @@ class CoachEvaluator:
         trial = CycleStats()
         out: list[Outbound] = []
         found = []
-        with Session(self._engine) as session:  # reads only
+        with self._db.session() as session:  # reads only
             policies = load_policies(session, ids)
-            with_goals = _patients_with_goals(session, ids)
+            with_goals = patients_with_goals(session, ids)
             for patient_id in ids:
                 if patient_id in people:
                     policy, flags = self._rules(session, people[patient_id],
@@ -208,8 +208,7 @@ class CoachEvaluator:
             # so that no read snapshot is ever upgraded to a write (SQLITE_BUSY_SNAPSHOT
             # would fail at once, whatever the busy timeout).
             began = time.perf_counter()
-            with Session(self._engine) as session:
-                _begin_write(session)
+            with self._db.writer() as session:
                 trial.lock_wait_s += time.perf_counter() - began
                 state = DispatchState(session, [pid for pid, _, _ in found], now)
                 for patient_id, policy, flags in found:
@@ -238,20 +237,6 @@ class CoachEvaluator:
                 log.exception("trend check failed for patient %s", patient_id)
         return out
 
-    def _bulk(self, ids: list[str]) -> tuple[dict[str, PatientInfo],
-                                            dict[str, list[DeviceBinding]]]:
-        people: dict[str, PatientInfo] = {}
-        devices: dict[str, list[DeviceBinding]] = {}
-        with Session(self._engine) as session:
-            for p in session.scalars(select(Patient).where(Patient.id.in_(ids))):
-                people[p.id] = PatientInfo(p.id, p.display_name, p.timezone,
-                                           tuple(p.conditions or ()), dict(p.targets or {}))
-            for d in session.scalars(select(Device).where(Device.patient_id.in_(ids))
-                                     .order_by(Device.id)):
-                devices.setdefault(d.patient_id, []).append(
-                    DeviceBinding(d.id, d.patient_id, d.kind, d.active))
-        return people, devices
-
     # -- the other jobs ------------------------------------------------------------------
 
     def digests(self, timezone: str, now: datetime, *,
@@ -261,14 +246,14 @@ class CoachEvaluator:
         averages, bests, streaks) run for them first: what the dispatcher sends at once
         goes now, what it holds for the digest is in this one."""
         out: list[Outbound] = []
-        with Session(self._engine) as session:
+        with self._db.session() as session:
             ids = [pid for pid, p in load_policies(session, self.patient_ids()).items()
                    if p.tz == timezone]
         if daily_rules:
             self._evaluate_goals(ids, now)  # finished goal periods, before goal_reached reads them
             out.extend(self.scheduled(now, ids, cadence="daily"))
         for patient_id in ids:
-            with Session(self._engine) as session:
+            with self._db.session() as session:
                 digest = build_digest(session, patient_id, now)
                 session.commit()
             if digest is not None:
@@ -282,13 +267,13 @@ class CoachEvaluator:
         so what was held for them is never stranded. One digest a day still holds."""
         out: list[Outbound] = []
         for patient_id in self.patient_ids(shard):
-            with Session(self._engine) as session:
+            with self._db.session() as session:
                 policy = load_policy(session, patient_id)
                 local = policy.local(now)
                 due = datetime.combine(local.date(), clock_time(hour, minute), local.tzinfo)
                 if local < due or not policy.in_quiet_hours(due) or policy.in_quiet_hours(now):
                     continue
-                if _digest_since(session, patient_id, policy.day_start(now)):
+                if digest_since(session, patient_id, policy.day_start(now)):
                     continue
                 digest = build_digest(session, patient_id, now)
                 session.commit()
@@ -300,7 +285,7 @@ class CoachEvaluator:
         from care.plans import evaluate_goals
 
         for patient_id in patient_ids:
-            with Session(self._engine) as session:
+            with self._db.session() as session:
                 evaluate_goals(session, self._store, now, patient_id=patient_id)
                 session.commit()
 
@@ -310,7 +295,7 @@ class CoachEvaluator:
         themselves (coach/episodes.py), the due ladder steps are taken, the "watch" rules
         run for patients whose CGM went quiet while low, and the messages of delivery
         claims whose process died before sending are sent again (``redeliveries``)."""
-        with Session(self._engine) as session:
+        with self._db.session() as session:
             episodes.cleared(session, self._store, now)
             out = escalation.advance(session, now)
             silent = episodes.silent_candidates(session, self._store, now)
@@ -341,7 +326,7 @@ class CoachEvaluator:
         (care/outreach.py). Sends nothing: the task is for a person."""
         from care import engagement, outreach
 
-        with Session(self._engine) as session:
+        with self._db.session() as session:
             found = engagement.record_all(session, self._store, now)
             gone = [pid for pid, e in found.items() if e.state == engagement.DISENGAGED]
             due = {pid: timedelta(hours=engagement.settings_for(session, pid)
@@ -355,7 +340,7 @@ class CoachEvaluator:
     def self_assessment_reminders(self, now: datetime) -> list[Outbound]:
         from care.selfassessment import self_assessment_reminders
 
-        with Session(self._engine) as session:
+        with self._db.session() as session:
             out = self_assessment_reminders(session, now)
             session.commit()
         return out
@@ -364,7 +349,7 @@ class CoachEvaluator:
         """The weekly group prompts (care/groups.py)."""
         from care import groups
 
-        with Session(self._engine) as session:
+        with self._db.session() as session:
             out: list[Outbound] = groups.weekly_group_prompts(session, self._store, now)
             session.commit()
         return out
@@ -373,13 +358,12 @@ class CoachEvaluator:
 
     def patient_ids(self, shard: tuple[int, int] | None = None) -> list[str]:
         """Every patient, or those of shard (k, n)."""
-        with Session(self._engine) as session:
-            ids = list(session.scalars(select(Patient.id).order_by(Patient.id)))
+        ids = self._db.patient_ids()
         return ids if shard is None else [p for p in ids if shard_of(p, shard[1]) == shard[0]]
 
     def timezones(self) -> set[str]:
         """Every coaching time zone in use (a digest job each)."""
-        with Session(self._engine) as session:
+        with self._db.session() as session:
             return {p.tz for p in load_policies(session, self.patient_ids()).values()}
 
 
@@ -387,20 +371,6 @@ def shard_of(patient_id: str, shards: int) -> int:
     """The shard of a patient: a stable hash (CRC-32 of the id), the same in every process
     and every run (Python's hash() is salted per process)."""
     return zlib.crc32(patient_id.encode()) % shards if shards > 1 else 0
-
-
-def _begin_write(session: Session) -> None:
-    """Start the transaction as a writer (SQLite: wait for the write lock now, while no
-    snapshot is held, rather than fail when the first row is written)."""
-    _wait_for_writers(session)
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("UPDATE coach_cooldowns SET last_level = last_level WHERE 0"))
-
-
-def _wait_for_writers(session: Session) -> None:
-    """SQLite: wait for another worker's short dispatch transaction rather than fail."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("PRAGMA busy_timeout = 60000"))
 
 
 # -- the cycle over several processes ------------------------------------------------------
@@ -449,24 +419,3 @@ def parallel_cycle(urls: StoreUrls, patient_ids: Sequence[str], now: datetime, *
                      "write_s", "lock_wait_s"):
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return out, total
-
-
-def _patients_with_goals(session: Session, ids: Sequence[str]) -> set[str]:
-    """Which of these patients have an active plan goal (the others need no goal query)."""
-    try:
-        from core.appdb.plans import Goal
-    except ModuleNotFoundError:  # pragma: no cover - plans are another engineer's module
-        return set(ids)
-    found: set[str] = set()
-    for k in range(0, len(ids), 500):
-        found.update(session.scalars(select(Goal.patient_id).where(
-            Goal.patient_id.in_(ids[k:k + 500]), Goal.status == "active").distinct()))
-    return found
-
-
-def _digest_since(session: Session, patient_id: str, since: datetime) -> bool:
-    return session.scalar(
-        select(CoachNudge.id).where(CoachNudge.patient_id == patient_id,
-                                    CoachNudge.kind == "digest",
-                                    CoachNudge.created_at >= since).limit(1)
-    ) is not None

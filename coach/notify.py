@@ -30,13 +30,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from care.messages import Outbound
 from coach.channels import Channel, DeliveryResult, Recipient
-from core.appdb.delivery import ChannelPreference, Delivery, take_over_claim
+from core.appdb import delivery as deliveries
+from core.appdb.delivery import Delivery, take_over_claim
 from core.clock import Clock, SystemClock
 from core.cpu_priority import favour_this_thread
 from core.i18n import DEFAULT, recipient_language
@@ -80,13 +80,7 @@ def set_channels(engine: Engine, recipient_id: str,
             raise ValueError(f"unknown channel {name!r}; known: {', '.join(CHANNEL_NAMES)}")
         if name in ("email", "sms", "webhook") and not (target and apprise.Apprise().add(target)):
             raise ValueError(f"channel {name!r} needs a valid apprise URL")
-    with Session(engine) as session:
-        session.execute(delete(ChannelPreference).where(
-            ChannelPreference.recipient_id == recipient_id))
-        for rank, (name, target) in enumerate(channels):
-            session.add(ChannelPreference(recipient_id=recipient_id, channel=name,
-                                          target=target, rank=rank, enabled=True))
-        session.commit()
+    deliveries.replace_channel_preferences(engine, recipient_id, list(channels))
 
 
 def recipient_key(outbound: Outbound) -> str | None:
@@ -153,13 +147,7 @@ class Notifier:
 
     def channels_for(self, key: str, role: str) -> list[tuple[str, str | None]]:
         """(channel, target) in order of preference, for channels this process has."""
-        with Session(self._engine) as session:
-            rows = session.scalars(
-                select(ChannelPreference)
-                .where(ChannelPreference.recipient_id == key, ChannelPreference.enabled)
-                .order_by(ChannelPreference.rank, ChannelPreference.channel)
-            ).all()
-            listed = [(r.channel, r.target) for r in rows]
+        listed = deliveries.channel_preferences(self._engine, key)
         if not listed and role == "patient":
             listed = [(HOME_DISPLAY, None)]
         return [(c, t) for c, t in listed if c in self._channels and c != INBOX]
@@ -263,28 +251,20 @@ class Notifier:
             recipient_role=recipient.role, recipient_key=recipient.key, channel=name,
             status="pending", attempts=0, created_at=self._now(), message=outbound.to_dict(),
         )
-        try:
-            with Session(self._engine) as session:
-                session.add(row)
-                session.commit()
-                return row.id
-        except IntegrityError:  # sent before; or a dead process's claim: re-taken after its lease
-            return take_over_claim(self._engine, ref=outbound.ref, kind=outbound.kind,
+        claimed = deliveries.claim(self._engine, row)
+        if claimed is not None:
+            return claimed
+        # sent before; or a dead process's claim: re-taken after its lease
+        return take_over_claim(self._engine, ref=outbound.ref, kind=outbound.kind,
                                    recipient_key=recipient.key, channel=name, now=self._now())
 
     def _earlier_status(self, name: str, recipient: Recipient, outbound: Outbound) -> str | None:
-        with Session(self._engine) as session:
-            return session.scalar(select(Delivery.status).where(
-                Delivery.ref == outbound.ref, Delivery.kind == outbound.kind,
-                Delivery.recipient_key == recipient.key, Delivery.channel == name))
+        return deliveries.earlier_status(self._engine, ref=outbound.ref, kind=outbound.kind,
+                                         recipient_key=recipient.key, channel=name)
 
     def _finish(self, row_id: int, status: str, attempts: int, error: str | None) -> None:
-        with Session(self._engine) as session:
-            session.execute(
-                update(Delivery).where(Delivery.id == row_id).values(
-                    status=status, attempts=attempts, error=error, finished_at=self._now())
-            )
-            session.commit()
+        deliveries.finish(self._engine, row_id, status=status, attempts=attempts, error=error,
+                          now=self._now())
 
     def _now(self) -> datetime:
         return self._clock.now()

@@ -31,10 +31,12 @@ from sqlalchemy import (
     Text,
     Unicode,
     UniqueConstraint,
+    delete,
     select,
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.appdb.models import Base
@@ -135,6 +137,61 @@ class SchedulerJob(Base):
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def channel_preferences(engine: Engine, recipient_id: str) -> list[tuple[str, str | None]]:
+    """How a person is reached: (channel, target) of the enabled channels, preferred first."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(ChannelPreference)
+            .where(ChannelPreference.recipient_id == recipient_id, ChannelPreference.enabled)
+            .order_by(ChannelPreference.rank, ChannelPreference.channel)
+        ).all()
+        return [(r.channel, r.target) for r in rows]
+
+
+def replace_channel_preferences(engine: Engine, recipient_id: str,
+                                channels: list[tuple[str, str | None]]) -> None:
+    """Replace how one person is reached (the caller has checked the channels)."""
+    with Session(engine) as session:
+        session.execute(delete(ChannelPreference).where(
+            ChannelPreference.recipient_id == recipient_id))
+        for rank, (name, target) in enumerate(channels):
+            session.add(ChannelPreference(recipient_id=recipient_id, channel=name,
+                                          target=target, rank=rank, enabled=True))
+        session.commit()
+
+
+def claim(engine: Engine, row: Delivery) -> int | None:
+    """Record a pending delivery (the claim to send it); its id, or None when this message
+    was claimed for this recipient and channel before (sent, or a claim to take over)."""
+    try:
+        with Session(engine) as session:
+            session.add(row)
+            session.commit()
+            return row.id
+    except IntegrityError:
+        return None
+
+
+def earlier_status(engine: Engine, *, ref: str, kind: str, recipient_key: str,
+                   channel: str) -> str | None:
+    """The status of an earlier delivery of this message to this recipient and channel."""
+    with Session(engine) as session:
+        return session.scalar(select(Delivery.status).where(
+            Delivery.ref == ref, Delivery.kind == kind,
+            Delivery.recipient_key == recipient_key, Delivery.channel == channel))
+
+
+def finish(engine: Engine, row_id: int, *, status: str, attempts: int, error: str | None,
+           now: datetime) -> None:
+    """A claimed delivery's outcome."""
+    with Session(engine) as session:
+        session.execute(
+            update(Delivery).where(Delivery.id == row_id).values(
+                status=status, attempts=attempts, error=error, finished_at=now)
+        )
+        session.commit()
 
 
 def take_over_claim(engine: Engine, *, ref: str, kind: str, recipient_key: str, channel: str,
