@@ -54,7 +54,7 @@ class PatientReview(Base):
 
 class TriageBoardRecord(Base):
     """A nurse's triage board for one set of patients and one refresh period, built once
-    for every server process (dashboard/views/shared_boards.py). ``payload`` is empty
+    for every server process (core/appdb/shared_boards.py). ``payload`` is empty
     while the process that claimed the build is still computing it."""
 
     __tablename__ = "triage_boards"
