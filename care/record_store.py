@@ -61,6 +61,10 @@ class RecordStore:
         with Session(self._engine) as session:
             return wellbeing.latest(session, patient_id)
 
+    def latest_wellbeing_of(self, patient_ids: list[str]) -> dict[str, wellbeing.Who5]:
+        with Session(self._engine) as session:
+            return wellbeing.latest_of(session, patient_ids)
+
 
 class CaregiverQuestionStore:
     def __init__(self, engine: Engine) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.appdb.coaching import CoachAlert
@@ -158,3 +158,18 @@ def history(session: Session, patient_id: str, *, limit: int = 100) -> list[Who5
 def latest(session: Session, patient_id: str) -> Who5 | None:
     found = history(session, patient_id, limit=1)
     return found[-1] if found else None
+
+
+def latest_of(session: Session, patient_ids: list[str]) -> dict[str, Who5]:
+    """The latest WHO-5 of each of these patients who took one (one query: the caseload)."""
+    if not patient_ids:
+        return {}
+    ranked = (select(WellbeingCheck.id, WellbeingCheck.patient_id, WellbeingCheck.items,
+                     WellbeingCheck.raw, WellbeingCheck.taken_at, func.row_number().over(
+        partition_by=WellbeingCheck.patient_id,
+        order_by=(WellbeingCheck.taken_at.desc(), WellbeingCheck.id.desc())).label("n"))
+        .where(WellbeingCheck.patient_id.in_(patient_ids)).subquery())
+    rows = session.execute(select(ranked.c.id, ranked.c.patient_id, ranked.c["items"], ranked.c.raw,
+                                  ranked.c.taken_at).where(ranked.c.n == 1))
+    return {pid: Who5(rid, tuple(int(x) for x in items), raw, aware(at))
+            for rid, pid, items, raw, at in rows}

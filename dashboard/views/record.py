@@ -135,5 +135,17 @@ def patient_wellbeing(request: Request, viewer: Any, patient_id: str) -> wellbei
     return RecordStore(engine_of(request)).latest_wellbeing(patient_id)
 
 
+def caseload_wellbeing(request: Request, viewer: Any,
+                       patient_ids: list[str]) -> dict[str, wellbeing.Who5]:
+    """For the coach's caseload (coach_home.html): each listed patient's latest WHO-5, for a
+    coach or nurse, only of the patients they may see (the page audits its caseload read)."""
+    if not isinstance(viewer, User) or viewer.role not in ("coach", "nurse"):
+        return {}
+    accounts = accounts_of(request)
+    allowed = [pid for pid in patient_ids if may_see(accounts, viewer, pid, "readings")]
+    return RecordStore(engine_of(request)).latest_wellbeing_of(allowed)
+
+
 templates.env.globals.update(
-    checkin_saved=checkin_saved, patient_wellbeing=patient_wellbeing, who5=wellbeing)
+    checkin_saved=checkin_saved, patient_wellbeing=patient_wellbeing, who5=wellbeing,
+    caseload_wellbeing=caseload_wellbeing)

@@ -77,6 +77,9 @@ def test_only_a_score_at_or_under_28_asks_the_coach_to_follow_up(db: Engine) -> 
     assert alerts[0].kind == "alert" and alerts[0].flag_type == "who5_low"
     assert "not a diagnosis" in alerts[0].body and "Topp" in alerts[0].why
     assert [(w.percent, w.level) for w in history] == [(32, "low"), (28, "very_low")]
+    with Session(db) as s:
+        latest = wellbeing.latest_of(s, ["p1", "p2"])
+    assert list(latest) == ["p1"] and latest["p1"].percent == 28
 
 
 def test_check_in_ratings_and_the_history_over_time(db: Engine) -> None:

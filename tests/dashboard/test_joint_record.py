@@ -154,6 +154,9 @@ def test_a_check_in_rates_outcomes_and_the_who5_and_the_record_shows_them(site: 
         assert "/patients/p1/joint-record" in message.body
 
     with client_of(site, site.people.coach) as coach:
+        home = coach.get("/coach").text
+        row = home.split('data-patient="p1"')[1].split("</tr>")[0]
+        assert 'data-who5="24"' in row and "24/100" in row
         caseload = coach.get("/coach/patients/p1").text
         assert "24/100" in caseload.split('id="coach-who5"')[1].split("</p>")[0]
         assert "shared my joint record" in caseload
