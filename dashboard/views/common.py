@@ -16,10 +16,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
+from core import i18n
 from core.i18n import N_
 from core.timeseries import TimeSeriesStore
 from dashboard.security import User, now_of
-from dashboard.templating import make_templates
+from dashboard.templating import make_templates, page_language
 from dashboard.views import glance
 from dashboard.views import glucose as g
 from dashboard.views.records import Prefs, load_prefs
@@ -113,6 +114,22 @@ def nav_for(user: User, current: str) -> list[dict[str, Any]]:
     return [{"label": label, "href": href, "current": href == current} for label, href in items]
 
 
+MINUTES_PER_HOUR, HOURS_SHOWN_UNTIL = 60, 48 * 60  # minutes, then hours, then days
+
+
+def age_words(now: datetime, at: datetime, lang: str) -> str:
+    """A reading's age in the viewer's language (the words of glucose.py ``age_text``, and
+    of the page scripts: static/views/words.js, which ticks it on)."""
+    minutes = int((now - at).total_seconds() // 60)
+    if minutes < 1:
+        return i18n.gettext(lang, "just now")
+    if minutes < MINUTES_PER_HOUR:
+        return i18n.gettext(lang, "%(n)s min ago") % {"n": minutes}
+    if minutes < HOURS_SHOWN_UNTIL:
+        return i18n.gettext(lang, "%(n)s h ago") % {"n": minutes // 60}
+    return i18n.gettext(lang, "%(n)s days ago") % {"n": minutes // 1440}
+
+
 def render(request: Request, user: User, name: str, context: dict[str, Any], *,
            status_code: int = 200) -> HTMLResponse:
     prefs = context.get("prefs") or prefs_of(request, user)
@@ -127,7 +144,7 @@ def render(request: Request, user: User, name: str, context: dict[str, Any], *,
 
     full = {"viewer": user, "nav": nav_for(user, request.url.path), "logout_url": "/logout",
             "units": prefs.glucose_units, "prefs": prefs, "now": now, "local": local,
-            "age_text": lambda at: g.age_text(now, at), **context}
+            "age_text": lambda at: age_words(now, at, page_language(request)), **context}
     response = templates.TemplateResponse(request, name, full, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"  # health data: never from a shared cache
     return response

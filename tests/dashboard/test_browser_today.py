@@ -108,8 +108,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def _sign_in(browser: Any, site: Site, name: str, width: int, **extra: Any) -> Any:
     """A British viewer (en-GB) signs in through the form and lands on her start page."""
-    context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB",
-                                  **extra)
+    extra.setdefault("locale", "en-GB")
+    context = browser.new_context(viewport={"width": width, "height": 900}, **extra)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(f"{site.url}/login")
@@ -299,3 +299,28 @@ def test_axe_core_finds_no_serious_violation_on_today(chromium: Any, site: Site,
 def test_axe_core_is_vendored() -> None:
     js = Path(__file__).resolve().parents[1] / "support" / "vendor" / "axe-core" / "axe.min.js"
     assert js.read_text(encoding="utf-8")[:20].startswith("/*! axe v4.14.1")
+
+
+def test_the_live_age_ticks_in_polish(chromium: Any, site: Site) -> None:  # noqa: F811
+    """Issue 18: the page scripts write in the viewer's language (views/layout.html
+    #page-words, static/views/words.js): under Polish the age the browser ticks on, its
+    stale warnings and the range word are Polish, not the scripts' English."""
+    page = _sign_in(chromium, site, "ann", 390, locale="pl-PL")
+    try:
+        assert page.locator("html").get_attribute("lang") == "pl"
+        age = page.locator("#glucose-age")
+        assert re.fullmatch(r"zmierzono (\d+ min temu|przed chwilą)", age.inner_text()), \
+            age.inner_text()
+        assert page.locator("#glucose-range").inner_text() == "W zakresie"
+        # the reading is made 20, then 40 minutes old: the script's next tick says so
+        for minutes, expected in ((20, "zmierzono 20 min temu – nieaktualne"),
+                                  (40, "zmierzono 40 min temu – nieaktualne: brak pomiaru od "
+                                       "ponad 30 min")):
+            age.evaluate("(el, m) => { el.dataset.measured = new Date(Date.now() - m * 60000"
+                         " - 5000).toISOString(); }", minutes)
+            page.wait_for_function("(t) => document.getElementById('glucose-age')"
+                                   ".textContent === t", arg=expected)
+        assert "age-urgent" in (age.get_attribute("class") or "")
+        assert "min ago" not in page.locator("main").inner_text()
+    finally:
+        page.context.close()

@@ -158,7 +158,7 @@
     const top = Math.max(data.step_goal, ...data.steps.map((d) => d.steps)) * 1.1;
     make("steps-chart", {
       scales: { x: { time: true, range: () => [period[0] - 43200, period[1] + 43200] }, y: { range: [0, top] } },  // a count: from 0
-      axes: [stepsAxis, { label: "steps", size: 60 }],
+      axes: [stepsAxis, { label: window.hearthWords ? window.hearthWords.say("steps", {}, "steps") : "steps", size: 60 }],
       series: [{}, { stroke: "#1e6b30", fill: "rgba(30,107,48,0.35)",
         paths: uPlot.paths.bars({ size: [0.6, 40] }), points: { show: false } }],
       plugins: [targetLines([{ value: data.step_goal, colour: "#111" }])],

@@ -7,6 +7,8 @@
   const source = new EventSource(root.dataset.live);
   const CARD = { systolic: "blood_pressure", diastolic: "blood_pressure", weight: "weight", spo2: "spo2" };
   let bp = {};
+  const W = window.hearthWords;  // words.js: the viewer's language
+  function agoOf(iso) { return W.ago(Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 60000))); }
 
   source.addEventListener("ready", () => { root.dataset.liveReady = "1"; });
 
@@ -22,10 +24,10 @@
     const trend = document.getElementById("glucose-trend");
     if (trend) trend.textContent = d.arrow_label.charAt(0).toUpperCase() + d.arrow_label.slice(1);
     const age = document.getElementById("glucose-age");
-    if (age) { age.textContent = "measured " + d.age; age.className = d.fresh ? "fresh" : "stale"; }
+    if (age) { age.textContent = W.say("measured", { age: agoOf(d.time) }, "measured {age}"); age.className = d.fresh ? "fresh" : "stale"; }
     flash(document.getElementById("glucose-card"));
     window.dispatchEvent(new CustomEvent("hearth:glucose", { detail: d })); // today.js: age, range
-    say("New glucose reading: " + d.value + " " + d.units + ", " + d.arrow_label);
+    say(W.say("new_glucose", { value: d.value + " " + d.units + ", " + d.arrow_label }, "New glucose reading: {value}"));
   });
   source.addEventListener("reading", (e) => {
     const d = JSON.parse(e.data);
@@ -42,7 +44,7 @@
       span.textContent = d.shown;
     }
     const when = card.querySelector(".muted");
-    if (when) when.textContent = d.age;
+    if (when) when.textContent = d.time ? agoOf(d.time) : d.age;
     flash(card);
   });
   source.addEventListener("alerts", () => {
@@ -50,7 +52,7 @@
     if (!list) return;
     fetch(list.dataset.alertsFragment, { headers: { "Accept": "text/html" } })
       .then((r) => r.ok ? r.text() : Promise.reject(r.status))
-      .then((html) => { list.innerHTML = html; flash(list); say("The alert list has changed."); })
+      .then((html) => { list.innerHTML = html; flash(list); say(W.say("alerts_changed", {}, "The alert list has changed.")); })
       .catch(() => {});
   });
 })();

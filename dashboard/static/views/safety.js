@@ -83,7 +83,7 @@
         const before = root.querySelectorAll("[data-safety-alert]").length;
         root.innerHTML = text;
         const after = root.querySelectorAll("[data-safety-alert]").length;
-        if (after > before) say("New safety alert.");
+        if (after > before) say(window.hearthWords.say("new_safety_alert", {}, "New safety alert."));
         update();
       })
       .catch(() => {});
@@ -100,7 +100,7 @@
     }).then((r) => {
       if (!r.ok) return Promise.reject(r.status);
       if (item) item.remove();
-      say("Alert acknowledged.");
+      say(window.hearthWords.say("alert_acknowledged", {}, "Alert acknowledged."));
       return refresh();
     }).catch(() => form.submit()); // the plain form still works
   });

@@ -8,6 +8,8 @@
   const now = document.getElementById("glucose-now");
   const value = document.getElementById("glucose-value");
   const label = document.getElementById("glucose-range");
+  // words in the viewer's language (words.js, from the page's #page-words)
+  const W = window.hearthWords;
   const LABELS = { very_low: "Very low", low: "Low", in_range: "In range", high: "High", very_high: "Very high" };
   const TICK_MS = 5000;
   let offset = 0; // the server's clock minus this browser's: ages are the server's
@@ -17,12 +19,6 @@
     if (!isNaN(t)) offset = t - Date.now();
   }
 
-  function ageText(minutes) { // as dashboard/views/glucose.py age_text
-    if (minutes < 1) return "just now";
-    if (minutes < 60) return minutes + " min ago";
-    if (minutes < 48 * 60) return Math.floor(minutes / 60) + " h ago";
-    return Math.floor(minutes / 1440) + " days ago";
-  }
 
   function tick() {
     if (!age || !age.dataset.measured) return;
@@ -31,9 +27,9 @@
     const minutes = Math.max(0, Math.floor((Date.now() + offset - measured) / 60000));
     const warn = Number(age.dataset.warnMin), urgent = Number(age.dataset.urgentMin);
     const state = minutes >= urgent ? "urgent" : minutes >= warn ? "warn" : "fresh";
-    let text = "measured " + ageText(minutes);
-    if (state === "urgent") text += " – not current: no reading for over " + urgent + " min";
-    else if (state === "warn") text += " – not current";
+    let text = W.say("measured", { age: W.ago(minutes) }, "measured {age}");
+    if (state === "urgent") text += " – " + W.say("not_current_urgent", { minutes: urgent }, "not current: no reading for over {minutes} min");
+    else if (state === "warn") text += " – " + W.say("not_current", {}, "not current");
     if (age.textContent !== text) age.textContent = text;
     age.className = (state === "fresh" ? "fresh" : "stale") + " age-" + state;
     age.dataset.state = state;
@@ -48,7 +44,7 @@
       : mg <= Number(d.high) ? "in_range" : mg <= Number(d.veryHigh) ? "high" : "very_high";
     now.className = now.className.replace(/\brange-\w+/g, "").trim() + " range-" + band;
     now.dataset.range = band;
-    if (label) label.textContent = LABELS[band];
+    if (label) label.textContent = W.say(band, {}, LABELS[band]);
   }
 
   if (age) sync(age.dataset.now);
