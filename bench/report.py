@@ -128,6 +128,11 @@ def _gateway(data: dict[str, Any], _log: str) -> Iterator[Row]:
 _ALL = re.compile(r"ALL: .*?wall median\s+([\d.]+) ms.*?CPU median\s+([\d.]+) ms")
 _POP = re.compile(r"population summary \(target <= 5 s\): wall median ([\d.]+) s.*?"
                   r"CPU median ([\d.]+) s")
+_POP_SEQ = re.compile(r"population summary, one patient after another \(same run, alternating\):"
+                      r" wall median ([\d.]+) s, CPU median ([\d.]+) s; ratio median ([\d.]+);"
+                      r" (load [^;]+); (\d+ of \d+ runs LOADED)")
+# issue 4 asked <= 5 s for 1,000 patients; issue 22 <= 2 s (the stricter counts)
+POPULATION_LIMIT_S = 2.0
 _POP_SIZE = re.compile(r"population: (\d+) patients x (\d+) days")
 
 
@@ -137,12 +142,20 @@ def _analytics(_data: dict[str, Any], log: str) -> Iterator[Row]:
                   float(m[1]), "ms", "limit", 10.0, "<= 10 ms", float(m[1]) <= 10,
                   note=f"CPU {float(m[2]):.2f} ms")
     size = _POP_SIZE.search(log)
+    what = f"{size[1] if size else '?'} patients x {size[2] if size else '?'} days"
+    seq = _POP_SEQ.search(log)
     if m := _POP.search(log):
-        yield Row("analytics", f"analytics per population: summary of "
-                  f"{size[1] if size else '?'} patients x {size[2] if size else '?'} days (wall)",
-                  float(m[1]), "s", "limit", 5.0, "<= 5 s (1,000 patients)",
-                  _at_size(size is not None and int(size[1]) >= 1000, float(m[1]) <= 5),
-                  note=f"CPU {float(m[2]):.2f} s")
+        limit = POPULATION_LIMIT_S
+        yield Row("analytics", f"analytics per population: summary of {what} (wall)",
+                  float(m[1]), "s", "limit", limit, f"<= {limit:g} s (1,000 patients, issue 22)",
+                  _at_size(size is not None and int(size[1]) >= 1000, float(m[1]) <= limit),
+                  note=f"CPU {float(m[2]):.2f} s" + (f"; {seq[4]}; {seq[5]}" if seq else ""))
+        if seq:
+            yield Row("analytics", f"analytics per population: summary of {what}, reads ahead "
+                      "vs one patient after another (wall)", float(m[1]), "s",
+                      "sequential reads, alternating in the same run", float(seq[1]),
+                      note=f"CPU {float(m[2]):.2f} vs {float(seq[2]):.2f} s; per-round ratio "
+                           f"median {float(seq[3]):.2f}")
 
 
 _GAIN = re.compile(r"  (population|per-patient): RMSE (-?[\d.]+)% lower than AR2")
@@ -190,10 +203,12 @@ def _dashboard(data: dict[str, Any], _log: str) -> Iterator[Row]:
 def _dashboard_rows(data: dict[str, Any], results: list[dict[str, Any]],
                     processes: str) -> Iterator[Row]:
     base = next((r for r in results if r["scenario"] == "baseline"), None)
-    base_p95 = base.get("median_p95_ms", base["p95_ms"]) if base else None
+    first_base = base.get("median_p95_ms", base["p95_ms"]) if base else None
     for r in results:
         if "p95_ms" not in r or r["scenario"] == "baseline":
             continue
+        # each scenario's own /healthz run right before it, when the benchmark alternated
+        base_p95 = r.get("baseline_p95_ms", first_base)
         p95 = r.get("median_p95_ms", r["p95_ms"])
         targets = r.get("targets_p95_ms") or {}
         if targets:
@@ -203,6 +218,17 @@ def _dashboard_rows(data: dict[str, Any], results: list[dict[str, Any]],
             limit = _DASHBOARD_TARGETS.get(r["scenario"], r.get("target_p95_ms"))
             label = f"<= {limit:g} ms" if limit else ""
         note = f"best p95 {r['best_p95_ms']:.0f} ms" if "best_p95_ms" in r else ""
+        if "server_cpu_ms_per_request" in r:
+            note += (f"; server CPU {r['server_cpu_ms_per_request']:.1f} ms a request; load "
+                     f"{r['load_start']:.1f} -> {r['load_end']:.1f}"
+                     + (" LOADED" if r.get("loaded") else ""))
+        if "baseline_code_median_p95_ms" in r:
+            note += (f"; older code in the same run: p95 {r['baseline_code_median_p95_ms']:.0f} ms"
+                     f" ({r['p95_over_baseline_code']:.2f} x)")
+            if "baseline_code_server_cpu_ms_per_request" in r:
+                note += f", CPU {r['baseline_code_server_cpu_ms_per_request']:.1f} ms a request"
+        if r["scenario"] == "triage":
+            note += "; includes the board's build (no board at the start)"
         yield Row("dashboard", f"dashboard {r['scenario']} p95, {data['patients']:,} patients, "
                   f"{data['users']} users{processes}", p95, "ms", "/healthz p95 (same run)",
                   base_p95, label,
@@ -237,6 +263,26 @@ def _latency(data: dict[str, Any], _log: str) -> Iterator[Row]:
               note=f"idle {idle.get('received', 0)}/{idle.get('sent', 0)} answered")
 
 
+def _latency_hog(data: dict[str, Any], _log: str) -> Iterator[Row]:
+    """bench/latency.py --hog: the urgent path with a CPU hog beside the stack, on purpose."""
+    idle, loaded, bg = data.get("idle", {}), data.get("loaded", {}), data.get("background", {})
+    limit = float(data.get("target_p99_ms", 1000.0))
+    rate = bg.get("target_per_s", 0)
+    hog = data.get("hog_processes", "?")
+    answered = f"{loaded.get('received', 0)}/{loaded.get('sent', 0)} answered"
+    yield Row("latency_hog", f"urgent low -> home display p99 under {rate:,.0f} readings/s "
+              f"background + CPU hog ({hog} busy loops; {data.get('store', '?')})",
+              loaded.get("p99_ms"), "ms", "limit", limit, f"<= {limit:,.0f} ms with a CPU hog",
+              None if "p99_ms" not in loaded else _at_size(
+                  rate >= 1000 and loaded.get("received") == loaded.get("sent"),
+                  loaded["p99_ms"] <= limit),
+              note=f"{answered}; p50 {loaded.get('p50_ms', float('nan')):.0f} ms; background "
+                   f"stored {bg.get('stored_per_s', '?')}/s")
+    yield Row("latency_hog", "urgent low -> home display p99, hog vs idle stack",
+              loaded.get("p99_ms"), "ms", "idle stack p99 (same run, no hog)", idle.get("p99_ms"),
+              note=f"idle {idle.get('received', 0)}/{idle.get('sent', 0)} answered")
+
+
 def _footprint(data: dict[str, Any], _log: str) -> Iterator[Row]:
     for r in data["results"]:
         limit = r.get("limit_mb")
@@ -256,7 +302,7 @@ EXTRACTORS: dict[str, Extractor] = {
     "ingest": _ingest, "storage": _storage, "reads": _reads, "gateway": _gateway,
     "analytics": _analytics,
     "forecast": _forecast, "coach": _coach, "dashboard": _dashboard, "backup": _backup,
-    "latency": _latency, "footprint": _footprint, "scale": _scale,
+    "latency": _latency, "latency_hog": _latency_hog, "footprint": _footprint, "scale": _scale,
 }
 LOG_ONLY = {"analytics", "forecast"}  # they print their figures and write no json
 
@@ -265,10 +311,17 @@ LOG_ONLY = {"analytics", "forecast"}  # they print their figures and write no js
 
 
 def _load_text(entry: dict[str, Any]) -> str:
+    """The load around the benchmark and, where the runner recorded them (bench/hygiene.py),
+    its CPU time beside its wall time and whether it started on a loaded machine."""
     start, end = entry.get("load_start"), entry.get("load_end")
     if not start or not end:
         return ""
-    return f"{start[0]:.1f} -> {end[0]:.1f} (15 min {end[2]:.1f})"
+    text = f"{start[0]:.1f} -> {end[0]:.1f} (15 min {end[2]:.1f})"
+    if "cpu_s" in entry:
+        text += f"; CPU {entry['cpu_s']:,.0f} s in {entry.get('seconds', 0):,.0f} s"
+    if entry.get("loaded"):
+        text += "; **LOADED**"
+    return text
 
 
 def _mtime(path: Path) -> datetime | None:
@@ -373,7 +426,15 @@ def write(results: Path) -> list[Row]:
               + ("Parts run by a separate runner within this window (merged): "
                  f"{', '.join(run['parts'])}. "
                  if run.get("parts") else "")
+              + (f"The suite took {run['seconds'] / 60:.1f} minutes. " if run.get("seconds")
+                 else "")
+              + (f"Left out (opt-in, `python -m bench --long`): {', '.join(run['left_out'])}. "
+                 if run.get("left_out") else "")
               + "Ratio = value / baseline (or limit), both measured in this run. "
+              + "Load: the 1-minute load average at the benchmark's start and end on "
+              f"{run.get('cpus', '?')} cores, its CPU time (the runner and the processes it "
+              "waited for) and wall time; **LOADED**: the load was still at or above the "
+              "number of cores after the bounded wait (bench/hygiene.py). "
               f"{stale} figure(s) flagged STALE (not written in this run).\n\n")
     times = "".join(f"- `{e['name']}` {' '.join(e.get('argv', []))}: {e.get('status')}, "
                     f"{str(e.get('started_at', '?'))[11:19]} UTC, {e.get('seconds', '-')} s\n"

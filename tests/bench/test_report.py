@@ -223,3 +223,57 @@ def test_merge_adds_a_second_runners_part_with_its_timestamps(tmp_path: Path) ->
     rows = json.loads((main_dir / "latest.json").read_text())["rows"]
     assert all(not r["stale"] for r in rows if r["bench"] == "ingest")
     assert "separate runner" in (main_dir / "latest.md").read_text()
+
+
+def test_make_bench_leaves_the_long_benchmarks_out_and_runs_the_hog_case() -> None:
+    from bench.__main__ import choose
+
+    default = [b.name for b in choose(None)]
+    assert "scale" not in default and "footprint" not in default
+    assert "latency_hog" in default and "dashboard" in default
+    assert {"scale", "footprint"} <= {b.name for b in choose(None, long=True)}
+    assert [b.name for b in choose(["scale"])] == ["scale"]
+
+
+def test_hog_rows_and_the_runner_s_cpu_and_loaded_mark(tmp_path: Path) -> None:
+    (tmp_path / "latency_hog.json").write_text(json.dumps({
+        "target_p99_ms": 1000.0, "store": "influx", "hog_processes": 2,
+        "idle": {"sent": 50, "received": 50, "p99_ms": 200.0},
+        "loaded": {"sent": 100, "received": 100, "p99_ms": 1500.0, "p50_ms": 300.0},
+        "background": {"target_per_s": 1000.0, "stored_per_s": 990.0}}))
+    _run_json(tmp_path, ["latency_hog"])
+    run = json.loads((tmp_path / "run.json").read_text())
+    run["benchmarks"][0].update(cpu_s=42.0, loaded=True)
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    hog, idle = _rows(report.collect(tmp_path), "latency_hog")
+    assert "2 busy loops" in hog.figure and (hog.ratio, hog.met) == (1.5, False)
+    assert (idle.baseline, idle.ratio) == (200.0, 7.5)
+    assert "CPU 42 s in 1 s" in hog.load and "LOADED" in hog.load
+
+
+def test_population_summary_against_sequential_reads_of_the_same_run(tmp_path: Path) -> None:
+    (tmp_path / "analytics.log").write_text(
+        "population: 1000 patients x 14 days in SQLite (/tmp/x.db)\n"
+        "  population summary (target <= 5 s): wall median 1.50 s (max 1.70), CPU median 2.10 s"
+        " (max 2.20) over 3 runs; 10 of 1000 patients flagged\n"
+        "  population summary, one patient after another (same run, alternating): wall median "
+        "2.50 s, CPU median 2.00 s; ratio median 0.60; load 0.5-1.5 on 2 cores; 0 of 6 runs "
+        "LOADED\n")
+    _run_json(tmp_path, ["analytics"])
+    summary, against = _rows(report.collect(tmp_path), "analytics")
+    assert (summary.value, summary.baseline, summary.met) == (1.5, 2.0, True)
+    assert "0 of 6 runs LOADED" in summary.note
+    assert (against.baseline, against.ratio) == (2.5, 0.6)
+
+
+def test_dashboard_scenarios_use_their_own_baseline_and_say_the_build_is_in(tmp_path: Path) -> None:
+    (tmp_path / "dashboard.json").write_text(json.dumps({"patients": 1000, "users": 20, "results": [
+        {"scenario": "baseline", "p95_ms": 10.0},
+        {"scenario": "triage", "p95_ms": 900.0, "baseline_p95_ms": 30.0,
+         "server_cpu_ms_per_request": 12.5, "load_start": 3.0, "load_end": 4.0, "loaded": True,
+         "targets_p95_ms": {"issue 10": 500.0}}]}))
+    _run_json(tmp_path, ["dashboard"])
+    (row,) = _rows(report.collect(tmp_path), "dashboard")
+    assert (row.baseline, row.ratio, row.met) == (30.0, 30.0, False)
+    assert "includes the board's build" in row.note and "LOADED" in row.note
+    assert "server CPU 12.5 ms a request" in row.note
