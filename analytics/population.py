@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -148,6 +149,20 @@ def _with_flags(p: PatientTriage) -> PatientTriage:
 # ~64 kB each) wait at any time.
 READERS = min(4, max(2, os.cpu_count() or 1))
 READ_AHEAD = 4 * READERS
+# One pool for the process, its threads kept: a store keeps a connection per thread
+# (SQLite's with its page cache), so new threads for every summary or board would open
+# new connections each time, start with cold caches and never give them back.
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def reader_pool() -> ThreadPoolExecutor:
+    """The process's READERS reading threads (shared by every summary and triage board)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="read-ahead")
+        return _POOL
 
 
 def read_ahead(
@@ -168,23 +183,25 @@ def read_ahead(
             yield pid, read(pid)
         return
     waiting: deque[tuple[str, Future[Series]]] = deque()
-    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="read-ahead") as pool:
-        def fill() -> None:
-            while len(waiting) < READ_AHEAD:
-                pid = next(ids, None)
-                if pid is None:
-                    return
-                waiting.append((pid, pool.submit(read, pid)))
-        try:
+    pool = reader_pool()
+
+    def fill() -> None:
+        while len(waiting) < READ_AHEAD:
+            pid = next(ids, None)
+            if pid is None:
+                return
+            waiting.append((pid, pool.submit(read, pid)))
+
+    try:
+        fill()
+        while waiting:
+            pid, future = waiting.popleft()
+            series = future.result()
             fill()
-            while waiting:
-                pid, future = waiting.popleft()
-                series = future.result()
-                fill()
-                yield pid, series
-        finally:
-            for _, future in waiting:
-                future.cancel()
+            yield pid, series
+    finally:
+        for _, future in waiting:
+            future.cancel()
 
 
 def population_summary(

@@ -46,7 +46,6 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,7 +57,7 @@ from analytics import targets as tg
 from analytics.activity import unusual_inactivity
 from analytics.adherence import pill_box, weigh_ins
 from analytics.bp import crises, home_bp
-from analytics.population import READERS, PatientTriage, triage
+from analytics.population import READERS, PatientTriage, reader_pool, triage
 from analytics.trends import daily_values
 from analytics.weight import heart_failure_warnings
 from core.appdb.directory import PatientInfo
@@ -401,16 +400,14 @@ def judge(store: TimeSeriesStore, patient: PatientInfo, *, end: datetime,
 
 def build_rows(store: TimeSeriesStore, patients: Sequence[PatientInfo], *, end: datetime,
                days: int = 14) -> list[Row]:
-    """Every patient's row, most urgent first. The patients are judged on a few threads
-    (analytics/population.py READERS): most of a row's time is the store's reads, which
-    run outside the interpreter, so on 2 cores one patient's reads overlap another's
-    arithmetic."""
+    """Every patient's row, most urgent first. The patients are judged on the process's
+    reading threads (analytics/population.py reader_pool): most of a row's time is the
+    store's reads, which run outside the interpreter, so on 2 cores one patient's reads
+    overlap another's arithmetic."""
     if len(patients) < 2 * READERS:
         rows = [judge(store, patient, end=end, days=days) for patient in patients]
     else:
-        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="triage-build") as pool:
-            rows = list(pool.map(lambda p: judge(store, p, end=end, days=days), patients,
-                                 chunksize=1))
+        rows = list(reader_pool().map(lambda p: judge(store, p, end=end, days=days), patients))
     rows.sort(key=lambda r: (-r.score, r.patient.display_name.casefold(), r.patient.id))
     return rows
 
