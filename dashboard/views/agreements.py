@@ -15,7 +15,8 @@
   clinic's published answers. Reading approved comments is audited under their authors.
 
 The agreement is measured on each view of the patient's page and the queue (for what
-they show), and every hour by the coach's scheduler for every clinic.
+they show), and every hour by the coach's scheduler for every clinic. The database is
+reached through care/service_store.py only.
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from care import agreements, ratings
-from core.appdb.accounts import Clinic
+from care import service_store as store
 from dashboard.security import (
     PatientAccess,
     User,
@@ -62,26 +61,16 @@ def service_page(request: Request, access: ReadAccess) -> HTMLResponse:
 
 def _page(request: Request, access: PatientAccess, error: str | None = None,
           status_code: int = 200) -> HTMLResponse:
-    pid, now = access.patient.id, now_of(request)
-    agreements.refresh(engine_of(request), now, patient_ids=[pid])
-    with Session(engine_of(request)) as session:
-        clinic_id = agreements.clinic_of(session, pid)
-        clinic = session.get(Clinic, clinic_id) if clinic_id else None
-        context = {
-            "patient": access.patient, "own": access.user.patient_id == pid,
-            "clinic": clinic, "error": error,
-            "promises": agreements.promises(agreements.agreement(session, clinic_id, pid))
-            if clinic_id else [],
-            "personal": agreements.personal(session, [pid]).get(pid, {}),
-            "clinic_limits": agreements.agreement(session, clinic_id) if clinic_id else {},
-            "standards": agreements.STANDARDS,
-            "breaches": agreements.breaches_of(session, pid, now),
-            "requests": agreements.requests_of(session, pid),
-            "rateable": ratings.rateable(session, pid, now),
-            "asks": agreements.ASKS, "kinds": ratings.KINDS,
-            "rating_labels": ratings.RATING_LABELS}
-    return render(request, access.user, "views/patient_service.html", context,
-                  status_code=status_code)
+    pid = access.patient.id
+    page = store.patient_service(engine_of(request), pid, now_of(request))
+    clinic = {"id": page.clinic_id, "name": page.clinic_name} if page.clinic_id else None
+    return render(request, access.user, "views/patient_service.html", {
+        "patient": access.patient, "own": access.user.patient_id == pid, "clinic": clinic,
+        "error": error, "promises": page.promises, "personal": page.personal,
+        "clinic_limits": page.clinic_limits, "standards": agreements.STANDARDS,
+        "breaches": page.breaches, "requests": page.requests, "rateable": page.rateable,
+        "asks": agreements.ASKS, "kinds": ratings.KINDS,
+        "rating_labels": ratings.RATING_LABELS}, status_code=status_code)
 
 
 @pages.post("/patients/{patient_id}/service/requests", response_class=HTMLResponse)
@@ -89,11 +78,10 @@ def raise_request(request: Request, access: OwnAccess, ask: Annotated[str, Form(
                   text: Text, publish: Annotated[str, Form()] = "",
                   breach: Annotated[str, Form()] = "") -> Any:
     try:
-        with Session(engine_of(request)) as session:
-            agreements.raise_request(
-                session, access.patient.id, ask=ask, text=text, publish=publish == "yes",
-                measure_id=int(breach) if breach.isdigit() else None, now=now_of(request))
-            session.commit()
+        store.raise_request(engine_of(request), access.patient.id, ask=ask, text=text,
+                            publish=publish == "yes",
+                            measure_id=int(breach) if breach.isdigit() else None,
+                            now=now_of(request))
     except agreements.AgreementError as refused:
         return _page(request, access, error=str(refused), status_code=422)
     except LookupError as missing:
@@ -108,10 +96,8 @@ def rate(request: Request, access: OwnAccess, kind: Annotated[str, Form()],
          comment: Text = "", publish: Annotated[str, Form()] = "",
          back: Annotated[str, Form(max_length=20)] = "") -> Any:
     try:
-        with Session(engine_of(request)) as session:
-            ratings.rate(session, access.patient.id, kind=kind, ref=ref, rating=rating,
-                         comment=comment, publish=publish == "yes", now=now_of(request))
-            session.commit()
+        store.rate(engine_of(request), access.patient.id, kind=kind, ref=ref, rating=rating,
+                   comment=comment, publish=publish == "yes", now=now_of(request))
     except ratings.RatingError as refused:
         return _page(request, access, error=str(refused), status_code=422)
     except LookupError as missing:
@@ -127,10 +113,7 @@ def reply_ratings(request: Request, viewer: Any, patient_id: str) -> dict[str, s
     last 30 days) with her rating, for the patient herself only (nobody else rates)."""
     if not isinstance(viewer, User) or viewer.patient_id != patient_id:
         return {}
-    with Session(engine_of(request)) as session:
-        return {r.ref: r.rating for r in ratings.rateable(session, patient_id,
-                                                          now_of(request))
-                if r.kind == "reply"}
+    return store.reply_ratings(engine_of(request), patient_id, now_of(request))
 
 
 templates.env.globals["reply_ratings"] = reply_ratings
@@ -141,16 +124,13 @@ async def agree_with_patient(request: Request, access: ReadAccess) -> RedirectRe
     """Her coach records the limits they agreed together, in place of the clinic's for
     her (a blank field goes back to the clinic's)."""
     form = await request.form()
-    with Session(engine_of(request)) as session:
-        try:
-            for standard in agreements.STANDARDS:
-                value = str(form.get(standard.key, "")).strip()
-                agreements.set_personal_limit(
-                    session, access.patient.id, standard.key, int(value) if value else None,
-                    by=access.user.id, now=now_of(request))
-        except (ValueError, agreements.AgreementError) as refused:
-            raise HTTPException(422, str(refused)) from refused
-        session.commit()
+    try:
+        values = {s.key: int(v) if (v := str(form.get(s.key, "")).strip()) else None
+                  for s in agreements.STANDARDS}
+        store.set_personal(engine_of(request), access.patient.id, values,
+                           by=access.user.id, now=now_of(request))
+    except (ValueError, agreements.AgreementError) as refused:
+        raise HTTPException(422, str(refused)) from refused
     return RedirectResponse(f"/patients/{access.patient.id}/service#agreement",
                             status_code=303)
 
@@ -165,26 +145,20 @@ def _clinic(user: User) -> str:
 
 @pages.get("/clinic/service", response_class=HTMLResponse)
 def clinic_queue(request: Request, user: Nurse) -> HTMLResponse:
-    clinic_id, now = _clinic(user), now_of(request)
+    clinic_id = _clinic(user)
     visible = visible_patient_ids(request, user)
-    directory = request.app.state.directory
-    agreements.refresh(engine_of(request), now, clinic_ids=[clinic_id])
-    with Session(engine_of(request)) as session:
-        breaches = [b for b in agreements.clinic_queue(session, clinic_id, now)
-                    if b.patient_id in visible]
-        requests = [r for r in agreements.clinic_requests(session, clinic_id)
-                    if r.patient_id in visible]
-        comments = [c for c in ratings.comments_to_moderate(session, clinic_id)
-                    if c.patient_id in visible]
-        limits = agreements.agreement(session, clinic_id)
+    queue = store.clinic_queue(engine_of(request), clinic_id, now_of(request))
+    breaches = [b for b in queue.breaches if b.patient_id in visible]
+    requests = [r for r in queue.requests if r.patient_id in visible]
+    comments = [c for c in queue.comments if c.patient_id in visible]
     audit_reads(request, user, [*(b.patient_id for b in breaches),
                                 *(r.patient_id for r in requests),
                                 *(c.patient_id for c in comments)], "service agreement queue")
-    names = {p.id: p.display_name for p in directory.patients()
+    names = {p.id: p.display_name for p in request.app.state.directory.patients()
              if p.id in visible}
     return render(request, user, "views/nurse_service.html", {
         "breaches": breaches, "requests": requests, "comments": comments, "names": names,
-        "limits": limits, "standards": agreements.STANDARDS, "asks": agreements.ASKS,
+        "limits": queue.limits, "standards": agreements.STANDARDS, "asks": agreements.ASKS,
         "kinds": ratings.KINDS, "rating_labels": ratings.RATING_LABELS})
 
 
@@ -197,54 +171,40 @@ def _subject(request: Request, user: User, patient_id: str | None, purpose: str)
 
 @pages.post("/clinic/service/breaches/{measure_id}/seen")
 def breach_seen(request: Request, user: Nurse, measure_id: int) -> RedirectResponse:
-    clinic_id = _clinic(user)
-    with Session(engine_of(request)) as session:
-        subject = agreements.measure_subject(session, measure_id)
-        _subject(request, user, subject[0] if subject else None, "service breach")
-        try:
-            agreements.mark_seen(session, measure_id, clinic_id, by=user.id,
-                                 now=now_of(request))
-        except LookupError as missing:
-            raise HTTPException(404, str(missing)) from missing
-        session.commit()
+    clinic_id, engine = _clinic(user), engine_of(request)
+    _subject(request, user, store.breach_patient(engine, measure_id), "service breach")
+    try:
+        store.mark_seen(engine, measure_id, clinic_id, by=user.id, now=now_of(request))
+    except LookupError as missing:
+        raise HTTPException(404, str(missing)) from missing
     return RedirectResponse("/clinic/service#breaches", status_code=303)
 
 
 @pages.post("/clinic/service/requests/{request_id}/answer")
 def answer(request: Request, user: Nurse, request_id: str,
            response: Text) -> RedirectResponse:
-    from core.appdb.agreements import ServiceComplaint
-
-    clinic_id = _clinic(user)
-    with Session(engine_of(request)) as session:
-        found = session.get(ServiceComplaint, request_id)
-        _subject(request, user, found.patient_id if found else None, "formal request")
-        try:
-            agreements.answer_request(session, request_id, clinic_id, by=user.id,
-                                      response=response, now=now_of(request))
-        except agreements.AgreementError as refused:
-            raise HTTPException(422, str(refused)) from refused
-        except LookupError as missing:
-            raise HTTPException(404, str(missing)) from missing
-        session.commit()
+    clinic_id, engine = _clinic(user), engine_of(request)
+    _subject(request, user, store.request_patient(engine, request_id), "formal request")
+    try:
+        store.answer_request(engine, request_id, clinic_id, by=user.id, response=response,
+                             now=now_of(request))
+    except agreements.AgreementError as refused:
+        raise HTTPException(422, str(refused)) from refused
+    except LookupError as missing:
+        raise HTTPException(404, str(missing)) from missing
     return RedirectResponse("/clinic/service#requests", status_code=303)
 
 
 @pages.post("/clinic/service/ratings/{rating_id}/moderate")
 def moderate(request: Request, user: Nurse, rating_id: int,
              decision: Annotated[str, Form()], response: Text = "") -> RedirectResponse:
-    from core.appdb.agreements import InteractionRating
-
-    clinic_id = _clinic(user)
-    with Session(engine_of(request)) as session:
-        found = session.get(InteractionRating, rating_id)
-        _subject(request, user, found.patient_id if found else None, "rating comment")
-        try:
-            ratings.moderate(session, rating_id, clinic_id, publish=decision == "publish",
-                             response=response, now=now_of(request))
-        except LookupError as missing:
-            raise HTTPException(404, str(missing)) from missing
-        session.commit()
+    clinic_id, engine = _clinic(user), engine_of(request)
+    _subject(request, user, store.rating_patient(engine, rating_id), "rating comment")
+    try:
+        store.moderate(engine, rating_id, clinic_id, publish=decision == "publish",
+                       response=response, now=now_of(request))
+    except LookupError as missing:
+        raise HTTPException(404, str(missing)) from missing
     return RedirectResponse("/clinic/service#comments", status_code=303)
 
 
@@ -252,17 +212,13 @@ def moderate(request: Request, user: Nurse, rating_id: int,
 async def publish_agreement(request: Request, user: Nurse) -> RedirectResponse:
     clinic_id = _clinic(user)
     form = await request.form()
-    with Session(engine_of(request)) as session:
-        try:
-            for standard in agreements.STANDARDS:
-                value = str(form.get(standard.key, "")).strip()
-                if value and int(value) != agreements.agreement(
-                        session, clinic_id)[standard.key]:
-                    agreements.set_limit(session, clinic_id, standard.key, int(value),
-                                         by=user.id, now=now_of(request))
-        except (ValueError, agreements.AgreementError) as refused:
-            raise HTTPException(422, str(refused)) from refused
-        session.commit()
+    try:
+        values = {s.key: int(v) for s in agreements.STANDARDS
+                  if (v := str(form.get(s.key, "")).strip())}
+        store.publish_agreement(engine_of(request), clinic_id, values, by=user.id,
+                                now=now_of(request))
+    except (ValueError, agreements.AgreementError) as refused:
+        raise HTTPException(422, str(refused)) from refused
     return RedirectResponse("/clinic/service#agreement", status_code=303)
 
 
@@ -270,20 +226,17 @@ async def publish_agreement(request: Request, user: Nurse) -> RedirectResponse:
 
 @pages.get("/clinics", response_class=HTMLResponse)
 def clinics(request: Request, user: Member) -> HTMLResponse:
-    with Session(engine_of(request)) as session:
-        listed = [(c.id, c.name) for c in session.scalars(select(Clinic).order_by(Clinic.name))]
-    return render(request, user, "views/clinics.html", {"clinics": listed})
+    return render(request, user, "views/clinics.html",
+                  {"clinics": store.clinics(engine_of(request))})
 
 
 @pages.get("/clinics/{clinic_id}", response_class=HTMLResponse)
 def clinic_page(request: Request, user: Member, clinic_id: str) -> HTMLResponse:
-    with Session(engine_of(request)) as session:
-        clinic = session.get(Clinic, clinic_id)
-        if clinic is None:
-            raise HTTPException(404, "no such clinic")
-        report = ratings.clinic_report(session, clinic_id, now_of(request))
-        authors = ratings.published_authors(session, clinic_id)
-    audit_shared(request, user, [(pid, "") for pid in authors], "clinic page comments")
+    page = store.clinic_page(engine_of(request), clinic_id, now_of(request))
+    if page is None:
+        raise HTTPException(404, "no such clinic")
+    audit_shared(request, user, [(pid, "") for pid in page.authors], "clinic page comments")
     return render(request, user, "views/clinic_page.html", {
-        "clinic": clinic, "report": report, "standards": agreements.STANDARDS,
-        "rating_labels": ratings.RATING_LABELS, "min_count": ratings.MIN_COUNT})
+        "clinic": {"id": clinic_id, "name": page.name}, "report": page.report,
+        "standards": agreements.STANDARDS, "rating_labels": ratings.RATING_LABELS,
+        "min_count": ratings.MIN_COUNT})
