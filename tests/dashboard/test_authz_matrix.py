@@ -97,7 +97,8 @@ def clients(site: DemoSite) -> Iterator[dict[str | None, httpx.Client]]:
     with serving(site.app) as url:
         made: dict[str | None, httpx.Client] = {}
         for who in WHO:
-            client = httpx.Client(base_url=url, timeout=90)  # a first PDF imports matplotlib: ~12 s at load 35
+            # a role's first PDF imports matplotlib: about 12 s at load 35 on 2 cores
+            client = httpx.Client(base_url=url, timeout=90)
             if who is not None:
                 assert sign_in(client, *site.credentials[who]).status_code == 303, who
             made[who] = client
