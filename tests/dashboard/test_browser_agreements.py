@@ -6,8 +6,9 @@ asks for a different coach, agreeing that the clinic may publish its answer with
 name -> the clinic's nurse finds the breach and the request in the clinic's queue,
 answers in writing and marks the breach seen -> the patient reads the answer -> the
 clinic's page shows the month (4 replies in time, 1 late), the request and the answer,
-and no name -> she rates the coach's reply in one tap under it in the message thread. axe-core finds no serious or critical
-violation on the patient's page, the queue or the clinic's page.
+and no name -> she rates the coach's reply in one tap under it in the message thread.
+axe-core finds no serious or critical violation on the patient's page, the queue, the
+clinic's page or the Goals page.
 
 Waits are on conditions only (Playwright's expect). Screenshots: test-artifacts/service/.
 """
@@ -29,8 +30,10 @@ from dashboard.app import create_app
 from tests.dashboard.test_views_agreements import OTHERS, seed_message
 from tests.support.accounts import PASSWORD, add_people
 from tests.support.axe import axe_violations
-from tests.support.browser import chromium  # noqa: F401 - the fixture
-from tests.support.browser import screenshot
+from tests.support.browser import (
+    chromium,  # noqa: F401 - the fixture
+    screenshot,
+)
 from tests.support.dashboard_server import serving
 from tests.support.factories import register
 
@@ -64,8 +67,8 @@ def expect(locator: Any) -> Any:
     return playwright_expect(locator)
 
 
-def signed_in(chromium: Any, url: str, name: str) -> Any:
-    context = chromium.new_context(viewport={"width": 1100, "height": 900}, bypass_csp=True)
+def signed_in(browser: Any, url: str, name: str) -> Any:
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, bypass_csp=True)
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.goto(f"{url}/login")
