@@ -474,6 +474,10 @@ async def post_treatments(request: Request, who: Writer) -> Any:
     converted = convert(docs, treatment_readings, device_id=who.actor_id,
                         now=_backend(request).clock(), noun="treatment")
     _publish(request, who, converted, "treatments")
+    if request.method == "PUT":
+        from dashboard.nightscout_changes import put_edits  # it builds on this module
+
+        put_edits(request, who, docs, converted)
     _refuse_bad(converted)
     answered = []
     firsts = _first_of_each(converted)

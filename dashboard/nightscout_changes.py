@@ -35,10 +35,20 @@ from dashboard.nightscout import (
     _now,
     _parent,
 )
+from dashboard.nightscout_backend import Converted
 from dashboard.nightscout_entries import ENTRY_TYPES, iso_ms, parse_when
 from dashboard.nightscout_ledger import V1_ID, ledger, server_ms
 from dashboard.nightscout_query import Find, QueryError
-from dashboard.nightscout_v3 import KEPT, built_docs, locate, remove, v1_object_id
+from dashboard.nightscout_v3 import (
+    KEPT,
+    NOT_CONTENT,
+    built_docs,
+    built_from,
+    edit,
+    locate,
+    remove,
+    v1_object_id,
+)
 
 WHOLE_V1 = ("profile", "food")
 
@@ -125,6 +135,43 @@ def find_v1(parent: Any, who: Principal, collection: str, v1_id: str
             if doc.get(V1_ID) == v1_id:
                 return doc, None
     return None, None
+
+
+def put_edits(request: Request, who: Principal, docs: list[Any], converted: Converted
+              ) -> int:
+    """xDrip+'s ``PUT /api/v1/treatments`` is an upsert: a treatment sent again with its
+    ``_id`` and changed fields (carbs, insulin, notes, duration...) is an edit (the first
+    version stops counting), not a repeat. How many were edited."""
+    parent = _parent(request)
+    col = KEPT["treatments"]
+    book = ledger(parent)
+    built = built_from(col, who, converted)
+    firsts: dict[int, datetime] = {}
+    for index, made in zip(converted.indexes, converted.readings, strict=True):
+        firsts.setdefault(index, made["time"])
+    edited = 0
+    for index, new in built.items():
+        sent = docs[index].get("_id") if isinstance(docs[index], dict) else None
+        if not isinstance(sent, str) or len(sent) != 24:
+            continue
+        when = firsts[index]
+        stored = next((d for d in built_docs(parent, who.patient_id, col, when,
+                                             when + timedelta(milliseconds=1))
+                       if d.get(V1_ID) == sent), None)
+        if stored is None:
+            continue
+        fields = (set(new) | set(stored)) - NOT_CONTENT
+        if all(new.get(f) == stored.get(f) for f in fields):
+            continue
+        rev = book.current(who.patient_id, col.name, [stored["identifier"]]).get(
+            stored["identifier"]) if book is not None else None
+        changed = {**{k: v for k, v in stored.items() if k not in fields},
+                   **{k: v for k, v in new.items() if k in fields and v is not None}}
+        edit(parent, who, col, stored, rev, changed)
+        edited += 1
+    if edited:
+        _audit(request, who, f"treatments updated ({edited})")
+    return edited
 
 
 def _answer(n: int) -> dict[str, int]:

@@ -98,7 +98,7 @@ class NightscoutSocket:
         self.sio.on("authorize", self.authorize)
         self.sio.on("dbAdd", self.db_add)
         self.sio.on("dbUpdate", self.db_update)
-        self.sio.on("dbUpdateUnset", self.db_update)
+        self.sio.on("dbUpdateUnset", self.db_update_unset)
         self.sio.on("dbRemove", self.db_remove)
         # API v3's namespaces (lib/api3/storageSocket.js, alarmSocket.js): AndroidAPS's
         # NSClient v3 connects to <site>/storage and <site>/alarm
@@ -336,7 +336,13 @@ class NightscoutSocket:
     async def db_remove(self, sid: str, message: Any = None) -> dict[str, str]:
         return await self._change(sid, message, remove=True)
 
-    async def _change(self, sid: str, message: Any, *, remove: bool) -> dict[str, str]:
+    async def db_update_unset(self, sid: str, message: Any = None) -> dict[str, str]:
+        """``dbUpdateUnset`` ``{collection, _id, data}``: the fields named in ``data``
+        removed (MongoDB's ``$unset``), an edit like ``dbUpdate``."""
+        return await self._change(sid, message, remove=False, unset=True)
+
+    async def _change(self, sid: str, message: Any, *, remove: bool, unset: bool = False
+                      ) -> dict[str, str]:
         session = await self.sio.get_session(sid)
         who: Principal | None = session.get("who")
         if not isinstance(message, dict) or message.get("collection") not in KEPT:
@@ -350,7 +356,8 @@ class NightscoutSocket:
             return {"result": "Not updated: no data"}
         try:
             await asyncio.to_thread(self._store_change, who, str(message["collection"]),
-                                    doc_id, data if isinstance(data, dict) else {}, remove)
+                                    doc_id, data if isinstance(data, dict) else {}, remove,
+                                    unset)
         except V3Error as exc:
             return {"result": f"Not updated: {exc.message or exc.status}"}
         except UploadError as exc:
@@ -358,7 +365,7 @@ class NightscoutSocket:
         return SUCCESS
 
     def _store_change(self, who: Principal, collection: str, doc_id: str,
-                      data: dict[str, Any], remove: bool) -> None:
+                      data: dict[str, Any], remove: bool, unset: bool = False) -> None:
         from dashboard.nightscout_changes import find_v1
         from dashboard.nightscout_v3 import edit
         from dashboard.nightscout_v3 import remove as soft_delete
@@ -366,10 +373,11 @@ class NightscoutSocket:
         doc, rev = find_v1(self.parent, who, collection, doc_id)
         if doc is None or doc.get("isValid") is False:
             return  # as websocket.js: "success" whether or not a document matched
-        if remove or data.get("isValid") is False:
+        if remove or (not unset and data.get("isValid") is False):
             soft_delete(self.parent, who, collection, doc, rev)
         else:
-            changed = {**doc, **{k: v for k, v in data.items() if k != "_id"}}
+            changed = {k: v for k, v in doc.items() if k not in data} if unset else \
+                {**doc, **{k: v for k, v in data.items() if k != "_id"}}
             for name in ("identifier", "date", "utcOffset"):
                 changed[name] = doc[name]
             edit(self.parent, who, KEPT[collection], doc, rev, changed)

@@ -97,6 +97,10 @@ IMMUTABLE_FIELD = "Field {0} cannot be modified by the client"  # lib/api3/const
 IMMUTABLE = ("identifier", "date", "utcOffset", "eventType", "srvCreated", "srvModified")
 # Collections kept whole in the application database (core/appdb/nightscout_documents.py),
 # with Nightscout's de-duplication field (generic/setup.js).
+# What a document may differ in without its readings changing (times, ids, who sent it).
+NOT_CONTENT = {"srvModified", "srvCreated", "isValid", "identifier", V1_ID, KEYS, "_id",
+               "date", "utcOffset", "created_at", "timestamp", "mills", "device",
+               "enteredBy", "app", "isReadOnly"}
 # How long history waits for a document the server took but ingest has not stored.
 STORE_WAIT_MS = 10 * 60 * 1000
 WHOLE = {"profile": ("created_at",), "food": ("created_at",), "settings": ()}
@@ -630,6 +634,14 @@ def edit(parent: State, who: Principal, col: Collection, stored: dict[str, Any],
     now = server_ms(parent)
     backend = getattr(parent, "nightscout", None)
     clock = backend.clock() if backend is not None else datetime.now(UTC)
+    v1_id = rev.v1_id if rev is not None and rev.v1_id else stored.get(V1_ID)
+    created = rev.srv_created if rev is not None else int(stored["srvCreated"])
+    if _same_readings(col, public, stored, clock):
+        # nothing that readings carry changed: the same readings, a new server time
+        same = tuple((str(d), str(m), int(t)) for d, m, t in stored.get(KEYS, ()))
+        book.record([Revision(who.patient_id, col.name, stored["identifier"], "update",
+                              created, now, who.actor_id, True, v1_id, public, same)])
+        return now
     count = len(book.revisions(who.patient_id, col.name, stored["identifier"]))
     to_store = dict(public)
     if col.name == "treatments" and stored.get(V1_ID):
@@ -642,14 +654,29 @@ def edit(parent: State, who: Principal, col: Collection, stored: dict[str, Any],
     readings = [{**r, "time": r["time"] + shift} for r in converted.readings]
     keys = tuple(key_of(who.actor_id, r["metric"], r["time"]) for r in readings)
     book.record([Revision(who.patient_id, col.name, stored["identifier"], "update",
-                          rev.srv_created if rev is not None else int(stored["srvCreated"]),
-                          now, who.actor_id, True,
-                          rev.v1_id if rev is not None and rev.v1_id else stored.get(V1_ID),
-                          public, keys)])
+                          created, now, who.actor_id, True, v1_id, public, keys)])
     if backend is None:
         raise V3Error(503, "the Nightscout API is not enabled on this server")
     publish_upload(backend, who.actor_id, readings)
     return now
+
+
+def _same_readings(col: Collection, changed: dict[str, Any], stored: dict[str, Any],
+                   now: datetime) -> bool:
+    """Whether the edited document makes the same readings as the stored one (fields
+    Hearth does not keep, such as a pump's serial, change nothing stored)."""
+    def made(doc: dict[str, Any]) -> list[tuple[Any, ...]] | None:
+        body = {k: v for k, v in doc.items() if k not in (V1_ID, KEYS)}
+        try:
+            readings = col.make(body, now)
+        except (ValueError, OverflowError):
+            return None
+        return sorted((r["metric"], r["value"], r.get("context"),
+                       tuple(f for f in r.get("status", ()) if "identifier=" not in f))
+                      for r in readings)
+
+    old = made(stored)
+    return old is not None and old == made(changed)
 
 
 def remove(parent: State, who: Principal, col_name: str, stored: dict[str, Any],

@@ -81,14 +81,15 @@ class BridgeV3:
 
     def jwt(self) -> str:
         resp = httpx.get(f"{self.base}/api/v2/authorization/request/{self.token}",
-                         headers={**self.headers, "Accept": "application/json"})
+                         headers={**self.headers, "Accept": "application/json"}, timeout=30)
         assert resp.status_code == 200 and resp.json()["token"]
         token: str = resp.json()["token"]
         return token
 
     def last_entry(self) -> dict[str, Any]:
         resp = httpx.get(f"{self.base}/api/v3/entries?limit=1&sort$desc=date",
-                         headers={**self.headers, "Authorization": f"Bearer {self.jwt()}"})
+                         headers={**self.headers, "Authorization": f"Bearer {self.jwt()}"},
+                         timeout=30)
         assert resp.status_code == 200 and resp.json()["result"]
         entry: dict[str, Any] = resp.json()["result"].pop()
         return entry
@@ -101,7 +102,8 @@ class BridgeV3:
         docs = [{k: v for k, v in doc.items() if v is not None} for doc in docs]
         with ThreadPoolExecutor(max_workers=len(docs)) as pool:  # Promise.all
             return list(pool.map(lambda d: httpx.post(f"{self.base}/api/v3/entries", json=d,
-                                                      headers=auth).status_code, docs))
+                                                      headers=auth, timeout=30).status_code,
+                                 docs))
 
 
 def test_librelink_up_v1_mode(stack: Stack) -> None:

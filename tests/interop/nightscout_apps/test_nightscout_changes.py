@@ -167,6 +167,27 @@ def test_v1_deletions_of_entries_treatments_and_device_status(stack: Stack) -> N
     stack.wait_for(Metric.CARBS, 1)
     stack.wait_for(Metric.DEVICE_BATTERY, 1)
 
+    # xDrip+'s PUT upsert (NightscoutUploader.doRESTtreatmentUpload: _id from its uuid):
+    # the same treatment with other carbs is an edit, not a repeat
+    meal = {"_id": "5f3c2a4e5b6d4e7f8a9b0c1d", "eventType": "Carb Correction", "carbs": 20,
+            "timestamp": ms(now - timedelta(minutes=30)), "enteredBy": "xdrip",
+            "uuid": "6a1f4e0c-0000-4000-8000-000000000001"}
+    assert xdrip.put("/api/v1/treatments", json=[meal]).status_code == 200
+    stack.wait_for(Metric.CARBS, 2)
+    assert xdrip.put("/api/v1/treatments", json=[{**meal, "carbs": 25}]).status_code == 200
+    stack.wait_for(Metric.CARBS, 3)
+    served = {d["_id"]: d["carbs"] for d in xdrip.get("/api/v1/treatments.json").json()}
+    assert served[meal["_id"]] == 25
+    counting = VoidFilteredStore(stack.store, VoidedReadings(stack.engine, refresh_s=0))
+    span = (now - timedelta(days=1), now + timedelta(hours=1))
+    assert sorted(r.value for r in counting.read("ann", Metric.CARBS, *span)) == [15, 25]
+    assert xdrip.put("/api/v1/treatments", json=[{**meal, "carbs": 25}]).status_code == 200
+    book = NightscoutDocuments(stack.engine)  # the same again: a repeat, no revision
+    kept = book.by_v1_id("ann", "treatments", meal["_id"])
+    assert kept is not None
+    assert [r.operation for r in book.revisions("ann", "treatments", kept.identifier)] == [
+        "create", "update"]
+
     # by _id (Loop, xDrip+), by type and find (Nightscout's /entries/:spec), unknown: n 0
     assert xdrip.delete(f"/api/v1/entries/{posted[0]['_id']}").json()["n"] == 1
     found = xdrip.delete("/api/v1/entries/sgv",
@@ -178,7 +199,7 @@ def test_v1_deletions_of_entries_treatments_and_device_status(stack: Stack) -> N
     assert refused.status_code == 400 and "find" in refused.json()["description"]
     assert [e["sgv"] for e in xdrip.get("/api/v1/entries.json").json()] == [102]
     assert xdrip.delete(f"/api/v1/treatments/{treatment[0]['_id']}").json()["n"] == 1
-    assert xdrip.get("/api/v1/treatments.json").json() == []
+    assert [d["_id"] for d in xdrip.get("/api/v1/treatments.json").json()] == [meal["_id"]]
     assert xdrip.delete(f"/api/v1/devicestatus/{status[0]['_id']}").json()["n"] == 1
     assert xdrip.get("/api/v1/devicestatus.json").json() == []
     # a follower may not delete
@@ -189,7 +210,7 @@ def test_v1_deletions_of_entries_treatments_and_device_status(stack: Stack) -> N
 
     counted = VoidFilteredStore(stack.store, VoidedReadings(stack.engine, refresh_s=0))
     assert [r.value for r in counted.latest("ann", [Metric.GLUCOSE]).values()] == [102]
-    assert counted.latest("ann", [Metric.CARBS]) == {}
+    assert [r.value for r in counted.latest("ann", [Metric.CARBS]).values()] == [25]
     assert len(stack.read(Metric.GLUCOSE)) == 4  # every reading is still stored
     assert "Nightscout entries deleted (2)" in audit_actions(stack)
 
@@ -282,6 +303,11 @@ def test_socketio_db_update_and_remove_are_acknowledged(stack: Stack) -> None:
         updated = await client.call("dbUpdate", {
             "collection": "treatments", "_id": added["_id"],
             "data": {**bolus, "insulin": 1.5, "notes": "corrected"}}, timeout=WAIT)
+        # the edit is a reading before the next change is made on it
+        await asyncio.to_thread(stack.wait_for, Metric.INSULIN, 2)
+        unset = await client.call("dbUpdateUnset", {
+            "collection": "treatments", "_id": added["_id"], "data": {"notes": 1}},
+            timeout=WAIT)
         invalid = await client.call("dbUpdate", {
             "collection": "treatments", "_id": added_carbs["_id"],
             "data": {**carbs, "isValid": False}}, timeout=WAIT)
@@ -292,16 +318,18 @@ def test_socketio_db_update_and_remove_are_acknowledged(stack: Stack) -> None:
         removed = await client.call("dbRemove", {"collection": "treatments",
                                                  "_id": added["_id"]}, timeout=WAIT)
         await client.disconnect()
-        return {"updated": updated, "invalid": invalid, "wrong": wrong, "missing": missing,
+        return {"updated": updated, "unset": unset, "invalid": invalid, "wrong": wrong,
+                "missing": missing,
                 "removed": removed, "id": added["_id"]}
 
     with serving(stack.app) as url:
         got = run(aaps(url))
-        assert got["updated"] == got["invalid"] == got["removed"] == {"result": "success"}
+        assert got["updated"] == got["unset"] == got["invalid"] == got["removed"] == {
+            "result": "success"}
         assert got["wrong"] == {"result": "Wrong collection"}
         assert got["missing"] == {"result": "Missing _id"}
-    insulin = stack.wait_for(Metric.INSULIN, 2)
-    assert sorted(r.value for r in insulin) == [1.5, 2.0]  # the edit became a reading
+    insulin = stack.wait_for(Metric.INSULIN, 3)
+    assert sorted(r.value for r in insulin) == [1.5, 1.5, 2.0]  # each edit became readings
     counted = VoidFilteredStore(stack.store, VoidedReadings(stack.engine, refresh_s=0))
     span = (now - timedelta(days=1), now + timedelta(hours=1))
     # the bolus edited then removed, the carbs invalidated: nothing of them counts
@@ -316,4 +344,9 @@ def test_socketio_db_update_and_remove_are_acknowledged(stack: Stack) -> None:
     bolus_history = [r for r in history if r.v1_id == got["id"]]
     (last,) = bolus_history
     assert last.document is not None and last.document["insulin"] == 1.5
-    assert last.document["notes"] == "corrected"
+    assert "notes" not in last.document  # dbUpdateUnset removed them
+    revisions = NightscoutDocuments(stack.engine).revisions("ann", "treatments",
+                                                            last.identifier)
+    assert [r.operation for r in revisions] == ["create", "update", "update", "delete"]
+    assert revisions[1].document is not None
+    assert revisions[1].document["notes"] == "corrected"

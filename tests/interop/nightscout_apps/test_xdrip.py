@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.metrics import Metric
+from core.nightscout_voids import VoidedReadings, VoidFilteredStore
 from tests.interop.nightscout_apps.conftest import Stack, ms, sha1, xdrip_date
 from tests.support.factories import wait_until
 
@@ -121,10 +122,10 @@ def test_xdrip_upload_sequence_with_a_mixed_batch_and_a_resend(stack: Stack) -> 
     assert deleted.status_code == 200 and deleted.json()["n"] == 1
     wait_until(lambda: xdrip.get("/api/v1/treatments.json", params={
         "find[uuid]": uuid}).json() == [], timeout=20, message="the treatment gone")
-    # Hearth's record only grows: the carbs stay stored, the deletion beside them.
+    # A soft deletion: the carbs stay stored, no longer counted (core/nightscout_voids.py)
     assert [r.value for r in stack.read(Metric.CARBS)] == [45]
-    assert [r.context for r in stack.read(Metric.THERAPY_EVENT)] == [
-        "Deleted (Nightscout API)"]
+    counted = VoidFilteredStore(stack.store, VoidedReadings(stack.engine, refresh_s=0))
+    assert counted.latest("ann", [Metric.CARBS, Metric.INSULIN]) == {}
 
 
 def test_seconds_and_offset_dates_are_read_as_their_instant(stack: Stack) -> None:
