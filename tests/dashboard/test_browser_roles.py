@@ -1,8 +1,8 @@
 """Every role's first minutes, in Debian's Chromium (issue #18 items 1 and 5): sign in,
 land on your work, and reach every page of your role by clicking (never by typing a
 URL), on a desktop (1280 px) and on a phone (390 px), where the navigation must not
-take a quarter of the screen; axe-core on every page at both widths. Screenshots of each page at both widths go to the test's
-tmp directory. Waits are on conditions only."""
+take a quarter of the screen; axe-core on every page at both widths. Screenshots of
+each page at both widths go to the test's tmp directory. Waits are on conditions only."""
 
 from __future__ import annotations
 
