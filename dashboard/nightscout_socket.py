@@ -54,7 +54,7 @@ from dashboard.nightscout import (
 )
 from dashboard.nightscout_backend import NightscoutBackend, UploadError, convert
 from dashboard.nightscout_entries import ENTRY_METRICS, document_id, entry_reading, epoch_ms
-from dashboard.nightscout_ledger import overlay
+from dashboard.nightscout_ledger import ledger, overlay
 from dashboard.nightscout_tokens import NightscoutTokens
 from dashboard.nightscout_treatments import (
     TREATMENT_METRICS,
@@ -63,7 +63,7 @@ from dashboard.nightscout_treatments import (
     treatment_documents,
     treatment_readings,
 )
-from dashboard.nightscout_v3 import KEPT, built_docs, record_upload
+from dashboard.nightscout_v3 import KEPT, WHOLE, built_docs, record_upload
 from dashboard.nightscout_v3_docs import V3Error
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ class _Listened:
 
     sent_ms: int  # the newest reading time sent
     alarms: set[str] = field(default_factory=set)  # open alerts announced
+    changed_ms: int = field(default_factory=lambda: epoch_ms(datetime.now(UTC)))
+    # ^ the newest change (edit, deletion, profile, food) announced on /storage
 
 
 class NightscoutSocket:
@@ -175,7 +177,8 @@ class NightscoutSocket:
         if await self._subscribe(sid, message, STORAGE) is None:
             return BAD_TOKEN
         wanted = message.get("collections") if isinstance(message, dict) else None
-        kept = [c for c in (wanted if isinstance(wanted, list) else list(KEPT)) if c in KEPT]
+        kept = [c for c in (wanted if isinstance(wanted, list) else [*KEPT, *WHOLE])
+                if c in KEPT or c in WHOLE]
         return {"success": True, "collections": kept}
 
     async def subscribe_alarm(self, sid: str, message: Any = None) -> dict[str, Any]:
@@ -241,6 +244,8 @@ class NightscoutSocket:
 
     async def _update(self, patient_id: str) -> None:
         state = self._listened[patient_id]
+        for event, body in await asyncio.to_thread(self._changes, patient_id, state):
+            await self.sio.emit(event, body, room=patient_id, namespace=STORAGE)
         start = datetime.fromtimestamp(state.sent_ms / 1000, UTC) + timedelta(milliseconds=1)
         data = await asyncio.to_thread(self._data, patient_id, start, self._now())
         newest = [d["mills"] for key in ("sgvs", "mbgs", "cals", "treatments", "devicestatus")
@@ -273,6 +278,31 @@ class NightscoutSocket:
         for name, col in KEPT.items():
             for doc in built_docs(self.parent, patient_id, col, start, end):
                 out.append((name, {k: v for k, v in doc.items() if not k.startswith("_")}))
+        return out
+
+    def _changes(self, patient_id: str, state: _Listened) -> list[tuple[str, dict[str, Any]]]:
+        """Edits and deletions (and new profiles, food, settings) since the last round, as
+        lib/api3/storageSocket.js announces them: ``update`` ``{colName, doc}``, ``delete``
+        ``{colName, identifier}``, ``create`` for the collections kept whole."""
+        book = ledger(self.parent)
+        if book is None:
+            return []
+        out: list[tuple[str, dict[str, Any]]] = []
+        newest = state.changed_ms
+        for name in (*KEPT, *WHOLE):
+            for rev in book.changed(patient_id, name, state.changed_ms):
+                newest = max(newest, rev.srv_modified)
+                if rev.operation == "create" and name in KEPT:
+                    continue  # new readings go out as ``create`` from the store
+                if not rev.is_valid:
+                    out.append(("delete", {"colName": name, "identifier": rev.identifier}))
+                elif rev.document is not None:
+                    doc = {**rev.document, "identifier": rev.identifier,
+                           "srvCreated": rev.srv_created, "srvModified": rev.srv_modified,
+                           "isValid": True}
+                    out.append(("create" if rev.operation == "create" else "update",
+                                {"colName": name, "doc": doc}))
+        state.changed_ms = newest
         return out
 
     def _open_alerts(self, patient_id: str) -> dict[str, tuple[str, dict[str, Any]]]:

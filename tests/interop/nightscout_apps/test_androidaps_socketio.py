@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import socketio  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session
 
@@ -212,9 +213,9 @@ def test_androidaps_nsclient_v3_websockets(stack: Stack) -> None:
     async def aaps(url: str) -> dict[str, Any]:
         client = socketio.AsyncClient(reconnection=False)
         events = Events(client)
-        for name in ("create", "urgent_alarm"):
-            client.on(name, events._recorder(f"{name}@ns"), namespace="/storage"
-                      if name == "create" else "/alarm")
+        for name in ("create", "delete", "urgent_alarm"):
+            client.on(name, events._recorder(f"{name}@ns"), namespace="/alarm"
+                      if name == "urgent_alarm" else "/storage")
         await client.connect(url, namespaces=["/storage", "/alarm"])
         storage = await client.call("subscribe", {
             "accessToken": secret, "collections": ["devicestatus", "entries", "profile",
@@ -231,6 +232,12 @@ def test_androidaps_nsclient_v3_websockets(stack: Stack) -> None:
             "type": "sgv", "sgv": 111, "direction": "Flat", "device": "xDrip-G6",
             "date": ms(taken)}]).status_code == 200
         (created,) = await events.wait("create@ns")
+        # deleted through API v3 by another client: a ``delete`` event
+        identifier = created["doc"]["identifier"]
+        gone = await asyncio.to_thread(httpx.delete, f"{url}/api/v3/entries/{identifier}",
+                                       params={"token": secret}, timeout=30)
+        assert gone.status_code == 200
+        (deleted,) = await events.wait("delete@ns")
         with Session(stack.engine) as session:
             session.add(CoachAlert(id="alert-low-2", patient_id="ann", flag_type="urgent_low",
                                    kind="alert", audience="coach", priority="urgent",
@@ -240,12 +247,12 @@ def test_androidaps_nsclient_v3_websockets(stack: Stack) -> None:
         (urgent,) = await events.wait("urgent_alarm@ns")
         await client.disconnect()
         return {**result, "storage": storage, "alarm": alarm, "bad": bad,
-                "created": created, "urgent": urgent}
+                "created": created, "deleted": deleted, "urgent": urgent}
 
     with serving(stack.app) as url:
         got = run(aaps(url))
-    assert got["storage"] == {"success": True,
-                              "collections": ["devicestatus", "entries", "treatments"]}
+    assert got["storage"] == {"success": True, "collections": [
+        "devicestatus", "entries", "profile", "treatments", "settings"]}
     assert got["alarm"] == {"success": True, "message": "Subscribed for alarms"}
     assert got["bad"]["success"] is False
     assert got["created"]["colName"] == "entries"
@@ -253,4 +260,5 @@ def test_androidaps_nsclient_v3_websockets(stack: Stack) -> None:
     assert (doc["sgv"], doc["date"]) == (111, got["taken"])
     assert isinstance(doc["srvModified"], int)  # the server's time of taking it
     assert doc["identifier"] and doc["device"] == "xDrip-G6"
+    assert got["deleted"] == {"colName": "entries", "identifier": doc["identifier"]}
     assert got["urgent"]["level"] == 2 and got["urgent"]["title"] == "Urgent low"
