@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
 
 from care import outcomes
+from care.outcome_store import OutcomeStore
 from core.appdb.outcomes import TEXT_MAX
 from dashboard.security import (
     PatientAccess,
@@ -38,8 +38,7 @@ OwnAccess = Annotated[PatientAccess, Depends(patient_access("own outcomes", self
 
 def _page(request: Request, access: PatientAccess, error: str | None = None,
           status_code: int = 200) -> HTMLResponse:
-    with Session(engine_of(request)) as session:
-        listed = outcomes.active(session, access.patient.id)
+    listed = OutcomeStore(engine_of(request)).active(access.patient.id)
     own = access.user.patient_id == access.patient.id
     return render(request, access.user, "views/patient_outcomes.html", {
         "patient": access.patient, "outcomes": listed, "own": own, "error": error,
@@ -65,9 +64,8 @@ def outcomes_page(request: Request, access: ReadAccess) -> HTMLResponse:
 def add(request: Request, access: OwnAccess,
         text: Annotated[str, Form(max_length=1000)] = "") -> Any:
     try:
-        with Session(engine_of(request)) as session:
-            outcomes.add(session, access.patient.id, text, access.user.id, now_of(request))
-            session.commit()
+        OutcomeStore(engine_of(request)).add(access.patient.id, text, access.user.id,
+                                             now_of(request))
     except outcomes.OutcomeError as refused:
         return _page(request, access, error=str(refused), status_code=422)
     return _back(access, "")
@@ -78,9 +76,8 @@ def rate(request: Request, access: OwnAccess, outcome_id: str,
          score: Annotated[int, Form(ge=outcomes.SCORE_MIN, le=outcomes.SCORE_MAX)],
          back: Annotated[str, Form(max_length=200)] = "") -> RedirectResponse:
     try:
-        with Session(engine_of(request)) as session:
-            outcomes.rate(session, access.patient.id, outcome_id, score, now_of(request))
-            session.commit()
+        OutcomeStore(engine_of(request)).rate(access.patient.id, outcome_id, score,
+                                              now_of(request))
     except LookupError as missing:
         raise HTTPException(404, "no such outcome on your list") from missing
     return _back(access, back)
@@ -89,9 +86,7 @@ def rate(request: Request, access: OwnAccess, outcome_id: str,
 @pages.post("/patients/{patient_id}/outcomes/{outcome_id}/retire")
 def retire(request: Request, access: OwnAccess, outcome_id: str) -> RedirectResponse:
     try:
-        with Session(engine_of(request)) as session:
-            outcomes.retire(session, access.patient.id, outcome_id, now_of(request))
-            session.commit()
+        OutcomeStore(engine_of(request)).retire(access.patient.id, outcome_id, now_of(request))
     except LookupError as missing:
         raise HTTPException(404, "no such outcome on your list") from missing
     return _back(access, "")
@@ -108,8 +103,7 @@ def patient_outcomes(request: Request, viewer: Any, patient_id: str) -> list[out
             viewer.role == "patient"
             or not may_see(accounts_of(request), viewer, patient_id, "readings")):
         return []
-    with Session(engine_of(request)) as session:
-        return outcomes.active(session, patient_id)
+    return OutcomeStore(engine_of(request)).active(patient_id)
 
 
 templates.env.globals["patient_outcomes"] = patient_outcomes
