@@ -2,7 +2,7 @@
 (core/appdb/joint_record.py).
 
 Revision ID: record01
-Revises: outcomes01
+Revises: agreements01
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "record01"
-down_revision: str | None = "outcomes01"
+down_revision: str | None = "agreements01"
 branch_labels: str | None = None
 depends_on: str | None = None
 
