@@ -62,10 +62,14 @@ def test_wildcard_subscribers_never_receive_another_patients_readings(broker) ->
             assert bob.publish(topics.up("bob-cgm"), b'{"seq": %d}' % seq) in ACCEPTED
         assert ingest.wait(lambda: len(ingest.received(topics.up("bob-cgm"))) == 5)
         assert ingest.publish(topics.dead("bob-cgm"), b"bob's dead letter") in ACCEPTED
+        # A batch stored event names many patients (issue 22): no device may read it.
+        assert ingest.publish(topics.STORED_BATCH,
+                              b'{"schema":1,"patients":{"bob":["glucose"]}}') in ACCEPTED
         # The control: the same wildcard subscriptions deliver what ann may read.
         assert ingest.publish(topics.ack("ann-cgm"), b"committed") in ACCEPTED
         assert snoopers[0].wait(lambda: snoopers[0].received(topics.ack("ann-cgm")) != [])
         time.sleep(0.5)  # anything leaked would have arrived by now
         for snooper in snoopers:
             assert snooper.received(topics.up("bob-cgm")) == []
+            assert snooper.received(topics.STORED_BATCH) == []
             assert not [t for t in snooper.topics() if "bob" in t]
