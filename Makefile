@@ -6,7 +6,9 @@ demo:
 # Install everything the tests need (venv, Debian packages) and run the whole suite.
 test:
 	scripts/test.sh
-# Run every benchmark; one table in bench/results/latest.md and latest.json (`python -m bench --quick`: small sizes).
+# Run the benchmarks but the two longest (footprint, scale: `python -m bench --long`), the urgent path with a
+# CPU hog included; each waits (bounded) for the load to drop and records load and CPU (bench/hygiene.py).
+# One table in bench/results/latest.md and latest.json (`python -m bench --quick`: small sizes).
 bench:
 	scripts/bootstrap.sh test && .venv/bin/python -m bench
 # The fault suite: every entry path (gateways, devices, Nightscout uploads) on the shipped broker
