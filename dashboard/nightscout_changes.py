@@ -270,6 +270,16 @@ def _sort_time(rev: Revision) -> float:
     return rev.srv_created / 1000
 
 
+def kept_v1(parent: Any, patient_id: str, collection: str) -> list[dict[str, Any]]:
+    """The kept profiles or food as v1 documents, newest first."""
+    book = ledger(parent)
+    if book is None:
+        return []
+    kept = [r for r in book.documents(patient_id, collection)
+            if r.is_valid and r.document is not None]
+    return [_v1_whole(r) for r in sorted(kept, key=_sort_time, reverse=True)]
+
+
 def _get_whole(collection: str) -> Any:
     def endpoint(request: Request, who: Reader) -> list[dict[str, Any]]:
         """The kept documents, newest first (``count``, default all)."""

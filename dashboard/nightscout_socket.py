@@ -225,7 +225,8 @@ class NightscoutSocket:
                            [devicestatus_document(r) for r in read((Metric.DEVICE_BATTERY,))],
                            v3=False)
         return {"sgvs": sgvs, "mbgs": mbgs, "cals": cals, "treatments": treatments,
-                "devicestatus": statuses, "profiles": [], "food": [],
+                "devicestatus": statuses, "profiles": self._kept(patient_id, "profile"),
+                "food": self._kept(patient_id, "food"),
                 "lastUpdated": epoch_ms(self._now())}
 
     async def _poll(self) -> None:
@@ -279,6 +280,12 @@ class NightscoutSocket:
             for doc in built_docs(self.parent, patient_id, col, start, end):
                 out.append((name, {k: v for k, v in doc.items() if not k.startswith("_")}))
         return out
+
+    def _kept(self, patient_id: str, collection: str) -> list[dict[str, Any]]:
+        """The profiles or food kept (v1 documents, newest first), as ddata carries them."""
+        from dashboard.nightscout_changes import kept_v1
+
+        return kept_v1(self.parent, patient_id, collection)
 
     def _changes(self, patient_id: str, state: _Listened) -> list[tuple[str, dict[str, Any]]]:
         """Edits and deletions (and new profiles, food, settings) since the last round, as

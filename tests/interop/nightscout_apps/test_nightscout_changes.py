@@ -40,7 +40,7 @@ from core.appdb.nightscout_documents import NightscoutDocuments
 from core.metrics import Metric
 from core.nightscout_voids import VoidedReadings, VoidFilteredStore
 from tests.interop.nightscout_apps.conftest import Stack, ms, sha1
-from tests.interop.nightscout_apps.test_androidaps_socketio import WAIT, run
+from tests.interop.nightscout_apps.test_androidaps_socketio import WAIT, Events, run
 from tests.interop.nightscout_apps.test_androidaps_v3 import AapsClient, sgv
 from tests.support.dashboard_server import serving
 from tests.support.factories import wait_until
@@ -276,6 +276,21 @@ def test_profiles_and_food_are_kept_with_history(stack: Stack) -> None:
             "name"] == "apple"
         lm = aaps.call("GET", "v3/lastModified").json()["result"]["collections"]
         assert {"profile", "food"} <= set(lm)
+
+        async def follower(url: str) -> Any:  # NSClient v1's full dataUpdate carries them
+            client = socketio.AsyncClient(reconnection=False)
+            events = Events(client)
+            await client.connect(url, transports=["polling", "websocket"])
+            await client.call("authorize", {"client": "Android_AAPS", "history": 1,
+                                            "secret": sha1(secret)}, timeout=WAIT)
+            (full,) = await events.wait("dataUpdate")
+            await client.disconnect()
+            return full
+
+        full = run(follower(url))
+    assert [p["defaultProfile"] for p in full["profiles"]] == ["AAPS", "Default"]
+    assert full["profiles"][1]["store"]["Default"]["basal"][0]["value"] == 0.9
+    assert [f["name"] for f in full["food"]] == ["apple"]
 
 
 def test_socketio_db_update_and_remove_are_acknowledged(stack: Stack) -> None:
