@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from core.metrics import Metric
-from core.readings import Reading, to_epoch_us
+from core.readings import Reading, from_epoch_us, to_epoch_us
 from core.timeseries import Series, TimeSeriesStore
 
 Voids = dict[tuple[str, str], set[tuple[str, int]]]  # (patient, metric) -> {(device, us)}
@@ -119,7 +119,7 @@ class VoidFilteredStore:
             voided = self.voids.of(patient_id, metric)
             if not any(t == at_us for _, t in voided):
                 continue
-            end = datetime.fromtimestamp(at_us / 1e6).astimezone() + timedelta(microseconds=1)
+            end = from_epoch_us(at_us) + timedelta(microseconds=1)
             kept = self.read(patient_id, metric, since, end)
             if kept:
                 found[(patient_id, metric)] = (to_epoch_us(kept[-1].measured_at),

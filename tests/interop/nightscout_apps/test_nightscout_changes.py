@@ -210,6 +210,9 @@ def test_v1_deletions_of_entries_treatments_and_device_status(stack: Stack) -> N
 
     counted = VoidFilteredStore(stack.store, VoidedReadings(stack.engine, refresh_s=0))
     assert [r.value for r in counted.latest("ann", [Metric.GLUCOSE]).values()] == [102]
+    newest = counted.newest_values(["ann"], [Metric.GLUCOSE], now - timedelta(hours=1))
+    assert newest == {("ann", Metric.GLUCOSE): (ms(now - timedelta(minutes=10)) * 1000,
+                                                102.0)}
     assert [r.value for r in counted.latest("ann", [Metric.CARBS]).values()] == [25]
     assert len(stack.read(Metric.GLUCOSE)) == 4  # every reading is still stored
     assert "Nightscout entries deleted (2)" in audit_actions(stack)
