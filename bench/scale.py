@@ -6,7 +6,8 @@ ingest process each message was delivered to, and whether it was a redelivery), 
 (InfluxDB when Debian's influxd is installed, else the embedded SQLite file, shared),
 ``--ingest`` ``hearth ingest`` processes on ``$share/hearth/hearth/v1/up/+`` with fixed
 client ids, and ``--coach`` ``hearth coach --no-scheduler`` processes (the real-time path:
-``hearth/v1/stored/+``; on a shared subscription when the coach's settings offer one).
+``hearth/v1/stored`` batch events and ``hearth/v1/stored/+`` urgent ones; on a shared
+subscription when the coach's settings offer one).
 
 Each simulated patient has a CGM that reads every 5 simulated minutes; at ``--accel`` x
 real time that is one single-reading message every 300/accel s per patient, stamped with
@@ -63,7 +64,8 @@ RESULTS = REPO / "bench" / "results"
 SHARE = "hearth"
 DELIVERY = re.compile(
     r"Sending PUBLISH to (scale-ingest-\d+) \(d(\d), q\d, r\d, m\d+, 'hearth/v1/up/")
-EVENT = re.compile(r"Sending PUBLISH to (scale-coach-\d+) \(d0, q\d, r\d, m\d+, 'hearth/v1/stored/")
+EVENT = re.compile(
+    r"Sending PUBLISH to (scale-coach-\d+) \(d0, q\d, r\d, m\d+, 'hearth/v1/stored[/']")
 
 
 def show(text: str) -> None:

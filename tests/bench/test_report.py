@@ -112,7 +112,8 @@ def test_write_renders_json_and_markdown(tmp_path: Path) -> None:
     assert len(latest["rows"]) == len(rows)
     md = (tmp_path / "latest.md").read_text()
     assert "| ingest readings/s, backlog, 1/msg | 4,500 readings/s | 5,000 (do-nothing" in md
-    assert "0.90 | >= 0.80 x do-nothing | yes |" in md
+    assert "0.90 | >= 0.90 x do-nothing | yes |" in md  # one reading a message
+    assert "0.50 | >= 0.80 x do-nothing | **no** |" in md  # 20 a message
     assert "**STALE** coach: no results" in md
 
 
