@@ -2,7 +2,7 @@
 (core/appdb/nightscout_documents.py).
 
 Revision ID: nsdocs01
-Revises: outcomes01
+Revises: record01
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "nsdocs01"
-down_revision: str | None = "outcomes01"
+down_revision: str | None = "record01"
 branch_labels: str | None = None
 depends_on: str | None = None
 
