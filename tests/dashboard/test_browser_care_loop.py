@@ -84,7 +84,7 @@ def test_check_in_plan_step_up_record_and_messages(world: World, chromium: Any,
     patient.select_option("#dds2-overwhelmed", "2")
     patient.select_option("#dds2-failing", "2")
     patient.click("#save-assessment")
-    expect(patient.locator("#assessment-result")).to_contain_text("Where to start: being active",
+    expect(patient.locator("#assessment-result")).to_contain_text("Where to start: Being active",
                                                                   timeout=WAIT_MS)
     patient.goto(f"{base_url}/patients/p1/self-assessment")  # her last answers, to change
     expect(patient.locator("#last-answers")).to_be_visible(timeout=WAIT_MS)

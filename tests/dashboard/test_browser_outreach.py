@@ -112,7 +112,11 @@ def test_a_caregiver_receives_an_urgent_low_on_her_channel_and_acknowledges_it(
         with Session(world.engine) as session:
             first = dispatch(session, "p1", [URGENT], began - timedelta(minutes=11))
             session.commit()
-        assert [(o.recipient_role, o.kind) for o in first] == [("patient", "escalation")]
+        # the care partner hears at once, beside the patient (issue 20) ...
+        assert [(o.recipient_role, o.recipient_id, o.kind) for o in first] == [
+            ("patient", "p1", "escalation"),
+            ("caregiver", world.people.caregiver, "escalation")]
+        # ... and again at the ladder's caregiver step while nobody has acknowledged
         with Session(world.engine) as session:  # the escalation tick, 11 minutes on
             step = escalation.advance(session, began)
             session.commit()
@@ -141,8 +145,9 @@ def test_a_caregiver_receives_an_urgent_low_on_her_channel_and_acknowledges_it(
             (row,) = session.scalars(select(CoachAlert)).all()
             assert row.state == "acknowledged" and row.acknowledged_by == world.people.caregiver
             done = [(s.role, s.action) for s in care_alerts.steps(session, row.id)]
+        # notified at once, reminded at the ladder's step, then her acknowledgement
         assert done == [("patient", "notified"), ("caregiver", "notified"),
-                        ("caregiver", "acknowledged")]
+                        ("caregiver", "notified"), ("caregiver", "acknowledged")]
         with Session(world.engine) as session:  # the ladder stops: nobody else is told
             assert escalation.advance(session, began + timedelta(hours=1)) == []
     finally:
