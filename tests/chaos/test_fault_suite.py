@@ -64,10 +64,13 @@ def test_every_honest_reading_is_stored_once_through_crashes_and_a_hostile_devic
     codes = ("too_large", "not_json", "device_mismatch", "too_old", "out_of_range",
              "schema_version")
     missing = [code for code in codes if f"mallory-cgm: {code}" not in kept]
-    # The hostile device forgets a message once the broker has accepted it, so a broker
-    # SIGKILL before the broker saved it loses that message (its own readings' losses are
-    # counted then too): only then may a malformed message be missing from the keeper.
-    assert len(missing) < len(codes) and (not missing or mallory.lost > 0), (missing, kept)
+    # Ingest acknowledges a malformed message once the broker has its dead letter; the
+    # keeper may not have taken the letter yet, and a broker SIGKILL loses what Mosquitto
+    # had not saved (autosave_interval, docs/RELIABILITY.md). Only when a broker kill came
+    # after the malformed messages may one of their letters be missing from the keeper.
+    sent_at = next(e.at_s for e in report.events if e.kind == "hostile_malformed_done")
+    killed_after = any(e.kind == "broker_kill" and e.at_s >= sent_at for e in report.events)
+    assert len(missing) < len(codes) and (not missing or killed_after), (missing, kept)
     # The broker closes an oversized sender before it reads the message: no process grows
     # by the messages' size (issue 16 found ingest at 1,010 MB and the broker at 1,061 MB
     # after ten 50 MB messages; ingest runs at about 120 MB, the broker at about 10 MB).
